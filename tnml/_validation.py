@@ -1,0 +1,120 @@
+"""Input checks shared by every layer: they name the parameter, what was given and what is allowed."""
+
+import numbers
+import math
+
+import numpy as np
+
+from .backend import get_namespace
+
+__all__ = ["check_tensor", "check_positive_int", "check_nonneg_float", "check_rank_sequence",
+           "check_mask", "check_indices"]
+
+
+def check_tensor(X, name="X", min_order=2, allow_nan=False, dtype=None):
+    """Validate a dense tensor and return it as a floating array of its own namespace.
+
+    Integer and boolean inputs become float64; float32 stays float32 (a GPU user chose it).
+
+    Raises
+    ------
+    TypeError
+        Non-numeric (object, string, complex) data.
+    ValueError
+        Fewer than ``min_order`` axes, an empty axis, or NaN/inf where not allowed.
+    """
+    xp = get_namespace(X)
+    if not hasattr(X, "shape") or not hasattr(X, "dtype"):
+        X = np.asarray(X)
+        if X.dtype == object:
+            raise TypeError(f"{name} must be a numeric array, got a ragged or object sequence")
+        xp = np
+    kind = np.dtype(X.dtype).kind if xp is np else X.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers (bool, int or float), got dtype "
+                        f"{X.dtype}")
+    if X.ndim < min_order:
+        raise ValueError(f"{name} must have at least {min_order} axes, got shape {tuple(X.shape)}")
+    if any(d == 0 for d in X.shape):
+        raise ValueError(f"{name} has an empty axis: shape {tuple(X.shape)}; every axis needs "
+                         f"at least one entry")
+    if dtype is None:
+        dtype = X.dtype if kind == "f" and X.dtype.itemsize >= 4 else xp.float64
+    # One contiguous copy up front (only when needed) lets every algorithm use reshape views.
+    X = xp.ascontiguousarray(xp.asarray(X, dtype=dtype))
+    finite = xp.isfinite(X)
+    if not bool(xp.all(finite)):
+        if not allow_nan:
+            raise ValueError(f"{name} contains NaN or infinity; give a mask of observed entries "
+                             f"(or NaN for missing entries where an estimator accepts them)")
+        if bool(xp.any(xp.isinf(X))):
+            raise ValueError(f"{name} contains infinity; only NaN may mark missing entries")
+    return X
+
+
+def check_mask(mask, shape, name="mask"):
+    """Validate a boolean mask of observed entries (True = observed) for a tensor of ``shape``."""
+    if mask is None:
+        return None
+    xp = get_namespace(mask)
+    if tuple(mask.shape) != tuple(shape):
+        raise ValueError(f"{name} must have the tensor's shape {tuple(shape)}, got "
+                         f"{tuple(mask.shape)}")
+    if mask.dtype != xp.bool_:
+        raise TypeError(f"{name} must be a boolean array (True = observed), got dtype {mask.dtype}")
+    n_observed = int(xp.sum(mask))
+    if n_observed == 0:
+        raise ValueError(f"{name} has no observed entries; nothing to fit")
+    return mask
+
+
+def check_positive_int(value, name, upper=None):
+    """An integer >= 1 (and <= upper when given)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    if upper is not None and value > upper:
+        raise ValueError(f"{name}={value} is larger than this tensor allows (at most {upper})")
+    return int(value)
+
+
+def check_nonneg_float(value, name):
+    """A finite real number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a non-negative number, got {value!r}")
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
+def check_rank_sequence(rank, length, name="rank"):
+    """An int (broadcast to ``length``) or a sequence of ``length`` positive ints."""
+    if isinstance(rank, numbers.Integral) and not isinstance(rank, bool):
+        ranks = [rank] * length
+    else:
+        try:
+            ranks = list(rank)
+        except TypeError:
+            raise TypeError(f"{name} must be an int or a sequence of {length} ints, "
+                            f"got {rank!r}") from None
+        if len(ranks) != length:
+            raise ValueError(f"{name} must have {length} entries for this tensor, got "
+                             f"{len(ranks)}: {tuple(ranks)}")
+    return tuple(check_positive_int(r, name) for r in ranks)
+
+
+def check_indices(indices, shape, name="indices"):
+    """Integer coordinates of shape (n, ndim) inside ``shape``; returns them in their namespace."""
+    xp = get_namespace(indices)
+    if not hasattr(indices, "shape"):
+        indices = np.asarray(indices)
+        xp = np
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integer coordinates, got dtype {indices.dtype}")
+    if indices.ndim != 2 or indices.shape[1] != len(shape):
+        raise ValueError(f"{name} must have shape (n, {len(shape)}), got {tuple(indices.shape)}")
+    if indices.shape[0] and (bool(xp.any(indices < 0))
+                             or bool(xp.any(indices >= xp.asarray(shape)))):
+        raise ValueError(f"{name} has coordinates outside the tensor's shape {tuple(shape)}")
+    return indices

@@ -1,0 +1,104 @@
+"""Dense linear-algebra kernels shared by the decompositions, namespace-agnostic.
+
+Conventions: tensors are C-ordered; ``unfold(X, n)`` puts mode ``n`` first and keeps the other
+modes in their order, so ``unfold(X, 0)`` and ``unfold(X, ndim-1).T`` are free reshape views.
+The Khatri-Rao product is row-major to match: row ``(i_1, ..., i_k)`` of
+``khatri_rao([A_1, ..., A_k])`` is ``A_1[i_1] * ... * A_k[i_k]``.
+"""
+
+import math
+
+from .._config import check_memory
+from ..backend import get_namespace
+
+__all__ = ["unfold", "fold", "khatri_rao", "solve_spd", "truncated_svd", "mode_dot",
+           "svd_rank_for_tolerance"]
+
+
+def unfold(X, mode):
+    """Mode-``mode`` unfolding, shape ``(X.shape[mode], -1)``; a view for the first mode."""
+    xp = get_namespace(X)
+    if mode == 0:
+        return xp.reshape(X, (X.shape[0], -1))
+    return xp.reshape(xp.moveaxis(X, mode, 0), (X.shape[mode], -1))
+
+
+def fold(matrix, mode, shape):
+    """Inverse of :func:`unfold`."""
+    xp = get_namespace(matrix)
+    moved = [shape[mode]] + [d for i, d in enumerate(shape) if i != mode]
+    return xp.moveaxis(xp.reshape(matrix, moved), 0, mode)
+
+
+def khatri_rao(factors):
+    """Row-major column-wise Kronecker product of matrices with a common number of columns."""
+    xp = get_namespace(*factors)
+    rank = factors[0].shape[1]
+    n_rows = math.prod(f.shape[0] for f in factors)
+    check_memory(n_rows * rank * factors[0].dtype.itemsize, "Khatri-Rao product")
+    result = factors[0]
+    for factor in factors[1:]:
+        result = xp.reshape(result[:, None, :] * factor[None, :, :], (-1, rank))
+    return result
+
+
+def solve_spd(gram, rhs, ridge=0.0):
+    """Solve ``X @ gram = rhs`` for X with a symmetric positive (semi)definite ``gram``.
+
+    Uses a Cholesky factorisation; a rank-deficient Gram matrix (collinear factors) falls back
+    to a least-squares pseudo-inverse so that ALS never stops on a singular system.
+    """
+    xp = get_namespace(gram, rhs)
+    size = gram.shape[0]
+    if ridge:
+        gram = gram + ridge * xp.eye(size, dtype=gram.dtype)
+    try:
+        chol = xp.linalg.cholesky(gram)
+        # X gram = rhs  <=>  gram X^T = rhs^T  (gram symmetric)
+        y = xp.linalg.solve(chol, rhs.T)
+        solution = xp.linalg.solve(chol.T, y).T
+        if bool(xp.all(xp.isfinite(solution))):
+            return solution
+    except Exception:  # noqa: BLE001 - numpy and cupy raise different LinAlgError types
+        pass
+    return rhs @ xp.linalg.pinv(gram, hermitian=True)
+
+
+def svd_rank_for_tolerance(singular_values, delta):
+    """Smallest rank whose discarded tail has Frobenius norm <= ``delta``."""
+    xp = get_namespace(singular_values)
+    tail = xp.sqrt(xp.cumsum((singular_values ** 2)[::-1]))[::-1]  # tail[k] = ||s[k:]||
+    keep = int(xp.sum(tail > delta))
+    return max(keep, 1)
+
+
+def truncated_svd(matrix, rank=None, delta=None):
+    """Thin SVD truncated to ``rank`` and/or to a discarded-tail norm <= ``delta``.
+
+    Returns ``U, s, Vt`` with ``U @ diag(s) @ Vt`` the best approximation of that rank.
+    """
+    xp = get_namespace(matrix)
+    u, s, vt = xp.linalg.svd(matrix, full_matrices=False)
+    keep = s.shape[0]
+    if delta is not None:
+        keep = min(keep, svd_rank_for_tolerance(s, delta))
+    if rank is not None:
+        keep = min(keep, rank)
+    return u[:, :keep], s[:keep], vt[:keep]
+
+
+def mode_dot(X, matrix, mode):
+    """Mode-``mode`` product ``X x_mode matrix`` (matrix of shape ``(J, X.shape[mode])``).
+
+    The first and last modes are single GEMMs on reshape views; middle modes use a batched
+    matmul, so no unfolding is ever copied.
+    """
+    xp = get_namespace(X, matrix)
+    shape = X.shape
+    out_shape = shape[:mode] + (matrix.shape[0],) + shape[mode + 1:]
+    if mode == 0:
+        return xp.reshape(matrix @ xp.reshape(X, (shape[0], -1)), out_shape)
+    if mode == X.ndim - 1:
+        return xp.reshape(xp.reshape(X, (-1, shape[-1])) @ matrix.T, out_shape)
+    left, right = math.prod(shape[:mode]), math.prod(shape[mode + 1:])
+    return xp.reshape(matrix @ xp.reshape(X, (left, shape[mode], right)), out_shape)

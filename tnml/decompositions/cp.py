@@ -1,0 +1,353 @@
+"""CP (CANDECOMP/PARAFAC) format and the ALS algorithm.
+
+The ALS sweep is organised as a two-level dimension tree (Phan, Tichavsky & Cichocki 2013): the
+modes are split into a left and a right group, and each group's MTTKRPs are computed from one
+GEMM of the tensor with the Khatri-Rao product of the *other* group's factors. A sweep therefore
+streams the tensor twice whatever its order, instead of once per mode, and the Gram matrices
+are Hadamard products of small R x R matrices. The fit is tracked from quantities the sweep
+already has (``<X, X_hat>`` from the last MTTKRP), so it costs no extra pass.
+"""
+
+import math
+
+from .._validation import check_mask, check_nonneg_float, check_positive_int, check_tensor
+from ..backend import check_random_state, get_namespace, to_device
+from ..contract import einsum
+from ._base import FactorizedTensor, FitResult
+from ._linalg import khatri_rao, solve_spd, unfold
+
+__all__ = ["CPTensor", "cp_als", "random_cp", "max_cp_rank"]
+
+_LETTERS = "abcdefghijklmnopqrstuvwxy"
+# ||X||^2 - 2<X, X_hat> + ||X_hat||^2 loses all digits below sqrt(eps) ~ 1e-8 of ||X||: under
+# this estimated error, the residual is formed explicitly (one extra pass) to report it exactly.
+_CANCELLATION_LIMIT = 1e-5
+_EXACT = 1e-13  # a relative error at rounding level: nothing left to fit
+
+
+class CPTensor(FactorizedTensor):
+    """A tensor in CP format: ``X = sum_r weights[r] * A_1[:, r] o ... o A_N[:, r]``.
+
+    Parameters
+    ----------
+    weights : array of shape (rank,)
+    factors : list of arrays of shape (I_n, rank)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions import CPTensor
+    >>> cp = CPTensor(np.ones(2), [np.ones((3, 2)), np.ones((4, 2)), np.ones((5, 2))])
+    >>> cp.shape, cp.rank, cp.n_params
+    ((3, 4, 5), 2, 26)
+    >>> float(cp.to_tensor()[0, 0, 0])
+    2.0
+    """
+
+    _array_names = ("weights", "factors")
+
+    def __init__(self, weights, factors):
+        factors = list(factors)
+        if len(factors) < 1 or any(getattr(f, "ndim", 0) != 2 for f in factors):
+            raise ValueError("factors must be a non-empty list of 2-D arrays (I_n, rank)")
+        rank = factors[0].shape[1]
+        if any(f.shape[1] != rank for f in factors):
+            raise ValueError(f"factors must all have the same number of columns (the rank), "
+                             f"got {[f.shape[1] for f in factors]}")
+        if weights is None:
+            weights = get_namespace(*factors).ones(rank, dtype=factors[0].dtype)
+        if getattr(weights, "ndim", None) != 1 or weights.shape[0] != rank:
+            raise ValueError(f"weights must be a 1-D array of length rank={rank}")
+        self.weights, self.factors = weights, factors
+
+    @property
+    def shape(self):
+        return tuple(f.shape[0] for f in self.factors)
+
+    @property
+    def rank(self):
+        return self.weights.shape[0]
+
+    def to_tensor(self):
+        xp = self.xp
+        first = self.factors[0] * self.weights
+        rest = khatri_rao(self.factors[1:]) if len(self.factors) > 1 else None
+        if rest is None:
+            return xp.sum(first, axis=1)
+        return xp.reshape(first @ rest.T, self.shape)
+
+    def entries(self, indices):
+        indices = self._checked_indices(indices)
+        xp = self.xp
+        rows = self.weights[None, :]
+        for mode, factor in enumerate(self.factors):
+            rows = rows * factor[indices[:, mode]]
+        return xp.sum(rows, axis=1)
+
+    def gram(self):
+        """Hadamard product of the factor Gram matrices, weighted: ``<a_r, a_s>`` for all r, s."""
+        grams = [f.T @ f for f in self.factors]
+        product = grams[0]
+        for g in grams[1:]:
+            product = product * g
+        return product * (self.weights[:, None] * self.weights[None, :])
+
+    def norm(self):
+        xp = self.xp
+        return xp.sqrt(xp.abs(xp.sum(self.gram())))
+
+    def normalize(self):
+        """Unit-norm factor columns, the scale moved to ``weights``; same tensor."""
+        xp = self.xp
+        weights, factors = self.weights, []
+        for factor in self.factors:
+            norms = xp.linalg.norm(factor, axis=0)
+            norms = xp.where(norms == 0, 1, norms)
+            factors.append(factor / norms)
+            weights = weights * norms
+        return CPTensor(weights, factors)
+
+    def to_tensorly(self):
+        """The equivalent :class:`tensorly.cp_tensor.CPTensor`."""
+        from tensorly.cp_tensor import CPTensor as TLCPTensor
+
+        return TLCPTensor((self.weights, list(self.factors)))
+
+    @classmethod
+    def from_tensorly(cls, cp_tensor):
+        """Build from a TensorLy CP tensor or a ``(weights, factors)`` pair."""
+        weights, factors = cp_tensor
+        return cls(weights, list(factors))
+
+
+def max_cp_rank(shape):
+    """Largest rank for which every ALS subproblem is overdetermined: ``prod(I) / max(I)``."""
+    return math.prod(shape) // max(shape)
+
+
+def random_cp(shape, rank, random_state=None, xp=None, dtype="float64"):
+    """A CP tensor with standard normal factors and unit weights (drawn on the host)."""
+    import numpy as np
+
+    rng = check_random_state(random_state)
+    xp = np if xp is None else xp
+    factors = [to_device(rng.standard_normal((dim, rank)).astype(dtype), xp) for dim in shape]
+    return CPTensor(xp.ones(rank, dtype=factors[0].dtype), factors)
+
+
+def _initial_factors(X, rank, init, random_state):
+    xp = get_namespace(X)
+    if not isinstance(init, str):
+        cp = init if isinstance(init, CPTensor) else CPTensor.from_tensorly(init)
+        if cp.shape != X.shape or cp.rank != rank:
+            raise ValueError(f"init has shape {cp.shape} and rank {cp.rank}; expected "
+                             f"{X.shape} and {rank}")
+        factors = [xp.asarray(f, dtype=X.dtype) for f in cp.factors]
+        factors[0] = factors[0] * xp.asarray(cp.weights, dtype=X.dtype)
+        return factors
+    if init == "random":
+        return random_cp(X.shape, rank, random_state, xp, X.dtype).factors
+    if init == "svd":
+        factors = []
+        rng = check_random_state(random_state)
+        for mode, dim in enumerate(X.shape):
+            u, _, _ = xp.linalg.svd(unfold(X, mode), full_matrices=False)
+            u = u[:, :rank]
+            if u.shape[1] < rank:  # rank above the mode size: pad with random columns
+                extra = to_device(rng.standard_normal((dim, rank - u.shape[1])), xp)
+                u = xp.concatenate([u, xp.asarray(extra, dtype=X.dtype)], axis=1)
+            factors.append(u)
+        return factors
+    raise ValueError(f"init must be 'svd', 'random' or a CPTensor, got {init!r}")
+
+
+def _inner_mttkrp(partial, factors, mode, offset, rank_first=False):
+    """MTTKRP for ``mode`` of a tensor already contracted with the other group's factors.
+
+    ``partial`` holds the group's modes and a rank axis (last, or first if ``rank_first``);
+    ``factors`` are the group's factors and ``offset`` the absolute index of its first mode.
+    """
+    n_modes = partial.ndim - 1
+    if n_modes == 1:
+        return partial.T if rank_first else partial
+    letters = _LETTERS[:n_modes]
+    operands = [partial]
+    terms = ["z" + letters if rank_first else letters + "z"]
+    for local, factor in enumerate(factors):
+        if local + offset != mode:
+            operands.append(factor)
+            terms.append(letters[local] + "z")
+    subscripts = ",".join(terms) + "->" + letters[mode - offset] + "z"
+    return einsum(subscripts, *operands)
+
+
+def cp_als(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd", random_state=None,
+           linesearch=False, ridge=0.0, verbose=False):
+    """CP decomposition by alternating least squares.
+
+    Parameters
+    ----------
+    X : array of shape (I_1, ..., I_N), N >= 2
+        NumPy or CuPy; the result lives in the same namespace.
+    rank : int
+        Number of rank-one components, ``1 <= rank <= prod(I) / max(I)``.
+    mask : bool array of X's shape, optional
+        True where X is observed. Unobserved entries are imputed by the current model at
+        every sweep (EM); they may hold NaN.
+    n_iter_max : int, default=100
+        Maximum number of ALS sweeps.
+    tol : float, default=1e-8
+        Stop when the relative error changes by less than ``tol`` between sweeps.
+    init : {'svd', 'random'} or CPTensor, default='svd'
+        Leading left singular vectors of the unfoldings, Gaussian factors, or a given start.
+    random_state : None, int or RandomState
+        Seed of the random initialisation.
+    linesearch : bool, default=False
+        Extrapolate the factors along the last update (Bro's line search) and keep the jump
+        when it lowers the error; costs one extra pass over X per sweep.
+    ridge : float, default=0
+        Tikhonov term added to the normal equations.
+    verbose : bool, default=False
+        Print the error after each sweep.
+
+    Returns
+    -------
+    cp : CPTensor
+        Factors with unit-norm columns and the scale in ``weights``.
+    info : FitResult
+        ``n_iter``, ``errors`` (relative error per sweep) and ``converged``.
+
+    References
+    ----------
+    Kolda & Bader, "Tensor decompositions and applications", SIAM Review 51(3), 2009.
+    Phan, Tichavsky & Cichocki, "Fast alternating LS algorithms for high order CANDECOMP/PARAFAC
+    tensor factorizations", IEEE TSP 61(19), 2013.
+
+    Examples
+    --------
+    >>> from tnml.decompositions import cp_als, random_cp
+    >>> X = random_cp((10, 11, 12), 3, random_state=0).to_tensor()
+    >>> cp, info = cp_als(X, 3, n_iter_max=500, tol=1e-14, random_state=0)
+    >>> info.error < 1e-8
+    True
+    """
+    X, mask = _check_fit_input(X, mask)
+    rank = check_positive_int(rank, "rank", upper=max_cp_rank(X.shape))
+    check_positive_int(n_iter_max, "n_iter_max")
+    check_nonneg_float(tol, "tol")
+    check_nonneg_float(ridge, "ridge")
+    xp = get_namespace(X)
+    factors = _initial_factors(X, rank, init, random_state)
+    observed = X if mask is None else xp.where(mask, X, 0)
+    norm_x = float(xp.linalg.norm(observed))
+    if norm_x == 0:
+        norm_x = 1.0
+    split = _split_point(X.shape)
+    errors, converged = [], False
+    jump_start, jumps = 3, 0
+    for iteration in range(n_iter_max):
+        target = X if mask is None else xp.where(mask, X, _reconstruct(factors))
+        previous = [f for f in factors] if linesearch else None
+        factors, inner = _als_sweep(target, factors, split, ridge)
+        grams = [f.T @ f for f in factors]
+        model_sq = float(xp.sum(_hadamard(grams)))
+        error = math.sqrt(abs(norm_x ** 2 - 2 * inner + model_sq)) / norm_x
+        if mask is not None or error < _CANCELLATION_LIMIT:
+            error = _residual_error(X, mask, factors, norm_x)
+        if linesearch and iteration >= jump_start:
+            factors, error, accepted = _line_search(target, mask, X, factors, previous, error,
+                                                    norm_x, iteration, ridge)
+            jumps += accepted
+        errors.append(error)
+        if verbose:
+            print(f"cp_als sweep {iteration + 1}: relative error {error:.6g}")
+        if error < _EXACT or (iteration and abs(errors[-2] - error) <= tol * errors[-2]):
+            converged = True
+            break
+    return CPTensor(None, factors).normalize(), FitResult(len(errors), errors, converged)
+
+
+def _residual_error(X, mask, factors, norm_x):
+    """Relative error from the residual itself, exact where the expanded formula cancels."""
+    xp = get_namespace(X)
+    residual = X - _reconstruct(factors)
+    if mask is not None:
+        residual = xp.where(mask, residual, 0)
+    return float(xp.linalg.norm(residual)) / norm_x
+
+
+def _check_fit_input(X, mask):
+    """Validate X (NaN allowed where unobserved) and the mask; zero-fill unobserved entries."""
+    if mask is None:
+        return check_tensor(X, "X"), None
+    X = check_tensor(X, "X", allow_nan=True)
+    mask = check_mask(mask, X.shape)
+    xp = get_namespace(X)
+    if bool(xp.any(xp.isnan(X) & mask)):
+        raise ValueError("X has NaN at entries the mask marks as observed")
+    return xp.where(mask, X, 0), mask
+
+
+def _split_point(shape):
+    """Cut the modes into [0, p) and [p, N) for the two-level dimension tree.
+
+    Order 3: the first mode alone (measured on Indian Pines and 200^3: a GEMM against the long
+    (I_2 I_3) side runs 30-40% faster than the balanced-looking alternative). Higher orders:
+    the cut that minimises the size of the two partial results, so both stay far below X.
+    """
+    if len(shape) <= 3:
+        return 1
+    sizes = [math.prod(shape[:p]) + math.prod(shape[p:]) for p in range(1, len(shape))]
+    return 1 + sizes.index(min(sizes))
+
+
+def _hadamard(matrices):
+    product = matrices[0]
+    for m in matrices[1:]:
+        product = product * m
+    return product
+
+
+def _update_factor(mttkrp, factors, mode, ridge):
+    grams = [f.T @ f for i, f in enumerate(factors) if i != mode]
+    return solve_spd(_hadamard(grams), mttkrp, ridge)
+
+
+def _als_sweep(X, factors, split, ridge):
+    """One ALS sweep over all modes with a two-level dimension tree; returns <X, X_hat>."""
+    xp = get_namespace(X)
+    shape, rank = X.shape, factors[0].shape[1]
+    factors = list(factors)
+    left_size = math.prod(shape[:split])
+    X_matrix = xp.reshape(X, (left_size, -1))
+    # Left group: one GEMM against the Khatri-Rao product of the right factors.
+    partial = xp.reshape(X_matrix @ khatri_rao(factors[split:]), shape[:split] + (rank,))
+    for mode in range(split):
+        mttkrp = _inner_mttkrp(partial, factors[:split], mode, 0)
+        factors[mode] = _update_factor(mttkrp, factors, mode, ridge)
+    # Right group: one GEMM of the new left factors' Khatri-Rao product with X. Computing
+    # KR^T @ X rather than X^T @ KR keeps X in the layout BLAS streams fastest.
+    partial = xp.reshape(khatri_rao(factors[:split]).T @ X_matrix, (rank,) + shape[split:])
+    for mode in range(split, len(shape)):
+        mttkrp = _inner_mttkrp(partial, factors[split:], mode, split, rank_first=True)
+        factors[mode] = _update_factor(mttkrp, factors, mode, ridge)
+    inner = float(xp.sum(mttkrp * factors[-1]))
+    return factors, inner
+
+
+def _reconstruct(factors):
+    return CPTensor(None, factors).to_tensor()
+
+
+def _line_search(target, mask, X, factors, previous, error, norm_x, iteration, ridge):
+    """Bro's extrapolation: try ``old + step * (new - old)`` and keep it if the error drops."""
+    xp = get_namespace(X)
+    step = iteration ** (1.0 / 3)
+    candidate = [p + step * (f - p) for f, p in zip(factors, previous)]
+    residual = (target if mask is None else X) - _reconstruct(candidate)
+    if mask is not None:
+        residual = xp.where(mask, residual, 0)
+    candidate_error = float(xp.linalg.norm(residual)) / norm_x
+    if candidate_error < error:
+        return candidate, candidate_error, 1
+    return factors, error, 0

@@ -1,0 +1,8 @@
+"""scikit-learn estimators over the decompositions."""
+
+from .cp import CP
+from .tr import TensorRing
+from .tt import TensorTrain
+from .tucker import Tucker
+
+__all__ = ["CP", "Tucker", "TensorTrain", "TensorRing"]

@@ -1,0 +1,172 @@
+"""The shared machinery of the decomposition estimators.
+
+Axis 0 is the sample axis. ``fit(X)`` decomposes the whole tensor X of shape
+``(n_samples, d_1, ..., d_k)`` (or 2-D X with ``tensor_shape=(d_1, ..., d_k)``). The factors of
+the non-sample modes span a linear model of one sample: ``x ~= w @ components_`` with
+``components_`` of shape ``(n_components_, d_1 * ... * d_k)``. ``transform`` returns the
+least-squares coordinates ``w`` of new samples against those fixed factors and
+``inverse_transform`` maps coordinates back, so the same class decomposes a single tensor and
+extracts features inside a :class:`~sklearn.pipeline.Pipeline`.
+"""
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                          _fit_context)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._validation import check_tensor
+from ..backend import get_namespace, is_numpy
+from ..decompositions._linalg import solve_spd
+
+__all__ = ["TensorDecompositionMixin"]
+
+
+def _check_tensor_shape(tensor_shape):
+    if tensor_shape is None:
+        return None
+    try:
+        shape = tuple(tensor_shape)
+    except TypeError:
+        raise TypeError(f"tensor_shape must be a tuple of positive ints or None, got "
+                        f"{tensor_shape!r}") from None
+    if not shape or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1
+                        for d in shape):
+        raise ValueError(f"tensor_shape must be a non-empty tuple of positive ints, got "
+                         f"{tensor_shape!r}")
+    return tuple(int(d) for d in shape)
+
+
+class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base of CP, Tucker, TensorTrain and TensorRing; subclasses define two methods:
+
+    ``_decompose(X)``: fit the format to the validated tensor X, return ``(format, FitResult)``.
+    ``_components(decomposition)``: the ``(n_components, prod(d))`` basis of one sample.
+    """
+
+    _parameter_constraints = {
+        "tensor_shape": ["array-like", None],
+        "n_iter_max": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # -- input ----------------------------------------------------------------------------------
+    def _validate_tensor(self, X, reset):
+        """Return X as a floating tensor (n_samples, *tensor_shape) in its own namespace."""
+        tensor_shape = _check_tensor_shape(self.tensor_shape)
+        xp = get_namespace(X)
+        if is_numpy(xp) and not (hasattr(X, "ndim") and getattr(X, "ndim", 2) > 2):
+            # Host 2-D data (arrays, lists, DataFrames) go through scikit-learn's own checks,
+            # which also record feature names.
+            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        else:
+            X = check_tensor(X, "X")
+            flat = math.prod(X.shape[1:])
+            if reset:
+                self.n_features_in_ = flat
+            elif flat != self.n_features_in_:
+                raise ValueError(f"X has {flat} features, but {type(self).__name__} is "
+                                 f"expecting {self.n_features_in_} features as input.")
+        if reset:
+            self._input_ndim = X.ndim
+        if X.ndim == 2 and tensor_shape is not None:
+            if math.prod(tensor_shape) != X.shape[1]:
+                raise ValueError(f"tensor_shape={tensor_shape} holds {math.prod(tensor_shape)} "
+                                 f"entries but X has {X.shape[1]} features per sample")
+            X = get_namespace(X).reshape(X, (X.shape[0],) + tensor_shape)
+        elif X.ndim > 2 and tensor_shape is not None and tuple(X.shape[1:]) != tensor_shape:
+            raise ValueError(f"tensor_shape={tensor_shape} does not match X's sample shape "
+                             f"{tuple(X.shape[1:])}")
+        if not reset and tuple(X.shape[1:]) != self.tensor_shape_:
+            raise ValueError(f"X's samples have shape {tuple(X.shape[1:])}, but "
+                             f"{type(self).__name__} was fitted on {self.tensor_shape_}")
+        return X
+
+    # -- fit / transform ------------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Decompose X (samples on axis 0).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, d_1, ..., d_k), or (n_samples, n_features)
+            NumPy or CuPy; 2-D X is reshaped with ``tensor_shape`` when given.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        X = self._validate_tensor(X, reset=True)
+        self.tensor_shape_ = tuple(X.shape[1:])
+        decomposition, info = self._decompose(X)
+        if info is not None and not info.converged:
+            warnings.warn(f"{type(self).__name__} did not converge in {info.n_iter} iterations "
+                          f"(relative error {info.error:.3g}); raise n_iter_max or tol",
+                          ConvergenceWarning, stacklevel=2)
+        self.decomposition_ = decomposition
+        self.reconstruction_error_ = float(info.error) if info is not None else float(
+            self._relative_error(X, decomposition))
+        self.n_iter_ = 0 if info is None else info.n_iter
+        self.components_ = self._components(decomposition)
+        self.n_components_ = int(self.components_.shape[0])
+        self._n_features_out = self.n_components_
+        return self
+
+    @staticmethod
+    def _relative_error(X, decomposition):
+        xp = get_namespace(X)
+        norm = float(xp.linalg.norm(X)) or 1.0
+        return float(xp.linalg.norm(X - decomposition.to_tensor())) / norm
+
+    def transform(self, X):
+        """Least-squares coordinates of samples against the fitted non-sample factors.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, d_1, ..., d_k) or (n_samples, n_features)
+
+        Returns
+        -------
+        W : array of shape (n_samples, n_components_), in X's namespace
+        """
+        check_is_fitted(self)
+        X = self._validate_tensor(X, reset=False)
+        xp = get_namespace(X)
+        flat = xp.reshape(X, (X.shape[0], -1))
+        components = self.components_
+        return solve_spd(components @ components.T, flat @ components.T)
+
+    def inverse_transform(self, X):
+        """Samples rebuilt from coordinates: ``X @ components_``, reshaped like the fit input.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_components_)
+
+        Returns
+        -------
+        X_original : array of shape (n_samples, d_1, ..., d_k), or 2-D if fitted on 2-D X
+        """
+        check_is_fitted(self)
+        W = check_tensor(X, "X")
+        if W.ndim != 2 or W.shape[1] != self.n_components_:
+            raise ValueError(f"X must have shape (n_samples, {self.n_components_}), got "
+                             f"{tuple(W.shape)}")
+        flat = W @ self.components_
+        if self._input_ndim == 2:
+            return flat
+        return get_namespace(flat).reshape(flat, (W.shape[0],) + self.tensor_shape_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.allow_nan = False
+        return tags

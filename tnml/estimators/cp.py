@@ -1,0 +1,89 @@
+"""The CP estimator."""
+
+import numbers
+
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..decompositions._linalg import khatri_rao
+from ..decompositions.cp import cp_als
+from ._base import TensorDecompositionMixin
+
+__all__ = ["CP"]
+
+
+class CP(TensorDecompositionMixin):
+    """CP (CANDECOMP/PARAFAC) decomposition with samples on axis 0.
+
+    Parameters
+    ----------
+    rank : int or None, default=None
+        Number of rank-one components; None uses the smallest dimension of X.
+    tensor_shape : tuple of int, optional
+        Shape of one sample when X is given flat as (n_samples, n_features).
+    n_iter_max : int, default=100
+        Maximum number of ALS sweeps.
+    tol : float, default=1e-6
+        Stop when the relative error changes by less than ``tol``.
+    init : {'svd', 'random'}, default='svd'
+    linesearch : bool, default=False
+        Bro's line-search extrapolation (see :func:`tnml.decompositions.cp_als`).
+    ridge : float, default=0
+        Tikhonov term of the normal equations.
+    random_state : None, int or RandomState
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    decomposition_ : CPTensor
+        CP decomposition of the training tensor, sample mode first.
+    components_ : array of shape (rank, prod(tensor_shape_))
+        Weighted rank-one terms of the non-sample modes, one per row.
+    n_components_ : int
+    reconstruction_error_ : float
+        Relative Frobenius error of the fit.
+    n_iter_ : int
+    tensor_shape_ : tuple of int
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml import CP
+    >>> from tnml.decompositions import random_cp
+    >>> X = random_cp((20, 5, 6), 3, random_state=0).to_tensor()
+    >>> model = CP(rank=3, tol=1e-12, n_iter_max=500, random_state=0).fit(X)
+    >>> model.transform(X).shape
+    (20, 3)
+    >>> bool(model.reconstruction_error_ < 1e-8)
+    True
+    """
+
+    _parameter_constraints = {
+        **TensorDecompositionMixin._parameter_constraints,
+        "rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "init": [StrOptions({"svd", "random"})],
+        "linesearch": ["boolean"],
+        "ridge": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, rank=None, *, tensor_shape=None, n_iter_max=100, tol=1e-6, init="svd",
+                 linesearch=False, ridge=0.0, random_state=None, verbose=0):
+        self.rank = rank
+        self.tensor_shape = tensor_shape
+        self.n_iter_max = n_iter_max
+        self.tol = tol
+        self.init = init
+        self.linesearch = linesearch
+        self.ridge = ridge
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _decompose(self, X):
+        rank = min(X.shape) if self.rank is None else self.rank
+        return cp_als(X, rank, n_iter_max=self.n_iter_max, tol=self.tol, init=self.init,
+                      random_state=self.random_state, linesearch=self.linesearch,
+                      ridge=self.ridge, verbose=bool(self.verbose))
+
+    def _components(self, cp):
+        factors = cp.factors[1:]
+        return (khatri_rao(factors) * cp.weights).T

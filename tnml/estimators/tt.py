@@ -1,0 +1,84 @@
+"""The tensor-train (MPS) estimator."""
+
+import numbers
+
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..backend import get_namespace
+from ..decompositions.tt import tt_als, tt_dmrg, tt_svd
+from ._base import TensorDecompositionMixin
+
+__all__ = ["TensorTrain"]
+
+
+class TensorTrain(TensorDecompositionMixin):
+    """Tensor-train (MPS) decomposition with samples on axis 0 (the first core).
+
+    Parameters
+    ----------
+    rank : int, sequence of int or None, default=None
+        Bond dimensions: an int caps every bond, a sequence gives the ``ndim - 1`` inner bonds.
+        None keeps the ranks that ``tol`` needs (exact when ``tol=0``).
+    tensor_shape : tuple of int, optional
+    method : {'svd', 'als', 'dmrg'}, default='svd'
+        TT-SVD (one pass), fixed-rank ALS sweeps initialised by TT-SVD, or two-site DMRG sweeps
+        that adapt the ranks to ``tol``.
+    tol : float, default=1e-6
+        Relative Frobenius accuracy for 'svd' and 'dmrg'; convergence tolerance for 'als'.
+    n_iter_max : int, default=100
+    random_state : None, int or RandomState
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    decomposition_ : TTTensor
+    components_ : array of shape (r_1, prod(tensor_shape_))
+        The right part of the train, one row per value of the first bond.
+    n_components_, reconstruction_error_, n_iter_, tensor_shape_, n_features_in_
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml import TensorTrain
+    >>> X = np.random.default_rng(0).random((30, 4, 5, 6))
+    >>> model = TensorTrain(rank=4).fit(X)
+    >>> model.decomposition_.rank
+    (1, 4, 4, 4, 1)
+    >>> model.transform(X).shape
+    (30, 4)
+    """
+
+    _parameter_constraints = {
+        **TensorDecompositionMixin._parameter_constraints,
+        "rank": [Interval(numbers.Integral, 1, None, closed="left"), "array-like", None],
+        "method": [StrOptions({"svd", "als", "dmrg"})],
+    }
+
+    def __init__(self, rank=None, *, tensor_shape=None, method="svd", tol=1e-6, n_iter_max=100,
+                 random_state=None, verbose=0):
+        self.rank = rank
+        self.tensor_shape = tensor_shape
+        self.method = method
+        self.tol = tol
+        self.n_iter_max = n_iter_max
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _decompose(self, X):
+        if self.method == "svd":
+            return tt_svd(X, rank=self.rank, tol=self.tol or None), None
+        if self.method == "dmrg":
+            max_rank = self.rank
+            return tt_dmrg(X, max_rank=max_rank, tol=max(self.tol, 1e-14),
+                           n_iter_max=self.n_iter_max, random_state=self.random_state,
+                           verbose=bool(self.verbose))
+        rank = tt_svd(X, rank=self.rank, tol=self.tol or None).rank
+        return tt_als(X, rank, n_iter_max=self.n_iter_max, tol=self.tol,
+                      random_state=self.random_state, verbose=bool(self.verbose))
+
+    def _components(self, tt):
+        xp = get_namespace(*tt.cores)
+        right = tt.cores[1]
+        for core in tt.cores[2:]:
+            right = xp.reshape(right, (-1, core.shape[0])) @ xp.reshape(core, (core.shape[0], -1))
+        return xp.reshape(right, (tt.cores[0].shape[2], -1))
