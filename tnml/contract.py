@@ -25,7 +25,7 @@ class ContractionInfo:
     Attributes
     ----------
     flops : int
-        Floating-point operations of the chosen path (opt_einsum's count).
+        Floating-point operations of the chosen path (opt_einsum counts a multiply-add as 2).
     largest_intermediate : int
         Number of elements of the largest intermediate or output tensor.
     path : tuple
@@ -105,7 +105,7 @@ def contraction_info(subscripts, *shapes, optimize="auto"):
     >>> from tnml.contract import contraction_info
     >>> info = contraction_info("ij,jk->ik", (10, 20), (20, 30))
     >>> info.flops, info.largest_intermediate
-    (6000, 300)
+    (12000, 300)
     """
     shapes = tuple(tuple(int(d) for d in shape) for shape in shapes)
     _check_subscripts(subscripts, shapes)

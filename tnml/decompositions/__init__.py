@@ -2,7 +2,10 @@
 
 from ._base import FactorizedTensor, FitResult
 from .cp import CPTensor, cp_als, random_cp
+from .tr import TRTensor, tr_als, tr_svd
+from .tt import TTTensor, tt_als, tt_dmrg, tt_round, tt_svd
 from .tucker import TuckerTensor, hosvd, random_tucker, tucker_hooi
 
 __all__ = ["FactorizedTensor", "FitResult", "CPTensor", "cp_als", "random_cp",
-           "TuckerTensor", "hosvd", "tucker_hooi", "random_tucker"]
+           "TuckerTensor", "hosvd", "tucker_hooi", "random_tucker",
+           "TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "TRTensor", "tr_svd", "tr_als"]

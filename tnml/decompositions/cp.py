@@ -14,7 +14,7 @@ from .._validation import check_mask, check_nonneg_float, check_positive_int, ch
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor, FitResult
-from ._linalg import khatri_rao, solve_spd, unfold
+from ._linalg import khatri_rao, leading_left_singular_vectors, solve_spd, unfold
 
 __all__ = ["CPTensor", "cp_als", "random_cp", "max_cp_rank"]
 
@@ -151,8 +151,7 @@ def _initial_factors(X, rank, init, random_state):
         factors = []
         rng = check_random_state(random_state)
         for mode, dim in enumerate(X.shape):
-            u, _, _ = xp.linalg.svd(unfold(X, mode), full_matrices=False)
-            u = u[:, :rank]
+            u = leading_left_singular_vectors(unfold(X, mode), rank)
             if u.shape[1] < rank:  # rank above the mode size: pad with random columns
                 extra = to_device(rng.standard_normal((dim, rank - u.shape[1])), xp)
                 u = xp.concatenate([u, xp.asarray(extra, dtype=X.dtype)], axis=1)

@@ -14,7 +14,7 @@ import math
 from .._validation import check_nonneg_float, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device
 from ._base import FactorizedTensor, FitResult
-from ._linalg import mode_dot, truncated_svd, unfold
+from ._linalg import leading_left_singular_vectors, mode_dot, unfold
 from .cp import _check_fit_input, _split_point
 
 __all__ = ["TuckerTensor", "hosvd", "tucker_hooi", "random_tucker", "check_tucker_rank"]
@@ -158,18 +158,6 @@ def random_tucker(shape, rank, random_state=None, xp=None, dtype="float64"):
     return TuckerTensor(core, factors)
 
 
-def _leading_vectors(matrix, rank):
-    """Leading left singular vectors. A wide matrix goes through its small Gram matrix: one
-    SYRK pass plus an m x m eigensolver instead of an SVD of the whole m x n matrix."""
-    xp = get_namespace(matrix)
-    m, n = matrix.shape
-    if n <= 4 * m:
-        u, _, _ = truncated_svd(matrix, rank)
-        return u
-    _, vectors = xp.linalg.eigh(matrix @ matrix.T)
-    return vectors[:, ::-1][:, :rank]
-
-
 def _project(X, factors, skip=()):
     """``X x_m U_m^T`` for every mode not in ``skip`` with a factor; last modes first."""
     result = X
@@ -202,7 +190,7 @@ def hosvd(X, rank):
     """
     X, _ = _check_fit_input(X, None)
     rank = check_tucker_rank(rank, X.shape)
-    factors = [None if r is None else _leading_vectors(unfold(X, m), r)
+    factors = [None if r is None else leading_left_singular_vectors(unfold(X, m), r)
                for m, r in enumerate(rank)]
     return TuckerTensor(_project(X, factors), factors)
 
@@ -211,7 +199,7 @@ def _initial_factors(X, rank, init, random_state):
     xp = get_namespace(X)
     if isinstance(init, str):
         if init == "svd":
-            return [None if r is None else _leading_vectors(unfold(X, m), r)
+            return [None if r is None else leading_left_singular_vectors(unfold(X, m), r)
                     for m, r in enumerate(rank)]
         if init == "random":
             return random_tucker(X.shape, rank, random_state, xp, X.dtype).factors
@@ -305,7 +293,7 @@ def _hooi_sweep(X, factors, rank, split):
             if rank[mode] is None:
                 continue
             projected = _project(partial, factors, skip=others + [mode])
-            factors[mode] = _leading_vectors(unfold(projected, mode), rank[mode])
+            factors[mode] = leading_left_singular_vectors(unfold(projected, mode), rank[mode])
             last_mode = mode
     if projected is None:  # every mode uncompressed
         return factors, X

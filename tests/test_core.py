@@ -1,0 +1,70 @@
+"""Backend, host guard, configuration and the contraction engine."""
+
+import numpy as np
+import pytest
+
+import tnml
+from tnml import testing
+from tnml.backend import get_namespace, to_numpy
+from tnml.contract import cache_info, clear_cache, contraction_info, einsum
+
+
+def test_namespace_follows_inputs():
+    x = testing.asarray(np.ones(3))
+    assert get_namespace(np.ones(2), 1.0) is np
+    assert get_namespace(x, np.ones(2)) is testing
+    assert isinstance(to_numpy(x), np.ndarray)
+
+
+def test_guard_refuses_implicit_host_copies():
+    x = testing.asarray(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(TypeError, match="implicit conversion"):
+        np.asarray(x)
+    import scipy.linalg
+
+    with pytest.raises(TypeError):
+        scipy.linalg.svd(x)
+    assert isinstance(x @ x.T, testing.HostGuardArray)
+    assert isinstance(testing.linalg.qr(x)[0], testing.HostGuardArray)
+    assert float(x.sum()) == 15.0
+
+
+def test_einsum_matches_numpy_and_caches(rng):
+    a, b, c = rng.random((4, 5)), rng.random((5, 6)), rng.random((6, 3))
+    clear_cache()
+    result = einsum("ij,jk,kl->il", a, b, c)
+    np.testing.assert_allclose(result, a @ b @ c)
+    einsum("ij,jk,kl->il", a, b, c)
+    assert cache_info().hits >= 1
+    guarded = einsum("ij,jk,kl->il", *(testing.asarray(m) for m in (a, b, c)))
+    assert isinstance(guarded, testing.HostGuardArray)
+    np.testing.assert_allclose(to_numpy(guarded), result)
+
+
+def test_contraction_info_before_running():
+    info = contraction_info("ij,jk,kl->il", (100, 2), (2, 100), (100, 3))
+    # The good path contracts the small pair first and never builds the 100 x 100 matrix.
+    assert info.largest_intermediate < 100 * 100
+    assert info.flops > 0 and info.path
+
+
+def test_memory_budget_refuses_before_allocating(rng):
+    a = rng.random((300, 2))
+    with tnml.config_context(max_memory="100KB"):
+        with pytest.raises(tnml.MemoryBudgetError, match="max_memory"):
+            einsum("ia,ja->ij", a, a)  # 300 x 300 x 8 bytes = 720 KB
+        einsum("ia,ia->a", a, a)
+    assert tnml.get_config()["max_memory"] is None
+
+
+@pytest.mark.parametrize("bad", ["lots", -1, 0, "5 parsecs"])
+def test_config_rejects_bad_memory(bad):
+    with pytest.raises(ValueError, match="max_memory"):
+        tnml.set_config(max_memory=bad)
+
+
+def test_einsum_checks_subscripts(rng):
+    with pytest.raises(ValueError, match="operand 0"):
+        einsum("ijk,jk->i", rng.random((2, 3)), rng.random((3, 4)))
+    with pytest.raises(ValueError, match="size"):
+        einsum("ij,jk->ik", rng.random((2, 3)), rng.random((4, 4)))

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import tensorly as tl
+from tensorly.decomposition import parafac
+
+from tnml import testing
+from tnml.decompositions import CPTensor, cp_als, random_cp
+
+
+@pytest.mark.parametrize("shape, rank", [((10, 11, 12), 3), ((6, 7, 5, 8), 4),
+                                         ((5, 6, 4, 5, 3), 3), ((4, 3, 4, 3, 4, 3), 2),
+                                         ((30, 20), 5)])
+def test_exact_recovery(shape, rank):
+    X = random_cp(shape, rank, random_state=1).to_tensor()
+    cp, info = cp_als(X, rank, n_iter_max=3000, tol=1e-15, random_state=0)
+    assert info.error < 1e-8
+    np.testing.assert_allclose(cp.to_tensor(), X, atol=1e-7 * np.abs(X).max())
+
+
+@pytest.mark.parametrize("shape", [(20, 30, 25), (6, 7, 5, 8)])
+def test_same_error_as_tensorly_from_same_init(shape, rng):
+    X = rng.random(shape)
+    init = random_cp(shape, 4, random_state=3)
+    cp, info = cp_als(X, 4, n_iter_max=25, tol=0, init=init)
+    tl_cp, errors = parafac(X, 4, n_iter_max=25, tol=0, init=init.to_tensorly(),
+                            return_errors=True)
+    tl_error = np.linalg.norm(X - tl.cp_to_tensor(tl_cp)) / np.linalg.norm(X)
+    assert abs(info.error - tl_error) < 1e-6
+    assert abs(np.linalg.norm(X - cp.to_tensor()) / np.linalg.norm(X) - info.error) < 1e-10
+
+
+def test_format_interface(rng):
+    cp = random_cp((4, 5, 6), 3, random_state=0)
+    dense = cp.to_tensor()
+    idx = np.stack([rng.integers(0, d, 50) for d in cp.shape], axis=1)
+    np.testing.assert_allclose(cp.entries(idx), dense[tuple(idx.T)])
+    np.testing.assert_allclose(cp.norm(), np.linalg.norm(dense))
+    assert cp.n_params == 3 * (4 + 5 + 6) + 3
+    back = CPTensor.from_tensorly(cp.to_tensorly())
+    np.testing.assert_array_equal(back.to_tensor(), dense)
+    np.testing.assert_allclose(cp.normalize().to_tensor(), dense)
+
+
+def test_linesearch_and_ridge_still_fit(rng):
+    X = random_cp((15, 16, 17), 4, random_state=2).to_tensor() + 1e-3 * rng.random((15, 16, 17))
+    _, plain = cp_als(X, 4, n_iter_max=40, tol=0, init="random", random_state=0)
+    _, jumped = cp_als(X, 4, n_iter_max=40, tol=0, init="random", random_state=0,
+                       linesearch=True)
+    assert jumped.error <= plain.error * 1.01
+    _, ridged = cp_als(X, 4, n_iter_max=40, ridge=1e-8, random_state=0)
+    assert ridged.error < 1e-2
+
+
+def test_mask_em_imputation(rng):
+    X = random_cp((12, 13, 14), 2, random_state=4).to_tensor()
+    mask = rng.random(X.shape) > 0.3
+    X_missing = np.where(mask, X, np.nan)
+    cp, info = cp_als(X_missing, 2, mask=mask, n_iter_max=500, tol=1e-12, random_state=0)
+    missing_error = np.linalg.norm((cp.to_tensor() - X)[~mask]) / np.linalg.norm(X[~mask])
+    assert missing_error < 1e-4
+
+
+def test_host_guard_no_implicit_copies():
+    X = testing.asarray(random_cp((6, 7, 8), 2, random_state=0).to_tensor())
+    mask = testing.asarray(np.ones((6, 7, 8), dtype=bool))
+    for kwargs in ({}, {"init": "random", "random_state": 0, "linesearch": True},
+                   {"mask": mask}):
+        cp, info = cp_als(X, 2, n_iter_max=5, **kwargs)
+        assert all(isinstance(f, testing.HostGuardArray) for f in cp.factors)
+    assert isinstance(cp.to_tensor(), testing.HostGuardArray)
+    assert isinstance(cp.entries(testing.asarray(np.zeros((3, 3), dtype=int))),
+                      testing.HostGuardArray)
+    assert isinstance(cp.norm(), testing.HostGuardArray)
+
+
+def test_float32_stays_float32():
+    X = random_cp((6, 7, 8), 2, random_state=0).to_tensor().astype(np.float32)
+    cp, _ = cp_als(X, 2, n_iter_max=5)
+    assert cp.factors[0].dtype == np.float32

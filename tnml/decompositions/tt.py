@@ -1,0 +1,713 @@
+"""Tensor-train (TT, also the matrix product state) format and its algorithms.
+
+``X[i_1, ..., i_d] = G_1[:, i_1, :] @ G_2[:, i_2, :] @ ... @ G_d[:, i_d, :]`` with cores
+``G_k`` of shape ``(r_k, I_k, r_{k+1})`` and ``r_1 = r_{d+1} = 1`` (TensorLy's layout).
+
+Algorithms:
+
+- :func:`tt_svd` — Oseledets' sequential truncated SVDs (one pass, quasi-optimal);
+- :func:`tt_round` — recompression of a TT without densifying;
+- :func:`tt_als` — fixed-rank one-site ALS;
+- :func:`tt_dmrg` — two-site sweeps that adapt the ranks to a tolerance.
+
+Both sweeping algorithms keep the cores orthonormal, so every local least-squares problem is a
+projection: ``core = frame^T @ data``, with no Gram matrix to invert. The data is projected
+onto the right frames once per sweep (each projection reuses the previous one) and every
+product is a GEMM on a reshape view of the tensor, never a copied unfolding.
+"""
+
+import math
+import numbers
+
+from .._config import check_memory
+from .._validation import check_mask, check_nonneg_float, check_positive_int, check_tensor
+from ..backend import check_random_state, get_namespace, to_device
+from ..contract import einsum
+from ._base import FactorizedTensor, FitResult
+from ._linalg import truncated_svd
+
+__all__ = ["TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "max_tt_rank"]
+
+# ||X||^2 - ||core||^2 cancels: its relative precision is about eps / err^2. Below
+# err^2 = _CANCELLATION * eps (err ~ 1.5e-4 in float64) the residual is formed explicitly,
+# so that errors and the convergence test on them stay meaningful down to machine precision.
+_CANCELLATION = 1e8
+# An error this many machine epsilons above zero is exact recovery: stop even if the
+# relative change of two round-off-level errors is large.
+_EXACT = 100
+# tt_dmrg stops when the ranks are stable and the error changed by less than this (relative).
+_DMRG_STALL = 1e-6
+
+
+# -- the format ---------------------------------------------------------------------------------
+class TTTensor(FactorizedTensor):
+    """A tensor in tensor-train (MPS) format.
+
+    Parameters
+    ----------
+    cores : list of 3-D arrays
+        ``cores[k]`` has shape ``(r_k, I_k, r_{k+1})``; neighbouring bond dimensions match and
+        the boundary ranks are 1.
+
+    Attributes
+    ----------
+    cores : list of arrays
+    shape : tuple of int
+    rank : tuple of int
+        The ``d + 1`` bond dimensions, boundary ones included.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions.tt import TTTensor
+    >>> tt = TTTensor([np.ones((1, 2, 3)), np.ones((3, 4, 2)), np.ones((2, 5, 1))])
+    >>> tt.shape, tt.rank, tt.n_params
+    ((2, 4, 5), (1, 3, 2, 1), 40)
+    >>> float(tt.to_tensor()[0, 0, 0]), float(tt.entries(np.array([[1, 3, 4]]))[0])
+    (6.0, 6.0)
+    """
+
+    _array_names = ("cores",)
+
+    def __init__(self, cores):
+        if isinstance(cores, (str, bytes)) or hasattr(cores, "shape") \
+                or not hasattr(cores, "__len__"):
+            raise TypeError(f"cores must be a list of 3-D arrays, got {type(cores).__name__}")
+        cores = list(cores)
+        if not cores or any(getattr(core, "ndim", None) != 3 for core in cores):
+            raise ValueError(f"cores must be a non-empty list of 3-D arrays (r_k, I_k, r_k+1), "
+                             f"got ndims {[getattr(c, 'ndim', None) for c in cores]}")
+        get_namespace(*cores)  # raises on cores from different device namespaces
+        shapes = [tuple(core.shape) for core in cores]
+        if shapes[0][0] != 1 or shapes[-1][2] != 1:
+            raise ValueError(f"cores must have boundary ranks 1: the first core's first axis and "
+                             f"the last core's last axis, got core shapes {shapes}")
+        for k in range(len(cores) - 1):
+            if shapes[k][2] != shapes[k + 1][0]:
+                raise ValueError(f"cores[{k}] and cores[{k + 1}] have mismatched bond "
+                                 f"dimensions {shapes[k][2]} and {shapes[k + 1][0]}: core "
+                                 f"shapes {shapes}")
+        self.cores = cores
+
+    @property
+    def shape(self):
+        return tuple(core.shape[1] for core in self.cores)
+
+    @property
+    def rank(self):
+        return tuple(core.shape[0] for core in self.cores) + (1,)
+
+    def to_tensor(self):
+        """The dense tensor: a chain of GEMMs, left to right."""
+        xp = self.xp
+        check_memory(math.prod(self.shape) * self.dtype.itemsize, "TTTensor.to_tensor")
+        result = xp.reshape(self.cores[0], (-1, self.cores[0].shape[2]))
+        for core in self.cores[1:]:
+            rank_in, size, rank_out = core.shape
+            result = xp.reshape(result @ xp.reshape(core, (rank_in, size * rank_out)),
+                                (-1, rank_out))
+        return xp.reshape(result, self.shape)
+
+    def entries(self, indices):
+        """Values at integer coordinates ``indices`` of shape ``(n, ndim)``.
+
+        Gathers one core slice per coordinate and multiplies the ``(n, r, r)`` stacks with
+        batched matmuls: ``O(n d r^2)``, never densifying.
+        """
+        indices = self._checked_indices(indices)
+        xp = self.xp
+        vectors = xp.ones((indices.shape[0], 1), dtype=self.dtype)
+        for k, core in enumerate(self.cores):
+            slices = xp.moveaxis(core, 1, 0)[indices[:, k]]  # (n, r_k, r_{k+1})
+            vectors = (vectors[:, None, :] @ slices)[:, 0, :]
+        return vectors[:, 0]
+
+    def norm(self):
+        """Frobenius norm from transfer matrices, ``O(d I r^3)``; a 0-d array of the namespace."""
+        xp = self.xp
+        transfer = xp.ones((1, 1), dtype=self.dtype)
+        for core in self.cores:
+            transfer = einsum("ab,aic,bid->cd", transfer, core, core)
+        return xp.sqrt(xp.abs(transfer[0, 0]))
+
+    def orthogonalize(self, center):
+        """The same tensor with cores ``< center`` left- and ``> center`` right-orthonormal.
+
+        Left-orthonormal means ``reshape(G, (r_k * I_k, r_{k+1}))`` has orthonormal columns;
+        right-orthonormal means ``reshape(G, (r_k, I_k * r_{k+1}))`` has orthonormal rows.
+        Bonds larger than their neighbours allow shrink to what the QR factors keep.
+
+        Parameters
+        ----------
+        center : int
+            Position of the orthogonality centre; negative values count from the end.
+
+        Returns
+        -------
+        TTTensor
+        """
+        d = len(self.cores)
+        if isinstance(center, bool) or not isinstance(center, numbers.Integral) \
+                or not -d <= center < d:
+            raise ValueError(f"center must be an integer in [{-d}, {d - 1}], got {center!r}")
+        center = int(center) % d
+        cores = list(self.cores)
+        for k in range(center):
+            _qr_left(cores, k)
+        for k in range(d - 1, center, -1):
+            _qr_right(cores, k)
+        return TTTensor(cores)
+
+    def left_orthogonalize(self):
+        """Orthogonality centre on the last core."""
+        return self.orthogonalize(len(self.cores) - 1)
+
+    def right_orthogonalize(self):
+        """Orthogonality centre on the first core."""
+        return self.orthogonalize(0)
+
+    def round(self, rank=None, tol=None):
+        """Recompress to lower ranks; see :func:`tt_round`."""
+        return tt_round(self, rank=rank, tol=tol)
+
+    def to_tensorly(self):
+        """The equivalent :class:`tensorly.tt_tensor.TTTensor` (same core layout, no copy)."""
+        from tensorly.tt_tensor import TTTensor as TLTTTensor
+
+        return TLTTTensor(list(self.cores))
+
+    @classmethod
+    def from_tensorly(cls, tt):
+        """Build from a :class:`tensorly.tt_tensor.TTTensor` (or its list of factors)."""
+        return cls(list(getattr(tt, "factors", tt)))
+
+
+def _qr_left(cores, k):
+    """Make ``cores[k]`` left-orthonormal, pushing the R factor into ``cores[k + 1]``."""
+    xp = get_namespace(cores[k])
+    rank_in, size, rank_out = cores[k].shape
+    q, r = xp.linalg.qr(xp.reshape(cores[k], (rank_in * size, rank_out)))
+    cores[k] = xp.reshape(q, (rank_in, size, q.shape[1]))
+    nxt = cores[k + 1]
+    cores[k + 1] = xp.reshape(r @ xp.reshape(nxt, (rank_out, -1)),
+                              (r.shape[0], nxt.shape[1], nxt.shape[2]))
+
+
+def _qr_right(cores, k):
+    """Make ``cores[k]`` right-orthonormal (LQ via QR of the transpose), pushing L left."""
+    xp = get_namespace(cores[k])
+    rank_in, size, rank_out = cores[k].shape
+    q, r = xp.linalg.qr(xp.reshape(cores[k], (rank_in, size * rank_out)).T)
+    cores[k] = xp.reshape(q.T, (q.shape[1], size, rank_out))
+    prev = cores[k - 1]
+    cores[k - 1] = xp.reshape(xp.reshape(prev, (-1, rank_in)) @ r.T,
+                              (prev.shape[0], prev.shape[1], r.shape[0]))
+
+
+# -- validation ---------------------------------------------------------------------------------
+def max_tt_rank(shape):
+    """Largest useful inner bond dimensions: ``min(prod(I[:k]), prod(I[k:]))`` for each bond.
+
+    Examples
+    --------
+    >>> from tnml.decompositions.tt import max_tt_rank
+    >>> max_tt_rank((2, 3, 4, 5))
+    (2, 6, 5)
+    """
+    return tuple(min(math.prod(shape[:k]), math.prod(shape[k:])) for k in range(1, len(shape)))
+
+
+def _check_tt_rank(rank, shape, name="rank"):
+    """Inner TT ranks (d - 1 of them) from an int (capped per bond) or an explicit sequence.
+
+    An explicit sequence may include the boundary 1s. It must be achievable as the TT rank of
+    some tensor: each bond at most its maximum and at most its neighbour times the mode size
+    between them (unfolding ranks satisfy ``r_{k+1} <= r_k * I_k``).
+    """
+    if rank is None:
+        return None
+    d, maxima = len(shape), max_tt_rank(shape)
+    if isinstance(rank, numbers.Integral) and not isinstance(rank, bool):
+        rank = check_positive_int(rank, name)
+        return tuple(min(rank, m) for m in maxima)
+    if isinstance(rank, (str, bytes)) or not hasattr(rank, "__iter__"):
+        raise TypeError(f"{name} must be an int or a sequence of {d - 1} ints (or {d + 1} with "
+                        f"boundary 1s), got {rank!r}")
+    ranks = [check_positive_int(r, name) for r in rank]
+    if len(ranks) == d + 1:
+        if ranks[0] != 1 or ranks[-1] != 1:
+            raise ValueError(f"{name} with {d + 1} entries must start and end with 1, got "
+                             f"{tuple(ranks)}")
+        ranks = ranks[1:-1]
+    elif len(ranks) != d - 1:
+        raise ValueError(f"{name} must have {d - 1} inner bond dimensions (or {d + 1} with the "
+                         f"boundary 1s) for a tensor of order {d}, got {len(ranks)}: "
+                         f"{tuple(ranks)}")
+    too_big = [k for k, (r, m) in enumerate(zip(ranks, maxima)) if r > m]
+    if too_big:
+        raise ValueError(f"{name}={tuple(ranks)} is impossible for shape {tuple(shape)}: the "
+                         f"bond dimensions are at most {maxima}")
+    full = [1] + ranks + [1]
+    for k in range(d):
+        if full[k + 1] > full[k] * shape[k] or full[k] > shape[k] * full[k + 1]:
+            raise ValueError(f"{name}={tuple(ranks)} is not a possible TT rank for shape "
+                             f"{tuple(shape)}: bond dimensions around mode {k} (size "
+                             f"{shape[k]}) are {full[k]} and {full[k + 1]}, and neither may "
+                             f"exceed the other times {shape[k]}")
+    return tuple(ranks)
+
+
+def _check_data(X, mask):
+    """Validated X (zeros at unobserved entries) and mask (None when all is observed)."""
+    if mask is None:
+        return check_tensor(X, "X"), None
+    X = check_tensor(X, "X", allow_nan=True)
+    mask = check_mask(mask, X.shape)
+    xp = get_namespace(X, mask)
+    if bool(xp.any(xp.isnan(X) & mask)):
+        raise ValueError("X contains NaN at observed entries (where mask is True)")
+    return xp.where(mask, X, 0), mask
+
+
+def _check_init_tt(init, shape, xp):
+    if tuple(init.shape) != tuple(shape):
+        raise ValueError(f"init has shape {init.shape}, but X has shape {tuple(shape)}")
+    return [to_device(core, xp) for core in init.cores]
+
+
+def _random_cores(shape, ranks, dtype, xp, random_state):
+    """Gaussian cores drawn on the host (same model on every namespace), then moved."""
+    rng = check_random_state(random_state)
+    full = (1,) + tuple(ranks) + (1,)
+    return [to_device(rng.standard_normal((full[k], size, full[k + 1])).astype(dtype), xp)
+            for k, size in enumerate(shape)]
+
+
+def _step_delta(tol, norm, d):
+    """Per-SVD truncation so that ``d - 1`` truncations total at most ``tol * norm``."""
+    return None if tol is None else tol * norm / math.sqrt(max(d - 1, 1))
+
+
+# -- TT-SVD and rounding ------------------------------------------------------------------------
+def _left_svd(matrix, rank, delta):
+    """Truncated left singular vectors ``U`` of ``matrix`` and ``U^T @ matrix``.
+
+    TT-SVD unfoldings are mostly wide (few rows, the product of the remaining modes as
+    columns). LAPACK's SVD of a wide matrix forms its orthogonal LQ factor and ``Vt``
+    explicitly, which TT-SVD never needs: the SVD of the small triangular factor of a QR of
+    ``matrix^T`` gives the same ``U`` and singular values, as backward-stably, and
+    ``U^T @ matrix`` is one GEMM. About five times faster on a 200 x 40000 unfolding.
+    """
+    xp = get_namespace(matrix)
+    n_rows, n_cols = matrix.shape
+    if n_cols < 2 * n_rows:
+        u, s, vt = truncated_svd(matrix, rank=rank, delta=delta)
+        return u, s[:, None] * vt
+    triangular = xp.linalg.qr(matrix.T, mode="r")  # matrix = R^T Q^T with Q orthonormal
+    u, _, _ = truncated_svd(triangular.T, rank=rank, delta=delta)
+    return u, u.T @ matrix
+
+
+def tt_svd(X, rank=None, tol=None):
+    """Tensor-train decomposition by sequential truncated SVDs (TT-SVD).
+
+    Parameters
+    ----------
+    X : array of shape (I_1, ..., I_d), d >= 2
+        Dense tensor (NumPy, CuPy, ...); the cores are arrays of the same namespace.
+    rank : int, sequence of int or None
+        Caps on the inner bond dimensions: an int for every bond (silently capped at each
+        bond's maximum, see :func:`max_tt_rank`), or ``d - 1`` ints (``d + 1`` with the boundary
+        1s), each possible for this shape. ``None``: no cap.
+    tol : float or None
+        Relative Frobenius tolerance: each of the ``d - 1`` SVDs drops a tail of norm at most
+        ``tol * ||X|| / sqrt(d - 1)``, so ``||X - TT|| <= tol * ||X||``. With both ``rank`` and
+        ``tol`` None nothing is truncated (exact, ranks are the unfolding sizes).
+
+    Returns
+    -------
+    TTTensor
+        Left-orthonormal cores; the last core carries the norm.
+
+    References
+    ----------
+    I. V. Oseledets, "Tensor-train decomposition", SIAM J. Sci. Comput. 33(5), 2295-2317, 2011.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions.tt import TTTensor, tt_svd
+    >>> rng = np.random.default_rng(0)
+    >>> tt = TTTensor([rng.standard_normal(s) for s in [(1, 4, 2), (2, 5, 3), (3, 6, 1)]])
+    >>> X = tt.to_tensor()
+    >>> approx = tt_svd(X, tol=1e-10)
+    >>> approx.rank
+    (1, 2, 3, 1)
+    >>> bool(np.linalg.norm(approx.to_tensor() - X) < 1e-10 * np.linalg.norm(X))
+    True
+    """
+    X = check_tensor(X, "X")
+    xp = get_namespace(X)
+    shape, d = tuple(X.shape), X.ndim
+    ranks = _check_tt_rank(rank, shape)
+    if tol is not None:
+        tol = check_nonneg_float(tol, "tol")
+    delta = _step_delta(tol, float(xp.linalg.norm(xp.reshape(X, (-1,)))), d) \
+        if tol is not None else None
+    cores, remainder, rank_in = [], X, 1
+    for k in range(d - 1):
+        # ``remainder`` is U^T @ matrix of the previous step (C-contiguous): this is a view.
+        matrix = xp.reshape(remainder, (rank_in * shape[k], -1))
+        u, remainder = _left_svd(matrix, None if ranks is None else ranks[k], delta)
+        cores.append(xp.reshape(u, (rank_in, shape[k], u.shape[1])))
+        rank_in = u.shape[1]
+    cores.append(xp.reshape(remainder, (rank_in, shape[-1], 1)))
+    return TTTensor(cores)
+
+
+def tt_round(tt, rank=None, tol=None):
+    """Recompress a TT to lower ranks without densifying (TT-rounding).
+
+    Right-orthogonalizes, then truncates each bond with an SVD of the orthogonality centre,
+    left to right; every truncation is then optimal for its bond given the others.
+
+    Parameters
+    ----------
+    tt : TTTensor
+    rank : int, sequence of int or None
+        Caps on the inner bond dimensions, as in :func:`tt_svd`.
+    tol : float or None
+        Relative Frobenius tolerance, as in :func:`tt_svd`: ``||tt - result|| <= tol * ||tt||``.
+
+    Returns
+    -------
+    TTTensor
+        Left-orthonormal cores.
+
+    References
+    ----------
+    I. V. Oseledets, "Tensor-train decomposition", SIAM J. Sci. Comput. 33(5), 2295-2317, 2011,
+    Algorithm 2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions.tt import TTTensor, tt_round, tt_svd
+    >>> rng = np.random.default_rng(0)
+    >>> tt = TTTensor([rng.standard_normal(s) for s in [(1, 4, 2), (2, 5, 3), (3, 6, 1)]])
+    >>> exact = tt_svd(tt.to_tensor())          # no truncation: ranks are the unfolding sizes
+    >>> exact.rank, tt_round(exact, tol=1e-10).rank
+    ((1, 4, 6, 1), (1, 2, 3, 1))
+    """
+    if not isinstance(tt, TTTensor):
+        raise TypeError(f"tt must be a TTTensor, got {type(tt).__name__}")
+    d = tt.ndim
+    ranks = _check_tt_rank(rank, tt.shape)
+    if tol is not None:
+        tol = check_nonneg_float(tol, "tol")
+    cores = tt.right_orthogonalize().cores
+    xp = get_namespace(*cores)
+    delta = _step_delta(tol, float(xp.linalg.norm(xp.reshape(cores[0], (-1,)))), d) \
+        if tol is not None else None
+    for k in range(d - 1):
+        rank_in, size, rank_out = cores[k].shape
+        u, s, vt = truncated_svd(xp.reshape(cores[k], (rank_in * size, rank_out)),
+                                 rank=None if ranks is None else ranks[k], delta=delta)
+        cores[k] = xp.reshape(u, (rank_in, size, s.shape[0]))
+        nxt = cores[k + 1]
+        cores[k + 1] = xp.reshape((s[:, None] * vt) @ xp.reshape(nxt, (rank_out, -1)),
+                                  (s.shape[0], nxt.shape[1], nxt.shape[2]))
+    return TTTensor(cores)
+
+
+# -- sweeps ---------------------------------------------------------------------------------------
+def _right_projections(X, cores):
+    """``P[k]``: X contracted with cores ``k+1 .. d-1``, shape ``(I_1 ... I_k, r_{k+1})``.
+
+    Each is one GEMM on the previous one, so a sweep reads X once (for ``P[d-2]``).
+    """
+    xp = get_namespace(X, *cores)
+    projections = [None] * len(cores)
+    projections[-1] = xp.reshape(X, (-1, 1))
+    for k in range(len(cores) - 1, 0, -1):
+        rank_in, size, rank_out = cores[k].shape
+        projections[k - 1] = (xp.reshape(projections[k], (-1, size * rank_out))
+                              @ xp.reshape(cores[k], (rank_in, size * rank_out)).T)
+    return projections
+
+
+def _extend_frame(frame, core):
+    """Left frame (rows: multi-indices of modes < k+1) after appending left-orthonormal core k."""
+    xp = get_namespace(frame, core)
+    rank_in, size, rank_out = core.shape
+    return xp.reshape(frame @ xp.reshape(core, (rank_in, size * rank_out)), (-1, rank_out))
+
+
+def _right_orthonormal(cores):
+    cores = list(cores)
+    for k in range(len(cores) - 1, 0, -1):
+        _qr_right(cores, k)
+    return cores
+
+
+def _als_sweep(X, cores, ranks=None, rel_delta=None):
+    """One left-to-right one-site ALS sweep; returns the cores and the last left frame.
+
+    With orthonormal frames the least-squares core is ``frame^T @ P[k]``; a QR then makes it
+    left-orthonormal for the next frame (its R factor is dropped: the next core is re-solved).
+    """
+    xp = get_namespace(X, *cores)
+    cores = _right_orthonormal(cores)
+    projections = _right_projections(X, cores)
+    frame = xp.ones((1, 1), dtype=X.dtype)
+    d = len(cores)
+    for k in range(d):
+        rank_in, size, rank_out = cores[k].shape
+        core = frame.T @ xp.reshape(projections[k], (frame.shape[0], size * rank_out))
+        if k == d - 1:
+            cores[k] = xp.reshape(core, (rank_in, size, rank_out))
+            break
+        q, _ = xp.linalg.qr(xp.reshape(core, (rank_in * size, rank_out)))
+        cores[k] = xp.reshape(q, (rank_in, size, rank_out))
+        frame = _extend_frame(frame, cores[k])
+    return cores, frame
+
+
+def _dmrg_sweep(X, cores, ranks, rel_delta):
+    """One left-to-right two-site sweep; the SVD of each supercore sets the bond it spans.
+
+    The truncation is relative to the supercore's own norm, not to ``||X||``: from a poor start
+    (rank 1) the supercore holds a small part of X, and an absolute budget would let every
+    bond stay at rank 1 while the projection error, which the SVD never sees, stays large.
+    """
+    xp = get_namespace(X, *cores)
+    cores = _right_orthonormal(cores)
+    projections = _right_projections(X, cores)
+    frame = xp.ones((1, 1), dtype=X.dtype)
+    for k in range(len(cores) - 1):
+        rank_in, size = frame.shape[1], cores[k].shape[1]
+        _, size_next, rank_out = cores[k + 1].shape
+        supercore = frame.T @ xp.reshape(projections[k + 1],
+                                         (frame.shape[0], size * size_next * rank_out))
+        delta = rel_delta * float(xp.linalg.norm(xp.reshape(supercore, (-1,))))
+        u, s, vt = truncated_svd(xp.reshape(supercore, (rank_in * size, size_next * rank_out)),
+                                 rank=None if ranks is None else ranks[k], delta=delta)
+        cores[k] = xp.reshape(u, (rank_in, size, s.shape[0]))
+        cores[k + 1] = xp.reshape(s[:, None] * vt, (s.shape[0], size_next, rank_out))
+        frame = _extend_frame(frame, cores[k])
+    return cores, frame
+
+
+def _projection_error(X, frame, last, norm_x):
+    """Relative error of ``frame @ last``, the orthogonal projection of X on the frame."""
+    xp = get_namespace(X, frame, last)
+    squared = norm_x ** 2 - float(xp.sum(last * last))
+    if squared > _CANCELLATION * xp.finfo(X.dtype).eps * norm_x ** 2:
+        return math.sqrt(squared) / norm_x
+    approx = frame @ xp.reshape(last, (frame.shape[1], -1))
+    return float(xp.linalg.norm(xp.reshape(X, approx.shape) - approx)) / (norm_x or 1.0)
+
+
+def _check_sweep_memory(shape, ranks, itemsize, what):
+    # The largest buffers of a sweep: P[d-2] and the last frame, prod(I[:-1]) x r_{d-1} each.
+    last_rank = 1 if ranks is None else ranks[-1]
+    check_memory(2 * math.prod(shape[:-1]) * last_rank * itemsize, what)
+
+
+def _fit(X, mask, cores, sweep, n_iter_max, stop, verbose, label, ranks=None, tol=None,
+         impute_from_init=True):
+    """Run sweeps (EM-imputing unobserved entries when ``mask`` is given) until ``stop``."""
+    xp = get_namespace(X, *cores)
+    norm_observed = float(xp.linalg.norm(xp.reshape(X, (-1,))))
+    # A random start is no estimate of the missing entries: begin from zeros instead.
+    filled = X if mask is None or not impute_from_init \
+        else xp.where(mask, X, TTTensor(cores).to_tensor())
+    errors, converged, n_iter = [], False, 0
+    for n_iter in range(1, n_iter_max + 1):
+        old_rank = TTTensor(cores).rank
+        cores, frame = sweep(filled, cores, ranks, _step_delta(tol, 1.0, X.ndim))
+        if mask is None:
+            error = _projection_error(X, frame, cores[-1], norm_observed)
+        else:
+            approx = xp.reshape(frame @ xp.reshape(cores[-1], (frame.shape[1], -1)), X.shape)
+            error = float(xp.linalg.norm(xp.reshape(xp.where(mask, X - approx, 0), (-1,)))) \
+                / (norm_observed or 1.0)
+            filled = xp.where(mask, X, approx)
+        errors.append(error)
+        if verbose:
+            print(f"{label}: sweep {n_iter}, relative error {error:.3e}, "
+                  f"rank {TTTensor(cores).rank}")
+        if error <= _EXACT * xp.finfo(X.dtype).eps or stop(errors, old_rank,
+                                                            TTTensor(cores).rank):
+            converged = True
+            break
+    return TTTensor(cores), FitResult(n_iter, errors, converged)
+
+
+def _check_fit_params(n_iter_max, tol, verbose):
+    check_positive_int(n_iter_max, "n_iter_max")
+    tol = check_nonneg_float(tol, "tol")
+    if not isinstance(verbose, (bool, numbers.Integral)):
+        raise TypeError(f"verbose must be a bool or an int, got {verbose!r}")
+    return tol
+
+
+# -- ALS ------------------------------------------------------------------------------------------
+def tt_als(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd", random_state=None,
+           verbose=False):
+    """Fixed-rank tensor-train approximation by one-site alternating least squares.
+
+    Each iteration right-orthonormalizes the cores, projects X onto the right frames (one pass
+    over X) and re-solves every core left to right as the projection of X on its frames,
+    keeping the frames orthonormal with QR. The error follows from ``||X||^2 - ||last core||^2``
+    (no densifying), or from the explicit residual once round-off would dominate it.
+
+    Parameters
+    ----------
+    X : array of shape (I_1, ..., I_d), d >= 2
+    rank : int, sequence of int or None
+        Inner bond dimensions, as in :func:`tt_svd` (an int is capped per bond). ``None`` takes
+        the ranks of ``init``, which must then be a TTTensor.
+    mask : bool array of X's shape or None
+        True where X is observed. Unobserved entries (they may be NaN) are imputed with the
+        current reconstruction before every sweep (EM); errors are measured on observed entries.
+    n_iter_max : int, default=100
+        Maximum number of sweeps.
+    tol : float, default=1e-8
+        Stop when the relative change of the error between two sweeps is below ``tol``.
+    init : {"svd", "random"} or TTTensor, default="svd"
+        Starting point: TT-SVD at ``rank`` (of the zero-filled X under a mask), Gaussian cores
+        drawn with ``random_state``, or a given TT of the same shape and ranks.
+    random_state : None, int or numpy RandomState
+        Seeds ``init="random"``.
+    verbose : bool
+        Print the error after each sweep.
+
+    Returns
+    -------
+    tt : TTTensor
+        Orthogonality centre on the last core.
+    result : FitResult
+        Sweeps done, relative error after each, and whether ``tol`` was reached.
+
+    References
+    ----------
+    S. Holtz, T. Rohwedder, R. Schneider, "The alternating linear scheme for tensor
+    optimization in the tensor train format", SIAM J. Sci. Comput. 34(2), A683-A713, 2012.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions.tt import TTTensor, tt_als
+    >>> rng = np.random.default_rng(0)
+    >>> cores = [rng.standard_normal(s) for s in [(1, 4, 2), (2, 5, 3), (3, 6, 1)]]
+    >>> X = TTTensor(cores).to_tensor()
+    >>> tt, result = tt_als(X, rank=(2, 3), init="random", random_state=0)
+    >>> tt.rank, result.converged, result.error < 1e-8
+    ((1, 2, 3, 1), True, True)
+    """
+    X, mask = _check_data(X, mask)
+    tol = _check_fit_params(n_iter_max, tol, verbose)
+    xp, shape = get_namespace(X), tuple(X.shape)
+    if rank is None and not isinstance(init, TTTensor):
+        raise ValueError("rank is required unless init is a TTTensor")
+    ranks = _check_tt_rank(rank, shape)
+    if isinstance(init, TTTensor):
+        cores = _check_init_tt(init, shape, xp)
+        _check_tt_rank(init.rank, shape, name="init")
+        if ranks is not None and init.rank[1:-1] != ranks:
+            raise ValueError(f"init has TT rank {init.rank}, but rank={rank!r} asks for inner "
+                             f"ranks {ranks}")
+        ranks = init.rank[1:-1]
+    elif isinstance(init, str) and init == "svd":
+        cores = tt_svd(X, rank=ranks).cores
+    elif isinstance(init, str) and init == "random":
+        cores = _random_cores(shape, ranks, X.dtype, xp, random_state)
+    else:
+        raise ValueError(f"init must be 'svd', 'random' or a TTTensor, got {init!r}")
+    _check_sweep_memory(shape, ranks, X.dtype.itemsize, "tt_als sweep")
+
+    def stop(errors, old_rank, new_rank):
+        return len(errors) > 1 and abs(errors[-2] - errors[-1]) <= tol * errors[-2]
+
+    return _fit(X, mask, cores, _als_sweep, n_iter_max, stop, verbose, "tt_als",
+                impute_from_init=not isinstance(init, str) or init != "random")
+
+
+# -- DMRG -----------------------------------------------------------------------------------------
+def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, n_iter_max=20, init=None,
+            random_state=None, verbose=False):
+    """Tensor-train approximation whose ranks adapt to a tolerance (two-site DMRG sweeps).
+
+    Each sweep projects X on the left frame of cores ``< k`` and the right frame of cores
+    ``> k + 1``; the truncated SVD of that two-site supercore gives new cores ``k`` and
+    ``k + 1``, so bond ``k + 1`` grows or shrinks to what ``tol`` requires. Starting from rank
+    1, a few sweeps reach the TT ranks of a tensor with exact low TT rank.
+
+    Parameters
+    ----------
+    X : array of shape (I_1, ..., I_d), d >= 2
+    max_rank : int, sequence of int or None
+        Caps on the inner bond dimensions, as ``rank`` in :func:`tt_svd`.
+    tol : float, default=1e-10
+        Relative Frobenius tolerance; each supercore SVD drops a tail of norm at most
+        ``tol / sqrt(d - 1)`` times the supercore's norm (at convergence, about ``||X||``).
+        The SVDs see projections of X, so the final error is close to ``tol``, not bounded
+        by it as in :func:`tt_svd`.
+    mask : bool array of X's shape or None
+        True where X is observed; EM imputation as in :func:`tt_als`. Give ``max_rank`` (or a
+        larger ``tol``) with a mask: the imputed tensor is not low-rank until the fit is, so a
+        tiny tolerance lets the ranks grow to their maxima.
+    n_iter_max : int, default=20
+        Maximum number of sweeps.
+    init : None, "random" or TTTensor
+        Starting point: random rank-1 cores drawn with ``random_state`` (None, "random") or a
+        TT of any ranks.
+    random_state : None, int or numpy RandomState
+    verbose : bool
+
+    Returns
+    -------
+    tt : TTTensor
+        Orthogonality centre on the last core.
+    result : FitResult
+        ``converged`` when the error is at most ``tol``, or when the ranks stopped changing and
+        the error changed by less than 1e-6 (relative) in the last sweep.
+
+    References
+    ----------
+    S. R. White, "Density matrix formulation for quantum renormalization groups", Phys. Rev.
+    Lett. 69, 2863, 1992. S. Holtz, T. Rohwedder, R. Schneider, SIAM J. Sci. Comput. 34(2),
+    A683-A713, 2012 (MALS).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions.tt import TTTensor, tt_dmrg
+    >>> rng = np.random.default_rng(0)
+    >>> cores = [rng.standard_normal(s) for s in [(1, 4, 2), (2, 5, 3), (3, 6, 1)]]
+    >>> X = TTTensor(cores).to_tensor()
+    >>> tt, result = tt_dmrg(X, random_state=0)
+    >>> tt.rank, result.error < 1e-10
+    ((1, 2, 3, 1), True)
+    """
+    X, mask = _check_data(X, mask)
+    tol = _check_fit_params(n_iter_max, tol, verbose)
+    xp, shape = get_namespace(X), tuple(X.shape)
+    caps = _check_tt_rank(max_rank, shape, name="max_rank")
+    if isinstance(init, TTTensor):
+        cores = _check_init_tt(init, shape, xp)
+    elif init is None or (isinstance(init, str) and init == "random"):
+        cores = _random_cores(shape, (1,) * (len(shape) - 1), X.dtype, xp, random_state)
+    else:
+        raise ValueError(f"init must be None, 'random' or a TTTensor, got {init!r}")
+    _check_sweep_memory(shape, caps or max_tt_rank(shape), X.dtype.itemsize, "tt_dmrg sweep")
+
+    def stop(errors, old_rank, new_rank):
+        if errors[-1] <= tol:
+            return True
+        return len(errors) > 1 and old_rank == new_rank \
+            and abs(errors[-2] - errors[-1]) <= _DMRG_STALL * errors[-2]
+
+    return _fit(X, mask, cores, _dmrg_sweep, n_iter_max, stop, verbose, "tt_dmrg",
+                ranks=caps, tol=tol, impute_from_init=isinstance(init, TTTensor))
