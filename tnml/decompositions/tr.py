@@ -28,7 +28,7 @@ from .._validation import (check_mask, check_nonneg_float, check_positive_int,
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor, FitResult
-from ._linalg import solve_spd, truncated_svd
+from ._linalg import low_rank_split, solve_spd
 
 __all__ = ["TRTensor", "tr_svd", "tr_als"]
 
@@ -43,9 +43,6 @@ _EXACT = 1000
 # Relative size of the random entries that fill bonds an unfolding is too small to support,
 # when tr_svd initialises ALS (zeros there would make ALS's normal equations singular forever).
 _PAD_SCALE = 1e-3
-# The Gram matrix resolves squared singular values down to about eps * ||M||^2; tail
-# tolerances finer than this many times that take the exact SVD in _low_rank_split.
-_GRAM_RESOLUTION = 1e4
 
 
 # -- the format ---------------------------------------------------------------------------------
@@ -267,7 +264,7 @@ def _tr_svd(X, ranks, tol, pad_rng=None):
     shape, d = X.shape, X.ndim
     delta = None if tol is None \
         else tol * float(xp.linalg.norm(xp.reshape(X, (-1,)))) / math.sqrt(d)
-    left, rest = _low_rank_split(xp.reshape(X, (shape[0], -1)), ranks[0] * ranks[1],
+    left, rest = low_rank_split(xp.reshape(X, (shape[0], -1)), ranks[0] * ranks[1],
                                  None if delta is None else math.sqrt(2) * delta)
     closing, first = (ranks[0], ranks[1]) if tol is None \
         else _split_bond(left.shape[1], ranks[0], ranks[1])
@@ -277,44 +274,13 @@ def _tr_svd(X, ranks, tol, pad_rng=None):
     rest = xp.moveaxis(xp.reshape(rest, (closing, first, -1)), 0, -1)
     bond = first
     for k in range(1, d - 1):
-        left, rest = _low_rank_split(xp.reshape(rest, (bond * shape[k], -1)), ranks[k + 1], delta)
+        left, rest = low_rank_split(xp.reshape(rest, (bond * shape[k], -1)), ranks[k + 1], delta)
         keep = ranks[k + 1] if tol is None else left.shape[1]
         left, rest = _pad_pair(left, rest, keep, pad_rng)
         cores.append(xp.reshape(left, (bond, shape[k], keep)))
         bond = keep
     cores.append(xp.reshape(rest, (bond, shape[-1], closing)))
     return [xp.ascontiguousarray(core) for core in cores]
-
-
-def _low_rank_split(matrix, rank, delta):
-    """``matrix ~ left @ right`` with orthonormal ``left``: the truncated SVD ``U, S V^T``.
-
-    LAPACK's SVD of the long, thin unfoldings TR-SVD meets is slow (seconds for a
-    ``145 x 29000`` matrix, where a GEMM takes milliseconds), so the leading subspace comes
-    from the eigenvectors of the small Gram matrix instead. Its squared truncation error is
-    optimal up to ``O(eps ||matrix||^2)``; only a tail tolerance finer than that
-    (``delta^2 < _GRAM_RESOLUTION * eps ||matrix||^2``) takes the exact SVD.
-    """
-    xp = get_namespace(matrix)
-    rows, cols = matrix.shape
-    wide = rows <= cols
-    gram = matrix @ matrix.T if wide else matrix.T @ matrix
-    if delta is not None and \
-            delta ** 2 < _GRAM_RESOLUTION * xp.finfo(matrix.dtype).eps * float(xp.trace(gram)):
-        u, s, vt = truncated_svd(matrix, rank, delta)
-        return u, s[:, None] * vt
-    eigenvalues, vectors = xp.linalg.eigh(gram)
-    eigenvalues, vectors = xp.maximum(eigenvalues[::-1], 0), vectors[:, ::-1]
-    keep = min(rank, rows, cols)
-    if delta is not None:
-        tail = xp.cumsum(eigenvalues[::-1])[::-1]  # tail[k] = ||s[k:]||^2
-        keep = min(keep, max(int(xp.sum(tail > delta ** 2)), 1))
-    vectors = vectors[:, :keep]
-    if wide:
-        return vectors, vectors.T @ matrix
-    # tall: V spans the right singular vectors; orthonormalise M V (M V V^T = Q R V^T)
-    q, r = xp.linalg.qr(matrix @ vectors)
-    return q, r @ vectors.T
 
 
 def _split_bond(kept, closing, first):

@@ -24,7 +24,7 @@ from .._validation import check_mask, check_nonneg_float, check_positive_int, ch
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor, FitResult
-from ._linalg import truncated_svd
+from ._linalg import low_rank_split, truncated_svd
 
 __all__ = ["TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "max_tt_rank"]
 
@@ -289,25 +289,6 @@ def _step_delta(tol, norm, d):
 
 
 # -- TT-SVD and rounding ------------------------------------------------------------------------
-def _left_svd(matrix, rank, delta):
-    """Truncated left singular vectors ``U`` of ``matrix`` and ``U^T @ matrix``.
-
-    TT-SVD unfoldings are mostly wide (few rows, the product of the remaining modes as
-    columns). LAPACK's SVD of a wide matrix forms its orthogonal LQ factor and ``Vt``
-    explicitly, which TT-SVD never needs: the SVD of the small triangular factor of a QR of
-    ``matrix^T`` gives the same ``U`` and singular values, as backward-stably, and
-    ``U^T @ matrix`` is one GEMM. About five times faster on a 200 x 40000 unfolding.
-    """
-    xp = get_namespace(matrix)
-    n_rows, n_cols = matrix.shape
-    if n_cols < 2 * n_rows:
-        u, s, vt = truncated_svd(matrix, rank=rank, delta=delta)
-        return u, s[:, None] * vt
-    triangular = xp.linalg.qr(matrix.T, mode="r")  # matrix = R^T Q^T with Q orthonormal
-    u, _, _ = truncated_svd(triangular.T, rank=rank, delta=delta)
-    return u, u.T @ matrix
-
-
 def tt_svd(X, rank=None, tol=None):
     """Tensor-train decomposition by sequential truncated SVDs (TT-SVD).
 
@@ -358,7 +339,7 @@ def tt_svd(X, rank=None, tol=None):
     for k in range(d - 1):
         # ``remainder`` is U^T @ matrix of the previous step (C-contiguous): this is a view.
         matrix = xp.reshape(remainder, (rank_in * shape[k], -1))
-        u, remainder = _left_svd(matrix, None if ranks is None else ranks[k], delta)
+        u, remainder = low_rank_split(matrix, None if ranks is None else ranks[k], delta)
         cores.append(xp.reshape(u, (rank_in, shape[k], u.shape[1])))
         rank_in = u.shape[1]
     cores.append(xp.reshape(remainder, (rank_in, shape[-1], 1)))
