@@ -46,18 +46,16 @@ def khatri_rao(factors):
 def solve_spd(gram, rhs, ridge=0.0):
     """Solve ``X @ gram = rhs`` for X with a symmetric positive (semi)definite ``gram``.
 
-    Uses a Cholesky factorisation; a rank-deficient Gram matrix (collinear factors) falls back
-    to a least-squares pseudo-inverse so that ALS never stops on a singular system.
+    A singular Gram matrix (collinear factors) falls back to a least-squares pseudo-inverse
+    so that ALS never stops on a singular system.
     """
     xp = get_namespace(gram, rhs)
     size = gram.shape[0]
     if ridge:
         gram = gram + ridge * xp.eye(size, dtype=gram.dtype)
     try:
-        chol = xp.linalg.cholesky(gram)
-        # X gram = rhs  <=>  gram X^T = rhs^T  (gram symmetric)
-        y = xp.linalg.solve(chol, rhs.T)
-        solution = xp.linalg.solve(chol.T, y).T
+        # X gram = rhs  <=>  gram X^T = rhs^T (gram symmetric); LU on R x R is cheapest.
+        solution = xp.linalg.solve(gram, rhs.T).T
         if bool(xp.all(xp.isfinite(solution))):
             return solution
     except Exception:  # noqa: BLE001 - numpy and cupy raise different LinAlgError types
