@@ -72,3 +72,16 @@ def test_corrupted_and_tampered_files(tmp_path):
     with pytest.raises(TypeError, match="saves tnml formats and estimators"):
         tnml.save(object(), tmp_path / "x.npz")
     assert zipfile.is_zipfile(path)
+
+
+@pytest.mark.parametrize("transform", ["fft", "dct", "matrix"])
+def test_tubal_round_trip(transform, tmp_path):
+    from tnml.decompositions import t_svd
+
+    rng = np.random.default_rng(0)
+    if transform == "matrix":
+        transform = np.linalg.qr(rng.standard_normal((4, 4)))[0]
+    tubal = t_svd(rng.random((5, 6, 4)), rank=2, transform=transform)
+    tnml.save(tubal, tmp_path / "t.npz")
+    back = tnml.load(tmp_path / "t.npz")
+    np.testing.assert_array_equal(back.to_tensor(), tubal.to_tensor())
