@@ -68,3 +68,25 @@ def test_einsum_checks_subscripts(rng):
         einsum("ijk,jk->i", rng.random((2, 3)), rng.random((3, 4)))
     with pytest.raises(ValueError, match="size"):
         einsum("ij,jk->ik", rng.random((2, 3)), rng.random((4, 4)))
+
+
+@pytest.mark.parametrize("chunk_rows", [10**6, 7])
+def test_rowwise_least_squares_matches_direct_solves(chunk_rows, rng, monkeypatch):
+    import tnml.decompositions._masked as masked
+
+    monkeypatch.setattr(masked, "_CHUNK_BYTES", chunk_rows * 16 * 8)
+    X = rng.random((7, 8, 9))
+    mask = rng.random(X.shape) < 0.4
+    obs = masked.Observations.from_dense(X, mask)
+    design = rng.random((obs.n_obs, 4))
+    W = masked.solve_rowwise(obs, 1, lambda idx: design[idx], 8, 4, ridge=1e-3)
+    for i in range(8):
+        rows = obs.indices[:, 1] == i
+        A, b = design[rows], obs.values[rows]
+        np.testing.assert_allclose(W[i], np.linalg.solve(A.T @ A + 1e-3 * np.eye(4), A.T @ b),
+                                   atol=1e-12)
+    guarded = masked.Observations.from_dense(testing.asarray(X), testing.asarray(mask))
+    design_g = testing.asarray(design)
+    W_g = masked.solve_rowwise(guarded, 1, lambda idx: design_g[idx], 8, 4, ridge=1e-3)
+    assert isinstance(W_g, testing.HostGuardArray)
+    np.testing.assert_allclose(to_numpy(W_g), W, atol=1e-12)

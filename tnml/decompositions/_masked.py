@@ -1,0 +1,168 @@
+"""Fitting on observed entries only: the row-wise least-squares kernel every format shares.
+
+With missing data, ALS no longer has one normal equation per factor but one per *slice*: row
+``i`` of the factor (or core slice ``i``) of mode ``n`` is fitted to the observed entries whose
+mode-``n`` index is ``i``. For CP, Tucker, TT and TR alike, each observed entry ``j``
+contributes a design row ``d_j`` (the product of the other factors' rows, or the environment
+of the other cores) and a value ``x_j``, and the slice solves
+
+    (sum_j d_j d_j^T + alpha I) w_i = sum_j x_j d_j.
+
+:class:`Observations` keeps the observed coordinates sorted once per mode, so that the sums
+above are segment sums over contiguous runs; :func:`solve_rowwise` accumulates them in chunks
+(memory ``chunk * P^2``, never ``n_obs * P^2``) and solves all slices in one batched solve.
+Nothing here densifies the tensor: cost ``O(n_obs * P^2)`` per mode.
+"""
+
+import numpy as np
+
+from .._config import check_memory
+from .._validation import check_indices
+from ..backend import get_namespace
+
+__all__ = ["Observations", "solve_rowwise", "segment_sum"]
+
+# Rows of design matrix handled at once: bounds the (chunk, P, P) outer-product buffer.
+_CHUNK_BYTES = 64 * 2**20
+
+
+class Observations:
+    """Observed entries of a tensor as coordinates and values, sorted once per mode.
+
+    Parameters
+    ----------
+    indices : int array of shape (n_obs, ndim)
+    values : float array of shape (n_obs,)
+    shape : tuple of int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions._masked import Observations
+    >>> X = np.arange(6.0).reshape(2, 3)
+    >>> obs = Observations.from_dense(X, X > 1)
+    >>> obs.n_obs, obs.values.tolist()
+    (4, [2.0, 3.0, 4.0, 5.0])
+    """
+
+    def __init__(self, indices, values, shape):
+        self.shape = tuple(int(d) for d in shape)
+        self.indices = check_indices(indices, self.shape)
+        self.values = values
+        if values.ndim != 1 or values.shape[0] != indices.shape[0]:
+            raise ValueError(f"values must have shape ({indices.shape[0]},), got "
+                             f"{tuple(values.shape)}")
+        if values.shape[0] == 0:
+            raise ValueError("there are no observed entries to fit")
+        self._sorted = {}
+
+    @classmethod
+    def from_dense(cls, X, mask):
+        """Coordinates and values of ``X`` where ``mask`` is True."""
+        xp = get_namespace(X, mask)
+        indices = xp.stack(xp.nonzero(mask), axis=1)
+        return cls(indices, X[mask], X.shape)
+
+    @property
+    def n_obs(self):
+        return int(self.values.shape[0])
+
+    def sorted_by(self, mode):
+        """``(order, groups, starts)``: observations sorted by their mode-``mode`` index.
+
+        ``order`` permutes observations so that equal indices are contiguous, ``groups`` are the
+        distinct indices present and ``starts`` where each run begins in ``order``.
+        """
+        if mode not in self._sorted:
+            xp = get_namespace(self.indices)
+            keys = self.indices[:, mode]
+            order = xp.argsort(keys, kind="stable")
+            sorted_keys = keys[order]
+            change = xp.concatenate([xp.ones(1, dtype=bool), sorted_keys[1:] != sorted_keys[:-1]])
+            starts = xp.nonzero(change)[0]
+            self._sorted[mode] = (order, sorted_keys[starts], starts)
+        return self._sorted[mode]
+
+
+def segment_sum(values, starts):
+    """Sums of ``values`` over the runs beginning at ``starts`` (along axis 0).
+
+    NumPy's ``add.reduceat`` does it in one pass; other namespaces use a cumulative sum
+    difference, accumulated in float64 to keep the cancellation harmless.
+    """
+    xp = get_namespace(values)
+    reduceat = getattr(getattr(xp, "add", None), "reduceat", None)
+    if reduceat is not None:
+        return reduceat(values, starts, axis=0)
+    totals = xp.cumsum(xp.asarray(values, dtype=xp.float64), axis=0)
+    ends = xp.concatenate([starts[1:], xp.asarray([values.shape[0]], dtype=starts.dtype)]) - 1
+    sums = totals[ends]
+    sums[1:] = sums[1:] - totals[starts[1:] - 1]
+    return xp.asarray(sums, dtype=values.dtype)
+
+
+def solve_rowwise(observations, mode, design_rows, n_rows, size, ridge=1e-10, values=None):
+    """Ridge least squares per slice of ``mode`` over the observed entries.
+
+    Parameters
+    ----------
+    observations : Observations
+    mode : int or None
+        Mode whose slices get separate solutions; None solves one system over all entries
+        (e.g. a Tucker core).
+    design_rows : callable
+        ``design_rows(idx)`` returns the ``(len(idx), size)`` design rows of observations
+        ``idx`` (positions into ``observations``).
+    n_rows : int
+        Number of slices (``shape[mode]``, or 1 when ``mode`` is None).
+    size : int
+        Number of unknowns per slice, ``P``.
+    ridge : float
+        The ridge term ``alpha``; a slice with no observations gets the zero solution.
+    values : array, optional
+        Targets to fit instead of ``observations.values`` (same order).
+
+    Returns
+    -------
+    W : array of shape (n_rows, size)
+    """
+    xp = get_namespace(observations.values)
+    dtype = observations.values.dtype
+    values = observations.values if values is None else values
+    if mode is None:
+        order = xp.arange(observations.n_obs)
+        groups = xp.zeros(1, dtype=order.dtype)
+        starts = xp.zeros(1, dtype=order.dtype)
+    else:
+        order, groups, starts = observations.sorted_by(mode)
+    check_memory(n_rows * size * size * dtype.itemsize, "row-wise normal equations")
+    gram = xp.zeros((n_rows, size, size), dtype=dtype)
+    rhs = xp.zeros((n_rows, size), dtype=dtype)
+    chunk = max(1, _CHUNK_BYTES // (size * size * dtype.itemsize))
+    n_obs = observations.n_obs
+    starts_host = np.asarray(_host_ints(starts))
+    group_keys = mode is not None
+    for begin in range(0, n_obs, chunk):
+        end = min(begin + chunk, n_obs)
+        idx = order[begin:end]
+        design = design_rows(idx)
+        # Runs of this chunk: the global run starts inside it, plus the chunk's own start.
+        first = int(np.searchsorted(starts_host, begin, side="right")) - 1
+        last = int(np.searchsorted(starts_host, end, side="left"))
+        local = [begin] + [int(s) for s in starts_host[first + 1:last]]
+        local_starts = xp.asarray(np.asarray(local) - begin)
+        rows = groups[first:last] if group_keys else groups
+        outer = design[:, :, None] * design[:, None, :]
+        gram[rows] += segment_sum(outer, local_starts)
+        rhs[rows] += segment_sum(design * values[idx][:, None], local_starts)
+    eye = xp.eye(size, dtype=dtype)
+    solution = xp.linalg.solve(gram + ridge * eye, rhs[:, :, None])[:, :, 0]
+    return solution
+
+
+def _host_ints(array):
+    """Run starts are bookkeeping for the chunk loop: a short integer vector on the host."""
+    from ..backend import to_numpy
+
+    return to_numpy(array)
+
