@@ -1,8 +1,9 @@
 """scikit-learn estimators over the decompositions."""
 
 from .cp import CP
+from .imputer import TensorImputer
 from .tr import TensorRing
 from .tt import TensorTrain
 from .tucker import Tucker
 
-__all__ = ["CP", "Tucker", "TensorTrain", "TensorRing"]
+__all__ = ["CP", "Tucker", "TensorTrain", "TensorRing", "TensorImputer"]

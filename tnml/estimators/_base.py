@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_tensor
 from ..backend import get_namespace, is_numpy
+from ..contract import einsum
 from ..decompositions._linalg import solve_spd
 
 __all__ = ["TensorDecompositionMixin"]
@@ -42,10 +43,22 @@ def _check_tensor_shape(tensor_shape):
     return tuple(int(d) for d in shape)
 
 
+def _observed_mask(X):
+    """True where X is observed (not NaN), or None when every entry is."""
+    xp = get_namespace(X)
+    missing = xp.isnan(X)
+    if not bool(xp.any(missing)):
+        return None
+    if bool(xp.all(missing)):
+        raise ValueError("X has no observed entries (every entry is NaN)")
+    return ~missing
+
+
 class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base of CP, Tucker, TensorTrain and TensorRing; subclasses define two methods:
 
-    ``_decompose(X)``: fit the format to the validated tensor X, return ``(format, FitResult)``.
+    ``_decompose(X, mask)``: fit the format to the validated tensor X (``mask`` of observed
+    entries, or None when complete), return ``(format, FitResult)``.
     ``_components(decomposition)``: the ``(n_components, prod(d))`` basis of one sample.
     """
 
@@ -65,9 +78,10 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         if is_numpy(xp) and not (hasattr(X, "ndim") and getattr(X, "ndim", 2) > 2):
             # Host 2-D data (arrays, lists, DataFrames) go through scikit-learn's own checks,
             # which also record feature names.
-            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                              ensure_all_finite="allow-nan")
         else:
-            X = check_tensor(X, "X")
+            X = check_tensor(X, "X", allow_nan=True)
             flat = math.prod(X.shape[1:])
             if reset:
                 self.n_features_in_ = flat
@@ -97,7 +111,8 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         Parameters
         ----------
         X : array of shape (n_samples, d_1, ..., d_k), or (n_samples, n_features)
-            NumPy or CuPy; 2-D X is reshaped with ``tensor_shape`` when given.
+            NumPy or CuPy; 2-D X is reshaped with ``tensor_shape`` when given. NaN marks a
+            missing entry: the model is fitted to the observed entries only.
         y : ignored
 
         Returns
@@ -106,7 +121,7 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         """
         X = self._validate_tensor(X, reset=True)
         self.tensor_shape_ = tuple(X.shape[1:])
-        decomposition, info = self._decompose(X)
+        decomposition, info = self._decompose(X, _observed_mask(X))
         if info is not None and not info.converged:
             warnings.warn(f"{type(self).__name__} did not converge in {info.n_iter} iterations "
                           f"(relative error {info.error:.3g}); raise n_iter_max or tol",
@@ -135,14 +150,23 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
         Returns
         -------
-        W : array of shape (n_samples, n_components_), in X's namespace
+        W : array of shape (n_samples, n_components_), in X's namespace. Samples with NaN
+            entries are fitted on their observed entries only.
         """
         check_is_fitted(self)
         X = self._validate_tensor(X, reset=False)
         xp = get_namespace(X)
         flat = xp.reshape(X, (X.shape[0], -1))
         components = self.components_
-        return solve_spd(components @ components.T, flat @ components.T)
+        mask = _observed_mask(flat)
+        if mask is None:
+            return solve_spd(components @ components.T, flat @ components.T)
+        # Missing features: each sample solves its own least squares over what it observed.
+        observed = xp.asarray(mask, dtype=flat.dtype)
+        grams = einsum("pf,nf,qf->npq", components, observed, components)
+        rhs = xp.where(mask, flat, 0) @ components.T
+        ridge = 1e-12 * xp.eye(components.shape[0], dtype=flat.dtype)
+        return xp.linalg.solve(grams + ridge, rhs[:, :, None])[:, :, 0]
 
     def inverse_transform(self, X):
         """Samples rebuilt from coordinates: ``X @ components_``, reshaped like the fit input.
@@ -168,5 +192,5 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        tags.input_tags.allow_nan = False
+        tags.input_tags.allow_nan = True
         return tags

@@ -78,9 +78,9 @@ class CP(TensorDecompositionMixin):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _decompose(self, X):
+    def _decompose(self, X, mask):
         rank = min(X.shape) if self.rank is None else self.rank
-        return cp_als(X, rank, n_iter_max=self.n_iter_max, tol=self.tol, init=self.init,
+        return cp_als(X, rank, mask=mask, n_iter_max=self.n_iter_max, tol=self.tol, init=self.init,
                       random_state=self.random_state, linesearch=self.linesearch,
                       ridge=self.ridge, verbose=bool(self.verbose))
 

@@ -74,11 +74,11 @@ class TensorRing(TensorDecompositionMixin):
         smallest = min(total // d for d in shape)
         return max(1, min(self.rank, math.isqrt(smallest)))
 
-    def _decompose(self, X):
+    def _decompose(self, X, mask):
         rank = self._ring_rank(X.shape)
-        if self.method == "svd":
+        if self.method == "svd" and mask is None:
             return tr_svd(X, rank), None
-        return tr_als(X, rank, n_iter_max=self.n_iter_max, tol=self.tol, ridge=self.ridge,
+        return tr_als(X, rank, mask=mask, n_iter_max=self.n_iter_max, tol=self.tol, ridge=self.ridge,
                       random_state=self.random_state, verbose=bool(self.verbose))
 
     def _components(self, tr):

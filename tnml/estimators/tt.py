@@ -18,7 +18,8 @@ class TensorTrain(TensorDecompositionMixin):
     ----------
     rank : int, sequence of int or None, default=None
         Bond dimensions: an int caps every bond, a sequence gives the ``ndim - 1`` inner bonds.
-        None keeps the ranks that ``tol`` needs (exact when ``tol=0``).
+        None keeps the ranks that ``tol`` needs (exact when ``tol=0``). With missing entries
+        (NaN), method 'svd' fits by ALS at this rank (by DMRG when rank is None).
     tensor_shape : tuple of int, optional
     method : {'svd', 'als', 'dmrg'}, default='svd'
         TT-SVD (one pass), fixed-rank ALS sweeps initialised by TT-SVD, or two-site DMRG sweeps
@@ -64,16 +65,24 @@ class TensorTrain(TensorDecompositionMixin):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _decompose(self, X):
-        if self.method == "svd":
+    def _decompose(self, X, mask):
+        method = self.method
+        if mask is not None and method == "svd":
+            # TT-SVD needs every entry: fit the observed ones by ALS at the given rank, or
+            # let DMRG find the ranks when none is given.
+            method = "dmrg" if self.rank is None else "als"
+        if method == "svd":
             return tt_svd(X, rank=self.rank, tol=self.tol or None), None
-        if self.method == "dmrg":
-            max_rank = self.rank
-            return tt_dmrg(X, max_rank=max_rank, tol=max(self.tol, 1e-14),
+        if method == "dmrg":
+            return tt_dmrg(X, max_rank=self.rank, tol=max(self.tol, 1e-14), mask=mask,
                            n_iter_max=self.n_iter_max, random_state=self.random_state,
                            verbose=bool(self.verbose))
-        rank = tt_svd(X, rank=self.rank, tol=self.tol or None).rank
-        return tt_als(X, rank, n_iter_max=self.n_iter_max, tol=self.tol,
+        rank = self.rank if mask is not None else tt_svd(X, rank=self.rank,
+                                                         tol=self.tol or None).rank
+        return self._als(X, mask, rank)
+
+    def _als(self, X, mask, rank):
+        return tt_als(X, rank, mask=mask, n_iter_max=self.n_iter_max, tol=self.tol,
                       random_state=self.random_state, verbose=bool(self.verbose))
 
     def _components(self, tt):

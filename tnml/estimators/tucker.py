@@ -78,9 +78,9 @@ class Tucker(TensorDecompositionMixin):
                          f"the sample axis first) for samples of shape {tuple(shape[1:])}, "
                          f"got {len(rank)}")
 
-    def _decompose(self, X):
+    def _decompose(self, X, mask):
         rank = check_tucker_rank(self._full_rank(X.shape), X.shape)
-        return tucker_hooi(X, rank, n_iter_max=self.n_iter_max, tol=self.tol, init=self.init,
+        return tucker_hooi(X, rank, mask=mask, n_iter_max=self.n_iter_max, tol=self.tol, init=self.init,
                            random_state=self.random_state, verbose=bool(self.verbose))
 
     def _components(self, tucker):
