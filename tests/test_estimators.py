@@ -14,7 +14,7 @@ import tnml
 from tnml import testing
 from tnml.decompositions import random_cp, random_tucker
 
-ESTIMATORS = [tnml.CP(), tnml.Tucker(), tnml.TensorTrain(), tnml.TensorRing()]
+ESTIMATORS = [tnml.CP(), tnml.Tucker(), tnml.TensorTrain(), tnml.TensorRing(), tnml.TubalSVD()]
 
 
 @parametrize_with_checks(ESTIMATORS)
@@ -75,7 +75,8 @@ def test_exact_models_reconstruct_samples(model, make):
 def test_estimators_keep_device_arrays():
     X = testing.asarray(random_cp((12, 4, 5), 2, random_state=0).to_tensor())
     for model in [tnml.CP(rank=2, n_iter_max=5), tnml.Tucker(rank=2, n_iter_max=3),
-                  tnml.TensorTrain(rank=2), tnml.TensorRing(rank=1, n_iter_max=3)]:
+                  tnml.TensorTrain(rank=2), tnml.TensorRing(rank=1, n_iter_max=3),
+                  tnml.TubalSVD(rank=2)]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             W = model.fit(X).transform(X)
@@ -121,3 +122,34 @@ def test_invalid_rank_parameter(Estimator, rng):
         Estimator(rank=0).fit(rng.random((10, 3, 4)))
     with pytest.raises((ValueError, TypeError), match="rank"):
         Estimator(rank="big").fit(rng.random((10, 3, 4)))
+
+
+def test_tubal_svd_exact_and_missing(rng):
+    from tnml.decompositions import t_product
+
+    X = t_product(rng.standard_normal((30, 3, 5)), rng.standard_normal((3, 6, 5)))
+    model = tnml.TubalSVD(rank=3).fit(X)
+    assert model.reconstruction_error_ < 1e-12
+    assert model.transform(X).shape == (30, 15)
+    np.testing.assert_allclose(model.inverse_transform(model.transform(X)), X, atol=1e-10)
+    # completion needs enough observations per slice: a bigger tensor, 30% missing
+    X = t_product(rng.standard_normal((40, 3, 5)), rng.standard_normal((3, 20, 5)))
+    X_missing = np.where(rng.random(X.shape) < 0.3, np.nan, X)
+    completed = tnml.TensorImputer(tnml.TubalSVD(rank=3, n_iter_max=300, tol=1e-12)
+                                   ).fit_transform(X_missing)
+    np.testing.assert_allclose(completed, X, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", [tnml.CP(rank=2, random_state=0, n_iter_max=300, tol=1e-12),
+                                   tnml.Tucker(rank=(2, 2), n_iter_max=300, tol=1e-12)])
+def test_estimators_fit_observed_entries_only(model, rng):
+    X = random_cp((25, 8, 9), 2, random_state=1).to_tensor()
+    X_missing = np.where(rng.random(X.shape) < 0.3, np.nan, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X_missing)
+    missing = np.isnan(X_missing)
+    assert np.abs(model.decomposition_.to_tensor() - X)[missing].max() < 1e-3
+    # a new sample with missing features is fitted on what it observed
+    W = model.transform(X_missing[:3])
+    np.testing.assert_allclose(model.inverse_transform(W), X[:3], atol=1e-3)

@@ -415,7 +415,21 @@ class TubalTensor(FactorizedTensor):
             raise ValueError(f"s has {s.shape[0]} tubes but U and V only {U.shape[1]} and "
                              f"{V.shape[1]} lateral slices")
         self.U, self.s, self.V, self.transform = U, s, V, transform
-        self._bound = get_transform(transform, tube, get_namespace(U, s, V), U.dtype)
+        self._bind()
+
+    def _bind(self):
+        self._bound = get_transform(self.transform, tuple(self.U.shape[2:]),
+                                    get_namespace(self.U, self.s, self.V), self.U.dtype)
+
+    def __getstate__(self):
+        # The bound transform holds its namespace module, which does not pickle; rebuild it.
+        state = dict(self.__dict__)
+        del state["_bound"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._bind()
 
     @property
     def shape(self):

@@ -139,7 +139,7 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
     def _relative_error(X, decomposition):
         xp = get_namespace(X)
         norm = float(xp.linalg.norm(X)) or 1.0
-        return float(xp.linalg.norm(X - decomposition.to_tensor())) / norm
+        return float(xp.linalg.norm(X - xp.reshape(decomposition.to_tensor(), X.shape))) / norm
 
     def transform(self, X):
         """Least-squares coordinates of samples against the fitted non-sample factors.
