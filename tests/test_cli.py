@@ -1,26 +1,78 @@
+"""The command line, end to end in subprocesses."""
+
+import json
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+from skimage import io
 
-def _run(*args):
+from tnml.datasets import load_image
+
+
+def _run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "tnml", *args], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=900, cwd=cwd)
 
 
-def test_demo_prints_a_table_for_every_model():
-    result = _run("demo", "--rank", "4")
+def _assert_one_line_error(result, text):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert text in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_complete_image_file_writes_real_pngs(tmp_path):
+    image_path = tmp_path / "small.png"
+    io.imsave(image_path, (load_image("astronaut", size=32) * 255).astype(np.uint8))
+    out = tmp_path / "out"
+    result = _run("complete", str(image_path), "--missing", "0.5", "--model", "cp", "--rank", "4",
+                  "--out", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
-    for name in ("CP", "Tucker", "TensorTrain", "TensorRing"):
-        assert name in result.stdout
-    rows = [line.split() for line in result.stdout.splitlines()
-            if line.split() and line.split()[0] in ("CP", "Tucker", "TensorTrain", "TensorRing")]
-    errors = [float(row[3]) for row in rows]
-    assert all(0 < e < 1 for e in errors)
+    completed = io.imread(out / "completed.png")
+    assert completed.shape == (32, 32, 3) and completed.dtype == np.uint8
+    figure = io.imread(out / "comparison.png")
+    assert figure.ndim == 3 and figure.shape[0] > 100
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"] == "cp" and metrics["rank"] == 4
+    assert 10 < metrics["psnr_missing"] < 60
 
 
-def test_bad_options_exit_2_without_traceback():
-    result = _run("demo", "--rank", "0")
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr and "--rank must be >= 1" in result.stderr
+def test_complete_npy_with_nans_as_given(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.random((12, 1)) * rng.random((1, 14)) + 1.0
+    X[rng.random(X.shape) < 0.3] = np.nan
+    np.save(tmp_path / "x.npy", X)
+    result = _run("complete", str(tmp_path / "x.npy"), "--model", "tucker", "--out", str(tmp_path / "o"),
+                  "--quiet")
+    assert result.returncode == 0, result.stderr
+    completed = np.load(tmp_path / "o" / "completed.npy")
+    observed = ~np.isnan(X)
+    np.testing.assert_array_equal(completed[observed], X[observed])
+    assert np.isfinite(completed).all()
+
+
+@pytest.mark.parametrize("args, text", [
+    (["no-such-file.png", "--missing", "0.5"], "no such file"),
+    (["--dataset", "atlantis", "--missing", "0.5"], "unknown dataset"),
+    (["--dataset", "astronaut", "--missing", "1.5"], "--missing must be in [0, 1)"),
+    (["--dataset", "astronaut", "--rank", "0"], "--rank must be >= 1"),
+])
+def test_complete_errors(args, text, tmp_path):
+    _assert_one_line_error(_run("complete", *args, "--out", str(tmp_path / "o")), text)
+
+
+def test_complete_rejects_unreadable_and_complete_inputs(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    _assert_one_line_error(_run("complete", str(bad), "--missing", "0.5", "--out",
+                                str(tmp_path / "o")), "cannot read")
+    np.save(tmp_path / "full.npy", np.ones((4, 5)))
+    _assert_one_line_error(_run("complete", str(tmp_path / "full.npy"), "--out",
+                                str(tmp_path / "o")), "no missing entries")
+
+
+def test_unknown_command_exits_2():
     result = _run("frobnicate")
     assert result.returncode == 2 and "Traceback" not in result.stderr

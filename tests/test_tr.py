@@ -210,7 +210,7 @@ def test_tr_als_mask_imputes_missing_entries():
     X = truth.to_tensor()
     mask = np.random.default_rng(0).random(X.shape) > 0.3
     X_missing = np.where(mask, X, np.nan)
-    tr, result = tr_als(X_missing, 2, mask=mask, init="random", random_state=0,
+    tr, result = tr_als(X_missing, 2, mask=mask, missing="em", init="random", random_state=0,
                         n_iter_max=300, tol=1e-10)
     approx = tr.to_tensor()
     assert result.converged and result.error < 1e-8

@@ -199,11 +199,12 @@ def test_mask_em_completion():
     X = tt.to_tensor()
     mask = np.random.default_rng(0).random(X.shape) > 0.3
     X_missing = np.where(mask, X, np.nan)
-    fit, result = tt_als(X_missing, (2, 3), mask=mask, n_iter_max=500, tol=1e-12)
+    fit, result = tt_als(X_missing, (2, 3), mask=mask, missing="em", n_iter_max=500, tol=1e-12)
     missing = ~mask
     err_missing = np.linalg.norm((fit.to_tensor() - X)[missing]) / np.linalg.norm(X[missing])
     assert result.converged and err_missing < 1e-8 and result.error < 1e-8
-    fit, _ = tt_als(X_missing, (2, 3), mask=mask, init="random", random_state=0, n_iter_max=500)
+    fit, _ = tt_als(X_missing, (2, 3), mask=mask, missing="em", init="random", random_state=0,
+                    n_iter_max=500)
     err_missing = np.linalg.norm((fit.to_tensor() - X)[missing]) / np.linalg.norm(X[missing])
     assert err_missing < 1e-6
     fit, _ = tt_dmrg(X_missing, max_rank=(2, 3), mask=mask, n_iter_max=200, random_state=0)

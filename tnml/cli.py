@@ -1,54 +1,230 @@
-"""Command-line front end: ``tnml demo`` (more commands arrive with later features)."""
+"""Command-line front end: ``tnml demo`` and ``tnml complete``.
+
+Every user error (a missing or unreadable file, an unknown data set, an impossible option)
+ends with one line on stderr and exit code 2, never a traceback.
+"""
 
 import argparse
+import json
+import os
 import sys
 import time
+import warnings
+
+import numpy as np
+
+MODELS = ("auto", "cp", "tucker", "tt", "tr", "tubal")
+PATTERNS = ("random", "fiber", "slice", "block")
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: reported in one line, exit code 2."""
+
+
+# -- reading --------------------------------------------------------------------------------------
+def _read_file(path):
+    if not os.path.isfile(path):
+        raise UsageError(f"no such file: {path}")
+    suffix = os.path.splitext(path)[1].lower()
+    try:
+        if suffix in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"):
+            from skimage import img_as_float, io
+
+            image = img_as_float(io.imread(path))
+            if image.ndim == 3 and image.shape[2] == 4:  # drop alpha
+                image = image[:, :, :3]
+            return image, True
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False), False
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                if len(archive.files) != 1:
+                    raise UsageError(f"{path} holds {len(archive.files)} arrays "
+                                     f"({', '.join(archive.files)}); give a file with one")
+                return archive[archive.files[0]], False
+    except UsageError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any reader failure is the file's fault
+        raise UsageError(f"cannot read {path}: {error}") from None
+    raise UsageError(f"unsupported file type {suffix!r}; use PNG/JPEG/TIFF images, .npy or .npz")
+
+
+def _read_dataset(name):
+    from . import datasets
+
+    if name in ("indian_pines", "indian-pines"):
+        cube = datasets.load_indian_pines()
+        return cube / cube.max(), False
+    if name == "kinetic":
+        return datasets.load_kinetic(), False
+    if name in datasets.available_images():
+        return datasets.load_image(name, size=256), True
+    raise UsageError(f"unknown dataset {name!r}; choose from indian_pines, kinetic, "
+                     f"{', '.join(datasets.available_images())}")
+
+
+# -- figures --------------------------------------------------------------------------------------
+def _displayable(tensor, is_image):
+    """A 2-D or RGB view of a tensor for the figures (band mean for other tensors)."""
+    if is_image:
+        return np.clip(np.nan_to_num(tensor, nan=1.0), 0, 1)
+    view = tensor
+    while view.ndim > 2:
+        view = np.nanmean(view, axis=-1)
+    return view
+
+
+def _comparison_figure(path, observed, completed, original, scores, is_image):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("observed", observed), (f"completed: PSNR {scores['completed']:.2f} dB", completed)]
+    if original is not None:
+        panels.append(("original", original))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.3))
+    for ax, (title, tensor) in zip(np.atleast_1d(axes), panels):
+        ax.imshow(_displayable(tensor, is_image), cmap=None if is_image else "viridis")
+        ax.set_title(title)
+        ax.axis("off")
+    fig.suptitle(scores.get("title", ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _save_image(path, image):
+    from skimage import img_as_ubyte, io
+
+    io.imsave(path, img_as_ubyte(np.clip(image, 0, 1)), check_contrast=False)
+
+
+# -- commands -------------------------------------------------------------------------------------
+def _complete(args):
+    from .datasets import make_mask
+    from .estimators import TensorImputer
+    from .metrics import psnr, rse
+
+    if args.file is not None and args.dataset is not None:
+        raise UsageError("give a FILE or --dataset, not both")
+    if args.file is None and args.dataset is None:
+        raise UsageError("give a FILE to complete or --dataset NAME")
+    if args.missing is not None and not 0 <= args.missing < 1:
+        raise UsageError(f"--missing must be in [0, 1), got {args.missing}")
+    data, is_image = (_read_file(args.file) if args.file is not None
+                      else _read_dataset(args.dataset))
+    data = np.asarray(data, dtype=np.float64)
+    if data.ndim < 2:
+        raise UsageError(f"the input must have at least 2 axes, got shape {data.shape}")
+    if np.isinf(data).any():
+        raise UsageError("the input holds infinite values; only NaN may mark missing entries")
+    observed = ~np.isnan(data)
+    if observed.all() and args.missing is None:
+        raise UsageError("the input has no missing entries; give --missing to hide a fraction")
+    original = None if not observed.all() else data.copy()
+    if args.missing:
+        observed &= make_mask(data.shape, args.missing, pattern=args.pattern,
+                              random_state=args.seed)
+    if not observed.any():
+        raise UsageError("no observed entries are left to fit")
+    X = np.where(observed, data, np.nan)
+    os.makedirs(args.out, exist_ok=True)
+    start = time.perf_counter()
+    imputer = TensorImputer(args.model, rank=args.rank, random_state=args.seed,
+                            verbose=0 if args.quiet else 1)
+    completed = imputer.fit_transform(X)
+    report = imputer.summary_
+    elapsed = time.perf_counter() - start
+    missing = ~observed
+    metrics = {"model": report["model"], "rank": report["rank"], "seconds": round(elapsed, 3),
+               "shape": list(data.shape), "missing_ratio": float(missing.mean()),
+               "candidates": report["candidates"]}
+    if original is not None:
+        data_range = 1.0 if is_image else float(np.ptp(original))
+        metrics["psnr_missing"] = psnr(original, completed, mask=missing, data_range=data_range)
+        metrics["rse_missing"] = rse(original, completed, mask=missing)
+    if is_image:
+        _save_image(os.path.join(args.out, "completed.png"), completed)
+    else:
+        np.save(os.path.join(args.out, "completed.npy"), completed)
+    scores = {"completed": metrics.get("psnr_missing", float("nan")),
+              "title": f"{report['model']} rank {report['rank']}, "
+                       f"{100 * metrics['missing_ratio']:.0f}% missing"}
+    _comparison_figure(os.path.join(args.out, "comparison.png"), X, completed, original,
+                       scores, is_image)
+    with open(os.path.join(args.out, "metrics.json"), "w") as stream:
+        json.dump(metrics, stream, indent=2)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "candidates"}))
+    return 0
 
 
 def _demo(args):
-    """Decompose a bundled real tensor with every model and print a table."""
-    import numpy as np
+    """Complete a bundled image at 80% missing with every model; print a table, save a figure."""
+    from .datasets import load_image, make_mask
+    from .estimators import TensorImputer
+    from .metrics import psnr
 
-    from . import CP, TensorRing, TensorTrain, Tucker
-    from .datasets import load_indian_pines
-
-    X = load_indian_pines()
-    X = X / np.abs(X).max()
-    models = [("CP", CP(rank=args.rank, n_iter_max=50, tol=1e-6, random_state=0)),
-              ("Tucker", Tucker(rank=(args.rank,) * 3, n_iter_max=50)),
-              ("TensorTrain", TensorTrain(rank=args.rank)),
-              ("TensorRing", TensorRing(rank=max(2, args.rank // 3), n_iter_max=30,
-                                        random_state=0))]
-    print(f"Indian Pines {X.shape}, {X.size:,} entries (samples = first mode: pixel rows)")
-    print(f"{'model':<12} {'params':>9} {'compression':>12} {'rel. error':>11} {'time (s)':>9}")
-    for name, model in models:
+    image = load_image("astronaut", size=args.size)
+    observed = make_mask(image.shape, 0.8, random_state=0)
+    X = np.where(observed, image, np.nan)
+    print(f"astronaut {image.shape}, 80% of the pixels missing; PSNR on the missing entries")
+    print(f"{'model':<8} {'rank':>14} {'PSNR (dB)':>10} {'time (s)':>9}")
+    best = None
+    for name in MODELS[1:]:
         start = time.perf_counter()
-        model.fit(X)
+        imputer = TensorImputer(name, random_state=0)
+        completed = imputer.fit_transform(X)
+        report = imputer.summary_
         elapsed = time.perf_counter() - start
-        fmt = model.decomposition_
-        print(f"{name:<12} {fmt.n_params:>9,} {fmt.compression_ratio():>12.4f} "
-              f"{model.reconstruction_error_:>11.4f} {elapsed:>9.2f}")
+        score = psnr(image, completed, mask=~observed, data_range=1.0)
+        print(f"{name:<8} {str(report['rank']):>14} {score:>10.2f} {elapsed:>9.1f}")
+        if best is None or score > best[0]:
+            best = (score, name, report["rank"], completed)
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "comparison.png")
+    _comparison_figure(path, X, best[3], image,
+                       {"completed": best[0], "title": f"best: {best[1]} rank {best[2]}"}, True)
+    print(f"wrote {path}")
     return 0
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="tnml", description="tensor-network machine learning")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="decompose a bundled real tensor with every model")
-    demo.add_argument("--rank", type=int, default=10, help="rank of each model (default 10)")
+    demo = commands.add_parser("demo", help="complete a bundled image with every model")
+    demo.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
+    demo.add_argument("--out", default="tnml-demo", help="folder for the figure")
     demo.set_defaults(run=_demo)
+    complete = commands.add_parser("complete", help="fill in the missing entries of a tensor")
+    complete.add_argument("file", nargs="?", help="PNG/JPEG image, .npy or .npz (NaN = missing)")
+    complete.add_argument("--dataset", help="a bundled data set instead of a file")
+    complete.add_argument("--missing", type=float, help="fraction of entries to hide")
+    complete.add_argument("--pattern", choices=PATTERNS, default="random")
+    complete.add_argument("--model", choices=MODELS, default="auto")
+    complete.add_argument("--rank", type=int, help="model rank (default: chosen on held-out "
+                                                   "entries)")
+    complete.add_argument("--seed", type=int, default=0)
+    complete.add_argument("--out", required=True, help="output folder")
+    complete.add_argument("--quiet", action="store_true", help="no progress bar")
+    complete.set_defaults(run=_complete)
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "rank", 1) < 1:
-        parser.exit(2, f"tnml {args.command}: error: --rank must be >= 1, got {args.rank}\n")
+    for option in ("rank", "size"):
+        value = getattr(args, option, None)
+        if value is not None and value < 1:
+            parser.exit(2, f"tnml {args.command}: error: --{option} must be >= 1, got {value}\n")
     try:
-        return args.run(args)
-    except (ValueError, TypeError, OSError) as error:
-        parser.exit(2, f"tnml {args.command}: error: {error}\n")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence notes belong in metrics, not stderr
+            return args.run(args)
+    except (UsageError, ValueError, TypeError, OSError, MemoryError) as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        parser.exit(2, f"tnml {args.command}: error: {first_line}\n")
 
 
 if __name__ == "__main__":

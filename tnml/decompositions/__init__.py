@@ -1,15 +1,19 @@
 """Formats and fitting algorithms: pure functions over arrays, no scikit-learn here."""
 
 from ._base import FactorizedTensor, FitResult
-from .cp import CPTensor, cp_als, random_cp
-from .tr import TRTensor, tr_als, tr_svd
-from .tt import TTTensor, tt_als, tt_dmrg, tt_round, tt_svd
+from ._masked import Observations
+from .cp import CPTensor, cp_als, cp_complete, pad_cp, random_cp
+from .tr import TRTensor, pad_tr, tr_als, tr_complete, tr_svd
+from .tt import TTTensor, pad_tt, tt_als, tt_complete, tt_dmrg, tt_round, tt_svd
 from .tubal import (TubalTensor, t_identity, t_inverse, t_product, t_svd, t_transpose,
                     tensor_nuclear_norm, tubal_complete, tubal_rank)
-from .tucker import TuckerTensor, hosvd, random_tucker, tucker_hooi
+from .tucker import (TuckerTensor, hosvd, pad_tucker, random_tucker, tucker_complete,
+                     tucker_hooi)
 
-__all__ = ["FactorizedTensor", "FitResult", "CPTensor", "cp_als", "random_cp",
-           "TuckerTensor", "hosvd", "tucker_hooi", "random_tucker",
-           "TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "TRTensor", "tr_svd", "tr_als",
+__all__ = ["FactorizedTensor", "FitResult", "Observations", "CPTensor", "cp_als", "cp_complete",
+           "pad_cp", "random_cp", "TuckerTensor", "hosvd", "tucker_hooi", "tucker_complete",
+           "pad_tucker", "random_tucker",
+           "TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "tt_complete", "pad_tt",
+           "TRTensor", "tr_svd", "tr_als", "tr_complete", "pad_tr",
            "TubalTensor", "t_product", "t_transpose", "t_identity", "t_inverse", "t_svd",
            "tubal_rank", "tensor_nuclear_norm", "tubal_complete"]

@@ -20,12 +20,16 @@ class FitResult:
         observed entries when a mask was given.
     converged : bool
         Whether the relative change of the error fell below ``tol``.
+    validation_errors : list of float or None
+        Relative error on held-out entries after each iteration, when the algorithm was given
+        validation observations (the completion algorithms); None otherwise.
     """
 
-    __slots__ = ("n_iter", "errors", "converged")
+    __slots__ = ("n_iter", "errors", "converged", "validation_errors")
 
-    def __init__(self, n_iter, errors, converged):
+    def __init__(self, n_iter, errors, converged, validation_errors=None):
         self.n_iter, self.errors, self.converged = n_iter, list(errors), converged
+        self.validation_errors = None if validation_errors is None else list(validation_errors)
 
     @property
     def error(self):

@@ -20,10 +20,12 @@ from .._config import check_memory
 from .._validation import check_indices
 from ..backend import get_namespace
 
-__all__ = ["Observations", "solve_rowwise", "segment_sum"]
+__all__ = ["Observations", "solve_rowwise", "segment_sum", "observed_error"]
 
 # Rows of design matrix handled at once: bounds the (chunk, P, P) outer-product buffer.
 _CHUNK_BYTES = 64 * 2**20
+# Mean entries per slice from which a GEMM per slice beats batched outer products.
+_GEMM_MIN_RUN = 32
 
 
 class Observations:
@@ -53,8 +55,8 @@ class Observations:
             raise ValueError(f"values must have shape ({indices.shape[0]},), got "
                              f"{tuple(values.shape)}")
         if values.shape[0] == 0:
-            raise ValueError("there are no observed entries to fit")
-        self._sorted = {}
+            raise ValueError("indices and values are empty: there are no observed entries to fit")
+        self._sorted, self._columns = {}, {}
 
     @classmethod
     def from_dense(cls, X, mask):
@@ -66,6 +68,21 @@ class Observations:
     @property
     def n_obs(self):
         return int(self.values.shape[0])
+
+    def take(self, positions):
+        """The observations at ``positions`` (an integer array), as new Observations."""
+        return Observations(self.indices[positions], self.values[positions], self.shape)
+
+    def column(self, mode):
+        """The mode-``mode`` coordinates as a contiguous vector (cached).
+
+        Design-row callbacks gather from it with ``xp.take``, several times faster than
+        indexing rows of ``indices`` on 10^6 entries.
+        """
+        if mode not in self._columns:
+            xp = get_namespace(self.indices)
+            self._columns[mode] = xp.ascontiguousarray(self.indices[:, mode])
+        return self._columns[mode]
 
     def sorted_by(self, mode):
         """``(order, groups, starts)``: observations sorted by their mode-``mode`` index.
@@ -82,6 +99,31 @@ class Observations:
             starts = xp.nonzero(change)[0]
             self._sorted[mode] = (order, sorted_keys[starts], starts)
         return self._sorted[mode]
+
+
+def observed_error(entries, observations, chunk=2**16):
+    """Relative error ``||x - x_hat|| / ||x||`` over the observed entries only.
+
+    Parameters
+    ----------
+    entries : callable
+        ``entries(indices)`` gives model values at coordinates, e.g. a format's ``entries``.
+    observations : Observations
+    chunk : int
+        Entries evaluated at once: bounds formats whose ``entries`` need ``chunk * R^2``.
+
+    Returns
+    -------
+    float
+    """
+    xp = get_namespace(observations.values)
+    residual_sq = 0.0
+    for begin in range(0, observations.n_obs, chunk):
+        stop = begin + chunk
+        residual = observations.values[begin:stop] - entries(observations.indices[begin:stop])
+        residual_sq += float(xp.sum(residual * residual))
+    norm = float(xp.linalg.norm(observations.values)) or 1.0
+    return residual_sq ** 0.5 / norm
 
 
 def segment_sum(values, starts):
@@ -138,10 +180,15 @@ def solve_rowwise(observations, mode, design_rows, n_rows, size, ridge=1e-10, va
     check_memory(n_rows * size * size * dtype.itemsize, "row-wise normal equations")
     gram = xp.zeros((n_rows, size, size), dtype=dtype)
     rhs = xp.zeros((n_rows, size), dtype=dtype)
-    chunk = max(1, _CHUNK_BYTES // (size * size * dtype.itemsize))
     n_obs = observations.n_obs
     starts_host = np.asarray(_host_ints(starts))
+    # Long runs (few slices, many entries each: small modes, or a Tucker core) accumulate
+    # their Gram matrices as one GEMM per run, at BLAS speed and with a (chunk, P) buffer
+    # only; short runs use batched outer products, whose (chunk, P, P) buffer bounds the chunk.
+    by_gemm = n_obs >= _GEMM_MIN_RUN * len(starts_host)
+    chunk = max(1, _CHUNK_BYTES // ((size if by_gemm else size * size) * dtype.itemsize))
     group_keys = mode is not None
+    groups_host = np.asarray(_host_ints(groups)) if by_gemm else None
     for begin in range(0, n_obs, chunk):
         end = min(begin + chunk, n_obs)
         idx = order[begin:end]
@@ -149,12 +196,19 @@ def solve_rowwise(observations, mode, design_rows, n_rows, size, ridge=1e-10, va
         # Runs of this chunk: the global run starts inside it, plus the chunk's own start.
         first = int(np.searchsorted(starts_host, begin, side="right")) - 1
         last = int(np.searchsorted(starts_host, end, side="left"))
-        local = [begin] + [int(s) for s in starts_host[first + 1:last]]
-        local_starts = xp.asarray(np.asarray(local) - begin)
-        rows = groups[first:last] if group_keys else groups
-        outer = design[:, :, None] * design[:, None, :]
-        gram[rows] += segment_sum(outer, local_starts)
-        rhs[rows] += segment_sum(design * values[idx][:, None], local_starts)
+        local = np.concatenate([[begin], starts_host[first + 1:last]]) - begin
+        targets = values[idx]
+        if by_gemm:
+            bounds = list(local) + [end - begin]
+            for run, row in enumerate(groups_host[first:last] if group_keys else groups_host):
+                block = design[bounds[run]:bounds[run + 1]]
+                gram[int(row)] += block.T @ block  # A^T A: NumPy calls SYRK
+                rhs[int(row)] += targets[bounds[run]:bounds[run + 1]] @ block
+        else:
+            rows = groups[first:last] if group_keys else groups
+            outer = design[:, :, None] * design[:, None, :]
+            gram[rows] += segment_sum(outer, xp.asarray(local))
+            rhs[rows] += segment_sum(design * targets[:, None], xp.asarray(local))
     eye = xp.eye(size, dtype=dtype)
     solution = xp.linalg.solve(gram + ridge * eye, rhs[:, :, None])[:, :, 0]
     return solution

@@ -8,7 +8,10 @@ Algorithms:
 
 - :func:`tr_svd` — Zhao et al.'s TR-SVD: one SVD split into the closing and the first bond,
   then sequential SVDs that carry the closing bond to the end;
-- :func:`tr_als` — fixed-rank ALS over the cores, with EM imputation under a mask.
+- :func:`tr_als` — fixed-rank ALS over the cores; under a mask, ALS over the observed entries
+  (:func:`tr_complete`) or EM imputation;
+- :func:`tr_complete` — completion by ALS over observed entries only (never densifies), and
+  :func:`pad_tr`, its warm start at larger ranks.
 
 How :func:`tr_als` stays cheap: per sweep it makes two passes over X, each a single GEMM on a
 reshape view of X (``X x_{d-1} G_{d-1}`` once, whose contractions with the later cores serve
@@ -20,17 +23,17 @@ quantities the last update computed anyway.
 """
 
 import math
-import numbers
 
 from .._config import check_memory
-from .._validation import (check_mask, check_nonneg_float, check_positive_int,
-                           check_rank_sequence, check_tensor)
+from .._validation import check_mask, check_nonneg_float, check_rank_sequence, check_tensor
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor, FitResult
+from ._chain import check_completion_params, check_observations, complete_chain, pad_cores
 from ._linalg import low_rank_split, solve_spd
+from ._masked import Observations
 
-__all__ = ["TRTensor", "tr_svd", "tr_als"]
+__all__ = ["TRTensor", "tr_svd", "tr_als", "tr_complete", "pad_tr"]
 
 # ||X||^2 - 2<X, X_hat> + ||X_hat||^2 cancels: its relative precision is about eps / err^2.
 # Below err^2 = _CANCELLATION * eps (err ~ 1.5e-4 in float64) the residual is formed
@@ -43,6 +46,8 @@ _EXACT = 1000
 # Relative size of the random entries that fill bonds an unfolding is too small to support,
 # when tr_svd initialises ALS (zeros there would make ALS's normal equations singular forever).
 _PAD_SCALE = 1e-3
+# Default ridge of the row-wise normal equations of tr_complete.
+_COMPLETE_RIDGE = 1e-8
 
 
 # -- the format ---------------------------------------------------------------------------------
@@ -459,8 +464,8 @@ def _check_als_memory(shape, ranks, itemsize):
     check_memory((first + last) * itemsize, "tr_als sweep")
 
 
-def tr_als(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd", random_state=None,
-           verbose=False, ridge=0.0):
+def tr_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init="svd",
+           random_state=None, verbose=False, ridge=None):
     """Fixed-rank tensor-ring approximation by alternating least squares.
 
     Each iteration updates the cores in turn, each from its normal equations
@@ -478,8 +483,12 @@ def tr_als(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd", random_s
         Bond dimensions ``(r_0, ..., r_{d-1})``; an int is used for every bond. Each core's
         least squares must be determined: ``r_k r_{k+1} <= prod(I_m, m != k)``.
     mask : bool array of X's shape or None
-        True where X is observed. Unobserved entries (they may be NaN) are imputed with the
-        current reconstruction before every sweep (EM); errors are measured on observed entries.
+        True where X is observed (unobserved entries may be NaN); errors are then measured on
+        the observed entries.
+    missing : {"als", "em"}, default="als"
+        How a ``mask`` is handled. "als": every core is fitted to the observed entries only
+        (:func:`tr_complete`); "em": unobserved entries are imputed with the current
+        reconstruction before every sweep of the dense algorithm.
     n_iter_max : int, default=100
         Maximum number of sweeps.
     tol : float, default=1e-8
@@ -492,8 +501,10 @@ def tr_als(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd", random_s
         Seeds ``init="random"`` (and the tiny noise that fills bonds TR-SVD cannot support).
     verbose : bool
         Print the error after each sweep.
-    ridge : float, default=0.0
-        Tikhonov term added to every Gram matrix; stabilises ill-conditioned subchains.
+    ridge : float or None, default=None
+        Tikhonov term added to every Gram matrix; stabilises ill-conditioned subchains. None
+        means 0, except with ``missing="als"``, where it means :func:`tr_complete`'s 1e-8 (a
+        slice with few observed entries has a singular Gram matrix).
 
     Returns
     -------
@@ -518,14 +529,19 @@ def tr_als(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd", random_s
     ((2, 3, 2), True)
     """
     X, mask = _check_data(X, mask)
-    check_positive_int(n_iter_max, "n_iter_max")
-    tol = check_nonneg_float(tol, "tol")
-    ridge = check_nonneg_float(ridge, "ridge")
-    if not isinstance(verbose, (bool, numbers.Integral)):
-        raise TypeError(f"verbose must be a bool or an int, got {verbose!r}")
+    if missing not in ("als", "em"):
+        raise ValueError(f"missing must be 'als' or 'em', got {missing!r}")
+    masked_als = mask is not None and missing == "als"
+    if ridge is None:
+        ridge = _COMPLETE_RIDGE if masked_als else 0.0
+    tol, ridge = check_completion_params(n_iter_max, tol, ridge, verbose)
     ranks = _check_tr_rank(rank, X.shape)
-    _check_als_memory(X.shape, ranks, X.dtype.itemsize)
+    if not masked_als:
+        _check_als_memory(X.shape, ranks, X.dtype.itemsize)
     cores = _init_cores(X, ranks, init, random_state)
+    if masked_als:
+        return tr_complete(Observations.from_dense(X, mask), ranks, n_iter_max=n_iter_max,
+                           tol=tol, init=TRTensor(cores), ridge=ridge, verbose=verbose)
     return _fit(X, mask, cores, n_iter_max, tol, ridge, verbose)
 
 
@@ -553,3 +569,134 @@ def _fit(X, mask, cores, n_iter_max, tol, ridge, verbose):
             converged = True
             break
     return TRTensor(cores), FitResult(n_iter, errors, converged)
+
+
+# -- completion -----------------------------------------------------------------------------------
+def tr_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
+                random_state=None, ridge=_COMPLETE_RIDGE, verbose=False, validation=None):
+    """Tensor-ring completion by ALS over the observed entries only (never densifies).
+
+    Core ``k``'s slice ``i`` is the ridge least-squares fit of the observed entries with
+    ``i_k = i``, each against its design row: the ``r_{k+1} x r_k`` product of the other cores'
+    slices around the ring at its indices, flattened
+    (:func:`~tnml.decompositions._masked.solve_rowwise`). The products are cached per
+    observation as left and right partial products; sweeps go back and forth so that each
+    step updates one of them. Cost per sweep ``O(n_obs sum_k (r_k r_{k+1})^2)`` for the normal
+    equations plus ``O(n_obs d r^3)`` for the partial products; memory ``O(n_obs d r^2)``.
+
+    Parameters
+    ----------
+    observations : Observations
+        Coordinates, values and shape of the observed entries.
+    rank : int or sequence of d ints
+        Bond dimensions ``(r_0, ..., r_{d-1})``; an int is used for every bond. Each core's
+        least squares must be determinable: ``r_k r_{k+1} <= prod(I_m, m != k)``.
+    n_iter_max : int, default=100
+        Maximum number of sweeps (one sweep updates every core once, alternating direction).
+    tol : float, default=1e-6
+        Stop when the relative training error changes by less than ``tol`` between sweeps.
+    init : "random" or TRTensor, default="random"
+        Gaussian cores drawn with ``random_state``, or a start of this shape and rank (a warm
+        start, e.g. from :func:`pad_tr`).
+    random_state : None, int or RandomState
+    ridge : float, default=1e-8
+        The ridge term ``alpha`` of every slice's normal equations; a slice without
+        observations becomes zero.
+    verbose : bool, default=False
+        Print the errors after each sweep.
+    validation : Observations, optional
+        Held-out entries whose relative error is recorded after each sweep (it does not steer
+        the fit).
+
+    Returns
+    -------
+    tr : TRTensor
+    result : FitResult
+        ``errors``: relative error ``||x - x_hat|| / ||x||`` over the observed entries per sweep;
+        ``validation_errors`` likewise over ``validation`` (None without it).
+
+    Notes
+    -----
+    Like dense TR-ALS, this is a non-convex problem with local minima, more so than a TT:
+    from a random start, a few seeds (or growing the rank from a smaller fit with
+    :func:`pad_tr`) may be needed to reach the global fit.
+
+    See Also
+    --------
+    tr_als : dense ALS, and this function behind ``mask=..., missing="als"``.
+
+    References
+    ----------
+    L. Yuan, J. Cao, X. Zhao, Q. Wu, Q. Zhao, "Higher-dimension tensor completion via low-rank
+    tensor ring decomposition", APSIPA ASC, 2018 (TR-ALS on observed entries).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions.tr import TRTensor, tr_complete
+    >>> from tnml.decompositions._masked import Observations
+    >>> rng = np.random.default_rng(0)
+    >>> truth = TRTensor([rng.standard_normal((2, n, 2)) for n in (8, 9, 10)])
+    >>> coords = np.argwhere(rng.random(truth.shape) < 0.5)
+    >>> obs = Observations(coords, truth.entries(coords), truth.shape)
+    >>> tr, result = tr_complete(obs, 2, tol=1e-10, n_iter_max=300, random_state=1)
+    >>> X = truth.to_tensor()
+    >>> bool(np.linalg.norm(tr.to_tensor() - X) < 1e-6 * np.linalg.norm(X))
+    True
+    """
+    observations, validation = check_observations(observations, validation)
+    tol, ridge = check_completion_params(n_iter_max, tol, ridge, verbose)
+    values, shape = observations.values, observations.shape
+    xp, d = get_namespace(values), len(shape)
+    ranks = _check_tr_rank(rank, shape)
+    if isinstance(init, TRTensor):
+        if tuple(init.shape) != shape or tuple(init.rank) != ranks:
+            raise ValueError(f"init has shape {init.shape} and TR rank {init.rank}; expected "
+                             f"{shape} and {ranks}")
+        cores = [xp.asarray(to_device(core, xp), dtype=values.dtype) for core in init.cores]
+    elif isinstance(init, str) and init == "random":
+        rng = check_random_state(random_state)
+        cores = [to_device(rng.standard_normal((ranks[k], shape[k], ranks[(k + 1) % d]))
+                           .astype(values.dtype), xp) for k in range(d)]
+    else:
+        raise ValueError(f"init must be 'random' or a TRTensor, got {init!r}")
+    cores, result = complete_chain(observations, cores, n_iter_max=n_iter_max, tol=tol,
+                                   ridge=ridge, verbose=verbose, validation=validation,
+                                   to_format=TRTensor, label="tr_complete")
+    return TRTensor(cores), result
+
+
+def pad_tr(tr, new_rank, scale=1e-3, random_state=None):
+    """Warm start at larger bond dimensions: ``tr`` with its cores padded by small noise.
+
+    Parameters
+    ----------
+    tr : TRTensor
+    new_rank : int or sequence of d ints
+        Bond dimensions ``(r_0, ..., r_{d-1})``, each at least the current one.
+    scale : float, default=1e-3
+        Standard deviation of the new entries relative to each core's root mean square; the
+        tensor changes by ``O(scale^2)`` relative to its norm.
+    random_state : None, int or RandomState
+
+    Returns
+    -------
+    TRTensor
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions.tr import TRTensor, pad_tr
+    >>> tr = TRTensor([np.ones((2, 4, 2)), np.ones((2, 5, 2)), np.ones((2, 6, 2))])
+    >>> padded = pad_tr(tr, 3, random_state=0)
+    >>> padded.rank, bool(np.allclose(padded.to_tensor(), tr.to_tensor(), rtol=1e-4))
+    ((3, 3, 3), True)
+    """
+    if not isinstance(tr, TRTensor):
+        raise TypeError(f"tr must be a TRTensor, got {type(tr).__name__}")
+    scale = check_nonneg_float(scale, "scale")
+    ranks = _check_tr_rank(new_rank, tr.shape, name="new_rank")
+    if any(new < old for new, old in zip(ranks, tr.rank)):
+        raise ValueError(f"new_rank must be at least the current TR rank {tr.rank} on every "
+                         f"bond, got {ranks}")
+    return TRTensor(pad_cores(tr.cores, ranks + ranks[:1], scale, random_state))

@@ -8,7 +8,9 @@ Algorithms:
 - :func:`tt_svd` — Oseledets' sequential truncated SVDs (one pass, quasi-optimal);
 - :func:`tt_round` — recompression of a TT without densifying;
 - :func:`tt_als` — fixed-rank one-site ALS;
-- :func:`tt_dmrg` — two-site sweeps that adapt the ranks to a tolerance.
+- :func:`tt_dmrg` — two-site sweeps that adapt the ranks to a tolerance;
+- :func:`tt_complete` — completion by ALS over observed entries only (never densifies), and
+  :func:`pad_tt`, its warm start at larger ranks.
 
 Both sweeping algorithms keep the cores orthonormal, so every local least-squares problem is a
 projection: ``core = frame^T @ data``, with no Gram matrix to invert. The data is projected
@@ -24,9 +26,13 @@ from .._validation import check_mask, check_nonneg_float, check_positive_int, ch
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor, FitResult
+from ._chain import (check_completion_params, check_observations, complete_chain, pad_cores,
+                     qr_left as _qr_left, qr_right as _qr_right)
 from ._linalg import low_rank_split, truncated_svd
+from ._masked import Observations
 
-__all__ = ["TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "max_tt_rank"]
+__all__ = ["TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "tt_complete", "pad_tt",
+           "max_tt_rank"]
 
 # ||X||^2 - ||core||^2 cancels: its relative precision is about eps / err^2. Below
 # err^2 = _CANCELLATION * eps (err ~ 1.5e-4 in float64) the residual is formed explicitly,
@@ -180,28 +186,6 @@ class TTTensor(FactorizedTensor):
     def from_tensorly(cls, tt):
         """Build from a :class:`tensorly.tt_tensor.TTTensor` (or its list of factors)."""
         return cls(list(getattr(tt, "factors", tt)))
-
-
-def _qr_left(cores, k):
-    """Make ``cores[k]`` left-orthonormal, pushing the R factor into ``cores[k + 1]``."""
-    xp = get_namespace(cores[k])
-    rank_in, size, rank_out = cores[k].shape
-    q, r = xp.linalg.qr(xp.reshape(cores[k], (rank_in * size, rank_out)))
-    cores[k] = xp.reshape(q, (rank_in, size, q.shape[1]))
-    nxt = cores[k + 1]
-    cores[k + 1] = xp.reshape(r @ xp.reshape(nxt, (rank_out, -1)),
-                              (r.shape[0], nxt.shape[1], nxt.shape[2]))
-
-
-def _qr_right(cores, k):
-    """Make ``cores[k]`` right-orthonormal (LQ via QR of the transpose), pushing L left."""
-    xp = get_namespace(cores[k])
-    rank_in, size, rank_out = cores[k].shape
-    q, r = xp.linalg.qr(xp.reshape(cores[k], (rank_in, size * rank_out)).T)
-    cores[k] = xp.reshape(q.T, (q.shape[1], size, rank_out))
-    prev = cores[k - 1]
-    cores[k - 1] = xp.reshape(xp.reshape(prev, (-1, rank_in)) @ r.T,
-                              (prev.shape[0], prev.shape[1], r.shape[0]))
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -534,8 +518,8 @@ def _check_fit_params(n_iter_max, tol, verbose):
 
 
 # -- ALS ------------------------------------------------------------------------------------------
-def tt_als(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd", random_state=None,
-           verbose=False):
+def tt_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init="svd",
+           random_state=None, verbose=False):
     """Fixed-rank tensor-train approximation by one-site alternating least squares.
 
     Each iteration right-orthonormalizes the cores, projects X onto the right frames (one pass
@@ -550,8 +534,12 @@ def tt_als(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd", random_s
         Inner bond dimensions, as in :func:`tt_svd` (an int is capped per bond). ``None`` takes
         the ranks of ``init``, which must then be a TTTensor.
     mask : bool array of X's shape or None
-        True where X is observed. Unobserved entries (they may be NaN) are imputed with the
-        current reconstruction before every sweep (EM); errors are measured on observed entries.
+        True where X is observed (unobserved entries may be NaN); errors are then measured on
+        the observed entries.
+    missing : {"als", "em"}, default="als"
+        How a ``mask`` is handled. "als": every core is fitted to the observed entries only
+        (:func:`tt_complete`, with its default ridge); "em": unobserved entries are imputed
+        with the current reconstruction before every sweep of the dense algorithm.
     n_iter_max : int, default=100
         Maximum number of sweeps.
     tol : float, default=1e-8
@@ -567,7 +555,7 @@ def tt_als(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd", random_s
     Returns
     -------
     tt : TTTensor
-        Orthogonality centre on the last core.
+        Orthogonality centre on the last core (without a mask or with ``missing="em"``).
     result : FitResult
         Sweeps done, relative error after each, and whether ``tol`` was reached.
 
@@ -589,6 +577,8 @@ def tt_als(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd", random_s
     """
     X, mask = _check_data(X, mask)
     tol = _check_fit_params(n_iter_max, tol, verbose)
+    if missing not in ("als", "em"):
+        raise ValueError(f"missing must be 'als' or 'em', got {missing!r}")
     xp, shape = get_namespace(X), tuple(X.shape)
     if rank is None and not isinstance(init, TTTensor):
         raise ValueError("rank is required unless init is a TTTensor")
@@ -606,6 +596,9 @@ def tt_als(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd", random_s
         cores = _random_cores(shape, ranks, X.dtype, xp, random_state)
     else:
         raise ValueError(f"init must be 'svd', 'random' or a TTTensor, got {init!r}")
+    if mask is not None and missing == "als":
+        return tt_complete(Observations.from_dense(X, mask), ranks, n_iter_max=n_iter_max,
+                           tol=tol, init=TTTensor(cores), verbose=verbose)
     _check_sweep_memory(shape, ranks, X.dtype.itemsize, "tt_als sweep")
 
     def stop(errors, old_rank, new_rank):
@@ -692,3 +685,135 @@ def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, n_iter_max=20, init=None,
 
     return _fit(X, mask, cores, _dmrg_sweep, n_iter_max, stop, verbose, "tt_dmrg",
                 ranks=caps, tol=tol, impute_from_init=isinstance(init, TTTensor))
+
+
+# -- completion -----------------------------------------------------------------------------------
+def tt_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
+                random_state=None, ridge=1e-8, verbose=False, validation=None):
+    """Tensor-train completion by ALS over the observed entries only (never densifies).
+
+    Core ``k``'s slice ``i`` is the ridge least-squares fit of the observed entries with
+    ``i_k = i``, each against its design row, the outer product of its left environment (the
+    product of cores ``< k`` at its indices, a row of length ``r_k``) and its right environment
+    (length ``r_{k+1}``); see :func:`~tnml.decompositions._masked.solve_rowwise`. Sweeps go back
+    and forth, updating one environment per step and keeping the other cores orthonormal, so
+    the normal equations stay well conditioned. Cost per sweep
+    ``O(n_obs sum_k (r_k r_{k+1})^2)``, memory ``O(n_obs d r)``: suited to long trains of small
+    modes (a tensorized image) as well as to short trains of large ones.
+
+    Parameters
+    ----------
+    observations : Observations
+        Coordinates, values and shape of the observed entries.
+    rank : int, sequence of int or None
+        Inner bond dimensions, as in :func:`tt_svd` (an int is capped per bond). ``None`` takes
+        the ranks of ``init``, which must then be a TTTensor.
+    n_iter_max : int, default=100
+        Maximum number of sweeps (one sweep updates every core once, alternating direction).
+    tol : float, default=1e-6
+        Stop when the relative training error changes by less than ``tol`` between sweeps.
+    init : "random" or TTTensor, default="random"
+        Gaussian cores drawn with ``random_state``, or a start of this shape and ranks (a
+        warm start, e.g. from :func:`pad_tt`).
+    random_state : None, int or RandomState
+    ridge : float, default=1e-8
+        The ridge term ``alpha`` of every slice's normal equations; a slice without
+        observations becomes zero. With orthonormal environments the unridged normal matrix is
+        about ``p I`` for a fraction ``p`` observed, so ``alpha`` is relative to ``p``.
+    verbose : bool, default=False
+        Print the errors after each sweep.
+    validation : Observations, optional
+        Held-out entries whose relative error is recorded after each sweep (it does not steer
+        the fit).
+
+    Returns
+    -------
+    tt : TTTensor
+    result : FitResult
+        ``errors``: relative error ``||x - x_hat|| / ||x||`` over the observed entries per sweep;
+        ``validation_errors`` likewise over ``validation`` (None without it).
+
+    See Also
+    --------
+    tt_als : dense ALS, and this function behind ``mask=..., missing="als"``.
+
+    References
+    ----------
+    L. Grasedyck, M. Kluge, S. Kraemer, "Variants of alternating least squares tensor
+    completion in the tensor train format", SIAM J. Sci. Comput. 37(5), A2424-A2450, 2015.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions.tt import TTTensor, tt_complete
+    >>> from tnml.decompositions._masked import Observations
+    >>> rng = np.random.default_rng(0)
+    >>> truth = TTTensor([rng.standard_normal(s) for s in [(1, 8, 2), (2, 9, 2), (2, 10, 1)]])
+    >>> coords = np.argwhere(rng.random(truth.shape) < 0.5)
+    >>> obs = Observations(coords, truth.entries(coords), truth.shape)
+    >>> tt, result = tt_complete(obs, 2, tol=1e-10, random_state=0)
+    >>> X = truth.to_tensor()
+    >>> bool(np.linalg.norm(tt.to_tensor() - X) < 1e-6 * np.linalg.norm(X))
+    True
+    """
+    observations, validation = check_observations(observations, validation)
+    tol, ridge = check_completion_params(n_iter_max, tol, ridge, verbose)
+    values, shape = observations.values, observations.shape
+    xp = get_namespace(values)
+    if rank is None and not isinstance(init, TTTensor):
+        raise ValueError("rank is required unless init is a TTTensor")
+    ranks = _check_tt_rank(rank, shape)
+    if isinstance(init, TTTensor):
+        _check_tt_rank(init.rank, shape, name="init")
+        if tuple(init.shape) != shape:
+            raise ValueError(f"init has shape {init.shape}, but the observations have shape "
+                             f"{shape}")
+        if ranks is not None and init.rank[1:-1] != ranks:
+            raise ValueError(f"init has TT rank {init.rank}, but rank={rank!r} asks for inner "
+                             f"ranks {ranks}")
+        cores = [xp.asarray(to_device(core, xp), dtype=values.dtype) for core in init.cores]
+    elif isinstance(init, str) and init == "random":
+        cores = _random_cores(shape, ranks, values.dtype, xp, random_state)
+    else:
+        raise ValueError(f"init must be 'random' or a TTTensor, got {init!r}")
+    cores, result = complete_chain(observations, cores, n_iter_max=n_iter_max, tol=tol,
+                                   ridge=ridge, verbose=verbose, validation=validation,
+                                   to_format=TTTensor, label="tt_complete")
+    return TTTensor(cores), result
+
+
+def pad_tt(tt, new_rank, scale=1e-3, random_state=None):
+    """Warm start at larger bond dimensions: ``tt`` with its cores padded by small noise.
+
+    Parameters
+    ----------
+    tt : TTTensor
+    new_rank : int or sequence of int
+        Inner bond dimensions as in :func:`tt_svd` (an int is capped per bond); each at least
+        the current one.
+    scale : float, default=1e-3
+        Standard deviation of the new entries relative to each core's root mean square; the
+        tensor changes by ``O(scale^2)`` relative to its norm.
+    random_state : None, int or RandomState
+
+    Returns
+    -------
+    TTTensor
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions.tt import TTTensor, pad_tt
+    >>> tt = TTTensor([np.ones((1, 4, 2)), np.ones((2, 5, 2)), np.ones((2, 6, 1))])
+    >>> padded = pad_tt(tt, 3, random_state=0)
+    >>> padded.rank, bool(np.allclose(padded.to_tensor(), tt.to_tensor(), rtol=1e-4))
+    ((1, 3, 3, 1), True)
+    """
+    if not isinstance(tt, TTTensor):
+        raise TypeError(f"tt must be a TTTensor, got {type(tt).__name__}")
+    scale = check_nonneg_float(scale, "scale")
+    ranks = (1,) + _check_tt_rank(new_rank, tt.shape, name="new_rank") + (1,)
+    if any(new < old for new, old in zip(ranks, tt.rank)):
+        raise ValueError(f"new_rank must be at least the current TT rank {tt.rank} on every "
+                         f"bond, got {ranks}")
+    return TTTensor(pad_cores(tt.cores, ranks, scale, random_state))

@@ -14,13 +14,17 @@ import math
 from .._validation import check_nonneg_float, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device
 from ._base import FactorizedTensor, FitResult
-from ._linalg import leading_left_singular_vectors, mode_dot, unfold
+from ._linalg import khatri_rao, leading_left_singular_vectors, mode_dot, unfold
+from ._masked import Observations, observed_error, solve_rowwise
 from .cp import _check_fit_input, _split_point
 
-__all__ = ["TuckerTensor", "hosvd", "tucker_hooi", "random_tucker", "check_tucker_rank"]
+__all__ = ["TuckerTensor", "hosvd", "tucker_hooi", "tucker_complete", "pad_tucker",
+           "random_tucker", "check_tucker_rank"]
 
 _CANCELLATION_LIMIT = 1e-5
 _EXACT = 1e-13
+# Bound on the (entries, prod(other ranks)) Kronecker rows behind one block of design rows.
+_DESIGN_BYTES = 32 * 2**20
 
 
 class TuckerTensor(FactorizedTensor):
@@ -213,8 +217,8 @@ def _initial_factors(X, rank, init, random_state):
             for r, f in zip(rank, start.factors)]
 
 
-def tucker_hooi(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd",
-                random_state=None, verbose=False):
+def tucker_hooi(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init="svd",
+                random_state=None, ridge=1e-8, verbose=False):
     """Tucker decomposition by higher-order orthogonal iteration (HOOI).
 
     Parameters
@@ -223,12 +227,19 @@ def tucker_hooi(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd",
     rank : int or sequence of (int or None)
         Multilinear rank, ``R_n <= I_n``; None leaves mode n uncompressed.
     mask : bool array of X's shape, optional
-        True where observed; unobserved entries are imputed by the model at each sweep (EM).
+        True where observed; unobserved entries may hold NaN.
+    missing : {'als', 'em'}, default='als'
+        How a mask is used. 'als': factor rows and core are fitted to the observed entries
+        only (:func:`tucker_complete`); 'em': unobserved entries are imputed by the model at
+        each sweep and HOOI runs on the result.
     n_iter_max : int, default=100
     tol : float, default=1e-8
         Stop when the relative error changes by less than ``tol``.
     init : {'svd', 'random'} or TuckerTensor, default='svd'
+        Under a mask, 'svd' uses the zero-filled tensor.
     random_state : None, int or RandomState
+    ridge : float, default=1e-8
+        Ridge term of the row-wise normal equations of ``missing='als'``; unused otherwise.
     verbose : bool, default=False
 
     Returns
@@ -254,8 +265,14 @@ def tucker_hooi(X, rank, *, mask=None, n_iter_max=100, tol=1e-8, init="svd",
     rank = check_tucker_rank(rank, X.shape)
     check_positive_int(n_iter_max, "n_iter_max")
     check_nonneg_float(tol, "tol")
+    if missing not in ("als", "em"):
+        raise ValueError(f"missing must be 'als' or 'em', got {missing!r}")
     xp = get_namespace(X)
     factors = _initial_factors(X, rank, init, random_state)
+    if mask is not None and missing == "als":
+        return tucker_complete(Observations.from_dense(X, mask), rank, n_iter_max=n_iter_max,
+                               tol=tol, init=TuckerTensor(_project(X, factors), factors),
+                               ridge=ridge, verbose=verbose)
     norm_x = float(xp.linalg.norm(X)) or 1.0
     split = _split_point(X.shape)
     errors, converged, core = [], False, None
@@ -298,3 +315,232 @@ def _hooi_sweep(X, factors, rank, split):
     if projected is None:  # every mode uncompressed
         return factors, X
     return factors, mode_dot(projected, factors[last_mode].T, last_mode)
+
+
+def tucker_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
+                    random_state=None, ridge=1e-8, verbose=False, validation=None):
+    """Tucker completion by ALS over the observed entries only (never densifies).
+
+    A sweep solves each factor row by row (:func:`~tnml.decompositions._masked.solve_rowwise`;
+    the design row of an entry is the core contracted with the other factors' rows at its
+    coordinates), then makes the factors orthonormal (their triangular parts go into the
+    core, so the model is unchanged) and solves the core as one ridge least-squares problem
+    over all entries. Cost per sweep ``O(n_obs * (sum_n R_n^2 + prod(R)^2))``.
+
+    Parameters
+    ----------
+    observations : Observations
+    rank : int or sequence of (int or None)
+        Multilinear rank; None leaves a mode uncompressed (identity factor).
+    n_iter_max : int, default=100
+    tol : float, default=1e-6
+        Stop when the relative training error changes by less than ``tol`` between sweeps.
+    init : 'random' or TuckerTensor, default='random'
+        Orthonormal random factors and a Gaussian core scaled to the data, or a start of this
+        shape and rank (a warm start, e.g. from :func:`pad_tucker`).
+    random_state : None, int or RandomState
+    ridge : float, default=1e-8
+        Ridge term of every normal equation.
+    verbose : bool, default=False
+    validation : Observations, optional
+        Held-out entries whose relative error is recorded after each sweep.
+
+    Returns
+    -------
+    tucker : TuckerTensor
+        Orthonormal factors and the core.
+    info : FitResult
+        ``errors`` over the observed entries, ``validation_errors`` over ``validation``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions import Observations, random_tucker, tucker_complete
+    >>> truth = random_tucker((15, 16, 17), (2, 3, 2), random_state=0)
+    >>> coords = np.random.default_rng(0).integers(0, 15, size=(1500, 3))
+    >>> obs = Observations(coords, truth.entries(coords), truth.shape)
+    >>> tucker, info = tucker_complete(obs, (2, 3, 2), tol=1e-12, n_iter_max=200,
+    ...                                random_state=0)
+    >>> info.error < 1e-6
+    True
+    """
+    shape = observations.shape
+    rank = check_tucker_rank(rank, shape)
+    check_positive_int(n_iter_max, "n_iter_max")
+    check_nonneg_float(tol, "tol")
+    check_nonneg_float(ridge, "ridge")
+    xp = get_namespace(observations.values)
+    core, factors = _initial_complete(observations, rank, init, random_state)
+    columns = [observations.column(mode) for mode in range(len(shape))]
+    errors, validation_errors, converged = [], None if validation is None else [], False
+    for iteration in range(n_iter_max):
+        for mode, mode_rank in enumerate(rank):
+            if mode_rank is not None:
+                design = _factor_design(core, factors, columns, mode)
+                factors[mode] = solve_rowwise(observations, mode, design, shape[mode],
+                                              mode_rank, ridge)
+        core, factors = _orthonormalize(core, factors)
+        design = _core_design(factors, columns, core)
+        core = xp.reshape(solve_rowwise(observations, None, design, 1, math.prod(core.shape),
+                                        ridge), core.shape)
+        model = TuckerTensor(core, factors)
+        errors.append(observed_error(model.entries, observations))
+        if validation is not None:
+            validation_errors.append(observed_error(model.entries, validation))
+        if verbose:
+            held_out = "" if validation is None else f", validation {validation_errors[-1]:.6g}"
+            print(f"tucker_complete sweep {iteration + 1}: relative error "
+                  f"{errors[-1]:.6g}{held_out}")
+        if errors[-1] < _EXACT or (iteration and
+                                   abs(errors[-2] - errors[-1]) <= tol * errors[-2]):
+            converged = True
+            break
+    return TuckerTensor(core, factors), FitResult(len(errors), errors, converged,
+                                                  validation_errors)
+
+
+def _factor_matrices(factors, core):
+    """Every mode's factor, the identity standing in for an uncompressed mode."""
+    xp = get_namespace(core)
+    return [xp.eye(r, dtype=core.dtype) if f is None else f for r, f in zip(core.shape, factors)]
+
+
+def _factor_rows(matrices, columns, positions, modes):
+    """Rows of the ``modes``' factor matrices at the observations ``positions``."""
+    xp = get_namespace(*matrices)
+    return [xp.take(matrices[m], xp.take(columns[m], positions), axis=0) for m in modes]
+
+
+def _row_kron(rows):
+    """Row-wise Kronecker product (row ``j`` is ``kron(rows[0][j], rows[1][j], ...)``)."""
+    return khatri_rao([r.T for r in rows]).T
+
+
+def _blockwise(func, positions, row_bytes):
+    """``func(positions)`` evaluated in blocks whose temporaries stay under _DESIGN_BYTES."""
+    xp = get_namespace(positions)
+    block = max(1, _DESIGN_BYTES // row_bytes)
+    if positions.shape[0] <= block:
+        return func(positions)
+    return xp.concatenate([func(positions[begin:begin + block])
+                           for begin in range(0, positions.shape[0], block)])
+
+
+def _factor_design(core, factors, columns, mode):
+    """Design rows of ``mode``: the core contracted with the other factors' rows."""
+    xp = get_namespace(core)
+    others = [m for m in range(core.ndim) if m != mode]
+    # Core as a (prod(other ranks), R_mode) matrix, its rows in the Kronecker order below.
+    matrix = xp.reshape(xp.moveaxis(core, mode, -1), (-1, core.shape[mode]))
+
+    matrices = _factor_matrices(factors, core)
+
+    def design_rows(positions):
+        def block(part):
+            if not others:
+                return xp.ones((part.shape[0], 1), dtype=core.dtype) @ matrix
+            return _row_kron(_factor_rows(matrices, columns, part, others)) @ matrix
+
+        return _blockwise(block, positions, matrix.shape[0] * core.dtype.itemsize)
+
+    return design_rows
+
+
+def _core_design(factors, columns, core):
+    """Design rows of the core: the Kronecker product of all factors' rows (C order)."""
+    matrices = _factor_matrices(factors, core)
+    modes = range(core.ndim)
+
+    def design_rows(positions):
+        return _row_kron(_factor_rows(matrices, columns, positions, modes))
+
+    return design_rows
+
+
+def _orthonormalize(core, factors):
+    """Orthonormal factors by QR, the triangular parts pushed into the core: same tensor."""
+    factors = list(factors)
+    for mode, factor in enumerate(factors):
+        if factor is not None:
+            q, r = get_namespace(factor).linalg.qr(factor)
+            factors[mode] = q
+            core = mode_dot(core, r, mode)
+    return core, factors
+
+
+def _initial_complete(observations, rank, init, random_state):
+    """Core and factors for :func:`tucker_complete`, in the observations' namespace."""
+    values = observations.values
+    xp = get_namespace(values)
+    shape = observations.shape
+    if isinstance(init, str):
+        if init != "random":
+            raise ValueError(f"init must be 'random' or a TuckerTensor, got {init!r}")
+        start = random_tucker(shape, rank, random_state, xp, values.dtype)
+        # Orthonormal factors: the mean square of all entries is ||core||^2 / prod(shape);
+        # match it to the observed mean square.
+        mean_square = float(xp.sum(values * values)) / observations.n_obs or 1.0
+        core_sq = float(xp.sum(start.core * start.core)) or 1.0
+        scale = math.sqrt(mean_square * math.prod(shape) / core_sq)
+        return start.core * scale, list(start.factors)
+    if not isinstance(init, TuckerTensor):
+        raise TypeError(f"init must be 'random' or a TuckerTensor, got {type(init).__name__}")
+    full = tuple(shape[m] if r is None else r for m, r in enumerate(rank))
+    if init.shape != shape or init.rank != full:
+        raise ValueError(f"init has shape {init.shape} and rank {init.rank}; expected {shape} "
+                         f"and {full}")
+    if [f is None for f in init.factors] != [r is None for r in rank]:
+        raise ValueError("init must leave uncompressed exactly the modes whose rank is None")
+    core = xp.asarray(init.core, dtype=values.dtype)
+    factors = [None if f is None else xp.asarray(f, dtype=values.dtype) for f in init.factors]
+    return _orthonormalize(core, factors)
+
+
+def pad_tucker(tucker, new_rank, scale=1e-2, random_state=None):
+    """Warm start of a higher multilinear rank: ``tucker`` with extra orthonormal columns.
+
+    The new factor columns are random and orthogonal to the old ones; the new core entries
+    are Gaussian with ``scale`` times the root mean square of the old core, so the padded
+    tensor is ``tucker`` plus a small perturbation.
+
+    Parameters
+    ----------
+    tucker : TuckerTensor
+    new_rank : int or sequence of (int or None)
+        At least ``tucker.rank`` in every compressed mode; None where ``tucker`` has an
+        uncompressed mode.
+    scale : float, default=1e-2
+    random_state : None, int or RandomState
+
+    Returns
+    -------
+    TuckerTensor
+
+    Examples
+    --------
+    >>> from tnml.decompositions import pad_tucker, random_tucker
+    >>> pad_tucker(random_tucker((5, 6, 7), 2, random_state=0), (3, 4, 2)).rank
+    (3, 4, 2)
+    """
+    shape = tucker.shape
+    new_rank = check_tucker_rank(new_rank, shape)
+    core, factors = _orthonormalize(tucker.core, tucker.factors)
+    xp = get_namespace(core)
+    rng = check_random_state(random_state)
+    full = tuple(shape[m] if r is None else r for m, r in enumerate(new_rank))
+    if any(new < old for new, old in zip(full, core.shape)) or \
+            [f is None for f in factors] != [r is None for r in new_rank]:
+        raise ValueError(f"new_rank={tuple(new_rank)} must keep the uncompressed modes and be "
+                         f"at least the current rank {core.shape} in every mode")
+    for mode, factor in enumerate(factors):
+        extra = full[mode] - core.shape[mode]
+        if factor is not None and extra:
+            noise = xp.asarray(to_device(rng.standard_normal((shape[mode], extra)), xp),
+                               dtype=factor.dtype)
+            new_columns = xp.linalg.qr(noise - factor @ (factor.T @ noise))[0]
+            factors[mode] = xp.concatenate([factor, new_columns], axis=1)
+    rms = float(xp.sqrt(xp.mean(core * core))) or 1.0
+    padded = xp.asarray(to_device(rng.standard_normal(full) * (scale * rms), xp),
+                        dtype=core.dtype)
+    padded[tuple(slice(0, r) for r in core.shape)] = core
+    return TuckerTensor(padded, factors)

@@ -1,5 +1,6 @@
 """scikit-learn estimators over the decompositions."""
 
+from .completion import TensorCompletionRegressor
 from .cp import CP
 from .imputer import TensorImputer
 from .tr import TensorRing
@@ -7,4 +8,5 @@ from .tt import TensorTrain
 from .tubal import TubalSVD
 from .tucker import Tucker
 
-__all__ = ["CP", "Tucker", "TensorTrain", "TensorRing", "TensorImputer", "TubalSVD"]
+__all__ = ["CP", "Tucker", "TensorTrain", "TensorRing", "TensorImputer", "TubalSVD",
+           "TensorCompletionRegressor"]

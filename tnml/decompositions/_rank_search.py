@@ -1,0 +1,127 @@
+"""Rank selection for completion by warm-started rank growth on held-out entries.
+
+Fitting rank after rank from scratch wastes most of the work: a rank-``r`` fit is already a
+good start for rank ``r + 1`` once a few small new components are added. :func:`grow_rank`
+therefore grows the rank, each fit warm-started from the previous one, and watches the error
+on a held-out part of the observations: it keeps the rank where that error is lowest and stops
+once it has risen ``patience`` times in a row. It knows no format: the caller passes the
+fitting and padding functions (CP, Tucker, TT and TR provide them).
+"""
+
+import numpy as np
+
+from ..backend import check_random_state, get_namespace, to_device
+from ._masked import observed_error
+
+__all__ = ["grow_rank", "split_observations"]
+
+
+def split_observations(observations, validation_fraction, random_state=None):
+    """Random split of observations into a training and a held-out part.
+
+    Parameters
+    ----------
+    observations : Observations
+    validation_fraction : float
+        Share of the entries held out, in (0, 1); at least one entry on each side.
+    random_state : None, int or RandomState
+
+    Returns
+    -------
+    train, validation : Observations
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions import Observations
+    >>> from tnml.decompositions._rank_search import split_observations
+    >>> obs = Observations(np.arange(20).reshape(10, 2) % 5, np.ones(10), (5, 5))
+    >>> train, held_out = split_observations(obs, 0.2, random_state=0)
+    >>> train.n_obs, held_out.n_obs
+    (8, 2)
+    """
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
+    n_obs = observations.n_obs
+    n_held_out = int(round(validation_fraction * n_obs))
+    if not 1 <= n_held_out < n_obs:
+        raise ValueError(f"validation_fraction={validation_fraction} of {n_obs} observed "
+                         f"entries leaves no entry on one side of the split")
+    # Drawn on the host so that a seed gives the same split on every namespace.
+    permutation = check_random_state(random_state).permutation(n_obs)
+    xp = get_namespace(observations.indices)
+    train = to_device(np.sort(permutation[n_held_out:]), xp)
+    held_out = to_device(np.sort(permutation[:n_held_out]), xp)
+    return observations.take(train), observations.take(held_out)
+
+
+def grow_rank(fit, pad, observations, ranks, validation_fraction=0.1, random_state=None,
+              patience=1, min_improvement=0.01):
+    """Fit increasing ranks with warm starts; keep the one best on held-out entries.
+
+    Parameters
+    ----------
+    fit : callable
+        ``fit(observations, rank, init)`` returns ``(format, FitResult)``; ``init`` is None
+        for the first rank (the function's own initialisation) or a format of ``rank``.
+    pad : callable
+        ``pad(format, rank)`` returns ``format`` grown to ``rank`` (e.g. a partial of
+        :func:`~tnml.decompositions.pad_cp`), the warm start of the next fit.
+    observations : Observations
+    ranks : iterable
+        Increasing ranks to try, in the format's own rank type (int, tuple, ...).
+    validation_fraction : float, default=0.1
+        Share of the observations held out to compare the ranks.
+    random_state : None, int or RandomState
+        Seed of the split.
+    patience : int, default=1
+        Stop after the held-out error has failed to improve this many ranks in a row.
+    min_improvement : float, default=0.01
+        Relative drop of the held-out error below the best so far that counts as an
+        improvement: a larger rank that fits noiseless data no better than rounding is not
+        preferred to the smaller one.
+
+    Returns
+    -------
+    best_format
+        The best rank refitted on all observations, warm-started from its held-out fit.
+    best_rank
+    history : list of (rank, train_error, validation_error)
+        Relative errors of every rank tried, in order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from functools import partial
+    >>> from tnml.decompositions import Observations, cp_complete, pad_cp, random_cp
+    >>> from tnml.decompositions._rank_search import grow_rank
+    >>> truth = random_cp((20, 20, 20), 3, random_state=2)
+    >>> coords = np.random.default_rng(0).integers(0, 20, size=(3200, 3))
+    >>> obs = Observations(coords, truth.entries(coords), truth.shape)
+    >>> def fit(obs, rank, init):
+    ...     return cp_complete(obs, rank, init="random" if init is None else init,
+    ...                        tol=1e-8, n_iter_max=200, random_state=0)
+    >>> cp, rank, history = grow_rank(fit, partial(pad_cp, random_state=0), obs,
+    ...                               range(1, 7), random_state=0)
+    >>> rank
+    3
+    """
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        raise ValueError(f"patience must be a positive int, got {patience!r}")
+    train, held_out = split_observations(observations, validation_fraction, random_state)
+    history, best, previous, misses = [], None, None, 0
+    for rank in ranks:
+        init = None if previous is None else pad(previous, rank)
+        previous, info = fit(train, rank, init)
+        validation_error = observed_error(previous.entries, held_out)
+        history.append((rank, info.error, validation_error))
+        if best is None or validation_error < (1 - min_improvement) * best[2]:
+            best, misses = (previous, rank, validation_error), 0
+        else:
+            misses += 1
+            if misses >= patience:
+                break
+    if best is None:
+        raise ValueError("ranks is empty; give at least one rank to try")
+    best_format, _ = fit(observations, best[1], best[0])
+    return best_format, best[1], history

@@ -1,0 +1,247 @@
+"""Tensor completion as supervised learning on coordinates.
+
+``X`` holds integer coordinates of observed entries and ``y`` their values; the regressor fits a
+low-rank format to them by masked ALS (:func:`~tnml.decompositions.cp_complete` and siblings)
+and predicts the format's entries at new coordinates. The dense tensor is never built: memory
+is ``O(n_obs * R + n_params)``, so a 1000 x 1000 x 1000 tensor with 10^6 observed entries
+fits in a few hundred megabytes.
+"""
+
+import importlib
+import math
+import numbers
+from functools import partial
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..decompositions._masked import Observations
+from ..decompositions._rank_search import grow_rank
+
+__all__ = ["TensorCompletionRegressor"]
+
+# model name -> (module, completion function, padding function). All take
+# ``(observations, rank, *, n_iter_max, tol, init, random_state, ridge, verbose)``; TT and TR
+# are looked up lazily so that this module works while they are being written.
+_MODELS = {
+    "cp": ("tnml.decompositions.cp", "cp_complete", "pad_cp"),
+    "tucker": ("tnml.decompositions.tucker", "tucker_complete", "pad_tucker"),
+    "tt": ("tnml.decompositions.tt", "tt_complete", "pad_tt"),
+    "tr": ("tnml.decompositions.tr", "tr_complete", "pad_tr"),
+}
+
+
+def _model_functions(model):
+    module_name, complete_name, pad_name = _MODELS[model]
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, complete_name), getattr(module, pad_name)
+    except AttributeError:
+        raise NotImplementedError(f"model={model!r} needs {module_name}.{complete_name} and "
+                                  f"{pad_name}, which this version does not have yet") from None
+
+
+def _check_coordinates(X, name="X"):
+    """Integer coordinates: integer dtype, or floats holding whole numbers (as pandas and
+    scikit-learn's own checks often produce); anything else is a ValueError."""
+    if X.dtype.kind == "f":
+        if not np.all(np.isfinite(X)) or np.any(X != np.round(X)):
+            raise ValueError(f"{name} must hold integer coordinates; got non-integral values "
+                             f"such as {X[np.nonzero(X != np.round(X))][:3].tolist()}")
+        X = X.astype(np.int64)
+    elif X.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer coordinates, got dtype {X.dtype}")
+    if X.size and X.min() < 0:
+        raise ValueError(f"Negative values in data passed to {name}: coordinates index the "
+                         f"tensor from 0, got {int(X.min())}")
+    return X.astype(np.int64, copy=False)
+
+
+def _check_inside(X, shape, name="X"):
+    too_large = X >= np.asarray(shape)
+    if np.any(too_large):
+        axis = int(np.nonzero(too_large.any(axis=0))[0][0])
+        raise ValueError(f"{name} has coordinates outside shape={tuple(shape)}: axis {axis} "
+                         f"reaches {int(X[:, axis].max())}, allowed at most {shape[axis] - 1}")
+
+
+class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
+    """Low-rank tensor completion with the scikit-learn regressor API.
+
+    Parameters
+    ----------
+    model : {'cp', 'tucker', 'tt', 'tr'}, default='cp'
+        The tensor format fitted to the observed entries.
+    rank : int or 'auto', default=8
+        The format's rank (every mode's for Tucker, clipped to the mode sizes). 'auto' grows it
+        from 1 to ``max_rank`` with warm starts and keeps the rank with the lowest error on
+        10% held-out observations (:func:`~tnml.decompositions._rank_search.grow_rank`).
+    shape : tuple of int, optional
+        Shape of the tensor; None infers it as the largest coordinate plus one per axis.
+    max_rank : int, default=16
+        Largest rank tried by ``rank='auto'``.
+    ridge : float, default=1e-8
+        Ridge term of the row-wise normal equations.
+    n_iter_max : int, default=100
+        Maximum number of ALS sweeps.
+    tol : float, default=1e-6
+        Stop when the relative training error changes by less than ``tol``.
+    random_state : None, int or RandomState
+        Seed of the initialisation (and of the held-out split of ``rank='auto'``).
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    decomposition_ : FactorizedTensor
+        The fitted format.
+    shape_ : tuple of int
+    rank_ : int
+        The rank used (the selected one for ``rank='auto'``).
+    rank_history_ : list of (rank, train_error, validation_error)
+        Only with ``rank='auto'``.
+    n_iter_ : int
+    train_error_ : float
+        Relative error on the training entries.
+    n_features_in_ : int
+        The tensor's order (columns of X).
+
+    Notes
+    -----
+    Coordinates may be given as integers or as floats holding whole numbers; any other value,
+    a negative coordinate, a coordinate outside ``shape`` (or, at predict time, outside
+    ``shape_``), NaN or infinity in y and X and y of different lengths raise ``ValueError``.
+    The estimator declares ``positive_only`` and ``categorical`` input tags, under which
+    scikit-learn's common checks send non-negative integer data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions import random_cp
+    >>> from tnml.estimators.completion import TensorCompletionRegressor
+    >>> truth = random_cp((20, 20, 20), 2, random_state=0)
+    >>> coords = np.random.default_rng(0).integers(0, 20, size=(3000, 3))
+    >>> reg = TensorCompletionRegressor(rank=2, tol=1e-10, n_iter_max=300, random_state=0)
+    >>> reg = reg.fit(coords, truth.entries(coords))
+    >>> test = np.random.default_rng(1).integers(0, 20, size=(5, 3))
+    >>> bool(np.allclose(reg.predict(test), truth.entries(test), atol=1e-5))
+    True
+    """
+
+    _parameter_constraints = {
+        "model": [StrOptions(set(_MODELS))],
+        "rank": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "shape": ["array-like", None],
+        "max_rank": [Interval(numbers.Integral, 1, None, closed="left")],
+        "ridge": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_iter_max": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, model="cp", rank=8, *, shape=None, max_rank=16, ridge=1e-8,
+                 n_iter_max=100, tol=1e-6, random_state=None, verbose=0):
+        self.model = model
+        self.rank = rank
+        self.shape = shape
+        self.max_rank = max_rank
+        self.ridge = ridge
+        self.n_iter_max = n_iter_max
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the format to the entries ``y`` observed at coordinates ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_obs, ndim)
+            Integer coordinates.
+        y : array-like of shape (n_obs,)
+            Observed values.
+
+        Returns
+        -------
+        self
+        """
+        # validate_data checks lengths, 2-D X and finite X and y with scikit-learn's messages;
+        # "numeric" keeps integer coordinates integer and turns object arrays into floats.
+        X, y = validate_data(self, X, y, dtype="numeric", y_numeric=True)
+        X = _check_coordinates(X)
+        self.shape_ = self._resolve_shape(X)
+        y = np.asarray(y, dtype=np.float64)
+        observations = Observations(X, y, self.shape_)
+        complete, pad = _model_functions(self.model)
+        fit = partial(self._fit_rank, complete)
+        if self.rank == "auto":
+            ranks = [self._format_rank(r) for r in range(1, self.max_rank + 1)]
+            pad = partial(pad, random_state=self.random_state)
+            self.decomposition_, rank, self.rank_history_ = grow_rank(
+                fit, pad, observations, ranks, random_state=self.random_state)
+            self.rank_ = rank if isinstance(rank, int) else max(rank)
+            info = None
+        else:
+            self.rank_ = int(self.rank)
+            self.decomposition_, info = fit(observations, self._format_rank(self.rank_), None)
+        self.n_iter_ = 0 if info is None else info.n_iter
+        self.train_error_ = float(np.sqrt(np.mean((self.decomposition_.entries(X) - y) ** 2))
+                                  / (np.sqrt(np.mean(y ** 2)) or 1.0))
+        return self
+
+    def _fit_rank(self, complete, observations, rank, init):
+        return complete(observations, rank, n_iter_max=self.n_iter_max, tol=self.tol,
+                        init="random" if init is None else init,
+                        random_state=self.random_state, ridge=self.ridge,
+                        verbose=bool(self.verbose))
+
+    def _resolve_shape(self, X):
+        inferred = tuple(int(d) for d in X.max(axis=0) + 1)
+        if self.shape is None:
+            return inferred
+        shape = tuple(self.shape)
+        if len(shape) != X.shape[1] or any(
+                isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1
+                for d in shape):
+            raise ValueError(f"shape must hold {X.shape[1]} positive ints (one per column of "
+                             f"X), got {self.shape!r}")
+        _check_inside(X, shape)
+        return tuple(int(d) for d in shape)
+
+    def _format_rank(self, rank):
+        """The format's rank argument: an int for CP, TT and TR, one per mode for Tucker,
+        clipped to the mode sizes and to the product of the other modes' ranks."""
+        if self.model != "tucker":
+            return rank
+        ranks = [min(rank, d) for d in self.shape_]
+        for _ in ranks:  # each pass can only lower ranks; len(ranks) passes reach the fixpoint
+            ranks = [min(r, math.prod(ranks[:m] + ranks[m + 1:])) for m, r in enumerate(ranks)]
+        return tuple(ranks)
+
+    def predict(self, X):
+        """The fitted format's entries at coordinates ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, ndim)
+            Integer coordinates inside ``shape_``.
+
+        Returns
+        -------
+        y : ndarray of shape (n,)
+        """
+        check_is_fitted(self)
+        X = _check_coordinates(validate_data(self, X, reset=False, dtype="numeric"))
+        _check_inside(X, self.shape_)
+        return self.decomposition_.entries(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Coordinates are non-negative integer categories: these tags make scikit-learn's
+        # common checks send rounded non-negative data instead of Gaussian noise.
+        tags.input_tags.positive_only = True
+        tags.input_tags.categorical = True
+        return tags
