@@ -52,12 +52,12 @@ def tensorly_best(X, observed, ranks):
     return rows
 
 
-def tnml_rows(X, observed, models, image):
+def tnml_rows(X, observed, models):
     hidden = ~observed
     rows = []
     for model in models:
         start = time.perf_counter()
-        imputer = tnml.TensorImputer(model=model, image=image, random_state=0)
+        imputer = tnml.TensorImputer(model=model, random_state=0)
         completed = imputer.fit_transform(np.where(observed, X, np.nan))
         elapsed = time.perf_counter() - start
         label = f"tnml {model} ({imputer.summary_['model']} rank {imputer.summary_['rank']})"
@@ -83,7 +83,7 @@ def main(argv=None):
     models = ["cp", "tucker", "tt", "tr", "tubal"]
     for ratio, target in ((0.8, 25.0), (0.9, 22.0))[: 1 if args.quick else 2]:
         observed = make_mask(image.shape, ratio, random_state=0)
-        ours = tnml_rows(image, observed, models, image=True)
+        ours = tnml_rows(image, observed, models)
         theirs = tensorly_best(image, observed, ranks=(10, 25, 50))
         report(f"astronaut 256x256x3, {ratio:.0%} missing", ours + theirs)
         best = max(ours, key=lambda row: row[1])
@@ -97,7 +97,7 @@ def main(argv=None):
         cube = load_indian_pines()
         cube = cube / cube.max()
         observed = make_mask(cube.shape, 0.9, random_state=0)
-        ours = tnml_rows(cube, observed, ["cp", "tucker", "tt", "tr"], image=False)
+        ours = tnml_rows(cube, observed, ["cp", "tucker", "tt", "tr"])
         theirs = tensorly_best(cube, observed, ranks=(5, 10, 20))
         report("Indian Pines 145x145x200, 90% missing", ours + theirs)
         best = min(ours, key=lambda row: row[2])
