@@ -239,7 +239,8 @@ class TensorImputer(TransformerMixin, BaseEstimator):
                             key=lambda r: r if isinstance(r, int) else sum(r))
             fitted, rank, history = grow_rank(
                 fit, partial(pad, random_state=self.random_state), observations, ladder,
-                validation_fraction=self.validation_fraction, random_state=self.random_state)
+                validation_fraction=self.validation_fraction, random_state=self.random_state,
+                patience=2)  # one bad warm start (ALS local minimum) must not end the search
             error = min(h[2] for h in history)
         return {"format": fitted, "rank": rank, "validation_rse": float(error),
                 "layout": layout}
