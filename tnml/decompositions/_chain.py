@@ -32,8 +32,7 @@ import numbers
 from .._config import check_memory
 from .._validation import check_nonneg_float, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device, to_numpy
-from ._base import FitResult
-from ._masked import Observations, observed_error, solve_rowwise
+from ._masked import Observations, SweepLog, solve_rowwise
 
 __all__ = ["qr_left", "qr_right", "pad_cores", "complete_chain", "check_observations",
            "check_completion_params"]
@@ -269,24 +268,21 @@ def complete_chain(observations, cores, *, n_iter_max, tol, ridge, verbose, vali
     norm = float(xp.linalg.norm(observations.values)) or 1.0
     state = _Environments(observations, cores)
     d = len(cores)
-    errors, validation_errors, converged = [], None if validation is None else [], False
+    log, converged = SweepLog(observations, validation, label, verbose), False
+    errors = log.errors
     for iteration in range(n_iter_max):
         forward = iteration % 2 == 0
         path = list(range(state.center, d) if forward else range(state.center, -1, -1))
         for k in path[1:] if iteration else path:
             state.move_to(k)
             state.solve(ridge)
+        # The training error comes from the cached environments, not from entries().
         residual = observations.values - state.predictions()
-        errors.append(float(xp.linalg.norm(residual)) / norm)
-        if validation is not None:
-            validation_errors.append(observed_error(to_format(state.cores).entries, validation))
-        if verbose:
-            held_out = "" if validation is None else f", validation {validation_errors[-1]:.6g}"
-            print(f"{label} sweep {iteration + 1}: relative error {errors[-1]:.6g}{held_out}")
+        log.record(to_format(state.cores), float(xp.linalg.norm(residual)) / norm)
         # Compare sweeps of the same direction: the ridge acts on the centre core, which
         # alternates between the ends, so at a fixed point the errors alternate too.
         if errors[-1] <= _EXACT * eps or (
                 iteration > 1 and abs(errors[-3] - errors[-1]) <= tol * errors[-3]):
             converged = True
             break
-    return state.cores, FitResult(len(errors), errors, converged, validation_errors)
+    return state.cores, log.result(converged)

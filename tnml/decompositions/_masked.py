@@ -20,7 +20,7 @@ from .._config import check_memory
 from .._validation import check_indices
 from ..backend import get_namespace
 
-__all__ = ["Observations", "solve_rowwise", "segment_sum", "observed_error"]
+__all__ = ["Observations", "solve_rowwise", "segment_sum", "SweepLog", "observed_error"]
 
 # Rows of design matrix handled at once: bounds the (chunk, P, P) outer-product buffer.
 _CHUNK_BYTES = 64 * 2**20
@@ -220,3 +220,35 @@ def _host_ints(array):
 
     return to_numpy(array)
 
+
+
+class SweepLog:
+    """Per-sweep errors of a masked fit: on the observed entries, and on held-out ones if given.
+
+    Every masked ALS loop records one sweep with :meth:`record` (which prints it when
+    ``verbose``) and ends with :meth:`result`; the stopping rule stays with the loop.
+    """
+
+    def __init__(self, observations, validation, label, verbose):
+        self.observations, self.validation = observations, validation
+        self.label, self.verbose = label, verbose
+        self.errors = []
+        self.validation_errors = None if validation is None else []
+
+    def record(self, model, error=None):
+        """Append the relative error of ``model`` (or the given ``error``); return it."""
+        if error is None:
+            error = observed_error(model.entries, self.observations)
+        self.errors.append(error)
+        if self.validation is not None:
+            self.validation_errors.append(observed_error(model.entries, self.validation))
+        if self.verbose:
+            held_out = ("" if self.validation is None
+                        else f", validation {self.validation_errors[-1]:.6g}")
+            print(f"{self.label} sweep {len(self.errors)}: relative error {error:.6g}{held_out}")
+        return error
+
+    def result(self, converged):
+        from ._base import FitResult
+
+        return FitResult(len(self.errors), self.errors, converged, self.validation_errors)

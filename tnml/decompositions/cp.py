@@ -14,7 +14,7 @@ from .._validation import check_mask, check_nonneg_float, check_positive_int, ch
 from ..backend import check_random_state, get_namespace, to_device
 from ._base import FactorizedTensor, FitResult
 from ._linalg import khatri_rao, leading_left_singular_vectors, solve_spd, unfold
-from ._masked import Observations, observed_error, solve_rowwise
+from ._masked import Observations, SweepLog, solve_rowwise
 
 __all__ = ["CPTensor", "cp_als", "cp_complete", "pad_cp", "random_cp", "max_cp_rank"]
 
@@ -343,7 +343,8 @@ def cp_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
     check_nonneg_float(ridge, "ridge")
     factors = _initial_complete_factors(observations, rank, init, random_state)
     columns = [observations.column(mode) for mode in range(len(shape))]
-    errors, validation_errors, converged = [], None if validation is None else [], False
+    log, converged = SweepLog(observations, validation, "cp_complete", verbose), False
+    errors = log.errors
     for iteration in range(n_iter_max):
         for mode in range(len(shape)):
             alpha = ridge
@@ -354,19 +355,12 @@ def cp_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
             factors[mode] = solve_rowwise(observations, mode, _cp_design(factors, columns, mode),
                                           shape[mode], rank, alpha)
         factors = _balance(factors)
-        model = CPTensor(None, factors)
-        errors.append(observed_error(model.entries, observations))
-        if validation is not None:
-            validation_errors.append(observed_error(model.entries, validation))
-        if verbose:
-            held_out = "" if validation is None else f", validation {validation_errors[-1]:.6g}"
-            print(f"cp_complete sweep {iteration + 1}: relative error {errors[-1]:.6g}{held_out}")
+        log.record(CPTensor(None, factors))
         if errors[-1] < _EXACT or (iteration and
                                    abs(errors[-2] - errors[-1]) <= tol * errors[-2]):
             converged = True
             break
-    return (CPTensor(None, factors).normalize(),
-            FitResult(len(errors), errors, converged, validation_errors))
+    return CPTensor(None, factors).normalize(), log.result(converged)
 
 
 def _typical_gram_diagonal(factors, mode, rows_per_slice):

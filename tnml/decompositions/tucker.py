@@ -15,7 +15,7 @@ from .._validation import check_nonneg_float, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device
 from ._base import FactorizedTensor, FitResult
 from ._linalg import khatri_rao, leading_left_singular_vectors, mode_dot, unfold
-from ._masked import Observations, observed_error, solve_rowwise
+from ._masked import Observations, SweepLog, solve_rowwise
 from .cp import _check_fit_input, _split_point
 
 __all__ = ["TuckerTensor", "hosvd", "tucker_hooi", "tucker_complete", "pad_tucker",
@@ -372,7 +372,8 @@ def tucker_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="rando
     xp = get_namespace(observations.values)
     core, factors = _initial_complete(observations, rank, init, random_state)
     columns = [observations.column(mode) for mode in range(len(shape))]
-    errors, validation_errors, converged = [], None if validation is None else [], False
+    log, converged = SweepLog(observations, validation, "tucker_complete", verbose), False
+    errors = log.errors
     for iteration in range(n_iter_max):
         for mode, mode_rank in enumerate(rank):
             if mode_rank is not None:
@@ -383,20 +384,12 @@ def tucker_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="rando
         design = _core_design(factors, columns, core)
         core = xp.reshape(solve_rowwise(observations, None, design, 1, math.prod(core.shape),
                                         ridge), core.shape)
-        model = TuckerTensor(core, factors)
-        errors.append(observed_error(model.entries, observations))
-        if validation is not None:
-            validation_errors.append(observed_error(model.entries, validation))
-        if verbose:
-            held_out = "" if validation is None else f", validation {validation_errors[-1]:.6g}"
-            print(f"tucker_complete sweep {iteration + 1}: relative error "
-                  f"{errors[-1]:.6g}{held_out}")
+        log.record(TuckerTensor(core, factors))
         if errors[-1] < _EXACT or (iteration and
                                    abs(errors[-2] - errors[-1]) <= tol * errors[-2]):
             converged = True
             break
-    return TuckerTensor(core, factors), FitResult(len(errors), errors, converged,
-                                                  validation_errors)
+    return TuckerTensor(core, factors), log.result(converged)
 
 
 def _factor_matrices(factors, core):
