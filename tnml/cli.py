@@ -13,7 +13,9 @@ import warnings
 
 import numpy as np
 
-MODELS = ("auto", "cp", "tucker", "tt", "tr", "tubal")
+from .estimators.imputer import FAMILIES
+
+MODELS = ("auto",) + FAMILIES
 PATTERNS = ("random", "fiber", "slice", "block")
 
 

@@ -12,13 +12,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_tensor
 from ..backend import get_namespace
-from ..decompositions import cp, tr, tt, tubal, tucker
+from ..decompositions import cp, smooth, tr, tt, tubal, tucker
 from ..decompositions._masked import Observations, observed_error
 from ..decompositions._rank_search import grow_rank, split_observations
 
 __all__ = ["TensorImputer", "FAMILIES"]
 
-FAMILIES = ("cp", "tucker", "tt", "tr", "tubal")
+FAMILIES = ("cp", "tucker", "tt", "tr", "tubal", "smooth")
 
 # Ranks tried in order by the warm-started growth; it stops once held-out error stops falling.
 _RANK_LADDERS = {
@@ -30,6 +30,13 @@ _RANK_LADDERS = {
 
 
 _GROWTH_SWEEPS = 25
+
+# The 'smooth' family's grid, scored on held-out entries: the penalty order (1: edges, as in
+# piecewise-flat hyperspectral fields; 2: smooth gradients, as in photographs) and its weight.
+_SMOOTH_ORDERS = (1, 2)
+_SMOOTH_WEIGHTS = (0.003, 0.03)
+# Channel patterns kept by default: more cost time linearly and gain little beyond this.
+_SMOOTH_MAX_RANK = 64
 
 
 def _complete_function(family):
@@ -56,14 +63,18 @@ class TensorImputer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : estimator or {'auto', 'cp', 'tucker', 'tt', 'tr', 'tubal'}, default='auto'
+    model : estimator or {'auto', 'cp', 'tucker', 'tt', 'tr', 'tubal', 'smooth'}, default='auto'
         A tnml decomposition estimator (cloned and fitted to the tensor with NaN for missing
         entries), or a model family whose rank is chosen on held-out observed entries by
         warm-started rank growth ('tubal': TNN minimisation, whose tube orientation and
-        transform are chosen the same way). 'auto' tries every family and keeps the one with
-        the lowest held-out error.
+        transform are chosen the same way; 'smooth': a Tucker model low-rank along the last
+        axis and smooth along the others, see
+        :func:`~tnml.decompositions.smooth_tucker_complete`, whose penalty order and weight
+        are chosen the same way). 'auto' tries every family and keeps the one with the
+        lowest held-out error.
     rank : int, optional
-        Rank for a model family instead of the held-out search.
+        Rank for a model family instead of the held-out search. For 'smooth' it is the number
+        of channel patterns kept along the last axis (default: all channels, at most 64).
     missing_values : float, default=np.nan
         The value that marks a missing entry.
     tensorize : {'auto'} or bool, default='auto'
@@ -87,8 +98,10 @@ class TensorImputer(TransformerMixin, BaseEstimator):
     decomposition_ : format
         The fitted format (of the tensorized tensor when tensorized).
     summary_ : dict
-        ``model`` (family or class name), ``rank`` and ``candidates`` (one dict per family
-        tried, with its held-out relative error and time).
+        ``model`` (family or class name), ``rank``, ``settings`` (the other choices made on
+        held-out entries, e.g. the smooth family's ``order`` and ``smoothness``) and
+        ``candidates`` (one dict per family tried, with its held-out relative error and
+        time).
     shape_ : tuple of int
     n_missing_ : int
 
@@ -176,7 +189,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         self.model_ = clone(self.model).fit(self._forward(xp.where(missing, xp.nan, X)))
         self.decomposition_ = self.model_.decomposition_
         self.summary_ = {"model": type(self.model).__name__,
-                         "rank": getattr(self.model_.decomposition_, "rank", None),
+                         "rank": getattr(self.model_.decomposition_, "rank", None), "settings": {},
                          "candidates": []}
 
     def _fit_family(self, X, observed):
@@ -188,8 +201,9 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         for family in progress:
             progress.set_postfix(model=family)
             start = time.perf_counter()
-            fitted = (self._search_tubal if family == "tubal" else self._search)(
-                family, X, observed)
+            search = {"tubal": self._search_tubal, "smooth": self._search_smooth}.get(
+                family, self._search)
+            fitted = search(family, X, observed)
             candidates.append({"model": family, "rank": fitted["rank"],
                                "validation_rse": fitted["validation_rse"],
                                "seconds": round(time.perf_counter() - start, 3), **fitted})
@@ -201,6 +215,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         best = min(candidates, key=lambda c: c["validation_rse"])
         self.decomposition_, self._layout = best["format"], best["layout"]
         self.summary_ = {"model": best["model"], "rank": best["rank"],
+                         "settings": best.get("settings", {}),
                          "candidates": [{k: c[k] for k in ("model", "rank", "validation_rse",
                                                            "seconds")} for c in candidates]}
 
@@ -250,10 +265,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         xp = get_namespace(X)
         if X.ndim != 3:
             raise ValueError(f"the tubal model needs a 3-way tensor, got shape {X.shape}")
-        rng = np.random.default_rng(self.random_state if isinstance(self.random_state, int)
-                                    else None)
-        held_out = observed & xp.asarray(rng.random(X.shape) < self.validation_fraction)
-        train = observed & ~held_out
+        train, held_out = self._split(observed)
         best = None
         for tube_axis in range(3):
             for transform in ("dct", "fft"):
@@ -269,6 +281,41 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         fitted = tubal.t_svd(xp.transpose(completed, order), rank=rank, transform=transform)
         return {"format": fitted, "rank": rank, "validation_rse": error,
                 "layout": ("transpose", order)}
+
+    def _split(self, observed):
+        """A random ``validation_fraction`` of the observed entries, held out: (train, held)."""
+        xp = get_namespace(observed)
+        rng = np.random.default_rng(self.random_state if isinstance(self.random_state, int)
+                                    else None)
+        held_out = observed & xp.asarray(rng.random(observed.shape) < self.validation_fraction)
+        return observed & ~held_out, held_out
+
+    def _search_smooth(self, family, X, observed):
+        """Smooth Tucker completion; penalty order, weight (and, for matrices, whether the
+        columns are channels or a second ordered axis) chosen on held-out entries."""
+        xp = get_namespace(X)
+        train, held_out = self._split(observed)
+        feature_axes = (None, -1) if X.ndim == 2 else (-1,)
+        best = None
+        for feature_axis in feature_axes:
+            channels = 1 if feature_axis is None else X.shape[feature_axis]
+            rank = min(self.rank or _SMOOTH_MAX_RANK, channels)
+            for order in _SMOOTH_ORDERS:
+                for weight in _SMOOTH_WEIGHTS:
+                    settings = {"feature_axis": feature_axis, "rank": rank, "order": order,
+                                "smoothness": weight}
+                    fitted, _ = smooth.smooth_tucker_complete(
+                        X, train, n_iter_max=self.n_iter_max, **settings)
+                    completed = fitted.to_tensor()
+                    error = float(xp.linalg.norm((completed - X)[held_out])
+                                  / xp.linalg.norm(X[held_out]))
+                    if best is None or error < best[0]:
+                        best = (error, settings)
+        error, settings = best
+        fitted, _ = smooth.smooth_tucker_complete(X, observed, n_iter_max=self.n_iter_max,
+                                                  **settings)
+        return {"format": fitted, "rank": settings["rank"], "validation_rse": error,
+                "layout": ("plain",), "settings": settings}
 
     def _tnn(self, X, observed, order, transform):
         xp = get_namespace(X)
