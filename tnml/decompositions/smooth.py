@@ -19,7 +19,8 @@ inverse of its mean-field version, which the DCT diagonalises (``L``'s Neumann e
 are the DCT-II basis), so the solve costs a few dozen ``O(n log n)`` passes.
 
 The weights are *reweighted*: after each solve, ``W`` becomes the principal axes of the
-channel covariance of the completed tensor's roughness ``L^(order/2) X``, and ``lambda_k``
+channel covariance of the completed tensor's roughness ``L^(order/2) X`` (within the span of
+its ``K`` principal value axes when ``K < C``), and ``lambda_k``
 becomes ``smoothness * g_1 / (g_k + g_1 / max_ratio)`` for its eigenvalues ``g``. This is the
 majorise-minimise step of a log-det penalty on that covariance: edges are pushed into few
 channel patterns (in a colour image, luminance keeps its edges while chroma is smoothed up to
@@ -139,10 +140,11 @@ def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.
     norm = float(xp.linalg.norm(targets)) or 1.0
     spectrum = _penalty_spectrum(grid, order, xp, values.dtype)
 
-    # The first solve smooths every channel on its own (W = I, equal weights); its roughness
-    # then gives the first patterns. Starting from the observed data's patterns instead
-    # would freeze a wrong subspace when rank < C: a model's roughness never leaves its span.
-    W = xp.eye(n_channels, dtype=values.dtype)
+    # The first solve smooths every channel on its own (W = None: the identity, equal
+    # weights); its roughness then gives the first patterns. Starting from the observed
+    # data's patterns instead would freeze a wrong subspace when rank < C: a model's
+    # roughness never leaves its span.
+    W = None
     lambdas = xp.full((n_channels,), float(smoothness), dtype=values.dtype)
     completed = _channel_means(targets, weights)
     core = completed
@@ -151,7 +153,7 @@ def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.
         core, n_cg = _solve_core(weights, targets, W, lambdas, spectrum, core, cg_tol,
                                  cg_iter_max)
         fitted = (core, W)
-        previous, completed = completed, core @ W.T
+        previous, completed = completed, _unmix(core, W)
         errors.append(float(xp.linalg.norm(weights * (completed - targets))) / norm)
         change = float(xp.linalg.norm(completed - previous)) / (
             float(xp.linalg.norm(completed)) or 1.0)
@@ -164,6 +166,8 @@ def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.
             converged = True
             break
     core, W = fitted
+    if W is None:
+        W = xp.eye(n_channels, dtype=values.dtype)
     core = xp.moveaxis(core, -1, feature_axis) if feature_axis is not None else core[..., 0]
     factors = [None] * X.ndim
     if feature_axis is not None:
@@ -205,9 +209,10 @@ def _solve_core(weights, targets, W, lambdas, spectrum, start, tol, iter_max):
     axes = tuple(range(targets.ndim - 1))
 
     def apply(G):
-        return (weights * (G @ W.T)) @ W + idct(spectrum * dct(G, axes), axes) * lambdas
+        return _mix(weights * _unmix(G, W), W) + idct(spectrum * dct(G, axes), axes) * lambdas
 
-    coverage = xp.mean(xp.reshape(weights, (-1, weights.shape[-1])) @ (W * W), axis=0)
+    coverage = xp.mean(_mix(xp.reshape(weights, (-1, weights.shape[-1])),
+                            None if W is None else W * W), axis=0)
     denominator = coverage + lambdas * spectrum
     # A pattern with no coverage and no penalty (the constant, at a zero frequency) is fixed
     # by nothing: keep the denominator away from zero, the CG still solves the real system.
@@ -216,7 +221,7 @@ def _solve_core(weights, targets, W, lambdas, spectrum, start, tol, iter_max):
     def precondition(R):
         return idct(dct(R, axes) / denominator, axes)
 
-    rhs = (weights * targets) @ W
+    rhs = _mix(weights * targets, W)
     G = start
     residual = rhs - apply(G)
     target = tol * (float(xp.linalg.norm(rhs)) or 1.0)
@@ -236,14 +241,39 @@ def _solve_core(weights, targets, W, lambdas, spectrum, start, tol, iter_max):
     return G, iter_max
 
 
+def _mix(A, W):
+    """Channels to patterns, ``A @ W``; W None is the identity (the first, per-channel solve)."""
+    return A if W is None else A @ W
+
+
+def _unmix(G, W):
+    """Patterns to channels, ``G @ W.T``."""
+    return G if W is None else G @ W.T
+
+
 def _reweight(completed, spectrum, rank, smoothness, max_ratio):
-    """Patterns and weights from the channel covariance of the roughness of ``completed``."""
+    """Patterns and weights from the channel covariance of the roughness of ``completed``.
+
+    With ``rank < C`` the patterns first span the ``rank`` principal axes of the values (what
+    the model must represent: the smoothest patterns, such as a mean spectrum, carry the most
+    energy and the least roughness), and are then rotated within that span to the principal
+    axes of the roughness.
+    """
     xp = get_namespace(completed)
     axes = tuple(range(completed.ndim - 1))
+    n_channels = completed.shape[-1]
+    span = None
+    if rank < n_channels:
+        flat = xp.reshape(completed, (-1, n_channels))
+        _, vectors = xp.linalg.eigh(flat.T @ flat)
+        span = xp.flip(vectors, axis=1)[:, :rank]
+        completed = completed @ span
     rough = dct(completed, axes) * xp.sqrt(spectrum)
     flat = xp.reshape(rough, (-1, rough.shape[-1]))
     energy, vectors = xp.linalg.eigh(flat.T @ flat)
-    energy, vectors = xp.flip(energy, axis=0)[:rank], xp.flip(vectors, axis=1)[:, :rank]
+    energy, vectors = xp.flip(energy, axis=0), xp.flip(vectors, axis=1)
+    if span is not None:
+        vectors = span @ vectors
     top = float(energy[0])
     if top <= 0:  # nothing rough at all (a constant tensor): no reason to reweight
         return vectors, xp.full((rank,), float(smoothness), dtype=completed.dtype)
