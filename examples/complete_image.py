@@ -11,7 +11,10 @@ families:
   the run short (``tt``, the tensor train, works the same way but is slower; add it with
   ``--models``);
 * ``tubal``: tensor nuclear norm minimisation, tube orientation and transform chosen on held-out
-  entries.
+  entries;
+* ``smooth``: smooth Tucker completion (colour patterns times a core that is smooth along rows
+  and columns; penalty order and weight chosen on held-out entries), the best of these on
+  natural images at high missing rates.
 
 It prints a table (model, rank, PSNR and SSIM on the missing entries, seconds) and writes a
 figure: observed | each completion (PSNR in the title) | original.
@@ -19,7 +22,7 @@ figure: observed | each completion (PSNR in the title) | original.
 Run::
 
     python examples/complete_image.py [--output complete_image.png] [--size 256]
-                                      [--models cp tr tubal tt tucker] [--quick]
+                                      [--models cp tr tubal smooth tt tucker] [--quick]
 
 The default takes about a minute on 2 CPU cores (``--size 256`` several minutes; ``--quick``:
 a 32 x 32 image, a few seconds). Writes the PNG in the current directory by default.
@@ -47,6 +50,7 @@ SETTINGS = {
     "tt": {"rank": 12, "n_iter_max": 10},
     "tr": {"rank": 6, "n_iter_max": 10},
     "tubal": {"n_iter_max": 20},
+    "smooth": {},
 }
 
 
@@ -67,7 +71,7 @@ def main(argv=None):
     parser.add_argument("--image", default="astronaut", choices=available_images())
     parser.add_argument("--size", type=int, default=128, help="image side (default 128)")
     parser.add_argument("--missing", type=float, default=0.8, help="share of missing entries")
-    parser.add_argument("--models", nargs="+", default=["cp", "tr", "tubal"],
+    parser.add_argument("--models", nargs="+", default=["cp", "tr", "tubal", "smooth"],
                         choices=sorted(SETTINGS))
     parser.add_argument("--quick", action="store_true", help="32 x 32 image (smoke test)")
     args = parser.parse_args(argv)

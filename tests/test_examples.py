@@ -11,7 +11,7 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.mark.parametrize("script, extra", [
-    ("complete_image.py", ["--models", "cp", "tr"]),
+    ("complete_image.py", ["--models", "cp", "tr", "smooth"]),
     ("complete_hyperspectral.py", []),
     ("complete_ratings.py", []),
 ])
