@@ -39,6 +39,22 @@ def test_complete_image_file_writes_real_pngs(tmp_path):
     assert 10 < metrics["psnr_missing"] < 60
 
 
+def test_complete_smooth_model_beats_low_rank_cp(tmp_path):
+    image_path = tmp_path / "small.png"
+    io.imsave(image_path, (load_image("astronaut", size=48) * 255).astype(np.uint8))
+    scores = {}
+    for model in ("smooth", "cp"):
+        out = tmp_path / model
+        result = _run("complete", str(image_path), "--missing", "0.8", "--model", model,
+                      "--out", str(out), "--quiet")
+        assert result.returncode == 0, result.stderr
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["model"] == model
+        scores[model] = metrics["psnr_missing"]
+        assert io.imread(out / "completed.png").shape == (48, 48, 3)
+    assert scores["smooth"] > scores["cp"] + 2, scores
+
+
 def test_complete_npy_with_nans_as_given(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.random((12, 1)) * rng.random((1, 14)) + 1.0
