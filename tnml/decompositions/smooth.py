@@ -295,14 +295,7 @@ def dct(x, axes):
     >>> bool(np.allclose(dct(x, (0, 1)), scipy.fft.dctn(x, norm="ortho")))
     True
     """
-    xp = get_namespace(x)
-    if isinstance(x, np.ndarray):
-        import scipy.fft
-
-        return scipy.fft.dctn(x, axes=axes, norm="ortho")
-    for axis in axes:
-        x = _dct_fft(x, axis, xp)
-    return x
+    return _along_axes(x, axes, "dctn", _dct_fft)
 
 
 def idct(c, axes):
@@ -315,14 +308,19 @@ def idct(c, axes):
     >>> bool(np.allclose(idct(dct(x, (0, 1)), (0, 1)), x))
     True
     """
-    xp = get_namespace(c)
-    if isinstance(c, np.ndarray):
+    return _along_axes(c, axes, "idctn", _idct_fft)
+
+
+def _along_axes(x, axes, scipy_name, one_axis):
+    """scipy.fft's orthonormal ``scipy_name`` for NumPy, ``one_axis`` per axis otherwise."""
+    if isinstance(x, np.ndarray):
         import scipy.fft
 
-        return scipy.fft.idctn(c, axes=axes, norm="ortho")
+        return getattr(scipy.fft, scipy_name)(x, axes=axes, norm="ortho")
+    xp = get_namespace(x)
     for axis in axes:
-        c = _idct_fft(c, axis, xp)
-    return c
+        x = one_axis(x, axis, xp)
+    return x
 
 
 def _twiddle(n, axis, ndim, xp, sign):

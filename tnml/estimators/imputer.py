@@ -45,6 +45,12 @@ def _complete_function(family):
             "tt": (tt.tt_complete, tt.pad_tt), "tr": (tr.tr_complete, tr.pad_tr)}[family]
 
 
+def _held_out_error(completed, X, held_out):
+    """Relative error of ``completed`` on the ``held_out`` entries of ``X``."""
+    xp = get_namespace(X)
+    return float(xp.linalg.norm((completed - X)[held_out]) / xp.linalg.norm(X[held_out]))
+
+
 def _family_rank(family, rank, shape):
     """A ladder rank in the family's own rank type, capped to what the shape allows."""
     if family == "tucker":
@@ -271,8 +277,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
             for transform in ("dct", "fft"):
                 order = tuple(a for a in range(3) if a != tube_axis) + (tube_axis,)
                 completed = self._tnn(X, train, order, transform)
-                error = float(xp.linalg.norm((completed - X)[held_out])
-                              / xp.linalg.norm(X[held_out]))
+                error = _held_out_error(completed, X, held_out)
                 if best is None or error < best[0]:
                     best = (error, order, transform)
         error, order, transform = best
@@ -293,7 +298,6 @@ class TensorImputer(TransformerMixin, BaseEstimator):
     def _search_smooth(self, family, X, observed):
         """Smooth Tucker completion; penalty order, weight (and, for matrices, whether the
         columns are channels or a second ordered axis) chosen on held-out entries."""
-        xp = get_namespace(X)
         train, held_out = self._split(observed)
         feature_axes = (None, -1) if X.ndim == 2 else (-1,)
         best = None
@@ -307,8 +311,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
                     fitted, _ = smooth.smooth_tucker_complete(
                         X, train, n_iter_max=self.n_iter_max, **settings)
                     completed = fitted.to_tensor()
-                    error = float(xp.linalg.norm((completed - X)[held_out])
-                                  / xp.linalg.norm(X[held_out]))
+                    error = _held_out_error(completed, X, held_out)
                     if best is None or error < best[0]:
                         best = (error, settings)
         error, settings = best
