@@ -64,9 +64,11 @@ def grow_rank(fit, pad, observations, ranks, validation_fraction=0.1, random_sta
     fit : callable
         ``fit(observations, rank, init)`` returns ``(format, FitResult)``; ``init`` is None
         for the first rank (the function's own initialisation) or a format of ``rank``.
-    pad : callable
+    pad : callable or None
         ``pad(format, rank)`` returns ``format`` grown to ``rank`` (e.g. a partial of
-        :func:`~tnml.decompositions.pad_cp`), the warm start of the next fit.
+        :func:`~tnml.decompositions.pad_cp`), the warm start of the next fit. None fits every
+        rank from ``fit``'s own start (for a start that is better than a warm one, such as
+        CP's spectral start: growing CP from rank 1 on sparse data stalls in swamps).
     observations : Observations
     ranks : iterable
         Increasing ranks to try, in the format's own rank type (int, tuple, ...).
@@ -111,7 +113,7 @@ def grow_rank(fit, pad, observations, ranks, validation_fraction=0.1, random_sta
     train, held_out = split_observations(observations, validation_fraction, random_state)
     history, best, previous, misses = [], None, None, 0
     for rank in ranks:
-        init = None if previous is None else pad(previous, rank)
+        init = None if previous is None or pad is None else pad(previous, rank)
         previous, info = fit(train, rank, init)
         validation_error = observed_error(previous.entries, held_out)
         history.append((rank, info.error, validation_error))

@@ -15,6 +15,7 @@ from ..backend import check_random_state, get_namespace, to_device
 from ._base import FactorizedTensor, FitResult
 from ._linalg import khatri_rao, leading_left_singular_vectors, solve_spd, unfold
 from ._masked import Observations, SweepLog, solve_rowwise
+from ._starts import best_of_starts, spectral_cp
 
 __all__ = ["CPTensor", "cp_als", "cp_complete", "pad_cp", "random_cp", "max_cp_rank"]
 
@@ -182,7 +183,7 @@ def _inner_mttkrp(partial, factors, mode):
 
 
 def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="svd",
-           random_state=None, linesearch=False, ridge=None, verbose=False):
+           random_state=None, linesearch=False, ridge=None, verbose=False, n_init=1):
     """CP decomposition by alternating least squares.
 
     Parameters
@@ -199,6 +200,10 @@ def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
         imputed by the current model at every sweep and the dense ALS runs on the result.
     max_iter : int, default=100
         Maximum number of ALS sweeps.
+    n_init : int, default=1
+        Number of starts: ``init`` first, then random ones (drawn from ``random_state``); the
+        fit with the lowest training error is returned. A start that fits to rounding ends
+        the search early.
     tol : float, default=1e-8
         Stop when the relative error changes by less than ``tol`` between sweeps.
     init : {'svd', 'random'} or CPTensor, default='svd'
@@ -245,11 +250,23 @@ def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
         raise ValueError(f"missing must be 'als' or 'em', got {missing!r}")
     masked_als = mask is not None and missing == "als"
     ridge = (1e-8 if masked_als else 0.0) if ridge is None else check_nonneg_float(ridge, "ridge")
-    xp = get_namespace(X)
-    factors = _initial_factors(X, rank, init, random_state)
     if masked_als:
-        return cp_complete(Observations.from_dense(X, mask), rank, max_iter=max_iter,
-                           tol=tol, init=CPTensor(None, factors), ridge=ridge, verbose=verbose)
+        observations = Observations.from_dense(X, mask)
+
+        def fit(start, rng):
+            factors = _initial_factors(X, rank, init if start == 0 else "random", rng)
+            return cp_complete(observations, rank, max_iter=max_iter, tol=tol,
+                               init=CPTensor(None, factors), ridge=ridge, verbose=verbose)
+    else:
+        def fit(start, rng):
+            factors = _initial_factors(X, rank, init if start == 0 else "random", rng)
+            return _cp_als_fit(X, mask, factors, max_iter, tol, linesearch, ridge, verbose)
+    return best_of_starts(fit, n_init, random_state)
+
+
+def _cp_als_fit(X, mask, factors, max_iter, tol, linesearch, ridge, verbose):
+    """Dense ALS sweeps from ``factors`` (EM-imputing unobserved entries under a mask)."""
+    xp = get_namespace(X)
     observed = X if mask is None else xp.where(mask, X, 0)
     norm_x = float(xp.linalg.norm(observed))
     if norm_x == 0:
@@ -279,8 +296,8 @@ def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
     return CPTensor(None, factors).normalize(), FitResult(len(errors), errors, converged)
 
 
-def cp_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
-                random_state=None, ridge=1e-8, verbose=False, validation=None):
+def cp_complete(observations, rank, *, max_iter=100, tol=1e-6, init="spectral",
+                random_state=None, ridge=1e-8, verbose=False, validation=None, n_init=1):
     """CP completion by ALS over the observed entries only (never densifies).
 
     Each sweep solves, for every mode ``n`` and row ``i``, the ridge least squares of the
@@ -298,10 +315,19 @@ def cp_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
         Maximum number of sweeps.
     tol : float, default=1e-6
         Stop when the relative training error changes by less than ``tol`` between sweeps.
-    init : 'random' or CPTensor, default='random'
-        Gaussian factors scaled to the data, or a start of this shape and rank (a warm
-        start, e.g. from :func:`pad_cp`).
+    init : {'spectral', 'random'} or CPTensor, default='spectral'
+        'spectral': the leading singular subspaces of the rescaled zero-filled unfoldings and
+        the CP decomposition of the observations projected onto them, computed by sparse
+        products over the observations (never densifying; see
+        :mod:`tnml.decompositions._starts`); it falls back to 'random' when a mode is smaller
+        than ``rank`` or the projected core would be too large. 'random': Gaussian factors
+        scaled to the data. Or a start of this shape and rank (a warm start, e.g. from
+        :func:`pad_cp`).
     random_state : None, int or RandomState
+    n_init : int, default=1
+        Number of starts: ``init`` first, then random ones drawn from ``random_state``. The
+        fit with the lowest final error on ``validation`` (on the training entries without
+        it) is returned.
     ridge : float, default=1e-8
         The ridge term ``alpha`` of every row's normal equations; a row without observations
         becomes zero. From a random start the first sweeps are damped by a larger ridge
@@ -336,19 +362,29 @@ def cp_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
     >>> info.error < 1e-6
     True
     """
-    shape = observations.shape
     rank = check_positive_int(rank, "rank")
     check_positive_int(max_iter, "max_iter")
     check_nonneg_float(tol, "tol")
     check_nonneg_float(ridge, "ridge")
-    factors = _initial_complete_factors(observations, rank, init, random_state)
+
+    def fit(start, rng):
+        return _cp_complete_fit(observations, rank, max_iter, tol, init if start == 0 else
+                                "random", rng, ridge, verbose, validation)
+
+    return best_of_starts(fit, n_init, random_state)
+
+
+def _cp_complete_fit(observations, rank, max_iter, tol, init, random_state, ridge, verbose,
+                     validation):
+    shape = observations.shape
+    init, factors = _initial_complete_factors(observations, rank, init, random_state)
     columns = [observations.column(mode) for mode in range(len(shape))]
     log, converged = SweepLog(observations, validation, "cp_complete", verbose), False
     errors = log.errors
     for iteration in range(max_iter):
         for mode in range(len(shape)):
             alpha = ridge
-            if isinstance(init, str):
+            if init == "random":
                 damping = _ANNEAL_START * _ANNEAL_DECAY ** iteration
                 alpha = max(ridge, damping * _typical_gram_diagonal(
                     factors, mode, observations.n_obs / shape[mode]))
@@ -418,22 +454,29 @@ def _initial_complete_factors(observations, rank, init, random_state):
     values = observations.values
     xp = get_namespace(values)
     if isinstance(init, str):
-        if init != "random":
-            raise ValueError(f"init must be 'random' or a CPTensor, got {init!r}")
+        if init not in ("spectral", "random"):
+            raise ValueError(f"init must be 'spectral', 'random' or a CPTensor, got {init!r}")
+        if init == "spectral":
+            start = spectral_cp(observations, rank, random_state)
+            if start is not None:
+                weights, factors = start
+                factors[0] = factors[0] * weights
+                return init, _balance(factors)
         # Entries of a product of N Gaussian factors with entry variance s^2 have variance
         # R s^(2N): choose s so that the start has the data's root mean square.
         mean_square = float(xp.sum(values * values)) / observations.n_obs or 1.0
         scale = (mean_square / rank) ** (1.0 / (2 * len(observations.shape)))
-        return [f * scale for f in random_cp(observations.shape, rank, random_state, xp,
-                                             values.dtype).factors]
+        return "random", [f * scale for f in random_cp(observations.shape, rank, random_state,
+                                                       xp, values.dtype).factors]
     if not isinstance(init, CPTensor):
-        raise TypeError(f"init must be 'random' or a CPTensor, got {type(init).__name__}")
+        raise TypeError(f"init must be 'spectral', 'random' or a CPTensor, got "
+                        f"{type(init).__name__}")
     if init.shape != observations.shape or init.rank != rank:
         raise ValueError(f"init has shape {init.shape} and rank {init.rank}; expected "
                          f"{observations.shape} and {rank}")
     factors = [xp.asarray(f, dtype=values.dtype) for f in init.factors]
     factors[0] = factors[0] * xp.asarray(init.weights, dtype=values.dtype)
-    return _balance(factors)
+    return None, _balance(factors)
 
 
 def pad_cp(cp, new_rank, scale=1e-2, random_state=None):

@@ -32,6 +32,7 @@ from ._base import FactorizedTensor, FitResult
 from ._chain import check_completion_params, check_observations, complete_chain, pad_cores
 from ._linalg import low_rank_split, solve_spd
 from ._masked import Observations
+from ._starts import with_restarts
 
 __all__ = ["TRTensor", "tr_svd", "tr_als", "tr_complete", "pad_tr"]
 
@@ -464,6 +465,7 @@ def _check_als_memory(shape, ranks, itemsize):
     check_memory((first + last) * itemsize, "tr_als sweep")
 
 
+@with_restarts
 def tr_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="svd",
            random_state=None, verbose=False, ridge=None):
     """Fixed-rank tensor-ring approximation by alternating least squares.
@@ -497,6 +499,9 @@ def tr_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
         Starting point: :func:`tr_svd` at ``rank`` (of the zero-filled X under a mask),
         Gaussian cores drawn with ``random_state`` and scaled to ``||X||``, or a given
         TRTensor of X's shape and ``rank``.
+    n_init : int, default=1
+        Number of starts: ``init`` first, then random ones drawn from ``random_state``; the fit
+        with the lowest final error (held-out when ``validation`` is given) is kept.
     random_state : None, int or numpy RandomState
         Seeds ``init="random"`` (and the tiny noise that fills bonds TR-SVD cannot support).
     verbose : bool
@@ -572,6 +577,7 @@ def _fit(X, mask, cores, max_iter, tol, ridge, verbose):
 
 
 # -- completion -----------------------------------------------------------------------------------
+@with_restarts
 def tr_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
                 random_state=None, ridge=_COMPLETE_RIDGE, verbose=False, validation=None):
     """Tensor-ring completion by ALS over the observed entries only (never densifies).
@@ -598,6 +604,9 @@ def tr_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
     init : "random" or TRTensor, default="random"
         Gaussian cores drawn with ``random_state``, or a start of this shape and rank (a warm
         start, e.g. from :func:`pad_tr`).
+    n_init : int, default=1
+        Number of starts: ``init`` first, then random ones drawn from ``random_state``; the fit
+        with the lowest final error (held-out when ``validation`` is given) is kept.
     random_state : None, int or RandomState
     ridge : float, default=1e-8
         The ridge term ``alpha`` of every slice's normal equations; a slice without

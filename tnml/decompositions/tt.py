@@ -31,6 +31,7 @@ from ._chain import qr_left as _qr_left
 from ._chain import qr_right as _qr_right
 from ._linalg import low_rank_split, truncated_svd
 from ._masked import Observations
+from ._starts import with_restarts
 
 __all__ = ["TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "tt_complete", "pad_tt",
            "max_tt_rank"]
@@ -519,6 +520,7 @@ def _check_fit_params(max_iter, tol, verbose):
 
 
 # -- ALS ------------------------------------------------------------------------------------------
+@with_restarts
 def tt_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="svd",
            random_state=None, verbose=False):
     """Fixed-rank tensor-train approximation by one-site alternating least squares.
@@ -548,6 +550,9 @@ def tt_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
     init : {"svd", "random"} or TTTensor, default="svd"
         Starting point: TT-SVD at ``rank`` (of the zero-filled X under a mask), Gaussian cores
         drawn with ``random_state``, or a given TT of the same shape and ranks.
+    n_init : int, default=1
+        Number of starts: ``init`` first, then random ones drawn from ``random_state``; the fit
+        with the lowest final error (held-out when ``validation`` is given) is kept.
     random_state : None, int or numpy RandomState
         Seeds ``init="random"``.
     verbose : bool
@@ -689,6 +694,7 @@ def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, max_iter=20, init=None,
 
 
 # -- completion -----------------------------------------------------------------------------------
+@with_restarts
 def tt_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
                 random_state=None, ridge=1e-8, verbose=False, validation=None):
     """Tensor-train completion by ALS over the observed entries only (never densifies).
@@ -716,6 +722,9 @@ def tt_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
     init : "random" or TTTensor, default="random"
         Gaussian cores drawn with ``random_state``, or a start of this shape and ranks (a
         warm start, e.g. from :func:`pad_tt`).
+    n_init : int, default=1
+        Number of starts: ``init`` first, then random ones drawn from ``random_state``; the fit
+        with the lowest final error (held-out when ``validation`` is given) is kept.
     random_state : None, int or RandomState
     ridge : float, default=1e-8
         The ridge term ``alpha`` of every slice's normal equations; a slice without

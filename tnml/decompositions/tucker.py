@@ -16,6 +16,7 @@ from ..backend import check_random_state, get_namespace, to_device
 from ._base import FactorizedTensor, FitResult
 from ._linalg import khatri_rao, leading_left_singular_vectors, mode_dot, unfold
 from ._masked import Observations, SweepLog, solve_rowwise
+from ._starts import with_restarts
 from .cp import _check_fit_input, _split_point
 
 __all__ = ["TuckerTensor", "hosvd", "tucker_hooi", "tucker_complete", "pad_tucker",
@@ -317,6 +318,7 @@ def _hooi_sweep(X, factors, rank, split):
     return factors, mode_dot(projected, factors[last_mode].T, last_mode)
 
 
+@with_restarts
 def tucker_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
                     random_state=None, ridge=1e-8, verbose=False, validation=None):
     """Tucker completion by ALS over the observed entries only (never densifies).
@@ -338,6 +340,9 @@ def tucker_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random"
     init : 'random' or TuckerTensor, default='random'
         Orthonormal random factors and a Gaussian core scaled to the data, or a start of this
         shape and rank (a warm start, e.g. from :func:`pad_tucker`).
+    n_init : int, default=1
+        Number of starts: ``init`` first, then random ones drawn from ``random_state``; the fit
+        with the lowest final error (held-out when ``validation`` is given) is kept.
     random_state : None, int or RandomState
     ridge : float, default=1e-8
         Ridge term of every normal equation.

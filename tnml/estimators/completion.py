@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..decompositions._masked import Observations
-from ..decompositions._rank_search import grow_rank
+from ..decompositions._rank_search import grow_rank, split_observations
 
 __all__ = ["TensorCompletionRegressor"]
 
@@ -31,6 +31,10 @@ _MODELS = {
     "tt": ("tnml.decompositions.tt", "tt_complete", "pad_tt"),
     "tr": ("tnml.decompositions.tr", "tr_complete", "pad_tr"),
 }
+
+
+# Sweeps per rank tried by rank='auto' on its training part.
+_SEARCH_SWEEPS = 30
 
 
 def _model_functions(model):
@@ -86,6 +90,12 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         Ridge term of the row-wise normal equations.
     max_iter : int, default=100
         Maximum number of ALS sweeps.
+    n_init : int, default=1
+        Number of starts of a fit: the model's own start (for CP the spectral start built
+        from the observations, which finds the true factors on its own in the common case),
+        then random ones. With ``n_init > 1`` the starts are compared on 10% held-out
+        observations and the best is refitted on all of them. Warm starts of the rank search
+        are not restarted.
     tol : float, default=1e-6
         Stop when the relative training error changes by less than ``tol``.
     random_state : None, int or RandomState
@@ -136,19 +146,21 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         "max_rank": [Interval(numbers.Integral, 1, None, closed="left")],
         "ridge": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 
     def __init__(self, model="cp", rank=8, *, shape=None, max_rank=16, ridge=1e-8,
-                 max_iter=100, tol=1e-6, random_state=None, verbose=0):
+                 max_iter=100, n_init=1, tol=1e-6, random_state=None, verbose=0):
         self.model = model
         self.rank = rank
         self.shape = shape
         self.max_rank = max_rank
         self.ridge = ridge
         self.max_iter = max_iter
+        self.n_init = n_init
         self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
@@ -176,25 +188,46 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         y = np.asarray(y, dtype=np.float64)
         observations = Observations(X, y, self.shape_)
         complete, pad = _model_functions(self.model)
-        fit = partial(self._fit_rank, complete)
+        fits = []  # every (format, FitResult), so that n_iter_ is the final fit's
+
+        def fit(obs, rank, init):
+            # Ranks tried on the training part only need fair held-out scores (an over-rank
+            # fit of noisy data creeps for 100 sweeps); the final fit gets the full budget.
+            sweeps = self.max_iter if obs is observations else min(self.max_iter, _SEARCH_SWEEPS)
+            fits.append(self._fit_rank(complete, obs, rank, init, sweeps))
+            return fits[-1]
+
         if self.rank == "auto":
             ranks = [self._format_rank(r) for r in range(1, self.max_rank + 1)]
-            pad = partial(pad, random_state=self.random_state)
+            # CP's own (spectral) start at each rank beats a warm start padded from the last.
+            pad = None if self.model == "cp" else partial(pad, random_state=self.random_state)
             self.decomposition_, rank, self.rank_history_ = grow_rank(
                 fit, pad, observations, ranks, random_state=self.random_state)
             self.rank_ = rank if isinstance(rank, int) else max(rank)
-            info = None
         else:
             self.rank_ = int(self.rank)
-            self.decomposition_, info = fit(observations, self._format_rank(self.rank_), None)
-        self.n_iter_ = 0 if info is None else info.n_iter
+            self.decomposition_, _ = fit(observations, self._format_rank(self.rank_), None)
+        self.n_iter_ = fits[-1][1].n_iter
         self.train_error_ = float(np.sqrt(np.mean((self.decomposition_.entries(X) - y) ** 2))
                                   / (np.sqrt(np.mean(y ** 2)) or 1.0))
         return self
 
-    def _fit_rank(self, complete, observations, rank, init):
-        return complete(observations, rank, max_iter=self.max_iter, tol=self.tol,
-                        init="random" if init is None else init,
+    def _fit_rank(self, complete, observations, rank, init, max_iter):
+        # init None: the algorithm's own default start (CP's spectral start, random for the
+        # others); a warm start from the rank search otherwise, which extra starts would waste.
+        kwargs = {} if init is None else {"init": init}
+        n_init = self.n_init if init is None else 1
+        if n_init == 1:
+            return complete(observations, rank, max_iter=max_iter, tol=self.tol,
+                            random_state=self.random_state, ridge=self.ridge,
+                            verbose=bool(self.verbose), **kwargs)
+        # Several starts are compared on 10% held-out entries; the winner is refitted on all.
+        train, held_out = split_observations(observations, 0.1, self.random_state)
+        best, _ = complete(train, rank, max_iter=max_iter, tol=self.tol,
+                           random_state=self.random_state, ridge=self.ridge,
+                           verbose=bool(self.verbose), validation=held_out, n_init=n_init,
+                           **kwargs)
+        return complete(observations, rank, max_iter=max_iter, tol=self.tol, init=best,
                         random_state=self.random_state, ridge=self.ridge,
                         verbose=bool(self.verbose))
 

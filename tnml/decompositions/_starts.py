@@ -1,0 +1,338 @@
+"""Spectral starts for completion, built from the observed entries without densifying.
+
+A random start leaves ALS on sparse observations in a swamp more often than not (300^3, rank 8,
+2*10^5 entries: 5 of 6 random starts stall at a training error of 0.3-0.6). The classical
+remedy (Keshavan, Montanari & Oh 2010; Jain & Oh 2014) starts from the leading singular
+subspaces of the *rescaled zero-filled* unfoldings, which estimate the true ones once there
+are ``O(I^{N/2} R)`` observations.
+
+For mode ``n`` let ``M`` be the zero-filled mode-``n`` unfolding (one column per index of the
+other modes, observed entries only). With sampling rate ``p``, ``E[M M^T] = p^2 X X^T`` off the
+diagonal and ``p X X^T`` on it, so ``M M^T - (1 - p) D`` (``D`` the diagonal of ``M M^T``)
+estimates ``p^2 X X^T`` without the diagonal bias that otherwise dominates when most columns
+hold a single observation. Its leading eigenvectors come from a subspace iteration in which
+every product with ``M`` or ``M^T`` is a segment sum over the observations: ``O(n_obs * k)``
+per step, nothing of the size of the unfolding.
+
+For CP, the zero-filled tensor rescaled by ``1/p`` is projected onto those subspaces (a small
+``k^N`` core, one pass over the observations) and the core's CP decomposition, mapped back,
+is the start: it puts ALS into the basin of the true factors, not only of their span.
+"""
+
+import functools
+import inspect
+import math
+import numbers
+
+import numpy as np
+
+from ..backend import check_random_state, get_namespace, to_device
+from ._masked import segment_sum
+
+__all__ = ["observed_subspaces", "projected_core", "best_of_starts", "check_n_init",
+           "spectral_cp", "with_restarts"]
+
+# Largest k^N * n_obs multiply-adds spent on projecting the observations onto the core.
+_CORE_FLOPS = 4 * 10**9
+# The spectral start needs this many observations per factor parameter (sum(I) * R).
+_MIN_OBS_PER_PARAM = 3
+# A relative training error at rounding level: no other start can do better.
+_EXACT_FIT = 1e-12
+
+
+def _column_groups(observations, mode):
+    """Observation -> index of its mode-``mode`` unfolding column (a dense group id)."""
+    xp = get_namespace(observations.indices)
+    indices, shape = observations.indices, observations.shape
+    key = xp.zeros(observations.n_obs, dtype=xp.int64)
+    others = [m for m in range(len(shape)) if m != mode]
+    if math.prod(shape[m] for m in others) < 2**62:
+        for m in others:
+            key = key * shape[m] + indices[:, m]
+        order = xp.argsort(key, kind="stable")
+        sorted_keys = key[order]
+    else:  # a linear column index would overflow int64: sort on the coordinates instead
+        order = xp.asarray(np.lexsort([np.asarray(indices[:, m]) for m in reversed(others)]))
+        sorted_keys = indices[order][:, others]
+    if sorted_keys.ndim == 1:
+        change = sorted_keys[1:] != sorted_keys[:-1]
+    else:
+        change = xp.any(sorted_keys[1:] != sorted_keys[:-1], axis=1)
+    change = xp.concatenate([xp.ones(1, dtype=bool), change])
+    starts = xp.nonzero(change)[0]
+    group_sorted = xp.cumsum(change) - 1
+    group = xp.empty_like(group_sorted)
+    group[order] = group_sorted
+    return order, starts, group
+
+
+def _sparse_module(xp):
+    """scipy.sparse for NumPy, cupyx.scipy.sparse for CuPy, None for other namespaces."""
+    from ..backend import namespace_name
+
+    name = namespace_name(xp)
+    try:
+        if name == "numpy":
+            import scipy.sparse as sparse
+        elif name == "cupy":
+            import cupyx.scipy.sparse as sparse
+        else:
+            return None
+    except ImportError:
+        return None
+    return sparse
+
+
+def _unfolding_products(observations, mode):
+    """``(Y -> M Z, Y -> M^T Y)`` for the zero-filled mode-``mode`` unfolding ``M``.
+
+    Only the observed columns of ``M`` exist (``n_cols <= n_obs``). A sparse CSR matrix in the
+    observations' namespace where one exists (about 20x faster than segment sums of gathered
+    rows), else segment sums.
+    """
+    values = observations.values
+    xp = get_namespace(values)
+    rows = observations.column(mode)
+    col_order, col_starts, col_group = _column_groups(observations, mode)
+    n_cols, dim = int(col_starts.shape[0]), observations.shape[mode]
+    sparse = _sparse_module(xp)
+    if sparse is not None:
+        M = sparse.csr_matrix(sparse.coo_matrix((values, (rows, col_group)),
+                                                shape=(dim, n_cols)))
+        Mt = M.T.tocsr()
+        return (lambda Z: M @ Z), (lambda Y: Mt @ Y)
+    row_order, row_groups, row_starts = observations.sorted_by(mode)
+    v_rows, v_cols = values[row_order], values[col_order]
+
+    def rmatmul(Y):
+        return segment_sum(v_cols[:, None] * xp.take(Y, rows[col_order], axis=0), col_starts)
+
+    def matmul(Z):
+        out = xp.zeros((dim, Z.shape[1]), dtype=Z.dtype)
+        back = xp.take(Z, col_group[row_order], axis=0) * v_rows[:, None]
+        out[row_groups] = segment_sum(back, row_starts)
+        return out
+
+    return matmul, rmatmul
+
+
+def _orthonormal(Y):
+    """Orthonormal basis of the columns of a tall ``Y`` by two Cholesky-QR passes.
+
+    Two k x k Gram matrices instead of a Householder QR of the tall matrix (which measured
+    up to 100x slower under a loaded multithreaded BLAS); the second pass restores the
+    orthogonality the first loses to conditioning. Dependent columns fall back to the QR.
+    """
+    xp = get_namespace(Y)
+    for _ in range(2):
+        gram = Y.T @ Y
+        try:
+            factor = xp.linalg.cholesky(gram + 1e-14 * float(xp.trace(gram)) * xp.eye(
+                gram.shape[0], dtype=gram.dtype))
+        except Exception:  # noqa: BLE001 - numpy and cupy raise different LinAlgError types
+            return xp.linalg.qr(Y)[0]
+        Y = xp.linalg.solve(factor, Y.T).T
+        if not bool(xp.all(xp.isfinite(Y))):
+            return xp.linalg.qr(Y)[0]
+    return Y
+
+
+def observed_subspaces(observations, rank, n_iter=8, oversample=5, random_state=None):
+    """Leading left singular subspaces of the rescaled zero-filled unfoldings.
+
+    Parameters
+    ----------
+    observations : Observations
+    rank : int
+        Columns wanted per mode (clipped to the mode size).
+    n_iter : int, default=8
+        Subspace iterations of the debiased ``M M^T`` (see the module docstring).
+    oversample : int, default=5
+        Extra columns carried through the iteration (a randomized range finder's oversampling).
+    random_state : None, int or RandomState
+
+    Returns
+    -------
+    list of arrays of shape (I_n, min(rank, I_n))
+        Orthonormal columns, in the observations' namespace.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions import Observations, random_cp
+    >>> from tnml.decompositions._starts import observed_subspaces
+    >>> truth = random_cp((30, 30, 30), 2, random_state=0)
+    >>> coords = np.random.default_rng(0).integers(0, 30, size=(4000, 3))
+    >>> bases = observed_subspaces(Observations(coords, truth.entries(coords), truth.shape), 2)
+    >>> q, _ = np.linalg.qr(truth.factors[0])
+    >>> bool(np.linalg.svd(q.T @ bases[0], compute_uv=False).min() > 0.9)
+    True
+    """
+    # A rank search asks for rank after rank on the same observations: the subspaces of the
+    # largest rank asked so far serve every smaller one (Rayleigh-Ritz orders their columns).
+    # Asked for more than the cache holds, twice the cached rank is computed, so that a search
+    # over ranks 1, 2, ..., R computes about log2(R) sets of subspaces.
+    cached = getattr(observations, "_spectral_bases", None)
+    if cached is not None and cached[0] >= rank:
+        return [basis[:, :min(rank, basis.shape[1])] for basis in cached[1]]
+    wanted = rank
+    if cached is not None:
+        rank = max(rank, 2 * cached[0])
+    values = observations.values
+    xp = get_namespace(values)
+    rng = check_random_state(random_state)
+    shape = observations.shape
+    p = min(1.0, observations.n_obs / math.prod(shape))
+    bases = []
+    for mode, dim in enumerate(shape):
+        k = min(rank, dim)
+        width = min(dim, k + oversample)
+        matmul, rmatmul = _unfolding_products(observations, mode)
+        row_order, row_groups, row_starts = observations.sorted_by(mode)
+        diagonal = xp.zeros(dim, dtype=values.dtype)
+        diagonal[row_groups] = segment_sum((values * values)[row_order], row_starts)
+
+        def apply(Y, matmul=matmul, rmatmul=rmatmul, diagonal=diagonal):
+            # M (M^T Y) over the observed columns, minus the diagonal bias.
+            return matmul(rmatmul(Y)) - (1 - p) * diagonal[:, None] * Y
+
+        Y = _orthonormal(xp.asarray(to_device(rng.standard_normal((dim, width)), xp),
+                                    dtype=values.dtype))
+        for _ in range(n_iter):
+            Y = _orthonormal(apply(Y))
+        # Rayleigh-Ritz: order the carried columns by eigenvalue, keep the leading k.
+        small = Y.T @ apply(Y)
+        eigenvalues, vectors = xp.linalg.eigh((small + small.T) / 2)
+        bases.append(Y @ vectors[:, xp.argsort(-eigenvalues)[:k]])
+    observations._spectral_bases = (rank, bases)
+    return [basis[:, :min(wanted, basis.shape[1])] for basis in bases]
+
+
+def projected_core(observations, bases):
+    """``X_0 x_1 U_1^T ... x_N U_N^T / p``: the zero-filled tensor, rescaled, on the bases.
+
+    ``X_0 / p`` is an unbiased estimate of the tensor, so the result estimates its core in the
+    bases. One pass over the observations in chunks; None when it would cost more than
+    ``_CORE_FLOPS`` multiply-adds.
+    """
+    values = observations.values
+    xp = get_namespace(values)
+    shape = observations.shape
+    size = math.prod(b.shape[1] for b in bases)
+    if size * observations.n_obs > _CORE_FLOPS:
+        return None
+    p = min(1.0, observations.n_obs / math.prod(shape))
+    first = bases[0].shape[1]
+    core = xp.zeros((first, size // first), dtype=values.dtype)
+    chunk = max(1, 2**21 // (size // first))
+    for begin in range(0, observations.n_obs, chunk):
+        idx = observations.indices[begin:begin + chunk]
+        rows = xp.ones((idx.shape[0], 1), dtype=values.dtype)
+        for mode, basis in enumerate(bases[1:], start=1):
+            gathered = xp.take(basis, idx[:, mode], axis=0)
+            rows = xp.reshape(rows[:, :, None] * gathered[:, None, :], (rows.shape[0], -1))
+        # The first mode joins through one GEMM: the chunk's sum of outer products.
+        weighted = xp.take(bases[0], idx[:, 0], axis=0) * values[begin:begin + chunk][:, None]
+        core = core + weighted.T @ rows
+    return xp.reshape(core / p, tuple(b.shape[1] for b in bases))
+
+
+def check_n_init(n_init):
+    """``n_init`` as a positive int (scikit-learn's name for the number of starts)."""
+    if isinstance(n_init, bool) or not isinstance(n_init, numbers.Integral) or n_init < 1:
+        raise ValueError(f"n_init must be a positive int, got {n_init!r}")
+    return int(n_init)
+
+
+def best_of_starts(fit, n_init, random_state=None):
+    """Run ``fit`` from ``n_init`` starts and keep the best result.
+
+    Parameters
+    ----------
+    fit : callable
+        ``fit(start, rng)`` returns ``(format, FitResult)``; ``start`` is 0 for the caller's
+        own initialisation and 1, 2, ... for the extra (random) ones, drawn from ``rng``.
+    n_init : int
+    random_state : None, int or RandomState
+        One generator for all starts, so that a seed makes the whole set reproducible.
+
+    Returns
+    -------
+    format, FitResult
+        The result with the lowest last held-out error when the fit records one (completion
+        with ``validation``), else the lowest last training error. A start that already fits
+        to rounding ends the search.
+    """
+    rng = check_random_state(random_state)
+    best, best_score = None, math.inf
+    for start in range(check_n_init(n_init)):
+        result = fit(start, rng)
+        info = result[1]
+        held_out = getattr(info, "validation_errors", None)
+        score = held_out[-1] if held_out else info.error
+        if best is None or score < best_score:
+            best, best_score = result, score
+        if info.error < _EXACT_FIT:
+            break
+    return best
+
+
+def with_restarts(func):
+    """Give an algorithm ``func(data, rank, *, init, random_state, ...)`` an ``n_init`` keyword.
+
+    ``n_init=1`` calls ``func`` unchanged; more starts run ``init`` first and then
+    ``init='random'`` starts drawn from one generator seeded by ``random_state``, and keep the
+    best by :func:`best_of_starts`' rule (held-out error when ``validation`` is given).
+    """
+    default_init = inspect.signature(func).parameters["init"].default
+
+    @functools.wraps(func)
+    def wrapper(data, rank, *args, n_init=1, init=default_init, random_state=None, **kwargs):
+        if check_n_init(n_init) == 1:
+            return func(data, rank, *args, init=init, random_state=random_state, **kwargs)
+        return best_of_starts(
+            lambda start, rng: func(data, rank, *args, init=init if start == 0 else "random",
+                                    random_state=rng, **kwargs), n_init, random_state)
+
+    return wrapper
+
+
+def spectral_cp(observations, rank, random_state=None, n_core_starts=5):
+    """A CP start from the observations: the core's CP on the observed subspaces.
+
+    Returns ``(weights, factors)`` in the observations' namespace, or None when the mode
+    sizes are below ``rank`` or the core would be too costly; the caller then starts at random.
+    The host BLAS runs single-threaded meanwhile: every product here is skinny (k columns),
+    and a multithreaded OpenBLAS measured 10-20x slower on them on a loaded 2-core machine.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _spectral_cp(observations, rank, random_state, n_core_starts)
+
+
+def _spectral_cp(observations, rank, random_state, n_core_starts):
+    from .cp import CPTensor, cp_als, max_cp_rank
+
+    rng = check_random_state(random_state)
+    shape = observations.shape
+    # Below a few observations per parameter the subspaces are noise, and a start from noise
+    # is worse than a damped random one (scikit-learn's order-10 check data: 200 entries).
+    if min(shape) < rank or observations.n_obs < _MIN_OBS_PER_PARAM * rank * sum(shape):
+        return None
+    bases = observed_subspaces(observations, rank, random_state=rng)
+    core = projected_core(observations, bases)
+    if core is None or rank > max_cp_rank(core.shape):
+        return None
+    # The core is small (rank^N): several of its own starts cost nothing next to one sweep of
+    # the observations, and a wrong basin here would be inherited.
+    cp, _ = best_of_starts(
+        lambda start, r: cp_als(core, rank, init="svd" if start == 0 else "random",
+                                random_state=r, max_iter=500, tol=1e-10),
+        n_core_starts, rng)
+    factors = [basis @ factor for basis, factor in zip(bases, cp.factors)]
+    # 1/p only estimates the scale: fit it to the observations (least squares in one scalar).
+    model = CPTensor(cp.weights, factors).entries(observations.indices)
+    xp = get_namespace(model)
+    scale = float(xp.sum(model * observations.values)) / (float(xp.sum(model * model)) or 1.0)
+    return cp.weights * scale, factors
