@@ -27,19 +27,13 @@ Cost per sweep: ``O(n_obs sum_k (r_k r_{k+1})^2)`` for the Gram matrices (GEMMs)
 """
 
 import math
-import numbers
 
 from .._config import check_memory
-from .._validation import check_nonneg_float, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device, to_numpy
+from ._fitting import fit_sweeps
 from ._masked import Observations, SweepLog, solve_rowwise
 
-__all__ = ["qr_left", "qr_right", "pad_cores", "complete_chain", "check_observations",
-           "check_completion_params"]
-
-# A relative error this many machine epsilons above zero is exact recovery: stop even if the
-# relative change of two round-off-level errors is still large.
-_EXACT = 1000
+__all__ = ["qr_left", "qr_right", "pad_cores", "complete_chain", "check_observations"]
 
 
 # -- gauge moves ----------------------------------------------------------------------------------
@@ -117,16 +111,6 @@ def check_observations(observations, validation=None):
         raise ValueError(f"validation has shape {validation.shape}, but observations have "
                          f"shape {observations.shape}")
     return observations, validation
-
-
-def check_completion_params(max_iter, tol, ridge, verbose):
-    """Validated ``(tol, ridge)`` of a completion function; raises on bad parameters."""
-    check_positive_int(max_iter, "max_iter")
-    tol = check_nonneg_float(tol, "tol")
-    ridge = check_nonneg_float(ridge, "ridge")
-    if not isinstance(verbose, (bool, numbers.Integral)):
-        raise TypeError(f"verbose must be a bool or an int, got {verbose!r}")
-    return tol, ridge
 
 
 # -- environments ---------------------------------------------------------------------------------
@@ -264,13 +248,11 @@ def complete_chain(observations, cores, *, max_iter, tol, ridge, verbose, valida
     result : FitResult
     """
     xp = get_namespace(observations.values)
-    eps = float(xp.finfo(observations.values.dtype).eps)
     norm = float(xp.linalg.norm(observations.values)) or 1.0
     state = _Environments(observations, cores)
     d = len(cores)
-    log, converged = SweepLog(observations, validation, label, verbose), False
-    errors = log.errors
-    for iteration in range(max_iter):
+
+    def step(iteration):
         forward = iteration % 2 == 0
         path = list(range(state.center, d) if forward else range(state.center, -1, -1))
         for k in path[1:] if iteration else path:
@@ -278,11 +260,10 @@ def complete_chain(observations, cores, *, max_iter, tol, ridge, verbose, valida
             state.solve(ridge)
         # The training error comes from the cached environments, not from entries().
         residual = observations.values - state.predictions()
-        log.record(to_format(state.cores), float(xp.linalg.norm(residual)) / norm)
-        # Compare sweeps of the same direction: the ridge acts on the centre core, which
-        # alternates between the ends, so at a fixed point the errors alternate too.
-        if errors[-1] <= _EXACT * eps or (
-                iteration > 1 and abs(errors[-3] - errors[-1]) <= tol * errors[-3]):
-            converged = True
-            break
-    return state.cores, log.result(converged)
+        return to_format(state.cores), float(xp.linalg.norm(residual)) / norm
+
+    # Compare sweeps of the same direction (lag 2): the ridge acts on the centre core, which
+    # alternates between the ends, so at a fixed point the errors alternate too.
+    result = fit_sweeps(step, max_iter, tol, SweepLog(observations, validation, label, verbose),
+                        observations.values.dtype, lag=2)
+    return state.cores, result
