@@ -29,11 +29,13 @@ Cost per sweep: ``O(n_obs sum_k (r_k r_{k+1})^2)`` for the Gram matrices (GEMMs)
 import math
 
 from .._config import check_memory
+from .._validation import check_nonneg_float
 from ..backend import check_random_state, get_namespace, to_device, to_numpy
 from ._fitting import fit_sweeps
 from ._masked import Observations, SweepLog, solve_rowwise
 
-__all__ = ["qr_left", "qr_right", "pad_cores", "complete_chain", "check_observations"]
+__all__ = ["qr_left", "qr_right", "pad_cores", "pad_network", "complete_chain",
+           "check_observations"]
 
 
 # -- gauge moves ----------------------------------------------------------------------------------
@@ -93,6 +95,17 @@ def pad_cores(cores, ranks, scale, random_state):
     return padded
 
 
+def pad_network(network, ranks, scale, random_state):
+    """``network`` (a TTTensor or TRTensor) grown to the bonds ``ranks`` (``d + 1`` of them,
+    the closing bond repeated at the end), the new entries small; see :func:`pad_cores`."""
+    scale = check_nonneg_float(scale, "scale")
+    kind = "TT" if len(network.rank) == len(ranks) else "TR"  # a ring lists d bonds, a train d + 1
+    if any(new < old for new, old in zip(ranks, network.rank)):
+        raise ValueError(f"new_rank must be at least the current {kind} rank {network.rank} on "
+                         f"every bond, got {tuple(ranks[:len(network.rank)])}")
+    return type(network)(pad_cores(network.cores, ranks, scale, random_state))
+
+
 # -- validation -----------------------------------------------------------------------------------
 def check_observations(observations, validation=None):
     """The observations (float values) and the validation set (same shape, or None)."""
@@ -111,6 +124,18 @@ def check_observations(observations, validation=None):
         raise ValueError(f"validation has shape {validation.shape}, but observations have "
                          f"shape {observations.shape}")
     return observations, validation
+
+
+def _start_cores(init, random_start, observations, to_format):
+    """The cores of ``init`` (a format, or "random" for ``random_start()``) in the observations'
+    namespace and dtype."""
+    if isinstance(init, to_format):
+        values = observations.values
+        xp = get_namespace(values)
+        return [xp.asarray(to_device(core, xp), dtype=values.dtype) for core in init.cores]
+    if isinstance(init, str) and init == "random":
+        return random_start().cores
+    raise ValueError(f"init must be 'random' or a {to_format.__name__}, got {init!r}")
 
 
 # -- environments ---------------------------------------------------------------------------------
@@ -223,8 +248,8 @@ class _Environments:
 
 
 # -- the sweeps -----------------------------------------------------------------------------------
-def complete_chain(observations, cores, *, max_iter, tol, ridge, verbose, validation,
-                   to_format, label):
+def complete_chain(observations, init, random_start, *, max_iter, tol, ridge, verbose,
+                   validation, to_format, label):
     """Masked ALS over a chain (TT) or ring (TR) of cores; see the module docstring.
 
     One iteration is one sweep, alternately left to right and right to left; every sweep after
@@ -233,22 +258,25 @@ def complete_chain(observations, cores, *, max_iter, tol, ridge, verbose, valida
     Parameters
     ----------
     observations, validation : Observations (validation may be None)
-    cores : list of 3-D arrays
+    init : "random" or a format of the observations' shape (checked by the caller)
         The start; any gauge.
+    random_start : callable
+        ``random_start()`` is the random start, a format.
     max_iter, tol, ridge, verbose
         As in :func:`~tnml.decompositions.tt.tt_complete`.
     to_format : callable
-        Builds the format (TTTensor or TRTensor) from cores, for the validation entries.
+        Builds the format (TTTensor or TRTensor) from cores.
     label : str
         Name in verbose output.
 
     Returns
     -------
-    cores : list of arrays
+    network : the format built by ``to_format``
     result : FitResult
     """
     xp = get_namespace(observations.values)
     norm = float(xp.linalg.norm(observations.values)) or 1.0
+    cores = _start_cores(init, random_start, observations, to_format)
     state = _Environments(observations, cores)
     d = len(cores)
 
@@ -266,4 +294,4 @@ def complete_chain(observations, cores, *, max_iter, tol, ridge, verbose, valida
     # alternates between the ends, so at a fixed point the errors alternate too.
     result = fit_sweeps(step, max_iter, tol, SweepLog(observations, validation, label, verbose),
                         observations.values.dtype, lag=2)
-    return state.cores, result
+    return to_format(state.cores), result

@@ -31,7 +31,7 @@ from .._validation import check_masked_tensor, check_nonneg_float, check_rank_se
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor
-from ._chain import check_observations, complete_chain, pad_cores
+from ._chain import check_observations, complete_chain, pad_network
 from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
 from ._linalg import low_rank_split, solve_spd
 from ._masked import Observations, SweepLog
@@ -653,15 +653,13 @@ def tr_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
         if tuple(init.shape) != shape or tuple(init.rank) != ranks:
             raise ValueError(f"init has shape {init.shape} and TR rank {init.rank}; expected "
                              f"{shape} and {ranks}")
-        cores = [xp.asarray(to_device(core, xp), dtype=values.dtype) for core in init.cores]
-    elif isinstance(init, str) and init == "random":
-        cores = random_tr(shape, ranks, random_state, xp, values.dtype).cores
-    else:
-        raise ValueError(f"init must be 'random' or a TRTensor, got {init!r}")
-    cores, result = complete_chain(observations, cores, max_iter=max_iter, tol=tol,
-                                   ridge=ridge, verbose=verbose, validation=validation,
-                                   to_format=TRTensor, label="tr_complete")
-    return TRTensor(cores), result
+
+    def random_start():
+        return random_tr(shape, ranks, random_state, xp, values.dtype)
+
+    return complete_chain(observations, init, random_start, max_iter=max_iter, tol=tol,
+                          ridge=ridge, verbose=verbose, validation=validation, to_format=TRTensor,
+                          label="tr_complete")
 
 
 def pad_tr(tr, new_rank, scale=1e-3, random_state=None):
@@ -692,9 +690,5 @@ def pad_tr(tr, new_rank, scale=1e-3, random_state=None):
     """
     if not isinstance(tr, TRTensor):
         raise TypeError(f"tr must be a TRTensor, got {type(tr).__name__}")
-    scale = check_nonneg_float(scale, "scale")
     ranks = _check_tr_rank(new_rank, tr.shape, name="new_rank")
-    if any(new < old for new, old in zip(ranks, tr.rank)):
-        raise ValueError(f"new_rank must be at least the current TR rank {tr.rank} on every "
-                         f"bond, got {ranks}")
-    return TRTensor(pad_cores(tr.cores, ranks + ranks[:1], scale, random_state))
+    return pad_network(tr, ranks + ranks[:1], scale, random_state)

@@ -33,7 +33,7 @@ from .._validation import (
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor
-from ._chain import check_observations, complete_chain, pad_cores
+from ._chain import check_observations, complete_chain, pad_network
 from ._chain import qr_left as _qr_left
 from ._chain import qr_right as _qr_right
 from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
@@ -786,15 +786,13 @@ def tt_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
         if ranks is not None and init.rank[1:-1] != ranks:
             raise ValueError(f"init has TT rank {init.rank}, but rank={rank!r} asks for inner "
                              f"ranks {ranks}")
-        cores = [xp.asarray(to_device(core, xp), dtype=values.dtype) for core in init.cores]
-    elif isinstance(init, str) and init == "random":
-        cores = random_tt(shape, ranks, random_state, xp, values.dtype).cores
-    else:
-        raise ValueError(f"init must be 'random' or a TTTensor, got {init!r}")
-    cores, result = complete_chain(observations, cores, max_iter=max_iter, tol=tol,
-                                   ridge=ridge, verbose=verbose, validation=validation,
-                                   to_format=TTTensor, label="tt_complete")
-    return TTTensor(cores), result
+
+    def random_start():
+        return random_tt(shape, ranks, random_state, xp, values.dtype)
+
+    return complete_chain(observations, init, random_start, max_iter=max_iter, tol=tol,
+                          ridge=ridge, verbose=verbose, validation=validation, to_format=TTTensor,
+                          label="tt_complete")
 
 
 def pad_tt(tt, new_rank, scale=1e-3, random_state=None):
@@ -826,9 +824,5 @@ def pad_tt(tt, new_rank, scale=1e-3, random_state=None):
     """
     if not isinstance(tt, TTTensor):
         raise TypeError(f"tt must be a TTTensor, got {type(tt).__name__}")
-    scale = check_nonneg_float(scale, "scale")
     ranks = (1,) + _check_tt_rank(new_rank, tt.shape, name="new_rank") + (1,)
-    if any(new < old for new, old in zip(ranks, tt.rank)):
-        raise ValueError(f"new_rank must be at least the current TT rank {tt.rank} on every "
-                         f"bond, got {ranks}")
-    return TTTensor(pad_cores(tt.cores, ranks, scale, random_state))
+    return pad_network(tt, ranks, scale, random_state)
