@@ -27,6 +27,7 @@ import numbers
 import numpy as np
 
 from ..backend import check_random_state, get_namespace, to_device
+from ._fitting import is_exact_fit
 from ._masked import segment_sum
 
 __all__ = ["observed_subspaces", "projected_core", "best_of_starts", "check_n_init",
@@ -36,8 +37,6 @@ __all__ = ["observed_subspaces", "projected_core", "best_of_starts", "check_n_in
 _CORE_FLOPS = 4 * 10**9
 # The spectral start needs this many observations per factor parameter (sum(I) * R).
 _MIN_OBS_PER_PARAM = 3
-# A relative training error at rounding level: no other start can do better.
-_EXACT_FIT = 1e-12
 
 
 def _column_groups(observations, mode):
@@ -272,7 +271,7 @@ def best_of_starts(fit, n_init, random_state=None):
         score = held_out[-1] if held_out else info.error
         if best is None or score < best_score:
             best, best_score = result, score
-        if info.error < _EXACT_FIT:
+        if is_exact_fit(info.error, result[0].dtype):  # no other start can do better
             break
     return best
 
