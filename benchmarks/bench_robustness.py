@@ -7,8 +7,8 @@
     10^6-observation 1000^3 regressor benchmark (time and peak RSS, in a subprocess).
 (b) Exact recovery at the true rank with the estimator defaults: random tensor rings (orders
     3-5, some with a closing bond r0 > 1) with ``TensorRing(rank=true)``, TensorLy's
-    ``tensor_ring_als`` beside; random CP tensors (half with nearly collinear factors, column
-    correlation 0.9) with ``CP(rank=true)``, TensorLy's ``parafac`` beside. Success = relative
+    ``tensor_ring_als`` beside; random CP tensors (half with two nearly collinear components,
+    correlation 0.9 in every mode) with ``CP(rank=true)``, TensorLy's ``parafac`` beside. Success = relative
     error < 1e-8.
 (c) The cost of ``cp_als``'s default start on a 200^3 rank-20 tensor, in sweeps.
 
@@ -92,8 +92,8 @@ def random_cp_tensor(rng, collinear):
     factors = []
     for dim in shape:
         z = rng.standard_normal((dim, rank))
-        if collinear:  # columns with correlation 0.9: the classic swamp maker
-            z = np.sqrt(0.1) * z + np.sqrt(0.9) * rng.standard_normal((dim, 1))
+        if collinear:  # two components with correlation 0.9 in every mode: a CP swamp
+            z[:, 1] = 0.9 * z[:, 0] + np.sqrt(1 - 0.9 ** 2) * z[:, 1]
         factors.append(z)
     from tnml.decompositions import CPTensor
 
@@ -154,7 +154,7 @@ def bench_b(draws):
 
 def bench_c(repeats=3):
     from tnml.decompositions import cp_als, random_cp
-    from tnml.decompositions.cp import _initial_factors
+    from tnml.decompositions.cp import _initial_factors  # the start alone, timed
 
     X = random_cp((200, 200, 200), 20, random_state=0).to_tensor()
     start_times, sweep_times = [], []

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..backend import check_random_state, get_namespace, to_device
 from ._fitting import is_exact_fit
+from ._linalg import orthonormal_columns
 from ._masked import segment_sum
 
 __all__ = ["observed_subspaces", "projected_core", "best_of_starts", "check_n_init",
@@ -115,27 +116,6 @@ def _unfolding_products(observations, mode):
     return matmul, rmatmul
 
 
-def _orthonormal(Y):
-    """Orthonormal basis of the columns of a tall ``Y`` by two Cholesky-QR passes.
-
-    Two k x k Gram matrices instead of a Householder QR of the tall matrix (which measured
-    up to 100x slower under a loaded multithreaded BLAS); the second pass restores the
-    orthogonality the first loses to conditioning. Dependent columns fall back to the QR.
-    """
-    xp = get_namespace(Y)
-    for _ in range(2):
-        gram = Y.T @ Y
-        try:
-            factor = xp.linalg.cholesky(gram + 1e-14 * float(xp.trace(gram)) * xp.eye(
-                gram.shape[0], dtype=gram.dtype))
-        except Exception:  # noqa: BLE001 - numpy and cupy raise different LinAlgError types
-            return xp.linalg.qr(Y)[0]
-        Y = xp.linalg.solve(factor, Y.T).T
-        if not bool(xp.all(xp.isfinite(Y))):
-            return xp.linalg.qr(Y)[0]
-    return Y
-
-
 def observed_subspaces(observations, rank, n_iter=8, oversample=5, random_state=None):
     """Leading left singular subspaces of the rescaled zero-filled unfoldings.
 
@@ -195,10 +175,10 @@ def observed_subspaces(observations, rank, n_iter=8, oversample=5, random_state=
             # M (M^T Y) over the observed columns, minus the diagonal bias.
             return matmul(rmatmul(Y)) - (1 - p) * diagonal[:, None] * Y
 
-        Y = _orthonormal(xp.asarray(to_device(rng.standard_normal((dim, width)), xp),
+        Y = orthonormal_columns(xp.asarray(to_device(rng.standard_normal((dim, width)), xp),
                                     dtype=values.dtype))
         for _ in range(n_iter):
-            Y = _orthonormal(apply(Y))
+            Y = orthonormal_columns(apply(Y))
         # Rayleigh-Ritz: order the carried columns by eigenvalue, keep the leading k.
         small = Y.T @ apply(Y)
         eigenvalues, vectors = xp.linalg.eigh((small + small.T) / 2)
@@ -276,17 +256,22 @@ def best_of_starts(fit, n_init, random_state=None):
     return best
 
 
-def with_restarts(func):
-    """Give an algorithm ``func(data, rank, *, init, random_state, ...)`` an ``n_init`` keyword.
+def with_restarts(func=None, *, n_init=1):
+    """Give an algorithm ``func(data, rank, *, init, random_state, ...)`` an ``n_init`` keyword
+    (default ``n_init``; use as ``@with_restarts`` or ``@with_restarts(n_init=3)``).
 
     ``n_init=1`` calls ``func`` unchanged; more starts run ``init`` first and then
     ``init='random'`` starts drawn from one generator seeded by ``random_state``, and keep the
     best by :func:`best_of_starts`' rule (held-out error when ``validation`` is given).
     """
+    if func is None:
+        return functools.partial(with_restarts, n_init=n_init)
     default_init = inspect.signature(func).parameters["init"].default
+    default_n_init = n_init
 
     @functools.wraps(func)
-    def wrapper(data, rank, *args, n_init=1, init=default_init, random_state=None, **kwargs):
+    def wrapper(data, rank, *args, n_init=default_n_init, init=default_init, random_state=None,
+                **kwargs):
         if check_n_init(n_init) == 1:
             return func(data, rank, *args, init=init, random_state=random_state, **kwargs)
         return best_of_starts(

@@ -14,7 +14,14 @@ from .._validation import check_masked_tensor, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device
 from ._base import FactorizedTensor
 from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
-from ._linalg import khatri_rao, leading_left_singular_vectors, solve_spd, split_point, unfold
+from ._linalg import (
+    khatri_rao,
+    leading_left_singular_vectors,
+    orthonormal_columns,
+    solve_spd,
+    split_point,
+    unfold,
+)
 from ._masked import Observations, SweepLog, solve_rowwise
 from ._starts import spectral_cp, with_restarts
 
@@ -23,6 +30,9 @@ __all__ = ["CPTensor", "cp_als", "cp_complete", "pad_cp", "random_cp", "max_cp_r
 _RESIDUAL_BLOCK_BYTES = 4 * 2**20  # rows of X per block of the explicit residual
 _ANNEAL_DECAY = 0.5  # per-sweep decay of cp_complete's damping from a random start
 _ANNEAL_START = 0.3  # its first value, as a fraction of the typical Gram diagonal
+# Tensors above this many entries get the sketched SVD start (_sketched_bases), smaller ones
+# the exact leading singular vectors of their unfoldings.
+_SKETCH_MIN_SIZE = 2**18
 _JUMP_START = 3  # first sweep (0-based) that tries Bro's line search
 
 
@@ -152,14 +162,54 @@ def _initial_factors(X, rank, init, random_state):
     if init == "svd":
         factors = []
         rng = check_random_state(random_state)
-        for mode, dim in enumerate(X.shape):
-            u = leading_left_singular_vectors(unfold(X, mode), rank)
+        if math.prod(X.shape) > _SKETCH_MIN_SIZE:
+            bases = _sketched_bases(X, rank, rng)
+        else:  # small: the exact singular vectors cost nothing
+            bases = [leading_left_singular_vectors(unfold(X, mode), rank)
+                     for mode in range(X.ndim)]
+        for dim, u in zip(X.shape, bases):
             if u.shape[1] < rank:  # rank above the mode size: pad with random columns
                 extra = to_device(rng.standard_normal((dim, rank - u.shape[1])), xp)
                 u = xp.concatenate([u, xp.asarray(extra, dtype=X.dtype)], axis=1)
             factors.append(u)
         return factors
     raise ValueError(f"init must be 'svd', 'random' or a CPTensor, got {init!r}")
+
+
+def _sketched_bases(X, rank, rng):
+    """Leading left singular subspaces of every unfolding, by a Khatri-Rao randomized range
+    finder with one power step: ``orth(X_(n) KR(G_m, m != n))`` for Gaussian ``G_m``, then the
+    same with the orthonormal bases found, then a small SVD to order the columns.
+
+    Every product is an MTTKRP, so both passes together cost what two ALS sweeps cost (the
+    dimension tree streams X twice per pass), instead of a full QR or SVD of each unfolding
+    (200^3, rank 20: 0.57 s, the time of 35 sweeps).
+    """
+    xp = get_namespace(X)
+    width = rank
+    factors = [xp.asarray(to_device(rng.standard_normal((dim, width)), xp), dtype=X.dtype)
+               for dim in X.shape]
+    split = split_point(X.shape)
+    for _ in range(2):  # the sketch, then one power step
+        sketches = _all_mttkrps(X, factors, split)
+        factors = [orthonormal_columns(s) for s in sketches]
+    bases = []
+    for basis, sketch in zip(factors, sketches):
+        u, _, _ = xp.linalg.svd(basis.T @ sketch, full_matrices=False)
+        bases.append((basis @ u)[:, :min(rank, basis.shape[0])])
+    return bases
+
+
+def _all_mttkrps(X, factors, split):
+    """``X_(n) KR(factors[m], m != n)`` for every mode ``n`` with fixed factors (two GEMMs)."""
+    xp = get_namespace(X)
+    shape, rank = X.shape, factors[0].shape[1]
+    X_matrix = xp.reshape(X, (math.prod(shape[:split]), -1))
+    partial = xp.reshape(khatri_rao(factors[split:]).T @ X_matrix.T, (rank,) + shape[:split])
+    result = [_inner_mttkrp(partial, factors[:split], mode) for mode in range(split)]
+    partial = xp.reshape(khatri_rao(factors[:split]).T @ X_matrix, (rank,) + shape[split:])
+    return result + [_inner_mttkrp(partial, factors[split:], mode - split)
+                     for mode in range(split, len(shape))]
 
 
 def _inner_mttkrp(partial, factors, mode):

@@ -475,7 +475,7 @@ def _check_als_memory(shape, ranks, itemsize):
     check_memory((first + last) * itemsize, "tr_als sweep")
 
 
-@with_restarts
+@with_restarts(n_init=3)
 def tr_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="svd",
            random_state=None, verbose=False, ridge=None):
     """Fixed-rank tensor-ring approximation by alternating least squares.
@@ -509,10 +509,12 @@ def tr_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
         Starting point: :func:`tr_svd` at ``rank`` (of the zero-filled X under a mask),
         Gaussian cores drawn with ``random_state`` and scaled to ``||X||``, or a given
         TRTensor of X's shape and ``rank``.
-    n_init : int, default=1
-        Number of starts: ``init`` first, then random ones drawn from ``random_state``; the fit
-        with the lowest final error (held-out when ``validation`` is given) is kept. A start
-        that fits to rounding ends the search.
+    n_init : int, default=3
+        Number of starts: ``init`` first, then random rings drawn from ``random_state``; the
+        fit with the lowest training error is kept, and a start that fits to rounding ends the
+        search. More than one by default: from the one deterministic TR-SVD start some rings
+        stay in a local minimum whatever the seed (shape (6, 5, 7), ranks (2, 3, 2): relative
+        error 0.17), while 4 of 6 random starts recover them.
     random_state : None, int or numpy RandomState
         Seeds ``init="random"`` (and the tiny noise that fills bonds TR-SVD cannot support).
     verbose : bool

@@ -20,12 +20,21 @@ class CP(TensorDecompositionMixin):
     tensor_shape : tuple of int, optional
         Shape of one sample when X is given flat as (n_samples, n_features).
     max_iter : int, default=100
-        Maximum number of ALS sweeps.
+        Maximum number of ALS sweeps. Nearly collinear factors (a "swamp") need hundreds,
+        with ``linesearch=True``, to be recovered exactly; the defaults stay at 100 plain
+        sweeps because longer fits of an over-ranked CP of real data degenerate (8 x 8
+        digits, rank 12: cross-validated accuracy of the features 0.65 with the defaults,
+        0.48 with 500 sweeps and the line search).
+    n_init : int, default=1
+        Number of starts: ``init`` first, then random ones; the lowest training error wins.
     tol : float, default=1e-6
         Stop when the relative error changes by less than ``tol``.
     init : {'svd', 'random'}, default='svd'
     linesearch : bool, default=False
-        Bro's line-search extrapolation (see :func:`tnml.decompositions.cp_als`).
+        Bro's line-search extrapolation (see :func:`tnml.decompositions.cp_als`): an extra
+        pass over X per sweep that gets ALS out of swamps (two components with correlation
+        0.9: 9 of 10 exact recoveries with it and ``max_iter=500``, 0 of 10 with the
+        defaults, as with TensorLy's ``parafac``).
     ridge : float, default=0
         Tikhonov term of the normal equations.
     random_state : None, int or RandomState
@@ -62,16 +71,18 @@ class CP(TensorDecompositionMixin):
         "rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "init": [StrOptions({"svd", "random"})],
         "linesearch": ["boolean"],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "ridge": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
     def __init__(self, rank=None, *, tensor_shape=None, max_iter=100, tol=1e-6, init="svd",
-                 linesearch=False, ridge=0.0, random_state=None, verbose=0):
+                 n_init=1, linesearch=False, ridge=0.0, random_state=None, verbose=0):
         self.rank = rank
         self.tensor_shape = tensor_shape
         self.max_iter = max_iter
         self.tol = tol
         self.init = init
+        self.n_init = n_init
         self.linesearch = linesearch
         self.ridge = ridge
         self.random_state = random_state
@@ -81,7 +92,7 @@ class CP(TensorDecompositionMixin):
         rank = min(X.shape) if self.rank is None else self.rank
         return cp_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol, init=self.init,
                       random_state=self.random_state, linesearch=self.linesearch,
-                      ridge=self.ridge, verbose=bool(self.verbose))
+                      ridge=self.ridge, verbose=bool(self.verbose), n_init=self.n_init)
 
     def _components(self, cp):
         factors = cp.factors[1:]

@@ -26,6 +26,11 @@ class TensorRing(TensorDecompositionMixin):
         ALS sweeps initialised by TR-SVD, or TR-SVD alone.
     tol : float, default=1e-6
     max_iter : int, default=100
+    n_init : int, default=3
+        Number of ALS starts: TR-SVD first, then random rings; the lowest training error wins
+        and an exact fit ends the search early. One deterministic TR-SVD start leaves some
+        rings in a local minimum whatever the seed (e.g. shape (6, 5, 7), ranks (2, 3, 2):
+        relative error 0.17).
     ridge : float, default=0
     random_state : None, int or RandomState
     verbose : int, default=0
@@ -51,16 +56,18 @@ class TensorRing(TensorDecompositionMixin):
         **TensorDecompositionMixin._parameter_constraints,
         "rank": [Interval(numbers.Integral, 1, None, closed="left"), "array-like"],
         "method": [StrOptions({"als", "svd"})],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "ridge": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
     def __init__(self, rank=2, *, tensor_shape=None, method="als", tol=1e-6, max_iter=100,
-                 ridge=0.0, random_state=None, verbose=0):
+                 n_init=3, ridge=0.0, random_state=None, verbose=0):
         self.rank = rank
         self.tensor_shape = tensor_shape
         self.method = method
         self.tol = tol
         self.max_iter = max_iter
+        self.n_init = n_init
         self.ridge = ridge
         self.random_state = random_state
         self.verbose = verbose
@@ -79,7 +86,8 @@ class TensorRing(TensorDecompositionMixin):
         if self.method == "svd" and mask is None:
             return tr_svd(X, rank), None
         return tr_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol, ridge=self.ridge,
-                      random_state=self.random_state, verbose=bool(self.verbose))
+                      random_state=self.random_state, verbose=bool(self.verbose),
+                      n_init=self.n_init)
 
     def _components(self, tr):
         xp = get_namespace(*tr.cores)

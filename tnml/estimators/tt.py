@@ -27,6 +27,8 @@ class TensorTrain(TensorDecompositionMixin):
     tol : float, default=1e-6
         Relative Frobenius accuracy for 'svd' and 'dmrg'; convergence tolerance for 'als'.
     max_iter : int, default=100
+    n_init : int, default=1
+        Number of ALS starts (TT-SVD, then random trains); the lowest training error wins.
     random_state : None, int or RandomState
     verbose : int, default=0
 
@@ -52,16 +54,18 @@ class TensorTrain(TensorDecompositionMixin):
     _parameter_constraints = {
         **TensorDecompositionMixin._parameter_constraints,
         "rank": [Interval(numbers.Integral, 1, None, closed="left"), "array-like", None],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "method": [StrOptions({"svd", "als", "dmrg"})],
     }
 
     def __init__(self, rank=None, *, tensor_shape=None, method="svd", tol=1e-6, max_iter=100,
-                 random_state=None, verbose=0):
+                 n_init=1, random_state=None, verbose=0):
         self.rank = rank
         self.tensor_shape = tensor_shape
         self.method = method
         self.tol = tol
         self.max_iter = max_iter
+        self.n_init = n_init
         self.random_state = random_state
         self.verbose = verbose
 
@@ -83,7 +87,8 @@ class TensorTrain(TensorDecompositionMixin):
 
     def _als(self, X, mask, rank):
         return tt_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol,
-                      random_state=self.random_state, verbose=bool(self.verbose))
+                      random_state=self.random_state, verbose=bool(self.verbose),
+                      n_init=self.n_init)
 
     def _components(self, tt):
         xp = get_namespace(*tt.cores)
