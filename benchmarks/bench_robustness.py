@@ -7,9 +7,9 @@
     10^6-observation 1000^3 regressor benchmark (time and peak RSS, in a subprocess).
 (b) Exact recovery at the true rank with the estimator defaults: random tensor rings (orders
     3-5, some with a closing bond r0 > 1) with ``TensorRing(rank=true)``, TensorLy's
-    ``tensor_ring_als`` beside; random CP tensors (half with two nearly collinear components,
-    correlation 0.9 in every mode) with ``CP(rank=true)``, TensorLy's ``parafac`` beside. Success = relative
-    error < 1e-8.
+    ``tensor_ring_als`` beside; random CP tensors (half with two nearly collinear
+    components, correlation 0.9 in every mode) with ``CP(rank=true)``, TensorLy's ``parafac``
+    beside. Success = relative error < 1e-8.
 (c) The cost of ``cp_als``'s default start on a 200^3 rank-20 tensor, in sweeps.
 
 Exit status 1 when a target is missed.

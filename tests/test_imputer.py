@@ -2,6 +2,8 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import tnml
 from tnml.datasets import load_image, make_mask
@@ -55,8 +57,6 @@ def test_custom_missing_value_and_explicit_rank():
 
 def test_bad_input():
     X = np.ones((4, 5, 6))
-    with pytest.raises(ValueError, match="no missing entries"):
-        tnml.TensorImputer("cp").fit(X)
     with pytest.raises(ValueError, match="no observed entries"):
         tnml.TensorImputer("cp").fit(np.full((4, 5, 6), np.nan))
     imputer = tnml.TensorImputer("cp", rank=1).fit(_with_missing(X, 0.3))
@@ -64,3 +64,94 @@ def test_bad_input():
         imputer.transform(_with_missing(np.ones((4, 5, 7)), 0.3))
     with pytest.raises(ValueError, match="model"):
         tnml.TensorImputer("magic").fit(_with_missing(X, 0.3))
+
+
+# -- issue 11: TensorImputer as scikit-learn users expect, on any order >= 2 -------------------
+# parametrize_with_checks on the default imputer: the only expected failures are the checks
+# that transform a different number of rows than were fitted, which a whole-tensor imputer
+# cannot do (the tensor is one data set; its rows are not samples).
+_IMPUTER_EXPECTED_FAILURES = {
+    "check_methods_subset_invariance": "transforms a subset of the fitted rows: the fitted "
+                                       "model covers exactly the fitted tensor's shape",
+    "check_fit_idempotent": "transforms a test split of another shape than the fitted tensor",
+}
+
+
+@parametrize_with_checks([tnml.TensorImputer(random_state=0, max_iter=10)],
+                         expected_failed_checks=lambda est: _IMPUTER_EXPECTED_FAILURES)
+def test_default_imputer_passes_sklearn_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def test_fully_observed_input_passes_through_and_new_nan_are_filled():
+    X = random_cp((8, 9, 10), 2, random_state=0).to_tensor()
+    imputer = tnml.TensorImputer("cp", random_state=0).fit(X)
+    assert imputer.n_missing_ == 0
+    assert np.array_equal(imputer.transform(X), X)
+    later = X.copy()
+    later[0, 0, 0] = np.nan
+    assert abs(imputer.transform(later)[0, 0, 0] - X[0, 0, 0]) < 1e-6
+
+
+def test_default_on_a_matrix_skips_tubal_with_the_reason():
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((30, 3)) @ rng.standard_normal((3, 25))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        imputer = tnml.TensorImputer(random_state=0, max_iter=20).fit(_with_missing(M, 0.3))
+    skipped = {c["model"]: c["skipped"] for c in imputer.summary_["candidates"] if "skipped" in c}
+    assert list(skipped) == ["tubal"] and "3-way" in skipped["tubal"]
+    completed = imputer.transform(_with_missing(M, 0.3))
+    assert np.abs(completed - M).max() < 1e-3 * np.abs(M).max()
+    with pytest.raises(ValueError, match="3-way"):
+        tnml.TensorImputer("tubal").fit(_with_missing(M, 0.3))
+
+
+def test_default_on_a_4d_tensor():
+    X = random_cp((6, 7, 5, 4), 2, random_state=0).to_tensor()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        imputer = tnml.TensorImputer(random_state=0, max_iter=20)
+        completed = imputer.fit_transform(_with_missing(X, 0.3))
+    assert "tubal" in [c["model"] for c in imputer.summary_["candidates"] if "skipped" in c]
+    assert np.abs(completed - X).max() < 1e-3 * np.abs(X).max()
+
+
+def test_tr_rank_ladder_is_capped_for_a_small_tensorized_matrix():
+    A = np.random.default_rng(0).random((12, 10))
+    imputer = tnml.TensorImputer("tr", random_state=0, max_iter=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        completed = imputer.fit_transform(_with_missing(A, 0.3))
+    assert completed.shape == A.shape and np.isfinite(completed).all()
+
+
+@pytest.mark.parametrize("rank", [1, 2, 5])
+def test_tubal_honours_rank(rank):
+    T = _with_missing(np.random.default_rng(0).random((8, 9, 10)), 0.3)
+    imputer = tnml.TensorImputer("tubal", rank=rank, random_state=0, max_iter=10).fit(T)
+    assert imputer.summary_["rank"] == rank == imputer.decomposition_.rank
+
+
+def test_split_honours_a_random_state_instance():
+    T = _with_missing(np.random.default_rng(0).random((8, 9, 10)), 0.3)
+
+    def held_out_error(state):
+        return tnml.TensorImputer("tubal", random_state=state, max_iter=10).fit(T) \
+            .summary_["validation_rse"]
+
+    first = held_out_error(np.random.RandomState(0))
+    assert first == held_out_error(np.random.RandomState(0))
+    assert first != held_out_error(np.random.RandomState(1))
+
+
+def test_summary_reports_the_chosen_ranks_held_out_error():
+    X = random_cp((12, 13, 14), 3, random_state=0).to_tensor()
+    imputer = tnml.TensorImputer("cp", random_state=0).fit(_with_missing(X, 0.5))
+    rank = imputer.summary_["rank"]
+    chosen = imputer.summary_["validation_rse"]
+    (candidate,) = imputer.summary_["candidates"]
+    assert candidate["validation_rse"] == chosen
+    assert rank == 3 and chosen < 1e-4

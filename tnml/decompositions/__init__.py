@@ -4,7 +4,7 @@ from ._base import FactorizedTensor, FitResult
 from ._linalg import khatri_rao, mode_dot, solve_spd
 from ._masked import Observations, observed_error
 from ._rank_search import grow_rank, split_observations
-from .cp import CPTensor, cp_als, cp_complete, pad_cp, random_cp
+from .cp import CPTensor, cp_als, cp_complete, max_cp_rank, pad_cp, random_cp
 from .smooth import smooth_tucker_complete
 from .tr import TRTensor, pad_tr, random_tr, tr_als, tr_complete, tr_svd
 from .tt import (
@@ -47,7 +47,7 @@ __all__ = [
     "TuckerTensor", "hosvd", "tucker_hooi", "tucker_complete", "pad_tucker", "random_tucker",
     "check_tucker_rank",
     "TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "tt_complete", "pad_tt", "random_tt",
-    "max_tt_rank",
+    "max_tt_rank", "max_cp_rank",
     "TRTensor", "tr_svd", "tr_als", "tr_complete", "pad_tr", "random_tr",
     "TubalTensor", "t_product", "t_transpose", "t_identity", "t_inverse", "t_svd", "tubal_rank",
     "tensor_nuclear_norm", "tnn_complete", "tubal_complete",

@@ -210,8 +210,15 @@ def solve_rowwise(observations, mode, design_rows, n_rows, size, ridge=1e-10, va
             gram[rows] += segment_sum(outer, xp.asarray(local))
             rhs[rows] += segment_sum(design * targets[:, None], xp.asarray(local))
     eye = xp.eye(size, dtype=dtype)
-    solution = xp.linalg.solve(gram + ridge * eye, rhs[:, :, None])[:, :, 0]
-    return solution
+    try:
+        solution = xp.linalg.solve(gram + ridge * eye, rhs[:, :, None])[:, :, 0]
+        if bool(xp.all(xp.isfinite(solution))):
+            return solution
+    except Exception:  # noqa: BLE001 - numpy and cupy raise different LinAlgError types
+        pass
+    # A slice whose normal matrix is singular at working precision (a tiny ridge next to
+    # huge entries): the minimum-norm least-squares solution instead of a crash.
+    return (xp.linalg.pinv(gram + ridge * eye, hermitian=True) @ rhs[:, :, None])[:, :, 0]
 
 
 def _host_ints(array):

@@ -256,16 +256,20 @@ def best_of_starts(fit, n_init, random_state=None):
     return best
 
 
-def with_restarts(func=None, *, n_init=1):
+def with_restarts(func=None, *, n_init=1, retry_stalled=False):
     """Give an algorithm ``func(data, rank, *, init, random_state, ...)`` an ``n_init`` keyword
     (default ``n_init``; use as ``@with_restarts`` or ``@with_restarts(n_init=3)``).
+
+    ``retry_stalled``: a single fit from a named start (not a warm start) that ends at
+    ``max_iter`` without converging gets one random start more, and the better of the two is
+    kept: a stall is the sign of a swamp, and it costs nothing where the start works.
 
     ``n_init=1`` calls ``func`` unchanged; more starts run ``init`` first and then
     ``init='random'`` starts drawn from one generator seeded by ``random_state``, and keep the
     best by :func:`best_of_starts`' rule (held-out error when ``validation`` is given).
     """
     if func is None:
-        return functools.partial(with_restarts, n_init=n_init)
+        return functools.partial(with_restarts, n_init=n_init, retry_stalled=retry_stalled)
     default_init = inspect.signature(func).parameters["init"].default
     default_n_init = n_init
 
@@ -273,7 +277,11 @@ def with_restarts(func=None, *, n_init=1):
     def wrapper(data, rank, *args, n_init=default_n_init, init=default_init, random_state=None,
                 **kwargs):
         if check_n_init(n_init) == 1:
-            return func(data, rank, *args, init=init, random_state=random_state, **kwargs)
+            result = func(data, rank, *args, init=init, random_state=random_state, **kwargs)
+            if not (retry_stalled and isinstance(init, str) and init != "random"
+                    and not result[1].converged):
+                return result
+            n_init = 2
         return best_of_starts(
             lambda start, rng: func(data, rank, *args, init=init if start == 0 else "random",
                                     random_state=rng, **kwargs), n_init, random_state)

@@ -334,7 +334,7 @@ def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
     return CPTensor(None, factors).normalize(), info
 
 
-@with_restarts
+@with_restarts(retry_stalled=True)
 def cp_complete(observations, rank, *, max_iter=100, tol=1e-6, init="spectral",
                 random_state=None, ridge=1e-8, verbose=False, validation=None):
     """CP completion by ALS over the observed entries only (never densifies).
@@ -365,7 +365,9 @@ def cp_complete(observations, rank, *, max_iter=100, tol=1e-6, init="spectral",
     n_init : int, default=1
         Number of starts: ``init`` first, then random ones drawn from ``random_state``; the fit
         with the lowest final error (held-out when ``validation`` is given) is kept. A start
-        that fits to rounding ends the search.
+        that fits to rounding ends the search. With ``n_init=1``, a spectral start that stalls
+        (reaches ``max_iter`` unconverged) gets one random start more: the spectral start
+        can miss on few observations of a tensor with a weak component.
     random_state : None, int or RandomState
     ridge : float, default=1e-8
         The ridge term ``alpha`` of every row's normal equations; a row without observations

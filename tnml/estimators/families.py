@@ -14,6 +14,7 @@ fitted in and any other choices made) and sets no state anywhere.
 """
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -21,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_namespace
+from ..backend import check_random_state, get_namespace
 from ..decompositions import (
     Observations,
     cp_als,
     cp_complete,
     grow_rank,
+    max_cp_rank,
     max_tt_rank,
     observed_error,
     pad_cp,
@@ -82,6 +84,7 @@ class Selection:
     layout: tuple = ("plain",)
     settings: dict = field(default_factory=dict)
     converged: bool = True  # whether the final fit stopped before its iteration cap
+    n_iter: int = 0  # sweeps (or iterations) of the final fit
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,9 @@ class Family:
     tensorized : bool
         Whether image-like tensors are fitted in the ket-augmented layout under
         ``tensorize='auto'``.
+    skip_reason : callable
+        ``skip_reason(shape)``: why the family does not apply to a tensor of ``shape``, or
+        None when it does.
     """
 
     name: str
@@ -118,6 +124,7 @@ class Family:
     ladder: tuple = ()
     rank: Callable = lambda r, shape: r
     tensorized: bool = False
+    skip_reason: Callable = lambda shape: None
 
 
 # -- rank types ---------------------------------------------------------------------------------
@@ -127,6 +134,30 @@ def _tucker_rank(rank, shape):
     for _ in ranks:  # each pass can only lower ranks; len(ranks) passes reach the fixpoint
         ranks = [min(r, math.prod(ranks[:m] + ranks[m + 1:])) for m, r in enumerate(ranks)]
     return tuple(ranks)
+
+
+def _cp_rank(rank, shape):
+    """An int capped where every ALS row problem stays overdetermined (``max_cp_rank``)."""
+    return max(1, min(rank, max_cp_rank(shape)))
+
+
+def _tr_rank(rank, shape):
+    """An int capped so that every core has at most as many unknowns per slice (``r^2``) as
+    the other modes give equations: rank ladders on small or tensorized shapes stop there."""
+    smallest = min(math.prod(shape) // d for d in shape)
+    return max(1, min(rank, math.isqrt(smallest)))
+
+
+def _tubal_skip(shape):
+    return None if len(shape) == 3 else (f"the tubal model needs a 3-way tensor, got "
+                                         f"shape {tuple(shape)}")
+
+
+def _smooth_skip(shape):
+    if min(shape[:-1]) < 2:
+        return (f"the smooth model needs every axis but the last of length >= 2 (they are "
+                f"smoothed), got shape {tuple(shape)}")
+    return None
 
 
 def _tt_rank(rank, shape):
@@ -212,17 +243,21 @@ def _grow(family, X, observed, options):
             family_ranks(family, family.ladder, tensor.shape),
             validation_fraction=options.validation_fraction, random_state=options.random_state,
             patience=2)  # one bad warm start (ALS local minimum) must not end the search
-        error = min(h[2] for h in history)
+        error = next(h[2] for h in history if h[0] == rank)  # the chosen rank's, not the min
     # The last fit is the final one, on every observation.
-    return Selection(fitted, rank, float(error), layout, converged=infos[-1].converged)
+    return Selection(fitted, rank, float(error), layout, converged=infos[-1].converged,
+                     n_iter=infos[-1].n_iter)
 
 
 def _split_mask(observed, options):
     """A random ``validation_fraction`` of the observed entries held out: (train, held_out)."""
     xp = get_namespace(observed)
-    seed = options.random_state if isinstance(options.random_state, int) else None
-    held_out = observed & xp.asarray(np.random.default_rng(seed).random(observed.shape)
-                                      < options.validation_fraction)
+    state = options.random_state
+    if isinstance(state, numbers.Integral) or state is None:
+        draws = np.random.default_rng(state).random(observed.shape)
+    else:  # a RandomState instance (or anything check_random_state accepts) is honoured too
+        draws = check_random_state(state).random_sample(observed.shape)
+    held_out = observed & xp.asarray(draws < options.validation_fraction)
     return observed & ~held_out, held_out
 
 
@@ -244,8 +279,8 @@ def _tnn(X, observed, order, transform, options):
 def _select_tubal(family, X, observed, options):
     """TNN completion; the tube axis and transform are chosen on held-out entries."""
     xp = get_namespace(X)
-    if X.ndim != 3:
-        raise ValueError(f"the tubal model needs a 3-way tensor, got shape {X.shape}")
+    if _tubal_skip(X.shape):
+        raise ValueError(_tubal_skip(X.shape))
     train, held_out = _split_mask(observed, options)
     best = None
     for tube_axis in range(3):
@@ -257,16 +292,18 @@ def _select_tubal(family, X, observed, options):
     error, order, transform = best
     completed, info = _tnn(X, observed, order, transform, options)
     completed = xp.transpose(completed, order)
-    rank = tubal_rank(completed, rtol=1e-3, transform=transform)
+    # TNN chooses its own rank; a given rank truncates its t-SVD there.
+    rank = options.rank or tubal_rank(completed, rtol=1e-3, transform=transform)
     return Selection(t_svd(completed, rank=rank, transform=transform), rank, error,
-                     ("transpose", order), converged=info.converged)
+                     ("transpose", order), converged=info.converged, n_iter=info.n_iter)
 
 
 def _select_smooth(family, X, observed, options):
     """Smooth Tucker completion; penalty order, weight (and, for matrices, whether the columns
     are channels or a second ordered axis) chosen on held-out entries."""
     train, held_out = _split_mask(observed, options)
-    feature_axes = (None, -1) if X.ndim == 2 else (-1,)
+    # A matrix's columns may be channels or a second ordered axis (smoothed: needs length 2).
+    feature_axes = (None, -1) if X.ndim == 2 and X.shape[1] >= 2 else (-1,)
     best = None
     for feature_axis in feature_axes:
         channels = 1 if feature_axis is None else X.shape[feature_axis]
@@ -282,21 +319,24 @@ def _select_smooth(family, X, observed, options):
                     best = (error, settings)
     error, settings = best
     fitted, info = smooth_tucker_complete(X, observed, max_iter=options.max_iter, **settings)
-    return Selection(fitted, settings["rank"], error, ("plain",), settings, info.converged)
+    return Selection(fitted, settings["rank"], error, ("plain",), settings, info.converged,
+                     info.n_iter)
 
 
 _LADDER = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
 
 FAMILIES = {
     "cp": Family("cp", fit=cp_als, select=_grow, complete=cp_complete, pad=pad_cp,
-                 ladder=_LADDER),
+                 ladder=_LADDER, rank=_cp_rank),
     "tucker": Family("tucker", fit=tucker_hooi, select=_grow, complete=tucker_complete,
                      pad=pad_tucker, ladder=_LADDER[:16], rank=_tucker_rank),
     "tt": Family("tt", fit=tt_als, select=_grow, complete=tt_complete, pad=pad_tt,
                  ladder=(1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48), rank=_tt_rank,
                  tensorized=True),
     "tr": Family("tr", fit=tr_als, select=_grow, complete=tr_complete, pad=pad_tr,
-                 ladder=(1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20), tensorized=True),
-    "tubal": Family("tubal", fit=tubal_complete, select=_select_tubal),
-    "smooth": Family("smooth", fit=smooth_tucker_complete, select=_select_smooth),
+                 ladder=(1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20), rank=_tr_rank,
+                 tensorized=True),
+    "tubal": Family("tubal", fit=tubal_complete, select=_select_tubal, skip_reason=_tubal_skip),
+    "smooth": Family("smooth", fit=smooth_tucker_complete, select=_select_smooth,
+                     skip_reason=_smooth_skip),
 }

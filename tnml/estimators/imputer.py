@@ -9,10 +9,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_tensor
-from ..backend import get_namespace
+from ..backend import get_namespace, is_numpy
 from .families import FAMILIES, SearchOptions, from_layout, select, to_layout
 
 __all__ = ["TensorImputer"]
@@ -62,15 +62,23 @@ class TensorImputer(TransformerMixin, BaseEstimator):
     decomposition_ : format
         The fitted format (of the tensorized tensor when tensorized).
     summary_ : dict
-        ``model`` (family or class name), ``rank``, ``settings`` (the other choices made on
+        ``model`` (family or class name), ``rank``, ``validation_rse`` (the chosen model's
+        held-out relative error, at the chosen rank), ``settings`` (the other choices made on
         held-out entries, e.g. the smooth family's ``order`` and ``smoothness``) and
         ``candidates`` (one dict per family tried, with its held-out relative error and
-        time).
+        time; a family that does not apply to X's shape, such as 'tubal' for a tensor that is
+        not 3-way, appears with ``skipped``: the reason).
     layout_ : tuple
         How the tensor was arranged for the fitted format: ``('plain',)``, ``('ket',)``
         (ket-augmented) or ``('transpose', axes)``.
     shape_ : tuple of int
+    n_features_in_ : int
+        ``shape_[1]``, as scikit-learn counts the columns of a 2-D X.
+    n_iter_ : int or None
+        Sweeps (or iterations) of the final fit.
     n_missing_ : int
+        Missing entries of the X given to ``fit`` (0 is allowed: the model is then fitted to
+        every entry, and ``transform`` returns X unchanged where X has no missing entries).
 
     Examples
     --------
@@ -115,8 +123,16 @@ class TensorImputer(TransformerMixin, BaseEstimator):
             return xp.isnan(X)
         return X == self.missing_values
 
-    def _check(self, X):
+    def _check(self, X, reset=False):
+        xp = get_namespace(X)
+        if is_numpy(xp) and not (hasattr(X, "ndim") and getattr(X, "ndim", 2) > 2):
+            # Host 2-D data (arrays, lists, DataFrames, sparse) go through scikit-learn's own
+            # checks and messages, as in every tnml estimator; tensors through check_tensor.
+            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                              ensure_all_finite="allow-nan")
         X = check_tensor(X, "X", allow_nan=True)
+        if reset:
+            self.n_features_in_ = X.shape[1]
         missing = self._missing(X)
         n_missing = int(get_namespace(X).sum(missing))
         if n_missing == X.size:
@@ -138,9 +154,10 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        X, missing, n_missing = self._check(X)
-        if n_missing == 0:
-            raise ValueError("X has no missing entries; there is nothing to impute")
+        # Nothing missing is no error (scikit-learn's imputers pass such data through, and a
+        # test split often has no NaN): the model is fitted to every entry, so that transform
+        # can still fill entries missing in a later X of this shape.
+        X, missing, n_missing = self._check(X, reset=True)
         self.shape_ = tuple(X.shape)
         self.n_missing_ = n_missing
         self.model_ = None
@@ -156,6 +173,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         self.model_ = clone(self.model).fit(to_layout(xp.where(missing, xp.nan, X),
                                                       self.layout_))
         self.decomposition_ = self.model_.decomposition_
+        self.n_iter_ = getattr(self.model_, "n_iter_", None)
         self.summary_ = {"model": type(self.model).__name__,
                          "rank": getattr(self.model_.decomposition_, "rank", None), "settings": {},
                          "candidates": []}
@@ -164,6 +182,12 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         from tqdm.auto import tqdm
 
         families = tuple(FAMILIES) if self.model == "auto" else (self.model,)
+        skipped = [{"model": f, "skipped": FAMILIES[f].skip_reason(X.shape)} for f in families
+                   if FAMILIES[f].skip_reason(X.shape)]
+        if len(skipped) == len(families):
+            raise ValueError(f"model={self.model!r} does not apply to X: "
+                             f"{skipped[0]['skipped']}")
+        families = tuple(f for f in families if not FAMILIES[f].skip_reason(X.shape))
         options = SearchOptions(rank=self.rank, max_iter=self.max_iter,
                                 validation_fraction=self.validation_fraction,
                                 random_state=self.random_state, tensorize=self.tensorize)
@@ -187,9 +211,11 @@ class TensorImputer(TransformerMixin, BaseEstimator):
                           f"iteration cap before converging; raise max_iter",
                           ConvergenceWarning, stacklevel=3)
         self.decomposition_, self.layout_ = best.format, best.layout
+        self.n_iter_ = best.n_iter
         self.summary_ = {"model": summary["model"], "rank": best.rank,
                          "settings": best.settings,
-                         "candidates": [row for _, row in candidates]}
+                         "validation_rse": summary["validation_rse"],
+                         "candidates": [row for _, row in candidates] + skipped}
 
     # -- transform -------------------------------------------------------------------------------
     def transform(self, X):
@@ -205,6 +231,10 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X, missing, _ = self._check(X)
+        if X.shape[1] != self.shape_[1]:
+            raise ValueError(f"X has {X.shape[1]} features, but TensorImputer is expecting "
+                             f"{self.shape_[1]} features as input (X has shape "
+                             f"{tuple(X.shape)}, the fitted tensor {self.shape_})")
         if tuple(X.shape) != self.shape_:
             raise ValueError(f"X has shape {tuple(X.shape)}, but TensorImputer was fitted on "
                              f"{self.shape_}")
