@@ -4,6 +4,7 @@ from functools import partial
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -200,6 +201,12 @@ def test_regressor_auto_rank(model):
 def test_bad_input(X, y, shape, match):
     with pytest.raises(ValueError, match=match):
         TensorCompletionRegressor(rank=1, shape=shape).fit(np.asarray(X), np.asarray(y))
+
+
+def test_regressor_warns_when_it_stops_at_its_cap():
+    coords, values, _ = _regression_data()
+    with pytest.warns(ConvergenceWarning, match="did not converge in 2 sweeps"):
+        TensorCompletionRegressor(rank=2, max_iter=2, tol=0, random_state=0).fit(coords, values)
 
 
 def test_predict_outside_the_fitted_shape():
