@@ -90,6 +90,9 @@ class TensorTrain(TensorDecompositionMixin):
                       random_state=self.random_state, verbose=bool(self.verbose),
                       n_init=self.n_init)
 
+    def _sample_factor(self, tt):
+        return get_namespace(*tt.cores).reshape(tt.cores[0], tt.cores[0].shape[1:])
+
     def _components(self, tt):
         xp = get_namespace(*tt.cores)
         right = tt.cores[1]
