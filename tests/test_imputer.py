@@ -40,10 +40,14 @@ def test_auto_tries_every_family_on_an_image():
     X = np.where(make_mask(image.shape, 0.5, random_state=0), image, np.nan)
     imputer = tnml.TensorImputer("auto", random_state=0, max_iter=10)
     completed = imputer.fit_transform(X)
-    tried = [c["model"] for c in imputer.summary_["candidates"]]
-    assert tried == list(tnml.estimators.families.FAMILIES)
-    assert imputer.summary_["model"] == min(imputer.summary_["candidates"],
-                                            key=lambda c: c["validation_rse"])["model"]
+    probed = [c["model"] for c in imputer.summary_["candidates"] if c["stage"] == "probe"]
+    assert probed == list(tnml.estimators.families.FAMILIES)
+    # Successive halving: the two best probes get the full search, and the best of those wins.
+    full = [c for c in imputer.summary_["candidates"] if c["stage"] == "full"]
+    leaders = sorted((c for c in imputer.summary_["candidates"] if c["stage"] == "probe"),
+                     key=lambda c: c["validation_rse"])[:2]
+    assert [c["model"] for c in full] == [c["model"] for c in leaders]
+    assert imputer.summary_["model"] == min(full, key=lambda c: c["validation_rse"])["model"]
     assert completed.shape == image.shape
 
 

@@ -56,7 +56,7 @@ def split_observations(observations, validation_fraction, random_state=None):
 
 
 def grow_rank(fit, pad, observations, ranks, validation_fraction=0.1, random_state=None,
-              patience=1, min_improvement=0.01):
+              patience=1, min_improvement=0.01, callback=None, stop=None):
     """Fit increasing ranks with warm starts; keep the one best on held-out entries.
 
     Parameters
@@ -82,6 +82,12 @@ def grow_rank(fit, pad, observations, ranks, validation_fraction=0.1, random_sta
         Relative drop of the held-out error below the best so far that counts as an
         improvement: a larger rank that fits noiseless data no better than rounding is not
         preferred to the smaller one.
+    callback : callable, optional
+        ``callback(rank, train_error, validation_error)`` after every rank tried (e.g. to move
+        a progress bar).
+    stop : callable, optional
+        ``stop()`` is asked before every rank after the first; True ends the growth there (a
+        time budget).
 
     Returns
     -------
@@ -113,10 +119,14 @@ def grow_rank(fit, pad, observations, ranks, validation_fraction=0.1, random_sta
     train, held_out = split_observations(observations, validation_fraction, random_state)
     history, best, previous, misses = [], None, None, 0
     for rank in ranks:
+        if previous is not None and stop is not None and stop():
+            break
         init = None if previous is None or pad is None else pad(previous, rank)
         previous, info = fit(train, rank, init)
         validation_error = observed_error(previous.entries, held_out)
         history.append((rank, info.error, validation_error))
+        if callback is not None:
+            callback(rank, info.error, validation_error)
         if best is None or validation_error < (1 - min_improvement) * best[2]:
             best, misses = (previous, rank, validation_error), 0
         else:

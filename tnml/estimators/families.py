@@ -15,6 +15,7 @@ fitted in and any other choices made) and sets no state anywhere.
 
 import math
 import numbers
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -55,6 +56,9 @@ __all__ = ["Family", "FAMILIES", "SearchOptions", "Selection", "select", "to_lay
 # Sweeps per rank on the way up a ladder: the ranks there only need to be good warm starts
 # and fair held-out scores; the final fit on every observation gets the full budget.
 _GROWTH_SWEEPS = 25
+# A probe tries this many ranks of a ladder, with this many sweeps each (and the final fit).
+_PROBE_RANKS = 4
+_PROBE_SWEEPS = 5
 # The 'smooth' family's grid, scored on held-out entries: the penalty order (1: edges, as in
 # piecewise-flat hyperspectral fields; 2: smooth gradients, as in photographs) and its weight.
 _SMOOTH_ORDERS = (1, 2)
@@ -72,6 +76,11 @@ class SearchOptions:
     validation_fraction: float = 0.1
     random_state: Any = None
     tensorize: Any = "auto"
+    # A cheap probe (few ranks and sweeps, one setting) to rank the families before the full
+    # search spends its time on the leaders only.
+    probe: bool = False
+    deadline: float | None = None  # time.perf_counter() after which rank growth stops
+    progress: Any = None  # progress(rank, validation_error) after every rank tried
 
 
 @dataclass(frozen=True)
@@ -224,6 +233,8 @@ def _grow(family, X, observed, options):
 
     def fit(obs, rank, init):
         sweeps = options.max_iter if obs is observations else _GROWTH_SWEEPS
+        if options.probe:
+            sweeps = _PROBE_SWEEPS
         fitted, info = family.complete(obs, rank, init="random" if init is None else init,
                                        max_iter=min(sweeps, options.max_iter), tol=1e-5,
                                        random_state=options.random_state)
@@ -238,11 +249,16 @@ def _grow(family, X, observed, options):
         error = observed_error(fitted.entries, held_out)
         fitted, _ = fit(observations, rank, fitted)
     else:
+        ladder = family_ranks(family, family.ladder, tensor.shape)
         fitted, rank, history = grow_rank(
             fit, partial(family.pad, random_state=options.random_state), observations,
-            family_ranks(family, family.ladder, tensor.shape),
+            ladder[:_PROBE_RANKS] if options.probe else ladder,
             validation_fraction=options.validation_fraction, random_state=options.random_state,
-            patience=2)  # one bad warm start (ALS local minimum) must not end the search
+            patience=2,  # one bad warm start (ALS local minimum) must not end the search
+            callback=None if options.progress is None else (
+                lambda r, train_error, error: options.progress(r, error)),
+            stop=None if options.deadline is None else (
+                lambda: time.perf_counter() > options.deadline))
         error = next(h[2] for h in history if h[0] == rank)  # the chosen rank's, not the min
     # The last fit is the final one, on every observation.
     return Selection(fitted, rank, float(error), layout, converged=infos[-1].converged,
@@ -283,8 +299,9 @@ def _select_tubal(family, X, observed, options):
         raise ValueError(_tubal_skip(X.shape))
     train, held_out = _split_mask(observed, options)
     best = None
-    for tube_axis in range(3):
-        for transform in ("dct", "fft"):
+    # A probe tries the last axis as tubes (channels, frames, bands) with the DCT only.
+    for tube_axis in (2,) if options.probe else range(3):
+        for transform in ("dct",) if options.probe else ("dct", "fft"):
             order = tuple(a for a in range(3) if a != tube_axis) + (tube_axis,)
             error = _held_out_error(_tnn(X, train, order, transform, options)[0], X, held_out)
             if best is None or error < best[0]:
@@ -308,8 +325,8 @@ def _select_smooth(family, X, observed, options):
     for feature_axis in feature_axes:
         channels = 1 if feature_axis is None else X.shape[feature_axis]
         rank = min(options.rank or _SMOOTH_MAX_RANK, channels)
-        for order in _SMOOTH_ORDERS:
-            for weight in _SMOOTH_WEIGHTS:
+        for order in _SMOOTH_ORDERS[-1:] if options.probe else _SMOOTH_ORDERS:
+            for weight in _SMOOTH_WEIGHTS[-1:] if options.probe else _SMOOTH_WEIGHTS:
                 settings = {"feature_axis": feature_axis, "rank": rank, "order": order,
                             "smoothness": weight}
                 fitted, _ = smooth_tucker_complete(X, train, max_iter=options.max_iter,

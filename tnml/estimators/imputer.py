@@ -4,6 +4,7 @@ import math
 import numbers
 import time
 import warnings
+from dataclasses import replace
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
@@ -14,6 +15,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._validation import check_tensor
 from ..backend import get_namespace, is_numpy
 from .families import FAMILIES, SearchOptions, from_layout, select, to_layout
+
+# 'auto' probes every family cheaply, then searches fully the best this many.
+_LEADERS = 2
+# Sweeps (or iterations) per fit of a probe.
+_PROBE_MAX_ITER = 10
 
 __all__ = ["TensorImputer"]
 
@@ -34,8 +40,9 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         transform are chosen the same way; 'smooth': a Tucker model low-rank along the last
         axis and smooth along the others, see
         :func:`~tnml.decompositions.smooth_tucker_complete`, whose penalty order and weight
-        are chosen the same way). 'auto' tries every family and keeps the one with the
-        lowest held-out error.
+        are chosen the same way). 'auto' probes every family that applies to X's shape
+        cheaply (its first ranks with few sweeps, one setting), searches the two best fully
+        and keeps the one with the lowest held-out error (successive halving).
     rank : int, optional
         Rank for a model family instead of the held-out search. For 'smooth' it is the number
         of channel patterns kept along the last axis (default: all channels, at most 64).
@@ -50,6 +57,10 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         Share of the observed entries held out to choose ranks and families.
     max_iter : int, default=50
         Sweeps per rank for the model families.
+    max_time : float, optional
+        Time budget in seconds for the model search: once spent, rank growth stops at the
+        rank reached and no further family is searched (the fits under way finish). None:
+        no budget.
     random_state : None, int or RandomState
     verbose : int, default=0
         1: a progress bar with the held-out error of the current model; 2: also a line per
@@ -65,9 +76,10 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         ``model`` (family or class name), ``rank``, ``validation_rse`` (the chosen model's
         held-out relative error, at the chosen rank), ``settings`` (the other choices made on
         held-out entries, e.g. the smooth family's ``order`` and ``smoothness``) and
-        ``candidates`` (one dict per family tried, with its held-out relative error and
-        time; a family that does not apply to X's shape, such as 'tubal' for a tensor that is
-        not 3-way, appears with ``skipped``: the reason).
+        ``candidates`` (one dict per family and stage tried, ``'probe'`` or ``'full'``, with
+        its held-out relative error and time; a family that does not apply to X's shape,
+        such as 'tubal' for a tensor that is not 3-way, appears with ``skipped``: the
+        reason).
     layout_ : tuple
         How the tensor was arranged for the fitted format: ``('plain',)``, ``('ket',)``
         (ket-augmented) or ``('transpose', axes)``.
@@ -101,18 +113,21 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         "tensorize": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 
     def __init__(self, model="auto", *, rank=None, missing_values=np.nan, tensorize="auto",
-                 validation_fraction=0.1, max_iter=50, random_state=None, verbose=0):
+                 validation_fraction=0.1, max_iter=50, max_time=None, random_state=None,
+                 verbose=0):
         self.model = model
         self.rank = rank
         self.missing_values = missing_values
         self.tensorize = tensorize
         self.validation_fraction = validation_fraction
         self.max_iter = max_iter
+        self.max_time = max_time
         self.random_state = random_state
         self.verbose = verbose
 
@@ -188,24 +203,50 @@ class TensorImputer(TransformerMixin, BaseEstimator):
             raise ValueError(f"model={self.model!r} does not apply to X: "
                              f"{skipped[0]['skipped']}")
         families = tuple(f for f in families if not FAMILIES[f].skip_reason(X.shape))
+        deadline = None if self.max_time is None else time.perf_counter() + self.max_time
+        progress = tqdm(desc="TensorImputer", unit="fit", disable=not self.verbose)
+        current = {}
+
+        def moved(rank, error):  # one rank step inside a family: the bar moves
+            progress.update(1)
+            progress.set_postfix(model=current["family"], rank=rank, held_out_rse=f"{error:.4g}")
+
         options = SearchOptions(rank=self.rank, max_iter=self.max_iter,
                                 validation_fraction=self.validation_fraction,
-                                random_state=self.random_state, tensorize=self.tensorize)
-        candidates = []
-        progress = tqdm(families, desc="TensorImputer", unit="model", disable=not self.verbose)
-        for family in progress:
-            progress.set_postfix(model=family)
+                                random_state=self.random_state, tensorize=self.tensorize,
+                                deadline=deadline, progress=moved)
+
+        def run(family, options, stage):
+            current["family"] = family
             start = time.perf_counter()
             selection = select(family, X, observed, options)
-            candidates.append((selection, {"model": family, "rank": selection.rank,
-                                           "validation_rse": selection.validation_rse,
-                                           "seconds": round(time.perf_counter() - start, 3)}))
+            row = {"model": family, "stage": stage, "rank": selection.rank,
+                   "validation_rse": selection.validation_rse,
+                   "seconds": round(time.perf_counter() - start, 3)}
+            progress.update(1)
             progress.set_postfix(model=family, rank=selection.rank,
                                  held_out_rse=f"{selection.validation_rse:.4g}")
             if self.verbose > 1:
-                progress.write(f"{family} rank {selection.rank}: held-out relative error "
-                               f"{selection.validation_rse:.4g}")
+                progress.write(f"{family} ({stage}) rank {selection.rank}: held-out relative "
+                               f"error {selection.validation_rse:.4g}")
+            return selection, row
+
+        probes, leaders = [], families
+        if len(families) > _LEADERS:
+            # Successive halving (as HalvingGridSearchCV): a cheap probe of every family (few
+            # ranks and sweeps, one setting), then the full search for the leaders only.
+            probe = replace(options, probe=True, max_iter=min(self.max_iter, _PROBE_MAX_ITER))
+            probes = [run(family, probe, "probe") for family in families]
+            ranked = sorted(probes, key=lambda c: c[0].validation_rse)
+            leaders = tuple(c[1]["model"] for c in ranked[:_LEADERS])
+        candidates = []
+        for family in leaders:
+            if candidates and deadline is not None and time.perf_counter() > deadline:
+                break  # out of time: keep what the full search has found so far
+            candidates.append(run(family, options, "full"))
+        progress.close()
         best, summary = min(candidates, key=lambda c: c[0].validation_rse)
+        candidates = probes + candidates
         if not best.converged:
             warnings.warn(f"TensorImputer: the final {summary['model']} fit stopped at its "
                           f"iteration cap before converging; raise max_iter",
