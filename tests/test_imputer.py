@@ -46,7 +46,9 @@ def test_auto_tries_every_family_on_an_image():
     full = [c for c in imputer.summary_["candidates"] if c["stage"] == "full"]
     leaders = sorted((c for c in imputer.summary_["candidates"] if c["stage"] == "probe"),
                      key=lambda c: c["validation_rse"])[:2]
-    assert [c["model"] for c in full] == [c["model"] for c in leaders]
+    assert [c["model"] for c in full] == [c["model"] for c in leaders
+                                          if c["validation_rse"] <= 1.25 * leaders[0][
+                                              "validation_rse"]]
     assert imputer.summary_["model"] == min(full, key=lambda c: c["validation_rse"])["model"]
     assert completed.shape == image.shape
 

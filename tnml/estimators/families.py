@@ -303,11 +303,13 @@ def _select_tubal(family, X, observed, options):
     for tube_axis in (2,) if options.probe else range(3):
         for transform in ("dct",) if options.probe else ("dct", "fft"):
             order = tuple(a for a in range(3) if a != tube_axis) + (tube_axis,)
-            error = _held_out_error(_tnn(X, train, order, transform, options)[0], X, held_out)
+            completed, info = _tnn(X, train, order, transform, options)
+            error = _held_out_error(completed, X, held_out)
             if best is None or error < best[0]:
                 best = (error, order, transform)
     error, order, transform = best
-    completed, info = _tnn(X, observed, order, transform, options)
+    if not options.probe:  # a probe only ranks the family: its training fit will do
+        completed, info = _tnn(X, observed, order, transform, options)
     completed = xp.transpose(completed, order)
     # TNN chooses its own rank; a given rank truncates its t-SVD there.
     rank = options.rank or tubal_rank(completed, rtol=1e-3, transform=transform)

@@ -16,8 +16,10 @@ from .._validation import check_tensor
 from ..backend import get_namespace, is_numpy
 from .families import FAMILIES, SearchOptions, from_layout, select, to_layout
 
-# 'auto' probes every family cheaply, then searches fully the best this many.
+# 'auto' probes every family cheaply, then searches fully the best this many, of those whose
+# probe's held-out error is within this factor of the best probe's.
 _LEADERS = 2
+_LEADER_MARGIN = 1.25
 # Sweeps (or iterations) per fit of a probe.
 _PROBE_MAX_ITER = 10
 
@@ -42,7 +44,8 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         :func:`~tnml.decompositions.smooth_tucker_complete`, whose penalty order and weight
         are chosen the same way). 'auto' probes every family that applies to X's shape
         cheaply (its first ranks with few sweeps, one setting), searches the two best fully
-        and keeps the one with the lowest held-out error (successive halving).
+        (the second only if its probe's held-out error is within 25% of the best) and keeps
+        the one with the lowest held-out error (successive halving).
     rank : int, optional
         Rank for a model family instead of the held-out search. For 'smooth' it is the number
         of channel patterns kept along the last axis (default: all channels, at most 64).
@@ -238,7 +241,9 @@ class TensorImputer(TransformerMixin, BaseEstimator):
             probe = replace(options, probe=True, max_iter=min(self.max_iter, _PROBE_MAX_ITER))
             probes = [run(family, probe, "probe") for family in families]
             ranked = sorted(probes, key=lambda c: c[0].validation_rse)
-            leaders = tuple(c[1]["model"] for c in ranked[:_LEADERS])
+            cutoff = _LEADER_MARGIN * ranked[0][0].validation_rse
+            leaders = tuple(c[1]["model"] for c in ranked[:_LEADERS]
+                            if c[0].validation_rse <= cutoff)
         candidates = []
         for family in leaders:
             if candidates and deadline is not None and time.perf_counter() > deadline:
