@@ -288,7 +288,8 @@ def _tnn(X, observed, order, transform, options):
     xp = get_namespace(X)
     completed, info = tnn_complete(xp.transpose(xp.where(observed, X, 0), order),
                                    xp.transpose(observed, order), transform=transform,
-                                   max_iter=options.max_iter * 4, tol=1e-5)
+                                   max_iter=options.max_iter * (2 if options.probe else 4),
+                                   tol=1e-5)
     return xp.transpose(completed, tuple(np.argsort(order))), info
 
 
