@@ -310,7 +310,8 @@ def _spectral_cp(observations, rank, random_state, n_core_starts):
     shape = observations.shape
     # Below a few observations per parameter the subspaces are noise, and a start from noise
     # is worse than a damped random one (scikit-learn's order-10 check data: 200 entries).
-    if min(shape) < rank or observations.n_obs < _MIN_OBS_PER_PARAM * rank * sum(shape):
+    if (len(shape) < 2 or min(shape) < rank
+            or observations.n_obs < _MIN_OBS_PER_PARAM * rank * sum(shape)):
         return None
     bases = observed_subspaces(observations, rank, random_state=rng)
     core = projected_core(observations, bases)
