@@ -11,6 +11,7 @@ from skimage import io
 
 from tnml.cli import main
 from tnml.datasets import load_image
+from tnml.decompositions import random_cp
 
 
 def _run(*args):
@@ -109,3 +110,21 @@ def test_complete_rejects_unreadable_and_complete_inputs(tmp_path, capsys):
 def test_unknown_command_exits_2(capsys):
     assert _run("frobnicate") == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_default_model_completes_a_grey_image_and_a_4d_tensor(tmp_path):
+    # Issue 11: the default (auto) used to stop at "the tubal model needs a 3-way tensor".
+    grey = (load_image("astronaut", size=32, as_gray=True) * 255).astype(np.uint8)
+    io.imsave(tmp_path / "grey.png", grey, check_contrast=False)
+    assert _run("complete", str(tmp_path / "grey.png"), "--missing", "0.5", "--out",
+                str(tmp_path / "g"), "--quiet") == 0
+    assert (tmp_path / "g" / "completed.png").exists()
+    X = random_cp((5, 6, 4, 3), 2, random_state=0).to_tensor()
+    X[np.random.default_rng(0).random(X.shape) < 0.3] = np.nan
+    np.save(tmp_path / "x4.npy", X)
+    assert _run("complete", str(tmp_path / "x4.npy"), "--out", str(tmp_path / "f"),
+                "--quiet") == 0
+    metrics = json.loads((tmp_path / "f" / "metrics.json").read_text())
+    skipped = [c["model"] for c in metrics["candidates"] if "skipped" in c]
+    assert skipped == ["tubal"]
