@@ -29,7 +29,7 @@ from tensorly.decomposition import parafac, tucker
 
 import tnml
 from tnml.datasets import load_image, load_indian_pines, make_mask
-from tnml.estimators.imputer import FAMILIES
+from tnml.estimators.families import FAMILIES
 from tnml.metrics import psnr, rse
 
 TIME_BUDGET = 60.0
@@ -84,7 +84,7 @@ def report(title, rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="astronaut at 80% only")
+    parser.add_argument("--quick", action="store_true", help="astronaut at 80%% only")
     parser.add_argument("--models", nargs="+", default=list(FAMILIES),
                         help="tnml families run on astronaut (default: all)")
     parser.add_argument("--cube-models", nargs="+", default=["cp", "tucker", "tt", "tr", "smooth"],

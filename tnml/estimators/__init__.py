@@ -11,4 +11,5 @@ from .tubal import TubalSVD
 from .tucker import Tucker
 
 __all__ = ["CP", "Tucker", "TensorTrain", "TensorRing", "TensorImputer", "TubalSVD",
-           "TensorCompletionRegressor", "MPSClassifier", "MPSRegressor", "CPRegressor", "TuckerRegressor", "TTRegressor"]
+           "TensorCompletionRegressor", "MPSClassifier", "MPSRegressor", "CPRegressor",
+           "TuckerRegressor", "TTRegressor"]

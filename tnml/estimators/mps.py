@@ -19,8 +19,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_tensor
 from ..backend import check_random_state, get_namespace, is_numpy, to_device, to_numpy
-from ..supervised.mps import (Environments, adam_init, adam_step, feature_map, init_mps,
-                              mps_dmrg_sweep, mps_loss_and_grads, mps_predict)
+from ..supervised.mps import (
+    adam_init,
+    adam_step,
+    feature_map,
+    init_mps,
+    mps_dmrg_sweep,
+    mps_loss_and_grads,
+    mps_predict,
+)
 
 __all__ = ["MPSClassifier", "MPSRegressor"]
 
@@ -144,8 +151,7 @@ class _MPSBase(BaseEstimator):
             order = to_device(rng.permutation(phi.shape[0]), get_namespace(phi))
             phi, Y = phi[order], Y[order]
             phi_val, Y_val, phi, Y = phi[:n_val], Y[:n_val], phi[n_val:], Y[n_val:]
-        self.cores_, self.label_site_ = init_mps(phi, Y.shape[1], self.bond_dim, Y=Y, alpha=self.alpha,
-                                                        n_steps=2 * self.n_local_steps)
+        self.cores_, self.label_site_ = self._init_cores(phi, Y)
         self.loss_curve_, self.validation_scores_ = [], [] if self.early_stopping else None
         self.n_iter_ = 0
         self._adam = adam_init(self.cores_) if self.solver == "adam" else None
@@ -188,6 +194,10 @@ class _MPSBase(BaseEstimator):
         self.bond_dims_ = tuple(int(c.shape[0]) for c in self.cores_[1:])
         return self
 
+    def _init_cores(self, phi, Y):
+        return init_mps(phi, Y.shape[1], self.bond_dim, Y=Y, alpha=self.alpha,
+                        n_steps=2 * self.n_local_steps)
+
     def _progress(self, phi):
         if not self.verbose:
             return None
@@ -223,8 +233,7 @@ class _MPSBase(BaseEstimator):
             Y = self._encode_targets(y, X, classes=classes)
             self._learn_scaling(X)
             phi = self._features(X)
-            self.cores_, self.label_site_ = init_mps(phi, Y.shape[1], self.bond_dim, Y=Y, alpha=self.alpha,
-                                                        n_steps=2 * self.n_local_steps)
+            self.cores_, self.label_site_ = self._init_cores(phi, Y)
             self._adam = adam_init(self.cores_)
             self.loss_curve_, self.validation_scores_, self.n_iter_ = [], None, 0
             self.bond_dims_ = tuple(int(c.shape[0]) for c in self.cores_[1:])

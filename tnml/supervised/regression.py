@@ -21,10 +21,14 @@ import string
 
 from .._config import check_memory
 from ..backend import get_namespace
-from ..contract import einsum
 from ..decompositions import CPTensor, TTTensor, TuckerTensor
-from ..decompositions._linalg import (khatri_rao, leading_left_singular_vectors, mode_dot,
-                                      solve_spd, unfold)
+from ..decompositions._linalg import (
+    khatri_rao,
+    leading_left_singular_vectors,
+    mode_dot,
+    solve_spd,
+    unfold,
+)
 
 __all__ = ["cp_regression", "tucker_regression", "tt_regression", "FORMATS"]
 
