@@ -8,20 +8,10 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import tnml
 from tnml import testing
 from tnml.decompositions import random_cp, random_tucker
-
-ESTIMATORS = [tnml.CP(), tnml.Tucker(), tnml.TensorTrain(), tnml.TensorRing(), tnml.TubalSVD()]
-
-
-@parametrize_with_checks(ESTIMATORS)
-def test_sklearn_compatible(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check(estimator)
 
 
 @pytest.mark.parametrize("model", [tnml.CP(rank=12, random_state=0), tnml.Tucker(rank=(3, 3)),
