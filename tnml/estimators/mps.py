@@ -5,6 +5,7 @@ vectors and call the pure array functions of :mod:`tnml.supervised.mps` (two-sit
 Adam). Arrays stay in the namespace of ``X`` (NumPy or CuPy).
 """
 
+import contextlib
 import math
 import numbers
 import warnings
@@ -33,6 +34,21 @@ __all__ = ["MPSClassifier", "MPSRegressor"]
 
 # Scaled test features may leave [0, 1] by rounding; only a real excursion is worth a warning.
 _DOMAIN_SLACK = 1e-9
+
+
+def _small_blas(X):
+    """One BLAS thread for the MPS kernels on the host.
+
+    Every product of a sweep is small (samples x 2D times 2D x (n_classes D)) and they run
+    one after the other: a threaded BLAS gains little on them and, on a busy machine, its
+    threads wait on each other - a sweep on the digits measured 10 times slower in CPU time
+    with two OpenBLAS threads under load than with one.
+    """
+    if not is_numpy(get_namespace(X)):
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _uses_adam(estimator):
@@ -134,6 +150,10 @@ class _MPSBase(BaseEstimator):
 
     # -- fitting ----------------------------------------------------------------------------------
     def _fit(self, X, y):
+        with _small_blas(X):
+            return self._fit_host_threads(X, y)
+
+    def _fit_host_threads(self, X, y):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              f"is None")
@@ -227,6 +247,10 @@ class _MPSBase(BaseEstimator):
                 progress.update()
 
     def _partial_fit(self, X, y, classes=None):
+        with _small_blas(X):
+            return self._partial_fit_host_threads(X, y, classes)
+
+    def _partial_fit_host_threads(self, X, y, classes):
         first = not hasattr(self, "cores_")
         X, y = self._validate_X(X, reset=first, y=y)
         if first:
@@ -248,7 +272,8 @@ class _MPSBase(BaseEstimator):
     def _decision(self, X):
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
-        return mps_predict(self.cores_, self.label_site_, self._features(X))
+        with _small_blas(X):
+            return mps_predict(self.cores_, self.label_site_, self._features(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -36,7 +36,7 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
     }
 
     def __init__(self, rank=3, *, tensor_shape=None, alpha=1.0, fit_intercept=True,
-                 max_iter=100, tol=1e-6, verbose=0):
+                 max_iter=100, tol=1e-4, verbose=0):
         self.rank = rank
         self.tensor_shape = tensor_shape
         self.alpha = alpha
@@ -111,10 +111,8 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
         self.weights_, self.intercept_ = weights, float(intercept)
         self.loss_curve_ = losses
         self.n_iter_ = len(losses)
-        converged = len(losses) < self.max_iter or (
-            len(losses) > 1 and abs(losses[-2] - losses[-1]) <= self.tol * max(losses[-2],
-                                                                              1e-300))
-        if not converged:
+        # The solvers stop early exactly when the tolerance is met.
+        if len(losses) >= self.max_iter and self.max_iter > 1:
             warnings.warn(f"{type(self).__name__} did not converge in {self.max_iter} sweeps; "
                           f"raise max_iter or tol", ConvergenceWarning, stacklevel=2)
         self._coef = get_namespace(X).reshape(weights.to_tensor(), (-1,))
@@ -159,8 +157,9 @@ _DOC = """{summary}
     fit_intercept : bool, default=True
     max_iter : int, default=100
         ALS sweeps.
-    tol : float, default=1e-6
-        Stop when the training mean squared error changes by less than this fraction.
+    tol : float, default=1e-4
+        Stop when a sweep changes the training mean squared error by less than ``tol`` times
+        the variance of y.
     verbose : int, default=0
 
     Attributes

@@ -21,6 +21,7 @@ import string
 
 from .._config import check_memory
 from ..backend import get_namespace
+from ..contract import einsum
 from ..decompositions import CPTensor, TTTensor, TuckerTensor
 from ..decompositions._linalg import (
     khatri_rao,
@@ -37,16 +38,23 @@ _MODES = string.ascii_lowercase[:13]      # sample modes (n is the sample axis)
 _BONDS = string.ascii_uppercase           # rank indices
 
 
-def _centre(X, y):
-    xp = get_namespace(X, y)
-    X_mean, y_mean = xp.mean(X, axis=0), xp.mean(y, axis=0)
-    return X - X_mean, y - y_mean, X_mean, y_mean
+def _ridge(design, y, alpha, centre):
+    """Ridge solution ``w`` of ``design @ w ~= y`` (columns: the free block, flattened) and the
+    training mean squared error, both from the small Gram matrix.
 
-
-def _ridge(design, y, alpha):
-    """Ridge solution of ``design @ w ~= y`` (columns of design: the free block, flattened)."""
+    With ``centre`` the design's columns are centred through the Gram matrix
+    (``Z^T Z - n mu mu^T``; ``y`` is already centred), never by a copy of the design.
+    """
+    xp = get_namespace(design, y)
+    n = design.shape[0]
     gram = design.T @ design
-    return solve_spd(gram, (design.T @ y)[None, :], ridge=alpha)[0]
+    rhs = design.T @ y
+    if centre:
+        mu = xp.mean(design, axis=0)
+        gram = gram - n * (mu[:, None] * mu[None, :])
+    w = solve_spd(gram, rhs[None, :], ridge=alpha)[0]
+    loss = (float(y @ y) - 2 * float(w @ rhs) + float(w @ (gram @ w))) / n
+    return w, max(loss, 0.0)
 
 
 def _initial_bases(Xc, yc, ranks):
@@ -56,21 +64,18 @@ def _initial_bases(Xc, yc, ranks):
     return [leading_left_singular_vectors(unfold(C, m), r) for m, r in enumerate(ranks)]
 
 
-def _loss(design, w, yc):
-    xp = get_namespace(design)
-    residual = yc - design @ w
-    return float(xp.sum(residual * residual)) / yc.shape[0]
-
-
-def _converged(losses, tol):
-    return len(losses) > 1 and abs(losses[-2] - losses[-1]) <= tol * max(losses[-2], 1e-300)
+def _converged(losses, tol, y):
+    """The last sweep changed the mean squared error by at most ``tol`` times the variance of
+    the (centred) targets: a change that no longer moves R^2 in its ``-log10(tol)``-th digit."""
+    scale = float(y @ y) / y.shape[0] or 1.0
+    return len(losses) > 1 and abs(losses[-2] - losses[-1]) <= tol * scale
 
 
 def _check_design_memory(n, size, itemsize):
     check_memory(n * size * itemsize, "tensor regression design matrix")
 
 
-def cp_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-6, fit_intercept=True):
+def cp_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercept=True):
     """CP-structured regression ``y = <[[U_1, ..., U_k]], X_n> + b``.
 
     Parameters
@@ -83,7 +88,8 @@ def cp_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-6, fit_intercep
     max_iter : int
         Sweeps over the factors.
     tol : float
-        Stop when the training mean squared error changes by less than this fraction.
+        Stop when a sweep changes the training mean squared error by less than ``tol`` times
+        the variance of y.
     fit_intercept : bool
 
     Returns
@@ -110,23 +116,20 @@ def cp_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-6, fit_intercep
     n, k = X.shape[0], X.ndim - 1
     factors = _initial_bases(X, y, [rank] * k)
     factors = [_pad_columns(f, rank, xp) for f in factors]
-    layouts = _mode_layouts(X)
     losses = []
     for _ in range(max_iter):
         for m in range(k):
-            others = [factors[j] for j in range(k) if j != m]
-            kr = khatri_rao(others) if others else xp.ones((1, rank), dtype=X.dtype)
-            design = xp.reshape(xp.matmul(layouts[m], kr), (n, -1))
-            w = _ridge(design, y, alpha)
+            design = xp.reshape(_cp_design(X, factors, m), (n, -1))
+            w, loss = _ridge(design, y, alpha, fit_intercept)
             factors[m] = xp.reshape(w, (X.shape[m + 1], rank))
-        losses.append(_loss(design, w, y))
-        if _converged(losses, tol):
+        losses.append(loss)
+        if _converged(losses, tol, y):
             break
     weights = CPTensor(xp.ones(rank, dtype=X.dtype), factors)
     return weights, _intercept(weights, X_mean, y_mean, fit_intercept), losses
 
 
-def tucker_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-6, fit_intercept=True):
+def tucker_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercept=True):
     """Tucker-structured regression ``y = <G x_1 U_1 ... x_k U_k, X_n> + b``.
 
     Parameters are those of :func:`cp_regression`; ``rank`` is a sequence of ``k`` ints.
@@ -154,14 +157,17 @@ def tucker_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-6, fit_inte
     n, k = X.shape[0], X.ndim - 1
     rank = tuple(min(int(r), d) for r, d in zip(rank, X.shape[1:]))
     factors = [_pad_columns(f, r, xp) for f, r in zip(_initial_bases(X, y, rank), rank)]
-    layouts = _mode_layouts(X)
-    flat = xp.reshape(X, (n, -1))
-
     def core_design():
-        check_memory(flat.shape[1] * math.prod(rank) * X.dtype.itemsize, "Tucker design")
-        return flat @ _kron(factors)
+        # Always contract the last remaining sample mode (a batched GEMM on a view) and move
+        # its new rank axis to the front; the first GEMM reads X once and shrinks it.
+        projected = X
+        for j in range(k - 1, -1, -1):
+            shape = projected.shape
+            projected = xp.matmul(xp.reshape(projected, (n, -1, shape[-1])), factors[j])
+            projected = xp.moveaxis(xp.reshape(projected, shape[:-1] + (rank[j],)), -1, 1)
+        return xp.reshape(projected, (n, -1))
 
-    core = xp.reshape(_ridge(core_design(), y, alpha), rank)
+    core = xp.reshape(_ridge(core_design(), y, alpha, fit_intercept)[0], rank)
     losses = []
     for _ in range(max_iter):
         for m in range(k):
@@ -169,23 +175,24 @@ def tucker_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-6, fit_inte
             for j in range(k):
                 if j != m:
                     partial = mode_dot(partial, factors[j], j)
-            design = xp.reshape(xp.matmul(layouts[m], unfold(partial, m).T), (n, -1))
+            P = xp.moveaxis(partial, m, 0)
+            design = xp.reshape(_mode_design(X, m, xp.reshape(P, (rank[m], -1))), (n, -1))
             # Orthonormal factors fix the gauge (no slow drift of norms between the blocks) and
             # make the core's ridge penalty the penalty on ||W||.
-            q, r = xp.linalg.qr(xp.reshape(_ridge(design, y, alpha), (X.shape[m + 1], rank[m])))
+            w, _ = _ridge(design, y, alpha, fit_intercept)
+            q, r = xp.linalg.qr(xp.reshape(w, (X.shape[m + 1], rank[m])))
             factors[m] = q
             core = mode_dot(core, r, m)
-        design = core_design()
-        w = _ridge(design, y, alpha)
+        w, loss = _ridge(core_design(), y, alpha, fit_intercept)
         core = xp.reshape(w, rank)
-        losses.append(_loss(design, w, y))
-        if _converged(losses, tol):
+        losses.append(loss)
+        if _converged(losses, tol, y):
             break
     weights = TuckerTensor(core, factors)
     return weights, _intercept(weights, X_mean, y_mean, fit_intercept), losses
 
 
-def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-6, fit_intercept=True):
+def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercept=True):
     """Tensor-train-structured regression ``y = <TT(G_1, ..., G_k), X_n> + b``.
 
     Parameters are those of :func:`cp_regression`; ``rank`` is an int (every inner bond) or
@@ -243,7 +250,7 @@ def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-6, fit_intercep
             T = xp.matmul(left.T, xp.reshape(X, (n, left_size, shape[m] * right_size)))
             T = xp.reshape(T, (n, left.shape[1] * shape[m], right_size))
             design = xp.reshape(xp.matmul(T, right.T), (n, -1))
-            w = _ridge(design, y, alpha)
+            w, loss = _ridge(design, y, alpha, fit_intercept)
             a, d, b = cores[m].shape
             if rightward:
                 q, r = xp.linalg.qr(xp.reshape(w, (a * d, b)))
@@ -256,11 +263,10 @@ def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-6, fit_intercep
                 cores[m - 1] = xp.reshape(xp.reshape(cores[m - 1], (-1, a)) @ r.T,
                                           cores[m - 1].shape[:2] + (r.shape[0],))
         if k == 1:
-            design = xp.reshape(X, (n, -1))
-            w = _ridge(design, y, alpha)
+            w, loss = _ridge(xp.reshape(X, (n, -1)), y, alpha, fit_intercept)
             cores[0] = xp.reshape(w, cores[0].shape)
-        losses.append(_loss(design, w, y))
-        if _converged(losses, tol):
+        losses.append(loss)
+        if _converged(losses, tol, y):
             break
     weights = TTTensor(cores)
     return weights, _intercept(weights, X_mean, y_mean, fit_intercept), losses
@@ -268,10 +274,13 @@ def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-6, fit_intercep
 
 # -- helpers ------------------------------------------------------------------------------------
 def _prepare(X, y, fit_intercept):
+    """X untouched (the designs are centred instead: they are linear in X and far smaller),
+    y centred, and the means for the intercept."""
     xp = get_namespace(X, y)
     if fit_intercept:
-        return _centre(X, y)
+        return X, y - xp.mean(y, axis=0), xp.mean(X, axis=0), xp.mean(y, axis=0)
     return X, y, None, xp.zeros((), dtype=X.dtype)
+
 
 
 def _pad_columns(basis, rank, xp):
@@ -283,25 +292,42 @@ def _pad_columns(basis, rank, xp):
     return xp.concatenate([basis, 1e-2 * extra / math.sqrt(basis.shape[0])], axis=1)
 
 
-def _mode_layouts(X):
-    """For every sample mode m, X as (n, d_m, product of the other modes), contiguous: each
-    ALS design is then one batched matrix product (mode 0 is a free view, the others one copy
-    each, made once)."""
-    xp = get_namespace(X)
-    n, k = X.shape[0], X.ndim - 1
-    check_memory((k - 1) * X.size * X.dtype.itemsize, "tensor regression mode layouts")
-    return [xp.reshape(xp.ascontiguousarray(xp.moveaxis(X, m + 1, 1)) if m else X,
-                       (n, X.shape[m + 1], -1)) for m in range(k)]
+def _cp_design(X, factors, m):
+    """``design[n, i, r] = sum X[n, ..., i, ...] prod_{j != m} U_j[i_j, r]`` (i at mode m).
+
+    X is viewed as (n, A, d_m, B) (A, B: the modes before and after m). The larger side is
+    contracted first by one batched GEMM over X, which reads X once and never copies it; the
+    other side (diagonal in r) then works on the far smaller intermediate.
+    """
+    xp = get_namespace(X, *factors)
+    n, shape = X.shape[0], X.shape[1:]
+    rank = factors[0].shape[1]
+    A, d, B = math.prod(shape[:m]), shape[m], math.prod(shape[m + 1:])
+    before = khatri_rao(factors[:m]) if m else None
+    after = khatri_rao(factors[m + 1:]) if m < len(shape) - 1 else None
+    if after is None and before is None:
+        return xp.broadcast_to(xp.reshape(X, (n, d, 1)), (n, d, rank))
+    if after is not None and (before is None or B >= A):
+        T = xp.reshape(xp.matmul(xp.reshape(X, (n, A * d, B)), after), (n, A, d, rank))
+        return T[:, 0] if before is None else einsum("nadr,ar->ndr", T, before)
+    T = xp.reshape(xp.matmul(before.T, xp.reshape(X, (n, A, d * B))), (n, rank, d, B))
+    if after is None:
+        return xp.moveaxis(T[..., 0], 1, 2)
+    return einsum("nrdb,br->ndr", T, after)
 
 
-def _kron(factors):
-    """Row-major Kronecker product of the factors (prod I, prod R)."""
-    xp = get_namespace(*factors)
-    result = factors[0]
-    for factor in factors[1:]:
-        result = xp.reshape(result[:, None, :, None] * factor[None, :, None, :],
-                            (result.shape[0] * factor.shape[0], -1))
-    return result
+def _mode_design(X, m, P):
+    """``design[n, i, r] = sum X[n, a, i, b] P[r, a, b]`` with X viewed as (n, A, d_m, B) and P
+    of shape (R, A * B): a batched GEMM when mode m is the first or the last one."""
+    xp = get_namespace(X, P)
+    n, shape = X.shape[0], X.shape[1:]
+    A, d, B = math.prod(shape[:m]), shape[m], math.prod(shape[m + 1:])
+    R = P.shape[0]
+    if A == 1:
+        return xp.matmul(xp.reshape(X, (n, d, B)), P.T)
+    if B == 1:
+        return xp.moveaxis(xp.matmul(P, xp.reshape(X, (n, A, d))), 1, 2)
+    return einsum("naib,rab->nir", xp.reshape(X, (n, A, d, B)), xp.reshape(P, (R, A, B)))
 
 
 def _chain(cores, xp, dtype, from_left):
