@@ -79,6 +79,14 @@ def feature_map(X, kind="trig"):
 
 
 # -- environments -------------------------------------------------------------------------------
+def _by_site(phi):
+    """phi as (n_sites, n_samples, d), contiguous: every per-site slice is then one contiguous
+    block instead of a gather with a stride of n_sites * d (which made long chains slower per
+    site than short ones)."""
+    xp = get_namespace(phi)
+    return xp.ascontiguousarray(xp.moveaxis(phi, 1, 0))
+
+
 def _ones(phi, xp):
     return xp.ones((phi.shape[0], 1), dtype=phi.dtype)
 
@@ -126,18 +134,19 @@ def init_mps(phi, n_outputs, bond_dim, label_site=None, Y=None, alpha=0.0, n_ste
     """
     xp = get_namespace(phi)
     n, n_sites, d = phi.shape
+    sites = _by_site(phi)
     c = n_sites // 2 if label_site is None else label_site
     cores = [None] * n_sites
     env = _ones(phi, xp)
     for k in range(c):
-        M = xp.reshape(env[:, :, None] * phi[:, k, None, :], (n, -1))
+        M = xp.reshape(env[:, :, None] * sites[k][:, None, :], (n, -1))
         basis = _leading_directions(M, bond_dim)
         cores[k] = xp.reshape(basis, (env.shape[1], d, basis.shape[1]))
         env = M @ basis
     left_dim = env.shape[1]
     env = _ones(phi, xp)
     for k in range(n_sites - 1, c, -1):
-        M = xp.reshape(phi[:, k, :, None] * env[:, None, :], (n, -1))
+        M = xp.reshape(sites[k][:, :, None] * env[:, None, :], (n, -1))
         basis = _leading_directions(M, bond_dim)
         cores[k] = xp.reshape(basis.T, (basis.shape[1], d, env.shape[1]))
         env = M @ basis
@@ -146,8 +155,8 @@ def init_mps(phi, n_outputs, bond_dim, label_site=None, Y=None, alpha=0.0, n_ste
     if Y is not None:
         left = _ones(phi, xp)
         for k in range(c):
-            left = _extend_left(left, phi[:, k], cores[k])
-        LP = xp.reshape(left[:, :, None] * phi[:, c, None, :], (n, -1))
+            left = _extend_left(left, sites[k], cores[k])
+        LP = xp.reshape(left[:, :, None] * sites[c][:, None, :], (n, -1))
         label_core = _solve_bond(LP, env, Y, label_core, alpha, n_steps)
     cores[c] = xp.reshape(label_core, (left_dim, d, n_outputs, right_dim))
     return cores, c
@@ -156,14 +165,15 @@ def init_mps(phi, n_outputs, bond_dim, label_site=None, Y=None, alpha=0.0, n_ste
 def mps_predict(cores, label_site, phi):
     """Outputs ``f(x)`` of shape (n_samples, L) for local features ``phi``."""
     xp = get_namespace(phi, *cores)
+    sites = _by_site(phi)
     c = label_site
     left = _ones(phi, xp)
     for k in range(c):
-        left = _extend_left(left, phi[:, k], cores[k])
+        left = _extend_left(left, sites[k], cores[k])
     right = _ones(phi, xp)
     for k in range(len(cores) - 1, c, -1):
-        right = _extend_right(right, phi[:, k], cores[k])
-    return einsum("na,ns,aslb,nb->nl", left, phi[:, c], cores[c], right)
+        right = _extend_right(right, sites[k], cores[k])
+    return einsum("na,ns,aslb,nb->nl", left, sites[c], cores[c], right)
 
 
 # -- two-site DMRG --------------------------------------------------------------------------------
@@ -229,21 +239,22 @@ class Environments:
 
     def __init__(self, cores, label_site, phi):
         xp = get_namespace(phi, *cores)
+        sites = _by_site(phi)
         n_sites = len(cores)
         self.left = [None] * n_sites
         self.right = [None] * n_sites
         self.left[0] = _ones(phi, xp)
         for k in range(label_site):
-            self.left[k + 1] = _extend_left(self.left[k], phi[:, k], cores[k])
+            self.left[k + 1] = _extend_left(self.left[k], sites[k], cores[k])
         self.right[n_sites - 1] = _ones(phi, xp)
         for k in range(n_sites - 1, label_site, -1):
-            self.right[k - 1] = _extend_right(self.right[k], phi[:, k], cores[k])
+            self.right[k - 1] = _extend_right(self.right[k], sites[k], cores[k])
 
 
-def _bond_design(env, j, phi):
-    n, _, d = phi.shape
-    LP = env.left[j][:, :, None] * phi[:, j, None, :]
-    QR = phi[:, j + 1, :, None] * env.right[j + 1][:, None, :]
+def _bond_design(env, j, sites):
+    n = sites.shape[1]
+    LP = env.left[j][:, :, None] * sites[j][:, None, :]
+    QR = sites[j + 1][:, :, None] * env.right[j + 1][:, None, :]
     return xp_reshape(LP, (n, -1)), xp_reshape(QR, (n, -1))
 
 
@@ -286,6 +297,7 @@ def mps_dmrg_sweep(cores, label_site, phi, Y, env=None, *, bond_dim, cutoff=0.0,
         raise ValueError(f"a DMRG sweep needs at least 2 sites, got {n_sites}")
     if env is None:
         env = Environments(cores, label_site, phi)
+    sites = _by_site(phi)
     schedule = ([(j, "right") for j in range(label_site, n_sites - 1)]
                 + [(j, "left") for j in range(n_sites - 2, -1, -1)]
                 + [(j, "right") for j in range(0, label_site)])
@@ -298,7 +310,7 @@ def mps_dmrg_sweep(cores, label_site, phi, Y, env=None, *, bond_dim, cutoff=0.0,
             a, s, m = cores[j].shape
             _, t, n_out, b = cores[j + 1].shape
             B = einsum("asm,mtlb->asltb", cores[j], cores[j + 1])
-        LP, QR = _bond_design(env, j, phi)
+        LP, QR = _bond_design(env, j, sites)
         B = _solve_bond(LP, QR, Y, xp.reshape(B, (a * s, n_out, t * b)), alpha, n_steps)
         if direction == "right":
             matrix = xp.reshape(xp.transpose(xp.reshape(B, (a * s, n_out, t, b)), (0, 2, 1, 3)),
@@ -306,13 +318,13 @@ def mps_dmrg_sweep(cores, label_site, phi, Y, env=None, *, bond_dim, cutoff=0.0,
             u, sv = _split(matrix, bond_dim, cutoff)
             cores[j] = xp.reshape(u, (a, s, u.shape[1]))
             cores[j + 1] = xp.reshape(sv, (u.shape[1], t, n_out, b))
-            env.left[j + 1] = _extend_left(env.left[j], phi[:, j], cores[j])
+            env.left[j + 1] = _extend_left(env.left[j], sites[j], cores[j])
         else:
             matrix = xp.reshape(B, (a * s * n_out, t * b))
             us, v = _split(matrix.T, bond_dim, cutoff)  # right-orthonormal V: split transposed
             cores[j + 1] = xp.reshape(us.T, (us.shape[1], t, b))
             cores[j] = xp.reshape(v.T, (a, s, n_out, us.shape[1]))
-            env.right[j] = _extend_right(env.right[j + 1], phi[:, j + 1], cores[j + 1])
+            env.right[j] = _extend_right(env.right[j + 1], sites[j + 1], cores[j + 1])
         if progress is not None:
             progress()
     return cores, env
@@ -328,28 +340,29 @@ def mps_loss_and_grads(cores, label_site, phi, Y):
     """
     xp = get_namespace(phi, Y, *cores)
     n, n_sites, _ = phi.shape
+    sites = _by_site(phi)
     c = label_site
     lefts = [_ones(phi, xp)]
     for k in range(c):
-        lefts.append(_extend_left(lefts[-1], phi[:, k], cores[k]))
+        lefts.append(_extend_left(lefts[-1], sites[k], cores[k]))
     rights = {n_sites - 1: _ones(phi, xp)}
     for k in range(n_sites - 1, c, -1):
-        rights[k - 1] = _extend_right(rights[k], phi[:, k], cores[k])
-    f = einsum("na,ns,aslb,nb->nl", lefts[c], phi[:, c], cores[c], rights[c])
+        rights[k - 1] = _extend_right(rights[k], sites[k], cores[k])
+    f = einsum("na,ns,aslb,nb->nl", lefts[c], sites[c], cores[c], rights[c])
     residual = f - Y
     loss = float(xp.sum(residual * residual)) / n
     weight = (2.0 / n) * residual
     grads = [None] * n_sites
-    grads[c] = einsum("na,ns,nl,nb->aslb", lefts[c], phi[:, c], weight, rights[c])
+    grads[c] = einsum("na,ns,nl,nb->aslb", lefts[c], sites[c], weight, rights[c])
     # adjoint of the left environment, propagated leftwards
-    back = einsum("ns,aslb,nl,nb->na", phi[:, c], cores[c], weight, rights[c])
+    back = einsum("ns,aslb,nl,nb->na", sites[c], cores[c], weight, rights[c])
     for k in range(c - 1, -1, -1):
-        grads[k] = einsum("na,ns,nb->asb", lefts[k], phi[:, k], back)
-        back = einsum("nb,ns,asb->na", back, phi[:, k], cores[k])
-    back = einsum("na,ns,aslb,nl->nb", lefts[c], phi[:, c], cores[c], weight)
+        grads[k] = einsum("na,ns,nb->asb", lefts[k], sites[k], back)
+        back = einsum("nb,ns,asb->na", back, sites[k], cores[k])
+    back = einsum("na,ns,aslb,nl->nb", lefts[c], sites[c], cores[c], weight)
     for k in range(c + 1, n_sites):
-        grads[k] = einsum("na,ns,nb->asb", back, phi[:, k], rights[k])
-        back = einsum("na,ns,asb->nb", back, phi[:, k], cores[k])
+        grads[k] = einsum("na,ns,nb->asb", back, sites[k], rights[k])
+        back = einsum("na,ns,asb->nb", back, sites[k], cores[k])
     return loss, grads
 
 
