@@ -4,20 +4,18 @@ The estimators validate input and call the alternating ridge solvers of
 :mod:`tnml.supervised.regression`; the fitted weight tensor is a tnml format (``weights_``).
 """
 
-import math
 import numbers
 import warnings
 
-import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_y, check_consistent_length, check_is_fitted
 
-from .._validation import check_rank_sequence, check_tensor
+from .._validation import check_rank_sequence
 from ..backend import get_namespace, is_numpy, to_device
 from ..supervised.regression import cp_regression, tt_regression, tucker_regression
-from ._base import _check_tensor_shape
+from ._base import TensorDecompositionMixin
 
 __all__ = ["CPRegressor", "TuckerRegressor", "TTRegressor"]
 
@@ -47,46 +45,24 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
 
     def _validate(self, X, y=None, reset=True):
         """X as (n_samples, *tensor_shape) in its namespace (and y as a vector there)."""
-        tensor_shape = _check_tensor_shape(self.tensor_shape)
+        # The decomposition estimators' input handling (2-D + tensor_shape or k-D, feature
+        # names, n_features_in_), without their tolerance of NaN.
+        X = TensorDecompositionMixin._validate_tensor(self, X, reset)
         xp = get_namespace(X)
-        if is_numpy(xp) and not (hasattr(X, "ndim") and X.ndim > 2):
-            if y is None:
-                X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
-            else:
-                X, y = validate_data(self, X, y, reset=reset, y_numeric=True,
-                                     dtype=[np.float64, np.float32])
-        else:
-            X = check_tensor(X, "X")
-            if reset:
-                self.n_features_in_ = math.prod(X.shape[1:])
-            elif math.prod(X.shape[1:]) != self.n_features_in_:
-                raise ValueError(f"X has {math.prod(X.shape[1:])} features, but "
-                                 f"{type(self).__name__} is expecting {self.n_features_in_} "
-                                 f"features as input.")
-            if y is not None:
-                if y.ndim == 2 and y.shape[1] == 1:
-                    y = xp.reshape(y, (-1,))
-                if getattr(y, "ndim", 1) != 1 or y.shape[0] != X.shape[0]:
-                    raise ValueError(f"Found input variables with inconsistent numbers of "
-                                     f"samples: X has {X.shape[0]}, y has shape "
-                                     f"{tuple(y.shape)}")
-        if X.ndim == 2 and tensor_shape is not None:
-            if math.prod(tensor_shape) != X.shape[1]:
-                raise ValueError(f"tensor_shape={tensor_shape} holds "
-                                 f"{math.prod(tensor_shape)} entries but X has {X.shape[1]} "
-                                 f"features per sample")
-            X = get_namespace(X).reshape(X, (X.shape[0],) + tensor_shape)
-        elif X.ndim > 2 and tensor_shape is not None and tuple(X.shape[1:]) != tensor_shape:
-            raise ValueError(f"tensor_shape={tensor_shape} does not match X's sample shape "
-                             f"{tuple(X.shape[1:])}")
-        if not reset and tuple(X.shape[1:]) != self.tensor_shape_:
-            raise ValueError(f"X's samples have shape {tuple(X.shape[1:])}, but "
-                             f"{type(self).__name__} was fitted on {self.tensor_shape_}")
-        if y is not None:
-            xp = get_namespace(X)
-            y = to_device(y, xp) if is_numpy(xp) else y
-            y = xp.asarray(y, dtype=X.dtype)
-        return X, y
+        if bool(xp.any(xp.isnan(X))):
+            raise ValueError(f"Input X contains NaN; {type(self).__name__} does not accept "
+                             f"missing values")
+        if y is None:
+            return X, None
+        if is_numpy(get_namespace(y)):
+            y = _check_y(y, y_numeric=True)
+            check_consistent_length(X, y)
+            y = to_device(y, xp)
+        elif y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1) or y.shape[0] != X.shape[0]:
+            raise ValueError(f"Found input variables with inconsistent numbers of samples or a "
+                             f"y that is not a vector: X has {X.shape[0]} samples, y has shape "
+                             f"{tuple(y.shape)}")
+        return X, xp.asarray(xp.reshape(y, (-1,)), dtype=X.dtype)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -137,6 +113,11 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
         X, _ = self._validate(X, reset=False)
         xp = get_namespace(X)
         return xp.reshape(X, (X.shape[0], -1)) @ self._coef + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
 
     @property
     def coef_(self):
