@@ -87,6 +87,9 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
         self.weights_, self.intercept_ = weights, float(intercept)
         self.loss_curve_ = losses
         self.n_iter_ = len(losses)
+        if self.verbose:
+            for sweep, loss in enumerate(losses, start=1):
+                print(f"{type(self).__name__} sweep {sweep}: training MSE {loss:.6g}")
         # The solvers stop early exactly when the tolerance is met.
         if len(losses) >= self.max_iter and self.max_iter > 1:
             warnings.warn(f"{type(self).__name__} did not converge in {self.max_iter} sweeps; "
@@ -142,6 +145,7 @@ _DOC = """{summary}
         Stop when a sweep changes the training mean squared error by less than ``tol`` times
         the variance of y.
     verbose : int, default=0
+        Print the training mean squared error of every sweep after the fit.
 
     Attributes
     ----------
