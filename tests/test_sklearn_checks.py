@@ -78,14 +78,7 @@ def test_sklearn_compatible(estimator, check):
         check(estimator)
 
 
-_DEFAULTS = [pytest.param(name, marks=pytest.mark.xfail(
-    run=False, reason="check_estimator on the default TensorCompletionRegressor() ran > 10 min "
-                      "and > 8 GB of memory (measured); not run until that is fixed"))
-             if name == "TensorCompletionRegressor" else name for name in CLASSES]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", _DEFAULTS)
+@pytest.mark.parametrize("name", CLASSES)
 def test_check_estimator_on_defaults(name):
     estimator = getattr(tnml, name)()
     with warnings.catch_warnings():
