@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, cross_val_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import tnml
 from tnml.decompositions import random_cp
@@ -13,22 +12,6 @@ from tnml.estimators.completion import TensorCompletionRegressor
 
 def _coordinates(shape, n, seed=0):
     return np.random.default_rng(seed).integers(0, shape, size=(n, len(shape)))
-
-
-def _expected_failed_checks(estimator):
-    if estimator.model == "tucker":
-        # The check fits 10-column "coordinates" (rounded standardised features): a Tucker
-        # model of order 10 and rank 2 is no regressor for that data and scores below 0.5.
-        return {"check_regressors_train": "order-10 Tucker of rank 2 underfits the check's "
-                                          "synthetic data"}
-    return {}
-
-
-@parametrize_with_checks([TensorCompletionRegressor(rank=2, max_iter=20),
-                          TensorCompletionRegressor("tucker", rank=2, max_iter=10)],
-                         expected_failed_checks=_expected_failed_checks)
-def test_sklearn_checks(estimator, check):
-    check(estimator)
 
 
 def _regression_data(rank=2, n=2500, shape=(20, 20, 20)):

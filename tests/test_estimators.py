@@ -9,20 +9,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import tnml
 from tnml import testing
 from tnml.decompositions import random_cp, random_tr, random_tucker
 
 ESTIMATORS = [tnml.CP(), tnml.Tucker(), tnml.TensorTrain(), tnml.TensorRing(), tnml.TubalSVD()]
-
-
-@parametrize_with_checks(ESTIMATORS)
-def test_sklearn_compatible(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        check(estimator)
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)

@@ -15,6 +15,9 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
     ("complete_image.py", ["--models", "cp", "tr", "smooth"]),
     ("complete_hyperspectral.py", []),
     ("complete_ratings.py", []),
+    ("mps_digits.py", []),
+    ("tensor_regression.py", []),
+    ("pipeline_gridsearch.py", []),
 ])
 def test_example_writes_png(script, extra, tmp_path):
     output = tmp_path / "figure.png"

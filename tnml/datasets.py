@@ -465,3 +465,129 @@ def make_low_rank_entries(shape, rank, n_obs, format="cp", noise=0.0, random_sta
     if scale:
         values = values + scale * rng.standard_normal(n_obs)
     return coords, values
+
+
+# -- supervised learning: digit images ----------------------------------------------------------
+__all__ += ["load_digits_images", "load_mnist"]
+
+# IDX element types: code -> big-endian NumPy dtype (LeCun's format description).
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def load_digits_images():
+    """scikit-learn's bundled 8 x 8 handwritten digits as images.
+
+    Returns
+    -------
+    images : ndarray of float64, shape (1797, 8, 8)
+        Grey levels 0..16, as scikit-learn ships them.
+    target : ndarray of int64, shape (1797,)
+
+    Examples
+    --------
+    >>> from tnml.datasets import load_digits_images
+    >>> images, target = load_digits_images()
+    >>> images.shape, int(images.max()), sorted(set(target.tolist())) == list(range(10))
+    ((1797, 8, 8), 16, True)
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return digits.images.astype(np.float64), digits.target.astype(np.int64)
+
+
+def _read_idx(path):
+    """An IDX file (raw or gzip-compressed) as a NumPy array of its stored type."""
+    import gzip
+
+    with open(path, "rb") as stream:
+        compressed = stream.read(2) == b"\x1f\x8b"
+    opener = gzip.open if compressed else open
+    with opener(path, "rb") as stream:
+        data = stream.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4]!r})")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{path} is truncated: the header needs {header} bytes")
+    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[data[2]])
+    expected = math.prod(shape) * dtype.itemsize
+    if len(data) - header != expected:
+        raise ValueError(f"{path} holds {len(data) - header} bytes of data but its header "
+                         f"announces shape {shape} ({expected} bytes)")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(
+        dtype.newbyteorder("="))
+
+
+def _find_idx(directory, stem, kind):
+    import os
+
+    # The files go by several names: LeCun's originals, with a dot before 'idx', gzipped.
+    names = [f"{stem}-{kind}", f"{stem}.{kind}"]
+    for name in names:
+        for suffix in ("", ".gz"):
+            candidate = os.path.join(directory, name + suffix)
+            if os.path.isfile(candidate):
+                return candidate
+    raise FileNotFoundError(f"no {names[0]} file (raw or .gz) in {directory}")
+
+
+def load_mnist(path, subset="train", pool=False):
+    """Read MNIST (or Fashion-MNIST) from the IDX files a user already has; nothing is
+    downloaded.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Directory holding ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+        ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` (each raw or ``.gz``; the
+        ``train-images.idx3-ubyte`` spelling is accepted too).
+    subset : {'train', 'test'}, default='train'
+    pool : bool, default=False
+        Average 2 x 2 blocks (28 x 28 -> 14 x 14), as in Stoudenmire & Schwab (2016).
+
+    Returns
+    -------
+    images : ndarray of float64, shape (n, 28, 28) or (n, 14, 14)
+        Grey levels scaled to [0, 1].
+    labels : ndarray of int64, shape (n,)
+
+    Examples
+    --------
+    >>> import gzip, os, tempfile
+    >>> import numpy as np
+    >>> from tnml.datasets import load_mnist
+    >>> folder = tempfile.mkdtemp()
+    >>> header = bytes([0, 0, 8, 3]) + np.array([2, 4, 4], ">u4").tobytes()
+    >>> with gzip.open(os.path.join(folder, "train-images-idx3-ubyte.gz"), "wb") as f:
+    ...     _ = f.write(header + bytes(range(32)))
+    >>> with open(os.path.join(folder, "train-labels-idx1-ubyte"), "wb") as f:
+    ...     _ = f.write(bytes([0, 0, 8, 1]) + np.array([2], ">u4").tobytes() + bytes([7, 1]))
+    >>> images, labels = load_mnist(folder, pool=True)
+    >>> images.shape, labels.tolist()
+    ((2, 2, 2), [7, 1])
+    """
+    import os
+
+    if subset not in ("train", "test"):
+        raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
+    if not isinstance(pool, (bool, np.bool_)):
+        raise TypeError(f"pool must be a bool, got {pool!r}")
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"path must be a directory holding the MNIST IDX files, got "
+                                f"{path!r}")
+    prefix = "train" if subset == "train" else "t10k"
+    images = _read_idx(_find_idx(path, f"{prefix}-images", "idx3-ubyte"))
+    labels = _read_idx(_find_idx(path, f"{prefix}-labels", "idx1-ubyte"))
+    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+        raise ValueError(f"MNIST images must be (n, height, width) and labels (n,), got "
+                         f"{images.shape} and {labels.shape}")
+    images = images.astype(np.float64) / 255.0
+    if pool:
+        n, height, width = images.shape
+        if height % 2 or width % 2:
+            raise ValueError(f"pool=True needs even image sides, got {height} x {width}")
+        images = images.reshape(n, height // 2, 2, width // 2, 2).mean(axis=(2, 4))
+    return images, labels.astype(np.int64)

@@ -3,10 +3,13 @@
 from .completion import TensorCompletionRegressor
 from .cp import CP
 from .imputer import TensorImputer
+from .mps import MPSClassifier, MPSRegressor
+from .tensor_regression import CPRegressor, TTRegressor, TuckerRegressor
 from .tr import TensorRing
 from .tt import TensorTrain
 from .tubal import TubalSVD
 from .tucker import Tucker
 
 __all__ = ["CP", "Tucker", "TensorTrain", "TensorRing", "TensorImputer", "TubalSVD",
-           "TensorCompletionRegressor"]
+           "TensorCompletionRegressor", "MPSClassifier", "MPSRegressor", "CPRegressor",
+           "TuckerRegressor", "TTRegressor"]
