@@ -3,7 +3,6 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import tnml
 from tnml.datasets import load_image, make_mask
@@ -83,24 +82,6 @@ def test_bad_input():
 
 
 # -- issue 11: TensorImputer as scikit-learn users expect, on any order >= 2 -------------------
-# parametrize_with_checks on the default imputer: the only expected failures are the checks
-# that transform a different number of rows than were fitted, which a whole-tensor imputer
-# cannot do (the tensor is one data set; its rows are not samples).
-_IMPUTER_EXPECTED_FAILURES = {
-    "check_methods_subset_invariance": "transforms a subset of the fitted rows: the fitted "
-                                       "model covers exactly the fitted tensor's shape",
-    "check_fit_idempotent": "transforms a test split of another shape than the fitted tensor",
-}
-
-
-@parametrize_with_checks([tnml.TensorImputer(random_state=0, max_iter=10)],
-                         expected_failed_checks=lambda est: _IMPUTER_EXPECTED_FAILURES)
-def test_default_imputer_passes_sklearn_checks(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        check(estimator)
-
-
 def test_fully_observed_input_passes_through_and_new_nan_are_filled():
     X = random_cp((8, 9, 10), 2, random_state=0).to_tensor()
     imputer = tnml.TensorImputer("cp", random_state=0).fit(X)
