@@ -69,7 +69,18 @@ class TuckerTensor(FactorizedTensor):
     def rank(self):
         return tuple(self.core.shape)
 
-    def to_tensor(self):
+    def _to_tensor_bytes(self):
+        # Mode products run in order; each intermediate has the full sizes of the modes done
+        # so far and the ranks of the others, and can exceed the result when a factor has
+        # fewer rows than columns.
+        sizes, largest = list(self.core.shape), 0
+        for mode, factor in enumerate(self.factors):
+            if factor is not None:
+                sizes[mode] = factor.shape[0]
+                largest = max(largest, math.prod(sizes))
+        return max(largest, math.prod(self.core.shape)) * self.dtype.itemsize
+
+    def _to_tensor(self):
         result = self.core
         for mode, factor in enumerate(self.factors):
             if factor is not None:

@@ -70,6 +70,11 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         "verbose": ["verbose"],
     }
 
+    # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
+    _fitted_attributes = ("n_features_in_", "feature_names_in_", "tensor_shape_", "decomposition_",
+                          "reconstruction_error_", "n_iter_", "components_", "n_components_",
+                          "_n_features_out", "_input_ndim")
+
     # -- input ----------------------------------------------------------------------------------
     def _validate_tensor(self, X, reset):
         """Return X as a floating tensor (n_samples, *tensor_shape) in its own namespace."""

@@ -141,6 +141,10 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
+    # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
+    _fitted_attributes = ("n_features_in_", "feature_names_in_", "shape_", "decomposition_",
+                          "rank_", "rank_history_", "n_iter_", "train_error_")
+
     def __init__(self, model="cp", rank=8, *, shape=None, max_rank=16, ridge=1e-8,
                  n_iter_max=100, tol=1e-6, random_state=None, verbose=0):
         self.model = model

@@ -136,6 +136,10 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
+    # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
+    _fitted_attributes = ("shape_", "n_missing_", "model_", "decomposition_", "summary_",
+                          "_layout")
+
     def __init__(self, model="auto", *, rank=None, missing_values=np.nan, tensorize="auto",
                  validation_fraction=0.1, n_iter_max=50, random_state=None, verbose=0):
         self.model = model
