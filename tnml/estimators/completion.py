@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._config import check_memory
 from ..decompositions._masked import Observations
 from ..decompositions._rank_search import grow_rank
 
@@ -65,6 +66,19 @@ def _check_inside(X, shape, name="X"):
         axis = int(np.nonzero(too_large.any(axis=0))[0][0])
         raise ValueError(f"{name} has coordinates outside shape={tuple(shape)}: axis {axis} "
                          f"reaches {int(X[:, axis].max())}, allowed at most {shape[axis] - 1}")
+
+
+def _n_params(model, shape, rank):
+    """Numbers a format of ``shape`` and ``rank`` holds (an upper bound for TT and TR, whose
+    bond ranks may be clipped below ``rank``)."""
+    if model == "cp":
+        return rank * (sum(shape) + 1)
+    if model == "tucker":
+        return sum(d * r for d, r in zip(shape, rank)) + math.prod(rank)
+    bonds = [rank] * (len(shape) + 1)
+    if model == "tt":
+        bonds[0] = bonds[-1] = 1
+    return sum(bonds[k] * d * bonds[k + 1] for k, d in enumerate(shape))
 
 
 class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
@@ -177,6 +191,12 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype="numeric", y_numeric=True)
         X = _check_coordinates(X)
         self.shape_ = self._resolve_shape(X)
+        largest = self._format_rank(self.max_rank if self.rank == "auto" else int(self.rank))
+        # The start factors are drawn before the first sweep: refuse them before they exist
+        # (a huge ``shape`` would otherwise allocate, or be killed, before any other check).
+        check_memory(_n_params(self.model, self.shape_, largest) * np.dtype(np.float64).itemsize,
+                     f"TensorCompletionRegressor start factors (model={self.model!r}, "
+                     f"shape={self.shape_})")
         y = np.asarray(y, dtype=np.float64)
         observations = Observations(X, y, self.shape_)
         complete, pad = _model_functions(self.model)
