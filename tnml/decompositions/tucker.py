@@ -10,6 +10,7 @@ partial result. A sweep streams the tensor twice, whatever its order. A mode who
 """
 
 import math
+import numbers
 
 from .._validation import check_nonneg_float, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device
@@ -136,7 +137,7 @@ class TuckerTensor(FactorizedTensor):
 
 def check_tucker_rank(rank, shape):
     """Validate a Tucker rank: int (all modes), or one int or None (uncompressed) per mode."""
-    if rank is None or isinstance(rank, int) and not isinstance(rank, bool):
+    if rank is None or isinstance(rank, numbers.Integral) and not isinstance(rank, bool):
         rank = [rank] * len(shape)
     try:
         rank = list(rank)

@@ -1,6 +1,5 @@
 """Whole-tensor imputation with any decomposition estimator, or with model selection."""
 
-import math
 import numbers
 import time
 from functools import partial
@@ -10,7 +9,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_tensor
+from .._validation import check_tensor, missing_mask
 from ..backend import get_namespace
 from ..decompositions import cp, smooth, tr, tt, tubal, tucker
 from ..decompositions._masked import Observations, observed_error
@@ -153,10 +152,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
 
     # -- input -----------------------------------------------------------------------------------
     def _missing(self, X):
-        xp = get_namespace(X)
-        if isinstance(self.missing_values, float) and math.isnan(self.missing_values):
-            return xp.isnan(X)
-        return X == self.missing_values
+        return missing_mask(X, self.missing_values)
 
     def _check(self, X):
         X = check_tensor(X, "X", allow_nan=True)
