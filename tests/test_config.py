@@ -9,8 +9,15 @@ from sklearn.model_selection import GridSearchCV
 
 import tnml
 from tnml import MemoryBudgetError
-from tnml.decompositions import (CPTensor, TRTensor, TTTensor, TubalTensor, TuckerTensor,
-                                 random_cp, random_tucker)
+from tnml.decompositions import (
+    CPTensor,
+    TRTensor,
+    TTTensor,
+    TubalTensor,
+    TuckerTensor,
+    random_cp,
+    random_tucker,
+)
 
 
 def _huge_formats():

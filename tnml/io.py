@@ -14,10 +14,11 @@ import numbers
 import os
 import secrets
 import zipfile
+from contextlib import contextmanager
 
 import numpy as np
 
-from ._config import format_bytes, get_config
+from ._config import check_memory, format_bytes, get_config
 from .backend import to_numpy
 
 __all__ = ["save", "load"]
@@ -175,7 +176,7 @@ class _Decoder:
         return estimator
 
 
-class _Invalid(Exception):
+class _Invalid(ValueError):
     """Why a file is not a valid tnml file (becomes the documented ValueError)."""
 
 
@@ -217,30 +218,7 @@ class _Archive:
         if info is None:
             raise _Invalid(f"array {key!r:.40} is missing")
         with self.zf.open(info) as stream:
-            version = np.lib.format.read_magic(stream)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-            else:
-                raise _Invalid(f"array {key!r} has an unsupported .npy version {version}")
-            if dtype.hasobject or dtype.kind not in _ARRAY_KINDS:
-                raise _Invalid(f"array {key!r} has dtype {dtype}, not a number type")
-            n_bytes = math.prod(shape) * dtype.itemsize
-            header = stream.tell()
-            if header + n_bytes != info.file_size:
-                raise _Invalid(f"array {key!r} declares shape {shape} of {dtype} "
-                               f"({format_bytes(n_bytes)}), but its entry holds "
-                               f"{format_bytes(info.file_size - header)}")
-            buffer = np.empty(n_bytes, dtype=np.uint8)
-            view, filled = memoryview(buffer), 0
-            while filled < n_bytes:
-                count = stream.readinto(view[filled:])
-                if not count:
-                    raise _Invalid(f"array {key!r} is truncated")
-                filled += count
-            stream.read(1)  # reach the end of the entry, where zipfile checks its CRC
-        return buffer.view(dtype).reshape(shape, order="F" if fortran else "C")
+            return read_npy(stream, info.file_size, f"array {key!r}")
 
     def array(self, key, sha256):
         if not isinstance(key, str):
@@ -249,6 +227,42 @@ class _Archive:
         if hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest() != sha256:
             raise _Invalid(f"array {key!r} does not match its checksum (corrupted or modified)")
         return array
+
+
+def read_npy(stream, size, what="the array"):
+    """Read one ``.npy`` array of ``size`` bytes from ``stream``, checking its header first.
+
+    The header's shape and dtype must account for exactly ``size`` bytes and the dtype must be
+    a number type, so a crafted header never makes this allocate more than the data it
+    claims to hold (nor unpickle anything). Raises ``ValueError`` naming ``what``.
+    """
+    try:
+        version = np.lib.format.read_magic(stream)
+    except ValueError:
+        raise _Invalid(f"{what} is not a NumPy .npy array (no .npy header)") from None
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise _Invalid(f"{what} has an unsupported .npy version {version}")
+    if dtype.hasobject or dtype.kind not in _ARRAY_KINDS:
+        raise _Invalid(f"{what} has dtype {dtype}, not a number type")
+    n_bytes = math.prod(shape) * dtype.itemsize
+    header = stream.tell()
+    if header + n_bytes != size:
+        raise _Invalid(f"{what} declares shape {shape} of {dtype} ({format_bytes(n_bytes)}), "
+                       f"but holds {format_bytes(max(size - header, 0))}")
+    check_memory(n_bytes, what)
+    buffer = np.empty(n_bytes, dtype=np.uint8)
+    view, filled = memoryview(buffer), 0
+    while filled < n_bytes:
+        count = stream.readinto(view[filled:])
+        if not count:
+            raise _Invalid(f"{what} is truncated")
+        filled += count
+    stream.read(1)  # reach the end of a zip entry, where zipfile checks its CRC
+    return buffer.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
 def _temp_prefix(path):
@@ -325,14 +339,37 @@ def save(obj, path):
     manifest.update(format=_FORMAT, version=_VERSION)
     blob = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
     path = os.fspath(path)
+    with atomic_write(path) as stream:
+        np.savez(stream, **{_MANIFEST: blob}, **encoder.arrays)
+
+
+@contextmanager
+def atomic_write(path):
+    """A new binary file that replaces ``path`` only once it is complete and on disk.
+
+    Written under a recognisable temporary name next to ``path`` (``.<name>.<pid>.<random>
+    .tnml-tmp``) and renamed; removed on any error. A temporary file that a killed process
+    left is removed by the next write or :func:`load` of the same path. The file gets the
+    permissions of any file the user creates (0o666 less the umask).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from tnml.io import atomic_write
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.bin")
+    >>> with atomic_write(path) as stream:
+    ...     _ = stream.write(b"complete")
+    >>> open(path, "rb").read()
+    b'complete'
+    """
+    path = os.fspath(path)
     _remove_stale_temps(path)
     tmp = f"{_temp_prefix(path)}{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
-    # 0o666 filtered by the umask: the permissions of any file the user creates.
     handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                      0o666)
     try:
         with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **{_MANIFEST: blob}, **encoder.arrays)
+            yield stream
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, path)
