@@ -368,3 +368,9 @@ def test_random_state_instance_round_trips_exactly(tmp_path):
     for a, b in zip(back.get_state(), rs.get_state()):
         np.testing.assert_array_equal(a, b)
     assert back.standard_normal(5).tolist() == rs.standard_normal(5).tolist()
+
+
+def test_set_output_configuration_round_trips(tmp_path):
+    model = tnml.CP(rank=2).set_output(transform="pandas")
+    tnml.save(model, tmp_path / "cp.npz")
+    assert tnml.load(tmp_path / "cp.npz")._sklearn_output_config == {"transform": "pandas"}

@@ -84,7 +84,7 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
     # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
     _fitted_attributes = ("n_features_in_", "feature_names_in_", "tensor_shape_", "decomposition_",
                           "reconstruction_error_", "n_iter_", "components_", "n_components_",
-                          "_n_features_out", "_input_ndim")
+                          "_n_features_out", "_input_ndim", "_sklearn_output_config")
 
     # -- input ----------------------------------------------------------------------------------
     def _validate_tensor(self, X, reset):
