@@ -14,10 +14,10 @@ import zipfile
 
 import numpy as np
 
-from .estimators.imputer import FAMILIES
+from .estimators.families import FAMILIES
 from .io import atomic_write, read_npy
 
-MODELS = ("auto",) + FAMILIES
+MODELS = ("auto", *FAMILIES)
 PATTERNS = ("random", "fiber", "slice", "block")
 
 
