@@ -3,6 +3,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import tnml
 from tnml.decompositions import TuckerTensor, random_cp, random_tucker
@@ -374,3 +375,32 @@ def test_set_output_configuration_round_trips(tmp_path):
     model = tnml.CP(rank=2).set_output(transform="pandas")
     tnml.save(model, tmp_path / "cp.npz")
     assert tnml.load(tmp_path / "cp.npz")._sklearn_output_config == {"transform": "pandas"}
+
+
+def _fitted_examples():
+    X = np.random.default_rng(1).random((12, 5, 6))
+    X_missing = X.copy()
+    X_missing[0, 0, 0] = np.nan
+    coords = np.random.default_rng(0).integers(0, 5, (60, 3))
+    values = np.random.default_rng(0).random(60)
+    return [(tnml.CP(rank=2, max_iter=5), (X,)), (tnml.Tucker(rank=(2, 2)), (X,)),
+            (tnml.TensorTrain(rank=2), (X,)), (tnml.TensorRing(rank=2, max_iter=5), (X,)),
+            (tnml.TubalSVD(rank=2), (X,)), (tnml.TensorImputer("cp", rank=2), (X_missing,)),
+            (tnml.TensorImputer(tnml.CP(rank=2, max_iter=5)), (X_missing,)),
+            (tnml.TensorCompletionRegressor(rank="auto", max_rank=2), (coords, values))]
+
+
+@pytest.mark.parametrize("model, data", _fitted_examples(),
+                         ids=lambda v: type(v).__name__ if hasattr(v, "fit") else "")
+def test_every_fitted_attribute_is_declared(model, data, tmp_path):
+    """What fit sets is what the class declares, so save keeps all of it and load accepts it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(*data)
+    state = set(vars(model)) - set(model.get_params(deep=False))
+    assert state <= set(type(model)._fitted_attributes), state - set(model._fitted_attributes)
+    for name in type(model)._fitted_attributes:
+        assert not callable(getattr(type(model), name, None)), name  # never shadows a method
+    tnml.save(model, tmp_path / "m.npz")
+    back = tnml.load(tmp_path / "m.npz")
+    assert set(vars(back)) == set(vars(model))

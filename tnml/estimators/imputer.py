@@ -98,7 +98,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
 
     # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
     _fitted_attributes = ("shape_", "n_missing_", "model_", "decomposition_", "summary_",
-                          "_layout", "_sklearn_output_config")
+                          "layout_", "_sklearn_output_config")
 
     def __init__(self, model="auto", *, rank=None, missing_values=np.nan, tensorize="auto",
                  validation_fraction=0.1, max_iter=50, random_state=None, verbose=0):
