@@ -219,3 +219,17 @@ def test_cli_completes_a_constant_tensor(tmp_path):
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["psnr_missing"] is None and metrics["rse_missing"] < 1e-7
     assert json.loads(out)["psnr_missing"] is None
+
+
+def test_cli_auto_completes_a_small_matrix(tmp_path):
+    """Found probing: 'auto' on a 10 x 12 matrix stopped on an impossible tensor-ring rank of
+    its ket-augmented (2, 4, 15) layout, then on the tubal model that needs 3 axes."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "m.npy", rng.random((10, 1)) @ rng.random((1, 12)) + 1)
+    code, out, err = _main("complete", str(tmp_path / "m.npy"), "--missing", "0.3",
+                           "--out", str(tmp_path / "o"), "--quiet")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert "tubal" not in {c["model"] for c in metrics["candidates"]}
+    assert {"cp", "tucker", "tt", "tr", "smooth"} == {c["model"] for c in metrics["candidates"]}
+    assert metrics["rse_missing"] < 0.05  # rank-one data

@@ -136,3 +136,16 @@ def test_workers_get_the_budget_of_the_caller(backend):
         with tnml.config_context(max_memory="100MB"):
             search.fit(rng.integers(0, 6, (200, 3)), rng.random(200))  # within budget: fits
     assert search.best_params_["rank"] in (1, 2)
+
+
+def test_no_format_bypasses_the_to_tensor_template():
+    from tnml import decompositions
+
+    formats = [getattr(decompositions, name) for name in decompositions.__all__]
+    formats = [f for f in formats if isinstance(f, type)
+               and issubclass(f, decompositions.FactorizedTensor)
+               and f is not decompositions.FactorizedTensor]
+    assert len(formats) >= 5
+    for cls in formats:
+        assert "to_tensor" not in vars(cls), cls  # they implement _to_tensor
+        assert "_to_tensor" in vars(cls), cls

@@ -285,6 +285,12 @@ def _select_smooth(family, X, observed, options):
     return Selection(fitted, settings["rank"], error, ("plain",), settings, info.converged)
 
 
+def _tr_rank(rank, shape):
+    """An int capped so that every core's slice least squares is determined (r^2 unknowns
+    against the product of the other modes): larger ladder ranks are impossible, not worse."""
+    return max(1, min(rank, math.isqrt(math.prod(shape) // max(shape))))
+
+
 _LADDER = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
 
 FAMILIES = {
@@ -296,7 +302,8 @@ FAMILIES = {
                  ladder=(1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48), rank=_tt_rank,
                  tensorized=True),
     "tr": Family("tr", fit=tr_als, select=_grow, complete=tr_complete, pad=pad_tr,
-                 ladder=(1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20), tensorized=True),
+                 ladder=(1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20), rank=_tr_rank,
+                 tensorized=True),
     "tubal": Family("tubal", fit=tubal_complete, select=_select_tubal),
     "smooth": Family("smooth", fit=smooth_tucker_complete, select=_select_smooth),
 }

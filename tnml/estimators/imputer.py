@@ -163,7 +163,9 @@ class TensorImputer(TransformerMixin, BaseEstimator):
     def _fit_family(self, X, observed):
         from tqdm.auto import tqdm
 
-        families = tuple(FAMILIES) if self.model == "auto" else (self.model,)
+        # 'auto' tries the families that apply: the tubal model exists for 3-way tensors only.
+        families = (tuple(name for name in FAMILIES if name != "tubal" or X.ndim == 3)
+                    if self.model == "auto" else (self.model,))
         options = SearchOptions(rank=self.rank, max_iter=self.max_iter,
                                 validation_fraction=self.validation_fraction,
                                 random_state=self.random_state, tensorize=self.tensorize)
