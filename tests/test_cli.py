@@ -1,4 +1,5 @@
-"""The command line, end to end in subprocesses."""
+"""The command line: in process through ``tnml.cli.main(argv)``, plus one subprocess smoke
+test of the installed entry point."""
 
 import json
 import subprocess
@@ -8,28 +9,46 @@ import numpy as np
 import pytest
 from skimage import io
 
+from tnml.cli import main
 from tnml.datasets import load_image
 
 
-def _run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "tnml", *args], capture_output=True, text=True,
-                          timeout=900, cwd=cwd)
+def _run(*args):
+    """The exit status of ``tnml *args`` (argparse and usage errors exit through SystemExit)."""
+    try:
+        return main(list(args)) or 0
+    except SystemExit as exit:
+        return exit.code
 
 
-def _assert_one_line_error(result, text):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert text in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+def _assert_one_line_error(capsys, args, text):
+    capsys.readouterr()
+    assert _run(*args) == 2
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr
+    assert text in stderr
+    assert len(stderr.strip().splitlines()) == 1
+
+
+def test_subprocess_smoke(tmp_path):
+    """``python -m tnml`` end to end in its own process: the real entry point and exit code."""
+    rng = np.random.default_rng(0)
+    X = rng.random((12, 1)) * rng.random((1, 14)) + 1.0
+    X[rng.random(X.shape) < 0.3] = np.nan
+    np.save(tmp_path / "x.npy", X)
+    result = subprocess.run([sys.executable, "-m", "tnml", "complete", str(tmp_path / "x.npy"),
+                             "--model", "cp", "--rank", "1", "--out", str(tmp_path / "o"),
+                             "--quiet"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert np.isfinite(np.load(tmp_path / "o" / "completed.npy")).all()
 
 
 def test_complete_image_file_writes_real_pngs(tmp_path):
     image_path = tmp_path / "small.png"
     io.imsave(image_path, (load_image("astronaut", size=32) * 255).astype(np.uint8))
     out = tmp_path / "out"
-    result = _run("complete", str(image_path), "--missing", "0.5", "--model", "cp", "--rank", "4",
-                  "--out", str(out), "--quiet")
-    assert result.returncode == 0, result.stderr
+    assert _run("complete", str(image_path), "--missing", "0.5", "--model", "cp", "--rank", "4",
+                "--out", str(out), "--quiet") == 0
     completed = io.imread(out / "completed.png")
     assert completed.shape == (32, 32, 3) and completed.dtype == np.uint8
     figure = io.imread(out / "comparison.png")
@@ -45,9 +64,8 @@ def test_complete_smooth_model_beats_low_rank_cp(tmp_path):
     scores = {}
     for model in ("smooth", "cp"):
         out = tmp_path / model
-        result = _run("complete", str(image_path), "--missing", "0.8", "--model", model,
-                      "--out", str(out), "--quiet")
-        assert result.returncode == 0, result.stderr
+        assert _run("complete", str(image_path), "--missing", "0.8", "--model", model,
+                    "--out", str(out), "--quiet") == 0
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["model"] == model
         scores[model] = metrics["psnr_missing"]
@@ -60,9 +78,8 @@ def test_complete_npy_with_nans_as_given(tmp_path):
     X = rng.random((12, 1)) * rng.random((1, 14)) + 1.0
     X[rng.random(X.shape) < 0.3] = np.nan
     np.save(tmp_path / "x.npy", X)
-    result = _run("complete", str(tmp_path / "x.npy"), "--model", "tucker",
-                  "--out", str(tmp_path / "o"), "--quiet")
-    assert result.returncode == 0, result.stderr
+    assert _run("complete", str(tmp_path / "x.npy"), "--model", "tucker",
+                "--out", str(tmp_path / "o"), "--quiet") == 0
     completed = np.load(tmp_path / "o" / "completed.npy")
     observed = ~np.isnan(X)
     np.testing.assert_array_equal(completed[observed], X[observed])
@@ -75,40 +92,32 @@ def test_complete_npy_with_nans_as_given(tmp_path):
     (["--dataset", "astronaut", "--missing", "1.5"], "--missing must be in [0, 1)"),
     (["--dataset", "astronaut", "--rank", "0"], "--rank must be >= 1"),
 ])
-def test_complete_errors(args, text, tmp_path):
-    _assert_one_line_error(_run("complete", *args, "--out", str(tmp_path / "o")), text)
+def test_complete_errors(args, text, tmp_path, capsys):
+    _assert_one_line_error(capsys, ["complete", *args, "--out", str(tmp_path / "o")], text)
 
 
-def test_complete_rejects_unreadable_and_complete_inputs(tmp_path):
+def test_complete_rejects_unreadable_and_complete_inputs(tmp_path, capsys):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
-    _assert_one_line_error(_run("complete", str(bad), "--missing", "0.5", "--out",
-                                str(tmp_path / "o")), "cannot read")
+    _assert_one_line_error(capsys, ["complete", str(bad), "--missing", "0.5", "--out",
+                                    str(tmp_path / "o")], "cannot read")
     np.save(tmp_path / "full.npy", np.ones((4, 5)))
-    _assert_one_line_error(_run("complete", str(tmp_path / "full.npy"), "--out",
-                                str(tmp_path / "o")), "no missing entries")
+    _assert_one_line_error(capsys, ["complete", str(tmp_path / "full.npy"), "--out",
+                                    str(tmp_path / "o")], "no missing entries")
 
 
-def test_unknown_command_exits_2():
-    result = _run("frobnicate")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+def test_unknown_command_exits_2(capsys):
+    assert _run("frobnicate") == 2
+    assert "Traceback" not in capsys.readouterr().err
 
 
 # -- issue 9: the CLI never loses the user's data (in-process through tnml.cli.main) ----------
-def _main(*argv):
-    """Run ``tnml.cli.main`` in-process: (exit code, stdout, stderr)."""
-    import contextlib
-    import io as text_io
-
-    from tnml.cli import main
-
-    out, err = text_io.StringIO(), text_io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(argv))
-        except SystemExit as exit_:
-            code = exit_.code
-    return code, out.getvalue(), err.getvalue()
+def _main(capsys, *argv):
+    """``tnml *argv`` in process: (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    code = _run(*argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def _one_line_error(code, err, text):
@@ -124,20 +133,20 @@ def _low_rank_npy(path, scale=1.0):
     return X * scale
 
 
-def test_cli_never_replaces_the_input_file(tmp_path):
+def test_cli_never_replaces_the_input_file(tmp_path, capsys):
     """Item 1: `tnml complete d/completed.npy --out d` replaced the input with the result."""
     source = tmp_path / "completed.npy"
     _low_rank_npy(source)
     before = source.read_bytes()
     for extra in ([], ["--overwrite"]):
-        code, _, err = _main("complete", str(source), "--missing", "0.5", "--model", "cp",
+        code, _, err = _main(capsys, "complete", str(source), "--missing", "0.5", "--model", "cp",
                              "--rank", "2", "--out", str(tmp_path), "--quiet", *extra)
         _one_line_error(code, err, "would replace the input file")
         assert source.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["completed.npy"]
 
 
-def test_cli_replaces_outputs_only_with_overwrite(tmp_path):
+def test_cli_replaces_outputs_only_with_overwrite(tmp_path, capsys):
     """Item 1: existing completed.*, metrics.json or comparison.png are kept unless asked."""
     source = tmp_path / "x.npy"
     _low_rank_npy(source)
@@ -147,35 +156,35 @@ def test_cli_replaces_outputs_only_with_overwrite(tmp_path):
     for name in ("metrics.json", "comparison.png", "completed.npy"):
         out.mkdir(exist_ok=True)
         (out / name).write_text("precious")
-        code, _, err = _main(*args)
+        code, _, err = _main(capsys, *args)
         _one_line_error(code, err, f"{name} exists; pass --overwrite")
         assert (out / name).read_text() == "precious"
         assert sorted(p.name for p in out.iterdir()) == [name]  # nothing else written either
         (out / name).unlink()
-    code, _, err = _main(*args)
+    code, _, err = _main(capsys, *args)
     assert code == 0, err
     first = json.loads((out / "metrics.json").read_text())
-    code, _, err = _main(*args, "--overwrite")
+    code, _, err = _main(capsys, *args, "--overwrite")
     assert code == 0, err
     assert json.loads((out / "metrics.json").read_text())["rank"] == first["rank"] == 2
     assert sorted(p.name for p in out.iterdir()) == ["comparison.png", "completed.npy",
                                                      "metrics.json"]  # no temporary left
 
 
-def test_cli_refuses_complex_input(tmp_path):
+def test_cli_refuses_complex_input(tmp_path, capsys):
     """Item 2: the imaginary part was silently dropped (exit 0)."""
     np.save(tmp_path / "c.npy", np.ones((6, 7)) + 1j)
-    code, _, err = _main("complete", str(tmp_path / "c.npy"), "--missing", "0.5",
+    code, _, err = _main(capsys, "complete", str(tmp_path / "c.npy"), "--missing", "0.5",
                          "--out", str(tmp_path / "o"), "--quiet")
     _one_line_error(code, err, "complex numbers")
     assert not (tmp_path / "o" / "completed.npy").exists()
 
 
-def test_cli_names_files_that_are_not_arrays(tmp_path):
+def test_cli_names_files_that_are_not_arrays(tmp_path, capsys):
     """Item 7: a text file named .npy got numpy's advice to load it with allow_pickle; a header
     claiming (10^6, 10^6) allocated (MemoryError)."""
     (tmp_path / "text.npy").write_text("just some notes\n" * 10)
-    code, _, err = _main("complete", str(tmp_path / "text.npy"), "--missing", "0.5",
+    code, _, err = _main(capsys, "complete", str(tmp_path / "text.npy"), "--missing", "0.5",
                          "--out", str(tmp_path / "o"), "--quiet")
     _one_line_error(code, err, "is not a NumPy .npy array")
     assert "allow_pickle" not in err
@@ -185,19 +194,19 @@ def test_cli_names_files_that_are_not_arrays(tmp_path):
     np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
                                                   "shape": (10**6, 10**6)})
     (tmp_path / "huge.npy").write_bytes(header.getvalue() + bytes(80))
-    code, _, err = _main("complete", str(tmp_path / "huge.npy"), "--missing", "0.5",
+    code, _, err = _main(capsys, "complete", str(tmp_path / "huge.npy"), "--missing", "0.5",
                          "--out", str(tmp_path / "o"), "--quiet")
     _one_line_error(code, err, "declares shape (1000000, 1000000)")
 
 
-def test_cli_completes_huge_valued_input(tmp_path):
+def test_cli_completes_huge_valued_input(tmp_path, capsys):
     """Item 10: values around 1e200 printed a traceback (exit 1); they are completed exactly as
     the same data at scale 1 is."""
     results = {}
     for scale in (1.0, 1e200):
         _low_rank_npy(tmp_path / "x.npy", scale=scale)
         out = tmp_path / f"o{scale:g}"
-        code, printed, err = _main("complete", str(tmp_path / "x.npy"), "--missing", "0.3",
+        code, printed, err = _main(capsys, "complete", str(tmp_path / "x.npy"), "--missing", "0.3",
                                    "--model", "cp", "--rank", "2", "--out", str(out),
                                    "--quiet")
         assert code == 0, err
@@ -209,10 +218,10 @@ def test_cli_completes_huge_valued_input(tmp_path):
     assert huge_metrics["rse_missing"] == pytest.approx(small_metrics["rse_missing"])
 
 
-def test_cli_completes_a_constant_tensor(tmp_path):
+def test_cli_completes_a_constant_tensor(tmp_path, capsys):
     """Item 10: a constant tensor stopped on 'data_range must be ... > 0' and wrote nothing."""
     np.save(tmp_path / "c.npy", np.full((8, 9, 3), 2.5))
-    code, out, err = _main("complete", str(tmp_path / "c.npy"), "--missing", "0.5",
+    code, out, err = _main(capsys, "complete", str(tmp_path / "c.npy"), "--missing", "0.5",
                            "--model", "cp", "--out", str(tmp_path / "o"), "--quiet")
     assert code == 0, err
     np.testing.assert_allclose(np.load(tmp_path / "o" / "completed.npy"), 2.5, rtol=1e-7)
@@ -221,12 +230,12 @@ def test_cli_completes_a_constant_tensor(tmp_path):
     assert json.loads(out)["psnr_missing"] is None
 
 
-def test_cli_auto_completes_a_small_matrix(tmp_path):
+def test_cli_auto_completes_a_small_matrix(tmp_path, capsys):
     """Found probing: 'auto' on a 10 x 12 matrix stopped on an impossible tensor-ring rank of
     its ket-augmented (2, 4, 15) layout, then on the tubal model that needs 3 axes."""
     rng = np.random.default_rng(0)
     np.save(tmp_path / "m.npy", rng.random((10, 1)) @ rng.random((1, 12)) + 1)
-    code, out, err = _main("complete", str(tmp_path / "m.npy"), "--missing", "0.3",
+    code, out, err = _main(capsys, "complete", str(tmp_path / "m.npy"), "--missing", "0.3",
                            "--out", str(tmp_path / "o"), "--quiet")
     assert code == 0, err
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())

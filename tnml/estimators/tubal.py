@@ -90,6 +90,11 @@ class TubalSVD(TensorDecompositionMixin):
         return tubal_complete(X, mask, solver=self.solver, rank=rank, transform=self.tube_transform,
                               random_state=self.random_state, **params)
 
+    def _sample_factor(self, tubal):
+        # A sample is its row of U: k tubes, flattened in the unit order of _components.
+        xp = get_namespace(tubal.U)
+        return xp.reshape(tubal.U[:, :tubal.rank], (tubal.U.shape[0], -1))
+
     def _components(self, tubal):
         xp = get_namespace(tubal.U)
         k, tube = tubal.rank, tuple(tubal.U.shape[2:])
