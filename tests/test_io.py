@@ -248,6 +248,18 @@ def test_edited_manifest_cannot_set_undeclared_attributes(tmp_path):
     assert tnml.load(path).transform(X).shape == (8, 2)
 
 
+def test_an_array_cannot_be_referenced_twice(tmp_path):
+    """A manifest naming one entry many times would allocate it many times over."""
+    path = tmp_path / "cp.npz"
+    tnml.save(random_cp((4, 5, 6), 2, random_state=0), path)
+    manifest = _manifest(path)
+    fields = manifest["object"]["fields"]["__dict__"]
+    first = fields["factors"]["__list__"][0]
+    fields["factors"]["__list__"] = [first] * 3
+    with pytest.raises(ValueError, match="referenced twice"):
+        tnml.load(_with_manifest(path, tmp_path / "repeated.npz", manifest))
+
+
 def test_top_level_object_is_a_format_or_an_estimator(tmp_path):
     """Item 8: a FitResult (or anything else) is not a valid top-level object."""
     path = tmp_path / "cp.npz"

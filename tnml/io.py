@@ -194,7 +194,7 @@ class _Archive:
 
     def __init__(self, zf, limit):
         self.zf = zf
-        self.infos = {}
+        self.infos, self.used = {}, set()
         for info in zf.infolist():
             if info.filename in self.infos:
                 raise _Invalid(f"entry {info.filename!r:.80} appears twice")
@@ -223,6 +223,11 @@ class _Archive:
     def array(self, key, sha256):
         if not isinstance(key, str):
             raise _Invalid(f"array reference {key!r:.40} is not a name")
+        # save gives every array its own entry: a manifest naming one entry many times could
+        # make load allocate far more than the file declares.
+        if key in self.used:
+            raise _Invalid(f"array {key!r} is referenced twice")
+        self.used.add(key)
         array = self.read(key)
         if hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest() != sha256:
             raise _Invalid(f"array {key!r} does not match its checksum (corrupted or modified)")

@@ -39,7 +39,8 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         Rank for a model family instead of the held-out search. For 'smooth' it is the number
         of channel patterns kept along the last axis (default: all channels, at most 64).
     missing_values : float, default=np.nan
-        The value that marks a missing entry.
+        The value that marks a missing entry. NaN is always missing too, whatever the marker
+        (:func:`tnml._validation.missing_mask`, the one rule of every estimator).
     tensorize : {'auto'} or bool, default='auto'
         Reshape an image-like tensor (H, W[, C]) into a high-order tensor of small modes that
         pairs row and column scales ("ket augmentation", Bengua et al. 2017) before fitting,
