@@ -23,6 +23,7 @@ quantities the last update computed anyway.
 """
 
 import math
+from functools import partial
 
 import numpy as np
 
@@ -655,10 +656,7 @@ def tr_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
         if tuple(init.shape) != shape or tuple(init.rank) != ranks:
             raise ValueError(f"init has shape {init.shape} and TR rank {init.rank}; expected "
                              f"{shape} and {ranks}")
-
-    def random_start():
-        return random_tr(shape, ranks, random_state, xp, values.dtype)
-
+    random_start = partial(random_tr, shape, ranks, random_state, xp, values.dtype)
     return complete_chain(observations, init, random_start, max_iter=max_iter, tol=tol,
                           ridge=ridge, verbose=verbose, validation=validation, to_format=TRTensor,
                           label="tr_complete")
