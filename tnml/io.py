@@ -297,7 +297,8 @@ def _remove_stale_temps(path):
 
 
 def _process_alive(pid):
-    if pid == os.getpid():
+    # On Windows os.kill(pid, 0) sends CTRL_C_EVENT instead of probing: never clean up there.
+    if pid == os.getpid() or os.name == "nt":
         return True
     try:
         os.kill(pid, 0)
