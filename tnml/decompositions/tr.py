@@ -25,14 +25,12 @@ quantities the last update computed anyway.
 import math
 from functools import partial
 
-import numpy as np
-
 from .._config import check_memory
 from .._validation import check_masked_tensor, check_nonneg_float, check_rank_sequence
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor
-from ._chain import check_observations, complete_chain, pad_network
+from ._chain import check_observations, complete_chain, pad_network, random_cores
 from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
 from ._linalg import low_rank_split, solve_spd
 from ._masked import Observations, SweepLog
@@ -212,12 +210,8 @@ def random_tr(shape, rank, random_state=None, xp=None, dtype="float64"):
     >>> random_tr((4, 5, 6), (2, 3, 2), random_state=0).rank
     (2, 3, 2)
     """
-    rng = check_random_state(random_state)
-    xp = np if xp is None else xp
-    d = len(shape)
-    ranks = check_rank_sequence(rank, d, "rank")
-    return TRTensor([to_device(rng.standard_normal((ranks[k], size, ranks[(k + 1) % d]))
-                               .astype(dtype), xp) for k, size in enumerate(shape)])
+    ranks = check_rank_sequence(rank, len(shape), "rank")
+    return TRTensor(random_cores(shape, ranks + ranks[:1], random_state, xp, dtype))
 
 
 def _check_tol(tol):

@@ -20,8 +20,6 @@ import math
 import numbers
 from functools import partial
 
-import numpy as np
-
 from .._config import check_memory
 from .._validation import (
     check_masked_tensor,
@@ -29,10 +27,10 @@ from .._validation import (
     check_positive_int,
     check_tensor,
 )
-from ..backend import check_random_state, get_namespace, to_device
+from ..backend import get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor
-from ._chain import check_observations, complete_chain, pad_network
+from ._chain import check_observations, complete_chain, pad_network, random_cores
 from ._chain import qr_left as _qr_left
 from ._chain import qr_right as _qr_right
 from ._fitting import check_fit_params, check_missing, em_sweeps, fit_sweeps
@@ -289,11 +287,8 @@ def random_tt(shape, rank, random_state=None, xp=None, dtype="float64"):
     >>> random_tt((4, 5, 6), 3, random_state=0).rank
     (1, 3, 3, 1)
     """
-    rng = check_random_state(random_state)
-    xp = np if xp is None else xp
-    full = (1,) + _check_tt_rank(rank, tuple(shape)) + (1,)
-    return TTTensor([to_device(rng.standard_normal((full[k], size, full[k + 1])).astype(dtype), xp)
-                     for k, size in enumerate(shape)])
+    bonds = (1,) + _check_tt_rank(rank, tuple(shape)) + (1,)
+    return TTTensor(random_cores(shape, bonds, random_state, xp, dtype))
 
 
 def _step_delta(tol, norm, d):
