@@ -5,6 +5,7 @@ for an intermediate result. Work that would exceed it is refused *before* it all
 structure search or a large contraction fails fast with a clear message instead of swapping.
 """
 
+import os
 import re
 import threading
 from contextlib import contextmanager
@@ -93,10 +94,45 @@ def config_context(**params):
         _state().update(old)
 
 
+def format_bytes(n_bytes):
+    """``n_bytes`` with the largest decimal unit that keeps it >= 1 (``"1.5 kB"``, ``"12 B"``).
+
+    Examples
+    --------
+    >>> from tnml._config import format_bytes
+    >>> format_bytes(2_000), format_bytes(123_400_000), format_bytes(12)
+    ('2 kB', '123.4 MB', '12 B')
+    """
+    value = float(n_bytes)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.4g} {unit}"
+        value /= 1000
+    return f"{value:.4g} TB"  # pragma: no cover - the loop returns at TB
+
+
+def _physical_memory():
+    """Bytes of RAM of this machine, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def check_memory(n_bytes, what):
-    """Refuse an allocation of ``n_bytes`` for ``what`` when it exceeds ``max_memory``."""
+    """Refuse an allocation of ``n_bytes`` for ``what`` when it exceeds ``max_memory``.
+
+    Without a budget, an allocation larger than the machine's whole memory is refused too:
+    it could only end with the process swapped to a halt or killed by the kernel.
+    """
     limit = _state()["max_memory"]
     if limit is not None and n_bytes > limit:
         raise MemoryBudgetError(
-            f"{what} needs {n_bytes / 1e6:.1f} MB, more than max_memory={limit / 1e6:.1f} MB; "
-            f"raise it with tnml.config_context(max_memory=...) or reduce the ranks")
+            f"{what} needs {format_bytes(n_bytes)}, more than max_memory="
+            f"{format_bytes(limit)}; raise it with tnml.config_context(max_memory=...) or "
+            f"reduce the sizes or ranks")
+    physical = _physical_memory() if limit is None else None
+    if physical is not None and n_bytes > physical:
+        raise MemoryBudgetError(
+            f"{what} needs {format_bytes(n_bytes)}, more than this machine's memory "
+            f"({format_bytes(physical)}); reduce the sizes or ranks")

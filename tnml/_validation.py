@@ -11,7 +11,8 @@ import numpy as np
 from .backend import get_namespace
 
 __all__ = ["check_tensor", "check_positive_int", "check_nonneg_float", "check_rank_sequence",
-           "check_mask", "check_masked_tensor", "check_indices"]
+           "check_mask", "check_masked_tensor", "check_indices", "missing_mask",
+           "check_value_range"]
 
 
 def check_tensor(X, name="X", min_order=2, allow_nan=False, dtype=None):
@@ -46,19 +47,63 @@ def check_tensor(X, name="X", min_order=2, allow_nan=False, dtype=None):
     # One contiguous copy up front (only when needed) lets every algorithm use reshape views.
     X = xp.ascontiguousarray(xp.asarray(X, dtype=dtype))
     finite = xp.isfinite(X)
-    if not bool(xp.all(finite)):
+    all_finite = bool(xp.all(finite))
+    if not all_finite:
         if not allow_nan:
             raise ValueError(f"{name} contains NaN or infinity; give a mask of observed entries "
                              f"(or NaN for missing entries where an estimator accepts them)")
         if bool(xp.any(xp.isinf(X))):
             raise ValueError(f"{name} contains infinity; only NaN may mark missing entries")
+    check_value_range(X, name, all_finite=all_finite)
     return X
+
+
+def check_value_range(X, name="X", all_finite=False):
+    """Refuse values whose squares overflow: every fit sums squares (norms, Gram matrices,
+    normal equations), which would turn into inf/NaN or a LinAlgError far from the cause.
+
+    ``X`` is a floating array without infinities; NaN entries (missing) are ignored.
+    """
+    xp = get_namespace(X)
+    if not all_finite and not bool(xp.any(~xp.isnan(X))):
+        return X
+    low, high = (xp.min, xp.max) if all_finite else (xp.nanmin, xp.nanmax)
+    largest = max(float(high(X)), -float(low(X)))  # no |X| copy
+    limit = math.sqrt(float(xp.finfo(X.dtype).max) / X.size)
+    if largest > limit:
+        raise ValueError(f"{name} holds values up to {largest:.3g} in magnitude; sums of their "
+                         f"squares overflow {X.dtype} (its limit is {limit:.3g} for "
+                         f"{X.size} entries): rescale {name}, e.g. divide it by its largest "
+                         f"absolute value")
+    return X
+
+
+def missing_mask(X, missing_values=np.nan):
+    """True where ``X`` is missing: NaN always, and entries equal to ``missing_values``.
+
+    The one definition of a missing entry for every estimator: a NaN in data whose marker is
+    another value is missing too, never a number that poisons the fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml._validation import missing_mask
+    >>> missing_mask(np.array([1.0, -1.0, np.nan]), missing_values=-1).tolist()
+    [False, True, True]
+    """
+    xp = get_namespace(X)
+    missing = xp.isnan(X)
+    if not (isinstance(missing_values, numbers.Real) and math.isnan(missing_values)):
+        missing = missing | (X == missing_values)
+    return missing
 
 
 def check_mask(mask, shape, name="mask"):
     """Validate a boolean mask of observed entries (True = observed) for a tensor of ``shape``."""
     if mask is None:
         return None
+    if not hasattr(mask, "shape") or not hasattr(mask, "dtype"):
+        mask = np.asarray(mask)  # a nested list of booleans is a mask too
     xp = get_namespace(mask)
     if tuple(mask.shape) != tuple(shape):
         raise ValueError(f"{name} must have the tensor's shape {tuple(shape)}, got "

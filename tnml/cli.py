@@ -10,10 +10,12 @@ import os
 import sys
 import time
 import warnings
+import zipfile
 
 import numpy as np
 
 from .estimators.families import FAMILIES
+from .io import atomic_write, read_npy
 
 MODELS = ("auto", *FAMILIES)
 PATTERNS = ("random", "fiber", "slice", "block")
@@ -37,13 +39,20 @@ def _read_file(path):
                 image = image[:, :, :3]
             return image, True
         if suffix == ".npy":
-            return np.load(path, allow_pickle=False), False
+            # tnml's own reader: the header is checked against the file's size before anything
+            # is allocated, and a file that is not an array is named as such.
+            with open(path, "rb") as stream:
+                return read_npy(stream, os.path.getsize(path), path), False
         if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                if len(archive.files) != 1:
-                    raise UsageError(f"{path} holds {len(archive.files)} arrays "
-                                     f"({', '.join(archive.files)}); give a file with one")
-                return archive[archive.files[0]], False
+            with zipfile.ZipFile(path) as archive:
+                entries = archive.infolist()
+                if len(entries) != 1:
+                    raise UsageError(f"{path} holds {len(entries)} arrays "
+                                     f"({', '.join(e.filename for e in entries)}); give a file "
+                                     f"with one")
+                with archive.open(entries[0]) as stream:
+                    return read_npy(stream, entries[0].file_size,
+                                    f"{path}:{entries[0].filename}"), False
     except UsageError:
         raise
     except Exception as error:  # noqa: BLE001 - any reader failure is the file's fault
@@ -92,14 +101,15 @@ def _comparison_figure(path, observed, completed, original, scores, is_image):
         ax.axis("off")
     fig.suptitle(scores.get("title", ""))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
 
 
-def _save_image(path, image):
-    from skimage import img_as_ubyte, io
+def _save_image(stream, image):
+    import imageio.v3 as iio
+    from skimage import img_as_ubyte
 
-    io.imsave(path, img_as_ubyte(np.clip(image, 0, 1)), check_contrast=False)
+    iio.imwrite(stream, img_as_ubyte(np.clip(image, 0, 1)), extension=".png")
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -116,7 +126,15 @@ def _complete(args):
         raise UsageError(f"--missing must be in [0, 1), got {args.missing}")
     data, is_image = (_read_file(args.file) if args.file is not None
                       else _read_dataset(args.dataset))
-    data = np.asarray(data, dtype=np.float64)
+    suffix = ".png" if is_image else ".npy"
+    outputs = _output_paths(args, "completed" + suffix, "comparison.png", "metrics.json")
+    data = np.asarray(data)
+    if data.dtype.kind == "c":
+        raise UsageError(f"the input holds complex numbers (dtype {data.dtype}); tnml completes "
+                         f"real tensors: complete the real and imaginary parts as two files")
+    if data.dtype.kind not in "biuf":
+        raise UsageError(f"the input must hold real numbers, got dtype {data.dtype}")
+    data = data.astype(np.float64)
     if data.ndim < 2:
         raise UsageError(f"the input must have at least 2 axes, got shape {data.shape}")
     if np.isinf(data).any():
@@ -130,7 +148,10 @@ def _complete(args):
                               random_state=args.seed)
     if not observed.any():
         raise UsageError("no observed entries are left to fit")
-    X = np.where(observed, data, np.nan)
+    # Fit on values scaled to at most 1 in magnitude (images already are): a fit sums squares,
+    # which overflow for values near 1e155; the result is scaled back exactly.
+    scale = 1.0 if is_image else float(np.max(np.abs(data[observed]))) or 1.0
+    X = np.where(observed, data / scale, np.nan)
     os.makedirs(args.out, exist_ok=True)
     start = time.perf_counter()
     imputer = TensorImputer(args.model, rank=args.rank, random_state=args.seed,
@@ -143,22 +164,56 @@ def _complete(args):
                "shape": list(data.shape), "missing_ratio": float(missing.mean()),
                "candidates": report["candidates"]}
     if original is not None:
-        data_range = 1.0 if is_image else float(np.ptp(original))
-        metrics["psnr_missing"] = psnr(original, completed, mask=missing, data_range=data_range)
-        metrics["rse_missing"] = rse(original, completed, mask=missing)
+        # Scores on the scaled values: PSNR and RSE do not change with the scale.
+        truth = original / scale
+        data_range = 1.0 if is_image else float(np.ptp(truth))
+        # A constant tensor has no dynamic range: PSNR is undefined there (null in the JSON).
+        metrics["psnr_missing"] = _finite_or_none(
+            psnr(truth, completed, mask=missing, data_range=data_range)
+            if data_range > 0 else float("nan"))
+        metrics["rse_missing"] = _finite_or_none(rse(truth, completed, mask=missing))
+    completed = completed * scale
     if is_image:
-        _save_image(os.path.join(args.out, "completed.png"), completed)
+        _write(outputs[0], lambda stream: _save_image(stream, completed))
     else:
-        np.save(os.path.join(args.out, "completed.npy"), completed)
-    scores = {"completed": metrics.get("psnr_missing", float("nan")),
+        _write(outputs[0], lambda stream: np.save(stream, completed))
+    psnr_title = metrics.get("psnr_missing")
+    scores = {"completed": float("nan") if psnr_title is None else psnr_title,
               "title": f"{report['model']} rank {report['rank']}, "
                        f"{100 * metrics['missing_ratio']:.0f}% missing"}
-    _comparison_figure(os.path.join(args.out, "comparison.png"), X, completed, original,
-                       scores, is_image)
-    with open(os.path.join(args.out, "metrics.json"), "w") as stream:
-        json.dump(metrics, stream, indent=2)
+    _write(outputs[1], lambda stream: _comparison_figure(
+        stream, X * scale, completed, original, scores, is_image))
+    _write(outputs[2], lambda stream: stream.write(json.dumps(metrics, indent=2).encode()))
     print(json.dumps({k: v for k, v in metrics.items() if k != "candidates"}))
     return 0
+
+
+def _finite_or_none(value):
+    return float(value) if np.isfinite(value) else None
+
+
+def _output_paths(args, *names):
+    """The files a command will write in ``--out``, checked before any work is done: an
+    existing file is replaced only with ``--overwrite``, and the input file never."""
+    paths = [os.path.join(args.out, name) for name in names]
+    source = getattr(args, "file", None)
+    for path in paths:
+        if source is not None and os.path.exists(path) and os.path.samefile(path, source):
+            raise UsageError(f"writing {path} would replace the input file {source}; choose "
+                             f"another --out")
+        if os.path.exists(path) and not args.overwrite:
+            raise UsageError(f"{path} exists; pass --overwrite to replace it, or choose "
+                             f"another --out")
+        if os.path.isdir(path):
+            raise UsageError(f"{path} is a folder; choose another --out")
+    return paths
+
+
+def _write(path, write):
+    """Write ``path`` through ``write(stream)`` atomically: a reader (or a crash) never sees a
+    half-written file, and a failed write leaves the old file as it was."""
+    with atomic_write(path) as stream:
+        write(stream)
 
 
 def _demo(args):
@@ -167,6 +222,7 @@ def _demo(args):
     from .estimators import TensorImputer
     from .metrics import psnr
 
+    path, = _output_paths(args, "comparison.png")
     image = load_image("astronaut", size=args.size)
     observed = make_mask(image.shape, 0.8, random_state=0)
     X = np.where(observed, image, np.nan)
@@ -184,9 +240,9 @@ def _demo(args):
         if best is None or score > best[0]:
             best = (score, name, report["rank"], completed)
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "comparison.png")
-    _comparison_figure(path, X, best[3], image,
-                       {"completed": best[0], "title": f"best: {best[1]} rank {best[2]}"}, True)
+    _write(path, lambda stream: _comparison_figure(
+        stream, X, best[3], image,
+        {"completed": best[0], "title": f"best: {best[1]} rank {best[2]}"}, True))
     print(f"wrote {path}")
     return 0
 
@@ -197,6 +253,8 @@ def build_parser():
     demo = commands.add_parser("demo", help="complete a bundled image with every model")
     demo.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
     demo.add_argument("--out", default="tnml-demo", help="folder for the figure")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="replace an existing figure in --out")
     demo.set_defaults(run=_demo)
     complete = commands.add_parser("complete", help="fill in the missing entries of a tensor")
     complete.add_argument("file", nargs="?", help="PNG/JPEG image, .npy or .npz (NaN = missing)")
@@ -209,6 +267,8 @@ def build_parser():
     complete.add_argument("--seed", type=int, default=0)
     complete.add_argument("--out", required=True, help="output folder")
     complete.add_argument("--quiet", action="store_true", help="no progress bar")
+    complete.add_argument("--overwrite", action="store_true",
+                          help="replace existing outputs in --out (never the input file)")
     complete.set_defaults(run=_complete)
     return parser
 
@@ -224,7 +284,7 @@ def main(argv=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence notes belong in metrics, not stderr
             return args.run(args)
-    except (UsageError, ValueError, TypeError, OSError, MemoryError) as error:
+    except (UsageError, ValueError, TypeError, OSError, MemoryError, ArithmeticError) as error:
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         parser.exit(2, f"tnml {args.command}: error: {first_line}\n")
 

@@ -9,12 +9,16 @@ Device arrays are copied to the host explicitly on save and come back as NumPy a
 
 import hashlib
 import json
+import math
+import numbers
 import os
-import tempfile
+import secrets
 import zipfile
+from contextlib import contextmanager
 
 import numpy as np
 
+from ._config import check_memory, format_bytes, get_config
 from .backend import to_numpy
 
 __all__ = ["save", "load"]
@@ -24,17 +28,30 @@ _VERSION = 1
 _MANIFEST = "__manifest__"
 
 
-def _registry():
-    """Classes a file may name; nothing else is ever instantiated by :func:`load`."""
-    from . import decompositions, estimators
+def _formats():
+    """Format classes a file may name."""
+    from . import decompositions
 
-    classes = {}
-    for module in (decompositions, estimators):
-        for name in module.__all__:
-            obj = getattr(module, name)
-            if isinstance(obj, type):
-                classes[name] = obj
-    return classes
+    return {name: obj for name in decompositions.__all__
+            if isinstance(obj := getattr(decompositions, name), type)
+            and issubclass(obj, decompositions.FactorizedTensor)}
+
+
+def _estimators():
+    """Estimator classes a file may name; nothing else is ever instantiated by :func:`load`."""
+    from sklearn.base import BaseEstimator
+
+    from . import estimators
+
+    return {name: obj for name in estimators.__all__
+            if isinstance(obj := getattr(estimators, name), type)
+            and issubclass(obj, BaseEstimator)}
+
+
+def _estimator_state(obj):
+    """The fitted attributes of ``obj`` that its class declares (``_fitted_attributes``)."""
+    return {name: getattr(obj, name) for name in type(obj)._fitted_attributes
+            if name in vars(obj)}
 
 
 class _Encoder:
@@ -46,7 +63,7 @@ class _Encoder:
     def add_array(self, array):
         key = f"a{len(self.arrays)}"
         host = np.ascontiguousarray(to_numpy(array))
-        if host.dtype.kind not in "biufc":
+        if host.dtype.kind not in _ARRAY_KINDS:
             raise TypeError(f"cannot save an array of dtype {host.dtype}")
         self.arrays[key] = host
         return {"__array__": key, "sha256": hashlib.sha256(host.tobytes()).hexdigest()}
@@ -64,6 +81,14 @@ class _Encoder:
             fields = {name: getattr(value, name) for name in value._array_names}
             return {"__format__": type(value).__name__,
                     "fields": self.encode({**fields, **value._metadata()})}
+        if _estimators().get(type(value).__name__) is type(value):
+            # An estimator inside an estimator: TensorImputer(model=tnml.CP(...)) and its
+            # fitted clone ``model_``.
+            return {"__estimator__": type(value).__name__,
+                    "params": self.encode(value.get_params(deep=False)),
+                    "state": self.encode(_estimator_state(value))}
+        if isinstance(value, np.random.RandomState):
+            return {"__random_state__": self.encode(value.get_state(legacy=True))}
         if isinstance(value, np.ndarray) and value.dtype == object:
             if not all(isinstance(v, str) for v in value.ravel()):
                 raise TypeError("cannot save an object array that does not hold strings")
@@ -79,52 +104,219 @@ class _Encoder:
 
 
 class _Decoder:
-    def __init__(self, archive, path):
-        self.archive, self.path = archive, path
+    def __init__(self, archive):
+        self.archive = archive
 
-    def fail(self, why):
-        raise ValueError(f"{self.path} is not a valid tnml file: {why}")
+    @staticmethod
+    def fail(why):
+        raise _Invalid(why)
 
     def decode(self, value):
         if value is None or isinstance(value, (bool, str)):
             return value
-        if not isinstance(value, dict) or len(value) not in (1, 2):
+        if not isinstance(value, dict) or not value:
             self.fail(f"unexpected entry {value!r:.80}")
         if "__array__" in value:
-            key = value["__array__"]
-            if key not in self.archive.files:
-                self.fail(f"array {key!r} is missing")
-            array = self.archive[key]
-            if hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest() != value.get(
-                    "sha256"):
-                self.fail(f"array {key!r} does not match its checksum (corrupted or modified)")
-            return array
+            return self.archive.array(value["__array__"], value.get("sha256"))
         if "__format__" in value:
-            cls = _registry().get(value["__format__"])
-            if cls is None:
-                self.fail(f"unknown format {value['__format__']!r}")
-            return cls(**self.decode(value["fields"]))
+            return self.format(value)
+        if "__estimator__" in value:
+            return self.estimator(value.get("__estimator__"), value.get("params"),
+                                  value.get("state"))
+        if len(value) != 1:
+            self.fail(f"unexpected entry {value!r:.80}")
         (tag, content), = value.items()
-        if tag == "__int__":
-            return int(content)
-        if tag == "__float__":
+        if tag == "__int__" and isinstance(content, int) and not isinstance(content, bool):
+            return content
+        if tag == "__float__" and isinstance(content, str):
             return float.fromhex(content)
-        if tag == "__strings__":
+        if tag == "__strings__" and isinstance(content, list) and all(
+                isinstance(v, str) for v in content):
             return np.array(content, dtype=object)
-        if tag == "__list__":
-            return [self.decode(v) for v in content]
-        if tag == "__tuple__":
-            return tuple(self.decode(v) for v in content)
-        if tag == "__dict__":
+        if tag in ("__list__", "__tuple__") and isinstance(content, list):
+            items = [self.decode(v) for v in content]
+            return items if tag == "__list__" else tuple(items)
+        if tag == "__dict__" and isinstance(content, dict):
             return {k: self.decode(v) for k, v in content.items()}
-        self.fail(f"unknown tag {tag!r}")
+        if tag == "__random_state__":
+            state = self.decode(content)
+            random_state = np.random.RandomState()
+            random_state.set_state(state)
+            return random_state
+        self.fail(f"unknown or malformed tag {tag!r}")
+
+    def format(self, value):
+        cls = _formats().get(value["__format__"])
+        if cls is None:
+            self.fail(f"unknown format {value['__format__']!r:.80}")
+        fields = self.decode(value.get("fields"))
+        if not isinstance(fields, dict):
+            self.fail(f"the fields of a {cls.__name__} must be a mapping")
+        return cls(**fields)
+
+    def estimator(self, name, params, state):
+        """An instance of a tnml estimator class with only what that class declares: the
+        parameters of its constructor and its ``_fitted_attributes``."""
+        cls = _estimators().get(name) if isinstance(name, str) else None
+        if cls is None:
+            self.fail(f"unknown estimator class {name!r:.80}")
+        params, state = self.decode(params), self.decode(state)
+        if not isinstance(params, dict) or not isinstance(state, dict):
+            self.fail(f"the parameters and state of a {name} must be mappings")
+        allowed = set(cls._get_param_names())
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            self.fail(f"{name} has no parameters {unknown}")
+        undeclared = sorted(set(state) - set(cls._fitted_attributes))
+        if undeclared:
+            self.fail(f"{name} does not declare the attributes {undeclared}")
+        estimator = cls(**params)
+        for attribute, content in state.items():
+            setattr(estimator, attribute, content)
+        return estimator
+
+
+class _Invalid(ValueError):
+    """Why a file is not a valid tnml file (becomes the documented ValueError)."""
+
+
+# Array dtype kinds a file may hold: bool, integers, floats, complex (never objects).
+_ARRAY_KINDS = "biufc"
+_TEMP_SUFFIX = ".tnml-tmp"
+# Bytes a file may declare beyond its own size (only compressed entries can): the default
+# of ``load(max_bytes=None)``. tnml writes uncompressed entries, whose size is the file's.
+_EXPANSION_ALLOWANCE = 64 * 2**20
+
+
+class _Archive:
+    """The arrays of a tnml file, read from the zip entries with every declared size checked
+    against the entry before anything is decompressed or allocated."""
+
+    def __init__(self, zf, limit):
+        self.zf = zf
+        self.infos, self.used = {}, set()
+        for info in zf.infolist():
+            if info.filename in self.infos:
+                raise _Invalid(f"entry {info.filename!r:.80} appears twice")
+            self.infos[info.filename] = info
+        if _MANIFEST + ".npy" not in self.infos:
+            raise _Invalid("no manifest")
+        for name in self.infos:
+            if not name.endswith(".npy") or not (name == _MANIFEST + ".npy" or (
+                    name[0] == "a" and name[1:-4].isdigit())):
+                raise _Invalid(f"unexpected entry {name!r:.80}")
+        declared = sum(info.file_size for info in self.infos.values())
+        if declared > limit:
+            raise _Invalid(
+                f"it declares {format_bytes(declared)} of arrays, more than the limit of "
+                f"{format_bytes(limit)}; if you trust the file, raise it with "
+                f"tnml.load(path, max_bytes=...)")
+
+    def read(self, key):
+        """The array stored under ``key`` (without checksum)."""
+        info = self.infos.get(f"{key}.npy")
+        if info is None:
+            raise _Invalid(f"array {key!r:.40} is missing")
+        with self.zf.open(info) as stream:
+            return read_npy(stream, info.file_size, f"array {key!r}")
+
+    def array(self, key, sha256):
+        if not isinstance(key, str):
+            raise _Invalid(f"array reference {key!r:.40} is not a name")
+        # save gives every array its own entry: a manifest naming one entry many times could
+        # make load allocate far more than the file declares.
+        if key in self.used:
+            raise _Invalid(f"array {key!r} is referenced twice")
+        self.used.add(key)
+        array = self.read(key)
+        if hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest() != sha256:
+            raise _Invalid(f"array {key!r} does not match its checksum (corrupted or modified)")
+        return array
+
+
+def read_npy(stream, size, what="the array"):
+    """Read one ``.npy`` array of ``size`` bytes from ``stream``, checking its header first.
+
+    The header's shape and dtype must account for exactly ``size`` bytes and the dtype must be
+    a number type, so a crafted header never makes this allocate more than the data it
+    claims to hold (nor unpickle anything). Raises ``ValueError`` naming ``what``.
+    """
+    try:
+        version = np.lib.format.read_magic(stream)
+    except ValueError:
+        raise _Invalid(f"{what} is not a NumPy .npy array (no .npy header)") from None
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise _Invalid(f"{what} has an unsupported .npy version {version}")
+    if dtype.hasobject or dtype.kind not in _ARRAY_KINDS:
+        raise _Invalid(f"{what} has dtype {dtype}, not a number type")
+    n_bytes = math.prod(shape) * dtype.itemsize
+    header = stream.tell()
+    if header + n_bytes != size:
+        raise _Invalid(f"{what} declares shape {shape} of {dtype} ({format_bytes(n_bytes)}), "
+                       f"but holds {format_bytes(max(size - header, 0))}")
+    check_memory(n_bytes, what)
+    buffer = np.empty(n_bytes, dtype=np.uint8)
+    view, filled = memoryview(buffer), 0
+    while filled < n_bytes:
+        count = stream.readinto(view[filled:])
+        if not count:
+            raise _Invalid(f"{what} is truncated")
+        filled += count
+    stream.read(1)  # reach the end of a zip entry, where zipfile checks its CRC
+    return buffer.view(dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _temp_prefix(path):
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{name}.")
+
+
+def _remove_stale_temps(path):
+    """Remove the temporary files that saves of ``path`` by processes that no longer exist
+    left behind (a save killed by SIGKILL or a power cut cannot clean up after itself)."""
+    prefix = _temp_prefix(path)
+    directory, start = os.path.split(prefix)
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(start) and name.endswith(_TEMP_SUFFIX)):
+            continue
+        pid = name[len(start):-len(_TEMP_SUFFIX)].split(".")[0]
+        if not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass
+
+
+def _process_alive(pid):
+    # On Windows os.kill(pid, 0) sends CTRL_C_EVENT instead of probing: never clean up there.
+    if pid == os.getpid() or os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # another user's process, or a platform without signals: keep the file
+    return True
 
 
 def save(obj, path):
     """Save a format or an estimator (fitted or not) to ``path`` (an ``.npz`` file).
 
-    The file is written to a temporary name and renamed, so an interrupted save never leaves
-    a truncated file behind.
+    The file is written to a temporary name next to ``path`` (``.<name>.<pid>.<random>
+    .tnml-tmp``), flushed to disk and renamed, so an interrupted save never leaves a truncated
+    file behind; a temporary file left by a killed save is removed by the next save or load
+    of the same path. The file gets the permissions a newly created file gets (the umask
+    applies).
 
     Examples
     --------
@@ -143,51 +335,123 @@ def save(obj, path):
     encoder = _Encoder()
     if isinstance(obj, FactorizedTensor):
         manifest = {"kind": "format", "object": encoder.encode(obj)}
-    elif type(obj).__name__ in _registry() and hasattr(obj, "get_params"):
-        state = {k: v for k, v in vars(obj).items() if k not in obj.get_params(deep=False)}
+    elif _estimators().get(type(obj).__name__) is type(obj):
         manifest = {"kind": "estimator", "class": type(obj).__name__,
                     "params": encoder.encode(obj.get_params(deep=False)),
-                    "state": encoder.encode(state)}
+                    "state": encoder.encode(_estimator_state(obj))}
     else:
         raise TypeError(f"tnml.save saves tnml formats and estimators, got "
                         f"{type(obj).__name__}")
     manifest.update(format=_FORMAT, version=_VERSION)
     blob = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    with atomic_write(path) as stream:
+        np.savez(stream, **{_MANIFEST: blob}, **encoder.arrays)
+
+
+@contextmanager
+def atomic_write(path):
+    """A new binary file that replaces ``path`` only once it is complete and on disk.
+
+    Written under a recognisable temporary name next to ``path`` (``.<name>.<pid>.<random>
+    .tnml-tmp``) and renamed; removed on any error. A temporary file that a killed process
+    left is removed by the next write or :func:`load` of the same path. The file gets the
+    permissions of any file the user creates (0o666 less the umask).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from tnml.io import atomic_write
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.bin")
+    >>> with atomic_write(path) as stream:
+    ...     _ = stream.write(b"complete")
+    >>> open(path, "rb").read()
+    b'complete'
+    """
+    path = os.fspath(path)
+    _remove_stale_temps(path)
+    tmp = f"{_temp_prefix(path)}{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
+    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     0o666)
     try:
         with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **{_MANIFEST: blob}, **encoder.arrays)
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
         raise
 
 
-def load(path):
-    """Load what :func:`save` wrote. Raises ``ValueError`` for a corrupted or foreign file."""
+def load(path, *, max_bytes=None):
+    """Load what :func:`save` wrote.
+
+    Parameters
+    ----------
+    path : str or path-like
+    max_bytes : int, optional
+        The most bytes the arrays of the file may declare. Sizes are checked in the zip
+        directory and in every array header before anything is decompressed or allocated.
+        The default is the file's own size plus 64 MiB (tnml writes uncompressed arrays, so
+        only a compressed or crafted file declares more), capped by ``max_memory`` when set.
+
+    Returns
+    -------
+    FactorizedTensor or estimator
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        Anything else: the file is not a tnml file, is corrupted or modified, names a class
+        that is not a tnml format or estimator, sets attributes the class does not declare,
+        or declares more than ``max_bytes``.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
+    if max_bytes is not None and (isinstance(max_bytes, bool)
+                                  or not isinstance(max_bytes, numbers.Integral)
+                                  or max_bytes < 0):
+        raise TypeError(f"max_bytes must be a non-negative int or None, got {max_bytes!r}")
+    _remove_stale_temps(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if _MANIFEST not in archive.files:
-                raise ValueError(f"{path} is not a valid tnml file: no manifest")
-            manifest = json.loads(archive[_MANIFEST].tobytes().decode())
-            if manifest.get("format") != _FORMAT or manifest.get("version") != _VERSION:
-                raise ValueError(f"{path} is not a valid tnml file: unknown format/version")
-            decoder = _Decoder(archive, path)
-            if manifest["kind"] == "format":
-                return decoder.decode(manifest["object"])
-            cls = _registry().get(manifest.get("class"))
-            if cls is None:
-                decoder.fail(f"unknown class {manifest.get('class')!r}")
-            estimator = cls(**decoder.decode(manifest["params"]))
-            for name, value in decoder.decode(manifest["state"]).items():
-                setattr(estimator, name, value)
-            return estimator
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, UnicodeDecodeError,
-            json.JSONDecodeError, TypeError, AttributeError) as error:
-        raise ValueError(f"{path} is not a valid tnml file ({type(error).__name__}: {error})") \
-            from None
+        if max_bytes is None:
+            max_bytes = os.path.getsize(path) + _EXPANSION_ALLOWANCE
+            budget = get_config()["max_memory"]
+            max_bytes = max_bytes if budget is None else min(max_bytes, budget)
+        if not zipfile.is_zipfile(path):
+            raise _Invalid("it is not a zip archive (.npz)")
+        with zipfile.ZipFile(path) as zf:
+            archive = _Archive(zf, max_bytes)
+            blob = archive.read(_MANIFEST)
+            if blob.dtype != np.uint8 or blob.ndim != 1:
+                raise _Invalid("the manifest is not a byte string")
+            manifest = json.loads(blob.tobytes().decode())
+            if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT \
+                    or manifest.get("version") != _VERSION:
+                raise _Invalid("unknown format/version")
+            decoder = _Decoder(archive)
+            if manifest.get("kind") == "format":
+                value = manifest.get("object")
+                if not isinstance(value, dict) or "__format__" not in value:
+                    raise _Invalid("the top-level object is not a tnml format")
+                return decoder.format(value)
+            if manifest.get("kind") == "estimator":
+                return decoder.estimator(manifest.get("class"), manifest.get("params"),
+                                         manifest.get("state"))
+            raise _Invalid("the top-level object must be a tnml format or estimator, got "
+                           f"kind {manifest.get('kind')!r:.40}")
+    except _Invalid as error:
+        raise ValueError(f"{path} is not a valid tnml file: {error}") from None
+    except RecursionError:
+        raise ValueError(f"{path} is not a valid tnml file: its manifest is nested too "
+                         f"deeply") from None
+    except Exception as error:  # noqa: BLE001 - whatever a crafted file triggers is its fault
+        raise ValueError(f"{path} is not a valid tnml file "
+                         f"({type(error).__name__}: {error!s:.200})") from None

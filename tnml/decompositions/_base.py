@@ -2,6 +2,7 @@
 
 import math
 
+from .._config import check_memory
 from .._validation import check_indices
 from ..backend import get_namespace, to_numpy
 
@@ -57,8 +58,32 @@ class FactorizedTensor:
         raise NotImplementedError
 
     def to_tensor(self):
-        """The dense tensor (allocates ``prod(shape)`` entries)."""
+        """The dense tensor (allocates ``prod(shape)`` entries).
+
+        Refused with :class:`tnml.MemoryBudgetError` before anything is allocated when the
+        largest array it builds would exceed ``max_memory`` (see :func:`tnml.config_context`).
+        """
+        check_memory(self._to_tensor_bytes(), f"{type(self).__name__}.to_tensor")
+        return self._to_tensor()
+
+    def _to_tensor(self):
+        """The dense tensor; called by :meth:`to_tensor` once the budget allows it."""
         raise NotImplementedError
+
+    def _to_tensor_bytes(self):
+        """Bytes of the largest array :meth:`_to_tensor` allocates (the result by default)."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    def _chain_bytes(self):
+        """Largest array of a left-to-right chain of core GEMMs (TT, TR): after core ``k`` it
+        holds ``r_0 * I_0 * ... * I_k * r_{k+1}`` numbers, which can exceed the result when
+        bond ranks are larger than the remaining modes."""
+        cores = self.cores
+        largest, size = math.prod(self.shape), cores[0].shape[0]
+        for core in cores:
+            size *= core.shape[1]
+            largest = max(largest, size * core.shape[2])
+        return largest * self.dtype.itemsize
 
     def entries(self, indices):
         """Values at integer coordinates ``indices`` of shape ``(n, ndim)``, never densifying."""

@@ -79,7 +79,12 @@ class CPTensor(FactorizedTensor):
     def rank(self):
         return self.weights.shape[0]
 
-    def to_tensor(self):
+    def _to_tensor_bytes(self):
+        # The Khatri-Rao product of all but the first factor exists next to the result.
+        rest = math.prod(self.shape[1:]) * self.rank if self.ndim > 1 else 0
+        return (math.prod(self.shape) + rest) * self.dtype.itemsize
+
+    def _to_tensor(self):
         xp = self.xp
         first = self.factors[0] * self.weights
         rest = khatri_rao(self.factors[1:]) if len(self.factors) > 1 else None

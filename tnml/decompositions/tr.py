@@ -103,10 +103,12 @@ class TRTensor(FactorizedTensor):
     def rank(self):
         return tuple(core.shape[0] for core in self.cores)
 
-    def to_tensor(self):
+    def _to_tensor_bytes(self):
+        return self._chain_bytes()
+
+    def _to_tensor(self):
         """The dense tensor: a chain of GEMMs, then one contraction that closes the ring."""
         xp = self.xp
-        check_memory(math.prod(self.shape) * self.dtype.itemsize, "TRTensor.to_tensor")
         chain = _open_chain(self.cores[:-1])  # (r_0, prod(I[:-1]), r_{d-1})
         return xp.reshape(einsum("apb,bia->pi", chain, self.cores[-1]), self.shape)
 

@@ -104,10 +104,12 @@ class TTTensor(FactorizedTensor):
     def rank(self):
         return tuple(core.shape[0] for core in self.cores) + (1,)
 
-    def to_tensor(self):
+    def _to_tensor_bytes(self):
+        return self._chain_bytes()
+
+    def _to_tensor(self):
         """The dense tensor: a chain of GEMMs, left to right."""
         xp = self.xp
-        check_memory(math.prod(self.shape) * self.dtype.itemsize, "TTTensor.to_tensor")
         result = xp.reshape(self.cores[0], (-1, self.cores[0].shape[2]))
         for core in self.cores[1:]:
             rank_in, size, rank_out = core.shape

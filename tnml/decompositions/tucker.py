@@ -10,6 +10,7 @@ partial result. A sweep streams the tensor twice, whatever its order. A mode who
 """
 
 import math
+import numbers
 
 from .._validation import check_masked_tensor, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device
@@ -68,7 +69,18 @@ class TuckerTensor(FactorizedTensor):
     def rank(self):
         return tuple(self.core.shape)
 
-    def to_tensor(self):
+    def _to_tensor_bytes(self):
+        # Mode products run in order; each intermediate has the full sizes of the modes done
+        # so far and the ranks of the others, and can exceed the result when a factor has
+        # fewer rows than columns.
+        sizes, largest = list(self.core.shape), 0
+        for mode, factor in enumerate(self.factors):
+            if factor is not None:
+                sizes[mode] = factor.shape[0]
+                largest = max(largest, math.prod(sizes))
+        return max(largest, math.prod(self.core.shape)) * self.dtype.itemsize
+
+    def _to_tensor(self):
         result = self.core
         for mode, factor in enumerate(self.factors):
             if factor is not None:
@@ -124,7 +136,7 @@ class TuckerTensor(FactorizedTensor):
 
 def check_tucker_rank(rank, shape):
     """Validate a Tucker rank: int (all modes), or one int or None (uncompressed) per mode."""
-    if rank is None or isinstance(rank, int) and not isinstance(rank, bool):
+    if rank is None or isinstance(rank, numbers.Integral) and not isinstance(rank, bool):
         rank = [rank] * len(shape)
     try:
         rank = list(rank)

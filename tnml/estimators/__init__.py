@@ -1,5 +1,6 @@
 """scikit-learn estimators over the decompositions."""
 
+from . import _parallel  # noqa: F401 - tnml's config_context travels into joblib workers
 from .completion import TensorCompletionRegressor
 from .cp import CP
 from .imputer import TensorImputer

@@ -24,7 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import check_tensor
+from .._validation import check_tensor, check_value_range, missing_mask
 from ..backend import get_namespace, is_numpy
 from ..contract import einsum
 from ..decompositions import solve_spd
@@ -47,10 +47,17 @@ def _check_tensor_shape(tensor_shape):
     return tuple(int(d) for d in shape)
 
 
+def _nested_ndim(X):
+    try:
+        return np.ndim(X)
+    except ValueError:  # ragged: scikit-learn's checks explain it
+        return 2
+
+
 def _observed_mask(X):
     """True where X is observed (not NaN), or None when every entry is."""
     xp = get_namespace(X)
-    missing = xp.isnan(X)
+    missing = missing_mask(X)
     if not bool(xp.any(missing)):
         return None
     if bool(xp.all(missing)):
@@ -76,16 +83,24 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         "verbose": ["verbose"],
     }
 
+    # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
+    _fitted_attributes = ("n_features_in_", "feature_names_in_", "tensor_shape_", "decomposition_",
+                          "reconstruction_error_", "n_iter_", "components_", "n_components_",
+                          "_n_features_out", "_input_ndim", "_sklearn_output_config")
+
     # -- input ----------------------------------------------------------------------------------
     def _validate_tensor(self, X, reset):
         """Return X as a floating tensor (n_samples, *tensor_shape) in its own namespace."""
         tensor_shape = _check_tensor_shape(self.tensor_shape)
         xp = get_namespace(X)
+        if isinstance(X, (list, tuple)) and _nested_ndim(X) > 2:
+            X = np.asarray(X)  # a nested list of samples that are themselves tensors
         if is_numpy(xp) and not (hasattr(X, "ndim") and getattr(X, "ndim", 2) > 2):
             # Host 2-D data (arrays, lists, DataFrames) go through scikit-learn's own checks,
             # which also record feature names.
-            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                              ensure_all_finite="allow-nan")
+            X = check_value_range(validate_data(self, X, reset=reset,
+                                                dtype=[np.float64, np.float32],
+                                                ensure_all_finite="allow-nan"))
         else:
             X = check_tensor(X, "X", allow_nan=True)
             flat = math.prod(X.shape[1:])
@@ -188,6 +203,10 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         if mask is None:
             return solve_spd(components @ components.T, flat @ components.T)
         # Missing features: each sample solves its own least squares over what it observed.
+        empty = int(xp.sum(~xp.any(mask, axis=1)))
+        if empty:
+            warnings.warn(f"{empty} sample(s) of X have no observed entries (all NaN); their "
+                          f"coordinates are set to 0", UserWarning, stacklevel=2)
         observed = xp.asarray(mask, dtype=flat.dtype)
         grams = einsum("pf,nf,qf->npq", components, observed, components)
         rhs = xp.where(mask, flat, 0) @ components.T

@@ -7,6 +7,7 @@ is ``O(n_obs * R + n_params)``, so a 1000 x 1000 x 1000 tensor with 10^6 observe
 fits in a few hundred megabytes.
 """
 
+import math
 import numbers
 import warnings
 from functools import partial
@@ -17,6 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._config import check_memory
 from ..decompositions import Observations, grow_rank, split_observations
 from .families import FAMILIES, family_ranks
 
@@ -50,6 +52,19 @@ def _check_inside(X, shape, name="X"):
         axis = int(np.nonzero(too_large.any(axis=0))[0][0])
         raise ValueError(f"{name} has coordinates outside shape={tuple(shape)}: axis {axis} "
                          f"reaches {int(X[:, axis].max())}, allowed at most {shape[axis] - 1}")
+
+
+def _n_params(model, shape, rank):
+    """Numbers a format of ``shape`` and ``rank`` holds (an upper bound for TT and TR, whose
+    bond ranks may be clipped below ``rank``)."""
+    if model == "cp":
+        return rank * (sum(shape) + 1)
+    if model == "tucker":
+        return sum(d * r for d, r in zip(shape, rank)) + math.prod(rank)
+    bonds = [rank] * (len(shape) + 1)
+    if model == "tt":
+        bonds[0] = bonds[-1] = 1
+    return sum(bonds[k] * d * bonds[k + 1] for k, d in enumerate(shape))
 
 
 class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
@@ -133,6 +148,10 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
+    # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
+    _fitted_attributes = ("n_features_in_", "feature_names_in_", "shape_", "decomposition_",
+                          "rank_", "rank_history_", "n_iter_", "train_error_")
+
     def __init__(self, model="cp", rank=8, *, shape=None, max_rank=16, ridge=1e-8,
                  max_iter=100, n_init=1, tol=1e-6, random_state=None, verbose=0):
         self.model = model
@@ -166,9 +185,16 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype="numeric", y_numeric=True)
         X = _check_coordinates(X)
         self.shape_ = self._resolve_shape(X)
+        family = FAMILIES[self.model]
+        largest = family.rank(self.max_rank if self.rank == "auto" else int(self.rank),
+                              self.shape_)
+        # The start factors are drawn before the first sweep: refuse them before they exist
+        # (a huge ``shape`` would otherwise allocate, or be killed, before any other check).
+        check_memory(_n_params(self.model, self.shape_, largest) * np.dtype(np.float64).itemsize,
+                     f"TensorCompletionRegressor start factors (model={self.model!r}, "
+                     f"shape={self.shape_})")
         y = np.asarray(y, dtype=np.float64)
         observations = Observations(X, y, self.shape_)
-        family = FAMILIES[self.model]
         fits = []  # every (format, FitResult), so that n_iter_ is the final fit's
 
         def fit(obs, rank, init):

@@ -1,6 +1,5 @@
 """Whole-tensor imputation with any decomposition estimator, or with model selection."""
 
-import math
 import numbers
 import time
 import warnings
@@ -12,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import check_tensor
+from .._validation import check_tensor, missing_mask
 from ..backend import get_namespace, is_numpy
 from .families import FAMILIES, SearchOptions, from_layout, select, to_layout
 
@@ -50,7 +49,8 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         Rank for a model family instead of the held-out search. For 'smooth' it is the number
         of channel patterns kept along the last axis (default: all channels, at most 64).
     missing_values : float, default=np.nan
-        The value that marks a missing entry.
+        The value that marks a missing entry. NaN is always missing too, whatever the marker
+        (:func:`tnml._validation.missing_mask`, the one rule of every estimator).
     tensorize : {'auto'} or bool, default='auto'
         Reshape an image-like tensor (H, W[, C]) into a high-order tensor of small modes that
         pairs row and column scales ("ket augmentation", Bengua et al. 2017) before fitting,
@@ -121,6 +121,10 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
+    # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
+    _fitted_attributes = ("shape_", "n_missing_", "model_", "decomposition_", "summary_",
+                          "layout_", "_sklearn_output_config")
+
     def __init__(self, model="auto", *, rank=None, missing_values=np.nan, tensorize="auto",
                  validation_fraction=0.1, max_iter=50, max_time=None, random_state=None,
                  verbose=0):
@@ -136,10 +140,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
 
     # -- input -----------------------------------------------------------------------------------
     def _missing(self, X):
-        xp = get_namespace(X)
-        if isinstance(self.missing_values, float) and math.isnan(self.missing_values):
-            return xp.isnan(X)
-        return X == self.missing_values
+        return missing_mask(X, self.missing_values)
 
     def _check(self, X, reset=False):
         xp = get_namespace(X)

@@ -132,10 +132,12 @@ class TubalTensor(FactorizedTensor):
         return (tr.to_slices(self.U[:, :k]), tr.xp.moveaxis(tr.forward(self.s), -1, 0),
                 tr.to_slices(self.V[:, :k]))
 
-    def to_tensor(self):
+    def _to_tensor_bytes(self):
+        # The transformed slices (complex under the FFT) and the result exist together.
+        return math.prod(self.shape) * np.dtype(self._bound.slice_dtype).itemsize * 2
+
+    def _to_tensor(self):
         tr = self._bound
-        check_memory(math.prod(self.shape) * np.dtype(tr.slice_dtype).itemsize * 2,
-                     "TubalTensor.to_tensor")
         u_hat, s_hat, v_hat = self._transformed()
         x_hat = (u_hat * s_hat[:, None, :]) @ hermitian_transpose(tr.xp, v_hat)
         return tr.from_slices(x_hat)
