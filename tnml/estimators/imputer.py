@@ -122,8 +122,9 @@ class TensorImputer(TransformerMixin, BaseEstimator):
     }
 
     # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
-    _fitted_attributes = ("shape_", "n_missing_", "model_", "decomposition_", "summary_",
-                          "layout_", "_sklearn_output_config")
+    _fitted_attributes = ("n_features_in_", "feature_names_in_", "shape_", "n_missing_",
+                          "model_", "decomposition_", "summary_", "layout_", "n_iter_",
+                          "_sklearn_output_config")
 
     def __init__(self, model="auto", *, rank=None, missing_values=np.nan, tensorize="auto",
                  validation_fraction=0.1, max_iter=50, max_time=None, random_state=None,

@@ -62,6 +62,12 @@ class _MPSBase(BaseEstimator):
     """Shared fitting machinery; subclasses turn ``y`` into targets and outputs back into
     predictions (``_encode_targets``, ``_n_outputs``)."""
 
+    # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
+    _fitted_attributes = ("n_features_in_", "feature_names_in_", "classes_", "cores_",
+                          "bond_dims_", "label_site_", "data_min_", "data_range_", "loss_curve_",
+                          "n_iter_", "validation_scores_", "y_mean_", "y_scale_", "_y_ndim",
+                          "_adam")
+
     _parameter_constraints = {
         "bond_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "feature_map": [StrOptions({"trig", "poly"}), callable],

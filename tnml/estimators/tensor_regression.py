@@ -23,6 +23,10 @@ __all__ = ["CPRegressor", "TuckerRegressor", "TTRegressor"]
 class _TensorRegressor(RegressorMixin, BaseEstimator):
     """Shared input handling; subclasses set ``_solve(X, y)`` returning the solver's output."""
 
+    # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
+    _fitted_attributes = ("n_features_in_", "feature_names_in_", "tensor_shape_", "weights_",
+                          "intercept_", "loss_curve_", "n_iter_", "_coef", "_input_ndim")
+
     _parameter_constraints = {
         "rank": [Interval(numbers.Integral, 1, None, closed="left"), "array-like"],
         "tensor_shape": ["array-like", None],
