@@ -84,7 +84,7 @@ def report(title, rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="astronaut at 80% only")
+    parser.add_argument("--quick", action="store_true", help="astronaut at 80%% only")
     parser.add_argument("--models", nargs="+", default=list(FAMILIES),
                         help="tnml families run on astronaut (default: all)")
     parser.add_argument("--cube-models", nargs="+", default=["cp", "tucker", "tt", "tr", "smooth"],

@@ -57,7 +57,7 @@ def datasets(quick):
 
 def bench_cp(X, rank, n_iter, repeats):
     init = random_cp(X.shape, rank, random_state=12345)  # not the seed that made (b)
-    t_ours, (cp, info) = timed(lambda: cp_als(X, rank, n_iter_max=n_iter, tol=0, init=init),
+    t_ours, (cp, info) = timed(lambda: cp_als(X, rank, max_iter=n_iter, tol=0, init=init),
                                repeats)
     n_iter = info.n_iter  # an exact fit stops early; TensorLy runs the same number of sweeps
     t_tl, tl_cp = timed(lambda: parafac(X, rank, n_iter_max=n_iter, tol=0,
@@ -78,7 +78,7 @@ def bench_cp(X, rank, n_iter, repeats):
 
 def bench_tucker(X, rank, n_iter, repeats):
     ranks = tuple(min(rank, d) for d in X.shape)
-    t_ours, (tk, info) = timed(lambda: tucker_hooi(X, ranks, n_iter_max=n_iter, tol=0), repeats)
+    t_ours, (tk, info) = timed(lambda: tucker_hooi(X, ranks, max_iter=n_iter, tol=0), repeats)
     n_iter = info.n_iter
     t_tl, tl_tk = timed(lambda: tucker(X, ranks, n_iter_max=n_iter, tol=0), repeats)
     return (t_ours * 1e3, t_tl * 1e3, info.error, rel_error(X, tl.tucker_to_tensor(tl_tk)),
@@ -96,7 +96,7 @@ def bench_tr(X, rank, n_iter, repeats):
     # tensor_ring_als takes no init: give tnml the very cores it draws from the same seed.
     init = tl.random.random_tr(X.shape, rank, random_state=np.random.RandomState(0))
     start = TRTensor(list(init.factors))
-    t_ours, (tr, info) = timed(lambda: tr_als(X, rank, n_iter_max=n_iter, tol=0, init=start),
+    t_ours, (tr, info) = timed(lambda: tr_als(X, rank, max_iter=n_iter, tol=0, init=start),
                                repeats)
     n_iter = info.n_iter
     t_tl, tl_tr = timed(lambda: tensor_ring_als(X, rank, n_iter_max=n_iter, tol=0,

@@ -7,8 +7,8 @@
 2. TNN completion (ADMM) of the astronaut image (``skimage.data.astronaut()`` resized to
    256 x 256 x 3 with ``skimage.transform.resize``, values in [0, 1]) with 80% of the entries
    missing: the completion benchmark's uniform random mask,
-   ``tnml.datasets.make_mask(image.shape, 0.8, random_state=0)``. Tube orientation: the tubes run along
-   the image rows, i.e. the tensor is permuted to 256 columns x 3 colours x 256 rows. Its
+   ``tnml.datasets.make_mask(image.shape, 0.8, random_state=0)``. Tube orientation: the tubes run
+   along the image rows, i.e. the tensor is permuted to 256 columns x 3 colours x 256 rows. Its
    frontal slices (columns x colours) are nearly rank one because the colours are strongly
    correlated, and the transform along the rows compacts the smooth vertical structure, so the
    low-rank structure sits in the transformed slices. With the colours as tubes (the naive

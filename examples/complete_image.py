@@ -46,10 +46,10 @@ from tnml.metrics import psnr, ssim  # noqa: E402
 # short sweeps keep the default run near a minute; drop them for the full held-out search.
 SETTINGS = {
     "cp": {},
-    "tucker": {"n_iter_max": 20},
-    "tt": {"rank": 12, "n_iter_max": 10},
-    "tr": {"rank": 6, "n_iter_max": 10},
-    "tubal": {"n_iter_max": 20},
+    "tucker": {"max_iter": 20},
+    "tt": {"rank": 12, "max_iter": 10},
+    "tr": {"rank": 6, "max_iter": 10},
+    "tubal": {"max_iter": 20},
     "smooth": {},
 }
 

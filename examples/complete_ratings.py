@@ -62,7 +62,7 @@ def main(argv=None):
           f"(rating std {values.std():.3f}); {len(y_train)} training, {len(y_test)} test entries")
 
     search = GridSearchCV(
-        TensorCompletionRegressor("cp", shape=shape, n_iter_max=100, tol=1e-5, ridge=1.0,
+        TensorCompletionRegressor("cp", shape=shape, max_iter=100, tol=1e-5, ridge=1.0,
                                   random_state=0),
         {"rank": ranks}, cv=3, scoring="neg_root_mean_squared_error", return_train_score=True)
     start = time.perf_counter()

@@ -21,10 +21,10 @@ from tnml.datasets import load_indian_pines  # noqa: E402
 
 def sweep(X):
     models = {
-        "CP": [tnml.CP(rank=r, n_iter_max=30, random_state=0) for r in (2, 5, 10, 20)],
-        "Tucker": [tnml.Tucker(rank=(r, r, r), n_iter_max=10) for r in (2, 5, 10, 20)],
+        "CP": [tnml.CP(rank=r, max_iter=30, random_state=0) for r in (2, 5, 10, 20)],
+        "Tucker": [tnml.Tucker(rank=(r, r, r), max_iter=10) for r in (2, 5, 10, 20)],
         "TensorTrain": [tnml.TensorTrain(rank=r) for r in (2, 5, 10, 20)],
-        "TensorRing": [tnml.TensorRing(rank=r, n_iter_max=10, random_state=0) for r in (2, 3, 5)],
+        "TensorRing": [tnml.TensorRing(rank=r, max_iter=10, random_state=0) for r in (2, 3, 5)],
     }
     results = {}
     for name, estimators in models.items():
@@ -34,7 +34,8 @@ def sweep(X):
                 warnings.simplefilter("ignore")
                 model.fit(X)
             points.append((model.decomposition_.compression_ratio(), model.reconstruction_error_))
-            print(f"{name:<12} params/entries {points[-1][0]:.5f}  relative error {points[-1][1]:.4f}")
+            ratio, error = points[-1]
+            print(f"{name:<12} params/entries {ratio:.5f}  relative error {error:.4f}")
         results[name] = points
     return results
 

@@ -26,8 +26,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tnml.decompositions.tubal import (gd_complete, t_product, tubal_from_factors,  # noqa: E402
-                                       tubal_singular_values)
+from tnml.decompositions.tubal import (  # noqa: E402
+    gd_complete,
+    t_product,
+    tubal_from_factors,
+    tubal_singular_values,
+)
 
 RTOL = 1e-3      # "effective" tubal rank: singular values above RTOL times the largest
 
@@ -43,7 +47,7 @@ def run(X, mask, init_scale, n_iter):
             iterations.append(iteration + 1)
             history.append(tubal_from_factors(U, V).tubal_singular_values())
 
-    tt, info = gd_complete(X, mask, init_scale=init_scale, n_iter_max=n_iter, random_state=0,
+    tt, info = gd_complete(X, mask, init_scale=init_scale, max_iter=n_iter, random_state=0,
                            callback=record)
     return np.array(iterations), np.array(history), tt, info
 

@@ -60,8 +60,8 @@ def test_complete_npy_with_nans_as_given(tmp_path):
     X = rng.random((12, 1)) * rng.random((1, 14)) + 1.0
     X[rng.random(X.shape) < 0.3] = np.nan
     np.save(tmp_path / "x.npy", X)
-    result = _run("complete", str(tmp_path / "x.npy"), "--model", "tucker", "--out", str(tmp_path / "o"),
-                  "--quiet")
+    result = _run("complete", str(tmp_path / "x.npy"), "--model", "tucker",
+                  "--out", str(tmp_path / "o"), "--quiet")
     assert result.returncode == 0, result.stderr
     completed = np.load(tmp_path / "o" / "completed.npy")
     observed = ~np.isnan(X)

@@ -9,8 +9,18 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import tnml
 from tnml import testing
-from tnml.decompositions import (CPTensor, Observations, cp_als, cp_complete, pad_cp, pad_tucker,
-                                 random_cp, random_tucker, tucker_complete, tucker_hooi)
+from tnml.decompositions import (
+    CPTensor,
+    Observations,
+    cp_als,
+    cp_complete,
+    pad_cp,
+    pad_tucker,
+    random_cp,
+    random_tucker,
+    tucker_complete,
+    tucker_hooi,
+)
 from tnml.decompositions._rank_search import grow_rank
 from tnml.estimators.completion import TensorCompletionRegressor
 
@@ -30,7 +40,7 @@ def _coordinates(shape, n, seed=0):
 def test_cp_masked_als_recovers_missing_entries():
     X = random_cp((15, 16, 17), 2, random_state=1).to_tensor()
     mask = _masked(X, 0.25)
-    cp, info = cp_als(np.where(mask, X, np.nan), 2, mask=mask, tol=1e-14, n_iter_max=500,
+    cp, info = cp_als(np.where(mask, X, np.nan), 2, mask=mask, tol=1e-14, max_iter=500,
                       random_state=0)
     assert _missing_error(X, cp.to_tensor(), mask) < 1e-6
 
@@ -39,7 +49,7 @@ def test_tucker_masked_als_recovers_missing_entries():
     X = random_tucker((15, 16, 17), (2, 3, 2), random_state=1).to_tensor()
     mask = _masked(X, 0.25)
     tucker, info = tucker_hooi(np.where(mask, X, np.nan), (2, 3, 2), mask=mask, tol=1e-14,
-                               n_iter_max=300)
+                               max_iter=300)
     assert _missing_error(X, tucker.to_tensor(), mask) < 1e-6
     factor = tucker.factors[1]
     np.testing.assert_allclose(factor.T @ factor, np.eye(3), atol=1e-10)
@@ -49,7 +59,7 @@ def test_tucker_masked_als_recovers_missing_entries():
 def test_em_option_still_works(decompose):
     X = random_cp((10, 11, 12), 2, random_state=1).to_tensor()
     mask = _masked(X, 0.6)
-    fitted, info = decompose(np.where(mask, X, 0), mask=mask, missing="em", n_iter_max=500,
+    fitted, info = decompose(np.where(mask, X, 0), mask=mask, missing="em", max_iter=500,
                              tol=1e-14)
     assert _missing_error(X, fitted.to_tensor(), mask) < 1e-3
     with pytest.raises(ValueError, match="missing"):
@@ -63,7 +73,7 @@ def test_cp_complete_matches_dense_normal_equations():
     mask = _masked(X, 0.6)
     unit = random_cp(shape, rank, random_state=0).normalize().factors
     start = CPTensor(np.ones(rank), unit)  # balanced already: cp_complete rescales nothing
-    cp, _ = cp_complete(Observations.from_dense(X, mask), rank, init=start, n_iter_max=1,
+    cp, _ = cp_complete(Observations.from_dense(X, mask), rank, init=start, max_iter=1,
                         ridge=ridge)
     # Reference: one sweep of the textbook per-row normal equations, one row at a time.
     factors = [f.copy() for f in start.factors]
@@ -85,7 +95,7 @@ def test_validation_errors_are_tracked():
     held = _coordinates(truth.shape, 100, seed=1)
     _, info = cp_complete(Observations(coords, truth.entries(coords), truth.shape), 2,
                           validation=Observations(held, truth.entries(held), truth.shape),
-                          n_iter_max=5, tol=0)
+                          max_iter=5, tol=0)
     assert len(info.validation_errors) == info.n_iter == 5
 
 
@@ -108,7 +118,7 @@ def test_grow_rank_picks_the_true_rank():
 
     def fit(observations, rank, init):
         return cp_complete(observations, rank, init="random" if init is None else init,
-                           tol=1e-8, n_iter_max=200, random_state=0)
+                           tol=1e-8, max_iter=200, random_state=0)
 
     best, rank, history = grow_rank(fit, partial(pad_cp, random_state=0), obs, range(1, 7),
                                     random_state=0)
@@ -122,7 +132,7 @@ def test_completion_stays_on_the_device(complete, rank):
     coords = _coordinates(truth.shape, 200)
     obs = Observations(testing.asarray(coords), testing.asarray(truth.entries(coords)),
                        truth.shape)
-    fitted, info = complete(obs, rank, n_iter_max=3, random_state=0, validation=obs)
+    fitted, info = complete(obs, rank, max_iter=3, random_state=0, validation=obs)
     for array in fitted._arrays():
         assert isinstance(array, testing.HostGuardArray)
 
@@ -137,8 +147,8 @@ def _expected_failed_checks(estimator):
     return {}
 
 
-@parametrize_with_checks([TensorCompletionRegressor(rank=2, n_iter_max=20),
-                          TensorCompletionRegressor("tucker", rank=2, n_iter_max=10)],
+@parametrize_with_checks([TensorCompletionRegressor(rank=2, max_iter=20),
+                          TensorCompletionRegressor("tucker", rank=2, max_iter=10)],
                          expected_failed_checks=_expected_failed_checks)
 def test_sklearn_checks(estimator, check):
     check(estimator)
@@ -152,7 +162,7 @@ def _regression_data(rank=2, n=2500, shape=(20, 20, 20)):
 
 def test_regressor_predicts_held_out_entries():
     coords, values, truth = _regression_data()
-    reg = TensorCompletionRegressor(rank=2, tol=1e-12, n_iter_max=300, random_state=0)
+    reg = TensorCompletionRegressor(rank=2, tol=1e-12, max_iter=300, random_state=0)
     reg.fit(coords, values)
     assert reg.shape_ == truth.shape and reg.n_features_in_ == 3
     test = _coordinates(truth.shape, 200, seed=5)
@@ -162,7 +172,7 @@ def test_regressor_predicts_held_out_entries():
 def test_grid_search_over_rank_picks_the_true_rank():
     coords, values, truth = _regression_data()
     search = GridSearchCV(
-        TensorCompletionRegressor(shape=truth.shape, tol=1e-8, n_iter_max=150, random_state=0),
+        TensorCompletionRegressor(shape=truth.shape, tol=1e-8, max_iter=150, random_state=0),
         {"rank": [1, 2, 3]}, cv=3).fit(coords, values)
     assert search.best_params_ == {"rank": 2}
     scores = cross_val_score(TensorCompletionRegressor(rank=2, shape=truth.shape,
@@ -173,7 +183,7 @@ def test_grid_search_over_rank_picks_the_true_rank():
 @pytest.mark.parametrize("model", ["cp", "tucker"])
 def test_regressor_auto_rank(model):
     coords, values, truth = _regression_data(n=3000)
-    reg = TensorCompletionRegressor(model, rank="auto", max_rank=4, tol=1e-8, n_iter_max=150,
+    reg = TensorCompletionRegressor(model, rank="auto", max_rank=4, tol=1e-8, max_iter=150,
                                     random_state=0).fit(coords, values)
     assert reg.rank_ == 2 if model == "cp" else reg.rank_ >= 2
     assert [h[0] for h in reg.rank_history_][0] in (1, (1, 1, 1))
@@ -193,7 +203,7 @@ def test_bad_input(X, y, shape, match):
 
 
 def test_predict_outside_the_fitted_shape():
-    reg = TensorCompletionRegressor(rank=1, n_iter_max=2).fit([[0, 0], [1, 2]], [1.0, 2.0])
+    reg = TensorCompletionRegressor(rank=1, max_iter=2).fit([[0, 0], [1, 2]], [1.0, 2.0])
     with pytest.raises(ValueError, match=r"outside shape=\(2, 3\)"):
         reg.predict([[2, 0]])
 
@@ -203,6 +213,6 @@ def test_regressor_never_densifies():
     truth = random_cp(shape, 2, random_state=0)
     coords = _coordinates(shape, 3000)
     with tnml.config_context(max_memory="50MB"):
-        reg = TensorCompletionRegressor(rank=2, n_iter_max=5, random_state=0)
+        reg = TensorCompletionRegressor(rank=2, max_iter=5, random_state=0)
         reg.fit(coords, truth.entries(coords))
         assert reg.predict(coords[:10]).shape == (10,)

@@ -39,7 +39,7 @@ def test_tt_recovers_low_rank_tensor_from_20_percent():
     X = random_tt((10, 11, 12, 13), 3).to_tensor()
     mask, obs = observe(X, 0.2)
     validation = Observations.from_dense(X, ~mask)
-    tt, result = tt_complete(obs, 3, tol=1e-10, n_iter_max=300, random_state=0,
+    tt, result = tt_complete(obs, 3, tol=1e-10, max_iter=300, random_state=0,
                              validation=validation)
     assert result.converged and tt.rank == (1, 3, 3, 3, 1)
     assert missing_error(tt, X, mask) < 1e-6
@@ -53,7 +53,7 @@ def test_tr_recovers_low_rank_ring_with_restarts():
     truth = random_tr((8, 9, 10), 2)
     X = truth.to_tensor()
     mask, obs = observe(X, 0.4)
-    fits = [tr_complete(obs, 2, tol=1e-10, n_iter_max=300, random_state=seed)
+    fits = [tr_complete(obs, 2, tol=1e-10, max_iter=300, random_state=seed)
             for seed in range(4)]
     tr, result = min(fits, key=lambda fit: fit[1].error)
     assert result.error < 1e-6 and missing_error(tr, X, mask) < 1e-5
@@ -65,10 +65,10 @@ def test_rank_growth_with_padding_recovers_long_train():
     X = random_tt((4,) * 8, 3).to_tensor()
     mask, obs = observe(X, 0.1)
     start = time.perf_counter()
-    tt, _ = tt_complete(obs, 1, n_iter_max=30, random_state=0)
+    tt, _ = tt_complete(obs, 1, max_iter=30, random_state=0)
     for rank in (2, 3):
         tt, result = tt_complete(obs, rank, init=pad_tt(tt, rank, random_state=0),
-                                 tol=1e-10 if rank == 3 else 1e-4, n_iter_max=200)
+                                 tol=1e-10 if rank == 3 else 1e-4, max_iter=200)
     assert time.perf_counter() - start < 15
     assert tt.rank == (1,) + (3,) * 7 + (1,) and missing_error(tt, X, mask) < 1e-5
 
@@ -115,8 +115,8 @@ def test_als_is_the_default_and_em_still_works():
     X = random_tt((8, 9, 10), 2, seed=3).to_tensor()
     mask = np.random.default_rng(0).random(X.shape) > 0.4
     X_missing = np.where(mask, X, np.nan)
-    tt_a, result_a = tt_als(X_missing, 2, mask=mask, tol=1e-10, n_iter_max=300)
-    tt_e, result_e = tt_als(X_missing, 2, mask=mask, missing="em", tol=1e-10, n_iter_max=300)
+    tt_a, result_a = tt_als(X_missing, 2, mask=mask, tol=1e-10, max_iter=300)
+    tt_e, result_e = tt_als(X_missing, 2, mask=mask, missing="em", tol=1e-10, max_iter=300)
     assert missing_error(tt_a, X, mask) < 1e-6 and missing_error(tt_e, X, mask) < 1e-5
     assert result_a.n_iter < result_e.n_iter  # ALS on observed entries converges faster
     with pytest.raises(ValueError, match="missing"):
@@ -126,7 +126,7 @@ def test_als_is_the_default_and_em_still_works():
     mask = np.random.default_rng(0).random(Y.shape) > 0.3
     Y_missing = np.where(mask, Y, np.nan)
     errors = {missing: missing_error(tr_als(Y_missing, 2, mask=mask, missing=missing,
-                                            init="random", tol=1e-10, n_iter_max=300,
+                                            init="random", tol=1e-10, max_iter=300,
                                             random_state=0)[0], Y, mask)
               for missing in ("als", "em")}
     assert max(errors.values()) < 1e-4, errors
@@ -162,10 +162,10 @@ def test_host_guard_in_host_guard_out(complete):
     mask = np.random.default_rng(0).random(X.shape) < 0.5
     obs = Observations.from_dense(testing.asarray(X), testing.asarray(mask))
     held_out = Observations.from_dense(testing.asarray(X), testing.asarray(~mask))
-    model, result = complete(obs, 2, n_iter_max=3, random_state=0, validation=held_out)
+    model, result = complete(obs, 2, max_iter=3, random_state=0, validation=held_out)
     assert all(isinstance(core, testing.HostGuardArray) for core in model.cores)
     assert len(result.validation_errors) == 3
-    host, _ = complete(Observations.from_dense(X, mask), 2, n_iter_max=3, random_state=0)
+    host, _ = complete(Observations.from_dense(X, mask), 2, max_iter=3, random_state=0)
     for core, reference in zip(model.cores, host.cores):
         np.testing.assert_allclose(to_numpy(core), reference, atol=1e-10)
 
@@ -179,7 +179,7 @@ OBS = Observations.from_dense(np.ones((3, 4, 5)), np.ones((3, 4, 5), dtype=bool)
     (tt_complete, {"rank": (2, 2, 2)}, ValueError, "rank"),
     (tr_complete, {"rank": (3, 3, 30)}, ValueError, "rank"),
     (tt_complete, {"rank": 2, "ridge": -1.0}, ValueError, "ridge"),
-    (tr_complete, {"rank": 2, "n_iter_max": 0}, ValueError, "n_iter_max"),
+    (tr_complete, {"rank": 2, "max_iter": 0}, ValueError, "max_iter"),
     (tt_complete, {"rank": 2, "init": "svd"}, ValueError, "init"),
     (tr_complete, {"rank": 2, "init": random_tr((3, 4, 5), 3)}, ValueError, "init"),
     (tt_complete, {"rank": None}, ValueError, "rank"),

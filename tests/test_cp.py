@@ -12,7 +12,7 @@ from tnml.decompositions import CPTensor, cp_als, random_cp
                                          ((30, 20), 5)])
 def test_exact_recovery(shape, rank):
     X = random_cp(shape, rank, random_state=1).to_tensor()
-    cp, info = cp_als(X, rank, n_iter_max=3000, tol=1e-15, random_state=0)
+    cp, info = cp_als(X, rank, max_iter=3000, tol=1e-15, random_state=0)
     assert info.error < 1e-8
     np.testing.assert_allclose(cp.to_tensor(), X, atol=1e-7 * np.abs(X).max())
 
@@ -21,7 +21,7 @@ def test_exact_recovery(shape, rank):
 def test_same_error_as_tensorly_from_same_init(shape, rng):
     X = rng.random(shape)
     init = random_cp(shape, 4, random_state=3)
-    cp, info = cp_als(X, 4, n_iter_max=25, tol=0, init=init)
+    cp, info = cp_als(X, 4, max_iter=25, tol=0, init=init)
     tl_cp, errors = parafac(X, 4, n_iter_max=25, tol=0, init=init.to_tensorly(),
                             return_errors=True)
     tl_error = np.linalg.norm(X - tl.cp_to_tensor(tl_cp)) / np.linalg.norm(X)
@@ -43,11 +43,11 @@ def test_format_interface(rng):
 
 def test_linesearch_and_ridge_still_fit(rng):
     X = random_cp((15, 16, 17), 4, random_state=2).to_tensor() + 1e-3 * rng.random((15, 16, 17))
-    _, plain = cp_als(X, 4, n_iter_max=40, tol=0, init="random", random_state=0)
-    _, jumped = cp_als(X, 4, n_iter_max=40, tol=0, init="random", random_state=0,
+    _, plain = cp_als(X, 4, max_iter=40, tol=0, init="random", random_state=0)
+    _, jumped = cp_als(X, 4, max_iter=40, tol=0, init="random", random_state=0,
                        linesearch=True)
     assert jumped.error <= plain.error * 1.01
-    _, ridged = cp_als(X, 4, n_iter_max=40, ridge=1e-8, random_state=0)
+    _, ridged = cp_als(X, 4, max_iter=40, ridge=1e-8, random_state=0)
     assert ridged.error < 1e-2
 
 
@@ -55,7 +55,7 @@ def test_mask_em_imputation(rng):
     X = random_cp((12, 13, 14), 2, random_state=4).to_tensor()
     mask = rng.random(X.shape) > 0.3
     X_missing = np.where(mask, X, np.nan)
-    cp, info = cp_als(X_missing, 2, mask=mask, n_iter_max=500, tol=1e-12, random_state=0)
+    cp, info = cp_als(X_missing, 2, mask=mask, max_iter=500, tol=1e-12, random_state=0)
     missing_error = np.linalg.norm((cp.to_tensor() - X)[~mask]) / np.linalg.norm(X[~mask])
     assert missing_error < 1e-4
 
@@ -65,7 +65,7 @@ def test_host_guard_no_implicit_copies():
     mask = testing.asarray(np.ones((6, 7, 8), dtype=bool))
     for kwargs in ({}, {"init": "random", "random_state": 0, "linesearch": True},
                    {"mask": mask}):
-        cp, info = cp_als(X, 2, n_iter_max=5, **kwargs)
+        cp, info = cp_als(X, 2, max_iter=5, **kwargs)
         assert all(isinstance(f, testing.HostGuardArray) for f in cp.factors)
     assert isinstance(cp.to_tensor(), testing.HostGuardArray)
     assert isinstance(cp.entries(testing.asarray(np.zeros((3, 3), dtype=int))),
@@ -75,5 +75,5 @@ def test_host_guard_no_implicit_copies():
 
 def test_float32_stays_float32():
     X = random_cp((6, 7, 8), 2, random_state=0).to_tensor().astype(np.float32)
-    cp, _ = cp_als(X, 2, n_iter_max=5)
+    cp, _ = cp_als(X, 2, max_iter=5)
     assert cp.factors[0].dtype == np.float32

@@ -7,8 +7,13 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import tnml
-from tnml.datasets import (available_images, load_image, make_low_rank, make_low_rank_entries,
-                           make_mask)
+from tnml.datasets import (
+    available_images,
+    load_image,
+    make_low_rank,
+    make_low_rank_entries,
+    make_mask,
+)
 from tnml.decompositions import hosvd, tt_svd
 from tnml.metrics import compression_ratio, psnr, rse, ssim
 from tnml.tensorize import ket_augment, ket_factors, ket_restore, ket_shape

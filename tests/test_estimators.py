@@ -50,13 +50,13 @@ def test_grid_search_over_rank():
 
 def test_transform_inverse_transform_on_exact_model(rng):
     X = random_cp((30, 5, 6, 7), 3, random_state=0).to_tensor()
-    model = tnml.CP(rank=3, tol=1e-14, n_iter_max=2000, random_state=0).fit(X)
+    model = tnml.CP(rank=3, tol=1e-14, max_iter=2000, random_state=0).fit(X)
     assert model.reconstruction_error_ < 1e-8
     X_new = random_cp((30, 5, 6, 7), 3, random_state=0).to_tensor()[:4]
     W = model.transform(X_new)
     np.testing.assert_allclose(model.inverse_transform(W), X_new, atol=1e-6)
     # flat input with tensor_shape gives flat output
-    flat = tnml.CP(rank=3, tensor_shape=(5, 6, 7), tol=1e-14, n_iter_max=2000,
+    flat = tnml.CP(rank=3, tensor_shape=(5, 6, 7), tol=1e-14, max_iter=2000,
                    random_state=0).fit(X.reshape(30, -1))
     assert flat.inverse_transform(flat.transform(X.reshape(30, -1)[:2])).shape == (2, 210)
 
@@ -74,8 +74,8 @@ def test_exact_models_reconstruct_samples(model, make):
 
 def test_estimators_keep_device_arrays():
     X = testing.asarray(random_cp((12, 4, 5), 2, random_state=0).to_tensor())
-    for model in [tnml.CP(rank=2, n_iter_max=5), tnml.Tucker(rank=2, n_iter_max=3),
-                  tnml.TensorTrain(rank=2), tnml.TensorRing(rank=1, n_iter_max=3),
+    for model in [tnml.CP(rank=2, max_iter=5), tnml.Tucker(rank=2, max_iter=3),
+                  tnml.TensorTrain(rank=2), tnml.TensorRing(rank=1, max_iter=3),
                   tnml.TubalSVD(rank=2)]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -89,12 +89,12 @@ def test_convergence_warning():
     from sklearn.exceptions import ConvergenceWarning
 
     with pytest.warns(ConvergenceWarning, match="did not converge"):
-        tnml.CP(rank=5, n_iter_max=2, tol=1e-12).fit(X)
+        tnml.CP(rank=5, max_iter=2, tol=1e-12).fit(X)
 
 
 def test_clone_and_pickle_fitted(rng):
     X = rng.random((15, 4, 5))
-    model = tnml.TensorRing(rank=2, random_state=0, n_iter_max=5)
+    model = tnml.TensorRing(rank=2, random_state=0, max_iter=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X)
@@ -135,13 +135,13 @@ def test_tubal_svd_exact_and_missing(rng):
     # completion needs enough observations per slice: a bigger tensor, 30% missing
     X = t_product(rng.standard_normal((40, 3, 5)), rng.standard_normal((3, 20, 5)))
     X_missing = np.where(rng.random(X.shape) < 0.3, np.nan, X)
-    completed = tnml.TensorImputer(tnml.TubalSVD(rank=3, n_iter_max=300, tol=1e-12)
+    completed = tnml.TensorImputer(tnml.TubalSVD(rank=3, max_iter=300, tol=1e-12)
                                    ).fit_transform(X_missing)
     np.testing.assert_allclose(completed, X, atol=1e-6)
 
 
-@pytest.mark.parametrize("model", [tnml.CP(rank=2, random_state=0, n_iter_max=300, tol=1e-12),
-                                   tnml.Tucker(rank=(2, 2), n_iter_max=300, tol=1e-12)])
+@pytest.mark.parametrize("model", [tnml.CP(rank=2, random_state=0, max_iter=300, tol=1e-12),
+                                   tnml.Tucker(rank=(2, 2), max_iter=300, tol=1e-12)])
 def test_estimators_fit_observed_entries_only(model, rng):
     X = random_cp((25, 8, 9), 2, random_state=1).to_tensor()
     X_missing = np.where(rng.random(X.shape) < 0.3, np.nan, X)

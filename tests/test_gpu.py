@@ -20,12 +20,12 @@ def cupy():
 def test_algorithms_stay_on_device_and_match_cpu(cupy):
     X = random_cp((20, 21, 22), 3, random_state=0).to_tensor()
     X_gpu = cupy.asarray(X)
-    cp_cpu, _ = cp_als(X, 3, n_iter_max=20, tol=0, init="svd")
-    cp_gpu, _ = cp_als(X_gpu, 3, n_iter_max=20, tol=0, init="svd")
+    cp_cpu, _ = cp_als(X, 3, max_iter=20, tol=0, init="svd")
+    cp_gpu, _ = cp_als(X_gpu, 3, max_iter=20, tol=0, init="svd")
     assert isinstance(cp_gpu.factors[0], cupy.ndarray)
     np.testing.assert_allclose(to_numpy(cp_gpu.to_tensor()), cp_cpu.to_tensor(), atol=1e-8)
-    for result in (tucker_hooi(X_gpu, 3, n_iter_max=3)[0], tt_svd(X_gpu, rank=3),
-                   tr_als(X_gpu, 2, n_iter_max=3)[0]):
+    for result in (tucker_hooi(X_gpu, 3, max_iter=3)[0], tt_svd(X_gpu, rank=3),
+                   tr_als(X_gpu, 2, max_iter=3)[0]):
         assert isinstance(result.to_tensor(), cupy.ndarray)
 
 

@@ -13,7 +13,7 @@ def _with_missing(X, ratio, seed=0):
 
 
 @pytest.mark.parametrize("model", ["cp", "tucker", "tt", "tr",
-                                   tnml.CP(rank=2, random_state=0, n_iter_max=300, tol=1e-10)])
+                                   tnml.CP(rank=2, random_state=0, max_iter=300, tol=1e-10)])
 def test_observed_entries_come_back_exactly(model):
     X = random_cp((12, 13, 14), 2, random_state=0).to_tensor()
     X_missing = _with_missing(X, 0.4)
@@ -36,7 +36,7 @@ def test_family_search_recovers_low_rank_tensor():
 def test_auto_tries_every_family_on_an_image():
     image = load_image("astronaut", size=32)
     X = np.where(make_mask(image.shape, 0.5, random_state=0), image, np.nan)
-    imputer = tnml.TensorImputer("auto", random_state=0, n_iter_max=10)
+    imputer = tnml.TensorImputer("auto", random_state=0, max_iter=10)
     completed = imputer.fit_transform(X)
     tried = [c["model"] for c in imputer.summary_["candidates"]]
     assert tried == list(tnml.estimators.imputer.FAMILIES)

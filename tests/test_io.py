@@ -32,7 +32,7 @@ def test_formats_round_trip_bit_for_bit(fmt, tmp_path):
 
 @pytest.mark.parametrize("model", [tnml.CP(rank=3, random_state=0), tnml.Tucker(rank=(2, 3)),
                                    tnml.TensorTrain(rank=3),
-                                   tnml.TensorRing(rank=2, random_state=0, n_iter_max=5),
+                                   tnml.TensorRing(rank=2, random_state=0, max_iter=5),
                                    tnml.TubalSVD(rank=2)])
 def test_fitted_estimators_round_trip(model, tmp_path):
     X = np.random.default_rng(1).random((12, 5, 6)).astype(np.float32)

@@ -47,7 +47,7 @@ def test_first_solve_matches_direct_solution(order):
     X = rng.standard_normal(grid + (2,))
     mask = rng.random(X.shape) < 0.4
     model, info = smooth_tucker_complete(X, mask, smoothness=smoothness, order=order,
-                                         n_iter_max=1, cg_tol=1e-13)
+                                         max_iter=1, cg_tol=1e-13)
     penalty = neumann_penalty(grid, order)
     for c in range(2):
         m = mask[..., c].ravel().astype(float)
@@ -105,8 +105,8 @@ def test_host_guard_and_namespace_dct():
     rng = np.random.default_rng(0)
     X = smooth_low_rank((12, 10), 2, 3, seed=4)
     mask = rng.random(X.shape) < 0.5
-    expected, _ = smooth_tucker_complete(X, mask, n_iter_max=3, tol=0)
-    model, _ = smooth_tucker_complete(testing.asarray(X), testing.asarray(mask), n_iter_max=3,
+    expected, _ = smooth_tucker_complete(X, mask, max_iter=3, tol=0)
+    model, _ = smooth_tucker_complete(testing.asarray(X), testing.asarray(mask), max_iter=3,
                                       tol=0)
     assert isinstance(model.core, testing.HostGuardArray)
     assert isinstance(model.factors[-1], testing.HostGuardArray)
@@ -142,7 +142,7 @@ def test_imputer_smooth_returns_observed_entries_exactly():
     ({"smoothness": -1.0}, ValueError, "smoothness"),
     ({"smoothness": np.nan}, ValueError, "smoothness"),
     ({"max_ratio": 0.5}, ValueError, "max_ratio"),
-    ({"n_iter_max": 0}, ValueError, "n_iter_max"),
+    ({"max_iter": 0}, ValueError, "max_iter"),
     ({"mask": np.ones((6, 5), bool)}, ValueError, "shape"),
     ({"mask": np.ones((6, 5, 2), int)}, TypeError, "boolean"),
 ])
@@ -164,7 +164,7 @@ def test_bad_values_and_axes():
     with pytest.raises(ValueError, match="NaN at observed"):
         smooth_tucker_complete(X, mask)
     mask[0, 0, 0] = False                       # a NaN where unobserved is fine
-    smooth_tucker_complete(X, mask, n_iter_max=1)
+    smooth_tucker_complete(X, mask, max_iter=1)
     with pytest.raises(ValueError, match="length >= 2"):
         smooth_tucker_complete(np.ones((1, 5, 2)), np.ones((1, 5, 2), bool))
     with pytest.raises(ValueError, match="ordered axis"):

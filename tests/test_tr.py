@@ -136,7 +136,7 @@ def test_tr_svd_pads_bonds_the_unfolding_cannot_support():
 def test_tr_als_recovers_from_perturbed_truth(shape, rank):
     truth = random_tr(shape, rank)
     X = truth.to_tensor()
-    tr, result = tr_als(X, rank, init=perturbed(truth, 1e-3), n_iter_max=300, tol=1e-12)
+    tr, result = tr_als(X, rank, init=perturbed(truth, 1e-3), max_iter=300, tol=1e-12)
     assert isinstance(result, FitResult) and result.converged
     assert tr.rank == rank
     assert rel_error(X, tr.to_tensor()) < 1e-8
@@ -154,14 +154,14 @@ def test_tr_als_recovers_from_perturbed_truth(shape, rank):
 ])
 def test_tr_als_recovers_from_svd_init(shape, rank, seed):
     X = random_tr(shape, rank, seed).to_tensor()
-    tr, result = tr_als(X, rank, init="svd", n_iter_max=200, tol=1e-12)
+    tr, result = tr_als(X, rank, init="svd", max_iter=200, tol=1e-12)
     assert rel_error(X, tr.to_tensor()) < 1e-8
 
 
 def test_tr_als_errors_decrease_and_are_correct():
     rng = np.random.default_rng(0)
     X = random_tr((8, 9, 10), (3, 3, 3)).to_tensor() + 0.05 * rng.standard_normal((8, 9, 10))
-    tr, result = tr_als(X, 2, init="random", random_state=0, n_iter_max=30, tol=0)
+    tr, result = tr_als(X, 2, init="random", random_state=0, max_iter=30, tol=0)
     errors = np.array(result.errors)
     assert result.n_iter == 30 and not result.converged
     assert np.all(np.diff(errors) <= 1e-10)  # ALS never increases the least-squares error
@@ -176,7 +176,7 @@ def test_tr_als_matches_tensorly_from_same_init(shape, rank):
     reference = tensor_ring_als(X, rank, n_iter_max=n_iter, tol=0, random_state=0)
     # tensor_ring_als starts from random_tr with the same seed: start there too
     init = tl.random.random_tr(shape, rank, random_state=np.random.RandomState(0))
-    tr, result = tr_als(X, rank, init=TRTensor(list(init.factors)), n_iter_max=n_iter, tol=0)
+    tr, result = tr_als(X, rank, init=TRTensor(list(init.factors)), max_iter=n_iter, tol=0)
     ours, theirs = rel_error(X, tr.to_tensor()), rel_error(X, tl.tr_to_tensor(reference))
     assert ours <= theirs * (1 + 1e-6)
 
@@ -184,7 +184,7 @@ def test_tr_als_matches_tensorly_from_same_init(shape, rank):
 def test_tr_als_converges_and_stops():
     truth = random_tr((6, 7, 8), (2, 2, 2))
     X = truth.to_tensor() + 0.01 * np.random.default_rng(1).standard_normal(truth.shape)
-    tr, result = tr_als(X, 2, init=perturbed(truth, 0.1), n_iter_max=500, tol=1e-6)
+    tr, result = tr_als(X, 2, init=perturbed(truth, 0.1), max_iter=500, tol=1e-6)
     assert result.converged and result.n_iter < 500 and result.error < 0.01
     errors = result.errors
     assert abs(errors[-2] - errors[-1]) <= 1e-6 * errors[-2]
@@ -194,14 +194,14 @@ def test_tr_als_ridge_and_float32():
     truth = random_tr((6, 7, 8), (2, 2, 2))
     init = TRTensor([core.astype(np.float32) for core in perturbed(truth, 0.1).cores])
     tr, result = tr_als(truth.to_tensor().astype(np.float32), 2, init=init, ridge=1e-3,
-                        n_iter_max=50)
+                        max_iter=50)
     assert tr.dtype == np.float32 and result.error < 1e-3
 
 
 def test_tr_als_random_state_is_reproducible():
     X = np.random.default_rng(0).standard_normal((5, 6, 7))
-    a = tr_als(X, 2, init="random", random_state=3, n_iter_max=3)[0]
-    b = tr_als(X, 2, init="random", random_state=3, n_iter_max=3)[0]
+    a = tr_als(X, 2, init="random", random_state=3, max_iter=3)[0]
+    b = tr_als(X, 2, init="random", random_state=3, max_iter=3)[0]
     np.testing.assert_array_equal(a.cores[0], b.cores[0])
 
 
@@ -211,7 +211,7 @@ def test_tr_als_mask_imputes_missing_entries():
     mask = np.random.default_rng(0).random(X.shape) > 0.3
     X_missing = np.where(mask, X, np.nan)
     tr, result = tr_als(X_missing, 2, mask=mask, missing="em", init="random", random_state=0,
-                        n_iter_max=300, tol=1e-10)
+                        max_iter=300, tol=1e-10)
     approx = tr.to_tensor()
     assert result.converged and result.error < 1e-8
     assert np.linalg.norm((approx - X)[~mask]) / np.linalg.norm(X[~mask]) < 1e-6
@@ -225,10 +225,10 @@ def test_host_guard():
     assert all(isinstance(core, testing.HostGuardArray) for core in svd.cores)
     assert isinstance(tr_svd(X, (2, 3, 8), tol=1e-6).cores[0], testing.HostGuardArray)
     for init in ("svd", "random"):
-        tr, result = tr_als(X, (2, 3, 2), init=init, random_state=0, n_iter_max=3)
+        tr, result = tr_als(X, (2, 3, 2), init=init, random_state=0, max_iter=3)
         assert all(isinstance(core, testing.HostGuardArray) for core in tr.cores)
     mask = testing.asarray(np.random.default_rng(0).random(X_host.shape) > 0.3)
-    tr, _ = tr_als(X, (2, 3, 2), mask=mask, init="random", random_state=0, n_iter_max=3)
+    tr, _ = tr_als(X, (2, 3, 2), mask=mask, init="random", random_state=0, max_iter=3)
     assert isinstance(tr.cores[0], testing.HostGuardArray)
     assert isinstance(tr.norm(), testing.HostGuardArray)
     assert isinstance(tr.to_tensor(), testing.HostGuardArray)
@@ -272,7 +272,7 @@ def test_bad_rank(func, rank, error, match):
     ({"init": "nope"}, ValueError, "init"),
     ({"init": random_tr((4, 5, 7), (2, 2, 2))}, ValueError, "init has shape"),
     ({"init": random_tr((4, 5, 6), (2, 3, 2))}, ValueError, "init has TR rank"),
-    ({"n_iter_max": 0}, ValueError, "n_iter_max"),
+    ({"max_iter": 0}, ValueError, "max_iter"),
     ({"tol": -1.0}, ValueError, "tol"),
     ({"ridge": -1.0}, ValueError, "ridge"),
     ({"mask": np.ones((4, 5), dtype=bool)}, ValueError, "mask"),

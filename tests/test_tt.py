@@ -5,8 +5,7 @@ import pytest
 
 from tnml import testing
 from tnml.backend import to_numpy
-from tnml.decompositions.tt import (TTTensor, max_tt_rank, tt_als, tt_dmrg, tt_round,
-                                    tt_svd)
+from tnml.decompositions.tt import TTTensor, max_tt_rank, tt_als, tt_dmrg, tt_round, tt_svd
 
 CASES = [  # (shape, inner ranks): orders 3 to 6, uneven sizes and ranks
     ((4, 5, 6), (2, 3)),
@@ -156,21 +155,21 @@ def test_tt_als_recovers(shape, ranks):
     assert fit.rank[1:-1] == ranks and result.converged and rel_err(fit.to_tensor(), X) < 1e-8
     rng = np.random.default_rng(1)
     perturbed = TTTensor([c + 0.1 * np.std(c) * rng.standard_normal(c.shape) for c in tt.cores])
-    fit, result = tt_als(X, ranks, init=perturbed, n_iter_max=300, tol=1e-12)
+    fit, result = tt_als(X, ranks, init=perturbed, max_iter=300, tol=1e-12)
     assert rel_err(fit.to_tensor(), X) < 1e-8
     assert result.errors[-1] < 1e-8 and np.all(np.diff(result.errors) <= 1e-12)
 
 
 def test_tt_als_random_init_and_fit_result():
     X = random_tt((5, 6, 7), (2, 3)).to_tensor()
-    fit, result = tt_als(X, (2, 3), init="random", random_state=0, n_iter_max=200)
+    fit, result = tt_als(X, (2, 3), init="random", random_state=0, max_iter=200)
     assert result.converged and result.n_iter == len(result.errors)
     assert rel_err(fit.to_tensor(), X) < 1e-8
     noisy = np.random.default_rng(0).standard_normal((5, 6, 7))
-    _, short = tt_als(noisy, 2, init="random", random_state=0, n_iter_max=2, tol=0)
+    _, short = tt_als(noisy, 2, init="random", random_state=0, max_iter=2, tol=0)
     assert short.n_iter == 2 and not short.converged
     # on data without low TT rank, ALS decreases the error monotonically and beats TT-SVD
-    fit, result = tt_als(noisy, 3, init="random", random_state=0, n_iter_max=30)
+    fit, result = tt_als(noisy, 3, init="random", random_state=0, max_iter=30)
     assert np.all(np.diff(result.errors) <= 1e-12)
     np.testing.assert_allclose(result.error, rel_err(fit.to_tensor(), noisy), rtol=1e-10)
     assert result.error < rel_err(tt_svd(noisy, rank=3).to_tensor(), noisy)
@@ -199,15 +198,15 @@ def test_mask_em_completion():
     X = tt.to_tensor()
     mask = np.random.default_rng(0).random(X.shape) > 0.3
     X_missing = np.where(mask, X, np.nan)
-    fit, result = tt_als(X_missing, (2, 3), mask=mask, missing="em", n_iter_max=500, tol=1e-12)
+    fit, result = tt_als(X_missing, (2, 3), mask=mask, missing="em", max_iter=500, tol=1e-12)
     missing = ~mask
     err_missing = np.linalg.norm((fit.to_tensor() - X)[missing]) / np.linalg.norm(X[missing])
     assert result.converged and err_missing < 1e-8 and result.error < 1e-8
     fit, _ = tt_als(X_missing, (2, 3), mask=mask, missing="em", init="random", random_state=0,
-                    n_iter_max=500)
+                    max_iter=500)
     err_missing = np.linalg.norm((fit.to_tensor() - X)[missing]) / np.linalg.norm(X[missing])
     assert err_missing < 1e-6
-    fit, _ = tt_dmrg(X_missing, max_rank=(2, 3), mask=mask, n_iter_max=200, random_state=0)
+    fit, _ = tt_dmrg(X_missing, max_rank=(2, 3), mask=mask, max_iter=200, random_state=0)
     err_missing = np.linalg.norm((fit.to_tensor() - X)[missing]) / np.linalg.norm(X[missing])
     assert fit.rank == (1, 2, 3, 1) and err_missing < 1e-6
 
@@ -227,7 +226,7 @@ def test_host_guard_no_implicit_copies():
     fits = [tt_svd(X, tol=1e-10), tt_als(X, (2, 3))[0], tt_als(X, 2, init="random")[0],
             tt_dmrg(X, random_state=0)[0],
             tt_als(X, (2, 3), mask=testing.asarray(np.random.default_rng(0).random(X.shape) > .3),
-                   n_iter_max=3)[0]]
+                   max_iter=3)[0]]
     fits.append(tt_round(fits[0], rank=2))
     for fit in fits:
         assert all(isinstance(core, guard) for core in fit.cores)
@@ -282,8 +281,8 @@ def test_bad_ranks_and_params():
         tt_als(X, 1, init=tt_svd(X, rank=2))
     with pytest.raises(ValueError, match="init has shape"):
         tt_als(X, 2, init=random_tt((2, 3, 5), (2, 2)))
-    with pytest.raises(ValueError, match="n_iter_max"):
-        tt_als(X, 2, n_iter_max=0)
+    with pytest.raises(ValueError, match="max_iter"):
+        tt_als(X, 2, max_iter=0)
     with pytest.raises(TypeError, match="tt must be a TTTensor"):
         tt_round(X, rank=1)
     with pytest.raises(ValueError, match="mask must have the tensor's shape"):

@@ -5,10 +5,23 @@ import pytest
 
 from tnml import testing
 from tnml._config import MemoryBudgetError, config_context
-from tnml.decompositions.tubal import (TubalTensor, altmin_complete, gd_complete, get_transform,
-                                       t_identity, t_inverse, t_product, t_svd, t_transpose,
-                                       tensor_nuclear_norm, tnn_complete, tubal_complete,
-                                       tubal_from_factors, tubal_rank, tubal_singular_values)
+from tnml.decompositions.tubal import (
+    TubalTensor,
+    altmin_complete,
+    gd_complete,
+    get_transform,
+    t_identity,
+    t_inverse,
+    t_product,
+    t_svd,
+    t_transpose,
+    tensor_nuclear_norm,
+    tnn_complete,
+    tubal_complete,
+    tubal_from_factors,
+    tubal_rank,
+    tubal_singular_values,
+)
 
 SHAPES = [(6, 5, 7), (5, 6, 8), (4, 5, 3, 4)]
 TRANSFORMS = ["fft", "dct", "orthogonal"]
@@ -293,7 +306,7 @@ def test_altmin_recovers_small():
     assert isinstance(tt, TubalTensor) and tt.rank == 2
     assert rel(tt.to_tensor(), X) < 1e-6
     dct, _ = tubal_complete(X, mask, solver="altmin", rank=2, transform="dct", init="random",
-                            random_state=0, n_iter_max=5)
+                            random_state=0, max_iter=5)
     assert dct.shape == X.shape
 
 
@@ -301,14 +314,14 @@ def test_gd_implicit_low_tubal_rank():
     """From init scale 1e-3, GD on a full-width U * V^T ends at effective tubal rank 3."""
     X = random_low_tubal_rank((40, 40, 8), 3, 0)
     mask = np.random.default_rng(0).random(X.shape) < 0.6
-    tt, info = gd_complete(X, mask, init_scale=1e-3, n_iter_max=400, random_state=0)
+    tt, info = gd_complete(X, mask, init_scale=1e-3, max_iter=400, random_state=0)
     assert tt.rank == 40  # overparametrised: full width
     sv = tt.tubal_singular_values()
     assert int(np.sum(sv > 1e-3 * sv[0])) == 3
     assert tubal_rank(tt.to_tensor(), rtol=1e-3) == 3
     assert rel(tt.to_tensor(), X) < 1e-2
     # a large start loses the bias
-    big, _ = gd_complete(X, mask, init_scale=0.3, n_iter_max=400, random_state=0)
+    big, _ = gd_complete(X, mask, init_scale=0.3, max_iter=400, random_state=0)
     assert tubal_rank(big.to_tensor(), rtol=1e-3) > 3
 
 
@@ -359,11 +372,11 @@ def test_host_guard(kind):
     assert isinstance(t_inverse(testing.asarray(rng.standard_normal((3, 3, 5))), kind), guard)
     X = testing.asarray(random_low_tubal_rank((4, 6, 5), 2, 0, kind))
     mask = testing.asarray(rng.random((4, 6, 5)) < 0.7)
-    completed, _ = tnn_complete(X, mask, transform=kind, n_iter_max=3)
+    completed, _ = tnn_complete(X, mask, transform=kind, max_iter=3)
     assert isinstance(completed, guard)
-    alt, _ = altmin_complete(X, mask, 2, transform=kind, n_iter_max=2)
+    alt, _ = altmin_complete(X, mask, 2, transform=kind, max_iter=2)
     assert isinstance(alt.U, guard) and isinstance(alt.to_tensor(), guard)
-    gd, _ = gd_complete(X, mask, transform=kind, n_iter_max=3, random_state=0)
+    gd, _ = gd_complete(X, mask, transform=kind, max_iter=3, random_state=0)
     assert isinstance(gd.U, guard) and isinstance(gd.s, guard)
     orth = testing.asarray(np.linalg.qr(rng.standard_normal((5, 5)))[0])
     assert isinstance(t_svd(A, transform=orth).U, guard)

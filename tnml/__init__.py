@@ -6,12 +6,20 @@ on NumPy or CuPy arrays.
 
 from . import backend, contract, decompositions
 from ._config import MemoryBudgetError, config_context, get_config, set_config
-from .estimators import (CP, TensorCompletionRegressor, TensorImputer, TensorRing, TensorTrain,
-                         TubalSVD, Tucker)
+from .estimators import (
+    CP,
+    TensorCompletionRegressor,
+    TensorImputer,
+    TensorRing,
+    TensorTrain,
+    TubalSVD,
+    Tucker,
+)
 from .io import load, save
 
 __version__ = "0.1.0"
 
-__all__ = ["CP", "Tucker", "TensorTrain", "TensorRing", "TensorImputer", "TubalSVD", "TensorCompletionRegressor", "save", "load", "config_context",
+__all__ = ["CP", "Tucker", "TensorTrain", "TensorRing", "TensorImputer", "TubalSVD",
+           "TensorCompletionRegressor", "save", "load", "config_context",
            "get_config", "set_config", "MemoryBudgetError", "backend", "contract",
            "decompositions", "__version__"]

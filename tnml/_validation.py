@@ -1,7 +1,10 @@
-"""Input checks shared by every layer: they name the parameter, what was given and what is allowed."""
+"""Input checks shared by every layer.
 
-import numbers
+They name the parameter, what was given and what is allowed.
+"""
+
 import math
+import numbers
 
 import numpy as np
 

@@ -10,7 +10,9 @@ import importlib
 
 import numpy as np
 
-__all__ = ["get_namespace", "namespace_name", "to_numpy", "to_device", "is_numpy", "check_random_state"]
+__all__ = [
+    "get_namespace", "namespace_name", "to_numpy", "to_device", "is_numpy", "check_random_state",
+]
 
 
 def _array_module(array):

@@ -19,7 +19,7 @@ Examples
 Traceback (most recent call last):
 ...
 TypeError: implicit conversion of a HostGuardArray to a NumPy array is not allowed; use tnml.backend.to_numpy
-"""
+"""  # noqa: E501 - a doctest traceback is one line
 
 import sys
 import types

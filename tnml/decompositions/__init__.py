@@ -8,10 +8,18 @@ from .network import (TensorNetwork, fully_connected_adjacency, load_network_ins
 from .smooth import smooth_tucker_complete
 from .tr import TRTensor, pad_tr, tr_als, tr_complete, tr_svd
 from .tt import TTTensor, pad_tt, tt_als, tt_complete, tt_dmrg, tt_round, tt_svd
-from .tubal import (TubalTensor, t_identity, t_inverse, t_product, t_svd, t_transpose,
-                    tensor_nuclear_norm, tubal_complete, tubal_rank)
-from .tucker import (TuckerTensor, hosvd, pad_tucker, random_tucker, tucker_complete,
-                     tucker_hooi)
+from .tubal import (
+    TubalTensor,
+    t_identity,
+    t_inverse,
+    t_product,
+    t_svd,
+    t_transpose,
+    tensor_nuclear_norm,
+    tubal_complete,
+    tubal_rank,
+)
+from .tucker import TuckerTensor, hosvd, pad_tucker, random_tucker, tucker_complete, tucker_hooi
 
 __all__ = ["FactorizedTensor", "FitResult", "Observations", "CPTensor", "cp_als", "cp_complete",
            "pad_cp", "random_cp", "TuckerTensor", "hosvd", "tucker_hooi", "tucker_complete",

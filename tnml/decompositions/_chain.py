@@ -119,9 +119,9 @@ def check_observations(observations, validation=None):
     return observations, validation
 
 
-def check_completion_params(n_iter_max, tol, ridge, verbose):
+def check_completion_params(max_iter, tol, ridge, verbose):
     """Validated ``(tol, ridge)`` of a completion function; raises on bad parameters."""
-    check_positive_int(n_iter_max, "n_iter_max")
+    check_positive_int(max_iter, "max_iter")
     tol = check_nonneg_float(tol, "tol")
     ridge = check_nonneg_float(ridge, "ridge")
     if not isinstance(verbose, (bool, numbers.Integral)):
@@ -239,7 +239,7 @@ class _Environments:
 
 
 # -- the sweeps -----------------------------------------------------------------------------------
-def complete_chain(observations, cores, *, n_iter_max, tol, ridge, verbose, validation,
+def complete_chain(observations, cores, *, max_iter, tol, ridge, verbose, validation,
                    to_format, label):
     """Masked ALS over a chain (TT) or ring (TR) of cores; see the module docstring.
 
@@ -251,7 +251,7 @@ def complete_chain(observations, cores, *, n_iter_max, tol, ridge, verbose, vali
     observations, validation : Observations (validation may be None)
     cores : list of 3-D arrays
         The start; any gauge.
-    n_iter_max, tol, ridge, verbose
+    max_iter, tol, ridge, verbose
         As in :func:`~tnml.decompositions.tt.tt_complete`.
     to_format : callable
         Builds the format (TTTensor or TRTensor) from cores, for the validation entries.
@@ -270,7 +270,7 @@ def complete_chain(observations, cores, *, n_iter_max, tol, ridge, verbose, vali
     d = len(cores)
     log, converged = SweepLog(observations, validation, label, verbose), False
     errors = log.errors
-    for iteration in range(n_iter_max):
+    for iteration in range(max_iter):
         forward = iteration % 2 == 0
         path = list(range(state.center, d) if forward else range(state.center, -1, -1))
         for k in path[1:] if iteration else path:

@@ -100,7 +100,7 @@ def grow_rank(fit, pad, observations, ranks, validation_fraction=0.1, random_sta
     >>> obs = Observations(coords, truth.entries(coords), truth.shape)
     >>> def fit(obs, rank, init):
     ...     return cp_complete(obs, rank, init="random" if init is None else init,
-    ...                        tol=1e-8, n_iter_max=200, random_state=0)
+    ...                        tol=1e-8, max_iter=200, random_state=0)
     >>> cp, rank, history = grow_rank(fit, partial(pad_cp, random_state=0), obs,
     ...                               range(1, 7), random_state=0)
     >>> rank

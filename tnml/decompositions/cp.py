@@ -181,7 +181,7 @@ def _inner_mttkrp(partial, factors, mode):
     return xp.reshape(result, (rank, dims[mode])).T
 
 
-def cp_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init="svd",
+def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="svd",
            random_state=None, linesearch=False, ridge=None, verbose=False):
     """CP decomposition by alternating least squares.
 
@@ -197,7 +197,7 @@ def cp_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init=
         How a mask is used. 'als': every factor row is fitted to the observed entries only
         (:func:`cp_complete`, row-wise normal equations); 'em': unobserved entries are
         imputed by the current model at every sweep and the dense ALS runs on the result.
-    n_iter_max : int, default=100
+    max_iter : int, default=100
         Maximum number of ALS sweeps.
     tol : float, default=1e-8
         Stop when the relative error changes by less than ``tol`` between sweeps.
@@ -233,13 +233,13 @@ def cp_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init=
     --------
     >>> from tnml.decompositions import cp_als, random_cp
     >>> X = random_cp((10, 11, 12), 3, random_state=0).to_tensor()
-    >>> cp, info = cp_als(X, 3, n_iter_max=500, tol=1e-14, random_state=0)
+    >>> cp, info = cp_als(X, 3, max_iter=500, tol=1e-14, random_state=0)
     >>> info.error < 1e-8
     True
     """
     X, mask = _check_fit_input(X, mask)
     rank = check_positive_int(rank, "rank", upper=max_cp_rank(X.shape))
-    check_positive_int(n_iter_max, "n_iter_max")
+    check_positive_int(max_iter, "max_iter")
     check_nonneg_float(tol, "tol")
     if missing not in ("als", "em"):
         raise ValueError(f"missing must be 'als' or 'em', got {missing!r}")
@@ -248,7 +248,7 @@ def cp_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init=
     xp = get_namespace(X)
     factors = _initial_factors(X, rank, init, random_state)
     if masked_als:
-        return cp_complete(Observations.from_dense(X, mask), rank, n_iter_max=n_iter_max,
+        return cp_complete(Observations.from_dense(X, mask), rank, max_iter=max_iter,
                            tol=tol, init=CPTensor(None, factors), ridge=ridge, verbose=verbose)
     observed = X if mask is None else xp.where(mask, X, 0)
     norm_x = float(xp.linalg.norm(observed))
@@ -257,7 +257,7 @@ def cp_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init=
     split = _split_point(X.shape)
     errors, converged = [], False
     jump_start, jumps = 3, 0
-    for iteration in range(n_iter_max):
+    for iteration in range(max_iter):
         target = X if mask is None else xp.where(mask, X, _reconstruct(factors))
         previous = [f for f in factors] if linesearch else None
         factors, inner = _als_sweep(target, factors, split, ridge)
@@ -279,7 +279,7 @@ def cp_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init=
     return CPTensor(None, factors).normalize(), FitResult(len(errors), errors, converged)
 
 
-def cp_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
+def cp_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
                 random_state=None, ridge=1e-8, verbose=False, validation=None):
     """CP completion by ALS over the observed entries only (never densifies).
 
@@ -294,7 +294,7 @@ def cp_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
         Coordinates, values and shape of the observed entries.
     rank : int
         Number of rank-one components.
-    n_iter_max : int, default=100
+    max_iter : int, default=100
         Maximum number of sweeps.
     tol : float, default=1e-6
         Stop when the relative training error changes by less than ``tol`` between sweeps.
@@ -332,20 +332,20 @@ def cp_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
     >>> truth = random_cp((20, 21, 22), 2, random_state=0)
     >>> coords = np.random.default_rng(0).integers(0, 20, size=(2000, 3))
     >>> obs = Observations(coords, truth.entries(coords), truth.shape)
-    >>> cp, info = cp_complete(obs, 2, tol=1e-12, n_iter_max=300, random_state=0)
+    >>> cp, info = cp_complete(obs, 2, tol=1e-12, max_iter=300, random_state=0)
     >>> info.error < 1e-6
     True
     """
     shape = observations.shape
     rank = check_positive_int(rank, "rank")
-    check_positive_int(n_iter_max, "n_iter_max")
+    check_positive_int(max_iter, "max_iter")
     check_nonneg_float(tol, "tol")
     check_nonneg_float(ridge, "ridge")
     factors = _initial_complete_factors(observations, rank, init, random_state)
     columns = [observations.column(mode) for mode in range(len(shape))]
     log, converged = SweepLog(observations, validation, "cp_complete", verbose), False
     errors = log.errors
-    for iteration in range(n_iter_max):
+    for iteration in range(max_iter):
         for mode in range(len(shape)):
             alpha = ridge
             if isinstance(init, str):

@@ -45,7 +45,7 @@ __all__ = ["smooth_tucker_complete", "dct", "idct"]
 
 
 def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.01, order=2,
-                           max_ratio=100.0, n_iter_max=10, tol=1e-3, cg_tol=1e-5,
+                           max_ratio=100.0, max_iter=10, tol=1e-3, cg_tol=1e-5,
                            cg_iter_max=1000, verbose=False):
     """Complete ``X`` on ``mask`` with a Tucker model smooth along its ordered axes.
 
@@ -70,7 +70,7 @@ def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.
     max_ratio : float, default=100
         Cap on ``lambda_k / lambda_1``: how much harder than the roughest pattern a pattern
         with no edges may be smoothed. 1 turns the reweighting off.
-    n_iter_max : int, default=10
+    max_iter : int, default=10
         Reweighting iterations (each one a conjugate-gradient solve).
     tol : float, default=1e-3
         Stop when the completed tensor changes by less than ``tol`` (relative) in one
@@ -122,7 +122,7 @@ def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.
         check_nonneg_float(value, name)
     if not (isinstance(max_ratio, (int, float)) and max_ratio >= 1):
         raise ValueError(f"max_ratio must be a number >= 1, got {max_ratio!r}")
-    check_positive_int(n_iter_max, "n_iter_max")
+    check_positive_int(max_iter, "max_iter")
     check_positive_int(cg_iter_max, "cg_iter_max")
 
     # Work in (ordered axes..., channels) layout.
@@ -149,7 +149,7 @@ def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.
     completed = _channel_means(targets, weights)
     core = completed
     errors, converged = [], False
-    for iteration in range(n_iter_max):
+    for iteration in range(max_iter):
         core, n_cg = _solve_core(weights, targets, W, lambdas, spectrum, core, cg_tol,
                                  cg_iter_max)
         fitted = (core, W)

@@ -464,7 +464,7 @@ def _check_als_memory(shape, ranks, itemsize):
     check_memory((first + last) * itemsize, "tr_als sweep")
 
 
-def tr_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init="svd",
+def tr_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="svd",
            random_state=None, verbose=False, ridge=None):
     """Fixed-rank tensor-ring approximation by alternating least squares.
 
@@ -489,7 +489,7 @@ def tr_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init=
         How a ``mask`` is handled. "als": every core is fitted to the observed entries only
         (:func:`tr_complete`); "em": unobserved entries are imputed with the current
         reconstruction before every sweep of the dense algorithm.
-    n_iter_max : int, default=100
+    max_iter : int, default=100
         Maximum number of sweeps.
     tol : float, default=1e-8
         Stop when the relative change of the error between two sweeps is below ``tol``.
@@ -524,7 +524,7 @@ def tr_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init=
     >>> rng = np.random.default_rng(0)
     >>> shapes = [(2, 6, 3), (3, 7, 2), (2, 8, 2)]
     >>> X = TRTensor([rng.standard_normal(s) for s in shapes]).to_tensor()
-    >>> tr, result = tr_als(X, rank=(2, 3, 2), n_iter_max=500, tol=1e-12)
+    >>> tr, result = tr_als(X, rank=(2, 3, 2), max_iter=500, tol=1e-12)
     >>> tr.rank, bool(result.error < 1e-6)
     ((2, 3, 2), True)
     """
@@ -534,25 +534,25 @@ def tr_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init=
     masked_als = mask is not None and missing == "als"
     if ridge is None:
         ridge = _COMPLETE_RIDGE if masked_als else 0.0
-    tol, ridge = check_completion_params(n_iter_max, tol, ridge, verbose)
+    tol, ridge = check_completion_params(max_iter, tol, ridge, verbose)
     ranks = _check_tr_rank(rank, X.shape)
     if not masked_als:
         _check_als_memory(X.shape, ranks, X.dtype.itemsize)
     cores = _init_cores(X, ranks, init, random_state)
     if masked_als:
-        return tr_complete(Observations.from_dense(X, mask), ranks, n_iter_max=n_iter_max,
+        return tr_complete(Observations.from_dense(X, mask), ranks, max_iter=max_iter,
                            tol=tol, init=TRTensor(cores), ridge=ridge, verbose=verbose)
-    return _fit(X, mask, cores, n_iter_max, tol, ridge, verbose)
+    return _fit(X, mask, cores, max_iter, tol, ridge, verbose)
 
 
-def _fit(X, mask, cores, n_iter_max, tol, ridge, verbose):
+def _fit(X, mask, cores, max_iter, tol, ridge, verbose):
     """ALS sweeps (EM-imputing unobserved entries when ``mask`` is given) until converged."""
     xp = get_namespace(X, *cores)
     eps = float(xp.finfo(X.dtype).eps)
     norm_x = float(xp.linalg.norm(xp.reshape(X, (-1,)))) or 1.0
     filled = X if mask is None else xp.where(mask, X, TRTensor(cores).to_tensor())
     errors, converged, n_iter = [], False, 0
-    for n_iter in range(1, n_iter_max + 1):
+    for n_iter in range(1, max_iter + 1):
         cores, inner, norm_hat = _als_sweep(filled, cores, ridge)
         if mask is None:
             error = _residual_error(X, cores, inner, norm_hat, norm_x)
@@ -572,7 +572,7 @@ def _fit(X, mask, cores, n_iter_max, tol, ridge, verbose):
 
 
 # -- completion -----------------------------------------------------------------------------------
-def tr_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
+def tr_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
                 random_state=None, ridge=_COMPLETE_RIDGE, verbose=False, validation=None):
     """Tensor-ring completion by ALS over the observed entries only (never densifies).
 
@@ -591,7 +591,7 @@ def tr_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
     rank : int or sequence of d ints
         Bond dimensions ``(r_0, ..., r_{d-1})``; an int is used for every bond. Each core's
         least squares must be determinable: ``r_k r_{k+1} <= prod(I_m, m != k)``.
-    n_iter_max : int, default=100
+    max_iter : int, default=100
         Maximum number of sweeps (one sweep updates every core once, alternating direction).
     tol : float, default=1e-6
         Stop when the relative training error changes by less than ``tol`` between sweeps.
@@ -639,13 +639,13 @@ def tr_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
     >>> truth = TRTensor([rng.standard_normal((2, n, 2)) for n in (8, 9, 10)])
     >>> coords = np.argwhere(rng.random(truth.shape) < 0.5)
     >>> obs = Observations(coords, truth.entries(coords), truth.shape)
-    >>> tr, result = tr_complete(obs, 2, tol=1e-10, n_iter_max=300, random_state=1)
+    >>> tr, result = tr_complete(obs, 2, tol=1e-10, max_iter=300, random_state=1)
     >>> X = truth.to_tensor()
     >>> bool(np.linalg.norm(tr.to_tensor() - X) < 1e-6 * np.linalg.norm(X))
     True
     """
     observations, validation = check_observations(observations, validation)
-    tol, ridge = check_completion_params(n_iter_max, tol, ridge, verbose)
+    tol, ridge = check_completion_params(max_iter, tol, ridge, verbose)
     values, shape = observations.values, observations.shape
     xp, d = get_namespace(values), len(shape)
     ranks = _check_tr_rank(rank, shape)
@@ -660,7 +660,7 @@ def tr_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
                            .astype(values.dtype), xp) for k in range(d)]
     else:
         raise ValueError(f"init must be 'random' or a TRTensor, got {init!r}")
-    cores, result = complete_chain(observations, cores, n_iter_max=n_iter_max, tol=tol,
+    cores, result = complete_chain(observations, cores, max_iter=max_iter, tol=tol,
                                    ridge=ridge, verbose=verbose, validation=validation,
                                    to_format=TRTensor, label="tr_complete")
     return TRTensor(cores), result

@@ -26,8 +26,9 @@ from .._validation import check_mask, check_nonneg_float, check_positive_int, ch
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor, FitResult
-from ._chain import (check_completion_params, check_observations, complete_chain, pad_cores,
-                     qr_left as _qr_left, qr_right as _qr_right)
+from ._chain import check_completion_params, check_observations, complete_chain, pad_cores
+from ._chain import qr_left as _qr_left
+from ._chain import qr_right as _qr_right
 from ._linalg import low_rank_split, truncated_svd
 from ._masked import Observations
 
@@ -479,7 +480,7 @@ def _check_sweep_memory(shape, ranks, itemsize, what):
     check_memory(2 * math.prod(shape[:-1]) * last_rank * itemsize, what)
 
 
-def _fit(X, mask, cores, sweep, n_iter_max, stop, verbose, label, ranks=None, tol=None,
+def _fit(X, mask, cores, sweep, max_iter, stop, verbose, label, ranks=None, tol=None,
          impute_from_init=True):
     """Run sweeps (EM-imputing unobserved entries when ``mask`` is given) until ``stop``."""
     xp = get_namespace(X, *cores)
@@ -488,7 +489,7 @@ def _fit(X, mask, cores, sweep, n_iter_max, stop, verbose, label, ranks=None, to
     filled = X if mask is None or not impute_from_init \
         else xp.where(mask, X, TTTensor(cores).to_tensor())
     errors, converged, n_iter = [], False, 0
-    for n_iter in range(1, n_iter_max + 1):
+    for n_iter in range(1, max_iter + 1):
         old_rank = TTTensor(cores).rank
         cores, frame = sweep(filled, cores, ranks, _step_delta(tol, 1.0, X.ndim))
         if mask is None:
@@ -509,8 +510,8 @@ def _fit(X, mask, cores, sweep, n_iter_max, stop, verbose, label, ranks=None, to
     return TTTensor(cores), FitResult(n_iter, errors, converged)
 
 
-def _check_fit_params(n_iter_max, tol, verbose):
-    check_positive_int(n_iter_max, "n_iter_max")
+def _check_fit_params(max_iter, tol, verbose):
+    check_positive_int(max_iter, "max_iter")
     tol = check_nonneg_float(tol, "tol")
     if not isinstance(verbose, (bool, numbers.Integral)):
         raise TypeError(f"verbose must be a bool or an int, got {verbose!r}")
@@ -518,7 +519,7 @@ def _check_fit_params(n_iter_max, tol, verbose):
 
 
 # -- ALS ------------------------------------------------------------------------------------------
-def tt_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init="svd",
+def tt_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="svd",
            random_state=None, verbose=False):
     """Fixed-rank tensor-train approximation by one-site alternating least squares.
 
@@ -540,7 +541,7 @@ def tt_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init=
         How a ``mask`` is handled. "als": every core is fitted to the observed entries only
         (:func:`tt_complete`, with its default ridge); "em": unobserved entries are imputed
         with the current reconstruction before every sweep of the dense algorithm.
-    n_iter_max : int, default=100
+    max_iter : int, default=100
         Maximum number of sweeps.
     tol : float, default=1e-8
         Stop when the relative change of the error between two sweeps is below ``tol``.
@@ -576,7 +577,7 @@ def tt_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init=
     ((1, 2, 3, 1), True, True)
     """
     X, mask = _check_data(X, mask)
-    tol = _check_fit_params(n_iter_max, tol, verbose)
+    tol = _check_fit_params(max_iter, tol, verbose)
     if missing not in ("als", "em"):
         raise ValueError(f"missing must be 'als' or 'em', got {missing!r}")
     xp, shape = get_namespace(X), tuple(X.shape)
@@ -597,19 +598,19 @@ def tt_als(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init=
     else:
         raise ValueError(f"init must be 'svd', 'random' or a TTTensor, got {init!r}")
     if mask is not None and missing == "als":
-        return tt_complete(Observations.from_dense(X, mask), ranks, n_iter_max=n_iter_max,
+        return tt_complete(Observations.from_dense(X, mask), ranks, max_iter=max_iter,
                            tol=tol, init=TTTensor(cores), verbose=verbose)
     _check_sweep_memory(shape, ranks, X.dtype.itemsize, "tt_als sweep")
 
     def stop(errors, old_rank, new_rank):
         return len(errors) > 1 and abs(errors[-2] - errors[-1]) <= tol * errors[-2]
 
-    return _fit(X, mask, cores, _als_sweep, n_iter_max, stop, verbose, "tt_als",
+    return _fit(X, mask, cores, _als_sweep, max_iter, stop, verbose, "tt_als",
                 impute_from_init=not isinstance(init, str) or init != "random")
 
 
 # -- DMRG -----------------------------------------------------------------------------------------
-def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, n_iter_max=20, init=None,
+def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, max_iter=20, init=None,
             random_state=None, verbose=False):
     """Tensor-train approximation whose ranks adapt to a tolerance (two-site DMRG sweeps).
 
@@ -632,7 +633,7 @@ def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, n_iter_max=20, init=None,
         True where X is observed; EM imputation as in :func:`tt_als`. Give ``max_rank`` (or a
         larger ``tol``) with a mask: the imputed tensor is not low-rank until the fit is, so a
         tiny tolerance lets the ranks grow to their maxima.
-    n_iter_max : int, default=20
+    max_iter : int, default=20
         Maximum number of sweeps.
     init : None, "random" or TTTensor
         Starting point: random rank-1 cores drawn with ``random_state`` (None, "random") or a
@@ -666,7 +667,7 @@ def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, n_iter_max=20, init=None,
     ((1, 2, 3, 1), True)
     """
     X, mask = _check_data(X, mask)
-    tol = _check_fit_params(n_iter_max, tol, verbose)
+    tol = _check_fit_params(max_iter, tol, verbose)
     xp, shape = get_namespace(X), tuple(X.shape)
     caps = _check_tt_rank(max_rank, shape, name="max_rank")
     if isinstance(init, TTTensor):
@@ -683,12 +684,12 @@ def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, n_iter_max=20, init=None,
         return len(errors) > 1 and old_rank == new_rank \
             and abs(errors[-2] - errors[-1]) <= _DMRG_STALL * errors[-2]
 
-    return _fit(X, mask, cores, _dmrg_sweep, n_iter_max, stop, verbose, "tt_dmrg",
+    return _fit(X, mask, cores, _dmrg_sweep, max_iter, stop, verbose, "tt_dmrg",
                 ranks=caps, tol=tol, impute_from_init=isinstance(init, TTTensor))
 
 
 # -- completion -----------------------------------------------------------------------------------
-def tt_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
+def tt_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
                 random_state=None, ridge=1e-8, verbose=False, validation=None):
     """Tensor-train completion by ALS over the observed entries only (never densifies).
 
@@ -708,7 +709,7 @@ def tt_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
     rank : int, sequence of int or None
         Inner bond dimensions, as in :func:`tt_svd` (an int is capped per bond). ``None`` takes
         the ranks of ``init``, which must then be a TTTensor.
-    n_iter_max : int, default=100
+    max_iter : int, default=100
         Maximum number of sweeps (one sweep updates every core once, alternating direction).
     tol : float, default=1e-6
         Stop when the relative training error changes by less than ``tol`` between sweeps.
@@ -757,7 +758,7 @@ def tt_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
     True
     """
     observations, validation = check_observations(observations, validation)
-    tol, ridge = check_completion_params(n_iter_max, tol, ridge, verbose)
+    tol, ridge = check_completion_params(max_iter, tol, ridge, verbose)
     values, shape = observations.values, observations.shape
     xp = get_namespace(values)
     if rank is None and not isinstance(init, TTTensor):
@@ -776,7 +777,7 @@ def tt_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
         cores = _random_cores(shape, ranks, values.dtype, xp, random_state)
     else:
         raise ValueError(f"init must be 'random' or a TTTensor, got {init!r}")
-    cores, result = complete_chain(observations, cores, n_iter_max=n_iter_max, tol=tol,
+    cores, result = complete_chain(observations, cores, max_iter=max_iter, tol=tol,
                                    ridge=ridge, verbose=verbose, validation=validation,
                                    to_format=TTTensor, label="tt_complete")
     return TTTensor(cores), result

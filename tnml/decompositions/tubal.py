@@ -33,7 +33,7 @@ import numbers
 import numpy as np
 
 from .._config import check_memory
-from .._validation import (check_mask, check_nonneg_float, check_positive_int, check_tensor)
+from .._validation import check_mask, check_nonneg_float, check_positive_int, check_tensor
 from ..backend import check_random_state, get_namespace, to_device, to_numpy
 from ..contract import einsum
 from ._base import FactorizedTensor, FitResult
@@ -917,7 +917,7 @@ def _svt(tr, stack, threshold):
     return (u * xp.asarray(s, dtype=u.dtype)[:, None, :]) @ vh, keep
 
 
-def tnn_complete(X, mask, *, transform="fft", n_iter_max=500, tol=1e-8, rho=1.1, mu=None,
+def tnn_complete(X, mask, *, transform="fft", max_iter=500, tol=1e-8, rho=1.1, mu=None,
                  mu_max=1e10, verbose=False):
     """Tensor completion by minimising the tensor nuclear norm with ADMM (the convex baseline).
 
@@ -932,7 +932,7 @@ def tnn_complete(X, mask, *, transform="fft", n_iter_max=500, tol=1e-8, rho=1.1,
     mask : bool array of X's shape
         True where X is observed.
     transform : {'fft', 'dct'} or orthogonal matrix, default='fft'
-    n_iter_max : int, default=500
+    max_iter : int, default=500
     tol : float, default=1e-8
         Stop when the largest change of the iterates and the constraint violation fall below
         ``tol`` times the largest observed magnitude.
@@ -971,7 +971,7 @@ def tnn_complete(X, mask, *, transform="fft", n_iter_max=500, tol=1e-8, rho=1.1,
     True
     """
     M, mask, tr = _check_completion_input(X, mask, transform)
-    check_positive_int(n_iter_max, "n_iter_max")
+    check_positive_int(max_iter, "max_iter")
     tol = check_nonneg_float(tol, "tol")
     rho = check_nonneg_float(rho, "rho")
     if rho < 1:
@@ -994,7 +994,7 @@ def tnn_complete(X, mask, *, transform="fft", n_iter_max=500, tol=1e-8, rho=1.1,
     Y = xp.zeros_like(M)
     Z = xp.zeros_like(M)
     errors, converged = [], False
-    for iteration in range(n_iter_max):
+    for iteration in range(max_iter):
         Z_old, E_old = Z, E
         Z, keep = _svt(tr, tr.to_slices(M - E + Y / mu), 1.0 / mu)
         Z = tr.from_slices(Z)
@@ -1052,7 +1052,7 @@ def _als_half_step(tr, target, maskflat, v_hat, ridge):
     return xp.reshape(solution, (n1, r) + tr.tube_shape)
 
 
-def altmin_complete(X, mask, rank, *, transform="fft", n_iter_max=100, tol=1e-10, ridge=1e-12,
+def altmin_complete(X, mask, rank, *, transform="fft", max_iter=100, tol=1e-10, ridge=1e-12,
                     init="svd", random_state=None, verbose=False):
     """Low-tubal-rank completion by alternating least squares on ``X = U * V^T``.
 
@@ -1067,7 +1067,7 @@ def altmin_complete(X, mask, rank, *, transform="fft", n_iter_max=100, tol=1e-10
     rank : int
         Tubal rank ``r`` of the factors.
     transform : {'fft', 'dct'}, matrix or sequence of matrices, default='fft'
-    n_iter_max : int, default=100
+    max_iter : int, default=100
         Maximum number of sweeps (U then V).
     tol : float, default=1e-10
         Stop when the relative observed error falls below ``tol`` or changes by less than
@@ -1105,7 +1105,7 @@ def altmin_complete(X, mask, rank, *, transform="fft", n_iter_max=100, tol=1e-10
     M, mask, tr = _check_completion_input(X, mask, transform, need_orthogonal=False)
     n1, n2 = M.shape[:2]
     rank = check_positive_int(rank, "rank", upper=min(n1, n2))
-    check_positive_int(n_iter_max, "n_iter_max")
+    check_positive_int(max_iter, "max_iter")
     tol = check_nonneg_float(tol, "tol")
     ridge = check_nonneg_float(ridge, "ridge")
     xp = tr.xp
@@ -1134,7 +1134,7 @@ def altmin_complete(X, mask, rank, *, transform="fft", n_iter_max=100, tol=1e-10
     mask_cols = xp.reshape(_t_transpose(tr, mask), (n2, -1))
     M_t = _t_transpose(tr, M)
     errors, converged = [], False
-    for iteration in range(n_iter_max):
+    for iteration in range(max_iter):
         # X = U * V^T: rows of U given V; X^T = V * U^T: rows of V given U.
         U = _als_half_step(tr, M, mask_rows, tr.to_slices(V), ridge)
         V = _als_half_step(tr, M_t, mask_cols, tr.to_slices(U), ridge)
@@ -1149,7 +1149,7 @@ def altmin_complete(X, mask, rank, *, transform="fft", n_iter_max=100, tol=1e-10
     return tubal_from_factors(U, V, transform), FitResult(len(errors), errors, converged)
 
 
-def gd_complete(X, mask, *, rank=None, init_scale=1e-3, learning_rate=0.5, n_iter_max=2000,
+def gd_complete(X, mask, *, rank=None, init_scale=1e-3, learning_rate=0.5, max_iter=2000,
                 tol=1e-7, transform="fft", random_state=None, callback=None, verbose=False):
     """Completion by gradient descent on an overparametrised ``U * V^T`` from a small start.
 
@@ -1174,7 +1174,7 @@ def gd_complete(X, mask, *, rank=None, init_scale=1e-3, learning_rate=0.5, n_ite
     learning_rate : float, default=0.5
         Step size relative to ``1 / sigma``, where ``sigma`` is the largest singular value of
         the transformed slices of the zero-filled data divided by ``p``.
-    n_iter_max : int, default=2000
+    max_iter : int, default=2000
     tol : float, default=1e-7
         Stop when the relative error on the observed entries falls below ``tol`` (a change
         criterion would stop on the initial plateau of a small start).
@@ -1213,7 +1213,7 @@ def gd_complete(X, mask, *, rank=None, init_scale=1e-3, learning_rate=0.5, n_ite
     rank = min(n1, n2) if rank is None else check_positive_int(rank, "rank")
     init_scale = check_nonneg_float(init_scale, "init_scale")
     learning_rate = check_nonneg_float(learning_rate, "learning_rate")
-    check_positive_int(n_iter_max, "n_iter_max")
+    check_positive_int(max_iter, "max_iter")
     tol = check_nonneg_float(tol, "tol")
     xp = tr.xp
     check_memory(M.size * 6 * np.dtype(tr.slice_dtype).itemsize, "gd_complete")
@@ -1232,7 +1232,7 @@ def gd_complete(X, mask, *, rank=None, init_scale=1e-3, learning_rate=0.5, n_ite
     u_hat = tr.to_slices(xp.asarray(to_device(U0, xp), dtype=tr.dtype))
     v_hat = tr.to_slices(xp.asarray(to_device(V0, xp), dtype=tr.dtype))
     errors, converged = [], False
-    for iteration in range(n_iter_max):
+    for iteration in range(max_iter):
         fit = tr.from_slices(u_hat @ _hermitian_transpose(xp, v_hat))
         residual = xp.where(mask, fit - M, 0)
         errors.append(float(xp.linalg.norm(xp.reshape(residual, (-1,)))) / norm_obs)

@@ -217,7 +217,7 @@ def _initial_factors(X, rank, init, random_state):
             for r, f in zip(rank, start.factors)]
 
 
-def tucker_hooi(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, init="svd",
+def tucker_hooi(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="svd",
                 random_state=None, ridge=1e-8, verbose=False):
     """Tucker decomposition by higher-order orthogonal iteration (HOOI).
 
@@ -232,7 +232,7 @@ def tucker_hooi(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, 
         How a mask is used. 'als': factor rows and core are fitted to the observed entries
         only (:func:`tucker_complete`); 'em': unobserved entries are imputed by the model at
         each sweep and HOOI runs on the result.
-    n_iter_max : int, default=100
+    max_iter : int, default=100
     tol : float, default=1e-8
         Stop when the relative error changes by less than ``tol``.
     init : {'svd', 'random'} or TuckerTensor, default='svd'
@@ -263,20 +263,20 @@ def tucker_hooi(X, rank, *, mask=None, missing="als", n_iter_max=100, tol=1e-8, 
     """
     X, mask = _check_fit_input(X, mask)
     rank = check_tucker_rank(rank, X.shape)
-    check_positive_int(n_iter_max, "n_iter_max")
+    check_positive_int(max_iter, "max_iter")
     check_nonneg_float(tol, "tol")
     if missing not in ("als", "em"):
         raise ValueError(f"missing must be 'als' or 'em', got {missing!r}")
     xp = get_namespace(X)
     factors = _initial_factors(X, rank, init, random_state)
     if mask is not None and missing == "als":
-        return tucker_complete(Observations.from_dense(X, mask), rank, n_iter_max=n_iter_max,
+        return tucker_complete(Observations.from_dense(X, mask), rank, max_iter=max_iter,
                                tol=tol, init=TuckerTensor(_project(X, factors), factors),
                                ridge=ridge, verbose=verbose)
     norm_x = float(xp.linalg.norm(X)) or 1.0
     split = _split_point(X.shape)
     errors, converged, core = [], False, None
-    for iteration in range(n_iter_max):
+    for iteration in range(max_iter):
         target = X
         if mask is not None and core is not None:
             target = xp.where(mask, X, TuckerTensor(core, factors).to_tensor())
@@ -317,7 +317,7 @@ def _hooi_sweep(X, factors, rank, split):
     return factors, mode_dot(projected, factors[last_mode].T, last_mode)
 
 
-def tucker_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="random",
+def tucker_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
                     random_state=None, ridge=1e-8, verbose=False, validation=None):
     """Tucker completion by ALS over the observed entries only (never densifies).
 
@@ -332,7 +332,7 @@ def tucker_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="rando
     observations : Observations
     rank : int or sequence of (int or None)
         Multilinear rank; None leaves a mode uncompressed (identity factor).
-    n_iter_max : int, default=100
+    max_iter : int, default=100
     tol : float, default=1e-6
         Stop when the relative training error changes by less than ``tol`` between sweeps.
     init : 'random' or TuckerTensor, default='random'
@@ -359,14 +359,14 @@ def tucker_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="rando
     >>> truth = random_tucker((15, 16, 17), (2, 3, 2), random_state=0)
     >>> coords = np.random.default_rng(0).integers(0, 15, size=(1500, 3))
     >>> obs = Observations(coords, truth.entries(coords), truth.shape)
-    >>> tucker, info = tucker_complete(obs, (2, 3, 2), tol=1e-12, n_iter_max=200,
+    >>> tucker, info = tucker_complete(obs, (2, 3, 2), tol=1e-12, max_iter=200,
     ...                                random_state=0)
     >>> info.error < 1e-6
     True
     """
     shape = observations.shape
     rank = check_tucker_rank(rank, shape)
-    check_positive_int(n_iter_max, "n_iter_max")
+    check_positive_int(max_iter, "max_iter")
     check_nonneg_float(tol, "tol")
     check_nonneg_float(ridge, "ridge")
     xp = get_namespace(observations.values)
@@ -374,7 +374,7 @@ def tucker_complete(observations, rank, *, n_iter_max=100, tol=1e-6, init="rando
     columns = [observations.column(mode) for mode in range(len(shape))]
     log, converged = SweepLog(observations, validation, "tucker_complete", verbose), False
     errors = log.errors
-    for iteration in range(n_iter_max):
+    for iteration in range(max_iter):
         for mode, mode_rank in enumerate(rank):
             if mode_rank is not None:
                 design = _factor_design(core, factors, columns, mode)

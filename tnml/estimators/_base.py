@@ -14,8 +14,12 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                          _fit_context)
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -64,7 +68,7 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
     _parameter_constraints = {
         "tensor_shape": ["array-like", None],
-        "n_iter_max": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -124,12 +128,14 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         decomposition, info = self._decompose(X, _observed_mask(X))
         if info is not None and not info.converged:
             warnings.warn(f"{type(self).__name__} did not converge in {info.n_iter} iterations "
-                          f"(relative error {info.error:.3g}); raise n_iter_max or tol",
+                          f"(relative error {info.error:.3g}); raise max_iter or tol",
                           ConvergenceWarning, stacklevel=2)
         self.decomposition_ = decomposition
         self.reconstruction_error_ = float(info.error) if info is not None else float(
             self._relative_error(X, decomposition))
-        self.n_iter_ = 0 if info is None else info.n_iter
+        # A one-pass method (TT-SVD, a complete t-SVD) makes one pass: scikit-learn's contract
+        # for estimators with max_iter is n_iter_ >= 1.
+        self.n_iter_ = 1 if info is None else info.n_iter
         self.components_ = self._components(decomposition)
         self.n_components_ = int(self.components_.shape[0])
         self._n_features_out = self.n_components_

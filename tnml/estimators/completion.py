@@ -23,7 +23,7 @@ from ..decompositions._rank_search import grow_rank
 __all__ = ["TensorCompletionRegressor"]
 
 # model name -> (module, completion function, padding function). All take
-# ``(observations, rank, *, n_iter_max, tol, init, random_state, ridge, verbose)``; TT and TR
+# ``(observations, rank, *, max_iter, tol, init, random_state, ridge, verbose)``; TT and TR
 # are looked up lazily so that this module works while they are being written.
 _MODELS = {
     "cp": ("tnml.decompositions.cp", "cp_complete", "pad_cp"),
@@ -84,7 +84,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         Largest rank tried by ``rank='auto'``.
     ridge : float, default=1e-8
         Ridge term of the row-wise normal equations.
-    n_iter_max : int, default=100
+    max_iter : int, default=100
         Maximum number of ALS sweeps.
     tol : float, default=1e-6
         Stop when the relative training error changes by less than ``tol``.
@@ -122,7 +122,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
     >>> from tnml.estimators.completion import TensorCompletionRegressor
     >>> truth = random_cp((20, 20, 20), 2, random_state=0)
     >>> coords = np.random.default_rng(0).integers(0, 20, size=(3000, 3))
-    >>> reg = TensorCompletionRegressor(rank=2, tol=1e-10, n_iter_max=300, random_state=0)
+    >>> reg = TensorCompletionRegressor(rank=2, tol=1e-10, max_iter=300, random_state=0)
     >>> reg = reg.fit(coords, truth.entries(coords))
     >>> test = np.random.default_rng(1).integers(0, 20, size=(5, 3))
     >>> bool(np.allclose(reg.predict(test), truth.entries(test), atol=1e-5))
@@ -135,20 +135,20 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         "shape": ["array-like", None],
         "max_rank": [Interval(numbers.Integral, 1, None, closed="left")],
         "ridge": [Interval(numbers.Real, 0, None, closed="left")],
-        "n_iter_max": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 
     def __init__(self, model="cp", rank=8, *, shape=None, max_rank=16, ridge=1e-8,
-                 n_iter_max=100, tol=1e-6, random_state=None, verbose=0):
+                 max_iter=100, tol=1e-6, random_state=None, verbose=0):
         self.model = model
         self.rank = rank
         self.shape = shape
         self.max_rank = max_rank
         self.ridge = ridge
-        self.n_iter_max = n_iter_max
+        self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
@@ -193,7 +193,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _fit_rank(self, complete, observations, rank, init):
-        return complete(observations, rank, n_iter_max=self.n_iter_max, tol=self.tol,
+        return complete(observations, rank, max_iter=self.max_iter, tol=self.tol,
                         init="random" if init is None else init,
                         random_state=self.random_state, ridge=self.ridge,
                         verbose=bool(self.verbose))

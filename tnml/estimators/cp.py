@@ -20,7 +20,7 @@ class CP(TensorDecompositionMixin):
         Number of rank-one components; None uses the smallest dimension of X.
     tensor_shape : tuple of int, optional
         Shape of one sample when X is given flat as (n_samples, n_features).
-    n_iter_max : int, default=100
+    max_iter : int, default=100
         Maximum number of ALS sweeps.
     tol : float, default=1e-6
         Stop when the relative error changes by less than ``tol``.
@@ -51,7 +51,7 @@ class CP(TensorDecompositionMixin):
     >>> from tnml import CP
     >>> from tnml.decompositions import random_cp
     >>> X = random_cp((20, 5, 6), 3, random_state=0).to_tensor()
-    >>> model = CP(rank=3, tol=1e-12, n_iter_max=500, random_state=0).fit(X)
+    >>> model = CP(rank=3, tol=1e-12, max_iter=500, random_state=0).fit(X)
     >>> model.transform(X).shape
     (20, 3)
     >>> bool(model.reconstruction_error_ < 1e-8)
@@ -66,11 +66,11 @@ class CP(TensorDecompositionMixin):
         "ridge": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
-    def __init__(self, rank=None, *, tensor_shape=None, n_iter_max=100, tol=1e-6, init="svd",
+    def __init__(self, rank=None, *, tensor_shape=None, max_iter=100, tol=1e-6, init="svd",
                  linesearch=False, ridge=0.0, random_state=None, verbose=0):
         self.rank = rank
         self.tensor_shape = tensor_shape
-        self.n_iter_max = n_iter_max
+        self.max_iter = max_iter
         self.tol = tol
         self.init = init
         self.linesearch = linesearch
@@ -80,7 +80,7 @@ class CP(TensorDecompositionMixin):
 
     def _decompose(self, X, mask):
         rank = min(X.shape) if self.rank is None else self.rank
-        return cp_als(X, rank, mask=mask, n_iter_max=self.n_iter_max, tol=self.tol, init=self.init,
+        return cp_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol, init=self.init,
                       random_state=self.random_state, linesearch=self.linesearch,
                       ridge=self.ridge, verbose=bool(self.verbose))
 

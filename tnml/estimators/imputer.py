@@ -90,7 +90,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         families when X is 2-D, or 3-D with at most 4 channels.
     validation_fraction : float, default=0.1
         Share of the observed entries held out to choose ranks and families.
-    n_iter_max : int, default=50
+    max_iter : int, default=50
         Sweeps per rank for the model families.
     random_state : None, int or RandomState
     verbose : int, default=0
@@ -131,19 +131,19 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         "missing_values": [numbers.Real],
         "tensorize": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "n_iter_max": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 
     def __init__(self, model="auto", *, rank=None, missing_values=np.nan, tensorize="auto",
-                 validation_fraction=0.1, n_iter_max=50, random_state=None, verbose=0):
+                 validation_fraction=0.1, max_iter=50, random_state=None, verbose=0):
         self.model = model
         self.rank = rank
         self.missing_values = missing_values
         self.tensorize = tensorize
         self.validation_fraction = validation_fraction
-        self.n_iter_max = n_iter_max
+        self.max_iter = max_iter
         self.random_state = random_state
         self.verbose = verbose
 
@@ -242,9 +242,9 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         def fit(obs, rank, init):
             # Ranks on the way up only need to be good warm starts and fair held-out scores;
             # the final fit on every observation gets the full sweep budget.
-            sweeps = self.n_iter_max if obs is observations else _GROWTH_SWEEPS
+            sweeps = self.max_iter if obs is observations else _GROWTH_SWEEPS
             return complete(obs, rank, init="random" if init is None else init,
-                            n_iter_max=min(sweeps, self.n_iter_max), tol=1e-5,
+                            max_iter=min(sweeps, self.max_iter), tol=1e-5,
                             random_state=self.random_state)
 
         if self.rank is not None:
@@ -309,13 +309,13 @@ class TensorImputer(TransformerMixin, BaseEstimator):
                     settings = {"feature_axis": feature_axis, "rank": rank, "order": order,
                                 "smoothness": weight}
                     fitted, _ = smooth.smooth_tucker_complete(
-                        X, train, n_iter_max=self.n_iter_max, **settings)
+                        X, train, max_iter=self.max_iter, **settings)
                     completed = fitted.to_tensor()
                     error = _held_out_error(completed, X, held_out)
                     if best is None or error < best[0]:
                         best = (error, settings)
         error, settings = best
-        fitted, _ = smooth.smooth_tucker_complete(X, observed, n_iter_max=self.n_iter_max,
+        fitted, _ = smooth.smooth_tucker_complete(X, observed, max_iter=self.max_iter,
                                                   **settings)
         return {"format": fitted, "rank": settings["rank"], "validation_rse": error,
                 "layout": ("plain",), "settings": settings}
@@ -324,7 +324,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         xp = get_namespace(X)
         completed, _ = tubal.tnn_complete(xp.transpose(xp.where(observed, X, 0), order),
                                           xp.transpose(observed, order), transform=transform,
-                                          n_iter_max=self.n_iter_max * 4, tol=1e-5)
+                                          max_iter=self.max_iter * 4, tol=1e-5)
         return xp.transpose(completed, tuple(np.argsort(order)))
 
     # -- transform -------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ class TensorRing(TensorDecompositionMixin):
     method : {'als', 'svd'}, default='als'
         ALS sweeps initialised by TR-SVD, or TR-SVD alone.
     tol : float, default=1e-6
-    n_iter_max : int, default=100
+    max_iter : int, default=100
     ridge : float, default=0
     random_state : None, int or RandomState
     verbose : int, default=0
@@ -54,13 +54,13 @@ class TensorRing(TensorDecompositionMixin):
         "ridge": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
-    def __init__(self, rank=2, *, tensor_shape=None, method="als", tol=1e-6, n_iter_max=100,
+    def __init__(self, rank=2, *, tensor_shape=None, method="als", tol=1e-6, max_iter=100,
                  ridge=0.0, random_state=None, verbose=0):
         self.rank = rank
         self.tensor_shape = tensor_shape
         self.method = method
         self.tol = tol
-        self.n_iter_max = n_iter_max
+        self.max_iter = max_iter
         self.ridge = ridge
         self.random_state = random_state
         self.verbose = verbose
@@ -78,7 +78,7 @@ class TensorRing(TensorDecompositionMixin):
         rank = self._ring_rank(X.shape)
         if self.method == "svd" and mask is None:
             return tr_svd(X, rank), None
-        return tr_als(X, rank, mask=mask, n_iter_max=self.n_iter_max, tol=self.tol, ridge=self.ridge,
+        return tr_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol, ridge=self.ridge,
                       random_state=self.random_state, verbose=bool(self.verbose))
 
     def _components(self, tr):

@@ -26,7 +26,7 @@ class TensorTrain(TensorDecompositionMixin):
         that adapt the ranks to ``tol``.
     tol : float, default=1e-6
         Relative Frobenius accuracy for 'svd' and 'dmrg'; convergence tolerance for 'als'.
-    n_iter_max : int, default=100
+    max_iter : int, default=100
     random_state : None, int or RandomState
     verbose : int, default=0
 
@@ -55,13 +55,13 @@ class TensorTrain(TensorDecompositionMixin):
         "method": [StrOptions({"svd", "als", "dmrg"})],
     }
 
-    def __init__(self, rank=None, *, tensor_shape=None, method="svd", tol=1e-6, n_iter_max=100,
+    def __init__(self, rank=None, *, tensor_shape=None, method="svd", tol=1e-6, max_iter=100,
                  random_state=None, verbose=0):
         self.rank = rank
         self.tensor_shape = tensor_shape
         self.method = method
         self.tol = tol
-        self.n_iter_max = n_iter_max
+        self.max_iter = max_iter
         self.random_state = random_state
         self.verbose = verbose
 
@@ -75,14 +75,14 @@ class TensorTrain(TensorDecompositionMixin):
             return tt_svd(X, rank=self.rank, tol=self.tol or None), None
         if method == "dmrg":
             return tt_dmrg(X, max_rank=self.rank, tol=max(self.tol, 1e-14), mask=mask,
-                           n_iter_max=self.n_iter_max, random_state=self.random_state,
+                           max_iter=self.max_iter, random_state=self.random_state,
                            verbose=bool(self.verbose))
         rank = self.rank if mask is not None else tt_svd(X, rank=self.rank,
                                                          tol=self.tol or None).rank
         return self._als(X, mask, rank)
 
     def _als(self, X, mask, rank):
-        return tt_als(X, rank, mask=mask, n_iter_max=self.n_iter_max, tol=self.tol,
+        return tt_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol,
                       random_state=self.random_state, verbose=bool(self.verbose))
 
     def _components(self, tt):

@@ -35,7 +35,7 @@ class TubalSVD(TensorDecompositionMixin):
         tubal rank ``rank`` (ADMM when ``rank`` is None), TNN minimisation by ADMM (the rank
         is then read off the result and truncated to ``rank`` if given), or gradient descent
         from a small start.
-    n_iter_max : int, default=100
+    max_iter : int, default=100
     tol : float, default=1e-6
     random_state : None, int or RandomState
     verbose : int, default=0
@@ -64,12 +64,12 @@ class TubalSVD(TensorDecompositionMixin):
     }
 
     def __init__(self, rank=None, *, tensor_shape=None, tube_transform="fft", solver="altmin",
-                 n_iter_max=100, tol=1e-6, random_state=None, verbose=0):
+                 max_iter=100, tol=1e-6, random_state=None, verbose=0):
         self.rank = rank
         self.tensor_shape = tensor_shape
         self.tube_transform = tube_transform
         self.solver = solver
-        self.n_iter_max = n_iter_max
+        self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
@@ -82,7 +82,7 @@ class TubalSVD(TensorDecompositionMixin):
         if mask is None:
             tubal = t_svd(X, rank=rank, transform=self.tube_transform)
             return tubal, None
-        params = {"n_iter_max": self.n_iter_max, "tol": self.tol,
+        params = {"max_iter": self.max_iter, "tol": self.tol,
                   "verbose": bool(self.verbose)}
         if self.solver == "admm" or (self.solver == "altmin" and rank is None):
             completed, info = tubal_complete(X, mask, solver="admm", transform=self.tube_transform,

@@ -24,7 +24,7 @@ class Tucker(TensorDecompositionMixin):
         at that mode's size; None keeps every mode whole.
     tensor_shape : tuple of int, optional
         Shape of one sample when X is given flat.
-    n_iter_max : int, default=100
+    max_iter : int, default=100
     tol : float, default=1e-6
     init : {'svd', 'random'}, default='svd'
     random_state : None, int or RandomState
@@ -53,11 +53,11 @@ class Tucker(TensorDecompositionMixin):
         "init": [StrOptions({"svd", "random"})],
     }
 
-    def __init__(self, rank=None, *, tensor_shape=None, n_iter_max=100, tol=1e-6, init="svd",
+    def __init__(self, rank=None, *, tensor_shape=None, max_iter=100, tol=1e-6, init="svd",
                  random_state=None, verbose=0):
         self.rank = rank
         self.tensor_shape = tensor_shape
-        self.n_iter_max = n_iter_max
+        self.max_iter = max_iter
         self.tol = tol
         self.init = init
         self.random_state = random_state
@@ -80,7 +80,7 @@ class Tucker(TensorDecompositionMixin):
 
     def _decompose(self, X, mask):
         rank = check_tucker_rank(self._full_rank(X.shape), X.shape)
-        return tucker_hooi(X, rank, mask=mask, n_iter_max=self.n_iter_max, tol=self.tol, init=self.init,
+        return tucker_hooi(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol, init=self.init,
                            random_state=self.random_state, verbose=bool(self.verbose))
 
     def _components(self, tucker):
