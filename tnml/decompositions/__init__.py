@@ -3,6 +3,8 @@
 from ._base import FactorizedTensor, FitResult
 from ._masked import Observations
 from .cp import CPTensor, cp_als, cp_complete, pad_cp, random_cp
+from .network import (TensorNetwork, fully_connected_adjacency, load_network_instance,
+                      network_adam, network_als, network_memory, pad_network, random_network)
 from .smooth import smooth_tucker_complete
 from .tr import TRTensor, pad_tr, tr_als, tr_complete, tr_svd
 from .tt import TTTensor, pad_tt, tt_als, tt_complete, tt_dmrg, tt_round, tt_svd
@@ -25,4 +27,6 @@ __all__ = ["FactorizedTensor", "FitResult", "Observations", "CPTensor", "cp_als"
            "TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "tt_complete", "pad_tt",
            "TRTensor", "tr_svd", "tr_als", "tr_complete", "pad_tr",
            "TubalTensor", "t_product", "t_transpose", "t_identity", "t_inverse", "t_svd",
-           "tubal_rank", "tensor_nuclear_norm", "tubal_complete", "smooth_tucker_complete"]
+           "tubal_rank", "tensor_nuclear_norm", "tubal_complete", "smooth_tucker_complete",
+           "TensorNetwork", "random_network", "pad_network", "network_als", "network_adam",
+           "network_memory", "load_network_instance", "fully_connected_adjacency"]

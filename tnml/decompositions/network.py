@@ -1,0 +1,1049 @@
+"""General tensor networks: any graph of cores, given by an adjacency matrix, and their fitting.
+
+A network over ``N`` cores is described the way the structure-search papers (TNGA, TNLS,
+TnALE) describe it, by a symmetric integer **adjacency matrix** ``A`` of shape ``(N, N)``:
+
+- ``A[k, k]`` is the size of the data mode that sits on core ``k``; 0 means core ``k`` has no
+  data mode (an internal core, such as the core of a Tucker decomposition);
+- ``A[k, l]`` (``k != l``) is the bond rank between cores ``k`` and ``l``; 0 or 1 means no
+  edge (a bond of rank 1 changes nothing, so it is not stored).
+
+and a **permutation** that says which data mode sits on which core. Convention (the one of the
+reference code of TNLS/TnALE, whose ``.npz`` instances store it under the key ``permute``):
+list the cores that carry a data mode in increasing order, ``c_0 < c_1 < ...``; then core
+``c_j`` carries data mode ``permutation[j]``. When every core carries a data mode (the papers'
+case) this is simply "core ``k`` carries data mode ``permutation[k]``", and the adjacency in
+data-mode order is ``P A P^T`` with ``P[permutation[k], k] = 1`` (exactly how the reference
+code builds its network from a ring and ``permute``). :attr:`TensorNetwork.mode_cores` gives
+the inverse map (the core of each data mode).
+
+Core layout: core ``k`` has its data axis first (if any), then one axis per neighbour ``l``
+with ``A[k, l] >= 2``, in increasing order of ``l``. So ``n_params`` is the papers' parameter
+count ``sum_k prod_l max(A[k, l], 1)``.
+
+Fitting (:func:`network_als`). Core ``k`` enters the tensor linearly: with the
+*environment* ``E_k`` (all other cores contracted, shape ``prod(other modes) x B_k`` where
+``B_k`` is the product of core ``k``'s bond ranks), ``X_(k) ~= G_k E_k^T``. ALS solves these
+least-squares problems one core after the other. With full data only ``E_k^T E_k`` (``B x B``)
+and ``X_(k) E_k`` (``I_k x B``) are needed; per core the cheaper of two exact ways is chosen
+from the contraction costs (known before running, from :func:`tnml.contract.contraction_info`):
+contract the two directly (the doubled network without core ``k``, and X with the network
+without core ``k``), or form ``E_k`` once and take two GEMMs. With a mask every slice of core
+``k`` is a row-wise least-squares problem over its observed entries
+(:func:`~tnml.decompositions._masked.solve_rowwise`), whose design rows are gathered
+environments, never the dense environment. Every contraction goes through
+:func:`tnml.contract.einsum`, whose compiled paths are cached by shapes, so refitting a
+structure (restarts, sweeps, a search revisiting it) never searches a path twice.
+
+:func:`network_adam` fits the same model by Adam with analytic gradients (each core's gradient
+is the residual contracted with its environment): the protocol of the reference
+implementations (10,000 Adam steps from N(0, 0.1) cores, learning rate 0.001), kept so that
+it can be reproduced and compared.
+"""
+
+import math
+import numbers
+from functools import lru_cache
+
+import numpy as np
+import opt_einsum
+
+from .._config import check_memory
+from .._validation import (
+    check_mask,
+    check_nonneg_float,
+    check_positive_int,
+    check_tensor,
+)
+from ..backend import check_random_state, get_namespace, to_device
+from ..contract import contraction_info, einsum
+from ._base import FactorizedTensor, FitResult
+from ._linalg import solve_spd
+from ._masked import Observations, SweepLog, solve_rowwise
+
+__all__ = [
+    "TensorNetwork",
+    "check_adjacency",
+    "fully_connected_adjacency",
+    "load_network_instance",
+    "network_adam",
+    "network_als",
+    "network_memory",
+    "pad_network",
+    "random_network",
+]
+
+# err^2 = 1 - 2 <X, X_hat>/|X|^2 + |X_hat|^2/|X|^2 cancels: below this many machine epsilons
+# the residual is formed explicitly, so errors stay meaningful down to round-off.
+_CANCELLATION = 1e8
+# A relative error this many machine epsilons above zero is exact recovery.
+_EXACT = 1000
+# Observations whose design rows set the scale of the masked ridge.
+_RIDGE_SAMPLE = 2048
+
+
+# -- structure ------------------------------------------------------------------------------------
+def check_adjacency(adjacency, name="adjacency"):
+    """A validated adjacency matrix as a tuple of tuples of Python ints.
+
+    Raises ``ValueError`` (naming ``name``) unless ``adjacency`` is a square, symmetric matrix of
+    non-negative integers with at least one data mode, and ``TypeError`` for non-integers.
+
+    Examples
+    --------
+    >>> from tnml.decompositions.network import check_adjacency
+    >>> check_adjacency([[3, 2], [2, 4]])
+    ((3, 2), (2, 4))
+    """
+    try:
+        matrix = np.asarray(adjacency)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a square integer matrix, got {adjacency!r:.80}") from None
+    if matrix.dtype == object or matrix.dtype.kind not in "iuf" or matrix.dtype.kind == "b":
+        raise TypeError(f"{name} must be a square matrix of integers, got dtype {matrix.dtype}")
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty square (N, N) matrix, got shape "
+                         f"{matrix.shape}")
+    if matrix.dtype.kind == "f":
+        if not np.all(np.isfinite(matrix)) or not np.all(matrix == np.round(matrix)):
+            raise TypeError(f"{name} must hold integers, got {matrix.tolist()}")
+        matrix = matrix.astype(np.int64)
+    if np.any(matrix < 0):
+        raise ValueError(f"{name} must be non-negative (sizes and bond ranks), got "
+                         f"{matrix.tolist()}")
+    if not np.array_equal(matrix, matrix.T):
+        raise ValueError(f"{name} must be symmetric (bond rank A[k, l] == A[l, k]), got "
+                         f"{matrix.tolist()}")
+    if not np.any(np.diag(matrix) > 0):
+        raise ValueError(f"{name} must have at least one data mode (a positive diagonal "
+                         f"entry), got {matrix.tolist()}")
+    return tuple(tuple(int(v) for v in row) for row in matrix)
+
+
+def _check_permutation(permutation, n_modes, name="permutation"):
+    if permutation is None:
+        return tuple(range(n_modes))
+    try:
+        values = np.asarray(permutation)
+    except (TypeError, ValueError):
+        values = np.asarray([None])
+    if values.ndim != 1 or values.dtype.kind not in "iu" or values.shape[0] != n_modes \
+            or sorted(values.tolist()) != list(range(n_modes)):
+        raise ValueError(f"{name} must be a permutation of 0..{n_modes - 1} (one data mode per "
+                         f"core with a positive diagonal), got {permutation!r}")
+    return tuple(int(v) for v in values)
+
+
+def fully_connected_adjacency(shape, rank=1):
+    """Adjacency of the fully-connected network (FCTN) over data modes of sizes ``shape``.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Data mode sizes, one core each.
+    rank : int or (d, d) array
+        The bond rank of every edge, or a symmetric matrix of them (diagonal ignored).
+
+    Examples
+    --------
+    >>> from tnml.decompositions.network import fully_connected_adjacency
+    >>> fully_connected_adjacency((3, 4, 5), 2)
+    array([[3, 2, 2],
+           [2, 4, 2],
+           [2, 2, 5]])
+    """
+    shape = [check_positive_int(s, "shape") for s in shape]
+    d = len(shape)
+    if isinstance(rank, numbers.Integral) and not isinstance(rank, bool):
+        check_positive_int(rank, "rank")
+        matrix = np.full((d, d), int(rank), dtype=np.int64)
+    else:
+        matrix = np.array(rank, dtype=np.int64)
+        if matrix.shape != (d, d):
+            raise ValueError(f"rank must be an int or a ({d}, {d}) matrix, got shape "
+                             f"{matrix.shape}")
+    np.fill_diagonal(matrix, shape)
+    check_adjacency(matrix, "rank")
+    return matrix
+
+
+class _Graph:
+    """Everything derived from (adjacency, permutation): labels, shapes, einsum subscripts.
+
+    Built once per structure (:func:`_graph` caches it); arrays never enter it.
+    """
+
+    def __init__(self, adjacency, permutation):
+        A = np.array(adjacency, dtype=np.int64)
+        n = A.shape[0]
+        self.adjacency, self.permutation, self.n_cores = adjacency, permutation, n
+        self.data_cores = tuple(k for k in range(n) if A[k, k] > 0)
+        d = len(self.data_cores)
+        self.mode_of_core = [None] * n
+        for j, k in enumerate(self.data_cores):
+            self.mode_of_core[k] = permutation[j]
+        self.core_of_mode = [None] * d
+        for k, mode in enumerate(self.mode_of_core):
+            if mode is not None:
+                self.core_of_mode[mode] = k
+        self.shape = tuple(int(A[k, k]) for k in self.core_of_mode)
+        self.edges = [(a, b, int(A[a, b])) for a in range(n) for b in range(a + 1, n)
+                      if A[a, b] >= 2]
+        n_edges = len(self.edges)
+        symbol = opt_einsum.get_symbol
+        self.data_symbols = [symbol(m) for m in range(d)]
+        edge_symbol, primed_symbol = {}, {}
+        for e, (a, b, _) in enumerate(self.edges):
+            edge_symbol[a, b] = edge_symbol[b, a] = symbol(d + e)
+            primed_symbol[a, b] = primed_symbol[b, a] = symbol(d + n_edges + e)
+        self.batch = symbol(d + 2 * n_edges)
+        self.neighbours = [[l for l in range(n) if l != k and A[k, l] >= 2] for k in range(n)]
+        self.bond_labels = ["".join(edge_symbol[k, l] for l in self.neighbours[k])
+                            for k in range(n)]
+        self.primed_labels = ["".join(primed_symbol[k, l] for l in self.neighbours[k])
+                              for k in range(n)]
+        self.bond_shapes = [tuple(int(A[k, l]) for l in self.neighbours[k]) for k in range(n)]
+        self.data_label = [self.data_symbols[m] if m is not None else ""
+                           for m in self.mode_of_core]
+        self.labels = [self.data_label[k] + self.bond_labels[k] for k in range(n)]
+        self.core_shapes = [((int(A[k, k]),) if A[k, k] > 0 else ()) + self.bond_shapes[k]
+                            for k in range(n)]
+        self.bond_sizes = [math.prod(s) for s in self.bond_shapes]
+        self.output = "".join(self.data_symbols)
+        self.full_subscripts = ",".join(self.labels) + "->" + self.output
+        # |T|^2: the network and its mirror image, sharing the data indices.
+        self.norm_subscripts = ",".join(self.labels + [self.data_label[k] + self.primed_labels[k]
+                                                       for k in range(n)]) + "->"
+        # Values at coordinates: every data core gathered to (n, bonds), one batch index.
+        self.entries_subscripts = ",".join(self._gathered(k) for k in range(n)) + "->" + self.batch
+
+    def _gathered(self, k):
+        return (self.batch if self.mode_of_core[k] is not None else "") + self.bond_labels[k]
+
+    def others(self, k):
+        return [l for l in range(self.n_cores) if l != k]
+
+    def environment_subscripts(self, k):
+        """Other cores -> (other data modes in data order, then core k's bonds)."""
+        others = self.others(k)
+        out = "".join(s for m, s in enumerate(self.data_symbols)
+                      if m != self.mode_of_core[k]) + self.bond_labels[k]
+        return ",".join(self.labels[l] for l in others) + "->" + out
+
+    def gram_subscripts(self, k):
+        """The doubled network without core k: E_k^T E_k as (bonds, bonds')."""
+        others = self.others(k)
+        terms = [self.labels[l] for l in others] + [self.data_label[l] + self.primed_labels[l]
+                                                    for l in others]
+        return ",".join(terms) + "->" + self.bond_labels[k] + self.primed_labels[k]
+
+    def rhs_subscripts(self, k):
+        """X contracted with every core but k: X_(k) E_k, in core k's layout (also the
+        gradient of <R, T> with respect to core k)."""
+        others = self.others(k)
+        return ",".join([self.output] + [self.labels[l] for l in others]) + "->" + self.labels[k]
+
+    def design_subscripts(self, k):
+        """Gathered other cores -> (n, core k's bonds): the design rows of observations."""
+        others = self.others(k)
+        return ",".join(self._gathered(l) for l in others) + "->" + self.batch \
+            + self.bond_labels[k]
+
+
+@lru_cache(maxsize=1024)
+def _graph(adjacency, permutation):
+    return _Graph(adjacency, permutation)
+
+
+# -- the format -----------------------------------------------------------------------------------
+class TensorNetwork(FactorizedTensor):
+    """A tensor network over any graph: cores, an adjacency matrix and a mode permutation.
+
+    Parameters
+    ----------
+    cores : list of arrays
+        One per node. Core ``k`` has its data axis first (when ``adjacency[k, k] > 0``), then one
+        axis per neighbour ``l`` with ``adjacency[k, l] >= 2``, in increasing order of ``l``.
+    adjacency : (N, N) symmetric array of non-negative ints
+        Diagonal: the size of the data mode on each core (0: an internal core without one);
+        off-diagonal: bond ranks (0 or 1: no edge). See the module docstring.
+    permutation : sequence of int or None
+        ``permutation[j]`` is the data mode carried by the ``j``-th core with a data mode
+        (cores in increasing order): for networks where every core has a data mode, core
+        ``k`` carries data mode ``permutation[k]`` (the reference code's ``permute``).
+        None: the identity.
+
+    Attributes
+    ----------
+    cores : list of arrays
+    adjacency : ndarray of shape (N, N)
+    permutation : tuple of int
+    mode_cores : tuple of int
+        The core carrying each data mode (the inverse of ``permutation`` in core numbers).
+    n_cores : int
+    shape : tuple of int
+        The data tensor's shape, modes in data order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions import TensorNetwork, TRTensor
+    >>> rng = np.random.default_rng(0)
+    >>> tr = TRTensor([rng.standard_normal(s) for s in [(2, 3, 3), (3, 4, 2), (2, 5, 2)]])
+    >>> net = TensorNetwork.from_tr(tr)
+    >>> net.adjacency
+    array([[3, 3, 2],
+           [3, 4, 2],
+           [2, 2, 5]])
+    >>> net.shape, net.n_params == tr.n_params
+    ((3, 4, 5), True)
+    >>> bool(np.allclose(net.to_tensor(), tr.to_tensor()))
+    True
+    """
+
+    _array_names = ("cores",)
+
+    def __init__(self, cores, adjacency, permutation=None):
+        if isinstance(cores, (str, bytes)) or not hasattr(cores, "__len__"):
+            raise TypeError(f"cores must be a list of arrays, got {type(cores).__name__}")
+        cores = list(cores)
+        adjacency = check_adjacency(adjacency)
+        n_modes = sum(1 for k in range(len(adjacency)) if adjacency[k][k] > 0)
+        permutation = _check_permutation(permutation, n_modes)
+        graph = _graph(adjacency, permutation)
+        if len(cores) != graph.n_cores:
+            raise ValueError(f"cores must have one array per node of adjacency "
+                             f"({graph.n_cores}), got {len(cores)}")
+        get_namespace(*cores)  # raises on cores from different device namespaces
+        for k, core in enumerate(cores):
+            if tuple(getattr(core, "shape", ())) != graph.core_shapes[k] \
+                    or not hasattr(core, "dtype"):
+                raise ValueError(f"cores[{k}] must have shape {graph.core_shapes[k]} (data axis, "
+                                 f"then one axis per neighbour with bond rank >= 2), got "
+                                 f"{tuple(getattr(core, 'shape', ()))}")
+        self.cores, self._graph = cores, graph
+
+    # -- structure ------------------------------------------------------------------------------
+    @property
+    def adjacency(self):
+        return np.array(self._graph.adjacency, dtype=np.int64)
+
+    @property
+    def permutation(self):
+        return self._graph.permutation
+
+    @property
+    def mode_cores(self):
+        return tuple(self._graph.core_of_mode)
+
+    @property
+    def n_cores(self):
+        return self._graph.n_cores
+
+    @property
+    def shape(self):
+        return self._graph.shape
+
+    def _metadata(self):
+        return {"adjacency": [list(row) for row in self._graph.adjacency],
+                "permutation": list(self._graph.permutation)}
+
+    def _rank_repr(self):
+        return f"edges={[(a, b, r) for a, b, r in self._graph.edges]}"
+
+    # -- values -----------------------------------------------------------------------------------
+    def to_tensor(self):
+        """The dense tensor (data modes in data order), one cached contraction."""
+        check_memory(math.prod(self.shape) * self.dtype.itemsize, "TensorNetwork.to_tensor")
+        return self._to_tensor()
+
+    def _to_tensor(self):
+        return einsum(self._graph.full_subscripts, *self.cores)
+
+    def entries(self, indices):
+        """Values at integer coordinates ``indices`` of shape ``(n, ndim)``, never densifying:
+        each core's slice is gathered per coordinate and the network is contracted with one
+        batch index."""
+        indices = self._checked_indices(indices)
+        return einsum(self._graph.entries_subscripts, *_gather(self._graph, self.cores, indices))
+
+    def norm(self):
+        """Frobenius norm from the doubled network (no densifying); a 0-d array of the cores'
+        namespace."""
+        xp = self.xp
+        return xp.sqrt(xp.abs(einsum(self._graph.norm_subscripts, *self.cores, *self.cores)))
+
+    # -- constructors ---------------------------------------------------------------------------
+    @classmethod
+    def from_tt(cls, tt):
+        """The tensor train ``tt`` (a :class:`TTTensor`) as a path-graph network."""
+        cores = list(tt.cores)
+        d = len(cores)
+        axes = [[("bond", (k - 1, k)), "data", ("bond", (k, k + 1))] for k in range(d)]
+        return _from_labelled(cores, axes, [True] * d)
+
+    @classmethod
+    def from_tr(cls, tr):
+        """The tensor ring ``tr`` (a :class:`TRTensor`) as a cycle-graph network."""
+        cores = list(tr.cores)
+        d = len(cores)
+        axes = [[("bond", (k - 1) % d), "data", ("bond", k)] for k in range(d)]
+        return _from_labelled(cores, axes, [True] * d)
+
+    @classmethod
+    def from_tucker(cls, tucker):
+        """The Tucker tensor as a star: one core per factor (carrying the data mode, in order)
+        and a last, internal core (the Tucker core) linked to all of them."""
+        xp = tucker.xp
+        d = len(tucker.factors)
+        factors = [xp.eye(tucker.core.shape[m], dtype=tucker.core.dtype) if f is None else f
+                   for m, f in enumerate(tucker.factors)]
+        axes = [["data", ("bond", m)] for m in range(d)] + [[("bond", m) for m in range(d)]]
+        return _from_labelled(factors + [tucker.core], axes, [True] * d + [False])
+
+    @classmethod
+    def fully_connected(cls, shape, rank, *, random_state=None, dtype="float64", xp=None):
+        """A random fully-connected network (FCTN): every pair of cores linked with ``rank``
+        (an int or a symmetric ``(d, d)`` matrix); see :func:`random_network`."""
+        return random_network(fully_connected_adjacency(shape, rank),
+                              random_state=random_state, dtype=dtype, xp=xp)
+
+
+def _from_labelled(cores, axes, has_data):
+    """A TensorNetwork from cores whose axes are labelled ``"data"`` or ``("bond", key)``.
+
+    Two cores sharing a bond key are linked; size-1 bonds are dropped (they are no edge), and
+    several bonds between the same pair (a two-core ring) are merged into one, their axes
+    ordered by key on both sides so that the merge is consistent.
+    """
+    xp = get_namespace(*cores)
+    n = len(cores)
+    owners = {}
+    for k, labels in enumerate(axes):
+        for axis, label in enumerate(labels):
+            if label != "data":
+                owners.setdefault(label[1], []).append((k, axis))
+    A = np.zeros((n, n), dtype=np.int64)
+    neighbour_axes = [{} for _ in range(n)]  # k -> {l: [(key, axis), ...]}
+    for key, ends in owners.items():
+        if len(ends) != 2:
+            continue  # an open boundary bond (size 1 in a TT)
+        (a, axis_a), (b, axis_b) = ends
+        if a == b:
+            raise ValueError(f"core {a} has a bond to itself")
+        neighbour_axes[a].setdefault(b, []).append((key, axis_a))
+        neighbour_axes[b].setdefault(a, []).append((key, axis_b))
+    for k in range(n):
+        for l, bonds in neighbour_axes[k].items():
+            A[k, l] = math.prod(int(cores[k].shape[axis]) for _, axis in bonds)
+    new_cores = []
+    for k, core in enumerate(cores):
+        data_axes = [axis for axis, label in enumerate(axes[k]) if label == "data"]
+        if has_data[k]:
+            A[k, k] = int(core.shape[data_axes[0]])
+        order = list(data_axes)
+        sizes = [int(core.shape[a]) for a in data_axes]
+        for l in sorted(neighbour_axes[k]):
+            bonds = sorted(neighbour_axes[k][l], key=lambda item: str(item[0]))
+            order += [axis for _, axis in bonds]
+            if A[k, l] >= 2:
+                sizes.append(int(A[k, l]))
+        # Open boundary axes (size 1) go last and vanish in the reshape.
+        order += [a for a in range(core.ndim) if a not in order]
+        new_cores.append(xp.reshape(xp.transpose(core, order), tuple(sizes)))
+    return TensorNetwork(new_cores, A)
+
+
+def _gather(graph, cores, indices):
+    """Core slices at the coordinates: data cores become ``(n, bonds...)``, internal ones stay."""
+    xp = get_namespace(*cores)
+    gathered = []
+    for k, core in enumerate(cores):
+        mode = graph.mode_of_core[k]
+        gathered.append(core if mode is None else xp.take(core, indices[:, mode], axis=0))
+    return gathered
+
+
+# -- random networks and padding ------------------------------------------------------------------
+def random_network(adjacency, permutation=None, *, random_state=None, dtype="float64", xp=None):
+    """A network of the given structure with standard normal cores (drawn on the host).
+
+    Parameters
+    ----------
+    adjacency : (N, N) symmetric int array
+    permutation : sequence of int or None
+        See :class:`TensorNetwork`.
+    random_state : None, int or numpy RandomState
+    dtype : dtype, default="float64"
+    xp : array namespace or None
+        Where the cores live (NumPy by default).
+
+    Examples
+    --------
+    >>> from tnml.decompositions import random_network
+    >>> net = random_network([[3, 2, 0], [2, 4, 3], [0, 3, 5]], random_state=0)
+    >>> [core.shape for core in net.cores], net.n_params
+    ([(3, 2), (4, 2, 3), (5, 3)], 45)
+    """
+    adjacency = check_adjacency(adjacency)
+    n_modes = sum(1 for k in range(len(adjacency)) if adjacency[k][k] > 0)
+    permutation = _check_permutation(permutation, n_modes)
+    graph = _graph(adjacency, permutation)
+    rng = check_random_state(random_state)
+    xp = np if xp is None else xp
+    cores = [to_device(rng.standard_normal(shape).astype(dtype), xp)
+             for shape in graph.core_shapes]
+    return TensorNetwork(cores, adjacency, permutation)
+
+
+def pad_network(network, adjacency, *, random_state=None, scale=1e-3):
+    """``network`` with its bonds enlarged to ``adjacency``: a warm start for a larger structure.
+
+    Every core keeps its old block; new entries (new slices of grown bonds, and whole new axes
+    for new edges) are Gaussian with standard deviation ``scale`` times the core's root mean
+    square. A path through a new bond index enters and leaves it through new entries, so the
+    tensor changes by ``O(scale^2)`` relative to its norm.
+
+    Parameters
+    ----------
+    network : TensorNetwork
+    adjacency : (N, N) int array
+        The same diagonal as ``network.adjacency`` and every bond at least as large.
+    random_state : None, int or numpy RandomState
+    scale : float, default=1e-3
+
+    Returns
+    -------
+    TensorNetwork
+        Same permutation as ``network``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions import random_network, pad_network
+    >>> net = random_network([[3, 2, 0], [2, 4, 0], [0, 0, 5]], random_state=0)
+    >>> big = pad_network(net, [[3, 3, 2], [3, 4, 2], [2, 2, 5]], random_state=0)
+    >>> big.n_params, bool(np.allclose(big.to_tensor(), net.to_tensor(), rtol=1e-4, atol=1e-4))
+    (62, True)
+    """
+    if not isinstance(network, TensorNetwork):
+        raise TypeError(f"network must be a TensorNetwork, got {type(network).__name__}")
+    scale = check_nonneg_float(scale, "scale")
+    new = check_adjacency(adjacency)
+    old = network._graph.adjacency
+    if len(new) != len(old) or any(new[k][k] != old[k][k] for k in range(len(old))):
+        raise ValueError(f"adjacency must keep the network's nodes and data modes (diagonal "
+                         f"{[old[k][k] for k in range(len(old))]}), got {[list(r) for r in new]}")
+    if any(max(new[k][l], 1) < max(old[k][l], 1) for k in range(len(old))
+           for l in range(len(old)) if k != l):
+        raise ValueError(f"adjacency must not shrink a bond: the network has "
+                         f"{[list(r) for r in old]}, got {[list(r) for r in new]}")
+    graph = _graph(new, network.permutation)
+    old_graph = network._graph
+    xp = network.xp
+    rng = check_random_state(random_state)
+    cores = []
+    for k, core in enumerate(network.cores):
+        shape = graph.core_shapes[k]
+        if shape == old_graph.core_shapes[k]:
+            cores.append(core)
+            continue
+        # The old core with size-1 axes for its new edges, in the new axis order.
+        expanded_shape = tuple(([old[k][k]] if old[k][k] > 0 else [])
+                               + [max(old[k][l], 1) for l in graph.neighbours[k]])
+        expanded = xp.reshape(core, expanded_shape)
+        rms = math.sqrt(float(xp.sum(core * core)) / max(core.size, 1)) or 1.0
+        fresh = xp.asarray(to_device((scale * rms) * rng.standard_normal(shape), xp),
+                           dtype=core.dtype)
+        fresh[tuple(slice(0, s) for s in expanded_shape)] = expanded
+        cores.append(fresh)
+    return TensorNetwork(cores, new, network.permutation)
+
+
+# -- fitting: validation and plans ----------------------------------------------------------------
+def _check_structure(adjacency, permutation, shape):
+    """Validated (adjacency, permutation) for data of ``shape``."""
+    adjacency = check_adjacency(adjacency)
+    n_modes = sum(1 for k in range(len(adjacency)) if adjacency[k][k] > 0)
+    if n_modes != len(shape):
+        raise ValueError(f"adjacency has {n_modes} cores with a data mode (positive diagonal) "
+                         f"but X has {len(shape)} modes, shape {tuple(shape)}")
+    permutation = _check_permutation(permutation, n_modes)
+    graph = _graph(adjacency, permutation)
+    if graph.shape != tuple(shape):
+        raise ValueError(f"adjacency's mode sizes (diagonal, placed by permutation) give a "
+                         f"tensor of shape {graph.shape}, but X has shape {tuple(shape)}")
+    return adjacency, permutation, graph
+
+
+@lru_cache(maxsize=1024)
+def _plan(adjacency, permutation, itemsize):
+    """Per core: the cheaper exact way to get E^T E and X E, and the fit's peak memory.
+
+    Returns ``(strategies, peak_bytes)``; a strategy is ``"environment"`` (form ``E_k``,
+    then two GEMMs) or ``"gram"`` (contract the doubled network and X directly).
+    """
+    graph = _graph(adjacency, permutation)
+    shape = graph.shape
+    total = math.prod(shape)
+    strategies, peak = [], total  # X itself, and one unfolding copy per data mode below
+    for k in range(graph.n_cores):
+        others = graph.others(k)
+        other_shapes = [graph.core_shapes[l] for l in others]
+        size = shape[graph.mode_of_core[k]] if graph.mode_of_core[k] is not None else 1
+        rows, bonds = total // size, graph.bond_sizes[k]
+        env = contraction_info(graph.environment_subscripts(k), *other_shapes)
+        gram = contraction_info(graph.gram_subscripts(k), *other_shapes, *other_shapes)
+        rhs = contraction_info(graph.rhs_subscripts(k), shape, *other_shapes)
+        env_cost = env.flops + 2 * rows * bonds * (bonds + size)
+        env_memory = max(env.largest_intermediate, rows * bonds)
+        gram_memory = max(gram.largest_intermediate, rhs.largest_intermediate)
+        if env_cost <= gram.flops + rhs.flops:
+            strategies.append("environment")
+            peak = max(peak, env_memory + total)
+        else:
+            strategies.append("gram")
+            peak = max(peak, gram_memory + total)
+    return tuple(strategies), peak * itemsize
+
+
+def network_memory(adjacency, permutation, shape, itemsize=8):
+    """Bytes of the largest intermediate of fitting this structure to data of ``shape``.
+
+    Known before anything is allocated, from the contraction paths
+    (:func:`tnml.contract.contraction_info`): :func:`network_als` refuses a structure whose
+    peak exceeds ``max_memory`` (:class:`tnml.MemoryBudgetError`), so a structure search can
+    record it as skipped.
+
+    Parameters
+    ----------
+    adjacency : (N, N) int array
+    permutation : sequence of int or None
+    shape : tuple of int
+        The data's shape.
+    itemsize : int, default=8
+        Bytes per element (8 for float64).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from tnml.decompositions import network_memory
+    >>> ring = [[3, 2, 0, 2], [2, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]
+    >>> network_memory(ring, None, (3, 3, 3, 3)) > 0
+    True
+    """
+    _, permutation, _ = _check_structure(adjacency, permutation, tuple(shape))
+    return _plan(check_adjacency(adjacency), permutation, int(itemsize))[1]
+
+
+def _check_fit_params(max_iter, tol, target_error, n_init, verbose):
+    max_iter = check_positive_int(max_iter, "max_iter")
+    tol = check_nonneg_float(tol, "tol")
+    if target_error is not None:
+        target_error = check_nonneg_float(target_error, "target_error")
+    n_init = check_positive_int(n_init, "n_init")
+    if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose < 0:
+        raise ValueError(f"verbose must be a non-negative int or bool, got {verbose!r}")
+    return max_iter, tol, target_error, n_init
+
+
+def _prepare(X, adjacency, permutation, mask, init):
+    """Validated data (zeros where unobserved), mask, structure and a checked init network."""
+    if mask is None:
+        X = check_tensor(X, "X")
+    else:
+        X = check_tensor(X, "X", allow_nan=True)
+        mask = check_mask(mask, X.shape)
+        xp = get_namespace(X, mask)
+        if bool(xp.any(xp.isnan(X) & mask)):
+            raise ValueError("X contains NaN at observed entries (where mask is True)")
+        X = xp.ascontiguousarray(xp.where(mask, X, 0))
+        if bool(xp.all(mask)):
+            mask = None
+    adjacency, permutation, graph = _check_structure(adjacency, permutation, X.shape)
+    if isinstance(init, TensorNetwork):
+        if init._graph.adjacency != adjacency or init.permutation != permutation:
+            raise ValueError(f"init has adjacency {init.adjacency.tolist()} and permutation "
+                             f"{init.permutation}; expected {[list(r) for r in adjacency]} and "
+                             f"{permutation} (use pad_network to grow a network first)")
+    elif not (isinstance(init, str) and init == "random"):
+        raise ValueError(f"init must be 'random' or a TensorNetwork, got {init!r:.80}")
+    return X, mask, adjacency, permutation, graph
+
+
+def _random_start(graph, X, norm_x, rng, std=None):
+    """Gaussian cores; scaled so that the network's norm is ``||X||`` unless ``std`` is given."""
+    xp = get_namespace(X)
+    cores = [xp.asarray(to_device(rng.standard_normal(s), xp), dtype=X.dtype)
+             for s in graph.core_shapes]
+    if std is not None:
+        return [core * std for core in cores]
+    norm = float(xp.sqrt(xp.abs(einsum(graph.norm_subscripts, *cores, *cores))))
+    factor = (norm_x / norm) ** (1.0 / len(cores)) if norm > 0 else 1.0
+    return [core * factor for core in cores]
+
+
+def _initial_cores(graph, X, init, norm_x, rng, std=None):
+    if isinstance(init, TensorNetwork):
+        xp = get_namespace(X)
+        return [xp.asarray(core, dtype=X.dtype) for core in init.cores]
+    return _random_start(graph, X, norm_x, rng, std)
+
+
+# -- ALS ------------------------------------------------------------------------------------------
+class _FullData:
+    """Full-data ALS: per core, X unfolded once and the chosen contraction strategy."""
+
+    def __init__(self, X, graph, strategies, ridge):
+        xp = get_namespace(X)
+        self.X, self.graph, self.strategies, self.ridge, self.xp = X, graph, strategies, ridge, xp
+        self.norm_x_sq = float(xp.sum(X * X))
+        # X_(k): the data mode of core k first, the others in data order; one copy per mode.
+        self.unfolded = {}
+        for k in range(graph.n_cores):
+            mode = graph.mode_of_core[k]
+            if strategies[k] == "environment":
+                if mode is None:
+                    self.unfolded[k] = xp.reshape(X, (1, -1))
+                else:
+                    self.unfolded[k] = xp.ascontiguousarray(
+                        xp.reshape(xp.moveaxis(X, mode, 0), (X.shape[mode], -1)))
+        self.env = [graph.environment_subscripts(k) for k in range(graph.n_cores)]
+        self.gram = [graph.gram_subscripts(k) for k in range(graph.n_cores)]
+        self.rhs = [graph.rhs_subscripts(k) for k in range(graph.n_cores)]
+
+    def update(self, cores, k):
+        """Solve core k in place; return its matricised solution, rhs and Gram matrix."""
+        xp, graph = self.xp, self.graph
+        others = [cores[l] for l in graph.others(k)]
+        bonds = graph.bond_sizes[k]
+        if self.strategies[k] == "environment":
+            env = xp.reshape(einsum(self.env[k], *others), (-1, bonds))
+            gram = env.T @ env
+            rhs = self.unfolded[k] @ env
+        else:
+            gram = xp.reshape(einsum(self.gram[k], *others, *others), (bonds, bonds))
+            rhs = xp.reshape(einsum(self.rhs[k], self.X, *others), (-1, bonds))
+        scale = float(xp.trace(gram)) / bonds
+        solution = solve_spd(gram, rhs, self.ridge * scale if scale > 0 else self.ridge)
+        cores[k] = xp.reshape(solution, graph.core_shapes[k])
+        return solution, rhs, gram
+
+    def error(self, cores, solution, rhs, gram):
+        """Relative error from the last update's quantities; the explicit residual near
+        round-off, where the expansion cancels."""
+        xp = self.xp
+        if self.norm_x_sq == 0:
+            return 0.0
+        inner = float(xp.sum(solution * rhs))
+        norm_hat_sq = float(xp.sum(solution * (solution @ gram)))
+        err_sq = max(self.norm_x_sq - 2 * inner + norm_hat_sq, 0.0) / self.norm_x_sq
+        if err_sq < _CANCELLATION * np.finfo(self.X.dtype).eps:
+            residual = self.X - einsum(self.graph.full_subscripts, *cores)
+            err_sq = float(xp.sum(residual * residual)) / self.norm_x_sq
+        return math.sqrt(err_sq)
+
+
+class _MaskedData:
+    """Masked ALS: every slice of a core fitted to its observed entries (row-wise solver)."""
+
+    def __init__(self, X, mask, graph, ridge):
+        self.observations = Observations.from_dense(X, mask)
+        self.graph, self.ridge = graph, ridge
+        self.xp = get_namespace(X)
+        self.columns = [self.observations.column(m) for m in range(len(graph.shape))]
+        self.design = [graph.design_subscripts(k) for k in range(graph.n_cores)]
+
+    def design_rows(self, cores, k, positions):
+        xp, graph = self.xp, self.graph
+        gathered = []
+        for l in graph.others(k):
+            mode = graph.mode_of_core[l]
+            gathered.append(cores[l] if mode is None
+                            else xp.take(cores[l], xp.take(self.columns[mode], positions), axis=0))
+        return xp.reshape(einsum(self.design[k], *gathered),
+                          (positions.shape[0], graph.bond_sizes[k]))
+
+    def update(self, cores, k):
+        xp, graph, obs = self.xp, self.graph, self.observations
+        bonds, mode = graph.bond_sizes[k], graph.mode_of_core[k]
+        n_rows = 1 if mode is None else graph.shape[mode]
+        # The ridge is relative: scaled by the mean diagonal of a slice's normal equations,
+        # estimated from a sample of design rows.
+        sample = self.design_rows(cores, k, xp.arange(min(obs.n_obs, _RIDGE_SAMPLE)))
+        scale = float(xp.mean(sample * sample)) * obs.n_obs / n_rows
+        solution = solve_rowwise(obs, mode, lambda idx: self.design_rows(cores, k, idx),
+                                 n_rows, bonds, ridge=self.ridge * scale if scale > 0 else
+                                 self.ridge)
+        cores[k] = xp.reshape(solution, graph.core_shapes[k])
+        return solution, None, None
+
+
+def _normalize(cores, k):
+    """Keep every core but the one holding the scale at unit norm: the next solve absorbs the
+    scale, and the Gram matrices stay on one scale whatever the gauge."""
+    xp = get_namespace(cores[k])
+    norm = float(xp.sqrt(xp.sum(cores[k] * cores[k])))
+    if norm > 0:
+        cores[k] = cores[k] / norm
+
+
+def _als_run(problem, graph, cores, max_iter, tol, target_error, log, masked):
+    n = graph.n_cores
+    previous, converged = None, False
+    eps = np.finfo(np.float64).eps
+    for _ in range(max_iter):
+        for k in range(n):
+            solution, rhs, gram = problem.update(cores, k)
+            if k < n - 1:
+                _normalize(cores, k)
+        network = TensorNetwork(cores, graph.adjacency, graph.permutation)
+        error = log.record(network, None if masked else problem.error(cores, solution, rhs,
+                                                                         gram))
+        if target_error is not None and error <= target_error:
+            converged = True
+            break
+        if error < _EXACT * eps or (previous is not None
+                                    and abs(previous - error) <= tol * max(previous, eps)):
+            converged = True
+            break
+        previous = error
+    return TensorNetwork(list(cores), graph.adjacency, graph.permutation), log.result(converged)
+
+
+def network_als(X, adjacency, permutation=None, *, mask=None, init="random", max_iter=100,
+                tol=1e-7, target_error=None, n_init=1, ridge=1e-12, random_state=None,
+                verbose=0):
+    """Fit a tensor network of a fixed structure to ``X`` by alternating least squares.
+
+    Each sweep solves every core's least-squares problem against its environment (see the
+    module docstring): full data through the Gram matrix ``E^T E`` and ``X E`` (never the
+    dense design matrix unless forming it is the cheaper exact way for that core), masked data
+    slice by slice over the observed entries.
+
+    Parameters
+    ----------
+    X : array of shape (I_0, ..., I_{d-1})
+        Real data of any namespace (NumPy, CuPy, ...); the network lives there too.
+    adjacency : (N, N) symmetric int array
+        The structure (see :class:`TensorNetwork`); its data cores' sizes, placed by
+        ``permutation``, must be X's shape.
+    permutation : sequence of int or None
+        Which data mode sits on which core (see :class:`TensorNetwork`); None: identity.
+    mask : bool array of X's shape or None
+        True where X is observed (unobserved entries may be NaN); errors are then measured on
+        the observed entries.
+    init : "random" or TensorNetwork, default="random"
+        Gaussian cores scaled to ``||X||`` (drawn with ``random_state``), or a network of this
+        structure (a warm start, e.g. from :func:`pad_network`); with ``n_init > 1`` the later
+        restarts are random.
+    max_iter : int, default=100
+        Maximum number of sweeps per start.
+    tol : float, default=1e-7
+        Stop when the relative change of the error between two sweeps is below ``tol``.
+    target_error : float or None
+        Stop as soon as the relative error is at most this (and skip further restarts).
+    n_init : int, default=1
+        Number of starts; the network with the lowest final error is returned.
+    ridge : float, default=1e-12
+        Tikhonov term relative to the mean diagonal of each normal-equation matrix; keeps
+        over-parameterised bonds (whose Gram matrices are singular) solvable.
+    random_state : None, int or numpy RandomState
+    verbose : int, default=0
+        Print the error after every sweep.
+
+    Returns
+    -------
+    network : TensorNetwork
+    result : FitResult
+        Of the returned start: sweeps, relative error after each, whether it converged (tol,
+        target_error or exact fit).
+
+    Raises
+    ------
+    tnml.MemoryBudgetError
+        Before allocating anything, when :func:`network_memory` exceeds ``max_memory``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions import random_network, network_als
+    >>> ring = [[3, 2, 0, 3], [2, 4, 2, 0], [0, 2, 3, 2], [3, 0, 2, 4]]
+    >>> X = random_network(ring, random_state=0).to_tensor()
+    >>> net, result = network_als(X, ring, max_iter=500, tol=0, target_error=1e-10,
+    ...                           n_init=3, random_state=0)
+    >>> bool(result.error <= 1e-10), net.shape
+    (True, (3, 4, 3, 4))
+    """
+    max_iter, tol, target_error, n_init = _check_fit_params(max_iter, tol, target_error, n_init,
+                                                            verbose)
+    ridge = check_nonneg_float(ridge, "ridge")
+    X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
+    strategies, peak = _plan(adjacency, permutation, X.dtype.itemsize)
+    check_memory(peak, f"network_als on a structure of {graph.n_cores} cores")
+    xp = get_namespace(X)
+    rng = check_random_state(random_state)
+    if mask is None:
+        problem = _FullData(X, graph, strategies, ridge)
+        norm_x = math.sqrt(problem.norm_x_sq)
+        observations = None
+    else:
+        problem = _MaskedData(X, mask, graph, ridge)
+        norm_x = float(xp.linalg.norm(problem.observations.values)) \
+            * math.sqrt(math.prod(X.shape) / problem.observations.n_obs)
+        observations = problem.observations
+    best = None
+    for start in range(n_init):
+        cores = _initial_cores(graph, X, init if start == 0 else "random", norm_x, rng)
+        log = SweepLog(observations, None, "network_als", verbose)
+        network, result = _als_run(problem, graph, cores, max_iter, tol, target_error, log,
+                                   mask is not None)
+        if best is None or result.error < best[1].error:
+            best = (network, result)
+        if target_error is not None and result.error <= target_error:
+            break
+    return best
+
+
+# -- Adam -----------------------------------------------------------------------------------------
+def network_adam(X, adjacency, permutation=None, *, mask=None, init="random", learning_rate=1e-3,
+                 max_iter=10000, target_error=None, n_init=1, init_std=0.1, random_state=None,
+                 verbose=0):
+    """Fit a tensor network of a fixed structure by Adam with analytic gradients.
+
+    The loss is the squared relative error ``||M * (X - T)||^2 / ||M * X||^2`` (``M`` the
+    mask, all ones without one), the reference implementations' ``rse_loss``; the gradient
+    with respect to core ``k`` is ``-2 / ||M X||^2`` times the residual contracted with core
+    ``k``'s environment. The defaults reproduce the reference protocol: cores drawn from
+    N(0, ``init_std`` = 0.1), learning rate 0.001, 10,000 steps.
+
+    Parameters
+    ----------
+    X, adjacency, permutation, mask
+        As in :func:`network_als`.
+    init : "random" or TensorNetwork, default="random"
+    learning_rate : float, default=1e-3
+    max_iter : int, default=10000
+        Adam steps per start.
+    target_error : float or None
+        Stop a start once its relative error (the square root of the loss) is at most this.
+    n_init : int, default=1
+        Starts; the best is returned.
+    init_std : float, default=0.1
+        Standard deviation of the random cores.
+    random_state : None, int or numpy RandomState
+    verbose : int, default=0
+        Print the error every 1000 steps.
+
+    Returns
+    -------
+    network : TensorNetwork
+    result : FitResult
+        ``errors`` holds the relative error every 100 steps and at the end; ``n_iter`` the
+        steps of the returned start.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions import random_network, network_adam
+    >>> chain = [[3, 2, 0], [2, 3, 2], [0, 2, 3]]
+    >>> X = random_network(chain, random_state=0).to_tensor()
+    >>> net, result = network_adam(X, chain, learning_rate=0.01, max_iter=3000, random_state=0)
+    >>> bool(result.error < 1e-2)
+    True
+    """
+    max_iter, _, target_error, n_init = _check_fit_params(max_iter, 0.0, target_error, n_init,
+                                                          verbose)
+    learning_rate = check_nonneg_float(learning_rate, "learning_rate")
+    init_std = check_nonneg_float(init_std, "init_std")
+    X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
+    _, peak = _plan(adjacency, permutation, X.dtype.itemsize)
+    check_memory(peak, f"network_adam on a structure of {graph.n_cores} cores")
+    xp = get_namespace(X)
+    rng = check_random_state(random_state)
+    weight = None if mask is None else xp.asarray(mask, dtype=X.dtype)
+    norm_x_sq = float(xp.sum(X * X)) or 1.0
+    rhs = [graph.rhs_subscripts(k) for k in range(graph.n_cores)]
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    best = None
+    for start in range(n_init):
+        cores = _initial_cores(graph, X, init if start == 0 else "random", 0.0, rng, init_std)
+        first = [xp.zeros_like(core) for core in cores]
+        second = [xp.zeros_like(core) for core in cores]
+        errors, error, step = [], float("nan"), 0
+        for step in range(1, max_iter + 1):
+            residual = einsum(graph.full_subscripts, *cores) - X
+            if weight is not None:
+                residual = residual * weight
+            error = math.sqrt(float(xp.sum(residual * residual)) / norm_x_sq)
+            if step % 100 == 1:
+                errors.append(error)
+            if verbose and step % 1000 == 1:
+                print(f"network_adam step {step}: relative error {error:.6g}")
+            if target_error is not None and error <= target_error:
+                break
+            # Bias-corrected step size, as in Kingma & Ba (and TensorFlow's AdamOptimizer).
+            alpha = learning_rate * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
+            grads = [einsum(rhs[k], residual, *[cores[l] for l in graph.others(k)])
+                     * (2.0 / norm_x_sq) for k in range(graph.n_cores)]
+            for k, grad in enumerate(grads):
+                first[k] = beta1 * first[k] + (1 - beta1) * grad
+                second[k] = beta2 * second[k] + (1 - beta2) * grad * grad
+                cores[k] = cores[k] - alpha * first[k] / (xp.sqrt(second[k]) + eps)
+        residual = einsum(graph.full_subscripts, *cores) - X
+        if weight is not None:
+            residual = residual * weight
+        error = math.sqrt(float(xp.sum(residual * residual)) / norm_x_sq)
+        errors.append(error)
+        result = FitResult(step, errors, target_error is not None and error <= target_error)
+        network = TensorNetwork(cores, adjacency, permutation)
+        if best is None or error < best[1].error:
+            best = (network, result)
+        if target_error is not None and error <= target_error:
+            break
+    return best
+
+
+# -- reference instances --------------------------------------------------------------------------
+def load_network_instance(path):
+    """The data and ground-truth structure of a structure-search instance (``.npz``).
+
+    The TNLS/TnALE instances store ``goal`` (the tensor), ``adj_matrix`` (the generating
+    network's adjacency in data-mode order, i.e. row ``m`` is the core carrying data mode
+    ``m``) and ``permute`` (which data mode sits at each node of the canonical structure).
+    They are returned in this module's convention: ``adjacency`` is the canonical structure
+    (``adj_matrix[permute][:, permute]``, e.g. the ring 0-1-...-(d-1)-0) and ``permutation``
+    is ``permute``, so that ``TensorNetwork(cores, adjacency, permutation)`` is the generating
+    network. Without ``permute`` (the image instances), the permutation is the identity.
+
+    Returns
+    -------
+    X : ndarray (float64)
+    adjacency : ndarray of int
+    permutation : tuple of int
+    """
+    with np.load(path, allow_pickle=False) as data:
+        if "goal" not in data.files:
+            raise ValueError(f"{path} has no 'goal' array (keys: {data.files})")
+        X = np.asarray(data["goal"], dtype=np.float64)
+        data_adjacency = np.asarray(data["adj_matrix"], dtype=np.int64) \
+            if "adj_matrix" in data.files else None
+        permute = np.asarray(data["permute"], dtype=np.int64) if "permute" in data.files \
+            else None
+    if permute is None:
+        permutation = tuple(range(X.ndim))
+        adjacency = data_adjacency
+    else:
+        permutation = _check_permutation(permute, X.ndim, "permute")
+        adjacency = data_adjacency[np.ix_(permutation, permutation)]
+    if adjacency is not None and adjacency.shape == (X.ndim, X.ndim):
+        try:
+            _check_structure(adjacency, permutation, X.shape)
+        except ValueError:
+            adjacency = None  # a placeholder that does not describe X
+    else:
+        adjacency = None
+    return X, adjacency, permutation
