@@ -16,10 +16,11 @@ from .estimators import (
     Tucker,
 )
 from .io import load, save
+from .structure_search import StructureSearch
 
 __version__ = "0.1.0"
 
 __all__ = ["CP", "Tucker", "TensorTrain", "TensorRing", "TensorImputer", "TubalSVD",
-           "TensorCompletionRegressor", "save", "load", "config_context",
+           "TensorCompletionRegressor", "StructureSearch", "save", "load", "config_context",
            "get_config", "set_config", "MemoryBudgetError", "backend", "contract",
            "decompositions", "__version__"]

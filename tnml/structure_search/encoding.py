@@ -19,6 +19,8 @@ import numbers
 
 import numpy as np
 
+from ..decompositions.network import check_adjacency as _check_adjacency
+
 __all__ = ["SearchSpace", "canonical_key", "check_adjacency", "check_permutation",
            "n_params", "to_data_order"]
 
@@ -28,36 +30,14 @@ _MAX_RELABELLED_INTERNAL = 6
 
 
 def check_adjacency(adjacency, name="adjacency"):
-    """A square, symmetric, non-negative integer matrix, returned as an int64 array.
+    """:func:`tnml.decompositions.network.check_adjacency` as an int64 array.
 
     Examples
     --------
     >>> check_adjacency([[3, 2], [2, 4]]).tolist()
     [[3, 2], [2, 4]]
-    >>> check_adjacency([[3, 2], [1, 4]])
-    Traceback (most recent call last):
-    ...
-    ValueError: adjacency must be symmetric (a bond has one rank), got [[3, 2], [1, 4]]
     """
-    try:
-        matrix = np.asarray(adjacency)
-    except Exception:  # noqa: BLE001 - anything not array-like is the caller's error
-        raise TypeError(f"{name} must be a square integer matrix, got {adjacency!r}") from None
-    if matrix.dtype == bool or matrix.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be a square integer matrix, got dtype {matrix.dtype}")
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 1:
-        raise ValueError(f"{name} must be a square (N, N) matrix, got shape {matrix.shape}")
-    if matrix.dtype.kind == "f":
-        if not np.all(np.isfinite(matrix)) or np.any(matrix != np.round(matrix)):
-            raise ValueError(f"{name} must hold integers, got {matrix.tolist()}")
-    matrix = matrix.astype(np.int64)
-    if np.any(matrix < 0):
-        raise ValueError(f"{name} must be non-negative (sizes and ranks; 0 = no edge), got "
-                         f"{matrix.tolist()}")
-    if not np.array_equal(matrix, matrix.T):
-        raise ValueError(f"{name} must be symmetric (a bond has one rank), got "
-                         f"{matrix.tolist()}")
-    return matrix
+    return np.array(_check_adjacency(adjacency, name), dtype=np.int64)
 
 
 def check_permutation(permutation, n, name="permutation"):
@@ -98,8 +78,6 @@ def to_data_order(adjacency, permutation=None, shape=None):
     matrix = check_adjacency(adjacency)
     data_cores = np.flatnonzero(np.diag(matrix) > 0)
     internal = np.flatnonzero(np.diag(matrix) == 0)
-    if data_cores.size == 0:
-        raise ValueError("adjacency has no core with a data mode (its diagonal is all 0)")
     permutation = check_permutation(permutation, data_cores.size)
     order = np.empty(data_cores.size, dtype=np.int64)
     order[permutation] = data_cores  # data mode permutation[c] sits on data core c
@@ -190,7 +168,7 @@ class SearchSpace:
     >>> space.edges
     [(0, 1), (1, 2), (0, 2)]
     >>> space.structure([2, 3, 1], [0, 1, 2]).tolist()
-    [[3, 2, 0], [2, 4, 3], [0, 3, 5]]
+    [[3, 2, 1], [2, 4, 3], [1, 3, 5]]
     """
 
     def __init__(self, shape, graph="full", permutation=None, *, max_rank=8,

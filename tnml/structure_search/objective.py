@@ -59,6 +59,21 @@ class Objective:
             return float(ratio + self.rse_weight * rse ** 2)
         return float(ratio if rse <= self.max_rse else _INFEASIBLE + rse / self.max_rse)
 
+    def resolution(self, n_entries):
+        """The RSE below which a better fit no longer changes the score noticeably.
+
+        Penalized: where ``rse_weight * RSE^2`` is a ten-thousandth of one parameter's
+        share of the compression ratio; constrained: a tenth of ``max_rse``. Fits stop there.
+
+        Examples
+        --------
+        >>> round(Objective("penalized", rse_weight=200).resolution(729), 7)
+        2.62e-05
+        """
+        if self.kind == "penalized":
+            return float(np.sqrt(1e-4 / (n_entries * self.rse_weight)))
+        return self.max_rse / 10
+
     def settings(self):
         return {"kind": self.kind, "rse_weight": self.rse_weight, "max_rse": self.max_rse}
 

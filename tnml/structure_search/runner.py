@@ -62,18 +62,35 @@ def _relative_error(X, network, mask):
 
 
 def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
-    """Fit one structure (in a worker); return its RSE, the network and the time taken."""
+    """Fit one structure (in a worker); return its RSE, the network and the time taken.
+
+    ``init`` is None (``n_init`` random starts), a network (a warm start), or a list of
+    those. The starts run in turn until one reaches ``target_error``; the one with the lowest
+    training error is kept. Random starts are seeded ``seed, seed + 1, ...``.
+    """
     from ..decompositions.network import network_als
 
     start = time.perf_counter()
+    fit_params = dict(fit_params)
+    n_init = fit_params.pop("n_init", 1)
+    starts = init if isinstance(init, list) else [init]
+    starts = [s for option in starts for s in ([None] * n_init if option is None else [option])]
+    target = fit_params.get("target_error") or 0.0
+    best = None
     with config_context(**config):
         try:
-            network, _ = network_als(X, structure, mask=train,
-                                     init="random" if init is None else init,
-                                     random_state=seed, **fit_params)
+            for index, option in enumerate(starts):
+                network, info = network_als(X, structure, mask=train,
+                                            init="random" if option is None else option,
+                                            random_state=seed + index, **fit_params)
+                if best is None or info.error < best[1]:
+                    best = (network, info.error)
+                if info.error <= target:
+                    break
         except MemoryBudgetError as error:
             return {"status": "skipped_memory", "rse": float("nan"), "network": None,
                     "seconds": time.perf_counter() - start, "message": str(error)}
+        network = best[0]
         rse = _relative_error(X, network, held_out if held_out is not None else train)
     if not math.isfinite(rse):
         rse = float("inf")
@@ -207,7 +224,7 @@ class Runner:
                     for _, k, c in fresh)
             for (_, key, _), result in zip(fresh, Parallel(n_jobs=self.n_jobs)(jobs)):
                 results[key] = result
-        for position, key, candidate in todo:  # record in the searcher's order
+        for _, key, candidate in todo:  # record in the searcher's order
             if key in self._restored:
                 record, network = self._restored.pop(key)
                 record = dict(record)
@@ -216,6 +233,8 @@ class Runner:
                 record = self._record(key, candidate, result)
                 network = result["network"]
             record["evaluation"] = self.n_evaluations + 1
+            if "elapsed" not in record:  # a restored record keeps its original time
+                record["elapsed"] = round(self.elapsed, 3)
             self.history.append(record)
             self._cache[key] = record
             if network is not None and candidate.get("keep"):

@@ -29,14 +29,17 @@ def _candidate(space, ranks, permutation, **extra):
     return {"structure": space.structure(ranks, permutation), **extra}
 
 
-def greedy(runner, space, rng, *, rank_increment=1, candidate_iter=10, max_rse=1e-6):
+def greedy(runner, space, rng, *, rank_increment=1, candidate_iter=10, refit_iter=500,
+           max_rse=1e-6):
     """Greedy rank growth [greedy]_.
 
     From every bond rank 1 on the template graph (the fully connected one by default), each
     step tries ``+rank_increment`` on every edge, each candidate warm-started from the current
     network with small new slices and fitted for ``candidate_iter`` sweeps; the candidate with
-    the lowest error is refitted in full and becomes the current network. The search stops when
-    the RSE reaches ``max_rse``, no edge can grow, or the budget is spent.
+    the lowest error is refitted (up to ``refit_iter`` sweeps or RSE ``max_rse / 10``, from a
+    random start, then from the warm start, keeping the better) and becomes the current
+    network. The search stops when the RSE reaches ``max_rse``, no edge can grow, or the
+    budget is spent.
     """
     from ..decompositions.network import pad_network
 
@@ -66,8 +69,12 @@ def greedy(runner, space, rng, *, rank_increment=1, candidate_iter=10, max_rse=1
             return
         _, _, chosen = min(usable)
         ranks = steps[chosen]
+        # The refit runs to the target, from the warm start and from a random start: a warm
+        # start near a saddle can stall where a fresh start of the grown structure converges.
         refit = {"structure": batch[chosen]["structure"], "keep": True, "stage": "refit",
-                 "init": runner.network(records[chosen])}
+                 "init": [None, runner.network(records[chosen])],
+                 "fit_params": {"max_iter": refit_iter, "tol": 0.0,
+                                "target_error": max_rse / 10}}
         (current,) = runner.evaluate([refit])
 
 
@@ -84,8 +91,20 @@ def _interpolated_rse(grid, evaluated):
     return np.interp(grid, points, [evaluated[p] for p in points])
 
 
+def _perturbed(space, rng, ranks, permutation, radius):
+    """A random neighbour: every rank moved by a uniform step in ``[-radius, radius]`` and,
+    when the permutation is searched, one random transposition half of the time."""
+    steps = rng.randint(-radius, radius + 1, size=len(ranks))
+    trial = [int(min(max(r + s, 1), space.max_rank)) for r, s in zip(ranks, steps)]
+    trial_permutation = np.array(permutation)
+    if space.search_permutation and rng.rand() < 0.5:
+        i, j = rng.choice(len(permutation), 2, replace=False)
+        trial_permutation[[i, j]] = trial_permutation[[j, i]]
+    return trial, trial_permutation
+
+
 def tnale(runner, space, rng, *, radius=1, init_radius=2, n_interpolation_sweeps=1,
-          start=None):
+          n_restarts=3, start=None):
     """Alternating local enumeration, TnALE [tnale]_.
 
     The variables are the bond ranks of the template edges and, when searched, the data-mode
@@ -94,8 +113,11 @@ def tnale(runner, space, rng, *, radius=1, init_radius=2, n_interpolation_sweeps
     with the others fixed, and moves to the best. During the first ``n_interpolation_sweeps``
     sweeps the rank windows are ``init_radius`` wide and only their two ends and middle are
     fitted: the RSE of the other ranks is interpolated linearly, which crosses a wide range
-    with three evaluations per variable. The search stops when a full sweep without
-    interpolation changes nothing.
+    with three evaluations per variable. A larger rank is fitted from the centre's network
+    padded with small new slices (so it never scores a worse error than the centre); other
+    candidates start at random. When a full sweep without interpolation changes
+    nothing, the search restarts from a random neighbour of the best structure found (the
+    reference implementation's local sampling), at most ``n_restarts`` times, then stops.
     """
     ranks = list(start[0]) if start is not None else space.random_ranks(rng)
     permutation = (np.asarray(start[1]) if start is not None
@@ -103,7 +125,9 @@ def tnale(runner, space, rng, *, radius=1, init_radius=2, n_interpolation_sweeps
     n_ranks = len(ranks)
     variables = list(range(n_ranks)) + ([n_ranks] if space.search_permutation else [])
     order = variables + variables[-2:0:-1] if len(variables) > 1 else variables
-    sweep = 0
+    from ..decompositions.network import pad_network
+
+    sweep, restarts, best = 0, 0, None
     while True:
         interpolate = sweep < n_interpolation_sweeps
         width = init_radius if interpolate else radius
@@ -111,20 +135,29 @@ def tnale(runner, space, rng, *, radius=1, init_radius=2, n_interpolation_sweeps
         for variable in order:
             if variable == n_ranks:
                 options = space.transpositions(permutation)
-                records = runner.evaluate([_candidate(space, ranks, p) for p in options])
-                best = min(range(len(options)), key=lambda i: (records[i]["objective"], i))
-                permutation = options[best]
+                records = runner.evaluate([_candidate(space, ranks, p, keep=True)
+                                           for p in options])
+                chosen = min(range(len(options)), key=lambda i: (records[i]["objective"], i))
+                permutation = options[chosen]
                 continue
             grid = _rank_grid(ranks[variable], width, space.max_rank)
             if interpolate and len(grid) > 3:
                 probes = sorted({grid[0], grid[(len(grid) - 1) // 2], grid[-1]})
             else:
                 probes = grid
+            # Larger ranks start from the centre's fit, padded: never worse than the centre,
+            # where a random start of an over-complete ring often stalls in a swamp.
+            (centre,) = runner.evaluate([_candidate(space, ranks, permutation, keep=True)])
+            warm = runner.network(centre)
             candidates = []
             for value in probes:
                 trial = list(ranks)
                 trial[variable] = value
-                candidates.append(_candidate(space, trial, permutation))
+                candidate = _candidate(space, trial, permutation, keep=True)
+                if warm is not None and value > ranks[variable]:
+                    candidate["init"] = pad_network(warm, candidate["structure"],
+                                                    random_state=int(rng.randint(2**31 - 1)))
+                candidates.append(candidate)
             records = runner.evaluate(candidates)
             if probes is grid:
                 scores = [r["objective"] for r in records]
@@ -142,10 +175,15 @@ def tnale(runner, space, rng, *, radius=1, init_radius=2, n_interpolation_sweeps
             ranks[variable] = grid[min(range(len(grid)),
                                        key=lambda i: (scores[i], grid[i] != current, i))]
         sweep += 1
-        if not interpolate and (list(ranks), permutation.tolist()) == before:
-            # A last look at the current structure itself, so that it is scored.
-            runner.evaluate([_candidate(space, ranks, permutation)])
+        if interpolate or (list(ranks), permutation.tolist()) != before:
+            continue
+        (centre,) = runner.evaluate([_candidate(space, ranks, permutation)])
+        if best is None or centre["objective"] < best[0]:
+            best = (centre["objective"], list(ranks), np.array(permutation))
+        if restarts >= n_restarts:
             return
+        restarts += 1
+        ranks, permutation = _perturbed(space, rng, best[1], best[2], init_radius)
 
 
 def tnls(runner, space, rng, *, radius=1, n_samples=None, n_iter_no_change=5, start=None):
@@ -164,15 +202,8 @@ def tnls(runner, space, rng, *, radius=1, n_samples=None, n_iter_no_change=5, st
     (centre,) = runner.evaluate([_candidate(space, ranks, permutation)])
     stale = 0
     while stale < n_iter_no_change:
-        samples = []
-        for _ in range(n_samples):
-            steps = rng.randint(-radius, radius + 1, size=len(ranks))
-            trial = [int(min(max(r + s, 1), space.max_rank)) for r, s in zip(ranks, steps)]
-            trial_permutation = np.array(permutation)
-            if space.search_permutation and rng.rand() < 0.5:
-                i, j = rng.choice(len(permutation), 2, replace=False)
-                trial_permutation[[i, j]] = trial_permutation[[j, i]]
-            samples.append((trial, trial_permutation))
+        samples = [_perturbed(space, rng, ranks, permutation, radius)
+                   for _ in range(n_samples)]
         records = runner.evaluate([_candidate(space, r, p) for r, p in samples])
         best = min(range(len(records)), key=lambda i: (records[i]["objective"], i))
         if records[best]["objective"] < centre["objective"]:
