@@ -2,6 +2,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import tnml
 from tnml.datasets import load_image, make_mask
@@ -39,7 +40,7 @@ def test_auto_tries_every_family_on_an_image():
     imputer = tnml.TensorImputer("auto", random_state=0, max_iter=10)
     completed = imputer.fit_transform(X)
     tried = [c["model"] for c in imputer.summary_["candidates"]]
-    assert tried == list(tnml.estimators.imputer.FAMILIES)
+    assert tried == list(tnml.estimators.families.FAMILIES)
     assert imputer.summary_["model"] == min(imputer.summary_["candidates"],
                                             key=lambda c: c["validation_rse"])["model"]
     assert completed.shape == image.shape
@@ -51,6 +52,16 @@ def test_custom_missing_value_and_explicit_rank():
     imputer = tnml.TensorImputer("tt", rank=4, missing_values=-1.0, random_state=0)
     completed = imputer.fit_transform(X_missing)
     assert imputer.summary_["rank"] == 4 and not (completed == -1.0).any()
+
+
+def test_warns_when_the_final_fit_stops_at_its_cap():
+    X = random_cp((10, 11, 12), 2, random_state=0).to_tensor()
+    with pytest.warns(ConvergenceWarning, match="final cp fit stopped at its iteration cap"):
+        tnml.TensorImputer("cp", rank=2, max_iter=1, random_state=0).fit(_with_missing(X, 0.3))
+
+
+def test_tensor_input_tag():
+    assert tnml.TensorImputer().__sklearn_tags__().input_tags.three_d_array
 
 
 def test_bad_input():

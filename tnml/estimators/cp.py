@@ -4,8 +4,7 @@ import numbers
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..decompositions._linalg import khatri_rao
-from ..decompositions.cp import cp_als
+from ..decompositions import cp_als, khatri_rao
 from ._base import TensorDecompositionMixin
 
 __all__ = ["CP"]
@@ -83,6 +82,9 @@ class CP(TensorDecompositionMixin):
         return cp_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol, init=self.init,
                       random_state=self.random_state, linesearch=self.linesearch,
                       ridge=self.ridge, verbose=bool(self.verbose))
+
+    def _sample_factor(self, cp):
+        return cp.factors[0]
 
     def _components(self, cp):
         factors = cp.factors[1:]

@@ -6,7 +6,7 @@ import numbers
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..backend import get_namespace
-from ..decompositions.tr import tr_als, tr_svd
+from ..decompositions import tr_als, tr_svd
 from ._base import TensorDecompositionMixin
 
 __all__ = ["TensorRing"]
@@ -80,6 +80,12 @@ class TensorRing(TensorDecompositionMixin):
             return tr_svd(X, rank), None
         return tr_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol, ridge=self.ridge,
                       random_state=self.random_state, verbose=bool(self.verbose))
+
+    def _sample_factor(self, tr):
+        # w[i, (a, b)] = G_0[a, i, b], in the (a, b) order of _components.
+        xp = get_namespace(*tr.cores)
+        first = tr.cores[0]
+        return xp.reshape(xp.transpose(first, (1, 0, 2)), (first.shape[1], -1))
 
     def _components(self, tr):
         xp = get_namespace(*tr.cores)

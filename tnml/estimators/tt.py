@@ -5,7 +5,7 @@ import numbers
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..backend import get_namespace
-from ..decompositions.tt import tt_als, tt_dmrg, tt_svd
+from ..decompositions import tt_als, tt_dmrg, tt_svd
 from ._base import TensorDecompositionMixin
 
 __all__ = ["TensorTrain"]
@@ -84,6 +84,9 @@ class TensorTrain(TensorDecompositionMixin):
     def _als(self, X, mask, rank):
         return tt_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol,
                       random_state=self.random_state, verbose=bool(self.verbose))
+
+    def _sample_factor(self, tt):
+        return get_namespace(*tt.cores).reshape(tt.cores[0], tt.cores[0].shape[1:])
 
     def _components(self, tt):
         xp = get_namespace(*tt.cores)

@@ -5,8 +5,7 @@ import numbers
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..decompositions._linalg import mode_dot
-from ..decompositions.tucker import check_tucker_rank, tucker_hooi
+from ..decompositions import check_tucker_rank, mode_dot, tucker_hooi
 from ._base import TensorDecompositionMixin
 
 __all__ = ["Tucker"]
@@ -82,6 +81,11 @@ class Tucker(TensorDecompositionMixin):
         rank = check_tucker_rank(self._full_rank(X.shape), X.shape)
         return tucker_hooi(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol, init=self.init,
                            random_state=self.random_state, verbose=bool(self.verbose))
+
+    def _sample_factor(self, tucker):
+        if tucker.factors[0] is None:  # one coordinate per core entry, as in _components
+            return tucker.xp.reshape(tucker.core, (tucker.core.shape[0], -1))
+        return tucker.factors[0]
 
     def _components(self, tucker):
         xp = tucker.xp
