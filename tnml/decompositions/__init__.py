@@ -3,8 +3,16 @@
 from ._base import FactorizedTensor, FitResult
 from ._masked import Observations
 from .cp import CPTensor, cp_als, cp_complete, pad_cp, random_cp
-from .network import (TensorNetwork, fully_connected_adjacency, load_network_instance,
-                      network_adam, network_als, network_memory, pad_network, random_network)
+from .network import (
+    TensorNetwork,
+    fully_connected_adjacency,
+    load_network_instance,
+    network_adam,
+    network_als,
+    network_memory,
+    pad_network,
+    random_network,
+)
 from .smooth import smooth_tucker_complete
 from .tr import TRTensor, pad_tr, tr_als, tr_complete, tr_svd
 from .tt import TTTensor, pad_tt, tt_als, tt_complete, tt_dmrg, tt_round, tt_svd

@@ -5,7 +5,7 @@ TnALE) describe it, by a symmetric integer **adjacency matrix** ``A`` of shape `
 
 - ``A[k, k]`` is the size of the data mode that sits on core ``k``; 0 means core ``k`` has no
   data mode (an internal core, such as the core of a Tucker decomposition);
-- ``A[k, l]`` (``k != l``) is the bond rank between cores ``k`` and ``l``; 0 or 1 means no
+- ``A[k, q]`` (``k != q``) is the bond rank between cores ``k`` and ``q``; 0 or 1 means no
   edge (a bond of rank 1 changes nothing, so it is not stored).
 
 and a **permutation** that says which data mode sits on which core. Convention (the one of the
@@ -17,9 +17,9 @@ data-mode order is ``P A P^T`` with ``P[permutation[k], k] = 1`` (exactly how th
 code builds its network from a ring and ``permute``). :attr:`TensorNetwork.mode_cores` gives
 the inverse map (the core of each data mode).
 
-Core layout: core ``k`` has its data axis first (if any), then one axis per neighbour ``l``
-with ``A[k, l] >= 2``, in increasing order of ``l``. So ``n_params`` is the papers' parameter
-count ``sum_k prod_l max(A[k, l], 1)``.
+Core layout: core ``k`` has its data axis first (if any), then one axis per neighbour ``q``
+with ``A[k, q] >= 2``, in increasing order of ``q``. So ``n_params`` is the papers' parameter
+count ``sum_k prod_l max(A[k, q], 1)``.
 
 Fitting (:func:`network_als`). Core ``k`` enters the tensor linearly: with the
 *environment* ``E_k`` (all other cores contracted, shape ``prod(other modes) x B_k`` where
@@ -56,7 +56,7 @@ from .._validation import (
     check_tensor,
 )
 from ..backend import check_random_state, get_namespace, to_device
-from ..contract import contraction_info, einsum
+from ..contract import compile_einsum, contraction_info, einsum
 from ._base import FactorizedTensor, FitResult
 from ._linalg import solve_spd
 from ._masked import Observations, SweepLog, solve_rowwise
@@ -80,6 +80,9 @@ _CANCELLATION = 1e8
 _EXACT = 1000
 # Observations whose design rows set the scale of the masked ridge.
 _RIDGE_SAMPLE = 2048
+# The price of one pairwise contraction step in flops (~30 us of Python and dispatch at about
+# 1 GFlop/s): decides between the contraction strategies of small problems.
+_STEP_FLOPS = 30_000
 
 
 # -- structure ------------------------------------------------------------------------------------
@@ -112,7 +115,7 @@ def check_adjacency(adjacency, name="adjacency"):
         raise ValueError(f"{name} must be non-negative (sizes and bond ranks), got "
                          f"{matrix.tolist()}")
     if not np.array_equal(matrix, matrix.T):
-        raise ValueError(f"{name} must be symmetric (bond rank A[k, l] == A[l, k]), got "
+        raise ValueError(f"{name} must be symmetric (bond rank A[k, q] == A[q, k]), got "
                          f"{matrix.tolist()}")
     if not np.any(np.diag(matrix) > 0):
         raise ValueError(f"{name} must have at least one data mode (a positive diagonal "
@@ -197,12 +200,12 @@ class _Graph:
             edge_symbol[a, b] = edge_symbol[b, a] = symbol(d + e)
             primed_symbol[a, b] = primed_symbol[b, a] = symbol(d + n_edges + e)
         self.batch = symbol(d + 2 * n_edges)
-        self.neighbours = [[l for l in range(n) if l != k and A[k, l] >= 2] for k in range(n)]
-        self.bond_labels = ["".join(edge_symbol[k, l] for l in self.neighbours[k])
+        self.neighbours = [[q for q in range(n) if q != k and A[k, q] >= 2] for k in range(n)]
+        self.bond_labels = ["".join(edge_symbol[k, q] for q in self.neighbours[k])
                             for k in range(n)]
-        self.primed_labels = ["".join(primed_symbol[k, l] for l in self.neighbours[k])
+        self.primed_labels = ["".join(primed_symbol[k, q] for q in self.neighbours[k])
                               for k in range(n)]
-        self.bond_shapes = [tuple(int(A[k, l]) for l in self.neighbours[k]) for k in range(n)]
+        self.bond_shapes = [tuple(int(A[k, q]) for q in self.neighbours[k]) for k in range(n)]
         self.data_label = [self.data_symbols[m] if m is not None else ""
                            for m in self.mode_of_core]
         self.labels = [self.data_label[k] + self.bond_labels[k] for k in range(n)]
@@ -221,32 +224,32 @@ class _Graph:
         return (self.batch if self.mode_of_core[k] is not None else "") + self.bond_labels[k]
 
     def others(self, k):
-        return [l for l in range(self.n_cores) if l != k]
+        return [q for q in range(self.n_cores) if q != k]
 
     def environment_subscripts(self, k):
         """Other cores -> (other data modes in data order, then core k's bonds)."""
         others = self.others(k)
         out = "".join(s for m, s in enumerate(self.data_symbols)
                       if m != self.mode_of_core[k]) + self.bond_labels[k]
-        return ",".join(self.labels[l] for l in others) + "->" + out
+        return ",".join(self.labels[q] for q in others) + "->" + out
 
     def gram_subscripts(self, k):
         """The doubled network without core k: E_k^T E_k as (bonds, bonds')."""
         others = self.others(k)
-        terms = [self.labels[l] for l in others] + [self.data_label[l] + self.primed_labels[l]
-                                                    for l in others]
+        terms = [self.labels[q] for q in others] + [self.data_label[q] + self.primed_labels[q]
+                                                    for q in others]
         return ",".join(terms) + "->" + self.bond_labels[k] + self.primed_labels[k]
 
     def rhs_subscripts(self, k):
         """X contracted with every core but k: X_(k) E_k, in core k's layout (also the
         gradient of <R, T> with respect to core k)."""
         others = self.others(k)
-        return ",".join([self.output] + [self.labels[l] for l in others]) + "->" + self.labels[k]
+        return ",".join([self.output] + [self.labels[q] for q in others]) + "->" + self.labels[k]
 
     def design_subscripts(self, k):
         """Gathered other cores -> (n, core k's bonds): the design rows of observations."""
         others = self.others(k)
-        return ",".join(self._gathered(l) for l in others) + "->" + self.batch \
+        return ",".join(self._gathered(q) for q in others) + "->" + self.batch \
             + self.bond_labels[k]
 
 
@@ -263,7 +266,7 @@ class TensorNetwork(FactorizedTensor):
     ----------
     cores : list of arrays
         One per node. Core ``k`` has its data axis first (when ``adjacency[k, k] > 0``), then one
-        axis per neighbour ``l`` with ``adjacency[k, l] >= 2``, in increasing order of ``l``.
+        axis per neighbour ``q`` with ``adjacency[k, q] >= 2``, in increasing order of ``q``.
     adjacency : (N, N) symmetric array of non-negative ints
         Diagonal: the size of the data mode on each core (0: an internal core without one);
         off-diagonal: bond ranks (0 or 1: no edge). See the module docstring.
@@ -424,7 +427,7 @@ def _from_labelled(cores, axes, has_data):
             if label != "data":
                 owners.setdefault(label[1], []).append((k, axis))
     A = np.zeros((n, n), dtype=np.int64)
-    neighbour_axes = [{} for _ in range(n)]  # k -> {l: [(key, axis), ...]}
+    neighbour_axes = [{} for _ in range(n)]  # k -> {q: [(key, axis), ...]}
     for key, ends in owners.items():
         if len(ends) != 2:
             continue  # an open boundary bond (size 1 in a TT)
@@ -434,8 +437,8 @@ def _from_labelled(cores, axes, has_data):
         neighbour_axes[a].setdefault(b, []).append((key, axis_a))
         neighbour_axes[b].setdefault(a, []).append((key, axis_b))
     for k in range(n):
-        for l, bonds in neighbour_axes[k].items():
-            A[k, l] = math.prod(int(cores[k].shape[axis]) for _, axis in bonds)
+        for q, bonds in neighbour_axes[k].items():
+            A[k, q] = math.prod(int(cores[k].shape[axis]) for _, axis in bonds)
     new_cores = []
     for k, core in enumerate(cores):
         data_axes = [axis for axis, label in enumerate(axes[k]) if label == "data"]
@@ -443,11 +446,11 @@ def _from_labelled(cores, axes, has_data):
             A[k, k] = int(core.shape[data_axes[0]])
         order = list(data_axes)
         sizes = [int(core.shape[a]) for a in data_axes]
-        for l in sorted(neighbour_axes[k]):
-            bonds = sorted(neighbour_axes[k][l], key=lambda item: str(item[0]))
+        for q in sorted(neighbour_axes[k]):
+            bonds = sorted(neighbour_axes[k][q], key=lambda item: str(item[0]))
             order += [axis for _, axis in bonds]
-            if A[k, l] >= 2:
-                sizes.append(int(A[k, l]))
+            if A[k, q] >= 2:
+                sizes.append(int(A[k, q]))
         # Open boundary axes (size 1) go last and vanish in the reshape.
         order += [a for a in range(core.ndim) if a not in order]
         new_cores.append(xp.reshape(xp.transpose(core, order), tuple(sizes)))
@@ -534,8 +537,8 @@ def pad_network(network, adjacency, *, random_state=None, scale=1e-3):
     if len(new) != len(old) or any(new[k][k] != old[k][k] for k in range(len(old))):
         raise ValueError(f"adjacency must keep the network's nodes and data modes (diagonal "
                          f"{[old[k][k] for k in range(len(old))]}), got {[list(r) for r in new]}")
-    if any(max(new[k][l], 1) < max(old[k][l], 1) for k in range(len(old))
-           for l in range(len(old)) if k != l):
+    if any(max(new[k][q], 1) < max(old[k][q], 1) for k in range(len(old))
+           for q in range(len(old)) if k != q):
         raise ValueError(f"adjacency must not shrink a bond: the network has "
                          f"{[list(r) for r in old]}, got {[list(r) for r in new]}")
     graph = _graph(new, network.permutation)
@@ -550,7 +553,7 @@ def pad_network(network, adjacency, *, random_state=None, scale=1e-3):
             continue
         # The old core with size-1 axes for its new edges, in the new axis order.
         expanded_shape = tuple(([old[k][k]] if old[k][k] > 0 else [])
-                               + [max(old[k][l], 1) for l in graph.neighbours[k]])
+                               + [max(old[k][q], 1) for q in graph.neighbours[k]])
         expanded = xp.reshape(core, expanded_shape)
         rms = math.sqrt(float(xp.sum(core * core)) / max(core.size, 1)) or 1.0
         fresh = xp.asarray(to_device((scale * rms) * rng.standard_normal(shape), xp),
@@ -581,7 +584,9 @@ def _plan(adjacency, permutation, itemsize):
     """Per core: the cheaper exact way to get E^T E and X E, and the fit's peak memory.
 
     Returns ``(strategies, peak_bytes)``; a strategy is ``"environment"`` (form ``E_k``,
-    then two GEMMs) or ``"gram"`` (contract the doubled network and X directly).
+    then two GEMMs) or ``"gram"`` (contract the doubled network and X directly). The cost is
+    the flop count plus a fixed price per pairwise contraction: on the small tensors of a
+    structure search, the Python overhead of a step outweighs its arithmetic.
     """
     graph = _graph(adjacency, permutation)
     shape = graph.shape
@@ -589,16 +594,18 @@ def _plan(adjacency, permutation, itemsize):
     strategies, peak = [], total  # X itself, and one unfolding copy per data mode below
     for k in range(graph.n_cores):
         others = graph.others(k)
-        other_shapes = [graph.core_shapes[l] for l in others]
+        other_shapes = [graph.core_shapes[q] for q in others]
         size = shape[graph.mode_of_core[k]] if graph.mode_of_core[k] is not None else 1
         rows, bonds = total // size, graph.bond_sizes[k]
         env = contraction_info(graph.environment_subscripts(k), *other_shapes)
         gram = contraction_info(graph.gram_subscripts(k), *other_shapes, *other_shapes)
         rhs = contraction_info(graph.rhs_subscripts(k), shape, *other_shapes)
-        env_cost = env.flops + 2 * rows * bonds * (bonds + size)
+        env_cost = env.flops + 2 * rows * bonds * (bonds + size) \
+            + _STEP_FLOPS * (len(env.path) + 2)
+        gram_cost = gram.flops + rhs.flops + _STEP_FLOPS * (len(gram.path) + len(rhs.path))
         env_memory = max(env.largest_intermediate, rows * bonds)
         gram_memory = max(gram.largest_intermediate, rhs.largest_intermediate)
-        if env_cost <= gram.flops + rhs.flops:
+        if env_cost <= gram_cost:
             strategies.append("environment")
             peak = max(peak, env_memory + total)
         else:
@@ -695,38 +702,46 @@ def _initial_cores(graph, X, init, norm_x, rng, std=None):
 
 # -- ALS ------------------------------------------------------------------------------------------
 class _FullData:
-    """Full-data ALS: per core, X unfolded once and the chosen contraction strategy."""
+    """Full-data ALS: per core, X unfolded once and the chosen contraction strategy, its
+    expressions compiled once for the whole fit."""
 
     def __init__(self, X, graph, strategies, ridge):
         xp = get_namespace(X)
         self.X, self.graph, self.strategies, self.ridge, self.xp = X, graph, strategies, ridge, xp
         self.norm_x_sq = float(xp.sum(X * X))
-        # X_(k): the data mode of core k first, the others in data order; one copy per mode.
-        self.unfolded = {}
+        itemsize = X.dtype.itemsize
+        self.unfolded, self.expressions = {}, []
         for k in range(graph.n_cores):
             mode = graph.mode_of_core[k]
+            other_shapes = [graph.core_shapes[q] for q in graph.others(k)]
             if strategies[k] == "environment":
-                if mode is None:
-                    self.unfolded[k] = xp.reshape(X, (1, -1))
-                else:
-                    self.unfolded[k] = xp.ascontiguousarray(
-                        xp.reshape(xp.moveaxis(X, mode, 0), (X.shape[mode], -1)))
-        self.env = [graph.environment_subscripts(k) for k in range(graph.n_cores)]
-        self.gram = [graph.gram_subscripts(k) for k in range(graph.n_cores)]
-        self.rhs = [graph.rhs_subscripts(k) for k in range(graph.n_cores)]
+                # X_(k): core k's data mode first, the others in data order (one copy per mode).
+                self.unfolded[k] = xp.reshape(X, (1, -1)) if mode is None else \
+                    xp.ascontiguousarray(xp.reshape(xp.moveaxis(X, mode, 0), (X.shape[mode], -1)))
+                self.expressions.append(compile_einsum(
+                    graph.environment_subscripts(k), *other_shapes, xp=xp, itemsize=itemsize))
+            else:
+                self.expressions.append((
+                    compile_einsum(graph.gram_subscripts(k), *other_shapes, *other_shapes,
+                                   xp=xp, itemsize=itemsize),
+                    compile_einsum(graph.rhs_subscripts(k), X.shape, *other_shapes,
+                                   xp=xp, itemsize=itemsize)))
+        self.full = compile_einsum(graph.full_subscripts, *graph.core_shapes, xp=xp,
+                                   itemsize=itemsize)
 
     def update(self, cores, k):
         """Solve core k in place; return its matricised solution, rhs and Gram matrix."""
         xp, graph = self.xp, self.graph
-        others = [cores[l] for l in graph.others(k)]
+        others = [cores[q] for q in graph.others(k)]
         bonds = graph.bond_sizes[k]
         if self.strategies[k] == "environment":
-            env = xp.reshape(einsum(self.env[k], *others), (-1, bonds))
+            env = xp.reshape(self.expressions[k](*others), (-1, bonds))
             gram = env.T @ env
             rhs = self.unfolded[k] @ env
         else:
-            gram = xp.reshape(einsum(self.gram[k], *others, *others), (bonds, bonds))
-            rhs = xp.reshape(einsum(self.rhs[k], self.X, *others), (-1, bonds))
+            gram_expression, rhs_expression = self.expressions[k]
+            gram = xp.reshape(gram_expression(*others, *others), (bonds, bonds))
+            rhs = xp.reshape(rhs_expression(self.X, *others), (-1, bonds))
         scale = float(xp.trace(gram)) / bonds
         solution = solve_spd(gram, rhs, self.ridge * scale if scale > 0 else self.ridge)
         cores[k] = xp.reshape(solution, graph.core_shapes[k])
@@ -742,7 +757,7 @@ class _FullData:
         norm_hat_sq = float(xp.sum(solution * (solution @ gram)))
         err_sq = max(self.norm_x_sq - 2 * inner + norm_hat_sq, 0.0) / self.norm_x_sq
         if err_sq < _CANCELLATION * np.finfo(self.X.dtype).eps:
-            residual = self.X - einsum(self.graph.full_subscripts, *cores)
+            residual = self.X - self.full(*cores)
             err_sq = float(xp.sum(residual * residual)) / self.norm_x_sq
         return math.sqrt(err_sq)
 
@@ -760,10 +775,10 @@ class _MaskedData:
     def design_rows(self, cores, k, positions):
         xp, graph = self.xp, self.graph
         gathered = []
-        for l in graph.others(k):
-            mode = graph.mode_of_core[l]
-            gathered.append(cores[l] if mode is None
-                            else xp.take(cores[l], xp.take(self.columns[mode], positions), axis=0))
+        for q in graph.others(k):
+            mode = graph.mode_of_core[q]
+            gathered.append(cores[q] if mode is None
+                            else xp.take(cores[q], xp.take(self.columns[mode], positions), axis=0))
         return xp.reshape(einsum(self.design[k], *gathered),
                           (positions.shape[0], graph.bond_sizes[k]))
 
@@ -966,7 +981,12 @@ def network_adam(X, adjacency, permutation=None, *, mask=None, init="random", le
     rng = check_random_state(random_state)
     weight = None if mask is None else xp.asarray(mask, dtype=X.dtype)
     norm_x_sq = float(xp.sum(X * X)) or 1.0
-    rhs = [graph.rhs_subscripts(k) for k in range(graph.n_cores)]
+    itemsize = X.dtype.itemsize
+    full = compile_einsum(graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize)
+    gradients = [compile_einsum(graph.rhs_subscripts(k), X.shape,
+                                *[graph.core_shapes[q] for q in graph.others(k)],
+                                xp=xp, itemsize=itemsize) for k in range(graph.n_cores)]
+    others = [graph.others(k) for k in range(graph.n_cores)]
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     best = None
     for start in range(n_init):
@@ -975,7 +995,7 @@ def network_adam(X, adjacency, permutation=None, *, mask=None, init="random", le
         second = [xp.zeros_like(core) for core in cores]
         errors, error, step = [], float("nan"), 0
         for step in range(1, max_iter + 1):
-            residual = einsum(graph.full_subscripts, *cores) - X
+            residual = full(*cores) - X
             if weight is not None:
                 residual = residual * weight
             error = math.sqrt(float(xp.sum(residual * residual)) / norm_x_sq)
@@ -987,13 +1007,14 @@ def network_adam(X, adjacency, permutation=None, *, mask=None, init="random", le
                 break
             # Bias-corrected step size, as in Kingma & Ba (and TensorFlow's AdamOptimizer).
             alpha = learning_rate * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
-            grads = [einsum(rhs[k], residual, *[cores[l] for l in graph.others(k)])
-                     * (2.0 / norm_x_sq) for k in range(graph.n_cores)]
+            residual = residual * (2.0 / norm_x_sq)
+            grads = [gradients[k](residual, *[cores[q] for q in others[k]])
+                     for k in range(graph.n_cores)]
             for k, grad in enumerate(grads):
                 first[k] = beta1 * first[k] + (1 - beta1) * grad
                 second[k] = beta2 * second[k] + (1 - beta2) * grad * grad
                 cores[k] = cores[k] - alpha * first[k] / (xp.sqrt(second[k]) + eps)
-        residual = einsum(graph.full_subscripts, *cores) - X
+        residual = full(*cores) - X
         if weight is not None:
             residual = residual * weight
         error = math.sqrt(float(xp.sum(residual * residual)) / norm_x_sq)
