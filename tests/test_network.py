@@ -166,7 +166,13 @@ def test_restarts_keep_the_best_and_target_error_stops_early():
     assert early.error <= 1e-6 and early.converged and early.n_iter < 500
 
 
-def test_masked_fit_recovers_from_half_the_entries():
+@pytest.mark.parametrize("dense", [True, False])
+def test_masked_fit_recovers_from_half_the_entries(dense, monkeypatch):
+    # dense=False: the design rows are gathered per observation (the path of large tensors).
+    if not dense:
+        import tnml.decompositions.network as network_module
+
+        monkeypatch.setattr(network_module, "_DENSE_ENVIRONMENT_ENTRIES", 0)
     rng = np.random.RandomState(0)
     for A in (ring((6, 6, 6, 6), (2, 2, 2, 2)), chain((6, 6, 6, 6), (2, 3, 2))):
         X = random_network(A, random_state=1).to_tensor()

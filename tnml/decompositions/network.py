@@ -83,8 +83,13 @@ _EXACT = 1000
 _RIDGE_SAMPLE = 2048
 # Default final ridge with a mask (relative, as every ridge here).
 _MASKED_RIDGE = 1e-10
+# Masked fits of tensors up to this many entries use dense environments (see _MaskedData).
+_DENSE_ENVIRONMENT_ENTRIES = 2**20
 # The regularisation path of random starts (see _ridge_path).
 _RIDGE_START, _RIDGE_DECAY = 1.0, 0.5
+# Path optimiser of the doubled network and of X with the network (twice the operands of an
+# environment): opt_einsum's "auto" would run a branch-and-bound search for every new structure.
+_DOUBLED_PATH = "greedy"
 # The price of one pairwise contraction step in flops (~30 us of Python and dispatch at about
 # 1 GFlop/s): decides between the contraction strategies of small problems.
 _STEP_FLOPS = 30_000
@@ -624,8 +629,10 @@ def _plan(adjacency, permutation, itemsize):
         size = shape[graph.mode_of_core[k]] if graph.mode_of_core[k] is not None else 1
         rows, bonds = total // size, graph.bond_sizes[k]
         env = contraction_info(graph.environment_subscripts(k), *other_shapes)
-        gram = contraction_info(graph.gram_subscripts(k), *other_shapes, *other_shapes)
-        rhs = contraction_info(graph.rhs_subscripts(k), shape, *other_shapes)
+        gram = contraction_info(graph.gram_subscripts(k), *other_shapes, *other_shapes,
+                                optimize=_DOUBLED_PATH)
+        rhs = contraction_info(graph.rhs_subscripts(k), shape, *other_shapes,
+                               optimize=_DOUBLED_PATH)
         env_cost = env.flops + 2 * rows * bonds * (bonds + size) \
             + _STEP_FLOPS * (len(env.path) + 2)
         gram_cost = gram.flops + rhs.flops + _STEP_FLOPS * (len(gram.path) + len(rhs.path))
@@ -749,9 +756,9 @@ class _FullData:
             else:
                 self.expressions.append((
                     compile_einsum(graph.gram_subscripts(k), *other_shapes, *other_shapes,
-                                   xp=xp, itemsize=itemsize),
+                                   xp=xp, itemsize=itemsize, optimize=_DOUBLED_PATH),
                     compile_einsum(graph.rhs_subscripts(k), X.shape, *other_shapes,
-                                   xp=xp, itemsize=itemsize)))
+                                   xp=xp, itemsize=itemsize, optimize=_DOUBLED_PATH)))
         self.full = compile_einsum(graph.full_subscripts, *graph.core_shapes, xp=xp,
                                    itemsize=itemsize)
 
@@ -789,14 +796,44 @@ class _FullData:
 
 
 class _MaskedData:
-    """Masked ALS: every slice of a core fitted to its observed entries (row-wise solver)."""
+    """Masked ALS: every slice of a core fitted to its observed entries (row-wise solver).
+
+    The design row of an observation is core k's environment at the observation's other
+    coordinates. When the tensor is small or densely observed (``prod(shape) <= max(8 n_obs,
+    2^20)``, see ``_DENSE_ENVIRONMENT_ENTRIES``), the dense environment ``E_k``
+    (``prod(other modes) x B``, no larger than the design matrix itself once ``p I_k >= 1``)
+    is contracted once per update and its rows are gathered: one compiled contraction instead
+    of batched ones. Otherwise the other cores' slices are gathered per observation and
+    contracted with a batch index, never forming anything of the tensor's size.
+    """
 
     def __init__(self, X, mask, graph):
-        self.observations = Observations.from_dense(X, mask)
-        self.graph = graph
-        self.xp = get_namespace(X)
-        self.columns = [self.observations.column(m) for m in range(len(graph.shape))]
+        xp = get_namespace(X)
+        self.observations = obs = Observations.from_dense(X, mask)
+        self.graph, self.xp, self.X = graph, xp, X
+        self.columns = [obs.column(m) for m in range(len(graph.shape))]
         self.design = [graph.design_subscripts(k) for k in range(graph.n_cores)]
+        self.norm_observed = float(xp.linalg.norm(obs.values)) or 1.0
+        total = math.prod(graph.shape)
+        self.dense = total <= max(8 * obs.n_obs, _DENSE_ENVIRONMENT_ENTRIES)
+        if self.dense:
+            itemsize = X.dtype.itemsize
+            self.weight = xp.asarray(mask, dtype=X.dtype)
+            self.full = compile_einsum(graph.full_subscripts, *graph.core_shapes, xp=xp,
+                                       itemsize=itemsize)
+            self.environments, self.rows = [], []
+            for k in range(graph.n_cores):
+                others = graph.others(k)
+                self.environments.append(compile_einsum(
+                    graph.environment_subscripts(k), *[graph.core_shapes[q] for q in others],
+                    xp=xp, itemsize=itemsize))
+                # Row of E_k of each observation: its other coordinates, C order.
+                row, stride = 0, 1
+                for m in reversed(range(len(graph.shape))):
+                    if m != graph.mode_of_core[k]:
+                        row = row + self.columns[m] * stride
+                        stride *= graph.shape[m]
+                self.rows.append(row)
 
     def design_rows(self, cores, k, positions):
         xp, graph = self.xp, self.graph
@@ -812,14 +849,33 @@ class _MaskedData:
         xp, graph, obs = self.xp, self.graph, self.observations
         bonds, mode = graph.bond_sizes[k], graph.mode_of_core[k]
         n_rows = 1 if mode is None else graph.shape[mode]
+        if self.dense:
+            env = xp.reshape(self.environments[k](*[cores[q] for q in graph.others(k)]),
+                             (-1, bonds))
+            rows = self.rows[k]
+
+            def design(idx):
+                return xp.take(env, xp.take(rows, idx), axis=0)
+        else:
+            def design(idx):
+                return self.design_rows(cores, k, idx)
         # The ridge is relative: scaled by the mean diagonal of a slice's normal equations,
         # estimated from a sample of design rows.
-        sample = self.design_rows(cores, k, xp.arange(min(obs.n_obs, _RIDGE_SAMPLE)))
+        sample = design(xp.arange(min(obs.n_obs, _RIDGE_SAMPLE)))
         scale = float(xp.mean(sample * sample)) * obs.n_obs / n_rows
-        solution = solve_rowwise(obs, mode, lambda idx: self.design_rows(cores, k, idx),
-                                 n_rows, bonds, ridge=ridge * scale if scale > 0 else ridge)
+        solution = solve_rowwise(obs, mode, design, n_rows, bonds,
+                                 ridge=ridge * scale if scale > 0 else ridge)
         cores[k] = xp.reshape(solution, graph.core_shapes[k])
         return solution, None, None
+
+    def error(self, cores, *_):
+        """Relative error on the observed entries; None leaves it to the sweep log (entries
+        at the observed coordinates) when the tensor is not formed."""
+        if not self.dense:
+            return None
+        xp = self.xp
+        residual = (self.X - self.full(*cores)) * self.weight
+        return math.sqrt(float(xp.sum(residual * residual))) / self.norm_observed
 
 
 def _normalize(cores, k):
@@ -831,7 +887,7 @@ def _normalize(cores, k):
         cores[k] = cores[k] / norm
 
 
-def _als_run(problem, graph, cores, max_iter, tol, target_error, log, masked, ridges):
+def _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges):
     n = graph.n_cores
     previous, converged = None, False
     eps = np.finfo(np.float64).eps
@@ -841,8 +897,7 @@ def _als_run(problem, graph, cores, max_iter, tol, target_error, log, masked, ri
             if k < n - 1:
                 _normalize(cores, k)
         network = TensorNetwork._trusted(list(cores), graph)
-        error = log.record(network, None if masked else problem.error(cores, solution, rhs,
-                                                                         gram))
+        error = log.record(network, problem.error(cores, solution, rhs, gram))
         if target_error is not None and error <= target_error:
             converged = True
             break
@@ -964,7 +1019,7 @@ def network_als(X, adjacency, permutation=None, *, mask=None, init="random", max
         path = regularization_path and graph.has_cycle and not warm
         ridges = _ridge_path(ridge, _RIDGE_START if path else ridge)
         network, result = _als_run(problem, graph, cores, max_iter, tol, target_error, log,
-                                   mask is not None, ridges)
+                                   ridges)
         if best is None or result.error < best[1].error:
             best = (network, result)
         if target_error is not None and result.error <= target_error:
