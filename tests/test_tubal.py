@@ -283,7 +283,7 @@ def test_bad_completion_input():
         tnn_complete(X, mask.astype(int))
     bad = X.copy()
     bad[0, 0, 0] = np.nan
-    with pytest.raises(ValueError, match="NaN at entries the mask marks as observed"):
+    with pytest.raises(ValueError, match="NaN at observed entries"):
         gd_complete(bad, mask)
 
 

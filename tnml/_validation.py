@@ -11,7 +11,7 @@ import numpy as np
 from .backend import get_namespace
 
 __all__ = ["check_tensor", "check_positive_int", "check_nonneg_float", "check_rank_sequence",
-           "check_mask", "check_indices"]
+           "check_mask", "check_masked_tensor", "check_indices"]
 
 
 def check_tensor(X, name="X", min_order=2, allow_nan=False, dtype=None):
@@ -69,6 +69,49 @@ def check_mask(mask, shape, name="mask"):
     if n_observed == 0:
         raise ValueError(f"{name} has no observed entries; nothing to fit")
     return mask
+
+
+def check_masked_tensor(X, mask, min_order=2, require_mask=False):
+    """Validate a tensor with an optional mask of observed entries, the input of every fit.
+
+    Unobserved entries may hold NaN; observed ones must be finite.
+
+    Parameters
+    ----------
+    X : array
+    mask : bool array of X's shape or None
+        True where X is observed; None when every entry is (unless ``require_mask``).
+    min_order : int, default=2
+    require_mask : bool, default=False
+        Raise when ``mask`` is None (solvers that exist only for incomplete data).
+
+    Returns
+    -------
+    X : array
+        Floating and C-contiguous (every unfolding is a reshape view), zero at the unobserved
+        entries.
+    mask : bool array or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml._validation import check_masked_tensor
+    >>> X = np.array([[1.0, np.nan], [3.0, 4.0]])
+    >>> filled, mask = check_masked_tensor(X, ~np.isnan(X))
+    >>> filled.tolist()
+    [[1.0, 0.0], [3.0, 4.0]]
+    """
+    if mask is None:
+        if require_mask:
+            raise ValueError("mask is required: give a boolean array of X's shape, True where "
+                             "X is observed")
+        return check_tensor(X, "X", min_order=min_order), None
+    X = check_tensor(X, "X", min_order=min_order, allow_nan=True)
+    mask = check_mask(mask, X.shape)
+    xp = get_namespace(X, mask)
+    if bool(xp.any(xp.isnan(X) & mask)):
+        raise ValueError("X has NaN at observed entries (where the mask is True)")
+    return xp.ascontiguousarray(xp.where(mask, X, 0)), mask
 
 
 def check_positive_int(value, name, upper=None):

@@ -14,7 +14,14 @@ import numpy as np
 from ._config import check_memory
 from ._validation import check_positive_int, check_rank_sequence
 from .backend import check_random_state
-from .decompositions import CPTensor, TRTensor, TTTensor, TuckerTensor, random_cp, random_tucker
+from .decompositions import (
+    CPTensor,
+    TuckerTensor,
+    random_cp,
+    random_tr,
+    random_tt,
+    random_tucker,
+)
 
 __all__ = ["available_images", "load_image", "load_indian_pines", "load_kinetic", "make_mask",
            "make_low_rank", "make_low_rank_entries"]
@@ -319,14 +326,10 @@ def _random_format(shape, rank, format, rng):
             if r > largest:
                 raise ValueError(f"rank[{k}]={r} exceeds the largest TT rank {largest} of that "
                                  f"bond for shape {shape}")
-    bonds = (1,) + ranks + (1,) if format == "tt" else ranks + ranks[:1]
+    network = (random_tt if format == "tt" else random_tr)(shape, ranks, random_state=rng)
     # An entry sums prod(ranks) paths of products of standard normals; dividing each core by
     # the square root of its right bond gives unit variance.
-    cores = [rng.standard_normal((bonds[k], dim, bonds[k + 1])) / math.sqrt(bonds[k + 1])
-             for k, dim in enumerate(shape)]
-    if format == "tt":
-        return TTTensor(cores)
-    return TRTensor(cores)
+    return type(network)([core / math.sqrt(core.shape[2]) for core in network.cores])
 
 
 def _check_generator_args(shape, format, noise):

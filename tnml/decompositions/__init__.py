@@ -14,8 +14,8 @@ from .network import (
     random_network,
 )
 from .smooth import smooth_tucker_complete
-from .tr import TRTensor, pad_tr, tr_als, tr_complete, tr_svd
-from .tt import TTTensor, pad_tt, tt_als, tt_complete, tt_dmrg, tt_round, tt_svd
+from .tr import TRTensor, pad_tr, random_tr, tr_als, tr_complete, tr_svd
+from .tt import TTTensor, pad_tt, random_tt, tt_als, tt_complete, tt_dmrg, tt_round, tt_svd
 from .tubal import (
     TubalTensor,
     t_identity,
@@ -33,7 +33,8 @@ __all__ = ["FactorizedTensor", "FitResult", "Observations", "CPTensor", "cp_als"
            "pad_cp", "random_cp", "TuckerTensor", "hosvd", "tucker_hooi", "tucker_complete",
            "pad_tucker", "random_tucker",
            "TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "tt_complete", "pad_tt",
-           "TRTensor", "tr_svd", "tr_als", "tr_complete", "pad_tr",
+           "random_tt",
+           "TRTensor", "tr_svd", "tr_als", "tr_complete", "pad_tr", "random_tr",
            "TubalTensor", "t_product", "t_transpose", "t_identity", "t_inverse", "t_svd",
            "tubal_rank", "tensor_nuclear_norm", "tubal_complete", "smooth_tucker_complete",
            "TensorNetwork", "random_network", "pad_network", "network_als", "network_adam",

@@ -27,19 +27,15 @@ Cost per sweep: ``O(n_obs sum_k (r_k r_{k+1})^2)`` for the Gram matrices (GEMMs)
 """
 
 import math
-import numbers
 
 from .._config import check_memory
-from .._validation import check_nonneg_float, check_positive_int
+from .._validation import check_nonneg_float
 from ..backend import check_random_state, get_namespace, to_device, to_numpy
+from ._fitting import fit_sweeps
 from ._masked import Observations, SweepLog, solve_rowwise
 
-__all__ = ["qr_left", "qr_right", "pad_cores", "complete_chain", "check_observations",
-           "check_completion_params"]
-
-# A relative error this many machine epsilons above zero is exact recovery: stop even if the
-# relative change of two round-off-level errors is still large.
-_EXACT = 1000
+__all__ = ["qr_left", "qr_right", "pad_cores", "pad_network", "complete_chain",
+           "check_observations"]
 
 
 # -- gauge moves ----------------------------------------------------------------------------------
@@ -99,6 +95,17 @@ def pad_cores(cores, ranks, scale, random_state):
     return padded
 
 
+def pad_network(network, ranks, scale, random_state):
+    """``network`` (a TTTensor or TRTensor) grown to the bonds ``ranks`` (``d + 1`` of them,
+    the closing bond repeated at the end), the new entries small; see :func:`pad_cores`."""
+    scale = check_nonneg_float(scale, "scale")
+    kind = "TT" if len(network.rank) == len(ranks) else "TR"  # a ring lists d bonds, a train d + 1
+    if any(new < old for new, old in zip(ranks, network.rank)):
+        raise ValueError(f"new_rank must be at least the current {kind} rank {network.rank} on "
+                         f"every bond, got {tuple(ranks[:len(network.rank)])}")
+    return type(network)(pad_cores(network.cores, ranks, scale, random_state))
+
+
 # -- validation -----------------------------------------------------------------------------------
 def check_observations(observations, validation=None):
     """The observations (float values) and the validation set (same shape, or None)."""
@@ -119,14 +126,16 @@ def check_observations(observations, validation=None):
     return observations, validation
 
 
-def check_completion_params(max_iter, tol, ridge, verbose):
-    """Validated ``(tol, ridge)`` of a completion function; raises on bad parameters."""
-    check_positive_int(max_iter, "max_iter")
-    tol = check_nonneg_float(tol, "tol")
-    ridge = check_nonneg_float(ridge, "ridge")
-    if not isinstance(verbose, (bool, numbers.Integral)):
-        raise TypeError(f"verbose must be a bool or an int, got {verbose!r}")
-    return tol, ridge
+def _start_cores(init, random_start, observations, to_format):
+    """The cores of ``init`` (a format, or "random" for ``random_start()``) in the observations'
+    namespace and dtype."""
+    if isinstance(init, to_format):
+        values = observations.values
+        xp = get_namespace(values)
+        return [xp.asarray(to_device(core, xp), dtype=values.dtype) for core in init.cores]
+    if isinstance(init, str) and init == "random":
+        return random_start().cores
+    raise ValueError(f"init must be 'random' or a {to_format.__name__}, got {init!r}")
 
 
 # -- environments ---------------------------------------------------------------------------------
@@ -239,8 +248,8 @@ class _Environments:
 
 
 # -- the sweeps -----------------------------------------------------------------------------------
-def complete_chain(observations, cores, *, max_iter, tol, ridge, verbose, validation,
-                   to_format, label):
+def complete_chain(observations, init, random_start, *, max_iter, tol, ridge, verbose,
+                   validation, to_format, label):
     """Masked ALS over a chain (TT) or ring (TR) of cores; see the module docstring.
 
     One iteration is one sweep, alternately left to right and right to left; every sweep after
@@ -249,28 +258,29 @@ def complete_chain(observations, cores, *, max_iter, tol, ridge, verbose, valida
     Parameters
     ----------
     observations, validation : Observations (validation may be None)
-    cores : list of 3-D arrays
+    init : "random" or a format of the observations' shape (checked by the caller)
         The start; any gauge.
+    random_start : callable
+        ``random_start()`` is the random start, a format.
     max_iter, tol, ridge, verbose
         As in :func:`~tnml.decompositions.tt.tt_complete`.
     to_format : callable
-        Builds the format (TTTensor or TRTensor) from cores, for the validation entries.
+        Builds the format (TTTensor or TRTensor) from cores.
     label : str
         Name in verbose output.
 
     Returns
     -------
-    cores : list of arrays
+    network : the format built by ``to_format``
     result : FitResult
     """
     xp = get_namespace(observations.values)
-    eps = float(xp.finfo(observations.values.dtype).eps)
     norm = float(xp.linalg.norm(observations.values)) or 1.0
+    cores = _start_cores(init, random_start, observations, to_format)
     state = _Environments(observations, cores)
     d = len(cores)
-    log, converged = SweepLog(observations, validation, label, verbose), False
-    errors = log.errors
-    for iteration in range(max_iter):
+
+    def step(iteration):
         forward = iteration % 2 == 0
         path = list(range(state.center, d) if forward else range(state.center, -1, -1))
         for k in path[1:] if iteration else path:
@@ -278,11 +288,10 @@ def complete_chain(observations, cores, *, max_iter, tol, ridge, verbose, valida
             state.solve(ridge)
         # The training error comes from the cached environments, not from entries().
         residual = observations.values - state.predictions()
-        log.record(to_format(state.cores), float(xp.linalg.norm(residual)) / norm)
-        # Compare sweeps of the same direction: the ridge acts on the centre core, which
-        # alternates between the ends, so at a fixed point the errors alternate too.
-        if errors[-1] <= _EXACT * eps or (
-                iteration > 1 and abs(errors[-3] - errors[-1]) <= tol * errors[-3]):
-            converged = True
-            break
-    return state.cores, log.result(converged)
+        return to_format(state.cores), float(xp.linalg.norm(residual)) / norm
+
+    # Compare sweeps of the same direction (lag 2): the ridge acts on the centre core, which
+    # alternates between the ends, so at a fixed point the errors alternate too.
+    result = fit_sweeps(step, max_iter, tol, SweepLog(observations, validation, label, verbose),
+                        observations.values.dtype, lag=2)
+    return to_format(state.cores), result

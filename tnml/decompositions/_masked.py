@@ -223,15 +223,17 @@ def _host_ints(array):
 
 
 class SweepLog:
-    """Per-sweep errors of a masked fit: on the observed entries, and on held-out ones if given.
+    """Per-sweep errors of a fit: on the observed entries, and on held-out ones if given.
 
-    Every masked ALS loop records one sweep with :meth:`record` (which prints it when
-    ``verbose``) and ends with :meth:`result`; the stopping rule stays with the loop.
+    Every ALS loop (:func:`~tnml.decompositions._fitting.fit_sweeps`) records one sweep with
+    :meth:`record` (which prints it when ``verbose``) and ends with :meth:`result`.
+    ``observations`` may be None when every sweep reports its own error (dense fits).
+    ``show_rank`` adds the model's rank to the verbose line (for rank-adaptive sweeps).
     """
 
-    def __init__(self, observations, validation, label, verbose):
+    def __init__(self, observations, validation, label, verbose, show_rank=False):
         self.observations, self.validation = observations, validation
-        self.label, self.verbose = label, verbose
+        self.label, self.verbose, self.show_rank = label, verbose, show_rank
         self.errors = []
         self.validation_errors = None if validation is None else []
 
@@ -245,7 +247,9 @@ class SweepLog:
         if self.verbose:
             held_out = ("" if self.validation is None
                         else f", validation {self.validation_errors[-1]:.6g}")
-            print(f"{self.label} sweep {len(self.errors)}: relative error {error:.6g}{held_out}")
+            rank = f", rank {model.rank}" if self.show_rank else ""
+            print(f"{self.label} sweep {len(self.errors)}: relative error {error:.6g}"
+                  f"{held_out}{rank}")
         return error
 
     def result(self, converged):

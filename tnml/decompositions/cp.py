@@ -10,21 +10,19 @@ already has (``<X, X_hat>`` from the last MTTKRP), so it costs no extra pass.
 
 import math
 
-from .._validation import check_mask, check_nonneg_float, check_positive_int, check_tensor
+from .._validation import check_masked_tensor, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device
-from ._base import FactorizedTensor, FitResult
-from ._linalg import khatri_rao, leading_left_singular_vectors, solve_spd, unfold
+from ._base import FactorizedTensor
+from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
+from ._linalg import khatri_rao, leading_left_singular_vectors, solve_spd, split_point, unfold
 from ._masked import Observations, SweepLog, solve_rowwise
 
 __all__ = ["CPTensor", "cp_als", "cp_complete", "pad_cp", "random_cp", "max_cp_rank"]
 
-# ||X||^2 - 2<X, X_hat> + ||X_hat||^2 loses all digits below sqrt(eps) ~ 1e-8 of ||X||: under
-# this estimated error, the residual is formed explicitly (one extra pass) to report it exactly.
-_CANCELLATION_LIMIT = 1e-5
-_EXACT = 1e-13
-_RESIDUAL_BLOCK_BYTES = 4 * 2**20  # a relative error at rounding level: nothing left to fit
+_RESIDUAL_BLOCK_BYTES = 4 * 2**20  # rows of X per block of the explicit residual
 _ANNEAL_DECAY = 0.5  # per-sweep decay of cp_complete's damping from a random start
 _ANNEAL_START = 0.3  # its first value, as a fraction of the typical Gram diagonal
+_JUMP_START = 3  # first sweep (0-based) that tries Bro's line search
 
 
 class CPTensor(FactorizedTensor):
@@ -237,46 +235,47 @@ def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
     >>> info.error < 1e-8
     True
     """
-    X, mask = _check_fit_input(X, mask)
+    X, mask = check_masked_tensor(X, mask)
     rank = check_positive_int(rank, "rank", upper=max_cp_rank(X.shape))
-    check_positive_int(max_iter, "max_iter")
-    check_nonneg_float(tol, "tol")
-    if missing not in ("als", "em"):
-        raise ValueError(f"missing must be 'als' or 'em', got {missing!r}")
-    masked_als = mask is not None and missing == "als"
-    ridge = (1e-8 if masked_als else 0.0) if ridge is None else check_nonneg_float(ridge, "ridge")
-    xp = get_namespace(X)
+    masked_als = mask is not None and check_missing(missing) == "als"
+    tol, ridge = check_fit_params(max_iter, tol, verbose,
+                                  (1e-8 if masked_als else 0.0) if ridge is None else ridge)
     factors = _initial_factors(X, rank, init, random_state)
     if masked_als:
         return cp_complete(Observations.from_dense(X, mask), rank, max_iter=max_iter,
                            tol=tol, init=CPTensor(None, factors), ridge=ridge, verbose=verbose)
-    observed = X if mask is None else xp.where(mask, X, 0)
-    norm_x = float(xp.linalg.norm(observed))
-    if norm_x == 0:
-        norm_x = 1.0
-    split = _split_point(X.shape)
-    errors, converged = [], False
-    jump_start, jumps = 3, 0
-    for iteration in range(max_iter):
-        target = X if mask is None else xp.where(mask, X, _reconstruct(factors))
-        previous = [f for f in factors] if linesearch else None
+    xp = get_namespace(X)
+    norm_x = float(xp.linalg.norm(X)) or 1.0
+    split = split_point(X.shape)
+    log = SweepLog(None, None, "cp_als", verbose)
+
+    def sweep(target, factors, iteration):
+        previous = list(factors) if linesearch else None
         factors, inner = _als_sweep(target, factors, split, ridge)
-        grams = [f.T @ f for f in factors]
-        model_sq = float(xp.sum(_hadamard(grams)))
-        error = math.sqrt(abs(norm_x ** 2 - 2 * inner + model_sq)) / norm_x
-        if mask is not None or error < _CANCELLATION_LIMIT:
-            error = _residual_error(X, mask, factors, norm_x, split)
-        if linesearch and iteration >= jump_start:
-            factors, error, accepted = _line_search(target, mask, X, factors, previous, error,
-                                                    norm_x, iteration, ridge)
-            jumps += accepted
-        errors.append(error)
-        if verbose:
-            print(f"cp_als sweep {iteration + 1}: relative error {error:.6g}")
-        if error < _EXACT or (iteration and abs(errors[-2] - error) <= tol * errors[-2]):
-            converged = True
-            break
-    return CPTensor(None, factors).normalize(), FitResult(len(errors), errors, converged)
+        error = None
+        if mask is None:
+            model_sq = float(xp.sum(_hadamard([f.T @ f for f in factors])))
+            error = expanded_error(norm_x ** 2 - 2 * inner + model_sq, norm_x ** 2, X.dtype)
+        if linesearch and iteration >= _JUMP_START:
+            if error is None:
+                error = _residual_error(X, mask, factors, norm_x, split)
+            factors, error = _line_search(X, mask, factors, previous, error, norm_x, iteration)
+        return factors, error
+
+    if mask is not None:
+        factors, info = em_sweeps(X, mask, factors, lambda *args: sweep(*args)[0], _reconstruct,
+                                  impute_start=True, max_iter=max_iter, tol=tol, log=log)
+        return CPTensor(None, factors).normalize(), info
+
+    def step(iteration):
+        nonlocal factors
+        factors, error = sweep(X, factors, iteration)
+        if error is None:
+            error = _residual_error(X, None, factors, norm_x, split)
+        return None, error
+
+    info = fit_sweeps(step, max_iter, tol, log, X.dtype)
+    return CPTensor(None, factors).normalize(), info
 
 
 def cp_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
@@ -338,14 +337,12 @@ def cp_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
     """
     shape = observations.shape
     rank = check_positive_int(rank, "rank")
-    check_positive_int(max_iter, "max_iter")
-    check_nonneg_float(tol, "tol")
-    check_nonneg_float(ridge, "ridge")
+    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
     factors = _initial_complete_factors(observations, rank, init, random_state)
     columns = [observations.column(mode) for mode in range(len(shape))]
-    log, converged = SweepLog(observations, validation, "cp_complete", verbose), False
-    errors = log.errors
-    for iteration in range(max_iter):
+
+    def step(iteration):
+        nonlocal factors
         for mode in range(len(shape)):
             alpha = ridge
             if isinstance(init, str):
@@ -355,12 +352,11 @@ def cp_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
             factors[mode] = solve_rowwise(observations, mode, _cp_design(factors, columns, mode),
                                           shape[mode], rank, alpha)
         factors = _balance(factors)
-        log.record(CPTensor(None, factors))
-        if errors[-1] < _EXACT or (iteration and
-                                   abs(errors[-2] - errors[-1]) <= tol * errors[-2]):
-            converged = True
-            break
-    return CPTensor(None, factors).normalize(), log.result(converged)
+        return CPTensor(None, factors), None
+
+    info = fit_sweeps(step, max_iter, tol, SweepLog(observations, validation, "cp_complete",
+                                                    verbose), observations.values.dtype)
+    return CPTensor(None, factors).normalize(), info
 
 
 def _typical_gram_diagonal(factors, mode, rows_per_slice):
@@ -499,31 +495,6 @@ def _residual_error(X, mask, factors, norm_x, split=1):
     return math.sqrt(total) / norm_x
 
 
-def _check_fit_input(X, mask):
-    """Validate X (NaN allowed where unobserved) and the mask; zero-fill unobserved entries."""
-    if mask is None:
-        return check_tensor(X, "X"), None
-    X = check_tensor(X, "X", allow_nan=True)
-    mask = check_mask(mask, X.shape)
-    xp = get_namespace(X)
-    if bool(xp.any(xp.isnan(X) & mask)):
-        raise ValueError("X has NaN at entries the mask marks as observed")
-    return xp.where(mask, X, 0), mask
-
-
-def _split_point(shape):
-    """Cut the modes into [0, p) and [p, N) for the two-level dimension tree.
-
-    Order 3: the first mode alone (measured on Indian Pines and 200^3: a GEMM against the long
-    (I_2 I_3) side runs 30-40% faster than the balanced-looking alternative). Higher orders:
-    the cut that minimises the size of the two partial results, so both stay far below X.
-    """
-    if len(shape) <= 3:
-        return 1
-    sizes = [math.prod(shape[:p]) + math.prod(shape[p:]) for p in range(1, len(shape))]
-    return 1 + sizes.index(min(sizes))
-
-
 def _hadamard(matrices):
     product = matrices[0]
     for m in matrices[1:]:
@@ -561,15 +532,15 @@ def _reconstruct(factors):
     return CPTensor(None, factors).to_tensor()
 
 
-def _line_search(target, mask, X, factors, previous, error, norm_x, iteration, ridge):
+def _line_search(X, mask, factors, previous, error, norm_x, iteration):
     """Bro's extrapolation: try ``old + step * (new - old)`` and keep it if the error drops."""
     xp = get_namespace(X)
     step = iteration ** (1.0 / 3)
     candidate = [p + step * (f - p) for f, p in zip(factors, previous)]
-    residual = (target if mask is None else X) - _reconstruct(candidate)
+    residual = X - _reconstruct(candidate)
     if mask is not None:
         residual = xp.where(mask, residual, 0)
     candidate_error = float(xp.linalg.norm(residual)) / norm_x
     if candidate_error < error:
-        return candidate, candidate_error, 1
-    return factors, error, 0
+        return candidate, candidate_error
+    return factors, error

@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from .._validation import check_mask, check_nonneg_float, check_positive_int, check_tensor
+from .._validation import check_masked_tensor, check_nonneg_float, check_positive_int
 from ..backend import get_namespace
 from ._base import FitResult
 from .tucker import TuckerTensor
@@ -105,11 +105,8 @@ def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.
     >>> bool(error < 1e-2)
     True
     """
-    X = check_tensor(X, "X", min_order=1, allow_nan=True)
-    mask = check_mask(mask, X.shape)
+    X, mask = check_masked_tensor(X, mask, min_order=1, require_mask=True)
     xp = get_namespace(X, mask)
-    if bool(xp.any(xp.isnan(X[mask]))):
-        raise ValueError("X has NaN at observed entries (where mask is True)")
     if feature_axis is not None:
         if not isinstance(feature_axis, (int, np.integer)) or not -X.ndim <= feature_axis < X.ndim:
             raise ValueError(f"feature_axis must be None or an axis of X (ndim {X.ndim}), got "

@@ -24,25 +24,20 @@ quantities the last update computed anyway.
 
 import math
 
+import numpy as np
+
 from .._config import check_memory
-from .._validation import check_mask, check_nonneg_float, check_rank_sequence, check_tensor
+from .._validation import check_masked_tensor, check_nonneg_float, check_rank_sequence
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
-from ._base import FactorizedTensor, FitResult
-from ._chain import check_completion_params, check_observations, complete_chain, pad_cores
+from ._base import FactorizedTensor
+from ._chain import check_observations, complete_chain, pad_network
+from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
 from ._linalg import low_rank_split, solve_spd
-from ._masked import Observations
+from ._masked import Observations, SweepLog
 
-__all__ = ["TRTensor", "tr_svd", "tr_als", "tr_complete", "pad_tr"]
+__all__ = ["TRTensor", "tr_svd", "tr_als", "tr_complete", "pad_tr", "random_tr"]
 
-# ||X||^2 - 2<X, X_hat> + ||X_hat||^2 cancels: its relative precision is about eps / err^2.
-# Below err^2 = _CANCELLATION * eps (err ~ 1.5e-4 in float64) the residual is formed
-# explicitly, so that errors and the convergence test stay meaningful down to round-off.
-_CANCELLATION = 1e8
-# An error this many machine epsilons above zero is exact recovery: stop even if the relative
-# change of two round-off-level errors is large. (Higher than an orthogonal TT sweep needs:
-# the normal equations square the subchain's condition number.)
-_EXACT = 1000
 # Relative size of the random entries that fill bonds an unfolding is too small to support,
 # when tr_svd initialises ALS (zeros there would make ALS's normal equations singular forever).
 _PAD_SCALE = 1e-3
@@ -190,19 +185,36 @@ def _check_tr_rank(rank, shape, name="rank"):
     return ranks
 
 
-def _check_data(X, mask=None):
-    """Validated, C-ordered X (zeros at unobserved entries) and mask (None when all is
-    observed). C order makes every unfolding the algorithms use a free reshape view; a
-    Fortran-ordered input (TensorLy's Indian Pines is one) would be copied at every pass."""
-    if mask is None:
-        X = check_tensor(X, "X")
-        return get_namespace(X).ascontiguousarray(X), None
-    X = check_tensor(X, "X", allow_nan=True)
-    mask = check_mask(mask, X.shape)
-    xp = get_namespace(X, mask)
-    if bool(xp.any(xp.isnan(X) & mask)):
-        raise ValueError("X contains NaN at observed entries (where mask is True)")
-    return xp.ascontiguousarray(xp.where(mask, X, 0)), mask
+def random_tr(shape, rank, random_state=None, xp=None, dtype="float64"):
+    """A tensor ring with standard normal cores (drawn on the host, then moved).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        At least two modes.
+    rank : int or sequence of d ints
+        Bond dimensions ``(r_0, ..., r_{d-1})``; an int is used for every bond.
+    random_state : None, int or RandomState
+    xp : array namespace, optional
+        Where the cores live (NumPy by default).
+    dtype : dtype, default="float64"
+
+    Returns
+    -------
+    TRTensor
+
+    Examples
+    --------
+    >>> from tnml.decompositions import random_tr
+    >>> random_tr((4, 5, 6), (2, 3, 2), random_state=0).rank
+    (2, 3, 2)
+    """
+    rng = check_random_state(random_state)
+    xp = np if xp is None else xp
+    d = len(shape)
+    ranks = check_rank_sequence(rank, d, "rank")
+    return TRTensor([to_device(rng.standard_normal((ranks[k], size, ranks[(k + 1) % d]))
+                               .astype(dtype), xp) for k, size in enumerate(shape)])
 
 
 def _check_tol(tol):
@@ -258,7 +270,7 @@ def tr_svd(X, rank, tol=None):
     >>> tr.rank, bool(np.linalg.norm(tr.to_tensor() - X) < 1e-10 * np.linalg.norm(X))
     ((2, 3, 8), True)
     """
-    X, _ = _check_data(X)
+    X, _ = check_masked_tensor(X, None)
     ranks = _check_tr_rank(rank, X.shape)
     return TRTensor(_tr_svd(X, ranks, _check_tol(tol)))
 
@@ -425,9 +437,9 @@ def _residual_error(X, cores, inner, norm_hat, norm_x):
     """Relative error from ``||X||^2 - 2<X, X_hat> + ||X_hat||^2``, or from the explicit
     residual when that difference is below round-off resolution."""
     xp = get_namespace(X, *cores)
-    squared = norm_x ** 2 - 2 * inner + norm_hat
-    if squared > _CANCELLATION * xp.finfo(X.dtype).eps * norm_x ** 2:
-        return math.sqrt(squared) / norm_x
+    error = expanded_error(norm_x ** 2 - 2 * inner + norm_hat, norm_x ** 2, X.dtype)
+    if error is not None:
+        return error
     residual = X - TRTensor(cores).to_tensor()
     return float(xp.linalg.norm(xp.reshape(residual, (-1,)))) / norm_x
 
@@ -443,9 +455,7 @@ def _init_cores(X, ranks, init, random_state):
     if isinstance(init, str) and init == "svd":
         return _tr_svd(X, ranks, None, pad_rng=check_random_state(random_state))
     if isinstance(init, str) and init == "random":
-        rng = check_random_state(random_state)
-        cores = [to_device(rng.standard_normal((ranks[k], shape[k], ranks[(k + 1) % d]))
-                           .astype(X.dtype), xp) for k in range(d)]
+        cores = random_tr(shape, ranks, random_state, xp, X.dtype).cores
         # scale the ring to ||X|| so that the transfer-matrix products neither over- nor
         # underflow and ALS starts at the data's magnitude
         norm_x = float(xp.linalg.norm(xp.reshape(X, (-1,))))
@@ -528,13 +538,11 @@ def tr_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
     >>> tr.rank, bool(result.error < 1e-6)
     ((2, 3, 2), True)
     """
-    X, mask = _check_data(X, mask)
-    if missing not in ("als", "em"):
-        raise ValueError(f"missing must be 'als' or 'em', got {missing!r}")
-    masked_als = mask is not None and missing == "als"
+    X, mask = check_masked_tensor(X, mask)
+    masked_als = mask is not None and check_missing(missing) == "als"
     if ridge is None:
         ridge = _COMPLETE_RIDGE if masked_als else 0.0
-    tol, ridge = check_completion_params(max_iter, tol, ridge, verbose)
+    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
     ranks = _check_tr_rank(rank, X.shape)
     if not masked_als:
         _check_als_memory(X.shape, ranks, X.dtype.itemsize)
@@ -542,33 +550,25 @@ def tr_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
     if masked_als:
         return tr_complete(Observations.from_dense(X, mask), ranks, max_iter=max_iter,
                            tol=tol, init=TRTensor(cores), ridge=ridge, verbose=verbose)
-    return _fit(X, mask, cores, max_iter, tol, ridge, verbose)
+    log = SweepLog(None, None, "tr_als", verbose)
+    if mask is not None:
 
+        def sweep(filled, cores, iteration):
+            return _als_sweep(filled, cores, ridge)[0]
 
-def _fit(X, mask, cores, max_iter, tol, ridge, verbose):
-    """ALS sweeps (EM-imputing unobserved entries when ``mask`` is given) until converged."""
+        cores, info = em_sweeps(X, mask, cores, sweep, lambda cores: TRTensor(cores).to_tensor(),
+                                impute_start=True, max_iter=max_iter, tol=tol, log=log)
+        return TRTensor(cores), info
     xp = get_namespace(X, *cores)
-    eps = float(xp.finfo(X.dtype).eps)
     norm_x = float(xp.linalg.norm(xp.reshape(X, (-1,)))) or 1.0
-    filled = X if mask is None else xp.where(mask, X, TRTensor(cores).to_tensor())
-    errors, converged, n_iter = [], False, 0
-    for n_iter in range(1, max_iter + 1):
-        cores, inner, norm_hat = _als_sweep(filled, cores, ridge)
-        if mask is None:
-            error = _residual_error(X, cores, inner, norm_hat, norm_x)
-        else:
-            approx = TRTensor(cores).to_tensor()
-            residual = xp.where(mask, X - approx, 0)
-            error = float(xp.linalg.norm(xp.reshape(residual, (-1,)))) / norm_x
-            filled = xp.where(mask, X, approx)
-        errors.append(error)
-        if verbose:
-            print(f"tr_als: sweep {n_iter}, relative error {error:.3e}")
-        if error <= _EXACT * eps or (
-                len(errors) > 1 and abs(errors[-2] - errors[-1]) <= tol * errors[-2]):
-            converged = True
-            break
-    return TRTensor(cores), FitResult(n_iter, errors, converged)
+
+    def step(iteration):
+        nonlocal cores
+        cores, inner, norm_hat = _als_sweep(X, cores, ridge)
+        return None, _residual_error(X, cores, inner, norm_hat, norm_x)
+
+    info = fit_sweeps(step, max_iter, tol, log, X.dtype)
+    return TRTensor(cores), info
 
 
 # -- completion -----------------------------------------------------------------------------------
@@ -645,25 +645,21 @@ def tr_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
     True
     """
     observations, validation = check_observations(observations, validation)
-    tol, ridge = check_completion_params(max_iter, tol, ridge, verbose)
+    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
     values, shape = observations.values, observations.shape
-    xp, d = get_namespace(values), len(shape)
+    xp = get_namespace(values)
     ranks = _check_tr_rank(rank, shape)
     if isinstance(init, TRTensor):
         if tuple(init.shape) != shape or tuple(init.rank) != ranks:
             raise ValueError(f"init has shape {init.shape} and TR rank {init.rank}; expected "
                              f"{shape} and {ranks}")
-        cores = [xp.asarray(to_device(core, xp), dtype=values.dtype) for core in init.cores]
-    elif isinstance(init, str) and init == "random":
-        rng = check_random_state(random_state)
-        cores = [to_device(rng.standard_normal((ranks[k], shape[k], ranks[(k + 1) % d]))
-                           .astype(values.dtype), xp) for k in range(d)]
-    else:
-        raise ValueError(f"init must be 'random' or a TRTensor, got {init!r}")
-    cores, result = complete_chain(observations, cores, max_iter=max_iter, tol=tol,
-                                   ridge=ridge, verbose=verbose, validation=validation,
-                                   to_format=TRTensor, label="tr_complete")
-    return TRTensor(cores), result
+
+    def random_start():
+        return random_tr(shape, ranks, random_state, xp, values.dtype)
+
+    return complete_chain(observations, init, random_start, max_iter=max_iter, tol=tol,
+                          ridge=ridge, verbose=verbose, validation=validation, to_format=TRTensor,
+                          label="tr_complete")
 
 
 def pad_tr(tr, new_rank, scale=1e-3, random_state=None):
@@ -694,9 +690,5 @@ def pad_tr(tr, new_rank, scale=1e-3, random_state=None):
     """
     if not isinstance(tr, TRTensor):
         raise TypeError(f"tr must be a TRTensor, got {type(tr).__name__}")
-    scale = check_nonneg_float(scale, "scale")
     ranks = _check_tr_rank(new_rank, tr.shape, name="new_rank")
-    if any(new < old for new, old in zip(ranks, tr.rank)):
-        raise ValueError(f"new_rank must be at least the current TR rank {tr.rank} on every "
-                         f"bond, got {ranks}")
-    return TRTensor(pad_cores(tr.cores, ranks + ranks[:1], scale, random_state))
+    return pad_network(tr, ranks + ranks[:1], scale, random_state)

@@ -21,27 +21,28 @@ product is a GEMM on a reshape view of the tensor, never a copied unfolding.
 import math
 import numbers
 
+import numpy as np
+
 from .._config import check_memory
-from .._validation import check_mask, check_nonneg_float, check_positive_int, check_tensor
+from .._validation import (
+    check_masked_tensor,
+    check_nonneg_float,
+    check_positive_int,
+    check_tensor,
+)
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
-from ._base import FactorizedTensor, FitResult
-from ._chain import check_completion_params, check_observations, complete_chain, pad_cores
+from ._base import FactorizedTensor
+from ._chain import check_observations, complete_chain, pad_network
 from ._chain import qr_left as _qr_left
 from ._chain import qr_right as _qr_right
+from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
 from ._linalg import low_rank_split, truncated_svd
-from ._masked import Observations
+from ._masked import Observations, SweepLog
 
 __all__ = ["TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "tt_complete", "pad_tt",
-           "max_tt_rank"]
+           "random_tt", "max_tt_rank"]
 
-# ||X||^2 - ||core||^2 cancels: its relative precision is about eps / err^2. Below
-# err^2 = _CANCELLATION * eps (err ~ 1.5e-4 in float64) the residual is formed explicitly,
-# so that errors and the convergence test on them stay meaningful down to machine precision.
-_CANCELLATION = 1e8
-# An error this many machine epsilons above zero is exact recovery: stop even if the
-# relative change of two round-off-level errors is large.
-_EXACT = 100
 # tt_dmrg stops when the ranks are stable and the error changed by less than this (relative).
 _DMRG_STALL = 1e-6
 
@@ -242,30 +243,40 @@ def _check_tt_rank(rank, shape, name="rank"):
     return tuple(ranks)
 
 
-def _check_data(X, mask):
-    """Validated X (zeros at unobserved entries) and mask (None when all is observed)."""
-    if mask is None:
-        return check_tensor(X, "X"), None
-    X = check_tensor(X, "X", allow_nan=True)
-    mask = check_mask(mask, X.shape)
-    xp = get_namespace(X, mask)
-    if bool(xp.any(xp.isnan(X) & mask)):
-        raise ValueError("X contains NaN at observed entries (where mask is True)")
-    return xp.where(mask, X, 0), mask
-
-
 def _check_init_tt(init, shape, xp):
     if tuple(init.shape) != tuple(shape):
         raise ValueError(f"init has shape {init.shape}, but X has shape {tuple(shape)}")
     return [to_device(core, xp) for core in init.cores]
 
 
-def _random_cores(shape, ranks, dtype, xp, random_state):
-    """Gaussian cores drawn on the host (same model on every namespace), then moved."""
+def random_tt(shape, rank, random_state=None, xp=None, dtype="float64"):
+    """A tensor train with standard normal cores (drawn on the host, then moved).
+
+    Parameters
+    ----------
+    shape : tuple of int
+    rank : int or sequence of int
+        Inner bond dimensions, as in :func:`tt_svd` (an int is capped per bond).
+    random_state : None, int or RandomState
+    xp : array namespace, optional
+        Where the cores live (NumPy by default).
+    dtype : dtype, default="float64"
+
+    Returns
+    -------
+    TTTensor
+
+    Examples
+    --------
+    >>> from tnml.decompositions import random_tt
+    >>> random_tt((4, 5, 6), 3, random_state=0).rank
+    (1, 3, 3, 1)
+    """
     rng = check_random_state(random_state)
-    full = (1,) + tuple(ranks) + (1,)
-    return [to_device(rng.standard_normal((full[k], size, full[k + 1])).astype(dtype), xp)
-            for k, size in enumerate(shape)]
+    xp = np if xp is None else xp
+    full = (1,) + _check_tt_rank(rank, tuple(shape)) + (1,)
+    return TTTensor([to_device(rng.standard_normal((full[k], size, full[k + 1])).astype(dtype), xp)
+                     for k, size in enumerate(shape)])
 
 
 def _step_delta(tol, norm, d):
@@ -467,9 +478,10 @@ def _dmrg_sweep(X, cores, ranks, rel_delta):
 def _projection_error(X, frame, last, norm_x):
     """Relative error of ``frame @ last``, the orthogonal projection of X on the frame."""
     xp = get_namespace(X, frame, last)
-    squared = norm_x ** 2 - float(xp.sum(last * last))
-    if squared > _CANCELLATION * xp.finfo(X.dtype).eps * norm_x ** 2:
-        return math.sqrt(squared) / norm_x
+    # Orthonormal frame: ||X - X_hat||^2 = ||X||^2 - ||last||^2 (exact unless it cancels).
+    error = expanded_error(norm_x ** 2 - float(xp.sum(last * last)), norm_x ** 2, X.dtype)
+    if error is not None:
+        return error
     approx = frame @ xp.reshape(last, (frame.shape[1], -1))
     return float(xp.linalg.norm(xp.reshape(X, approx.shape) - approx)) / (norm_x or 1.0)
 
@@ -480,42 +492,48 @@ def _check_sweep_memory(shape, ranks, itemsize, what):
     check_memory(2 * math.prod(shape[:-1]) * last_rank * itemsize, what)
 
 
-def _fit(X, mask, cores, sweep, max_iter, stop, verbose, label, ranks=None, tol=None,
-         impute_from_init=True):
-    """Run sweeps (EM-imputing unobserved entries when ``mask`` is given) until ``stop``."""
+def _fit(X, mask, cores, sweep, *, max_iter, tol, verbose, label, stop=None, caps=None,
+         rel_delta=None, impute_from_init=True):
+    """Run sweeps (EM-imputing unobserved entries when ``mask`` is given) until converged.
+
+    ``sweep(X, cores, caps, rel_delta)`` returns the new cores and the last left frame;
+    ``stop(errors, old_rank, new_rank)``, when given, replaces the stalled-error test.
+    """
     xp = get_namespace(X, *cores)
-    norm_observed = float(xp.linalg.norm(xp.reshape(X, (-1,))))
-    # A random start is no estimate of the missing entries: begin from zeros instead.
-    filled = X if mask is None or not impute_from_init \
-        else xp.where(mask, X, TTTensor(cores).to_tensor())
-    errors, converged, n_iter = [], False, 0
-    for n_iter in range(1, max_iter + 1):
-        old_rank = TTTensor(cores).rank
-        cores, frame = sweep(filled, cores, ranks, _step_delta(tol, 1.0, X.ndim))
-        if mask is None:
-            error = _projection_error(X, frame, cores[-1], norm_observed)
-        else:
-            approx = xp.reshape(frame @ xp.reshape(cores[-1], (frame.shape[1], -1)), X.shape)
-            error = float(xp.linalg.norm(xp.reshape(xp.where(mask, X - approx, 0), (-1,)))) \
-                / (norm_observed or 1.0)
-            filled = xp.where(mask, X, approx)
-        errors.append(error)
-        if verbose:
-            print(f"{label}: sweep {n_iter}, relative error {error:.3e}, "
-                  f"rank {TTTensor(cores).rank}")
-        if error <= _EXACT * xp.finfo(X.dtype).eps or stop(errors, old_rank,
-                                                            TTTensor(cores).rank):
-            converged = True
-            break
-    return TTTensor(cores), FitResult(n_iter, errors, converged)
+    log = SweepLog(None, None, label, verbose, show_rank=True)
+    ranks = [TTTensor(cores).rank]  # before the first sweep, then after each
 
+    def tt_sweep(filled, state, iteration):
+        new_cores, frame = sweep(filled, state[0], caps, rel_delta)
+        ranks.append(TTTensor(new_cores).rank)
+        return new_cores, frame
 
-def _check_fit_params(max_iter, tol, verbose):
-    check_positive_int(max_iter, "max_iter")
-    tol = check_nonneg_float(tol, "tol")
-    if not isinstance(verbose, (bool, numbers.Integral)):
-        raise TypeError(f"verbose must be a bool or an int, got {verbose!r}")
-    return tol
+    def to_dense(state):
+        cores, frame = state
+        if frame is None:
+            return TTTensor(cores).to_tensor()
+        return xp.reshape(frame @ xp.reshape(cores[-1], (frame.shape[1], -1)), X.shape)
+
+    def to_model(state):
+        return TTTensor(state[0])
+
+    stop_ranks = None if stop is None else (lambda errors: stop(errors, ranks[-2], ranks[-1]))
+    if mask is not None:
+        # A random start is no estimate of the missing entries: begin from zeros instead.
+        (cores, _), info = em_sweeps(X, mask, (cores, None), tt_sweep, to_dense,
+                                     impute_start=impute_from_init, max_iter=max_iter, tol=tol,
+                                     log=log, to_model=to_model, stop=stop_ranks)
+        return TTTensor(cores), info
+    norm_x = float(xp.linalg.norm(xp.reshape(X, (-1,))))
+    state = (cores, None)
+
+    def step(iteration):
+        nonlocal state
+        state = tt_sweep(X, state, iteration)
+        return to_model(state), _projection_error(X, state[1], state[0][-1], norm_x)
+
+    info = fit_sweeps(step, max_iter, tol, log, X.dtype, stop=stop_ranks)
+    return TTTensor(state[0]), info
 
 
 # -- ALS ------------------------------------------------------------------------------------------
@@ -576,10 +594,9 @@ def tt_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
     >>> tt.rank, result.converged, result.error < 1e-8
     ((1, 2, 3, 1), True, True)
     """
-    X, mask = _check_data(X, mask)
-    tol = _check_fit_params(max_iter, tol, verbose)
-    if missing not in ("als", "em"):
-        raise ValueError(f"missing must be 'als' or 'em', got {missing!r}")
+    X, mask = check_masked_tensor(X, mask)
+    tol, _ = check_fit_params(max_iter, tol, verbose)
+    check_missing(missing)
     xp, shape = get_namespace(X), tuple(X.shape)
     if rank is None and not isinstance(init, TTTensor):
         raise ValueError("rank is required unless init is a TTTensor")
@@ -594,19 +611,15 @@ def tt_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
     elif isinstance(init, str) and init == "svd":
         cores = tt_svd(X, rank=ranks).cores
     elif isinstance(init, str) and init == "random":
-        cores = _random_cores(shape, ranks, X.dtype, xp, random_state)
+        cores = random_tt(shape, ranks, random_state, xp, X.dtype).cores
     else:
         raise ValueError(f"init must be 'svd', 'random' or a TTTensor, got {init!r}")
     if mask is not None and missing == "als":
         return tt_complete(Observations.from_dense(X, mask), ranks, max_iter=max_iter,
                            tol=tol, init=TTTensor(cores), verbose=verbose)
     _check_sweep_memory(shape, ranks, X.dtype.itemsize, "tt_als sweep")
-
-    def stop(errors, old_rank, new_rank):
-        return len(errors) > 1 and abs(errors[-2] - errors[-1]) <= tol * errors[-2]
-
-    return _fit(X, mask, cores, _als_sweep, max_iter, stop, verbose, "tt_als",
-                impute_from_init=not isinstance(init, str) or init != "random")
+    return _fit(X, mask, cores, _als_sweep, max_iter=max_iter, tol=tol, verbose=verbose,
+                label="tt_als", impute_from_init=not isinstance(init, str) or init != "random")
 
 
 # -- DMRG -----------------------------------------------------------------------------------------
@@ -666,14 +679,14 @@ def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, max_iter=20, init=None,
     >>> tt.rank, result.error < 1e-10
     ((1, 2, 3, 1), True)
     """
-    X, mask = _check_data(X, mask)
-    tol = _check_fit_params(max_iter, tol, verbose)
+    X, mask = check_masked_tensor(X, mask)
+    tol, _ = check_fit_params(max_iter, tol, verbose)
     xp, shape = get_namespace(X), tuple(X.shape)
     caps = _check_tt_rank(max_rank, shape, name="max_rank")
     if isinstance(init, TTTensor):
         cores = _check_init_tt(init, shape, xp)
     elif init is None or (isinstance(init, str) and init == "random"):
-        cores = _random_cores(shape, (1,) * (len(shape) - 1), X.dtype, xp, random_state)
+        cores = random_tt(shape, 1, random_state, xp, X.dtype).cores
     else:
         raise ValueError(f"init must be None, 'random' or a TTTensor, got {init!r}")
     _check_sweep_memory(shape, caps or max_tt_rank(shape), X.dtype.itemsize, "tt_dmrg sweep")
@@ -684,8 +697,9 @@ def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, max_iter=20, init=None,
         return len(errors) > 1 and old_rank == new_rank \
             and abs(errors[-2] - errors[-1]) <= _DMRG_STALL * errors[-2]
 
-    return _fit(X, mask, cores, _dmrg_sweep, max_iter, stop, verbose, "tt_dmrg",
-                ranks=caps, tol=tol, impute_from_init=isinstance(init, TTTensor))
+    return _fit(X, mask, cores, _dmrg_sweep, max_iter=max_iter, tol=tol, verbose=verbose,
+                label="tt_dmrg", stop=stop, caps=caps, rel_delta=_step_delta(tol, 1.0, X.ndim),
+                impute_from_init=isinstance(init, TTTensor))
 
 
 # -- completion -----------------------------------------------------------------------------------
@@ -758,7 +772,7 @@ def tt_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
     True
     """
     observations, validation = check_observations(observations, validation)
-    tol, ridge = check_completion_params(max_iter, tol, ridge, verbose)
+    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
     values, shape = observations.values, observations.shape
     xp = get_namespace(values)
     if rank is None and not isinstance(init, TTTensor):
@@ -772,15 +786,13 @@ def tt_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
         if ranks is not None and init.rank[1:-1] != ranks:
             raise ValueError(f"init has TT rank {init.rank}, but rank={rank!r} asks for inner "
                              f"ranks {ranks}")
-        cores = [xp.asarray(to_device(core, xp), dtype=values.dtype) for core in init.cores]
-    elif isinstance(init, str) and init == "random":
-        cores = _random_cores(shape, ranks, values.dtype, xp, random_state)
-    else:
-        raise ValueError(f"init must be 'random' or a TTTensor, got {init!r}")
-    cores, result = complete_chain(observations, cores, max_iter=max_iter, tol=tol,
-                                   ridge=ridge, verbose=verbose, validation=validation,
-                                   to_format=TTTensor, label="tt_complete")
-    return TTTensor(cores), result
+
+    def random_start():
+        return random_tt(shape, ranks, random_state, xp, values.dtype)
+
+    return complete_chain(observations, init, random_start, max_iter=max_iter, tol=tol,
+                          ridge=ridge, verbose=verbose, validation=validation, to_format=TTTensor,
+                          label="tt_complete")
 
 
 def pad_tt(tt, new_rank, scale=1e-3, random_state=None):
@@ -812,9 +824,5 @@ def pad_tt(tt, new_rank, scale=1e-3, random_state=None):
     """
     if not isinstance(tt, TTTensor):
         raise TypeError(f"tt must be a TTTensor, got {type(tt).__name__}")
-    scale = check_nonneg_float(scale, "scale")
     ranks = (1,) + _check_tt_rank(new_rank, tt.shape, name="new_rank") + (1,)
-    if any(new < old for new, old in zip(ranks, tt.rank)):
-        raise ValueError(f"new_rank must be at least the current TT rank {tt.rank} on every "
-                         f"bond, got {ranks}")
-    return TTTensor(pad_cores(tt.cores, ranks, scale, random_state))
+    return pad_network(tt, ranks, scale, random_state)

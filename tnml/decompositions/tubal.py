@@ -33,7 +33,12 @@ import numbers
 import numpy as np
 
 from .._config import check_memory
-from .._validation import check_mask, check_nonneg_float, check_positive_int, check_tensor
+from .._validation import (
+    check_masked_tensor,
+    check_nonneg_float,
+    check_positive_int,
+    check_tensor,
+)
 from ..backend import check_random_state, get_namespace, to_device, to_numpy
 from ..contract import einsum
 from ._base import FactorizedTensor, FitResult
@@ -893,16 +898,12 @@ def _compact_from_slices(tr, u_hat, v_hat):
 # Completion
 # ---------------------------------------------------------------------------------------------
 def _check_completion_input(X, mask, transform, need_orthogonal=True):
-    X = check_tensor(X, "X", min_order=3, allow_nan=True)
-    mask = check_mask(mask, X.shape)
-    xp = get_namespace(X, mask)
-    if bool(xp.any(xp.isnan(X) & mask)):
-        raise ValueError("X has NaN at entries the mask marks as observed")
+    X, mask = check_masked_tensor(X, mask, min_order=3, require_mask=True)
     tr = _bind(transform, X)
     if need_orthogonal and not tr.orthogonal:
         raise ValueError("transform must be orthogonal up to scale (M @ M.T = l * I, as the "
                          "FFT, the DCT and orthogonal matrices are) for this completion solver")
-    return xp.where(mask, X, 0), mask, tr
+    return X, mask, tr
 
 
 def _svt(tr, stack, threshold):

@@ -11,18 +11,16 @@ partial result. A sweep streams the tensor twice, whatever its order. A mode who
 
 import math
 
-from .._validation import check_nonneg_float, check_positive_int
+from .._validation import check_masked_tensor, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device
-from ._base import FactorizedTensor, FitResult
-from ._linalg import khatri_rao, leading_left_singular_vectors, mode_dot, unfold
+from ._base import FactorizedTensor
+from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
+from ._linalg import khatri_rao, leading_left_singular_vectors, mode_dot, split_point, unfold
 from ._masked import Observations, SweepLog, solve_rowwise
-from .cp import _check_fit_input, _split_point
 
 __all__ = ["TuckerTensor", "hosvd", "tucker_hooi", "tucker_complete", "pad_tucker",
            "random_tucker", "check_tucker_rank"]
 
-_CANCELLATION_LIMIT = 1e-5
-_EXACT = 1e-13
 # Bound on the (entries, prod(other ranks)) Kronecker rows behind one block of design rows.
 _DESIGN_BYTES = 32 * 2**20
 
@@ -192,7 +190,7 @@ def hosvd(X, rank):
     >>> bool(abs(t.norm() - (X ** 2).sum() ** 0.5) < 1e-10)
     True
     """
-    X, _ = _check_fit_input(X, None)
+    X, _ = check_masked_tensor(X, None)
     rank = check_tucker_rank(rank, X.shape)
     factors = [None if r is None else leading_left_singular_vectors(unfold(X, m), r)
                for m, r in enumerate(rank)]
@@ -261,40 +259,45 @@ def tucker_hooi(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, in
     >>> info.error < 1e-10
     True
     """
-    X, mask = _check_fit_input(X, mask)
+    X, mask = check_masked_tensor(X, mask)
     rank = check_tucker_rank(rank, X.shape)
-    check_positive_int(max_iter, "max_iter")
-    check_nonneg_float(tol, "tol")
-    if missing not in ("als", "em"):
-        raise ValueError(f"missing must be 'als' or 'em', got {missing!r}")
-    xp = get_namespace(X)
+    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
+    check_missing(missing)
     factors = _initial_factors(X, rank, init, random_state)
     if mask is not None and missing == "als":
         return tucker_complete(Observations.from_dense(X, mask), rank, max_iter=max_iter,
                                tol=tol, init=TuckerTensor(_project(X, factors), factors),
                                ridge=ridge, verbose=verbose)
-    norm_x = float(xp.linalg.norm(X)) or 1.0
-    split = _split_point(X.shape)
-    errors, converged, core = [], False, None
-    for iteration in range(max_iter):
-        target = X
-        if mask is not None and core is not None:
-            target = xp.where(mask, X, TuckerTensor(core, factors).to_tensor())
-        factors, core = _hooi_sweep(target, factors, rank, split)
+    split = split_point(X.shape)
+    log = SweepLog(None, None, "tucker_hooi", verbose)
+
+    def sweep(target, state, iteration):
+        factors, core = _hooi_sweep(target, state[1], rank, split)
+        return core, factors
+
+    def to_dense(state):
+        return TuckerTensor(*state).to_tensor()
+
+    if mask is not None:
+        # The first sweep sees zeros at the unobserved entries; later ones the model's values.
+        state, info = em_sweeps(X, mask, (None, factors), sweep, to_dense, impute_start=False,
+                                max_iter=max_iter, tol=tol, log=log)
+        return TuckerTensor(*state), info
+    xp = get_namespace(X)
+    norm_sq = float(xp.sum(X * X)) or 1.0
+    state = (None, factors)
+
+    def step(iteration):
+        nonlocal state
+        state = sweep(X, state, iteration)
         # Orthonormal factors: ||X - X_hat||^2 = ||X||^2 - ||core||^2 (exact unless it cancels).
-        error = math.sqrt(abs(norm_x ** 2 - float(xp.sum(core ** 2)))) / norm_x
-        if mask is not None or error < _CANCELLATION_LIMIT:
-            residual = X - TuckerTensor(core, factors).to_tensor()
-            if mask is not None:
-                residual = xp.where(mask, residual, 0)
-            error = float(xp.linalg.norm(residual)) / norm_x
-        errors.append(error)
-        if verbose:
-            print(f"tucker_hooi sweep {iteration + 1}: relative error {error:.6g}")
-        if error < _EXACT or (iteration and abs(errors[-2] - error) <= tol * errors[-2]):
-            converged = True
-            break
-    return TuckerTensor(core, factors), FitResult(len(errors), errors, converged)
+        error = expanded_error(norm_sq - float(xp.sum(state[0] ** 2)), norm_sq, X.dtype)
+        if error is None:
+            error = float(xp.linalg.norm(X - to_dense(state))) / math.sqrt(norm_sq)
+        return None, error
+
+    info = fit_sweeps(step, max_iter, tol, log, X.dtype)
+    return TuckerTensor(*state), info
 
 
 def _hooi_sweep(X, factors, rank, split):
@@ -366,15 +369,13 @@ def tucker_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random"
     """
     shape = observations.shape
     rank = check_tucker_rank(rank, shape)
-    check_positive_int(max_iter, "max_iter")
-    check_nonneg_float(tol, "tol")
-    check_nonneg_float(ridge, "ridge")
+    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
     xp = get_namespace(observations.values)
     core, factors = _initial_complete(observations, rank, init, random_state)
     columns = [observations.column(mode) for mode in range(len(shape))]
-    log, converged = SweepLog(observations, validation, "tucker_complete", verbose), False
-    errors = log.errors
-    for iteration in range(max_iter):
+
+    def step(iteration):
+        nonlocal core, factors
         for mode, mode_rank in enumerate(rank):
             if mode_rank is not None:
                 design = _factor_design(core, factors, columns, mode)
@@ -384,12 +385,11 @@ def tucker_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random"
         design = _core_design(factors, columns, core)
         core = xp.reshape(solve_rowwise(observations, None, design, 1, math.prod(core.shape),
                                         ridge), core.shape)
-        log.record(TuckerTensor(core, factors))
-        if errors[-1] < _EXACT or (iteration and
-                                   abs(errors[-2] - errors[-1]) <= tol * errors[-2]):
-            converged = True
-            break
-    return TuckerTensor(core, factors), log.result(converged)
+        return TuckerTensor(core, factors), None
+
+    info = fit_sweeps(step, max_iter, tol, SweepLog(observations, validation, "tucker_complete",
+                                                    verbose), observations.values.dtype)
+    return TuckerTensor(core, factors), info
 
 
 def _factor_matrices(factors, core):
