@@ -41,7 +41,6 @@ implementations (10,000 Adam steps from N(0, 0.1) cores, learning rate 0.001), k
 it can be reproduced and compared.
 """
 
-import itertools
 import math
 import numbers
 from functools import lru_cache
@@ -50,15 +49,11 @@ import numpy as np
 import opt_einsum
 
 from .._config import check_memory
-from .._validation import (
-    check_mask,
-    check_nonneg_float,
-    check_positive_int,
-    check_tensor,
-)
+from .._validation import check_masked_tensor, check_nonneg_float, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import compile_einsum, contraction_info, einsum
 from ._base import FactorizedTensor, FitResult
+from ._fitting import _stalled, check_fit_params, expanded_error, fit_sweeps
 from ._linalg import solve_spd
 from ._masked import Observations, SweepLog, solve_rowwise
 
@@ -74,11 +69,6 @@ __all__ = [
     "random_network",
 ]
 
-# err^2 = 1 - 2 <X, X_hat>/|X|^2 + |X_hat|^2/|X|^2 cancels: below this many machine epsilons
-# the residual is formed explicitly, so errors stay meaningful down to round-off.
-_CANCELLATION = 1e8
-# A relative error this many machine epsilons above zero is exact recovery.
-_EXACT = 1000
 # Observations whose design rows set the scale of the masked ridge.
 _RIDGE_SAMPLE = 2048
 # Default final ridge with a mask (relative, as every ridge here).
@@ -679,30 +669,18 @@ def network_memory(adjacency, permutation, shape, itemsize=8):
     return _plan(check_adjacency(adjacency), permutation, int(itemsize))[1]
 
 
-def _check_fit_params(max_iter, tol, target_error, n_init, verbose):
-    max_iter = check_positive_int(max_iter, "max_iter")
-    tol = check_nonneg_float(tol, "tol")
+def _check_network_fit_params(max_iter, tol, target_error, n_init, verbose, ridge=0.0):
+    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
     if target_error is not None:
         target_error = check_nonneg_float(target_error, "target_error")
-    n_init = check_positive_int(n_init, "n_init")
-    if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose < 0:
-        raise ValueError(f"verbose must be a non-negative int or bool, got {verbose!r}")
-    return max_iter, tol, target_error, n_init
+    return tol, target_error, check_positive_int(n_init, "n_init"), ridge
 
 
 def _prepare(X, adjacency, permutation, mask, init):
     """Validated data (zeros where unobserved), mask, structure and a checked init network."""
-    if mask is None:
-        X = check_tensor(X, "X")
-    else:
-        X = check_tensor(X, "X", allow_nan=True)
-        mask = check_mask(mask, X.shape)
-        xp = get_namespace(X, mask)
-        if bool(xp.any(xp.isnan(X) & mask)):
-            raise ValueError("X contains NaN at observed entries (where mask is True)")
-        X = xp.ascontiguousarray(xp.where(mask, X, 0))
-        if bool(xp.all(mask)):
-            mask = None
+    X, mask = check_masked_tensor(X, mask)
+    if mask is not None and bool(get_namespace(mask).all(mask)):
+        mask = None  # the full-data solver is exact and much cheaper
     adjacency, permutation, graph = _check_structure(adjacency, permutation, X.shape)
     if isinstance(init, TensorNetwork):
         if init._graph.adjacency != adjacency or init.permutation != permutation:
@@ -788,11 +766,12 @@ class _FullData:
             return 0.0
         inner = float(xp.sum(solution * rhs))
         norm_hat_sq = float(xp.sum(solution * (solution @ gram)))
-        err_sq = max(self.norm_x_sq - 2 * inner + norm_hat_sq, 0.0) / self.norm_x_sq
-        if err_sq < _CANCELLATION * np.finfo(self.X.dtype).eps:
+        error = expanded_error(max(self.norm_x_sq - 2 * inner + norm_hat_sq, 0.0),
+                               self.norm_x_sq, self.X.dtype)
+        if error is None:
             residual = self.X - self.full(*cores)
-            err_sq = float(xp.sum(residual * residual)) / self.norm_x_sq
-        return math.sqrt(err_sq)
+            error = math.sqrt(float(xp.sum(residual * residual)) / self.norm_x_sq)
+        return error
 
 
 class _MaskedData:
@@ -887,26 +866,24 @@ def _normalize(cores, k):
         cores[k] = cores[k] / norm
 
 
-def _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges):
+def _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, dtype):
     n = graph.n_cores
-    previous, converged = None, False
-    eps = np.finfo(np.float64).eps
-    for ridge in itertools.islice(ridges, max_iter):
+
+    def sweep(iteration):
+        ridge = next(ridges)
         for k in range(n):
             solution, rhs, gram = problem.update(cores, k, ridge)
             if k < n - 1:
                 _normalize(cores, k)
-        network = TensorNetwork._trusted(list(cores), graph)
-        error = log.record(network, problem.error(cores, solution, rhs, gram))
-        if target_error is not None and error <= target_error:
-            converged = True
-            break
-        if error < _EXACT * eps or (previous is not None
-                                    and abs(previous - error) <= tol * max(previous, eps)):
-            converged = True
-            break
-        previous = error
-    return TensorNetwork._trusted(list(cores), graph), log.result(converged)
+        return (TensorNetwork._trusted(list(cores), graph),
+                problem.error(cores, solution, rhs, gram))
+
+    stop = None
+    if target_error is not None:
+        def stop(errors):
+            return errors[-1] <= target_error or _stalled(errors, tol, 1)
+    result = fit_sweeps(sweep, max_iter, tol, log, dtype, stop=stop)
+    return TensorNetwork._trusted(list(cores), graph), result
 
 
 def _ridge_path(floor, start):
@@ -992,11 +969,9 @@ def network_als(X, adjacency, permutation=None, *, mask=None, init="random", max
     >>> bool(result.error <= 1e-10), net.shape
     (True, (3, 4, 3, 4))
     """
-    max_iter, tol, target_error, n_init = _check_fit_params(max_iter, tol, target_error, n_init,
-                                                            verbose)
-    if ridge is None:
-        ridge = 0.0 if mask is None else _MASKED_RIDGE
-    ridge = check_nonneg_float(ridge, "ridge")
+    tol, target_error, n_init, ridge = _check_network_fit_params(
+        max_iter, tol, target_error, n_init, verbose,
+        (0.0 if mask is None else _MASKED_RIDGE) if ridge is None else ridge)
     X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
     strategies, peak = _plan(adjacency, permutation, X.dtype.itemsize)
     check_memory(peak, f"network_als on a structure of {graph.n_cores} cores")
@@ -1019,7 +994,7 @@ def network_als(X, adjacency, permutation=None, *, mask=None, init="random", max
         path = regularization_path and graph.has_cycle and not warm
         ridges = _ridge_path(ridge, _RIDGE_START if path else ridge)
         network, result = _als_run(problem, graph, cores, max_iter, tol, target_error, log,
-                                   ridges)
+                                   ridges, X.dtype)
         if best is None or result.error < best[1].error:
             best = (network, result)
         if target_error is not None and result.error <= target_error:
@@ -1074,8 +1049,8 @@ def network_adam(X, adjacency, permutation=None, *, mask=None, init="random", le
     >>> bool(result.error < 1e-2)
     True
     """
-    max_iter, _, target_error, n_init = _check_fit_params(max_iter, 0.0, target_error, n_init,
-                                                          verbose)
+    _, target_error, n_init, _ = _check_network_fit_params(max_iter, 0.0, target_error, n_init,
+                                                           verbose)
     learning_rate = check_nonneg_float(learning_rate, "learning_rate")
     init_std = check_nonneg_float(init_std, "init_std")
     X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
