@@ -29,7 +29,7 @@ from tensorly.decomposition import parafac, tucker
 
 import tnml
 from tnml.datasets import load_image, load_indian_pines, make_mask
-from tnml.estimators.imputer import FAMILIES
+from tnml.estimators.families import FAMILIES
 from tnml.metrics import psnr, rse
 
 TIME_BUDGET = 60.0

@@ -13,9 +13,9 @@ import warnings
 
 import numpy as np
 
-from .estimators.imputer import FAMILIES
+from .estimators.families import FAMILIES
 
-MODELS = ("auto",) + FAMILIES
+MODELS = ("auto", *FAMILIES)
 PATTERNS = ("random", "fiber", "slice", "block")
 
 

@@ -40,7 +40,7 @@ class Observations:
     Examples
     --------
     >>> import numpy as np
-    >>> from tnml.decompositions._masked import Observations
+    >>> from tnml.decompositions import Observations
     >>> X = np.arange(6.0).reshape(2, 3)
     >>> obs = Observations.from_dense(X, X > 1)
     >>> obs.n_obs, obs.values.tolist()

@@ -34,7 +34,7 @@ def split_observations(observations, validation_fraction, random_state=None):
     --------
     >>> import numpy as np
     >>> from tnml.decompositions import Observations
-    >>> from tnml.decompositions._rank_search import split_observations
+    >>> from tnml.decompositions import split_observations
     >>> obs = Observations(np.arange(20).reshape(10, 2) % 5, np.ones(10), (5, 5))
     >>> train, held_out = split_observations(obs, 0.2, random_state=0)
     >>> train.n_obs, held_out.n_obs
@@ -94,7 +94,7 @@ def grow_rank(fit, pad, observations, ranks, validation_fraction=0.1, random_sta
     >>> import numpy as np
     >>> from functools import partial
     >>> from tnml.decompositions import Observations, cp_complete, pad_cp, random_cp
-    >>> from tnml.decompositions._rank_search import grow_rank
+    >>> from tnml.decompositions import grow_rank
     >>> truth = random_cp((20, 20, 20), 3, random_state=2)
     >>> coords = np.random.default_rng(0).integers(0, 20, size=(3200, 3))
     >>> obs = Observations(coords, truth.entries(coords), truth.shape)

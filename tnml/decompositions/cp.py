@@ -327,7 +327,7 @@ def cp_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
     --------
     >>> import numpy as np
     >>> from tnml.decompositions import cp_complete, random_cp
-    >>> from tnml.decompositions._masked import Observations
+    >>> from tnml.decompositions import Observations
     >>> truth = random_cp((20, 21, 22), 2, random_state=0)
     >>> coords = np.random.default_rng(0).integers(0, 20, size=(2000, 3))
     >>> obs = Observations(coords, truth.entries(coords), truth.shape)

@@ -634,7 +634,7 @@ def tr_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
     --------
     >>> import numpy as np
     >>> from tnml.decompositions.tr import TRTensor, tr_complete
-    >>> from tnml.decompositions._masked import Observations
+    >>> from tnml.decompositions import Observations
     >>> rng = np.random.default_rng(0)
     >>> truth = TRTensor([rng.standard_normal((2, n, 2)) for n in (8, 9, 10)])
     >>> coords = np.argwhere(rng.random(truth.shape) < 0.5)

@@ -761,7 +761,7 @@ def tt_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
     --------
     >>> import numpy as np
     >>> from tnml.decompositions.tt import TTTensor, tt_complete
-    >>> from tnml.decompositions._masked import Observations
+    >>> from tnml.decompositions import Observations
     >>> rng = np.random.default_rng(0)
     >>> truth = TTTensor([rng.standard_normal(s) for s in [(1, 8, 2), (2, 9, 2), (2, 10, 1)]])
     >>> coords = np.argwhere(rng.random(truth.shape) < 0.5)

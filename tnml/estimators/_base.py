@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._validation import check_tensor
 from ..backend import get_namespace, is_numpy
 from ..contract import einsum
-from ..decompositions._linalg import solve_spd
+from ..decompositions import solve_spd
 
 __all__ = ["TensorDecompositionMixin"]
 

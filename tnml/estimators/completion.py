@@ -7,40 +7,23 @@ is ``O(n_obs * R + n_params)``, so a 1000 x 1000 x 1000 tensor with 10^6 observe
 fits in a few hundred megabytes.
 """
 
-import importlib
-import math
 import numbers
+import warnings
 from functools import partial
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..decompositions._masked import Observations
-from ..decompositions._rank_search import grow_rank
+from ..decompositions import Observations, grow_rank
+from .families import FAMILIES, family_ranks
 
 __all__ = ["TensorCompletionRegressor"]
 
-# model name -> (module, completion function, padding function). All take
-# ``(observations, rank, *, max_iter, tol, init, random_state, ridge, verbose)``; TT and TR
-# are looked up lazily so that this module works while they are being written.
-_MODELS = {
-    "cp": ("tnml.decompositions.cp", "cp_complete", "pad_cp"),
-    "tucker": ("tnml.decompositions.tucker", "tucker_complete", "pad_tucker"),
-    "tt": ("tnml.decompositions.tt", "tt_complete", "pad_tt"),
-    "tr": ("tnml.decompositions.tr", "tr_complete", "pad_tr"),
-}
-
-
-def _model_functions(model):
-    module_name, complete_name, pad_name = _MODELS[model]
-    module = importlib.import_module(module_name)
-    try:
-        return getattr(module, complete_name), getattr(module, pad_name)
-    except AttributeError:
-        raise NotImplementedError(f"model={model!r} needs {module_name}.{complete_name} and "
-                                  f"{pad_name}, which this version does not have yet") from None
+# The families that complete from coordinates alone (the dense-only ones need the tensor).
+_MODELS = tuple(name for name, family in FAMILIES.items() if family.complete is not None)
 
 
 def _check_coordinates(X, name="X"):
@@ -77,7 +60,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
     rank : int or 'auto', default=8
         The format's rank (every mode's for Tucker, clipped to the mode sizes). 'auto' grows it
         from 1 to ``max_rank`` with warm starts and keeps the rank with the lowest error on
-        10% held-out observations (:func:`~tnml.decompositions._rank_search.grow_rank`).
+        10% held-out observations (:func:`~tnml.decompositions.grow_rank`).
     shape : tuple of int, optional
         Shape of the tensor; None infers it as the largest coordinate plus one per axis.
     max_rank : int, default=16
@@ -175,18 +158,23 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         self.shape_ = self._resolve_shape(X)
         y = np.asarray(y, dtype=np.float64)
         observations = Observations(X, y, self.shape_)
-        complete, pad = _model_functions(self.model)
-        fit = partial(self._fit_rank, complete)
+        family = FAMILIES[self.model]
+        fit = partial(self._fit_rank, family.complete)
         if self.rank == "auto":
-            ranks = [self._format_rank(r) for r in range(1, self.max_rank + 1)]
-            pad = partial(pad, random_state=self.random_state)
+            ranks = family_ranks(family, range(1, self.max_rank + 1), self.shape_)
+            pad = partial(family.pad, random_state=self.random_state)
             self.decomposition_, rank, self.rank_history_ = grow_rank(
                 fit, pad, observations, ranks, random_state=self.random_state)
             self.rank_ = rank if isinstance(rank, int) else max(rank)
             info = None
         else:
             self.rank_ = int(self.rank)
-            self.decomposition_, info = fit(observations, self._format_rank(self.rank_), None)
+            self.decomposition_, info = fit(observations, family.rank(self.rank_, self.shape_),
+                                            None)
+            if not info.converged:
+                warnings.warn(f"TensorCompletionRegressor did not converge in {info.n_iter} "
+                              f"sweeps (relative training error {info.error:.3g}); raise "
+                              f"max_iter or tol", ConvergenceWarning, stacklevel=2)
         self.n_iter_ = 0 if info is None else info.n_iter
         self.train_error_ = float(np.sqrt(np.mean((self.decomposition_.entries(X) - y) ** 2))
                                   / (np.sqrt(np.mean(y ** 2)) or 1.0))
@@ -210,16 +198,6 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
                              f"X), got {self.shape!r}")
         _check_inside(X, shape)
         return tuple(int(d) for d in shape)
-
-    def _format_rank(self, rank):
-        """The format's rank argument: an int for CP, TT and TR, one per mode for Tucker,
-        clipped to the mode sizes and to the product of the other modes' ranks."""
-        if self.model != "tucker":
-            return rank
-        ranks = [min(rank, d) for d in self.shape_]
-        for _ in ranks:  # each pass can only lower ranks; len(ranks) passes reach the fixpoint
-            ranks = [min(r, math.prod(ranks[:m] + ranks[m + 1:])) for m, r in enumerate(ranks)]
-        return tuple(ranks)
 
     def predict(self, X):
         """The fitted format's entries at coordinates ``X``.

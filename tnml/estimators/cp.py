@@ -4,8 +4,7 @@ import numbers
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..decompositions._linalg import khatri_rao
-from ..decompositions.cp import cp_als
+from ..decompositions import cp_als, khatri_rao
 from ._base import TensorDecompositionMixin
 
 __all__ = ["CP"]

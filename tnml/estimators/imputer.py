@@ -3,61 +3,19 @@
 import math
 import numbers
 import time
-from functools import partial
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_tensor
 from ..backend import get_namespace
-from ..decompositions import cp, smooth, tr, tt, tubal, tucker
-from ..decompositions._masked import Observations, observed_error
-from ..decompositions._rank_search import grow_rank, split_observations
+from .families import FAMILIES, SearchOptions, from_layout, select, to_layout
 
-__all__ = ["TensorImputer", "FAMILIES"]
-
-FAMILIES = ("cp", "tucker", "tt", "tr", "tubal", "smooth")
-
-# Ranks tried in order by the warm-started growth; it stops once held-out error stops falling.
-_RANK_LADDERS = {
-    "cp": (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128),
-    "tucker": (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64),
-    "tt": (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48),
-    "tr": (1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20),
-}
-
-
-_GROWTH_SWEEPS = 25
-
-# The 'smooth' family's grid, scored on held-out entries: the penalty order (1: edges, as in
-# piecewise-flat hyperspectral fields; 2: smooth gradients, as in photographs) and its weight.
-_SMOOTH_ORDERS = (1, 2)
-_SMOOTH_WEIGHTS = (0.003, 0.03)
-# Channel patterns kept by default: more cost time linearly and gain little beyond this.
-_SMOOTH_MAX_RANK = 64
-
-
-def _complete_function(family):
-    return {"cp": (cp.cp_complete, cp.pad_cp), "tucker": (tucker.tucker_complete,
-                                                           tucker.pad_tucker),
-            "tt": (tt.tt_complete, tt.pad_tt), "tr": (tr.tr_complete, tr.pad_tr)}[family]
-
-
-def _held_out_error(completed, X, held_out):
-    """Relative error of ``completed`` on the ``held_out`` entries of ``X``."""
-    xp = get_namespace(X)
-    return float(xp.linalg.norm((completed - X)[held_out]) / xp.linalg.norm(X[held_out]))
-
-
-def _family_rank(family, rank, shape):
-    """A ladder rank in the family's own rank type, capped to what the shape allows."""
-    if family == "tucker":
-        return tuple(min(rank, d) for d in shape)
-    if family == "tt":
-        return min(rank, max(tt.max_tt_rank(shape)))
-    return rank
+__all__ = ["TensorImputer"]
 
 
 class TensorImputer(TransformerMixin, BaseEstimator):
@@ -108,6 +66,9 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         held-out entries, e.g. the smooth family's ``order`` and ``smoothness``) and
         ``candidates`` (one dict per family tried, with its held-out relative error and
         time).
+    layout_ : tuple
+        How the tensor was arranged for the fitted format: ``('plain',)``, ``('ket',)``
+        (ket-augmented) or ``('transpose', axes)``.
     shape_ : tuple of int
     n_missing_ : int
 
@@ -182,7 +143,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
             raise ValueError("X has no missing entries; there is nothing to impute")
         self.shape_ = tuple(X.shape)
         self.n_missing_ = n_missing
-        self.model_, self._layout = None, ("plain",)
+        self.model_ = None
         if isinstance(self.model, str):
             self._fit_family(X, ~missing)
         else:
@@ -191,8 +152,9 @@ class TensorImputer(TransformerMixin, BaseEstimator):
 
     def _fit_estimator(self, X, missing):
         xp = get_namespace(X)
-        self._layout = ("ket",) if self.tensorize is True else ("plain",)
-        self.model_ = clone(self.model).fit(self._forward(xp.where(missing, xp.nan, X)))
+        self.layout_ = ("ket",) if self.tensorize is True else ("plain",)
+        self.model_ = clone(self.model).fit(to_layout(xp.where(missing, xp.nan, X),
+                                                      self.layout_))
         self.decomposition_ = self.model_.decomposition_
         self.summary_ = {"model": type(self.model).__name__,
                          "rank": getattr(self.model_.decomposition_, "rank", None), "settings": {},
@@ -201,131 +163,33 @@ class TensorImputer(TransformerMixin, BaseEstimator):
     def _fit_family(self, X, observed):
         from tqdm.auto import tqdm
 
-        families = FAMILIES if self.model == "auto" else (self.model,)
+        families = tuple(FAMILIES) if self.model == "auto" else (self.model,)
+        options = SearchOptions(rank=self.rank, max_iter=self.max_iter,
+                                validation_fraction=self.validation_fraction,
+                                random_state=self.random_state, tensorize=self.tensorize)
         candidates = []
         progress = tqdm(families, desc="TensorImputer", unit="model", disable=not self.verbose)
         for family in progress:
             progress.set_postfix(model=family)
             start = time.perf_counter()
-            search = {"tubal": self._search_tubal, "smooth": self._search_smooth}.get(
-                family, self._search)
-            fitted = search(family, X, observed)
-            candidates.append({"model": family, "rank": fitted["rank"],
-                               "validation_rse": fitted["validation_rse"],
-                               "seconds": round(time.perf_counter() - start, 3), **fitted})
-            progress.set_postfix(model=family, rank=fitted["rank"],
-                                 held_out_rse=f"{fitted['validation_rse']:.4g}")
+            selection = select(family, X, observed, options)
+            candidates.append((selection, {"model": family, "rank": selection.rank,
+                                           "validation_rse": selection.validation_rse,
+                                           "seconds": round(time.perf_counter() - start, 3)}))
+            progress.set_postfix(model=family, rank=selection.rank,
+                                 held_out_rse=f"{selection.validation_rse:.4g}")
             if self.verbose > 1:
-                progress.write(f"{family} rank {fitted['rank']}: held-out relative error "
-                               f"{fitted['validation_rse']:.4g}")
-        best = min(candidates, key=lambda c: c["validation_rse"])
-        self.decomposition_, self._layout = best["format"], best["layout"]
-        self.summary_ = {"model": best["model"], "rank": best["rank"],
-                         "settings": best.get("settings", {}),
-                         "candidates": [{k: c[k] for k in ("model", "rank", "validation_rse",
-                                                           "seconds")} for c in candidates]}
-
-    def _family_layout(self, family, shape):
-        image_like = len(shape) == 2 or (len(shape) == 3 and shape[2] <= 4)
-        wanted = self.tensorize is True or (self.tensorize == "auto" and image_like
-                                            and family in ("tt", "tr"))
-        return ("ket",) if wanted else ("plain",)
-
-    def _search(self, family, X, observed):
-        """Warm-started rank growth on held-out entries (or the given rank) for one family."""
-        layout = self._family_layout(family, X.shape)
-        self._layout = layout
-        tensor, mask = self._forward(X), self._forward(observed)
-        observations = Observations.from_dense(tensor, mask)
-        complete, pad = _complete_function(family)
-
-        def fit(obs, rank, init):
-            # Ranks on the way up only need to be good warm starts and fair held-out scores;
-            # the final fit on every observation gets the full sweep budget.
-            sweeps = self.max_iter if obs is observations else _GROWTH_SWEEPS
-            return complete(obs, rank, init="random" if init is None else init,
-                            max_iter=min(sweeps, self.max_iter), tol=1e-5,
-                            random_state=self.random_state)
-
-        if self.rank is not None:
-            rank = _family_rank(family, self.rank, tensor.shape)
-            train, held_out = split_observations(observations, self.validation_fraction,
-                                                 self.random_state)
-            fitted, _ = fit(train, rank, None)
-            error = observed_error(fitted.entries, held_out)
-            fitted, _ = fit(observations, rank, fitted)
-        else:
-            ladder = sorted({_family_rank(family, r, tensor.shape)
-                             for r in _RANK_LADDERS[family]},
-                            key=lambda r: r if isinstance(r, int) else sum(r))
-            fitted, rank, history = grow_rank(
-                fit, partial(pad, random_state=self.random_state), observations, ladder,
-                validation_fraction=self.validation_fraction, random_state=self.random_state,
-                patience=2)  # one bad warm start (ALS local minimum) must not end the search
-            error = min(h[2] for h in history)
-        return {"format": fitted, "rank": rank, "validation_rse": float(error),
-                "layout": layout}
-
-    def _search_tubal(self, family, X, observed):
-        """TNN completion; the tube axis and transform are chosen on held-out entries."""
-        xp = get_namespace(X)
-        if X.ndim != 3:
-            raise ValueError(f"the tubal model needs a 3-way tensor, got shape {X.shape}")
-        train, held_out = self._split(observed)
-        best = None
-        for tube_axis in range(3):
-            for transform in ("dct", "fft"):
-                order = tuple(a for a in range(3) if a != tube_axis) + (tube_axis,)
-                completed = self._tnn(X, train, order, transform)
-                error = _held_out_error(completed, X, held_out)
-                if best is None or error < best[0]:
-                    best = (error, order, transform)
-        error, order, transform = best
-        completed = self._tnn(X, observed, order, transform)
-        rank = tubal.tubal_rank(xp.transpose(completed, order), rtol=1e-3, transform=transform)
-        fitted = tubal.t_svd(xp.transpose(completed, order), rank=rank, transform=transform)
-        return {"format": fitted, "rank": rank, "validation_rse": error,
-                "layout": ("transpose", order)}
-
-    def _split(self, observed):
-        """A random ``validation_fraction`` of the observed entries, held out: (train, held)."""
-        xp = get_namespace(observed)
-        rng = np.random.default_rng(self.random_state if isinstance(self.random_state, int)
-                                    else None)
-        held_out = observed & xp.asarray(rng.random(observed.shape) < self.validation_fraction)
-        return observed & ~held_out, held_out
-
-    def _search_smooth(self, family, X, observed):
-        """Smooth Tucker completion; penalty order, weight (and, for matrices, whether the
-        columns are channels or a second ordered axis) chosen on held-out entries."""
-        train, held_out = self._split(observed)
-        feature_axes = (None, -1) if X.ndim == 2 else (-1,)
-        best = None
-        for feature_axis in feature_axes:
-            channels = 1 if feature_axis is None else X.shape[feature_axis]
-            rank = min(self.rank or _SMOOTH_MAX_RANK, channels)
-            for order in _SMOOTH_ORDERS:
-                for weight in _SMOOTH_WEIGHTS:
-                    settings = {"feature_axis": feature_axis, "rank": rank, "order": order,
-                                "smoothness": weight}
-                    fitted, _ = smooth.smooth_tucker_complete(
-                        X, train, max_iter=self.max_iter, **settings)
-                    completed = fitted.to_tensor()
-                    error = _held_out_error(completed, X, held_out)
-                    if best is None or error < best[0]:
-                        best = (error, settings)
-        error, settings = best
-        fitted, _ = smooth.smooth_tucker_complete(X, observed, max_iter=self.max_iter,
-                                                  **settings)
-        return {"format": fitted, "rank": settings["rank"], "validation_rse": error,
-                "layout": ("plain",), "settings": settings}
-
-    def _tnn(self, X, observed, order, transform):
-        xp = get_namespace(X)
-        completed, _ = tubal.tnn_complete(xp.transpose(xp.where(observed, X, 0), order),
-                                          xp.transpose(observed, order), transform=transform,
-                                          max_iter=self.max_iter * 4, tol=1e-5)
-        return xp.transpose(completed, tuple(np.argsort(order)))
+                progress.write(f"{family} rank {selection.rank}: held-out relative error "
+                               f"{selection.validation_rse:.4g}")
+        best, summary = min(candidates, key=lambda c: c[0].validation_rse)
+        if not best.converged:
+            warnings.warn(f"TensorImputer: the final {summary['model']} fit stopped at its "
+                          f"iteration cap before converging; raise max_iter",
+                          ConvergenceWarning, stacklevel=3)
+        self.decomposition_, self.layout_ = best.format, best.layout
+        self.summary_ = {"model": summary["model"], "rank": best.rank,
+                         "settings": best.settings,
+                         "candidates": [row for _, row in candidates]}
 
     # -- transform -------------------------------------------------------------------------------
     def transform(self, X):
@@ -349,24 +213,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
     def reconstruction(self):
         """The model's values for every entry (observed ones included), in the fitted shape."""
         check_is_fitted(self)
-        return self._inverse(self.decomposition_.to_tensor())
-
-    def _forward(self, X):
-        if self._layout[0] == "ket":
-            from ..tensorize import ket_augment
-
-            return ket_augment(X)
-        return X
-
-    def _inverse(self, tensor):
-        xp = get_namespace(tensor)
-        if self._layout[0] == "ket":
-            from ..tensorize import ket_restore
-
-            return ket_restore(tensor, self.shape_)
-        if self._layout[0] == "transpose":
-            return xp.transpose(tensor, tuple(np.argsort(self._layout[1])))
-        return xp.reshape(tensor, self.shape_)
+        return from_layout(self.decomposition_.to_tensor(), self.layout_, self.shape_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

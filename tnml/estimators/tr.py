@@ -6,7 +6,7 @@ import numbers
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..backend import get_namespace
-from ..decompositions.tr import tr_als, tr_svd
+from ..decompositions import tr_als, tr_svd
 from ._base import TensorDecompositionMixin
 
 __all__ = ["TensorRing"]

@@ -5,7 +5,7 @@ import numbers
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..backend import get_namespace
-from ..decompositions.tt import tt_als, tt_dmrg, tt_svd
+from ..decompositions import tt_als, tt_dmrg, tt_svd
 from ._base import TensorDecompositionMixin
 
 __all__ = ["TensorTrain"]

@@ -6,7 +6,7 @@ import numbers
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..backend import get_namespace
-from ..decompositions.tubal import t_product, t_svd, t_transpose, tubal_complete
+from ..decompositions import t_product, t_svd, t_transpose, tubal_complete
 from ._base import TensorDecompositionMixin
 
 __all__ = ["TubalSVD"]

@@ -5,8 +5,7 @@ import numbers
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..decompositions._linalg import mode_dot
-from ..decompositions.tucker import check_tucker_rank, tucker_hooi
+from ..decompositions import check_tucker_rank, mode_dot, tucker_hooi
 from ._base import TensorDecompositionMixin
 
 __all__ = ["Tucker"]

@@ -1,0 +1,302 @@
+"""The model families of tensor completion: one entry each, used by every estimator.
+
+A :class:`Family` says how a model family fits and completes, how it is warm-started at a
+larger rank, which ranks are tried in order, what its rank argument looks like for a given
+tensor, whether it prefers a tensorized (ket-augmented) layout of image-like tensors, and how
+its model is selected on held-out entries. :class:`~tnml.TensorImputer` selects models through
+:func:`select`; :class:`~tnml.TensorCompletionRegressor` fits the families that can work from
+coordinates alone (those with a ``complete`` function). Adding a family means adding one entry
+to :data:`FAMILIES`.
+
+Model selection is a pure function of the data and :class:`SearchOptions`: it returns a
+:class:`Selection` (the fitted format, its rank, its held-out error, the layout the format is
+fitted in and any other choices made) and sets no state anywhere.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from ..backend import get_namespace
+from ..decompositions import (
+    Observations,
+    cp_als,
+    cp_complete,
+    grow_rank,
+    max_tt_rank,
+    observed_error,
+    pad_cp,
+    pad_tr,
+    pad_tt,
+    pad_tucker,
+    smooth_tucker_complete,
+    split_observations,
+    t_svd,
+    tnn_complete,
+    tr_als,
+    tr_complete,
+    tt_als,
+    tt_complete,
+    tubal_complete,
+    tubal_rank,
+    tucker_complete,
+    tucker_hooi,
+)
+
+__all__ = ["Family", "FAMILIES", "SearchOptions", "Selection", "select", "to_layout",
+           "from_layout", "default_layout", "family_ranks"]
+
+# Sweeps per rank on the way up a ladder: the ranks there only need to be good warm starts
+# and fair held-out scores; the final fit on every observation gets the full budget.
+_GROWTH_SWEEPS = 25
+# The 'smooth' family's grid, scored on held-out entries: the penalty order (1: edges, as in
+# piecewise-flat hyperspectral fields; 2: smooth gradients, as in photographs) and its weight.
+_SMOOTH_ORDERS = (1, 2)
+_SMOOTH_WEIGHTS = (0.003, 0.03)
+# Channel patterns kept by default: more cost time linearly and gain little beyond this.
+_SMOOTH_MAX_RANK = 64
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """What a model selection may use: the estimator's settings, nothing else."""
+
+    rank: int | None = None
+    max_iter: int = 50
+    validation_fraction: float = 0.1
+    random_state: Any = None
+    tensorize: Any = "auto"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The outcome of selecting one family's model on held-out entries."""
+
+    format: Any
+    rank: Any
+    validation_rse: float
+    layout: tuple = ("plain",)
+    settings: dict = field(default_factory=dict)
+    converged: bool = True  # whether the final fit stopped before its iteration cap
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family.
+
+    Attributes
+    ----------
+    name : str
+    fit : callable
+        The dense fitting function, ``fit(X, rank, mask=..., max_iter=..., ...)``.
+    select : callable
+        ``select(family, X, observed, options)`` returns a :class:`Selection`.
+    complete : callable or None
+        Completion from observations alone, ``complete(observations, rank, *, max_iter, tol,
+        init, random_state, ridge, verbose)``; None for families that need the dense tensor.
+    pad : callable or None
+        ``pad(format, rank, random_state=...)``: the warm start at a larger rank.
+    ladder : tuple of int
+        Ranks tried in order by warm-started growth.
+    rank : callable
+        ``rank(r, shape)``: the family's rank argument for the ladder rank ``r`` (an int, or one
+        per mode), clipped to what ``shape`` allows.
+    tensorized : bool
+        Whether image-like tensors are fitted in the ket-augmented layout under
+        ``tensorize='auto'``.
+    """
+
+    name: str
+    fit: Callable
+    select: Callable
+    complete: Callable | None = None
+    pad: Callable | None = None
+    ladder: tuple = ()
+    rank: Callable = lambda r, shape: r
+    tensorized: bool = False
+
+
+# -- rank types ---------------------------------------------------------------------------------
+def _tucker_rank(rank, shape):
+    """One rank per mode, clipped to the mode sizes and to the product of the other ranks."""
+    ranks = [min(rank, d) for d in shape]
+    for _ in ranks:  # each pass can only lower ranks; len(ranks) passes reach the fixpoint
+        ranks = [min(r, math.prod(ranks[:m] + ranks[m + 1:])) for m, r in enumerate(ranks)]
+    return tuple(ranks)
+
+
+def _tt_rank(rank, shape):
+    """An int capped at the largest bond this shape allows (larger ints mean the same TT)."""
+    return min(rank, max(max_tt_rank(shape)))
+
+
+def family_ranks(family, ranks, shape):
+    """The distinct family ranks of the ladder ranks ``ranks``, in increasing order."""
+    converted = []
+    for r in ranks:
+        value = family.rank(r, shape)
+        if value not in converted:
+            converted.append(value)
+    return sorted(converted, key=lambda r: r if isinstance(r, int) else sum(r))
+
+
+# -- layouts ------------------------------------------------------------------------------------
+def default_layout(family, shape, tensorize):
+    """The layout a family is fitted in: ('ket',) (ket-augmented) or ('plain',)."""
+    image_like = len(shape) == 2 or (len(shape) == 3 and shape[2] <= 4)
+    wanted = tensorize is True or (tensorize == "auto" and image_like and family.tensorized)
+    return ("ket",) if wanted else ("plain",)
+
+
+def to_layout(X, layout):
+    """X in ``layout``: ('plain',), ('ket',) or ('transpose', order)."""
+    if layout[0] == "ket":
+        from ..tensorize import ket_augment
+
+        return ket_augment(X)
+    if layout[0] == "transpose":
+        return get_namespace(X).transpose(X, tuple(layout[1]))
+    return X
+
+
+def from_layout(tensor, layout, shape):
+    """The inverse of :func:`to_layout`, back to ``shape``."""
+    xp = get_namespace(tensor)
+    if layout[0] == "ket":
+        from ..tensorize import ket_restore
+
+        return ket_restore(tensor, shape)
+    if layout[0] == "transpose":
+        return xp.transpose(tensor, tuple(np.argsort(layout[1])))
+    return xp.reshape(tensor, shape)
+
+
+# -- selection ----------------------------------------------------------------------------------
+def select(name, X, observed, options):
+    """Select the model of family ``name`` for X (observed where ``observed``) on held-out
+    entries; see :class:`Selection`."""
+    family = FAMILIES[name]
+    return family.select(family, X, observed, options)
+
+
+def _grow(family, X, observed, options):
+    """Warm-started rank growth on held-out observations (or the given rank)."""
+    layout = default_layout(family, X.shape, options.tensorize)
+    tensor, mask = to_layout(X, layout), to_layout(observed, layout)
+    observations = Observations.from_dense(tensor, mask)
+
+    infos = []
+
+    def fit(obs, rank, init):
+        sweeps = options.max_iter if obs is observations else _GROWTH_SWEEPS
+        fitted, info = family.complete(obs, rank, init="random" if init is None else init,
+                                       max_iter=min(sweeps, options.max_iter), tol=1e-5,
+                                       random_state=options.random_state)
+        infos.append(info)
+        return fitted, info
+
+    if options.rank is not None:
+        rank = family.rank(options.rank, tensor.shape)
+        train, held_out = split_observations(observations, options.validation_fraction,
+                                             options.random_state)
+        fitted, _ = fit(train, rank, None)
+        error = observed_error(fitted.entries, held_out)
+        fitted, _ = fit(observations, rank, fitted)
+    else:
+        fitted, rank, history = grow_rank(
+            fit, partial(family.pad, random_state=options.random_state), observations,
+            family_ranks(family, family.ladder, tensor.shape),
+            validation_fraction=options.validation_fraction, random_state=options.random_state,
+            patience=2)  # one bad warm start (ALS local minimum) must not end the search
+        error = min(h[2] for h in history)
+    # The last fit is the final one, on every observation.
+    return Selection(fitted, rank, float(error), layout, converged=infos[-1].converged)
+
+
+def _split_mask(observed, options):
+    """A random ``validation_fraction`` of the observed entries held out: (train, held_out)."""
+    xp = get_namespace(observed)
+    seed = options.random_state if isinstance(options.random_state, int) else None
+    held_out = observed & xp.asarray(np.random.default_rng(seed).random(observed.shape)
+                                      < options.validation_fraction)
+    return observed & ~held_out, held_out
+
+
+def _held_out_error(completed, X, held_out):
+    """Relative error of ``completed`` on the ``held_out`` entries of ``X``."""
+    xp = get_namespace(X)
+    return float(xp.linalg.norm((completed - X)[held_out]) / xp.linalg.norm(X[held_out]))
+
+
+def _tnn(X, observed, order, transform, options):
+    """TNN completion of X with the tubes along ``order[-1]``, back in X's axis order."""
+    xp = get_namespace(X)
+    completed, info = tnn_complete(xp.transpose(xp.where(observed, X, 0), order),
+                                   xp.transpose(observed, order), transform=transform,
+                                   max_iter=options.max_iter * 4, tol=1e-5)
+    return xp.transpose(completed, tuple(np.argsort(order))), info
+
+
+def _select_tubal(family, X, observed, options):
+    """TNN completion; the tube axis and transform are chosen on held-out entries."""
+    xp = get_namespace(X)
+    if X.ndim != 3:
+        raise ValueError(f"the tubal model needs a 3-way tensor, got shape {X.shape}")
+    train, held_out = _split_mask(observed, options)
+    best = None
+    for tube_axis in range(3):
+        for transform in ("dct", "fft"):
+            order = tuple(a for a in range(3) if a != tube_axis) + (tube_axis,)
+            error = _held_out_error(_tnn(X, train, order, transform, options)[0], X, held_out)
+            if best is None or error < best[0]:
+                best = (error, order, transform)
+    error, order, transform = best
+    completed, info = _tnn(X, observed, order, transform, options)
+    completed = xp.transpose(completed, order)
+    rank = tubal_rank(completed, rtol=1e-3, transform=transform)
+    return Selection(t_svd(completed, rank=rank, transform=transform), rank, error,
+                     ("transpose", order), converged=info.converged)
+
+
+def _select_smooth(family, X, observed, options):
+    """Smooth Tucker completion; penalty order, weight (and, for matrices, whether the columns
+    are channels or a second ordered axis) chosen on held-out entries."""
+    train, held_out = _split_mask(observed, options)
+    feature_axes = (None, -1) if X.ndim == 2 else (-1,)
+    best = None
+    for feature_axis in feature_axes:
+        channels = 1 if feature_axis is None else X.shape[feature_axis]
+        rank = min(options.rank or _SMOOTH_MAX_RANK, channels)
+        for order in _SMOOTH_ORDERS:
+            for weight in _SMOOTH_WEIGHTS:
+                settings = {"feature_axis": feature_axis, "rank": rank, "order": order,
+                            "smoothness": weight}
+                fitted, _ = smooth_tucker_complete(X, train, max_iter=options.max_iter,
+                                                   **settings)
+                error = _held_out_error(fitted.to_tensor(), X, held_out)
+                if best is None or error < best[0]:
+                    best = (error, settings)
+    error, settings = best
+    fitted, info = smooth_tucker_complete(X, observed, max_iter=options.max_iter, **settings)
+    return Selection(fitted, settings["rank"], error, ("plain",), settings, info.converged)
+
+
+_LADDER = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
+
+FAMILIES = {
+    "cp": Family("cp", fit=cp_als, select=_grow, complete=cp_complete, pad=pad_cp,
+                 ladder=_LADDER),
+    "tucker": Family("tucker", fit=tucker_hooi, select=_grow, complete=tucker_complete,
+                     pad=pad_tucker, ladder=_LADDER[:16], rank=_tucker_rank),
+    "tt": Family("tt", fit=tt_als, select=_grow, complete=tt_complete, pad=pad_tt,
+                 ladder=(1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48), rank=_tt_rank,
+                 tensorized=True),
+    "tr": Family("tr", fit=tr_als, select=_grow, complete=tr_complete, pad=pad_tr,
+                 ladder=(1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20), tensorized=True),
+    "tubal": Family("tubal", fit=tubal_complete, select=_select_tubal),
+    "smooth": Family("smooth", fit=smooth_tucker_complete, select=_select_smooth),
+}
