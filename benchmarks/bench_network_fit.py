@@ -44,20 +44,12 @@ from tnml.decompositions import (
     network_adam,
     network_als,
     random_network,
+    ring_adjacency,
 )
 from tnml.decompositions import network as network_module
 
 DEFAULT_INSTANCE = "/work/shared/reference/tnale_tr_order6.npz"
 TARGET_RATIO = 20.0
-
-
-def ring_adjacency(shape, ranks):
-    """The ring 0-1-...-(d-1)-0 with bond k between cores k and k+1."""
-    d = len(shape)
-    A = np.diag(shape)
-    for k in range(d):
-        A[k, (k + 1) % d] = A[(k + 1) % d, k] = ranks[k]
-    return A
 
 
 def _clear_caches():

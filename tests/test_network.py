@@ -17,15 +17,8 @@ from tnml.decompositions import (
     network_memory,
     pad_network,
     random_network,
+    ring_adjacency,
 )
-
-
-def ring(shape, ranks):
-    d = len(shape)
-    A = np.diag(shape)
-    for k in range(d):
-        A[k, (k + 1) % d] = A[(k + 1) % d, k] = ranks[k]
-    return A
 
 
 def chain(shape, ranks):
@@ -48,7 +41,7 @@ TRIANGLE = fully_connected_adjacency((8, 8, 8), [[0, 2, 3], [2, 0, 2], [3, 2, 0]
 STRUCTURES = {
     "fctn": fully_connected_adjacency((7, 7, 7, 7), 2),
     "tt": chain((4, 5, 4, 5), (2, 3, 2)),
-    "tr": ring((4, 5, 4, 5), (2, 3, 2, 3)),
+    "tr": ring_adjacency((4, 5, 4, 5), (2, 3, 2, 3)),
     "tucker": star((5, 6, 5), (2, 3, 2)),
     "triangle": TRIANGLE,
 }
@@ -98,7 +91,7 @@ def test_permutation_follows_the_reference_convention(tmp_path):
     # TnALE builds adj_in = diag + P A_R P^T with P[permute[i], i] = 1: node i of the ring
     # carries data mode permute[i]. Our (adjacency=A_R, permutation=permute) is that network,
     # and the instance file's data-ordered adj_matrix fits X with the identity permutation.
-    A_ring = ring((3, 3, 3, 3, 3), (2, 3, 2, 2, 3))
+    A_ring = ring_adjacency((3, 3, 3, 3, 3), (2, 3, 2, 2, 3))
     permute = np.array([0, 3, 1, 4, 2])
     X = random_network(A_ring, permute, random_state=0).to_tensor()
     P = np.zeros((5, 5), dtype=int)
@@ -116,10 +109,10 @@ def test_permutation_follows_the_reference_convention(tmp_path):
 
 
 def test_pad_network_keeps_the_tensor_and_warm_starts():
-    A = ring((4, 5, 4, 5), (2, 2, 2, 2))
-    X = random_network(ring((4, 5, 4, 5), (2, 3, 2, 3)), random_state=3).to_tensor()
+    A = ring_adjacency((4, 5, 4, 5), (2, 2, 2, 2))
+    X = random_network(ring_adjacency((4, 5, 4, 5), (2, 3, 2, 3)), random_state=3).to_tensor()
     small, small_fit = network_als(X, A, max_iter=50, random_state=0)
-    bigger = ring((4, 5, 4, 5), (2, 3, 2, 3))
+    bigger = ring_adjacency((4, 5, 4, 5), (2, 3, 2, 3))
     bigger[0, 2] = bigger[2, 0] = 2  # a new edge too
     padded = pad_network(small, bigger, random_state=0, scale=1e-4)
     np.testing.assert_allclose(padded.to_tensor(), small.to_tensor(), atol=1e-6 * np.abs(
@@ -174,7 +167,7 @@ def test_masked_fit_recovers_from_half_the_entries(dense, monkeypatch):
 
         monkeypatch.setattr(network_module, "_DENSE_ENVIRONMENT_ENTRIES", 0)
     rng = np.random.RandomState(0)
-    for A in (ring((6, 6, 6, 6), (2, 2, 2, 2)), chain((6, 6, 6, 6), (2, 3, 2))):
+    for A in (ring_adjacency((6, 6, 6, 6), (2, 2, 2, 2)), chain((6, 6, 6, 6), (2, 3, 2))):
         X = random_network(A, random_state=1).to_tensor()
         mask = rng.rand(*X.shape) < 0.5
         X_missing = np.where(mask, X, np.nan)
@@ -185,7 +178,7 @@ def test_masked_fit_recovers_from_half_the_entries(dense, monkeypatch):
 
 
 def test_host_guard_arrays_stay_on_the_device():
-    A = ring((3, 4, 3, 4), (2, 2, 2, 2))
+    A = ring_adjacency((3, 4, 3, 4), (2, 2, 2, 2))
     X = random_network(A, random_state=0).to_tensor()
     Xg = testing.asarray(X)
     net, result = network_als(Xg, A, max_iter=30, random_state=0)
@@ -199,12 +192,12 @@ def test_host_guard_arrays_stay_on_the_device():
     assert all(isinstance(core, testing.HostGuardArray) for core in net.cores)
     net, _ = network_adam(Xg, A, max_iter=3, random_state=0)
     assert all(isinstance(core, testing.HostGuardArray) for core in net.cores)
-    padded = pad_network(net, ring((3, 4, 3, 4), (3, 2, 2, 2)), random_state=0)
+    padded = pad_network(net, ring_adjacency((3, 4, 3, 4), (3, 2, 2, 2)), random_state=0)
     assert all(isinstance(core, testing.HostGuardArray) for core in padded.cores)
 
 
 def test_adam_reduces_the_error_and_als_is_faster():
-    A = ring((3, 3, 3, 3), (2, 2, 2, 2))
+    A = ring_adjacency((3, 3, 3, 3), (2, 2, 2, 2))
     X = random_network(A, random_state=0).to_tensor()
     _, adam = network_adam(X, A, learning_rate=0.01, max_iter=2000, random_state=0)
     assert adam.errors[-1] < 0.1 * adam.errors[0]

@@ -14,6 +14,7 @@ from .network import (
     network_memory,
     pad_network,
     random_network,
+    ring_adjacency,
 )
 from .smooth import smooth_tucker_complete
 from .tr import TRTensor, pad_tr, random_tr, tr_als, tr_complete, tr_svd
@@ -63,5 +64,5 @@ __all__ = [
     "tensor_nuclear_norm", "tnn_complete", "tubal_complete",
     "smooth_tucker_complete",
     "TensorNetwork", "random_network", "pad_network", "network_als", "network_adam",
-    "network_memory", "load_network_instance", "fully_connected_adjacency",
+    "network_memory", "load_network_instance", "fully_connected_adjacency", "ring_adjacency",
 ]

@@ -67,6 +67,7 @@ __all__ = [
     "network_memory",
     "pad_network",
     "random_network",
+    "ring_adjacency",
 ]
 
 # Observations whose design rows set the scale of the masked ridge.
@@ -167,6 +168,34 @@ def fully_connected_adjacency(shape, rank=1):
                              f"{matrix.shape}")
     np.fill_diagonal(matrix, shape)
     check_adjacency(matrix, "rank")
+    return matrix
+
+
+def ring_adjacency(shape, ranks):
+    """Adjacency of the tensor ring ``0 - 1 - ... - (d-1) - 0``, bond ``k`` between cores ``k``
+    and ``k + 1`` (the last one closing the ring), as the structure-search papers encode it.
+
+    Examples
+    --------
+    >>> from tnml.decompositions.network import ring_adjacency
+    >>> ring_adjacency((3, 4, 5), (2, 3, 4))
+    array([[3, 2, 4],
+           [2, 4, 3],
+           [4, 3, 5]])
+    """
+    shape = [check_positive_int(s, "shape") for s in shape]
+    ranks = list(ranks)
+    if len(ranks) != len(shape):
+        raise ValueError(f"ranks must have one bond per core ({len(shape)}), got {ranks}")
+    d = len(shape)
+    if d < 2:
+        raise ValueError(f"shape must have at least two modes for a ring, got {shape}")
+    ranks = [check_positive_int(rank, "ranks") for rank in ranks]
+    matrix = np.diag(np.array(shape, dtype=np.int64))
+    if d == 2:  # both bonds join the same two cores: one edge of their product
+        ranks = [ranks[0] * ranks[1], ranks[0] * ranks[1]]
+    for k, rank in enumerate(ranks):
+        matrix[k, (k + 1) % d] = matrix[(k + 1) % d, k] = rank
     return matrix
 
 
