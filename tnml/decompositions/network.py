@@ -78,6 +78,12 @@ _MASKED_RIDGE = 1e-10
 _DENSE_ENVIRONMENT_ENTRIES = 2**20
 # The regularisation path of random starts (see _ridge_path).
 _RIDGE_START, _RIDGE_DECAY = 1.0, 0.5
+# Environments of at most this many entries are always formed (see _plan).
+_SMALL_ENVIRONMENT = 2**15
+# Path optimiser of a network's own contractions (environments, values, norm). "dp" (optimal
+# dynamic programme) plans 6-operand environments faster but 12-operand norms 5x slower;
+# "auto" was the fastest overall on the TnALE order-6 ring (planning a new structure: 20 ms).
+_PATH = "auto"
 # Path optimiser of the doubled network and of X with the network (twice the operands of an
 # environment): opt_einsum's "auto" would run a branch-and-bound search for every new structure.
 _DOUBLED_PATH = "greedy"
@@ -411,20 +417,22 @@ class TensorNetwork(FactorizedTensor):
         return self._to_tensor()
 
     def _to_tensor(self):
-        return einsum(self._graph.full_subscripts, *self.cores)
+        return einsum(self._graph.full_subscripts, *self.cores, optimize=_PATH)
 
     def entries(self, indices):
         """Values at integer coordinates ``indices`` of shape ``(n, ndim)``, never densifying:
         each core's slice is gathered per coordinate and the network is contracted with one
         batch index."""
         indices = self._checked_indices(indices)
-        return einsum(self._graph.entries_subscripts, *_gather(self._graph, self.cores, indices))
+        return einsum(self._graph.entries_subscripts, *_gather(self._graph, self.cores, indices),
+                      optimize=_PATH)
 
     def norm(self):
         """Frobenius norm from the doubled network (no densifying); a 0-d array of the cores'
         namespace."""
         xp = self.xp
-        return xp.sqrt(xp.abs(einsum(self._graph.norm_subscripts, *self.cores, *self.cores)))
+        return xp.sqrt(xp.abs(einsum(self._graph.norm_subscripts, *self.cores, *self.cores,
+                                     optimize=_PATH)))
 
     # -- constructors ---------------------------------------------------------------------------
     @classmethod
@@ -647,7 +655,13 @@ def _plan(adjacency, permutation, itemsize):
         other_shapes = [graph.core_shapes[q] for q in others]
         size = shape[graph.mode_of_core[k]] if graph.mode_of_core[k] is not None else 1
         rows, bonds = total // size, graph.bond_sizes[k]
-        env = contraction_info(graph.environment_subscripts(k), *other_shapes)
+        env = contraction_info(graph.environment_subscripts(k), *other_shapes, optimize=_PATH)
+        if rows * bonds <= _SMALL_ENVIRONMENT:
+            # A small environment is the cheaper way whatever the doubled network costs:
+            # no need to plan that too (path searches dominate a new structure's first fit).
+            strategies.append("environment")
+            peak = max(peak, max(env.largest_intermediate, rows * bonds) + total)
+            continue
         gram = contraction_info(graph.gram_subscripts(k), *other_shapes, *other_shapes,
                                 optimize=_DOUBLED_PATH)
         rhs = contraction_info(graph.rhs_subscripts(k), shape, *other_shapes,
@@ -728,7 +742,7 @@ def _random_start(graph, X, norm_x, rng, std=None):
              for s in graph.core_shapes]
     if std is not None:
         return [core * std for core in cores]
-    norm = float(xp.sqrt(xp.abs(einsum(graph.norm_subscripts, *cores, *cores))))
+    norm = float(xp.sqrt(xp.abs(einsum(graph.norm_subscripts, *cores, *cores, optimize=_PATH))))
     factor = (norm_x / norm) ** (1.0 / len(cores)) if norm > 0 else 1.0
     return [core * factor for core in cores]
 
@@ -759,7 +773,8 @@ class _FullData:
                 self.unfolded[k] = xp.reshape(X, (1, -1)) if mode is None else \
                     xp.ascontiguousarray(xp.reshape(xp.moveaxis(X, mode, 0), (X.shape[mode], -1)))
                 self.expressions.append(compile_einsum(
-                    graph.environment_subscripts(k), *other_shapes, xp=xp, itemsize=itemsize))
+                    graph.environment_subscripts(k), *other_shapes, xp=xp, itemsize=itemsize,
+                    optimize=_PATH))
             else:
                 self.expressions.append((
                     compile_einsum(graph.gram_subscripts(k), *other_shapes, *other_shapes,
@@ -767,7 +782,7 @@ class _FullData:
                     compile_einsum(graph.rhs_subscripts(k), X.shape, *other_shapes,
                                    xp=xp, itemsize=itemsize, optimize=_DOUBLED_PATH)))
         self.full = compile_einsum(graph.full_subscripts, *graph.core_shapes, xp=xp,
-                                   itemsize=itemsize)
+                                   itemsize=itemsize, optimize=_PATH)
 
     def update(self, cores, k, ridge):
         """Solve core k in place; return its matricised solution, rhs and Gram matrix."""
@@ -828,13 +843,13 @@ class _MaskedData:
             itemsize = X.dtype.itemsize
             self.weight = xp.asarray(mask, dtype=X.dtype)
             self.full = compile_einsum(graph.full_subscripts, *graph.core_shapes, xp=xp,
-                                       itemsize=itemsize)
+                                       itemsize=itemsize, optimize=_PATH)
             self.environments, self.rows = [], []
             for k in range(graph.n_cores):
                 others = graph.others(k)
                 self.environments.append(compile_einsum(
                     graph.environment_subscripts(k), *[graph.core_shapes[q] for q in others],
-                    xp=xp, itemsize=itemsize))
+                    xp=xp, itemsize=itemsize, optimize=_PATH))
                 # Row of E_k of each observation: its other coordinates, C order.
                 row, stride = 0, 1
                 for m in reversed(range(len(graph.shape))):
@@ -850,7 +865,7 @@ class _MaskedData:
             mode = graph.mode_of_core[q]
             gathered.append(cores[q] if mode is None
                             else xp.take(cores[q], xp.take(self.columns[mode], positions), axis=0))
-        return xp.reshape(einsum(self.design[k], *gathered),
+        return xp.reshape(einsum(self.design[k], *gathered, optimize=_PATH),
                           (positions.shape[0], graph.bond_sizes[k]))
 
     def update(self, cores, k, ridge):
@@ -1090,10 +1105,12 @@ def network_adam(X, adjacency, permutation=None, *, mask=None, init="random", le
     weight = None if mask is None else xp.asarray(mask, dtype=X.dtype)
     norm_x_sq = float(xp.sum(X * X)) or 1.0
     itemsize = X.dtype.itemsize
-    full = compile_einsum(graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize)
+    full = compile_einsum(graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize,
+                          optimize=_PATH)
     gradients = [compile_einsum(graph.rhs_subscripts(k), X.shape,
                                 *[graph.core_shapes[q] for q in graph.others(k)],
-                                xp=xp, itemsize=itemsize) for k in range(graph.n_cores)]
+                                xp=xp, itemsize=itemsize, optimize=_PATH)
+                 for k in range(graph.n_cores)]
     others = [graph.others(k) for k in range(graph.n_cores)]
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     best = None
