@@ -221,6 +221,9 @@ def test_memory_budget_refuses_before_allocating(monkeypatch):
         network_als(X, A)
     with tnml.config_context(max_memory=need // 2), pytest.raises(tnml.MemoryBudgetError):
         network_adam(X, A)
+    net = random_network(A, random_state=0)
+    with tnml.config_context(max_memory=X.nbytes - 1), pytest.raises(tnml.MemoryBudgetError):
+        net.to_tensor()
 
 
 @pytest.mark.parametrize("adjacency, permutation, match", [

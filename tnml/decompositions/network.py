@@ -411,13 +411,22 @@ class TensorNetwork(FactorizedTensor):
         return f"edges={[(a, b, r) for a, b, r in self._graph.edges]}"
 
     # -- values -----------------------------------------------------------------------------------
+    # to_tensor/_to_tensor/_to_tensor_bytes: FactorizedTensor's memory-budget template (branch
+    # i9); this to_tensor is the template's own and goes once that is merged.
     def to_tensor(self):
-        """The dense tensor (data modes in data order), one cached contraction."""
-        check_memory(math.prod(self.shape) * self.dtype.itemsize, "TensorNetwork.to_tensor")
+        """The dense tensor (data modes in data order), one cached contraction; refused with
+        :class:`tnml.MemoryBudgetError` before allocating when its largest intermediate would
+        exceed ``max_memory``."""
+        check_memory(self._to_tensor_bytes(), "TensorNetwork.to_tensor")
         return self._to_tensor()
 
     def _to_tensor(self):
         return einsum(self._graph.full_subscripts, *self.cores, optimize=_PATH)
+
+    def _to_tensor_bytes(self):
+        info = contraction_info(self._graph.full_subscripts, *self._graph.core_shapes,
+                                optimize=_PATH)
+        return info.largest_intermediate * self.dtype.itemsize
 
     def entries(self, indices):
         """Values at integer coordinates ``indices`` of shape ``(n, ndim)``, never densifying:
