@@ -235,6 +235,10 @@ class _Graph:
             edge_symbol[a, b] = edge_symbol[b, a] = symbol(d + e)
             primed_symbol[a, b] = primed_symbol[b, a] = symbol(d + n_edges + e)
         self.batch = symbol(d + 2 * n_edges)
+        self.edge_label = edge_symbol
+        self.label_size = {self.data_symbols[m]: int(A[k, k]) for m, k in
+                           enumerate(self.core_of_mode)}
+        self.label_size.update({edge_symbol[a, b]: r for a, b, r in self.edges})
         self.neighbours = [[q for q in range(n) if q != k and A[k, q] >= 2] for k in range(n)]
         self.bond_labels = ["".join(edge_symbol[k, q] for q in self.neighbours[k])
                             for k in range(n)]
@@ -268,6 +272,19 @@ class _Graph:
                                                        for k in range(n)]) + "->"
         # Values at coordinates: every data core gathered to (n, bonds), one batch index.
         self.entries_subscripts = ",".join(self._gathered(k) for k in range(n)) + "->" + self.batch
+
+    def block_labels(self, block):
+        """Output labels of a contracted block of cores: its data labels in data order, then
+        its open bonds ordered by (outside core, inside core). For the block of all cores but
+        ``k`` this is exactly :meth:`environment_subscripts`'s output."""
+        inside = set(block)
+        data = "".join(self.data_symbols[m] for m in sorted(
+            self.mode_of_core[q] for q in block if self.mode_of_core[q] is not None))
+        bonds = sorted((b, a) for a in block for b in self.neighbours[a] if b not in inside)
+        return data + "".join(self.edge_label[a, b] for b, a in bonds)
+
+    def label_shape(self, labels):
+        return tuple(self.label_size[c] for c in labels)
 
     def _gathered(self, k):
         return (self.batch if self.mode_of_core[k] is not None else "") + self.bond_labels[k]
@@ -653,40 +670,46 @@ def _plan(adjacency, permutation, itemsize):
     Returns ``(strategies, peak_bytes)``; a strategy is ``"environment"`` (form ``E_k``,
     then two GEMMs) or ``"gram"`` (contract the doubled network and X directly). The cost is
     the flop count plus a fixed price per pairwise contraction: on the small tensors of a
-    structure search, the Python overhead of a step outweighs its arithmetic.
+    structure search, the Python overhead of a step outweighs its arithmetic. The peak counts
+    X, its unfolded copies, the largest environment or contraction intermediate, and with
+    environments reused along a sweep (``_FullData``) every block held at once.
     """
     graph = _graph(adjacency, permutation)
     shape = graph.shape
     total = math.prod(shape)
-    strategies, peak = [], total  # X itself, and one unfolding copy per data mode below
+    strategies, working, copies = [], 0, 1
     for k in range(graph.n_cores):
         others = graph.others(k)
         other_shapes = [graph.core_shapes[q] for q in others]
         size = shape[graph.mode_of_core[k]] if graph.mode_of_core[k] is not None else 1
         rows, bonds = total // size, graph.bond_sizes[k]
         env = contraction_info(graph.environment_subscripts(k), *other_shapes, optimize=_PATH)
+        env_memory = max(env.largest_intermediate, rows * bonds) + bonds * bonds
         if rows * bonds <= _SMALL_ENVIRONMENT:
             # A small environment is the cheaper way whatever the doubled network costs:
             # no need to plan that too (path searches dominate a new structure's first fit).
-            strategies.append("environment")
-            peak = max(peak, max(env.largest_intermediate, rows * bonds) + total)
-            continue
-        gram = contraction_info(graph.gram_subscripts(k), *other_shapes, *other_shapes,
-                                optimize=_DOUBLED_PATH)
-        rhs = contraction_info(graph.rhs_subscripts(k), shape, *other_shapes,
-                               optimize=_DOUBLED_PATH)
-        env_cost = env.flops + 2 * rows * bonds * (bonds + size) \
-            + _STEP_FLOPS * (len(env.path) + 2)
-        gram_cost = gram.flops + rhs.flops + _STEP_FLOPS * (len(gram.path) + len(rhs.path))
-        env_memory = max(env.largest_intermediate, rows * bonds)
-        gram_memory = max(gram.largest_intermediate, rhs.largest_intermediate)
-        if env_cost <= gram_cost:
-            strategies.append("environment")
-            peak = max(peak, env_memory + total)
+            choice, memory = "environment", env_memory
         else:
-            strategies.append("gram")
-            peak = max(peak, gram_memory + total)
-    return tuple(strategies), peak * itemsize
+            gram = contraction_info(graph.gram_subscripts(k), *other_shapes, *other_shapes,
+                                    optimize=_DOUBLED_PATH)
+            rhs = contraction_info(graph.rhs_subscripts(k), shape, *other_shapes,
+                                   optimize=_DOUBLED_PATH)
+            env_cost = env.flops + 2 * rows * bonds * (bonds + size) \
+                + _STEP_FLOPS * (len(env.path) + 2)
+            gram_cost = gram.flops + rhs.flops + _STEP_FLOPS * (len(gram.path) + len(rhs.path))
+            choice, memory = ("environment", env_memory) if env_cost <= gram_cost else \
+                ("gram", max(gram.largest_intermediate, rhs.largest_intermediate))
+        strategies.append(choice)
+        working = max(working, memory)
+        copies += choice == "environment" and graph.mode_of_core[k] not in (None, 0)
+    n = graph.n_cores
+    if n >= 3 and all(choice == "environment" for choice in strategies):
+        def size_of(block):
+            return math.prod(graph.label_shape(graph.block_labels(block)))
+
+        held = sum(size_of(range(j, n)) for j in range(1, n))
+        working += held + max(size_of(range(k + 1)) for k in range(n - 1))
+    return tuple(strategies), (copies * total + working) * itemsize
 
 
 def network_memory(adjacency, permutation, shape, itemsize=8):
@@ -792,6 +815,58 @@ class _FullData:
                                    xp=xp, itemsize=itemsize, optimize=_DOUBLED_PATH)))
         self.full = compile_einsum(graph.full_subscripts, *graph.core_shapes, xp=xp,
                                    itemsize=itemsize, optimize=_PATH)
+        n = graph.n_cores
+        self.reuse = n >= 3 and all(strategy == "environment" for strategy in strategies)
+        if self.reuse:
+            # Sweeping 0..N-1, core k's environment is (cores 0..k-1, already updated) x
+            # (cores k+1..N-1, not yet): right blocks R_j = cores j..N-1 are built once per
+            # sweep, the left block grows by one core per update, and each environment is
+            # one pairwise contraction: about 3N contractions per sweep instead of N(N-2).
+            def pairwise(left, right, out):
+                return compile_einsum(f"{left},{right}->{out}", graph.label_shape(left),
+                                      graph.label_shape(right), xp=xp, itemsize=itemsize)
+
+            block = graph.block_labels
+            self.right = {j: pairwise(graph.labels[j], block(range(j + 1, n)), block(range(j, n)))
+                          for j in range(1, n - 1)}
+            self.left = {k: pairwise(block(range(k)), graph.labels[k], block(range(k + 1)))
+                         for k in range(1, n - 1)}
+            self.between = {k: pairwise(block(range(k)), block(range(k + 1, n)),
+                                        block([q for q in range(n) if q != k]))
+                            for k in range(1, n - 1)}
+
+    def sweep(self, cores, ridge):
+        """One ALS sweep over the cores (in place); the last update's quantities."""
+        n = self.graph.n_cores
+        if not self.reuse:
+            return _plain_sweep(self, cores, ridge)
+        right = {n - 1: cores[n - 1]}
+        for j in range(n - 2, 0, -1):
+            right[j] = self.right[j](cores[j], right[j + 1])
+        left = None
+        for k in range(n):
+            if k == 0:
+                env = right[1]
+            elif k == n - 1:
+                env = left
+            else:
+                env = self.between[k](left, right[k + 1])
+            last = self._solve(cores, k, env, ridge)
+            if k < n - 1:
+                _normalize(cores, k)
+                left = cores[0] if k == 0 else self.left[k](left, cores[k])
+        return last
+
+    def _solve(self, cores, k, env, ridge):
+        xp = self.xp
+        bonds = self.graph.bond_sizes[k]
+        env = xp.reshape(env, (-1, bonds))
+        gram = env.T @ env
+        rhs = self.unfolded[k] @ env
+        scale = float(xp.trace(gram)) / bonds
+        solution = solve_spd(gram, rhs, ridge * scale if scale > 0 else ridge)
+        cores[k] = xp.reshape(solution, self.graph.core_shapes[k])
+        return solution, rhs, gram
 
     def update(self, cores, k, ridge):
         """Solve core k in place; return its matricised solution, rhs and Gram matrix."""
@@ -799,9 +874,7 @@ class _FullData:
         others = [cores[q] for q in graph.others(k)]
         bonds = graph.bond_sizes[k]
         if self.strategies[k] == "environment":
-            env = xp.reshape(self.expressions[k](*others), (-1, bonds))
-            gram = env.T @ env
-            rhs = self.unfolded[k] @ env
+            return self._solve(cores, k, self.expressions[k](*others), ridge)
         else:
             gram_expression, rhs_expression = self.expressions[k]
             gram = xp.reshape(gram_expression(*others, *others), (bonds, bonds))
@@ -900,6 +973,9 @@ class _MaskedData:
         cores[k] = xp.reshape(solution, graph.core_shapes[k])
         return solution, None, None
 
+    def sweep(self, cores, ridge):
+        return _plain_sweep(self, cores, ridge)
+
     def error(self, cores, *_):
         """Relative error on the observed entries; None leaves it to the sweep log (entries
         at the observed coordinates) when the tensor is not formed."""
@@ -908,6 +984,16 @@ class _MaskedData:
         xp = self.xp
         residual = (self.X - self.full(*cores)) * self.weight
         return math.sqrt(float(xp.sum(residual * residual))) / self.norm_observed
+
+
+def _plain_sweep(problem, cores, ridge):
+    """Update every core in turn from its own environment contraction."""
+    n = problem.graph.n_cores
+    for k in range(n):
+        last = problem.update(cores, k, ridge)
+        if k < n - 1:
+            _normalize(cores, k)
+    return last
 
 
 def _normalize(cores, k):
@@ -920,14 +1006,9 @@ def _normalize(cores, k):
 
 
 def _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, dtype):
-    n = graph.n_cores
 
     def sweep(iteration):
-        ridge = next(ridges)
-        for k in range(n):
-            solution, rhs, gram = problem.update(cores, k, ridge)
-            if k < n - 1:
-                _normalize(cores, k)
+        solution, rhs, gram = problem.sweep(cores, next(ridges))
         return (TensorNetwork._trusted(list(cores), graph),
                 problem.error(cores, solution, rhs, gram))
 
