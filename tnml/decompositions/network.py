@@ -28,12 +28,18 @@ least-squares problems one core after the other. With full data only ``E_k^T E_k
 and ``X_(k) E_k`` (``I_k x B``) are needed; per core the cheaper of two exact ways is chosen
 from the contraction costs (known before running, from :func:`tnml.contract.contraction_info`):
 contract the two directly (the doubled network without core ``k``, and X with the network
-without core ``k``), or form ``E_k`` once and take two GEMMs. With a mask every slice of core
-``k`` is a row-wise least-squares problem over its observed entries
-(:func:`~tnml.decompositions._masked.solve_rowwise`), whose design rows are gathered
-environments, never the dense environment. Every contraction goes through
-:func:`tnml.contract.einsum`, whose compiled paths are cached by shapes, so refitting a
-structure (restarts, sweeps, a search revisiting it) never searches a path twice.
+without core ``k``), or form ``E_k`` once and take two GEMMs. When every core forms its
+environment, the environments are reused along the sweep (the blocks of cores after ``k`` are
+contracted once per sweep, the block before ``k`` grows by one core per update), so a sweep
+costs about ``3N`` pairwise contractions instead of ``N(N-2)``. With a mask every slice of
+core ``k`` is a row-wise least-squares problem over its observed entries
+(:func:`~tnml.decompositions._masked.solve_rowwise`), whose design rows are rows of the dense
+environment on small tensors and gathered per observation otherwise. Every contraction goes
+through :mod:`tnml.contract` (:func:`~tnml.contract.einsum`, or
+:func:`~tnml.contract.compile_einsum` in the sweep loops), whose compiled paths are cached by
+shapes, so refitting a structure (restarts, sweeps, a search revisiting it) never searches a
+path twice. Networks with cycles have poor local minima that random starts fall into; a
+regularisation path (a relative ridge of 1 halved every sweep) avoids most of them.
 
 :func:`network_adam` fits the same model by Adam with analytic gradients (each core's gradient
 is the residual contracted with its environment): the protocol of the reference
