@@ -47,6 +47,7 @@ implementations (10,000 Adam steps from N(0, 0.1) cores, learning rate 0.001), k
 it can be reproduced and compared.
 """
 
+import contextlib
 import math
 import numbers
 from functools import lru_cache
@@ -86,6 +87,8 @@ _DENSE_ENVIRONMENT_ENTRIES = 2**20
 _RIDGE_START, _RIDGE_DECAY = 1.0, 0.5
 # Environments of at most this many entries are always formed (see _plan).
 _SMALL_ENVIRONMENT = 2**15
+# Fits whose environments and data have at most this many entries run BLAS on one thread.
+_ONE_THREAD_ENTRIES = 2**20
 # Path optimiser of a network's own contractions (environments, values, norm). "dp" (optimal
 # dynamic programme) plans 6-operand environments faster but 12-operand norms 5x slower;
 # "auto" was the fastest overall on the TnALE order-6 ring (planning a new structure: 20 ms).
@@ -673,17 +676,19 @@ def _check_structure(adjacency, permutation, shape):
 def _plan(adjacency, permutation, itemsize):
     """Per core: the cheaper exact way to get E^T E and X E, and the fit's peak memory.
 
-    Returns ``(strategies, peak_bytes)``; a strategy is ``"environment"`` (form ``E_k``,
+    Returns ``(strategies, peak_bytes, small)``; a strategy is ``"environment"`` (form ``E_k``,
     then two GEMMs) or ``"gram"`` (contract the doubled network and X directly). The cost is
     the flop count plus a fixed price per pairwise contraction: on the small tensors of a
     structure search, the Python overhead of a step outweighs its arithmetic. The peak counts
     X, its unfolded copies, the largest environment or contraction intermediate, and with
-    environments reused along a sweep (``_FullData``) every block held at once.
+    environments reused along a sweep (``_FullData``) every block held at once. ``small``:
+    every environment and X have at most ``_ONE_THREAD_ENTRIES`` entries (see
+    :func:`_blas_threads`).
     """
     graph = _graph(adjacency, permutation)
     shape = graph.shape
     total = math.prod(shape)
-    strategies, working, copies = [], 0, 1
+    strategies, working, copies, largest = [], 0, 1, total
     for k in range(graph.n_cores):
         others = graph.others(k)
         other_shapes = [graph.core_shapes[q] for q in others]
@@ -691,6 +696,7 @@ def _plan(adjacency, permutation, itemsize):
         rows, bonds = total // size, graph.bond_sizes[k]
         env = contraction_info(graph.environment_subscripts(k), *other_shapes, optimize=_PATH)
         env_memory = max(env.largest_intermediate, rows * bonds) + bonds * bonds
+        largest = max(largest, rows * bonds)
         if rows * bonds <= _SMALL_ENVIRONMENT:
             # A small environment is the cheaper way whatever the doubled network costs:
             # no need to plan that too (path searches dominate a new structure's first fit).
@@ -715,7 +721,25 @@ def _plan(adjacency, permutation, itemsize):
 
         held = sum(size_of(range(j, n)) for j in range(1, n))
         working += held + max(size_of(range(k + 1)) for k in range(n - 1))
-    return tuple(strategies), (copies * total + working) * itemsize
+    return (tuple(strategies), (copies * total + working) * itemsize,
+            largest <= _ONE_THREAD_ENTRIES)
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _blas_threads(small):
+    """One BLAS thread for a fit whose GEMMs are all small, as scikit-learn's KMeans does
+    for its small per-chunk GEMMs: on 2 cores shared with other work, OpenBLAS's spinning
+    threads made a 5-core FCTN fit on 7^5 entries 15x slower than one thread. Larger fits keep
+    the caller's setting."""
+    if not small:
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def network_memory(adjacency, permutation, shape, itemsize=8):
@@ -1113,7 +1137,7 @@ def network_als(X, adjacency, permutation=None, *, mask=None, init="random", max
         max_iter, tol, target_error, n_init, verbose,
         (0.0 if mask is None else _MASKED_RIDGE) if ridge is None else ridge)
     X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
-    strategies, peak = _plan(adjacency, permutation, X.dtype.itemsize)
+    strategies, peak, small = _plan(adjacency, permutation, X.dtype.itemsize)
     check_memory(peak, f"network_als on a structure of {graph.n_cores} cores")
     xp = get_namespace(X)
     rng = check_random_state(random_state)
@@ -1127,18 +1151,19 @@ def network_als(X, adjacency, permutation=None, *, mask=None, init="random", max
             * math.sqrt(math.prod(X.shape) / problem.observations.n_obs)
         observations = problem.observations
     best = None
-    for start in range(n_init):
-        warm = start == 0 and isinstance(init, TensorNetwork)
-        cores = _initial_cores(graph, X, init if warm else "random", norm_x, rng)
-        log = SweepLog(observations, None, "network_als", verbose)
-        path = regularization_path and graph.has_cycle and not warm
-        ridges = _ridge_path(ridge, _RIDGE_START if path else ridge)
-        network, result = _als_run(problem, graph, cores, max_iter, tol, target_error, log,
-                                   ridges, X.dtype)
-        if best is None or result.error < best[1].error:
-            best = (network, result)
-        if target_error is not None and result.error <= target_error:
-            break
+    with _blas_threads(small):
+        for start in range(n_init):
+            warm = start == 0 and isinstance(init, TensorNetwork)
+            cores = _initial_cores(graph, X, init if warm else "random", norm_x, rng)
+            log = SweepLog(observations, None, "network_als", verbose)
+            path = regularization_path and graph.has_cycle and not warm
+            ridges = _ridge_path(ridge, _RIDGE_START if path else ridge)
+            network, result = _als_run(problem, graph, cores, max_iter, tol, target_error, log,
+                                       ridges, X.dtype)
+            if best is None or result.error < best[1].error:
+                best = (network, result)
+            if target_error is not None and result.error <= target_error:
+                break
     return best
 
 
@@ -1194,7 +1219,7 @@ def network_adam(X, adjacency, permutation=None, *, mask=None, init="random", le
     learning_rate = check_nonneg_float(learning_rate, "learning_rate")
     init_std = check_nonneg_float(init_std, "init_std")
     X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
-    _, peak = _plan(adjacency, permutation, X.dtype.itemsize)
+    _, peak, small = _plan(adjacency, permutation, X.dtype.itemsize)
     check_memory(peak, f"network_adam on a structure of {graph.n_cores} cores")
     xp = get_namespace(X)
     rng = check_random_state(random_state)
@@ -1210,42 +1235,43 @@ def network_adam(X, adjacency, permutation=None, *, mask=None, init="random", le
     others = [graph.others(k) for k in range(graph.n_cores)]
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     best = None
-    for start in range(n_init):
-        cores = _initial_cores(graph, X, init if start == 0 else "random", 0.0, rng, init_std)
-        first = [xp.zeros_like(core) for core in cores]
-        second = [xp.zeros_like(core) for core in cores]
-        errors, error, step = [], float("nan"), 0
-        for step in range(1, max_iter + 1):
+    with _blas_threads(small):
+        for start in range(n_init):
+            cores = _initial_cores(graph, X, init if start == 0 else "random", 0.0, rng, init_std)
+            first = [xp.zeros_like(core) for core in cores]
+            second = [xp.zeros_like(core) for core in cores]
+            errors, error, step = [], float("nan"), 0
+            for step in range(1, max_iter + 1):
+                residual = full(*cores) - X
+                if weight is not None:
+                    residual = residual * weight
+                error = math.sqrt(float(xp.sum(residual * residual)) / norm_x_sq)
+                if step % 100 == 1:
+                    errors.append(error)
+                if verbose and step % 1000 == 1:
+                    print(f"network_adam step {step}: relative error {error:.6g}")
+                if target_error is not None and error <= target_error:
+                    break
+                # Bias-corrected step size, as in Kingma & Ba (and TensorFlow's AdamOptimizer).
+                alpha = learning_rate * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
+                residual = residual * (2.0 / norm_x_sq)
+                grads = [gradients[k](residual, *[cores[q] for q in others[k]])
+                         for k in range(graph.n_cores)]
+                for k, grad in enumerate(grads):
+                    first[k] = beta1 * first[k] + (1 - beta1) * grad
+                    second[k] = beta2 * second[k] + (1 - beta2) * grad * grad
+                    cores[k] = cores[k] - alpha * first[k] / (xp.sqrt(second[k]) + eps)
             residual = full(*cores) - X
             if weight is not None:
                 residual = residual * weight
             error = math.sqrt(float(xp.sum(residual * residual)) / norm_x_sq)
-            if step % 100 == 1:
-                errors.append(error)
-            if verbose and step % 1000 == 1:
-                print(f"network_adam step {step}: relative error {error:.6g}")
+            errors.append(error)
+            result = FitResult(step, errors, target_error is not None and error <= target_error)
+            network = TensorNetwork(cores, adjacency, permutation)
+            if best is None or error < best[1].error:
+                best = (network, result)
             if target_error is not None and error <= target_error:
                 break
-            # Bias-corrected step size, as in Kingma & Ba (and TensorFlow's AdamOptimizer).
-            alpha = learning_rate * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
-            residual = residual * (2.0 / norm_x_sq)
-            grads = [gradients[k](residual, *[cores[q] for q in others[k]])
-                     for k in range(graph.n_cores)]
-            for k, grad in enumerate(grads):
-                first[k] = beta1 * first[k] + (1 - beta1) * grad
-                second[k] = beta2 * second[k] + (1 - beta2) * grad * grad
-                cores[k] = cores[k] - alpha * first[k] / (xp.sqrt(second[k]) + eps)
-        residual = full(*cores) - X
-        if weight is not None:
-            residual = residual * weight
-        error = math.sqrt(float(xp.sum(residual * residual)) / norm_x_sq)
-        errors.append(error)
-        result = FitResult(step, errors, target_error is not None and error <= target_error)
-        network = TensorNetwork(cores, adjacency, permutation)
-        if best is None or error < best[1].error:
-            best = (network, result)
-        if target_error is not None and error <= target_error:
-            break
     return best
 
 
