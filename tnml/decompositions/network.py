@@ -1290,7 +1290,10 @@ def load_network_instance(path):
     Returns
     -------
     X : ndarray (float64)
-    adjacency : ndarray of int
+        ``goal``, as float64 (the reference generated it in float32; the cast is exact).
+    adjacency : ndarray of int, or None
+        None when the file has no ``adj_matrix`` or one that does not describe X (the image
+        instances store a 4 x 4 placeholder).
     permutation : tuple of int
     """
     with np.load(path, allow_pickle=False) as data:
