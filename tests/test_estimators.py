@@ -12,7 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import tnml
 from tnml import testing
-from tnml.decompositions import random_cp, random_tucker
+from tnml.decompositions import random_cp, random_tr, random_tucker
 
 ESTIMATORS = [tnml.CP(), tnml.Tucker(), tnml.TensorTrain(), tnml.TensorRing(), tnml.TubalSVD()]
 
@@ -22,6 +22,11 @@ def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check(estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_tensor_input_tag(estimator):
+    assert estimator.__sklearn_tags__().input_tags.three_d_array
 
 
 @pytest.mark.parametrize("model", [tnml.CP(rank=12, random_state=0), tnml.Tucker(rank=(3, 3)),
@@ -70,6 +75,25 @@ def test_exact_models_reconstruct_samples(model, make):
     X = make()
     model.fit(X)
     np.testing.assert_allclose(model.inverse_transform(model.transform(X)), X, atol=1e-8)
+
+
+@pytest.mark.parametrize("model, make", [
+    (tnml.CP(rank=3, tol=1e-14, max_iter=500, random_state=0), random_cp),
+    (tnml.Tucker(rank=(3, 3, 3)), random_cp), (tnml.Tucker(rank=(4, 3, 3, 3)), random_cp),
+    (tnml.TensorTrain(rank=3), random_cp),
+    (tnml.TensorRing(rank=2, tol=1e-12, max_iter=500), random_tr),
+    (tnml.TubalSVD(rank=2), random_cp),
+])
+def test_fit_transform_is_the_fitted_sample_factor(model, make):
+    X = make((12, 5, 6, 7), 2, random_state=0).to_tensor()
+    W = model.fit_transform(X)
+    assert W.shape == (12, model.n_components_)
+    # the model itself, nothing solved again ...
+    model_values = np.reshape(model.decomposition_.to_tensor(), (12, -1))
+    np.testing.assert_allclose(W @ model.components_, model_values, atol=1e-10)
+    # ... and, at a fixed point of the fit, the least-squares coordinates of transform
+    np.testing.assert_allclose(W @ model.components_, model.transform(X) @ model.components_,
+                               atol=1e-6 * np.abs(X).max())
 
 
 def test_estimators_keep_device_arrays():

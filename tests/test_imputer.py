@@ -2,6 +2,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import tnml
 from tnml.datasets import load_image, make_mask
@@ -51,6 +52,16 @@ def test_custom_missing_value_and_explicit_rank():
     imputer = tnml.TensorImputer("tt", rank=4, missing_values=-1.0, random_state=0)
     completed = imputer.fit_transform(X_missing)
     assert imputer.summary_["rank"] == 4 and not (completed == -1.0).any()
+
+
+def test_warns_when_the_final_fit_stops_at_its_cap():
+    X = random_cp((10, 11, 12), 2, random_state=0).to_tensor()
+    with pytest.warns(ConvergenceWarning, match="final cp fit stopped at its iteration cap"):
+        tnml.TensorImputer("cp", rank=2, max_iter=1, random_state=0).fit(_with_missing(X, 0.3))
+
+
+def test_tensor_input_tag():
+    assert tnml.TensorImputer().__sklearn_tags__().input_tags.three_d_array
 
 
 def test_bad_input():

@@ -9,7 +9,7 @@ import tnml.datasets
 import tnml.metrics
 from tnml import testing
 from tnml.decompositions import TuckerTensor, smooth_tucker_complete
-from tnml.decompositions.smooth import _dct_fft, _idct_fft, dct, idct
+from tnml.decompositions.tubal.transforms import _dct_fft, _idct_fft, dct, idct
 
 
 def rel(a, b):

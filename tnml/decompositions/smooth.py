@@ -32,16 +32,16 @@ variation penalty on CP factors; here the penalty is on the tensor itself and th
 factor is learned from the roughness, not the values.
 """
 
-import math
 
 import numpy as np
 
 from .._validation import check_masked_tensor, check_nonneg_float, check_positive_int
 from ..backend import get_namespace
 from ._base import FitResult
+from .tubal.transforms import dct, idct
 from .tucker import TuckerTensor
 
-__all__ = ["smooth_tucker_complete", "dct", "idct"]
+__all__ = ["smooth_tucker_complete"]
 
 
 def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.01, order=2,
@@ -276,76 +276,3 @@ def _reweight(completed, spectrum, rank, smoothness, max_ratio):
         return vectors, xp.full((rank,), float(smoothness), dtype=completed.dtype)
     energy = xp.maximum(energy, 0.0)
     return vectors, smoothness * top / (energy + top / max_ratio)
-
-
-def dct(x, axes):
-    """Orthonormal DCT-II of ``x`` along ``axes``, in ``x``'s namespace.
-
-    NumPy arrays go to ``scipy.fft.dctn``; other namespaces (CuPy, the guard arrays of
-    :mod:`tnml.testing`) use their own FFT on the even extension (Makhoul 1980), so the data
-    never leaves the device.
-
-    Examples
-    --------
-    >>> import numpy as np, scipy.fft
-    >>> x = np.random.default_rng(0).random((5, 4))
-    >>> bool(np.allclose(dct(x, (0, 1)), scipy.fft.dctn(x, norm="ortho")))
-    True
-    """
-    return _along_axes(x, axes, "dctn", _dct_fft)
-
-
-def idct(c, axes):
-    """Inverse of :func:`dct` (the orthonormal DCT-III).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> x = np.random.default_rng(0).random((5, 4))
-    >>> bool(np.allclose(idct(dct(x, (0, 1)), (0, 1)), x))
-    True
-    """
-    return _along_axes(c, axes, "idctn", _idct_fft)
-
-
-def _along_axes(x, axes, scipy_name, one_axis):
-    """scipy.fft's orthonormal ``scipy_name`` for NumPy, ``one_axis`` per axis otherwise."""
-    if isinstance(x, np.ndarray):
-        import scipy.fft
-
-        return getattr(scipy.fft, scipy_name)(x, axes=axes, norm="ortho")
-    xp = get_namespace(x)
-    for axis in axes:
-        x = one_axis(x, axis, xp)
-    return x
-
-
-def _twiddle(n, axis, ndim, xp, sign):
-    """``exp(sign * i pi k / 2n)`` shaped to broadcast along ``axis``."""
-    k = np.arange(n)
-    shape = [n if a == axis else 1 for a in range(ndim)]
-    return xp.asarray(np.exp(sign * 1j * np.pi * k / (2 * n)).reshape(shape))
-
-
-def _ortho_scale(n, axis, ndim, xp, dtype):
-    scale = np.full(n, math.sqrt(2.0 / n))
-    scale[0] = math.sqrt(1.0 / n)
-    return xp.asarray(scale.reshape([n if a == axis else 1 for a in range(ndim)]), dtype=dtype)
-
-
-def _dct_fft(x, axis, xp):
-    # FFT of [x, reversed x] at bin k is 2 exp(i pi k / 2n) sum_m x_m cos(pi k (2m + 1) / 2n).
-    n = x.shape[axis]
-    extended = xp.concatenate([x, xp.flip(x, axis=axis)], axis=axis)
-    spectrum = xp.take(xp.fft.fft(extended, axis=axis), xp.arange(n), axis=axis)
-    unscaled = xp.real(spectrum * _twiddle(n, axis, x.ndim, xp, -1.0)) / 2.0
-    return unscaled * _ortho_scale(n, axis, x.ndim, xp, x.dtype)
-
-
-def _idct_fft(c, axis, xp):
-    # x_m = sum_k s_k c_k cos(pi k (2m + 1) / 2n) = Re(2n * ifft(s c exp(i pi k / 2n)))_m.
-    n = c.shape[axis]
-    weighted = c * _ortho_scale(n, axis, c.ndim, xp, c.dtype) * _twiddle(n, axis, c.ndim, xp, 1.0)
-    padded = xp.concatenate([weighted, xp.zeros_like(weighted)], axis=axis)
-    full = xp.fft.ifft(padded, axis=axis) * (2 * n)
-    return xp.real(xp.take(full, xp.arange(n), axis=axis))

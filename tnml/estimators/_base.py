@@ -59,11 +59,13 @@ def _observed_mask(X):
 
 
 class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    """Base of CP, Tucker, TensorTrain and TensorRing; subclasses define two methods:
+    """Base of CP, Tucker, TensorTrain, TensorRing and TubalSVD; subclasses define three methods:
 
     ``_decompose(X, mask)``: fit the format to the validated tensor X (``mask`` of observed
     entries, or None when complete), return ``(format, FitResult)``.
     ``_components(decomposition)``: the ``(n_components, prod(d))`` basis of one sample.
+    ``_sample_factor(decomposition)``: the fitted coordinates of the samples,
+    ``(n_samples, n_components)``, with ``_sample_factor(d) @ _components(d)`` the model.
     """
 
     _parameter_constraints = {
@@ -141,6 +143,24 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         self._n_features_out = self.n_components_
         return self
 
+    def fit_transform(self, X, y=None):
+        """Decompose X and return the fitted coordinates of its samples.
+
+        The coordinates are the sample factor of the fitted decomposition (the model is
+        ``fit_transform(X) @ components_``); nothing is solved again. At convergence they
+        agree with ``transform(X)``, the least-squares coordinates against the fitted factors.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, d_1, ..., d_k), or (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        W : array of shape (n_samples, n_components_), in X's namespace
+        """
+        return self.fit(X, y)._sample_factor(self.decomposition_)
+
     @staticmethod
     def _relative_error(X, decomposition):
         xp = get_namespace(X)
@@ -199,4 +219,5 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.allow_nan = True
+        tags.input_tags.three_d_array = True
         return tags

@@ -83,6 +83,9 @@ class CP(TensorDecompositionMixin):
                       random_state=self.random_state, linesearch=self.linesearch,
                       ridge=self.ridge, verbose=bool(self.verbose))
 
+    def _sample_factor(self, cp):
+        return cp.factors[0]
+
     def _components(self, cp):
         factors = cp.factors[1:]
         return (khatri_rao(factors) * cp.weights).T

@@ -81,6 +81,12 @@ class TensorRing(TensorDecompositionMixin):
         return tr_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol, ridge=self.ridge,
                       random_state=self.random_state, verbose=bool(self.verbose))
 
+    def _sample_factor(self, tr):
+        # w[i, (a, b)] = G_0[a, i, b], in the (a, b) order of _components.
+        xp = get_namespace(*tr.cores)
+        first = tr.cores[0]
+        return xp.reshape(xp.transpose(first, (1, 0, 2)), (first.shape[1], -1))
+
     def _components(self, tr):
         xp = get_namespace(*tr.cores)
         r0, r1 = tr.cores[0].shape[0], tr.cores[0].shape[2]

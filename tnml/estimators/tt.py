@@ -85,6 +85,9 @@ class TensorTrain(TensorDecompositionMixin):
         return tt_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol,
                       random_state=self.random_state, verbose=bool(self.verbose))
 
+    def _sample_factor(self, tt):
+        return get_namespace(*tt.cores).reshape(tt.cores[0], tt.cores[0].shape[1:])
+
     def _components(self, tt):
         xp = get_namespace(*tt.cores)
         right = tt.cores[1]

@@ -85,11 +85,15 @@ class TubalSVD(TensorDecompositionMixin):
         params = {"max_iter": self.max_iter, "tol": self.tol,
                   "verbose": bool(self.verbose)}
         if self.solver == "admm" or (self.solver == "altmin" and rank is None):
-            completed, info = tubal_complete(X, mask, solver="admm", transform=self.tube_transform,
-                                             **params)
-            return t_svd(completed, rank=rank, transform=self.tube_transform), info
+            return tubal_complete(X, mask, solver="admm", rank=rank,
+                                  transform=self.tube_transform, **params)
         return tubal_complete(X, mask, solver=self.solver, rank=rank, transform=self.tube_transform,
                               random_state=self.random_state, **params)
+
+    def _sample_factor(self, tubal):
+        # A sample is its row of U: k tubes, flattened in the unit order of _components.
+        xp = get_namespace(tubal.U)
+        return xp.reshape(tubal.U[:, :tubal.rank], (tubal.U.shape[0], -1))
 
     def _components(self, tubal):
         xp = get_namespace(tubal.U)

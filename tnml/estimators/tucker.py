@@ -82,6 +82,11 @@ class Tucker(TensorDecompositionMixin):
         return tucker_hooi(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol, init=self.init,
                            random_state=self.random_state, verbose=bool(self.verbose))
 
+    def _sample_factor(self, tucker):
+        if tucker.factors[0] is None:  # one coordinate per core entry, as in _components
+            return tucker.xp.reshape(tucker.core, (tucker.core.shape[0], -1))
+        return tucker.factors[0]
+
     def _components(self, tucker):
         xp = tucker.xp
         if tucker.factors[0] is None:

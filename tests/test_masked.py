@@ -1,19 +1,18 @@
-"""Masked ALS for CP and Tucker, rank growth and the coordinate regressor."""
+"""Fitting on observed entries only: masked ALS of CP and Tucker (the row-wise kernel of
+``_masked.py``), warm-start padding and rank growth (``_rank_search.py``)."""
 
 from functools import partial
 
 import numpy as np
 import pytest
-from sklearn.model_selection import GridSearchCV, cross_val_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import tnml
 from tnml import testing
 from tnml.decompositions import (
     CPTensor,
     Observations,
     cp_als,
     cp_complete,
+    grow_rank,
     pad_cp,
     pad_tucker,
     random_cp,
@@ -21,8 +20,6 @@ from tnml.decompositions import (
     tucker_complete,
     tucker_hooi,
 )
-from tnml.decompositions._rank_search import grow_rank
-from tnml.estimators.completion import TensorCompletionRegressor
 
 
 def _masked(X, fraction, seed=0):
@@ -135,84 +132,3 @@ def test_completion_stays_on_the_device(complete, rank):
     fitted, info = complete(obs, rank, max_iter=3, random_state=0, validation=obs)
     for array in fitted._arrays():
         assert isinstance(array, testing.HostGuardArray)
-
-
-# -- the regressor ------------------------------------------------------------------------------
-def _expected_failed_checks(estimator):
-    if estimator.model == "tucker":
-        # The check fits 10-column "coordinates" (rounded standardised features): a Tucker
-        # model of order 10 and rank 2 is no regressor for that data and scores below 0.5.
-        return {"check_regressors_train": "order-10 Tucker of rank 2 underfits the check's "
-                                          "synthetic data"}
-    return {}
-
-
-@parametrize_with_checks([TensorCompletionRegressor(rank=2, max_iter=20),
-                          TensorCompletionRegressor("tucker", rank=2, max_iter=10)],
-                         expected_failed_checks=_expected_failed_checks)
-def test_sklearn_checks(estimator, check):
-    check(estimator)
-
-
-def _regression_data(rank=2, n=2500, shape=(20, 20, 20)):
-    truth = random_cp(shape, rank, random_state=3)
-    coords = _coordinates(shape, n)
-    return coords, truth.entries(coords), truth
-
-
-def test_regressor_predicts_held_out_entries():
-    coords, values, truth = _regression_data()
-    reg = TensorCompletionRegressor(rank=2, tol=1e-12, max_iter=300, random_state=0)
-    reg.fit(coords, values)
-    assert reg.shape_ == truth.shape and reg.n_features_in_ == 3
-    test = _coordinates(truth.shape, 200, seed=5)
-    np.testing.assert_allclose(reg.predict(test), truth.entries(test), atol=1e-5)
-
-
-def test_grid_search_over_rank_picks_the_true_rank():
-    coords, values, truth = _regression_data()
-    search = GridSearchCV(
-        TensorCompletionRegressor(shape=truth.shape, tol=1e-8, max_iter=150, random_state=0),
-        {"rank": [1, 2, 3]}, cv=3).fit(coords, values)
-    assert search.best_params_ == {"rank": 2}
-    scores = cross_val_score(TensorCompletionRegressor(rank=2, shape=truth.shape,
-                                                       random_state=0), coords, values, cv=3)
-    assert scores.min() > 0.99
-
-
-@pytest.mark.parametrize("model", ["cp", "tucker"])
-def test_regressor_auto_rank(model):
-    coords, values, truth = _regression_data(n=3000)
-    reg = TensorCompletionRegressor(model, rank="auto", max_rank=4, tol=1e-8, max_iter=150,
-                                    random_state=0).fit(coords, values)
-    assert reg.rank_ == 2 if model == "cp" else reg.rank_ >= 2
-    assert [h[0] for h in reg.rank_history_][0] in (1, (1, 1, 1))
-
-
-@pytest.mark.parametrize("X, y, shape, match", [
-    ([[0, 1], [2, -1]], [1.0, 2.0], None, "Negative values"),
-    ([[0, 1], [2, 5]], [1.0, 2.0], (3, 3), "outside shape"),
-    ([[0, 1.5], [2, 1]], [1.0, 2.0], None, "integer coordinates"),
-    ([[0, 1], [2, 1]], [1.0, np.nan], None, "NaN"),
-    ([[0, 1], [2, 1]], [1.0, 2.0, 3.0], None, "inconsistent numbers of samples"),
-    ([[0, 1], [2, 1]], [1.0, 2.0], (3, 3, 3), "shape must hold 2"),
-])
-def test_bad_input(X, y, shape, match):
-    with pytest.raises(ValueError, match=match):
-        TensorCompletionRegressor(rank=1, shape=shape).fit(np.asarray(X), np.asarray(y))
-
-
-def test_predict_outside_the_fitted_shape():
-    reg = TensorCompletionRegressor(rank=1, max_iter=2).fit([[0, 0], [1, 2]], [1.0, 2.0])
-    with pytest.raises(ValueError, match=r"outside shape=\(2, 3\)"):
-        reg.predict([[2, 0]])
-
-
-def test_regressor_never_densifies():
-    shape = (10**4,) * 3
-    truth = random_cp(shape, 2, random_state=0)
-    coords = _coordinates(shape, 3000)
-    with tnml.config_context(max_memory="50MB"):
-        reg = TensorCompletionRegressor(rank=2, max_iter=5, random_state=0)
-        reg.fit(coords, truth.entries(coords))
-        assert reg.predict(coords[:10]).shape == (10,)

@@ -1,5 +1,5 @@
-"""Masked ALS for tensor trains and rings: recovery, the normal equations, warm starts, the EM
-option, long trains of small modes, namespaces and input checks."""
+"""The chain and ring engine of TT and TR completion (``_chain.py``): masked ALS, padding and
+the EM alternative."""
 
 import time
 
@@ -8,8 +8,7 @@ import pytest
 
 from tnml import testing
 from tnml.backend import to_numpy
-from tnml.decompositions import _chain
-from tnml.decompositions._masked import Observations
+from tnml.decompositions import Observations, _chain
 from tnml.decompositions.tr import TRTensor, pad_tr, tr_als, tr_complete
 from tnml.decompositions.tt import TTTensor, pad_tt, tt_als, tt_complete
 
