@@ -13,7 +13,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_tensor
 from ..backend import get_namespace
-from .families import FAMILIES, SearchOptions, from_layout, select, to_layout
+from .families import (AUTOMATIC, FAMILIES, SearchOptions, from_layout, select,
+                       to_layout)
 
 __all__ = ["TensorImputer"]
 
@@ -27,15 +28,18 @@ class TensorImputer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : estimator or {'auto', 'cp', 'tucker', 'tt', 'tr', 'tubal', 'smooth'}, default='auto'
+    model : estimator or {'auto', 'cp', 'tucker', 'tt', 'tr', 'tubal', 'smooth', 'search'}, \
+default='auto'
         A tnml decomposition estimator (cloned and fitted to the tensor with NaN for missing
         entries), or a model family whose rank is chosen on held-out observed entries by
         warm-started rank growth ('tubal': TNN minimisation, whose tube orientation and
         transform are chosen the same way; 'smooth': a Tucker model low-rank along the last
         axis and smooth along the others, see
         :func:`~tnml.decompositions.smooth_tucker_complete`, whose penalty order and weight
-        are chosen the same way). 'auto' tries every family and keeps the one with the
-        lowest held-out error.
+        are chosen the same way; 'search': a tensor-network structure search,
+        :class:`~tnml.StructureSearch` with TnALE, bond ranks up to ``rank`` (default 4)).
+        'auto' tries every family but 'search' and keeps the one with the lowest held-out
+        error.
     rank : int, optional
         Rank for a model family instead of the held-out search. For 'smooth' it is the number
         of channel patterns kept along the last axis (default: all channels, at most 64).
@@ -163,7 +167,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
     def _fit_family(self, X, observed):
         from tqdm.auto import tqdm
 
-        families = tuple(FAMILIES) if self.model == "auto" else (self.model,)
+        families = AUTOMATIC if self.model == "auto" else (self.model,)
         options = SearchOptions(rank=self.rank, max_iter=self.max_iter,
                                 validation_fraction=self.validation_fraction,
                                 random_state=self.random_state, tensorize=self.tensorize)
