@@ -325,7 +325,7 @@ def _search(args):
     with open(outputs[1], "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=_HISTORY_COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        for method, history in histories.items():
+        for history in histories.values():
             running = float("inf")
             for record in history:
                 running = min(running, record["objective"])

@@ -13,8 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_tensor
 from ..backend import get_namespace
-from .families import (AUTOMATIC, FAMILIES, SearchOptions, from_layout, select,
-                       to_layout)
+from .families import AUTOMATIC, FAMILIES, SearchOptions, from_layout, select, to_layout
 
 __all__ = ["TensorImputer"]
 
