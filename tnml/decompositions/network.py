@@ -694,14 +694,16 @@ def _plan(adjacency, permutation, itemsize):
         other_shapes = [graph.core_shapes[q] for q in others]
         size = shape[graph.mode_of_core[k]] if graph.mode_of_core[k] is not None else 1
         rows, bonds = total // size, graph.bond_sizes[k]
-        env = contraction_info(graph.environment_subscripts(k), *other_shapes, optimize=_PATH)
-        env_memory = max(env.largest_intermediate, rows * bonds) + bonds * bonds
         largest = max(largest, rows * bonds)
         if rows * bonds <= _SMALL_ENVIRONMENT:
-            # A small environment is the cheaper way whatever the doubled network costs:
-            # no need to plan that too (path searches dominate a new structure's first fit).
-            choice, memory = "environment", env_memory
+            # A small environment is the cheaper way whatever the doubled network costs: no
+            # need to plan anything here (path searches dominate a new structure's first fit;
+            # a contraction that is planned later still checks the budget before it runs).
+            choice, memory = "environment", rows * bonds + bonds * bonds
         else:
+            env = contraction_info(graph.environment_subscripts(k), *other_shapes,
+                                   optimize=_PATH)
+            env_memory = max(env.largest_intermediate, rows * bonds) + bonds * bonds
             gram = contraction_info(graph.gram_subscripts(k), *other_shapes, *other_shapes,
                                     optimize=_DOUBLED_PATH)
             rhs = contraction_info(graph.rhs_subscripts(k), shape, *other_shapes,
@@ -826,6 +828,8 @@ class _FullData:
         self.X, self.graph, self.strategies, self.xp = X, graph, strategies, xp
         self.norm_x_sq = float(xp.sum(X * X))
         itemsize = X.dtype.itemsize
+        n = graph.n_cores
+        self.reuse = n >= 3 and all(strategy == "environment" for strategy in strategies)
         self.unfolded, self.expressions = {}, []
         for k in range(graph.n_cores):
             mode = graph.mode_of_core[k]
@@ -834,7 +838,7 @@ class _FullData:
                 # X_(k): core k's data mode first, the others in data order (one copy per mode).
                 self.unfolded[k] = xp.reshape(X, (1, -1)) if mode is None else \
                     xp.ascontiguousarray(xp.reshape(xp.moveaxis(X, mode, 0), (X.shape[mode], -1)))
-                self.expressions.append(compile_einsum(
+                self.expressions.append(None if self.reuse else compile_einsum(
                     graph.environment_subscripts(k), *other_shapes, xp=xp, itemsize=itemsize,
                     optimize=_PATH))
             else:
@@ -845,8 +849,6 @@ class _FullData:
                                    xp=xp, itemsize=itemsize, optimize=_DOUBLED_PATH)))
         self.full = compile_einsum(graph.full_subscripts, *graph.core_shapes, xp=xp,
                                    itemsize=itemsize, optimize=_PATH)
-        n = graph.n_cores
-        self.reuse = n >= 3 and all(strategy == "environment" for strategy in strategies)
         if self.reuse:
             # Sweeping 0..N-1, core k's environment is (cores 0..k-1, already updated) x
             # (cores k+1..N-1, not yet): right blocks R_j = cores j..N-1 are built once per
