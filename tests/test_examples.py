@@ -14,6 +14,8 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
     ("complete_image.py", ["--models", "cp", "tr", "smooth"]),
     ("complete_hyperspectral.py", []),
     ("complete_ratings.py", []),
+    ("structure_search_tnale.py", []),
+    ("structure_search_greedy.py", []),
 ])
 def test_example_writes_png(script, extra, tmp_path):
     output = tmp_path / "figure.png"

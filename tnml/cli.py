@@ -213,65 +213,25 @@ def _read_search_input(path):
 
 
 def _trace_figure(path, histories):
-    """Best objective so far against evaluations, one line per method."""
-    import matplotlib
+    from .structure_search.plotting import plot_trace
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for method, history in histories.items():
-        best = np.minimum.accumulate([h["objective"] for h in history])
-        ax.step(np.arange(1, len(best) + 1), best, where="post", label=method)
-    ax.set_xlabel("evaluations")
-    ax.set_ylabel("best objective so far")
-    ax.set_yscale("log")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    ax.set_title("structure search")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(path, lambda ax: plot_trace(histories, ax=ax), (6.4, 4.2))
 
 
 def _network_figure(path, structure, title):
-    """The network as a graph: cores on a circle labelled with their data mode and size,
-    bonds labelled with their rank (rank-1 bonds are no bonds and are not drawn)."""
+    from .structure_search.plotting import plot_network
+
+    _save_figure(path, lambda ax: plot_network(structure, ax=ax, title=title), (5.2, 5.2))
+
+
+def _save_figure(path, draw, size):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    structure = np.asarray(structure)
-    n = len(structure)
-    angles = np.pi / 2 - 2 * np.pi * np.arange(n) / n
-    xy = np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    fig, ax = plt.subplots(figsize=(5.2, 5.2))
-    top = max(int(structure[~np.eye(n, dtype=bool)].max(initial=1)), 2)
-    for i in range(n):
-        for j in range(i + 1, n):
-            rank = int(structure[i, j])
-            if rank <= 1:
-                continue
-            (x0, y0), (x1, y1) = xy[i], xy[j]
-            ax.plot([x0, x1], [y0, y1], color="tab:blue", zorder=1,
-                    linewidth=1 + 3 * np.log(rank) / np.log(top))
-            # Labels sit off the midpoint so that crossing bonds keep theirs apart.
-            t = 0.35 if (i + j) % 2 else 0.65
-            ax.text(x0 + t * (x1 - x0), y0 + t * (y1 - y0), str(rank), ha="center", va="center",
-                    fontsize=10, zorder=3,
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "tab:blue"})
-    for k in range(n):
-        size = int(structure[k, k])
-        label = f"mode {k}\n({size})" if size > 0 else "internal"
-        ax.scatter(*xy[k], s=1500, color="tab:orange" if size > 0 else "lightgray",
-                   edgecolors="black", zorder=2)
-        ax.text(*xy[k], label, ha="center", va="center", fontsize=9, zorder=4)
-    ax.set_xlim(-1.35, 1.35)
-    ax.set_ylim(-1.35, 1.35)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    ax.set_title(title, fontsize=10)
+    fig, ax = plt.subplots(figsize=size)
+    draw(ax)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

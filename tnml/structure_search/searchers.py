@@ -30,7 +30,7 @@ def _candidate(space, ranks, permutation, **extra):
 
 
 def greedy(runner, space, rng, *, rank_increment=1, candidate_iter=10, refit_iter=500,
-           max_rse=1e-6):
+           max_rse=1e-6, criterion="efficiency"):
     """Greedy rank growth [greedy]_.
 
     From every bond rank 1 on the template graph (the fully connected one by default), each
@@ -63,11 +63,15 @@ def greedy(runner, space, rng, *, rank_increment=1, candidate_iter=10, refit_ite
         if not batch:
             return
         records = runner.evaluate(batch)
-        usable = [(r["rse"], r["n_params"], i) for i, r in enumerate(records)
-                  if r["status"] == "ok"]
+        usable = [i for i, r in enumerate(records) if r["status"] == "ok"]
         if not usable:
             return
-        _, _, chosen = min(usable)
+        if criterion == "error":
+            chosen = min(usable, key=lambda i: (records[i]["rse"], records[i]["n_params"], i))
+        else:  # squared error removed per parameter added
+            gain = [(current["rse"] ** 2 - records[i]["rse"] ** 2)
+                    / max(records[i]["n_params"] - current["n_params"], 1) for i in usable]
+            chosen = usable[max(range(len(usable)), key=lambda k: (gain[k], -k))]
         ranks = steps[chosen]
         # The refit runs to the target, from the warm start and from a random start: a warm
         # start near a saddle can stall where a fresh start of the grown structure converges.
