@@ -97,9 +97,6 @@ def test_missing_entries_use_held_out_error_and_complete_the_tensor():
                                                       random_state=0))
     completed = imputer.fit_transform(X_missing)
     np.testing.assert_allclose(completed, X, atol=1e-3)
-    family = tnml.TensorImputer("search", rank=2, random_state=0).fit(X_missing)
-    assert family.summary_["model"] == "search"
-    np.testing.assert_allclose(family.transform(X_missing), X, atol=1e-3)
 
 
 def test_device_arrays_stay_on_device():
