@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from .._config import MemoryBudgetError, config_context, get_config
+from .._config import config_context, get_config
 from ..backend import get_namespace, to_numpy
 from .encoding import canonical_key, n_params
 
@@ -87,7 +87,7 @@ def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
                     best = (network, info.error)
                 if info.error <= target:
                     break
-        except MemoryBudgetError as error:
+        except MemoryError as error:  # MemoryBudgetError: refused before allocating
             return {"status": "skipped_memory", "rse": float("nan"), "network": None,
                     "seconds": time.perf_counter() - start, "message": str(error)}
         network = best[0]

@@ -218,7 +218,7 @@ def tnls(runner, space, rng, *, radius=1, n_samples=None, n_iter_no_change=5, st
             stale += 1
 
 
-def random_search(runner, space, rng, *, batch_size=8, start=None):
+def random_search(runner, space, rng, *, batch_size=4, start=None):
     """Uniform random structures (ranks in ``[1, max_rank]``, random permutations) until the
     budget is spent: the baseline that shows what searching buys."""
     idle = 0
