@@ -222,7 +222,9 @@ class Runner:
                                        {**self.fit_params, **c.get("fit_params", {})},
                                        self._config)
                     for _, k, c in fresh)
-            for (_, key, _), result in zip(fresh, Parallel(n_jobs=self.n_jobs)(jobs)):
+            # No memmapping: a folder per batch would pile up in /dev/shm until exit.
+            parallel = Parallel(n_jobs=self.n_jobs, max_nbytes=None)
+            for (_, key, _), result in zip(fresh, parallel(jobs)):
                 results[key] = result
         for _, key, candidate in todo:  # record in the searcher's order
             if key in self._restored:

@@ -30,7 +30,7 @@ def _candidate(space, ranks, permutation, **extra):
 
 
 def greedy(runner, space, rng, *, rank_increment=1, candidate_iter=10, refit_iter=500,
-           max_rse=1e-6, criterion="efficiency"):
+           max_rse=1e-6, criterion="efficiency", prune=True):
     """Greedy rank growth [greedy]_.
 
     From every bond rank 1 on the template graph (the fully connected one by default), each
@@ -38,8 +38,11 @@ def greedy(runner, space, rng, *, rank_increment=1, candidate_iter=10, refit_ite
     network with small new slices and fitted for ``candidate_iter`` sweeps; the candidate with
     the lowest error is refitted (up to ``refit_iter`` sweeps or RSE ``max_rse / 10``, from a
     random start, then from the warm start, keeping the better) and becomes the current
-    network. The search stops when the RSE reaches ``max_rse``, no edge can grow, or the
-    budget is spent.
+    network. Growth stops when the RSE reaches ``max_rse``, no edge can grow, or the budget is
+    spent. ``criterion='efficiency'`` (default) picks the candidate that removes the most
+    squared error per added parameter, ``'error'`` the lowest error (the paper's rule). With
+    ``prune``, ranks that later steps made redundant are then lowered one at a time while the
+    RSE stays within ``max_rse``.
     """
     from ..decompositions.network import pad_network
 
@@ -73,13 +76,41 @@ def greedy(runner, space, rng, *, rank_increment=1, candidate_iter=10, refit_ite
                     / max(records[i]["n_params"] - current["n_params"], 1) for i in usable]
             chosen = usable[max(range(len(usable)), key=lambda k: (gain[k], -k))]
         ranks = steps[chosen]
-        # The refit runs to the target, from the warm start and from a random start: a warm
+        # The refit runs to the target, from a random start and from the warm start: a warm
         # start near a saddle can stall where a fresh start of the grown structure converges.
         refit = {"structure": batch[chosen]["structure"], "keep": True, "stage": "refit",
                  "init": [None, runner.network(records[chosen])],
                  "fit_params": {"max_iter": refit_iter, "tol": 0.0,
                                 "target_error": max_rse / 10}}
         (current,) = runner.evaluate([refit])
+    if prune and current["status"] == "ok" and current["rse"] <= max_rse:
+        _prune(runner, space, ranks, permutation, max_rse)
+
+
+def _prune(runner, space, ranks, permutation, max_rse):
+    """Lower bond ranks one at a time while the error bound holds.
+
+    Growth adds the bond that pays best at each step, and an early choice can be made
+    redundant by later ones; each round refits every structure one rank below the current one
+    (from random starts) and moves to the smallest that still meets ``max_rse``.
+    """
+    while True:
+        batch, steps = [], []
+        for index, rank in enumerate(ranks):
+            if rank <= 1:
+                continue
+            lower = list(ranks)
+            lower[index] = rank - 1
+            batch.append({"structure": space.structure(lower, permutation), "stage": "prune",
+                          "fit_params": {"target_error": max_rse / 10, "tol": 0.0}})
+            steps.append(lower)
+        records = runner.evaluate(batch) if batch else []
+        feasible = [i for i, r in enumerate(records)
+                    if r["status"] == "ok" and r["rse"] <= max_rse]
+        if not feasible:
+            return
+        chosen = min(feasible, key=lambda i: (records[i]["n_params"], records[i]["rse"], i))
+        ranks = steps[chosen]
 
 
 def _rank_grid(value, radius, max_rank):
