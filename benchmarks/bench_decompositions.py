@@ -21,7 +21,7 @@ from tensorly.decomposition import parafac, tensor_ring_als, tensor_train, tucke
 
 from tnml.datasets import load_indian_pines
 from tnml.decompositions import TRTensor, cp_als, random_cp, tr_als, tt_svd, tucker_hooi
-from tnml.decompositions.cp import _split_point
+from tnml.decompositions._linalg import split_point
 
 TARGETS = {"CP-ALS": 3.0, "Tucker-HOOI": 2.0, "TT-SVD": 1.0, "TR-ALS": 3.0}
 
@@ -63,7 +63,7 @@ def bench_cp(X, rank, n_iter, repeats):
     t_tl, tl_cp = timed(lambda: parafac(X, rank, n_iter_max=n_iter, tol=0,
                                         init=init.to_tensorly()), repeats)
     # The same-size GEMM: X as a matrix at the dimension-tree cut, times an (n x R) matrix.
-    p = _split_point(X.shape)
+    p = split_point(X.shape)
     X_matrix = X.reshape(int(np.prod(X.shape[:p])), -1)
     right = np.random.default_rng(1).random((X_matrix.shape[1], rank))
     t_gemm, _ = timed(lambda: X_matrix @ right, max(repeats, 5))

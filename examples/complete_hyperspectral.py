@@ -29,6 +29,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 import tnml  # noqa: E402
 from tnml.datasets import load_indian_pines, make_mask  # noqa: E402
@@ -65,7 +66,7 @@ def main(argv=None):
         imputer = tnml.TensorImputer(model, random_state=0)
         start = time.perf_counter()
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore", ConvergenceWarning)
             completed = imputer.fit_transform(cube_missing)
         seconds = time.perf_counter() - start
         error = rse(cube, completed, mask=~observed)

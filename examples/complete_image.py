@@ -37,6 +37,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 import tnml  # noqa: E402
 from tnml.datasets import available_images, load_image, make_mask  # noqa: E402
@@ -59,7 +60,7 @@ def complete(X_missing, model):
     imputer = tnml.TensorImputer(model, random_state=0, **SETTINGS[model])
     start = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # ALS non-convergence warnings of short sweeps
+        warnings.simplefilter("ignore", ConvergenceWarning)  # short sweeps stop at their cap
         X_completed = imputer.fit_transform(X_missing)
     return np.clip(X_completed, 0, 1), imputer.summary_["rank"], time.perf_counter() - start
 

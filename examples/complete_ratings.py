@@ -28,6 +28,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
 
 from tnml import TensorCompletionRegressor  # noqa: E402
@@ -67,7 +68,7 @@ def main(argv=None):
         {"rank": ranks}, cv=3, scoring="neg_root_mean_squared_error", return_train_score=True)
     start = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", ConvergenceWarning)
         search.fit(X_train, y_train)
     seconds = time.perf_counter() - start
 

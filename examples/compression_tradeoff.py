@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 import tnml  # noqa: E402
 from tnml.datasets import load_indian_pines  # noqa: E402
@@ -31,7 +32,7 @@ def sweep(X):
         points = []
         for model in estimators:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+                warnings.simplefilter("ignore", ConvergenceWarning)
                 model.fit(X)
             points.append((model.decomposition_.compression_ratio(), model.reconstruction_error_))
             ratio, error = points[-1]

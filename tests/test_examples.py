@@ -10,6 +10,7 @@ from skimage import io
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
+@pytest.mark.slow  # each script runs in its own interpreter: 6-10 s apiece
 @pytest.mark.parametrize("script, extra", [
     ("complete_image.py", ["--models", "cp", "tr", "smooth"]),
     ("complete_hyperspectral.py", []),

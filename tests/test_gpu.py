@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import tnml
 from tnml.backend import to_numpy
@@ -34,5 +35,5 @@ def test_estimators_return_device_arrays(cupy):
     for model in (tnml.CP(rank=3), tnml.Tucker(rank=2), tnml.TensorTrain(rank=3),
                   tnml.TensorRing(rank=2)):
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore", ConvergenceWarning)
             assert isinstance(model.fit(X).transform(X), cupy.ndarray)

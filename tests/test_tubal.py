@@ -310,6 +310,7 @@ def test_altmin_recovers_small():
     assert dct.shape == X.shape
 
 
+@pytest.mark.slow  # 400 gradient steps twice: ~9 s
 def test_gd_implicit_low_tubal_rank():
     """From init scale 1e-3, GD on a full-width U * V^T ends at effective tubal rank 3."""
     X = random_low_tubal_rank((40, 40, 8), 3, 0)

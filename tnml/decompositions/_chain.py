@@ -34,7 +34,7 @@ from ..backend import check_random_state, get_namespace, to_device, to_numpy
 from ._fitting import fit_sweeps
 from ._masked import Observations, SweepLog, solve_rowwise
 
-__all__ = ["qr_left", "qr_right", "pad_cores", "pad_network", "complete_chain",
+__all__ = ["qr_left", "qr_right", "random_cores", "pad_cores", "pad_network", "complete_chain",
            "check_observations"]
 
 
@@ -67,6 +67,17 @@ def qr_right(cores, k, keep_rank=False):
     prev = cores[k - 1]
     cores[k - 1] = xp.reshape(xp.reshape(prev, (-1, rank_in)) @ r.T,
                               (prev.shape[0], prev.shape[1], r.shape[0]))
+
+
+def random_cores(shape, bonds, random_state=None, xp=None, dtype="float64"):
+    """Standard normal cores ``(bonds[k], shape[k], bonds[k + 1])``, drawn on the host (a seed
+    gives the same cores on every namespace), then moved to ``xp`` (NumPy by default)."""
+    import numpy as np
+
+    rng = check_random_state(random_state)
+    xp = np if xp is None else xp
+    return [to_device(rng.standard_normal((bonds[k], size, bonds[k + 1])).astype(dtype), xp)
+            for k, size in enumerate(shape)]
 
 
 # -- padding --------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ __all__ = ["smooth_tucker_complete"]
 
 def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.01, order=2,
                            max_ratio=100.0, max_iter=10, tol=1e-3, cg_tol=1e-5,
-                           cg_iter_max=1000, verbose=False):
+                           cg_max_iter=1000, verbose=False):
     """Complete ``X`` on ``mask`` with a Tucker model smooth along its ordered axes.
 
     Parameters
@@ -77,7 +77,7 @@ def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.
         iteration.
     cg_tol : float, default=1e-5
         Relative residual at which each conjugate-gradient solve stops.
-    cg_iter_max : int, default=1000
+    cg_max_iter : int, default=1000
         Iteration cap of each conjugate-gradient solve.
     verbose : bool, default=False
         Print the training error, the CG iterations and the weights after each iteration.
@@ -120,7 +120,7 @@ def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.
     if not (isinstance(max_ratio, (int, float)) and max_ratio >= 1):
         raise ValueError(f"max_ratio must be a number >= 1, got {max_ratio!r}")
     check_positive_int(max_iter, "max_iter")
-    check_positive_int(cg_iter_max, "cg_iter_max")
+    check_positive_int(cg_max_iter, "cg_max_iter")
 
     # Work in (ordered axes..., channels) layout.
     if feature_axis is None:
@@ -148,7 +148,7 @@ def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.
     errors, converged = [], False
     for iteration in range(max_iter):
         core, n_cg = _solve_core(weights, targets, W, lambdas, spectrum, core, cg_tol,
-                                 cg_iter_max)
+                                 cg_max_iter)
         fitted = (core, W)
         previous, completed = completed, _unmix(core, W)
         errors.append(float(xp.linalg.norm(weights * (completed - targets))) / norm)

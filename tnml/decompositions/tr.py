@@ -23,15 +23,14 @@ quantities the last update computed anyway.
 """
 
 import math
-
-import numpy as np
+from functools import partial
 
 from .._config import check_memory
 from .._validation import check_masked_tensor, check_nonneg_float, check_rank_sequence
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor
-from ._chain import check_observations, complete_chain, pad_network
+from ._chain import check_observations, complete_chain, pad_network, random_cores
 from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
 from ._linalg import low_rank_split, solve_spd
 from ._masked import Observations, SweepLog
@@ -209,12 +208,8 @@ def random_tr(shape, rank, random_state=None, xp=None, dtype="float64"):
     >>> random_tr((4, 5, 6), (2, 3, 2), random_state=0).rank
     (2, 3, 2)
     """
-    rng = check_random_state(random_state)
-    xp = np if xp is None else xp
-    d = len(shape)
-    ranks = check_rank_sequence(rank, d, "rank")
-    return TRTensor([to_device(rng.standard_normal((ranks[k], size, ranks[(k + 1) % d]))
-                               .astype(dtype), xp) for k, size in enumerate(shape)])
+    ranks = check_rank_sequence(rank, len(shape), "rank")
+    return TRTensor(random_cores(shape, ranks + ranks[:1], random_state, xp, dtype))
 
 
 def _check_tol(tol):
@@ -653,10 +648,7 @@ def tr_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
         if tuple(init.shape) != shape or tuple(init.rank) != ranks:
             raise ValueError(f"init has shape {init.shape} and TR rank {init.rank}; expected "
                              f"{shape} and {ranks}")
-
-    def random_start():
-        return random_tr(shape, ranks, random_state, xp, values.dtype)
-
+    random_start = partial(random_tr, shape, ranks, random_state, xp, values.dtype)
     return complete_chain(observations, init, random_start, max_iter=max_iter, tol=tol,
                           ridge=ridge, verbose=verbose, validation=validation, to_format=TRTensor,
                           label="tr_complete")

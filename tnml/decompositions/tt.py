@@ -12,16 +12,13 @@ Algorithms:
 - :func:`tt_complete` — completion by ALS over observed entries only (never densifies), and
   :func:`pad_tt`, its warm start at larger ranks.
 
-Both sweeping algorithms keep the cores orthonormal, so every local least-squares problem is a
-projection: ``core = frame^T @ data``, with no Gram matrix to invert. The data is projected
-onto the right frames once per sweep (each projection reuses the previous one) and every
-product is a GEMM on a reshape view of the tensor, never a copied unfolding.
+The sweeps of :func:`tt_als` and :func:`tt_dmrg` (orthonormal cores, so every local
+least-squares problem is a projection computed by GEMMs) are in ``_tt_sweeps.py``.
 """
 
 import math
 import numbers
-
-import numpy as np
+from functools import partial
 
 from .._config import check_memory
 from .._validation import (
@@ -30,15 +27,16 @@ from .._validation import (
     check_positive_int,
     check_tensor,
 )
-from ..backend import check_random_state, get_namespace, to_device
+from ..backend import get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor
-from ._chain import check_observations, complete_chain, pad_network
+from ._chain import check_observations, complete_chain, pad_network, random_cores
 from ._chain import qr_left as _qr_left
 from ._chain import qr_right as _qr_right
-from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
+from ._fitting import check_fit_params, check_missing, em_sweeps, fit_sweeps
 from ._linalg import low_rank_split, truncated_svd
 from ._masked import Observations, SweepLog
+from ._tt_sweeps import als_sweep, dmrg_sweep, projection_error
 
 __all__ = ["TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "tt_complete", "pad_tt",
            "random_tt", "max_tt_rank"]
@@ -243,10 +241,25 @@ def _check_tt_rank(rank, shape, name="rank"):
     return tuple(ranks)
 
 
-def _check_init_tt(init, shape, xp):
+def _check_init_shape(init, shape):
     if tuple(init.shape) != tuple(shape):
-        raise ValueError(f"init has shape {init.shape}, but X has shape {tuple(shape)}")
-    return [to_device(core, xp) for core in init.cores]
+        raise ValueError(f"init has shape {init.shape}, but the data have shape {tuple(shape)}")
+
+
+def _start_ranks(rank, init, shape):
+    """Inner ranks of a fit: ``rank`` checked (and matched by a TTTensor ``init``), or the
+    ranks of ``init`` when ``rank`` is None."""
+    if rank is None and not isinstance(init, TTTensor):
+        raise ValueError("rank is required unless init is a TTTensor")
+    ranks = _check_tt_rank(rank, shape)
+    if not isinstance(init, TTTensor):
+        return ranks
+    _check_init_shape(init, shape)
+    _check_tt_rank(init.rank, shape, name="init")
+    if ranks is not None and init.rank[1:-1] != ranks:
+        raise ValueError(f"init has TT rank {init.rank}, but rank={rank!r} asks for inner "
+                         f"ranks {ranks}")
+    return init.rank[1:-1]
 
 
 def random_tt(shape, rank, random_state=None, xp=None, dtype="float64"):
@@ -272,11 +285,8 @@ def random_tt(shape, rank, random_state=None, xp=None, dtype="float64"):
     >>> random_tt((4, 5, 6), 3, random_state=0).rank
     (1, 3, 3, 1)
     """
-    rng = check_random_state(random_state)
-    xp = np if xp is None else xp
-    full = (1,) + _check_tt_rank(rank, tuple(shape)) + (1,)
-    return TTTensor([to_device(rng.standard_normal((full[k], size, full[k + 1])).astype(dtype), xp)
-                     for k, size in enumerate(shape)])
+    bonds = (1,) + _check_tt_rank(rank, tuple(shape)) + (1,)
+    return TTTensor(random_cores(shape, bonds, random_state, xp, dtype))
 
 
 def _step_delta(tol, norm, d):
@@ -397,95 +407,7 @@ def tt_round(tt, rank=None, tol=None):
     return TTTensor(cores)
 
 
-# -- sweeps ---------------------------------------------------------------------------------------
-def _right_projections(X, cores):
-    """``P[k]``: X contracted with cores ``k+1 .. d-1``, shape ``(I_1 ... I_k, r_{k+1})``.
-
-    Each is one GEMM on the previous one, so a sweep reads X once (for ``P[d-2]``).
-    """
-    xp = get_namespace(X, *cores)
-    projections = [None] * len(cores)
-    projections[-1] = xp.reshape(X, (-1, 1))
-    for k in range(len(cores) - 1, 0, -1):
-        rank_in, size, rank_out = cores[k].shape
-        projections[k - 1] = (xp.reshape(projections[k], (-1, size * rank_out))
-                              @ xp.reshape(cores[k], (rank_in, size * rank_out)).T)
-    return projections
-
-
-def _extend_frame(frame, core):
-    """Left frame (rows: multi-indices of modes < k+1) after appending left-orthonormal core k."""
-    xp = get_namespace(frame, core)
-    rank_in, size, rank_out = core.shape
-    return xp.reshape(frame @ xp.reshape(core, (rank_in, size * rank_out)), (-1, rank_out))
-
-
-def _right_orthonormal(cores):
-    cores = list(cores)
-    for k in range(len(cores) - 1, 0, -1):
-        _qr_right(cores, k)
-    return cores
-
-
-def _als_sweep(X, cores, ranks=None, rel_delta=None):
-    """One left-to-right one-site ALS sweep; returns the cores and the last left frame.
-
-    With orthonormal frames the least-squares core is ``frame^T @ P[k]``; a QR then makes it
-    left-orthonormal for the next frame (its R factor is dropped: the next core is re-solved).
-    """
-    xp = get_namespace(X, *cores)
-    cores = _right_orthonormal(cores)
-    projections = _right_projections(X, cores)
-    frame = xp.ones((1, 1), dtype=X.dtype)
-    d = len(cores)
-    for k in range(d):
-        rank_in, size, rank_out = cores[k].shape
-        core = frame.T @ xp.reshape(projections[k], (frame.shape[0], size * rank_out))
-        if k == d - 1:
-            cores[k] = xp.reshape(core, (rank_in, size, rank_out))
-            break
-        q, _ = xp.linalg.qr(xp.reshape(core, (rank_in * size, rank_out)))
-        cores[k] = xp.reshape(q, (rank_in, size, rank_out))
-        frame = _extend_frame(frame, cores[k])
-    return cores, frame
-
-
-def _dmrg_sweep(X, cores, ranks, rel_delta):
-    """One left-to-right two-site sweep; the SVD of each supercore sets the bond it spans.
-
-    The truncation is relative to the supercore's own norm, not to ``||X||``: from a poor start
-    (rank 1) the supercore holds a small part of X, and an absolute budget would let every
-    bond stay at rank 1 while the projection error, which the SVD never sees, stays large.
-    """
-    xp = get_namespace(X, *cores)
-    cores = _right_orthonormal(cores)
-    projections = _right_projections(X, cores)
-    frame = xp.ones((1, 1), dtype=X.dtype)
-    for k in range(len(cores) - 1):
-        rank_in, size = frame.shape[1], cores[k].shape[1]
-        _, size_next, rank_out = cores[k + 1].shape
-        supercore = frame.T @ xp.reshape(projections[k + 1],
-                                         (frame.shape[0], size * size_next * rank_out))
-        delta = rel_delta * float(xp.linalg.norm(xp.reshape(supercore, (-1,))))
-        u, s, vt = truncated_svd(xp.reshape(supercore, (rank_in * size, size_next * rank_out)),
-                                 rank=None if ranks is None else ranks[k], delta=delta)
-        cores[k] = xp.reshape(u, (rank_in, size, s.shape[0]))
-        cores[k + 1] = xp.reshape(s[:, None] * vt, (s.shape[0], size_next, rank_out))
-        frame = _extend_frame(frame, cores[k])
-    return cores, frame
-
-
-def _projection_error(X, frame, last, norm_x):
-    """Relative error of ``frame @ last``, the orthogonal projection of X on the frame."""
-    xp = get_namespace(X, frame, last)
-    # Orthonormal frame: ||X - X_hat||^2 = ||X||^2 - ||last||^2 (exact unless it cancels).
-    error = expanded_error(norm_x ** 2 - float(xp.sum(last * last)), norm_x ** 2, X.dtype)
-    if error is not None:
-        return error
-    approx = frame @ xp.reshape(last, (frame.shape[1], -1))
-    return float(xp.linalg.norm(xp.reshape(X, approx.shape) - approx)) / (norm_x or 1.0)
-
-
+# -- fitting ------------------------------------------------------------------------------------
 def _check_sweep_memory(shape, ranks, itemsize, what):
     # The largest buffers of a sweep: P[d-2] and the last frame, prod(I[:-1]) x r_{d-1} each.
     last_rank = 1 if ranks is None else ranks[-1]
@@ -530,7 +452,7 @@ def _fit(X, mask, cores, sweep, *, max_iter, tol, verbose, label, stop=None, cap
     def step(iteration):
         nonlocal state
         state = tt_sweep(X, state, iteration)
-        return to_model(state), _projection_error(X, state[1], state[0][-1], norm_x)
+        return to_model(state), projection_error(X, state[1], state[0][-1], norm_x)
 
     info = fit_sweeps(step, max_iter, tol, log, X.dtype, stop=stop_ranks)
     return TTTensor(state[0]), info
@@ -598,16 +520,9 @@ def tt_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
     tol, _ = check_fit_params(max_iter, tol, verbose)
     check_missing(missing)
     xp, shape = get_namespace(X), tuple(X.shape)
-    if rank is None and not isinstance(init, TTTensor):
-        raise ValueError("rank is required unless init is a TTTensor")
-    ranks = _check_tt_rank(rank, shape)
+    ranks = _start_ranks(rank, init, shape)
     if isinstance(init, TTTensor):
-        cores = _check_init_tt(init, shape, xp)
-        _check_tt_rank(init.rank, shape, name="init")
-        if ranks is not None and init.rank[1:-1] != ranks:
-            raise ValueError(f"init has TT rank {init.rank}, but rank={rank!r} asks for inner "
-                             f"ranks {ranks}")
-        ranks = init.rank[1:-1]
+        cores = [to_device(core, xp) for core in init.cores]
     elif isinstance(init, str) and init == "svd":
         cores = tt_svd(X, rank=ranks).cores
     elif isinstance(init, str) and init == "random":
@@ -618,7 +533,7 @@ def tt_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
         return tt_complete(Observations.from_dense(X, mask), ranks, max_iter=max_iter,
                            tol=tol, init=TTTensor(cores), verbose=verbose)
     _check_sweep_memory(shape, ranks, X.dtype.itemsize, "tt_als sweep")
-    return _fit(X, mask, cores, _als_sweep, max_iter=max_iter, tol=tol, verbose=verbose,
+    return _fit(X, mask, cores, als_sweep, max_iter=max_iter, tol=tol, verbose=verbose,
                 label="tt_als", impute_from_init=not isinstance(init, str) or init != "random")
 
 
@@ -684,7 +599,8 @@ def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, max_iter=20, init=None,
     xp, shape = get_namespace(X), tuple(X.shape)
     caps = _check_tt_rank(max_rank, shape, name="max_rank")
     if isinstance(init, TTTensor):
-        cores = _check_init_tt(init, shape, xp)
+        _check_init_shape(init, shape)
+        cores = [to_device(core, xp) for core in init.cores]
     elif init is None or (isinstance(init, str) and init == "random"):
         cores = random_tt(shape, 1, random_state, xp, X.dtype).cores
     else:
@@ -697,7 +613,7 @@ def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, max_iter=20, init=None,
         return len(errors) > 1 and old_rank == new_rank \
             and abs(errors[-2] - errors[-1]) <= _DMRG_STALL * errors[-2]
 
-    return _fit(X, mask, cores, _dmrg_sweep, max_iter=max_iter, tol=tol, verbose=verbose,
+    return _fit(X, mask, cores, dmrg_sweep, max_iter=max_iter, tol=tol, verbose=verbose,
                 label="tt_dmrg", stop=stop, caps=caps, rel_delta=_step_delta(tol, 1.0, X.ndim),
                 impute_from_init=isinstance(init, TTTensor))
 
@@ -775,21 +691,8 @@ def tt_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
     tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
     values, shape = observations.values, observations.shape
     xp = get_namespace(values)
-    if rank is None and not isinstance(init, TTTensor):
-        raise ValueError("rank is required unless init is a TTTensor")
-    ranks = _check_tt_rank(rank, shape)
-    if isinstance(init, TTTensor):
-        _check_tt_rank(init.rank, shape, name="init")
-        if tuple(init.shape) != shape:
-            raise ValueError(f"init has shape {init.shape}, but the observations have shape "
-                             f"{shape}")
-        if ranks is not None and init.rank[1:-1] != ranks:
-            raise ValueError(f"init has TT rank {init.rank}, but rank={rank!r} asks for inner "
-                             f"ranks {ranks}")
-
-    def random_start():
-        return random_tt(shape, ranks, random_state, xp, values.dtype)
-
+    ranks = _start_ranks(rank, init, shape)
+    random_start = partial(random_tt, shape, ranks, random_state, xp, values.dtype)
     return complete_chain(observations, init, random_start, max_iter=max_iter, tol=tol,
                           ridge=ridge, verbose=verbose, validation=validation, to_format=TTTensor,
                           label="tt_complete")

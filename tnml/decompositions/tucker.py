@@ -284,7 +284,7 @@ def tucker_hooi(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, in
                                 max_iter=max_iter, tol=tol, log=log)
         return TuckerTensor(*state), info
     xp = get_namespace(X)
-    norm_sq = float(xp.sum(X * X)) or 1.0
+    norm_sq = (float(xp.linalg.norm(X)) or 1.0) ** 2
     state = (None, factors)
 
     def step(iteration):
