@@ -18,6 +18,8 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
     ("mps_digits.py", []),
     ("tensor_regression.py", []),
     ("pipeline_gridsearch.py", []),
+    ("structure_search_tnale.py", []),
+    ("structure_search_greedy.py", []),
 ])
 def test_example_writes_png(script, extra, tmp_path):
     output = tmp_path / "figure.png"

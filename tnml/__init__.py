@@ -21,11 +21,12 @@ from .estimators import (
     TuckerRegressor,
 )
 from .io import load, save
+from .structure_search import StructureSearch
 
 __version__ = "0.1.0"
 
 __all__ = ["CP", "Tucker", "TensorTrain", "TensorRing", "TensorImputer", "TubalSVD",
-           "TensorCompletionRegressor", "MPSClassifier", "MPSRegressor", "CPRegressor",
-           "TuckerRegressor", "TTRegressor", "save", "load", "config_context",
+           "TensorCompletionRegressor", "StructureSearch", "MPSClassifier", "MPSRegressor",
+           "CPRegressor", "TuckerRegressor", "TTRegressor", "save", "load", "config_context",
            "get_config", "set_config", "MemoryBudgetError", "backend", "contract",
            "decompositions", "__version__"]

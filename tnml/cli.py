@@ -1,4 +1,4 @@
-"""Command-line front end: ``tnml demo`` and ``tnml complete``.
+"""Command-line front end: ``tnml demo``, ``tnml complete`` and ``tnml search``.
 
 Every user error (a missing or unreadable file, an unknown data set, an impossible option)
 ends with one line on stderr and exit code 2, never a traceback.
@@ -14,7 +14,7 @@ import zipfile
 
 import numpy as np
 
-from .estimators.families import FAMILIES
+from .estimators.families import AUTOMATIC, FAMILIES
 from .io import atomic_write, read_npy
 
 MODELS = ("auto", *FAMILIES)
@@ -229,7 +229,7 @@ def _demo(args):
     print(f"astronaut {image.shape}, 80% of the pixels missing; PSNR on the missing entries")
     print(f"{'model':<8} {'rank':>14} {'PSNR (dB)':>10} {'time (s)':>9}")
     best = None
-    for name in MODELS[1:]:
+    for name in AUTOMATIC:
         start = time.perf_counter()
         imputer = TensorImputer(name, random_state=0)
         completed = imputer.fit_transform(X)
@@ -244,6 +244,127 @@ def _demo(args):
         stream, X, best[3], image,
         {"completed": best[0], "title": f"best: {best[1]} rank {best[2]}"}, True))
     print(f"wrote {path}")
+    return 0
+
+
+# -- structure search -----------------------------------------------------------------------------
+SEARCH_METHODS = ("greedy", "tnale", "tnls", "random")
+_SEARCH_OUTPUTS = ("result.json", "history.csv", "trace.png", "network.png")
+_HISTORY_COLUMNS = ("method", "evaluation", "stage", "n_params", "compression_ratio", "rse",
+                    "objective", "best_objective", "seconds", "elapsed", "seed", "status",
+                    "structure")
+
+
+def _read_search_input(path):
+    """A tensor from .npy, an image, or an .npz: one array, or a structure-search instance
+    (``goal``; the papers' files also hold the generating structure, which is not used)."""
+    if path.lower().endswith(".npz") and os.path.isfile(path):
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                if "goal" in archive.files:
+                    return np.asarray(archive["goal"], dtype=np.float64)
+        except Exception as error:  # noqa: BLE001 - any reader failure is the file's fault
+            raise UsageError(f"cannot read {path}: {error}") from None
+    return np.asarray(_read_file(path)[0], dtype=np.float64)
+
+
+def _trace_figure(path, histories):
+    from .structure_search.plotting import plot_trace
+
+    _save_figure(path, lambda ax: plot_trace(histories, ax=ax), (6.4, 4.2))
+
+
+def _network_figure(path, structure, title):
+    from .structure_search.plotting import plot_network
+
+    _save_figure(path, lambda ax: plot_network(structure, ax=ax, title=title), (5.2, 5.2))
+
+
+def _save_figure(path, draw, size):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size)
+    draw(ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _search(args):
+    import csv
+
+    from .structure_search import StructureSearch
+
+    methods = list(dict.fromkeys(args.method))
+    outputs = [os.path.join(args.out, name) for name in _SEARCH_OUTPUTS]
+    checkpoints = {m: os.path.join(args.out, f"checkpoint-{m}.npz") for m in methods}
+    if not args.overwrite:
+        existing = [p for p in outputs if os.path.exists(p)]
+        if not args.resume:
+            existing += [p for m, p in checkpoints.items() if args.checkpoint and
+                         os.path.exists(p)]
+        if existing:
+            raise UsageError(f"{existing[0]} exists; give --overwrite to replace "
+                             f"{'it' if len(existing) == 1 else 'the existing outputs'}")
+    if args.resume and not args.checkpoint:
+        raise UsageError("--resume continues a --checkpoint search; give both")
+    X = _read_search_input(args.file)
+    if X.ndim < 2:
+        raise UsageError(f"the input must have at least 2 axes, got shape {X.shape}")
+    os.makedirs(args.out, exist_ok=True)
+    results, histories, best = {}, {}, None
+    for method in methods:
+        checkpoint = checkpoints[method] if args.checkpoint else None
+        if checkpoint and args.overwrite and not args.resume and os.path.exists(checkpoint):
+            os.remove(checkpoint)
+        search = StructureSearch(
+            method, objective=args.objective, rse_weight=args.rse_weight,
+            max_rse=args.max_rse, graph=args.graph, max_rank=args.max_rank,
+            max_evaluations=args.max_evaluations, max_time=args.max_time,
+            max_iter=args.max_iter, n_jobs=args.n_jobs, checkpoint=checkpoint,
+            resume=args.resume, random_state=args.seed, verbose=0 if args.quiet else 1)
+        start = time.perf_counter()
+        search.fit(X)
+        structure = search.best_structure_
+        results[method] = {
+            "best_structure": structure.tolist(), "n_params": search.best_network_.n_params,
+            "compression_ratio": search.best_network_.n_params / X.size,
+            "rse": search.best_rse_, "objective": search.best_objective_,
+            "n_evaluations": search.n_evaluations_, "cache_hits": search.n_cache_hits_,
+            "seconds": round(time.perf_counter() - start, 3)}
+        histories[method] = search.history_
+        if best is None or search.best_objective_ < best[1]["objective"]:
+            best = (method, results[method])
+    with open(outputs[1], "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=_HISTORY_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for history in histories.values():
+            running = float("inf")
+            for record in history:
+                running = min(running, record["objective"])
+                writer.writerow({**record, "best_objective": running,
+                                 "structure": json.dumps(record["structure"])})
+    _trace_figure(outputs[2], histories)
+    method, winner = best
+    _network_figure(outputs[3], winner["best_structure"],
+                    f"best: {method}, {winner['n_params']} parameters "
+                    f"(ratio {winner['compression_ratio']:.4f}), RSE {winner['rse']:.2e}")
+    summary = {"file": args.file, "shape": list(X.shape), "objective": args.objective,
+               "rse_weight": args.rse_weight, "max_rse": args.max_rse, "graph": args.graph,
+               "max_rank": args.max_rank, "seed": args.seed, "best_method": method,
+               "methods": results}
+    with open(outputs[0], "w") as stream:
+        json.dump(summary, stream, indent=2)
+    print(f"{'method':<8} {'evals':>6} {'params':>7} {'ratio':>8} {'RSE':>9} {'objective':>10} "
+          f"{'time (s)':>9}")
+    for name, r in results.items():
+        print(f"{name:<8} {r['n_evaluations']:>6} {r['n_params']:>7} "
+              f"{r['compression_ratio']:>8.4f} {r['rse']:>9.2e} {r['objective']:>10.4f} "
+              f"{r['seconds']:>9.1f}")
+    print(f"wrote {', '.join(outputs)}")
     return 0
 
 
@@ -270,16 +391,42 @@ def build_parser():
     complete.add_argument("--overwrite", action="store_true",
                           help="replace existing outputs in --out (never the input file)")
     complete.set_defaults(run=_complete)
+    search = commands.add_parser("search", help="search a tensor-network structure for a tensor")
+    search.add_argument("file", help=".npy, .npz (one array, or a structure-search instance "
+                                     "with 'goal') or an image")
+    search.add_argument("--method", nargs="+", choices=SEARCH_METHODS, default=["tnale"],
+                        help="one or more methods, compared side by side (default tnale)")
+    search.add_argument("--out", required=True, help="output folder")
+    search.add_argument("--objective", choices=("penalized", "constrained"),
+                        default="penalized")
+    search.add_argument("--rse-weight", type=float, default=200.0,
+                        help="lambda of params/entries + lambda * RSE^2 (default 200)")
+    search.add_argument("--max-rse", type=float, default=1e-4,
+                        help="RSE bound of the constrained objective; greedy stops there")
+    search.add_argument("--graph", choices=("full", "ring", "chain"), default="full")
+    search.add_argument("--max-rank", type=int, default=8)
+    search.add_argument("--max-evaluations", type=int, default=300)
+    search.add_argument("--max-time", type=float, help="seconds per method")
+    search.add_argument("--max-iter", type=int, default=100, help="ALS sweeps per candidate")
+    search.add_argument("--n-jobs", type=int, help="parallel fits (-1: all cores)")
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--checkpoint", action="store_true",
+                        help="write OUT/checkpoint-METHOD.npz after every batch")
+    search.add_argument("--resume", action="store_true", help="continue from the checkpoints")
+    search.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    search.add_argument("--quiet", action="store_true", help="no progress bar")
+    search.set_defaults(run=_search)
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    for option in ("rank", "size"):
+    for option in ("rank", "size", "max_rank", "max_evaluations", "max_iter"):
         value = getattr(args, option, None)
         if value is not None and value < 1:
-            parser.exit(2, f"tnml {args.command}: error: --{option} must be >= 1, got {value}\n")
+            flag = option.replace("_", "-")
+            parser.exit(2, f"tnml {args.command}: error: --{flag} must be >= 1, got {value}\n")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence notes belong in metrics, not stderr

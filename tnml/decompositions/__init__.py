@@ -5,6 +5,17 @@ from ._linalg import khatri_rao, mode_dot, solve_spd
 from ._masked import Observations, observed_error
 from ._rank_search import grow_rank, split_observations
 from .cp import CPTensor, cp_als, cp_complete, max_cp_rank, pad_cp, random_cp
+from .network import (
+    TensorNetwork,
+    fully_connected_adjacency,
+    load_network_instance,
+    network_adam,
+    network_als,
+    network_memory,
+    pad_network,
+    random_network,
+    ring_adjacency,
+)
 from .smooth import smooth_tucker_complete
 from .tr import TRTensor, pad_tr, random_tr, tr_als, tr_complete, tr_svd
 from .tt import (
@@ -52,4 +63,6 @@ __all__ = [
     "TubalTensor", "t_product", "t_transpose", "t_identity", "t_inverse", "t_svd", "tubal_rank",
     "tensor_nuclear_norm", "tnn_complete", "tubal_complete",
     "smooth_tucker_complete",
+    "TensorNetwork", "random_network", "pad_network", "network_als", "network_adam",
+    "network_memory", "load_network_instance", "fully_connected_adjacency", "ring_adjacency",
 ]

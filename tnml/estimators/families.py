@@ -31,6 +31,7 @@ from ..decompositions import (
     grow_rank,
     max_cp_rank,
     max_tt_rank,
+    network_als,
     observed_error,
     pad_cp,
     pad_tr,
@@ -50,7 +51,7 @@ from ..decompositions import (
     tucker_hooi,
 )
 
-__all__ = ["Family", "FAMILIES", "SearchOptions", "Selection", "select", "to_layout",
+__all__ = ["Family", "FAMILIES", "AUTOMATIC", "SearchOptions", "Selection", "select", "to_layout",
            "from_layout", "default_layout", "family_ranks"]
 
 # Sweeps per rank on the way up a ladder: the ranks there only need to be good warm starts
@@ -123,6 +124,9 @@ class Family:
     skip_reason : callable
         ``skip_reason(shape)``: why the family does not apply to a tensor of ``shape``, or
         None when it does.
+    automatic : bool
+        Whether ``model='auto'`` (and ``tnml demo``) tries this family; False for families
+        too slow to try by default (structure search).
     """
 
     name: str
@@ -134,6 +138,7 @@ class Family:
     rank: Callable = lambda r, shape: r
     tensorized: bool = False
     skip_reason: Callable = lambda shape: None
+    automatic: bool = True
 
 
 # -- rank types ---------------------------------------------------------------------------------
@@ -343,6 +348,28 @@ def _select_smooth(family, X, observed, options):
                      info.n_iter)
 
 
+# Structure search inside TensorImputer: TnALE over the fully connected graph, bond ranks up to
+# ``rank`` (default below), a budget that keeps a search to minutes on a laptop.
+_SEARCH_MAX_RANK = 4
+_SEARCH_EVALUATIONS = 100
+
+
+def _select_search(family, X, observed, options):
+    """Tensor-network structure search (:class:`~tnml.StructureSearch`, TnALE) scored on
+    held-out entries; the best network is refitted on every observed entry."""
+    from ..structure_search import StructureSearch
+
+    xp = get_namespace(X)
+    layout = default_layout(family, X.shape, options.tensorize)
+    tensor = to_layout(xp.where(observed, X, xp.nan), layout)
+    search = StructureSearch("tnale", max_rank=options.rank or _SEARCH_MAX_RANK,
+                             max_evaluations=_SEARCH_EVALUATIONS, max_iter=options.max_iter,
+                             validation_fraction=options.validation_fraction,
+                             random_state=options.random_state).fit(tensor)
+    return Selection(search.best_network_, search.best_structure_.tolist(), search.best_rse_,
+                     layout, {"n_evaluations": search.n_evaluations_})
+
+
 _LADDER = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
 
 FAMILIES = {
@@ -359,4 +386,9 @@ FAMILIES = {
     "tubal": Family("tubal", fit=tubal_complete, select=_select_tubal, skip_reason=_tubal_skip),
     "smooth": Family("smooth", fit=smooth_tucker_complete, select=_select_smooth,
                      skip_reason=_smooth_skip),
+    "search": Family("search", fit=network_als, select=_select_search, tensorized=True,
+                     automatic=False),
 }
+
+# The families ``model='auto'`` tries, in order.
+AUTOMATIC = tuple(name for name, family in FAMILIES.items() if family.automatic)

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_tensor, missing_mask
 from ..backend import get_namespace, is_numpy
-from .families import FAMILIES, SearchOptions, from_layout, select, to_layout
+from .families import AUTOMATIC, FAMILIES, SearchOptions, from_layout, select, to_layout
 
 # 'auto' probes every family cheaply, then searches fully the best this many, of those whose
 # probe's held-out error is within this factor of the best probe's.
@@ -34,7 +34,8 @@ class TensorImputer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : estimator or {'auto', 'cp', 'tucker', 'tt', 'tr', 'tubal', 'smooth'}, default='auto'
+    model : estimator or {'auto', 'cp', 'tucker', 'tt', 'tr', 'tubal', 'smooth', 'search'}, \
+default='auto'
         A tnml decomposition estimator (cloned and fitted to the tensor with NaN for missing
         entries), or a model family whose rank is chosen on held-out observed entries by
         warm-started rank growth ('tubal': TNN minimisation, whose tube orientation and
@@ -44,7 +45,9 @@ class TensorImputer(TransformerMixin, BaseEstimator):
         are chosen the same way). 'auto' probes every family that applies to X's shape
         cheaply (its first ranks with few sweeps, one setting), searches the two best fully
         (the second only if its probe's held-out error is within 25% of the best) and keeps
-        the one with the lowest held-out error (successive halving).
+        the one with the lowest held-out error (successive halving). 'search': a
+        tensor-network structure search, :class:`~tnml.StructureSearch` with TnALE, bond ranks
+        up to ``rank`` (default 4); 'auto' never tries it.
     rank : int, optional
         Rank for a model family instead of the held-out search. For 'smooth' it is the number
         of channel patterns kept along the last axis (default: all channels, at most 64).
@@ -201,7 +204,7 @@ class TensorImputer(TransformerMixin, BaseEstimator):
     def _fit_family(self, X, observed):
         from tqdm.auto import tqdm
 
-        families = tuple(FAMILIES) if self.model == "auto" else (self.model,)
+        families = AUTOMATIC if self.model == "auto" else (self.model,)
         skipped = [{"model": f, "skipped": FAMILIES[f].skip_reason(X.shape)} for f in families
                    if FAMILIES[f].skip_reason(X.shape)]
         if len(skipped) == len(families):

@@ -1,0 +1,259 @@
+"""General tensor networks: the format, conversions, fitting by ALS and Adam, bad input."""
+
+import numpy as np
+import pytest
+
+import tnml
+from tnml import testing
+from tnml.decompositions import (
+    TensorNetwork,
+    TRTensor,
+    TTTensor,
+    TuckerTensor,
+    fully_connected_adjacency,
+    load_network_instance,
+    network_adam,
+    network_als,
+    network_memory,
+    pad_network,
+    random_network,
+    ring_adjacency,
+)
+
+
+def chain(shape, ranks):
+    A = np.diag(shape)
+    for k, r in enumerate(ranks):
+        A[k, k + 1] = A[k + 1, k] = r
+    return A
+
+
+def star(shape, ranks):
+    """Tucker: one core per factor and a last, internal core."""
+    d = len(shape)
+    A = np.zeros((d + 1, d + 1), dtype=int)
+    A[:d, :d] = np.diag(shape)
+    A[:d, d] = A[d, :d] = ranks
+    return A
+
+
+TRIANGLE = fully_connected_adjacency((8, 8, 8), [[0, 2, 3], [2, 0, 2], [3, 2, 0]])
+STRUCTURES = {
+    "fctn": fully_connected_adjacency((7, 7, 7, 7), 2),
+    "tt": chain((4, 5, 4, 5), (2, 3, 2)),
+    "tr": ring_adjacency((4, 5, 4, 5), (2, 3, 2, 3)),
+    "tucker": star((5, 6, 5), (2, 3, 2)),
+    "triangle": TRIANGLE,
+}
+
+
+def relative_error(network, X):
+    return float(np.linalg.norm(network.to_tensor() - X) / np.linalg.norm(X))
+
+
+# -- format ---------------------------------------------------------------------------------------
+def test_conversions_give_the_same_tensor():
+    rng = np.random.default_rng(0)
+    tt = TTTensor([rng.standard_normal(s) for s in [(1, 3, 2), (2, 4, 3), (3, 5, 1)]])
+    tr = TRTensor([rng.standard_normal(s) for s in [(2, 3, 3), (3, 4, 1), (1, 5, 2)]])
+    tr2 = TRTensor([rng.standard_normal(s) for s in [(2, 3, 3), (3, 4, 2)]])  # double edge
+    tucker = TuckerTensor(rng.standard_normal((2, 3, 4)),
+                          [rng.standard_normal((5, 2)), None, rng.standard_normal((6, 4))])
+    for fmt, converter in [(tt, TensorNetwork.from_tt), (tr, TensorNetwork.from_tr),
+                           (tr2, TensorNetwork.from_tr), (tucker, TensorNetwork.from_tucker)]:
+        net = converter(fmt)
+        np.testing.assert_allclose(net.to_tensor(), fmt.to_tensor(), rtol=1e-12, atol=1e-12)
+        assert net.shape == fmt.shape
+    assert TensorNetwork.from_tt(tt).n_params == tt.n_params
+    assert TensorNetwork.from_tr(tr).n_params == tr.n_params
+    # The TR bond of rank 1 is no edge; the two-core ring's two bonds merge into one of 6.
+    assert TensorNetwork.from_tr(tr).adjacency[1, 2] == 1
+    assert TensorNetwork.from_tr(tr2).adjacency[0, 1] == 6
+    tucker_net = TensorNetwork.from_tucker(tucker)
+    assert tucker_net.n_cores == 4 and tucker_net.adjacency[3, 3] == 0
+
+
+def test_entries_and_norm_agree_with_the_dense_tensor():
+    # An internal core, a permutation and a missing edge at once.
+    A = np.array([[4, 2, 0, 3], [2, 3, 2, 2], [0, 2, 5, 2], [3, 2, 2, 0]])
+    net = random_network(A, permutation=[2, 0, 1], random_state=0)
+    assert net.shape == (3, 5, 4)  # mode 0 sits on core 1, mode 1 on core 2, mode 2 on core 0
+    assert net.mode_cores == (1, 2, 0)
+    dense = net.to_tensor()
+    rng = np.random.default_rng(1)
+    idx = np.stack([rng.integers(0, d, 50) for d in net.shape], axis=1)
+    np.testing.assert_allclose(net.entries(idx), dense[tuple(idx.T)], rtol=1e-12)
+    np.testing.assert_allclose(float(net.norm()), np.linalg.norm(dense), rtol=1e-12)
+    assert net.n_params == sum(core.size for core in net.cores) == 4 * 6 + 3 * 8 + 5 * 4 + 12
+
+
+def test_permutation_follows_the_reference_convention(tmp_path):
+    # TnALE builds adj_in = diag + P A_R P^T with P[permute[i], i] = 1: node i of the ring
+    # carries data mode permute[i]. Our (adjacency=A_R, permutation=permute) is that network,
+    # and the instance file's data-ordered adj_matrix fits X with the identity permutation.
+    A_ring = ring_adjacency((3, 3, 3, 3, 3), (2, 3, 2, 2, 3))
+    permute = np.array([0, 3, 1, 4, 2])
+    X = random_network(A_ring, permute, random_state=0).to_tensor()
+    P = np.zeros((5, 5), dtype=int)
+    P[permute, np.arange(5)] = 1
+    adj_in = np.diag(np.diag(A_ring)) + P @ (A_ring - np.diag(np.diag(A_ring))) @ P.T
+    np.savez(tmp_path / "instance.npz", goal=X.astype(np.float32), adj_matrix=adj_in,
+             permute=permute)
+    X2, A2, perm2 = load_network_instance(tmp_path / "instance.npz")
+    np.testing.assert_array_equal(A2, A_ring)
+    assert perm2 == tuple(permute)
+    np.testing.assert_allclose(X2, X, rtol=1e-6)
+    _, fitted = network_als(X, adj_in, None, max_iter=300, target_error=1e-9, n_init=3,
+                            random_state=0)
+    assert fitted.error <= 1e-9
+
+
+def test_pad_network_keeps_the_tensor_and_warm_starts():
+    A = ring_adjacency((4, 5, 4, 5), (2, 2, 2, 2))
+    X = random_network(ring_adjacency((4, 5, 4, 5), (2, 3, 2, 3)), random_state=3).to_tensor()
+    small, small_fit = network_als(X, A, max_iter=50, random_state=0)
+    bigger = ring_adjacency((4, 5, 4, 5), (2, 3, 2, 3))
+    bigger[0, 2] = bigger[2, 0] = 2  # a new edge too
+    padded = pad_network(small, bigger, random_state=0, scale=1e-4)
+    np.testing.assert_allclose(padded.to_tensor(), small.to_tensor(), atol=1e-6 * np.abs(
+        small.to_tensor()).max())
+    assert padded.adjacency[0, 2] == 2 and padded.cores[0].shape == (4, 2, 2, 3)
+    _, fit = network_als(X, bigger, init=padded, max_iter=100, tol=0, target_error=1e-8)
+    assert fit.errors[0] <= small_fit.error * 1.001  # the warm start starts where it was
+    assert fit.error < 1e-3 * small_fit.error
+
+
+def test_save_load_round_trip(tmp_path):
+    net = random_network(star((3, 4, 5), (2, 3, 2)), permutation=[2, 0, 1], random_state=0)
+    tnml.save(net, tmp_path / "net.npz")
+    back = tnml.load(tmp_path / "net.npz")
+    assert isinstance(back, TensorNetwork)
+    np.testing.assert_array_equal(back.adjacency, net.adjacency)
+    assert back.permutation == net.permutation
+    for a, b in zip(back.cores, net.cores):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- fitting --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(STRUCTURES))
+def test_als_recovers_random_networks_from_random_starts(name):
+    # Two random starts, as the reference protocol. Single starts recover TT, TR and Tucker
+    # 10/10 here; networks with cycles have real local minima (the triangle: 7/10).
+    A = STRUCTURES[name]
+    successes = 0
+    for seed in range(10):
+        X = random_network(A, random_state=100 + seed).to_tensor()
+        net, result = network_als(X, A, max_iter=300, tol=0, target_error=1e-8, n_init=2,
+                                  random_state=seed)
+        successes += result.error <= 1e-8 and relative_error(net, X) <= 1e-7
+    assert successes >= 8, f"{name}: {successes}/10 recovered"
+
+
+def test_restarts_keep_the_best_and_target_error_stops_early():
+    A = fully_connected_adjacency((6, 6, 6, 6), 2)
+    X = random_network(A, random_state=7).to_tensor()
+    _, single = network_als(X, A, max_iter=5, tol=0, random_state=0)
+    assert single.n_iter == 5 and not single.converged
+    _, early = network_als(X, A, max_iter=500, tol=0, target_error=1e-6, n_init=4,
+                           random_state=0)
+    assert early.error <= 1e-6 and early.converged and early.n_iter < 500
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_masked_fit_recovers_from_half_the_entries(dense, monkeypatch):
+    # dense=False: the design rows are gathered per observation (the path of large tensors).
+    if not dense:
+        import tnml.decompositions.network as network_module
+
+        monkeypatch.setattr(network_module, "_DENSE_ENVIRONMENT_ENTRIES", 0)
+    rng = np.random.RandomState(0)
+    for A in (ring_adjacency((6, 6, 6, 6), (2, 2, 2, 2)), chain((6, 6, 6, 6), (2, 3, 2))):
+        X = random_network(A, random_state=1).to_tensor()
+        mask = rng.rand(*X.shape) < 0.5
+        X_missing = np.where(mask, X, np.nan)
+        net, result = network_als(X_missing, A, mask=mask, max_iter=300, tol=0,
+                                  target_error=1e-8, n_init=2, random_state=0)
+        assert result.error <= 1e-8  # on the observed entries ...
+        assert relative_error(net, X) <= 1e-6  # ... and on the missing ones
+
+
+def test_host_guard_arrays_stay_on_the_device():
+    A = ring_adjacency((3, 4, 3, 4), (2, 2, 2, 2))
+    X = random_network(A, random_state=0).to_tensor()
+    Xg = testing.asarray(X)
+    net, result = network_als(Xg, A, max_iter=30, random_state=0)
+    assert all(isinstance(core, testing.HostGuardArray) for core in net.cores)
+    assert isinstance(net.to_tensor(), testing.HostGuardArray)
+    assert isinstance(net.norm(), testing.HostGuardArray)
+    idx = testing.asarray(np.array([[0, 1, 2, 3], [2, 3, 0, 1]]))
+    assert isinstance(net.entries(idx), testing.HostGuardArray)
+    mask = testing.asarray(np.random.RandomState(0).rand(*X.shape) < 0.7)
+    net, _ = network_als(Xg, A, mask=mask, max_iter=3, random_state=0)
+    assert all(isinstance(core, testing.HostGuardArray) for core in net.cores)
+    net, _ = network_adam(Xg, A, max_iter=3, random_state=0)
+    assert all(isinstance(core, testing.HostGuardArray) for core in net.cores)
+    padded = pad_network(net, ring_adjacency((3, 4, 3, 4), (3, 2, 2, 2)), random_state=0)
+    assert all(isinstance(core, testing.HostGuardArray) for core in padded.cores)
+
+
+def test_adam_reduces_the_error_and_als_is_faster():
+    A = ring_adjacency((3, 3, 3, 3), (2, 2, 2, 2))
+    X = random_network(A, random_state=0).to_tensor()
+    _, adam = network_adam(X, A, learning_rate=0.01, max_iter=2000, random_state=0)
+    assert adam.errors[-1] < 0.1 * adam.errors[0]
+    _, als = network_als(X, A, max_iter=200, target_error=adam.error, random_state=0)
+    assert als.error <= adam.error and als.n_iter < 200
+
+
+# -- memory and bad input -------------------------------------------------------------------------
+def test_memory_budget_refuses_before_allocating(monkeypatch):
+    A = fully_connected_adjacency((4,) * 5, 6)
+    need = network_memory(A, None, (4,) * 5)
+    assert need > 10**6
+    X = np.ones((4,) * 5)
+    import tnml.decompositions.network as network_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("allocated cores before checking the budget")
+
+    monkeypatch.setattr(network_module, "_initial_cores", never)
+    with tnml.config_context(max_memory=need // 2), pytest.raises(tnml.MemoryBudgetError):
+        network_als(X, A)
+    with tnml.config_context(max_memory=need // 2), pytest.raises(tnml.MemoryBudgetError):
+        network_adam(X, A)
+    net = random_network(A, random_state=0)
+    with tnml.config_context(max_memory=X.nbytes - 1), pytest.raises(tnml.MemoryBudgetError):
+        net.to_tensor()
+
+
+@pytest.mark.parametrize("adjacency, permutation, match", [
+    ([[3, 2, 0], [1, 3, 2], [0, 2, 3]], None, "adjacency.*symmetric"),
+    ([[3, -2, 0], [-2, 3, 2], [0, 2, 3]], None, "adjacency.*non-negative"),
+    ([[3, 2, 0], [2, 3, 2], [0, 2, 3]], [0, 0, 1], "permutation"),
+    ([[3, 2, 0], [2, 3, 2], [0, 2, 3]], [0, 1, 3], "permutation"),
+    ([[3, 2, 0], [2, 4, 2], [0, 2, 3]], None, "adjacency.*shape"),
+    ([[3, 2], [2, 3]], None, "adjacency.*2 cores with a data mode"),
+])
+def test_bad_structures_name_the_parameter(adjacency, permutation, match):
+    X = np.ones((3, 3, 3))
+    with pytest.raises(ValueError, match=match):
+        network_als(X, adjacency, permutation)
+    with pytest.raises(ValueError, match=match):
+        network_adam(X, adjacency, permutation)
+
+
+def test_bad_cores_and_parameters():
+    A = chain((3, 4), (2,))
+    with pytest.raises(ValueError, match="cores\\[1\\]"):
+        TensorNetwork([np.ones((3, 2)), np.ones((4, 3))], A)
+    with pytest.raises(ValueError, match="one array per node"):
+        TensorNetwork([np.ones((3, 2))], A)
+    X = np.ones((3, 4))
+    with pytest.raises(ValueError, match="init"):
+        network_als(X, A, init="svd")
+    with pytest.raises(ValueError, match="init"):
+        network_als(X, A, init=random_network(chain((3, 4), (3,))))
+    with pytest.raises(ValueError, match="max_iter"):
+        network_als(X, A, max_iter=0)
+    with pytest.raises(ValueError, match="shrink"):
+        pad_network(random_network(chain((3, 4), (3,))), A)

@@ -1,0 +1,307 @@
+"""Structure search: planted structures recovered, cache, Dask, resume, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import tnml
+from tnml import testing
+from tnml.decompositions import random_network
+from tnml.structure_search import (
+    Objective,
+    Runner,
+    SearchSpace,
+    canonical_key,
+    n_params,
+    to_data_order,
+)
+
+# A ring over 4 modes of size 3, bond ranks 2, with modes placed out of order.
+RING = [[3, 2, 0, 2], [2, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]
+RING_PERMUTATION = [0, 2, 1, 3]
+
+
+def _planted(adjacency=RING, permutation=None, seed=0):
+    return random_network(adjacency, permutation, random_state=seed).to_tensor()
+
+
+def _planted_structure(adjacency=RING, permutation=None):
+    return to_data_order(adjacency, permutation)
+
+
+# -- searchers find planted structures ---------------------------------------------------------
+def test_greedy_recovers_planted_ring_exactly():
+    X = _planted()
+    search = tnml.StructureSearch("greedy", max_rse=1e-6, max_rank=3, random_state=0).fit(X)
+    assert search.best_rse_ < 1e-6
+    assert canonical_key(search.best_structure_) == canonical_key(_planted_structure())
+    np.testing.assert_allclose(search.best_network_.to_tensor(), X, atol=1e-5)
+    # every step tried every edge of the fully connected start, warm started
+    stages = [h["stage"] for h in search.history_]
+    assert stages[0] == "fit" and stages.count("refit") >= 1 and "grow" in stages
+
+
+@pytest.mark.parametrize("method, max_rank", [
+    ("tnale", 2), ("tnls", 2), pytest.param("tnale", 3, marks=pytest.mark.slow)])
+def test_local_searches_recover_planted_permuted_ring(method, max_rank):
+    X = _planted(RING, RING_PERMUTATION)
+    truth = _planted_structure(RING, RING_PERMUTATION)
+    search = tnml.StructureSearch(method, graph="ring", max_rank=max_rank, max_evaluations=120,
+                                  n_init=3, random_state=0).fit(X)
+    assert search.best_rse_ < 1e-3
+    assert canonical_key(search.best_structure_) == canonical_key(truth)
+    # the objective is the papers' score of what was found
+    expected = n_params(search.best_structure_) / X.size + 200 * search.best_rse_ ** 2
+    assert search.best_objective_ == pytest.approx(expected)
+
+
+def test_random_search_spends_exactly_its_budget_without_repeats():
+    X = _planted()
+    search = tnml.StructureSearch("random", max_rank=3, max_evaluations=12,
+                                  random_state=0).fit(X)
+    assert search.n_evaluations_ == 12 == len(search.history_)
+    keys = [h["key"] for h in search.history_]
+    assert len(set(keys)) == len(keys)
+    assert [h["evaluation"] for h in search.history_] == list(range(1, 13))
+    best = min(search.history_, key=lambda h: h["objective"])
+    assert search.best_objective_ == best["objective"]
+
+
+def test_constrained_objective_returns_fewest_parameters_within_bound():
+    X = _planted()
+    search = tnml.StructureSearch("greedy", objective="constrained", max_rse=1e-4,
+                                  max_rank=3, random_state=0).fit(X)
+    feasible = [h for h in search.history_ if h["rse"] <= 1e-4]
+    assert feasible and search.best_rse_ <= 1e-4
+    assert search.best_network_.n_params == min(h["n_params"] for h in feasible)
+
+
+def test_missing_entries_use_held_out_error_and_complete_the_tensor():
+    X = _planted(np.array(RING) + np.diag([2, 2, 2, 2]))  # modes of size 5: 625 entries
+    rng = np.random.default_rng(0)
+    X_missing = np.where(rng.random(X.shape) < 0.3, np.nan, X)
+    search = tnml.StructureSearch("greedy", max_rse=1e-5, max_rank=2,
+                                  random_state=0).fit(X_missing)
+    assert search.best_rse_ < 1e-5  # measured on held-out observed entries
+    np.testing.assert_allclose(search.reconstruction(), X, atol=1e-3)
+    imputer = tnml.TensorImputer(tnml.StructureSearch("greedy", max_rse=1e-5, max_rank=2,
+                                                      random_state=0))
+    completed = imputer.fit_transform(X_missing)
+    np.testing.assert_allclose(completed, X, atol=1e-3)
+
+
+def test_device_arrays_stay_on_device():
+    X = testing.asarray(_planted())
+    search = tnml.StructureSearch("greedy", max_rse=1e-6, max_rank=3, random_state=0).fit(X)
+    assert all(isinstance(core, testing.HostGuardArray) for core in search.best_network_.cores)
+    assert search.best_rse_ < 1e-6
+
+
+# -- encoding, cache -----------------------------------------------------------------------
+def test_isomorphic_candidates_are_scored_once():
+    X = _planted()
+    space = SearchSpace(X.shape, "ring", max_rank=3, search_permutation=True)
+    # the same ring read from another starting core, and in the other direction
+    ring = space.structure([2, 2, 2, 2], [0, 1, 2, 3])
+    rotated = space.structure([2, 2, 2, 2], [1, 2, 3, 0])
+    reflected = space.structure([2, 2, 2, 2], [3, 2, 1, 0])
+    runner = Runner(X, None, None, Objective(), method="test", fit_params={"max_iter": 20},
+                    seed=0)
+    records = runner.evaluate([{"structure": ring}, {"structure": rotated},
+                               {"structure": reflected}])
+    assert runner.n_evaluations == 1 and runner.n_cache_hits == 2
+    assert records[0] is records[1] is records[2]
+    runner.evaluate([{"structure": ring}])
+    assert runner.n_evaluations == 1 and runner.n_cache_hits == 3
+
+
+def test_internal_cores_are_relabelled_in_the_canonical_form():
+    # Tucker-like: two data cores on two internal cores, internal cores listed both ways
+    a = [[2, 0, 3, 1], [0, 2, 1, 3], [3, 1, 0, 2], [1, 3, 2, 0]]
+    b = [[2, 0, 1, 3], [0, 2, 3, 1], [1, 3, 0, 2], [3, 1, 2, 0]]
+    assert canonical_key(a) == canonical_key(b)
+    assert canonical_key(a) != canonical_key([[2, 0, 3, 1], [0, 2, 2, 3], [3, 2, 0, 2],
+                                              [1, 3, 2, 0]])
+    # rank-1 bonds are no bonds
+    assert canonical_key([[2, 1], [1, 3]]) == canonical_key([[2, 0], [0, 3]])
+
+
+def test_candidates_over_the_memory_budget_are_recorded_as_skipped():
+    X = _planted()
+    with tnml.config_context(max_memory=20000):
+        search = tnml.StructureSearch("random", max_rank=6, max_evaluations=10,
+                                      random_state=0).fit(X)
+    statuses = {h["status"] for h in search.history_}
+    assert statuses == {"ok", "skipped_memory"}
+    skipped = [h for h in search.history_ if h["status"] == "skipped_memory"]
+    assert all(h["objective"] == float("inf") for h in skipped)
+
+
+def test_parallel_and_serial_searches_are_identical():
+    X = _planted(RING, RING_PERMUTATION)
+    kwargs = dict(graph="ring", max_rank=2, max_evaluations=16, max_iter=30, random_state=3)
+    serial = tnml.StructureSearch("tnale", n_jobs=1, **kwargs).fit(X)
+    parallel = tnml.StructureSearch("tnale", n_jobs=2, **kwargs).fit(X)
+    assert [h["key"] for h in serial.history_] == [h["key"] for h in parallel.history_]
+    assert [h["rse"] for h in serial.history_] == pytest.approx(
+        [h["rse"] for h in parallel.history_], rel=1e-6, abs=1e-12)
+
+
+def test_dask_cluster_gives_the_serial_result():
+    distributed = pytest.importorskip("dask.distributed")
+    import joblib
+
+    X = _planted()
+    kwargs = dict(max_rse=1e-6, max_rank=2, random_state=0)
+    serial = tnml.StructureSearch("greedy", n_jobs=1, **kwargs).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      host="127.0.0.1", dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            with joblib.parallel_config(backend="dask"):
+                remote = tnml.StructureSearch("greedy", **kwargs).fit(X)
+            workers_used = client.run(lambda: True)
+    assert len(workers_used) == 2
+    assert canonical_key(remote.best_structure_) == canonical_key(serial.best_structure_)
+    assert [h["key"] for h in remote.history_] == [h["key"] for h in serial.history_]
+
+
+# -- checkpoint and resume -----------------------------------------------------------------
+_RESUME_SCRIPT = textwrap.dedent("""
+    import sys, numpy as np, tnml
+    from tnml.decompositions import random_network
+    X = random_network({ring}, random_state=0).to_tensor()
+    search = tnml.StructureSearch("tnls", graph="ring", max_rank=3, max_evaluations=30,
+                                  max_iter=40, random_state=1, checkpoint=sys.argv[1],
+                                  resume=sys.argv[2] == "1")
+    search.fit(X)
+""")
+
+
+def _history(checkpoint):
+    with np.load(checkpoint) as archive:
+        return json.loads(archive["meta"].tobytes().decode())["history"]
+
+
+def test_killed_search_resumes_without_losing_or_repeating_evaluations(tmp_path):
+    script = tmp_path / "search.py"
+    script.write_text(_RESUME_SCRIPT.format(ring=RING))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    full = tmp_path / "full.npz"
+    subprocess.run([sys.executable, str(script), str(full), "0"], check=True, env=env,
+                   timeout=300)
+    reference = _history(full)
+    assert len(reference) == 30
+
+    killed = tmp_path / "killed.npz"
+    process = subprocess.Popen([sys.executable, str(script), str(killed), "0"], env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait for a few checkpointed evaluations, then kill
+        try:
+            if 5 <= len(_history(killed)) < 30:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = _history(killed)
+    done = len(before)
+    assert 5 <= done < 30, done
+
+    subprocess.run([sys.executable, str(script), str(killed), "1"], check=True, env=env,
+                   timeout=300)
+    resumed = _history(killed)
+    strip = ("seconds", "elapsed")
+    assert [{k: v for k, v in h.items() if k not in strip} for h in resumed] == \
+        [{k: v for k, v in h.items() if k not in strip} for h in reference]
+    # the first `done` evaluations were restored, not refitted
+    assert resumed[:done] == before
+
+
+def test_resume_continues_in_process_and_reports_the_same_best(tmp_path):
+    X = _planted()
+    checkpoint = str(tmp_path / "search.npz")
+    kwargs = dict(max_rank=3, random_state=0, checkpoint=checkpoint)
+    first = tnml.StructureSearch("random", max_evaluations=6, **kwargs).fit(X)
+    # a larger budget continues the same search: the first six are restored
+    more = tnml.StructureSearch("random", max_evaluations=10, resume=True, **kwargs).fit(X)
+    assert [h["key"] for h in more.history_[:6]] == [h["key"] for h in first.history_]
+    uninterrupted = tnml.StructureSearch("random", max_evaluations=10, max_rank=3,
+                                         random_state=0).fit(X)
+    assert [h["key"] for h in more.history_] == [h["key"] for h in uninterrupted.history_]
+    assert canonical_key(more.best_structure_) == canonical_key(uninterrupted.best_structure_)
+
+
+# -- bad input -------------------------------------------------------------------------------
+@pytest.mark.parametrize("params, text", [
+    ({"graph": [[3, 2, 0, 2], [1, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]}, "symmetric"),
+    ({"graph": [[3, -2, 0, 2], [-2, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]}, "non-negative"),
+    ({"graph": "ring", "permutation": [0, 1, 1, 3]}, "permutation must be a permutation"),
+    ({"graph": [[4, 2, 0, 2], [2, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]}, "mode sizes"),
+    ({"graph": [[3, 2, 2], [2, 3, 2], [2, 2, 3]]}, "graph has 3 cores with a data mode"),
+    ({"max_rank": 0}, "max_rank"),
+    ({"max_evaluations": 0}, "max_evaluations"),
+    ({"max_time": 0}, "max_time"),
+    ({"method": "annealing"}, "method"),
+])
+def test_bad_input_names_the_parameter(params, text):
+    with pytest.raises(ValueError, match=text):
+        tnml.StructureSearch(**params).fit(_planted())
+
+
+def test_corrupted_checkpoint_is_an_error_and_left_untouched(tmp_path):
+    checkpoint = tmp_path / "search.npz"
+    checkpoint.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="checkpoint .* is corrupted"):
+        tnml.StructureSearch(checkpoint=str(checkpoint), resume=True).fit(_planted())
+    assert checkpoint.read_bytes() == b"not a checkpoint"
+    with pytest.raises(ValueError, match="already exists"):
+        tnml.StructureSearch(checkpoint=str(checkpoint)).fit(_planted())
+    assert checkpoint.read_bytes() == b"not a checkpoint"
+
+
+def test_checkpoint_of_another_search_is_refused(tmp_path):
+    checkpoint = str(tmp_path / "search.npz")
+    X = _planted()
+    tnml.StructureSearch("random", max_rank=2, max_evaluations=3, random_state=0,
+                         checkpoint=checkpoint).fit(X)
+    with pytest.raises(ValueError, match="different search"):
+        tnml.StructureSearch("random", max_rank=3, max_evaluations=3, random_state=0,
+                             checkpoint=checkpoint, resume=True).fit(X)
+
+
+def test_objective_and_space_validation():
+    with pytest.raises(ValueError, match="rse_weight"):
+        Objective(rse_weight=-1)
+    with pytest.raises(ValueError, match="objective"):
+        Objective("fastest")
+    with pytest.raises(ValueError, match="graph must be one of"):
+        SearchSpace((3, 3), "star")
+
+
+# -- scikit-learn ------------------------------------------------------------------------------
+_NOT_APPLICABLE = {
+    # The whole X is one tensor (no sample axis): no per-feature contract.
+    "check_n_features_in": "no sample axis",
+    "check_n_features_in_after_fitting": "no sample axis",
+}
+
+
+@parametrize_with_checks([tnml.StructureSearch(max_rank=2, max_evaluations=4, max_iter=10,
+                                               random_state=0)],
+                         expected_failed_checks=lambda estimator: _NOT_APPLICABLE)
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check(estimator)

@@ -1,0 +1,306 @@
+"""``tnml.StructureSearch``: tensor-network structure search as a scikit-learn estimator."""
+
+import numbers
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from .._validation import check_tensor
+from ..backend import check_random_state, get_namespace, is_numpy
+from .encoding import SearchSpace, canonical_key
+from .objective import Objective, holdout_split
+from .runner import BudgetExhausted, Runner, _evaluate, candidate_seed
+from .searchers import SEARCHERS
+
+__all__ = ["StructureSearch"]
+
+METHODS = tuple(SEARCHERS)
+
+
+class StructureSearch(BaseEstimator):
+    """Search the structure of a tensor network (graph, bond ranks, mode placement) for X.
+
+    Every candidate structure is fitted by alternating least squares
+    (:func:`~tnml.decompositions.network_als`) and scored by an objective that trades
+    parameters against error; the search method decides which candidates to fit. Candidates
+    are fitted in parallel through joblib (``n_jobs``; a Dask cluster with
+    ``joblib.parallel_config(backend="dask")``), isomorphic candidates once, and the search can
+    be checkpointed and resumed.
+
+    Parameters
+    ----------
+    method : {'tnale', 'greedy', 'tnls', 'random'}, default='tnale'
+        'tnale': alternating local enumeration of each bond rank and of the permutation (Li
+        et al., ICML 2023). 'greedy': rank growth from all ranks 1, one edge at a time, with
+        warm starts (Hashemizadeh et al.). 'tnls': local sampling (Li et al., ICML 2022).
+        'random': uniform random structures, the baseline.
+    objective : {'penalized', 'constrained'}, default='penalized'
+        'penalized': ``n_params / n_entries + rse_weight * RSE^2`` (the papers' score).
+        'constrained': fewest parameters with ``RSE <= max_rse``.
+    rse_weight : float, default=200.0
+        The papers' lambda.
+    max_rse : float, default=1e-4
+        Error bound of the constrained objective, and the RSE at which 'greedy' stops.
+    graph : {'full', 'ring', 'chain'} or (N, N) int matrix, default='full'
+        Which cores may be joined by a bond. A matrix gives the template over cores in the
+        encoding of :class:`~tnml.decompositions.TensorNetwork` (diagonal: mode sizes, 0 for
+        an internal core such as Tucker's; non-zero off-diagonal: allowed edge, its value the
+        starting rank of 'tnale' and 'tnls').
+    permutation : sequence of int, optional
+        Starting placement of the data modes on the cores (``permutation[j]`` is the mode on
+        the ``j``-th core with a data mode); None: core ``k`` carries mode ``k``.
+    search_permutation : 'auto' or bool, default='auto'
+        Whether modes may move between cores; 'auto': unless the graph is fully connected
+        (where every placement is equivalent).
+    max_rank : int, default=8
+        Largest bond rank tried.
+    rank_increment : int, default=1
+        Rank step of 'greedy'.
+    radius : int, default=1
+        Half-width of the rank windows of 'tnale' (after its first sweep) and of 'tnls'.
+    max_evaluations : int or None, default=300
+        Budget of structure fits (cache hits are free).
+    max_time : float or None, default=None
+        Budget in seconds (checked between batches).
+    max_iter : int, default=100
+        ALS sweeps per candidate.
+    tol : float, default=1e-7
+        ALS stops when the relative error changes less than this.
+    n_init : int, default=2
+        Random starts per candidate, tried in turn until one fits to the objective's
+        resolution (ALS on a ring stalls in a local minimum from about one start in three).
+    validation_fraction : float, default=0.1
+        With missing entries (NaN): share of the observed entries held out to measure the RSE.
+    n_jobs : int or None, default=None
+        Candidates fitted in parallel (joblib's meaning: None is 1 outside a
+        ``parallel_config`` context, -1 all cores).
+    checkpoint : str or None, default=None
+        File written after every batch of evaluations.
+    resume : bool, default=False
+        Continue the search recorded in ``checkpoint`` (without it an existing checkpoint is
+        an error, never overwritten).
+    random_state : None, int or RandomState
+        Seeds the search; each candidate's fit is seeded from it and the candidate itself.
+    verbose : int, default=0
+        1: a progress bar with the evaluation count and the best objective.
+
+    Attributes
+    ----------
+    best_structure_ : ndarray of shape (n_cores, n_cores)
+        The best structure in data-mode order (row ``k`` is the core carrying mode ``k``;
+        internal cores last; 0 = no edge).
+    best_network_ : TensorNetwork
+        Its fitted network (refitted on every observed entry when some were held out).
+    decomposition_ : TensorNetwork
+        Same as ``best_network_`` (the name :class:`~tnml.TensorImputer` reads).
+    best_objective_, best_rse_ : float
+    history_ : list of dict
+        One dict per evaluation: ``evaluation``, ``method``, ``stage``, ``structure``,
+        ``n_params``, ``compression_ratio``, ``rse``, ``objective``, ``seconds``, ``seed``,
+        ``status`` ('ok' or 'skipped_memory'). ``pandas.DataFrame(history_)`` is a table.
+    n_evaluations_ : int
+    n_cache_hits_ : int
+        Candidates answered from the cache (isomorphic to one fitted before).
+    shape_ : tuple of int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tnml
+    >>> from tnml.decompositions import random_network
+    >>> ring = [[3, 2, 0, 2], [2, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]
+    >>> X = random_network(ring, random_state=0).to_tensor()
+    >>> search = tnml.StructureSearch(method="greedy", max_rse=1e-6, max_rank=3,
+    ...                               random_state=0).fit(X)
+    >>> bool(search.best_rse_ < 1e-6), search.best_network_.n_params  # the planted ring
+    (True, 48)
+    """
+
+    _parameter_constraints = {
+        "method": [StrOptions(set(METHODS))],
+        "objective": [StrOptions({"penalized", "constrained"})],
+        "rse_weight": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_rse": [Interval(numbers.Real, 0, None, closed="neither")],
+        "graph": [StrOptions({"full", "ring", "chain"}), "array-like"],
+        "permutation": ["array-like", None],
+        "search_permutation": ["boolean", StrOptions({"auto"})],
+        "max_rank": [Interval(numbers.Integral, 1, None, closed="left")],
+        "rank_increment": [Interval(numbers.Integral, 1, None, closed="left")],
+        "radius": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_evaluations": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_jobs": [numbers.Integral, None],
+        "checkpoint": [str, None],
+        "resume": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, method="tnale", *, objective="penalized", rse_weight=200.0,
+                 max_rse=1e-4, graph="full", permutation=None, search_permutation="auto",
+                 max_rank=8, rank_increment=1, radius=1, max_evaluations=300, max_time=None,
+                 max_iter=100, tol=1e-7, n_init=2, validation_fraction=0.1, n_jobs=None,
+                 checkpoint=None, resume=False, random_state=None, verbose=0):
+        self.method = method
+        self.objective = objective
+        self.rse_weight = rse_weight
+        self.max_rse = max_rse
+        self.graph = graph
+        self.permutation = permutation
+        self.search_permutation = search_permutation
+        self.max_rank = max_rank
+        self.rank_increment = rank_increment
+        self.radius = radius
+        self.max_evaluations = max_evaluations
+        self.max_time = max_time
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.validation_fraction = validation_fraction
+        self.n_jobs = n_jobs
+        self.checkpoint = checkpoint
+        self.resume = resume
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _space(self, shape):
+        graph = self.graph if isinstance(self.graph, str) else np.asarray(self.graph)
+        search_permutation = self.search_permutation
+        if search_permutation == "auto":
+            search_permutation = not (isinstance(graph, str) and graph == "full")
+        return SearchSpace(shape, graph, self.permutation, max_rank=self.max_rank,
+                           search_permutation=search_permutation)
+
+    def _fingerprint(self, X, seed):
+        params = {k: v for k, v in self.get_params().items()
+                  if k not in ("n_jobs", "checkpoint", "resume", "verbose", "max_time",
+                               "max_evaluations", "random_state")}
+        params["graph"] = params["graph"] if isinstance(params["graph"], str) else \
+            np.asarray(params["graph"]).tolist()
+        if params["permutation"] is not None:
+            params["permutation"] = np.asarray(params["permutation"]).tolist()
+        return {"shape": list(X.shape), "seed": seed, "params": params,
+                "data": float(get_namespace(X).sum(get_namespace(X).abs(X)))}
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Search a structure for X.
+
+        Parameters
+        ----------
+        X : array of shape (I_1, ..., I_N), N >= 2
+            NumPy or CuPy. NaN marks a missing entry: candidates are fitted on the observed
+            entries and scored on a held-out ``validation_fraction`` of them.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        if is_numpy(get_namespace(X)):
+            # Host data goes through scikit-learn's checks (sparse, complex, object, empty).
+            X = check_array(X, accept_sparse=False, dtype=[np.float64, np.float32],
+                            ensure_all_finite="allow-nan", allow_nd=True, input_name="X")
+        X = check_tensor(X, "X", allow_nan=True)
+        xp = get_namespace(X)
+        observed = ~xp.isnan(X)
+        complete = bool(xp.all(observed))
+        if not bool(xp.any(observed)):
+            raise ValueError("X has no observed entries (every entry is NaN)")
+        # One seed for everything: draw it once when given a generator or None.
+        rng = check_random_state(self.random_state)
+        seed = (int(self.random_state) if isinstance(self.random_state, numbers.Integral)
+                else int(rng.randint(2**31 - 1)))
+        space = self._space(X.shape)
+        objective = Objective(self.objective, rse_weight=self.rse_weight, max_rse=self.max_rse)
+        if complete:
+            data, train, held_out = X, None, None
+        else:
+            data = xp.where(observed, X, 0)
+            train, held_out = holdout_split(observed, self.validation_fraction, seed)
+        fit_params = {"max_iter": self.max_iter, "tol": self.tol, "n_init": self.n_init,
+                      "target_error": objective.resolution(int(np.prod(X.shape)))}
+        progress = self._progress_bar()
+        runner = Runner(data, train, held_out, objective, method=self.method,
+                        fit_params=fit_params, seed=seed, n_jobs=self.n_jobs,
+                        max_evaluations=self.max_evaluations, max_time=self.max_time,
+                        checkpoint=self.checkpoint, resume=self.resume,
+                        progress=progress and progress[1],
+                        fingerprint=self._fingerprint(X, seed))
+        start = time.perf_counter()
+        try:
+            SEARCHERS[self.method](runner, space, np.random.RandomState(seed),
+                                   **self._searcher_params(space))
+        except BudgetExhausted:
+            pass
+        finally:
+            if progress:
+                progress[0].close()
+        if runner.best is None or runner.best["status"] != "ok":
+            raise ValueError("no candidate structure could be fitted (every one was skipped "
+                             "for max_memory); raise max_memory or lower max_rank")
+        best = runner.best
+        network = runner.best_network
+        structure = np.asarray(best["structure"])
+        if network is None:  # not kept (or restored from a checkpoint): refit, same seed
+            network = _evaluate(data, train, held_out, structure,
+                                candidate_seed(seed, best["key"]), None, fit_params,
+                                runner._config)["network"]
+        if not complete:  # the held-out entries only served to choose; fit on all of them
+            network = _evaluate(data, observed, None, structure, best["seed"], network,
+                                fit_params, runner._config)["network"]
+        self.shape_ = tuple(X.shape)
+        self.best_structure_ = structure
+        self.best_network_ = self.decomposition_ = network
+        self.best_objective_ = float(best["objective"])
+        self.best_rse_ = float(best["rse"])
+        self.best_key_ = canonical_key(structure)
+        self.history_ = runner.history
+        self.n_evaluations_ = runner.n_evaluations
+        self.n_cache_hits_ = runner.n_cache_hits
+        self.search_seconds_ = time.perf_counter() - start
+        return self
+
+    def _searcher_params(self, space):
+        if self.method == "greedy":
+            return {"rank_increment": self.rank_increment, "max_rse": self.max_rse,
+                    "candidate_iter": min(self.max_iter, 10)}
+        start = (space.start_ranks, space.permutation) if not isinstance(self.graph, str) \
+            else None
+        if self.method == "tnale":
+            return {"radius": self.radius, "init_radius": self.radius + 1, "start": start}
+        if self.method == "tnls":
+            return {"radius": self.radius, "start": start}
+        return {}
+
+    def _progress_bar(self):
+        if not self.verbose:
+            return None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self.max_evaluations, desc=f"StructureSearch({self.method})",
+                   unit="fit")
+
+        def update(runner):
+            bar.update(runner.n_evaluations - bar.n)
+            bar.set_postfix(best=f"{runner.best['objective']:.4g}" if runner.best else "-")
+
+        return bar, update
+
+    def reconstruction(self):
+        """The best network's dense tensor."""
+        check_is_fitted(self)
+        return self.best_network_.to_tensor()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = False
+        return tags

@@ -1,0 +1,322 @@
+"""Evaluating candidate structures: in parallel, once each, recorded, resumable.
+
+A searcher hands the :class:`Runner` batches of candidate structures. The runner
+
+- scores each distinct structure once: the cache is keyed by the canonical form of the
+  structure (:func:`~tnml.structure_search.encoding.canonical_key`) and the fitting stage, so
+  isomorphic candidates share one evaluation;
+- fits the rest through :class:`joblib.Parallel` with ``n_jobs`` workers, so that
+  ``with joblib.parallel_config(backend="dask"):`` runs them on a Dask cluster unchanged;
+- gives every candidate a seed derived from the search's seed and the candidate's canonical
+  form, so a candidate's result does not depend on the order, the worker or the batch it ran
+  in: parallel and serial searches are identical;
+- records every evaluation (structure, parameters, RSE, objective, seconds, seed, status;
+  candidates whose fit would exceed ``max_memory`` are recorded as skipped, not crashed);
+- writes a checkpoint after each batch (a temporary file moved into place with
+  :func:`os.replace`, so a crash never leaves half a file). With ``resume=True`` the searcher
+  is replayed from the start: every candidate found in the checkpoint takes its recorded
+  result instead of being fitted again, so the resumed search makes exactly the decisions,
+  and ends with exactly the history, of an uninterrupted one.
+"""
+
+import hashlib
+import io
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from .._config import config_context, get_config
+from ..backend import get_namespace, to_numpy
+from .encoding import canonical_key, n_params
+
+__all__ = ["Runner", "BudgetExhausted", "candidate_seed"]
+
+_FORMAT = "tnml-structure-search-checkpoint-1"
+
+
+class BudgetExhausted(Exception):
+    """Raised to a searcher when the evaluation or time budget is spent."""
+
+
+def candidate_seed(seed, key):
+    """A 31-bit seed from the search's seed and a candidate's cache key (order-free).
+
+    Examples
+    --------
+    >>> candidate_seed(0, "3:3,1,1,3") == candidate_seed(0, "3:3,1,1,3")
+    True
+    """
+    digest = hashlib.sha256(f"{seed}|{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def _relative_error(X, network, mask):
+    xp = get_namespace(X)
+    approximation = network.to_tensor()
+    if mask is None:
+        return float(xp.linalg.norm(X - approximation) / xp.linalg.norm(X))
+    return float(xp.linalg.norm((X - approximation)[mask]) / xp.linalg.norm(X[mask]))
+
+
+def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
+    """Fit one structure (in a worker); return its RSE, the network and the time taken.
+
+    ``init`` is None (``n_init`` random starts), a network (a warm start), or a list of
+    those. The starts run in turn until one reaches ``target_error``; the one with the lowest
+    training error is kept. Random starts are seeded ``seed, seed + 1, ...``.
+    """
+    from ..decompositions.network import network_als
+
+    start = time.perf_counter()
+    fit_params = dict(fit_params)
+    n_init = fit_params.pop("n_init", 1)
+    starts = init if isinstance(init, list) else [init]
+    starts = [s for option in starts for s in ([None] * n_init if option is None else [option])]
+    target = fit_params.get("target_error") or 0.0
+    best = None
+    with config_context(**config):
+        try:
+            for index, option in enumerate(starts):
+                network, info = network_als(X, structure, mask=train,
+                                            init="random" if option is None else option,
+                                            random_state=seed + index, **fit_params)
+                if best is None or info.error < best[1]:
+                    best = (network, info.error)
+                if info.error <= target:
+                    break
+        except MemoryError as error:  # MemoryBudgetError: refused before allocating
+            return {"status": "skipped_memory", "rse": float("nan"), "network": None,
+                    "seconds": time.perf_counter() - start, "message": str(error)}
+        network = best[0]
+        rse = _relative_error(X, network, held_out if held_out is not None else train)
+    if not math.isfinite(rse):
+        rse = float("inf")
+    return {"status": "ok", "rse": rse, "network": network,
+            "seconds": time.perf_counter() - start}
+
+
+def _network_arrays(network):
+    return [to_numpy(core) for core in network.cores]
+
+
+def _network_from_arrays(structure, cores):
+    from ..decompositions.network import TensorNetwork
+
+    return TensorNetwork(list(cores), np.asarray(structure))
+
+
+class Runner:
+    """Evaluate, cache, record and checkpoint candidate structures (see the module doc).
+
+    Parameters
+    ----------
+    X : array
+        The data (NaN-free; missing entries are excluded by ``train``).
+    train, held_out : bool arrays or None
+        Entries fitted and entries scored; None: every entry is fitted and scored.
+    objective : Objective
+    method : str
+        Recorded with every evaluation.
+    fit_params : dict
+        Keyword arguments of :func:`~tnml.decompositions.network_als`.
+    seed : int
+    n_jobs, max_evaluations, max_time, checkpoint, resume, progress
+        See :class:`~tnml.StructureSearch`; ``progress(runner)`` is called after each batch.
+    fingerprint : dict
+        What the checkpoint must have been written for (data shape, method, settings).
+    """
+
+    def __init__(self, X, train, held_out, objective, *, method, fit_params, seed, n_jobs=None,
+                 max_evaluations=None, max_time=None, checkpoint=None, resume=False,
+                 progress=None, fingerprint=None):
+        self.X, self.train, self.held_out = X, train, held_out
+        self.objective, self.method, self.fit_params = objective, method, dict(fit_params)
+        self.seed, self.n_jobs = int(seed), n_jobs
+        self.max_evaluations, self.max_time = max_evaluations, max_time
+        self.checkpoint, self.progress = checkpoint, progress
+        self.fingerprint = json.loads(json.dumps(fingerprint or {}))
+        self.n_entries = math.prod(X.shape)
+        self.history = []          # one record per evaluation, in the searcher's order
+        self.networks = {}         # evaluation index -> network, for candidates kept
+        self._cache = {}           # cache key -> record
+        self._restored = {}        # cache key -> (record, network or None) from a checkpoint
+        self.n_cache_hits = 0
+        self.best = None
+        self.best_network = None
+        self._elapsed_before = 0.0
+        self._start = time.perf_counter()
+        self._config = get_config()
+        if checkpoint is not None:
+            if os.path.exists(checkpoint):
+                if not resume:
+                    raise ValueError(f"checkpoint {checkpoint!r} already exists; pass "
+                                     f"resume=True to continue it, or remove it to start over")
+                self._load_checkpoint()
+            directory = os.path.dirname(os.path.abspath(checkpoint))
+            if not os.path.isdir(directory):
+                raise ValueError(f"checkpoint {checkpoint!r}: folder {directory!r} does not "
+                                 f"exist")
+
+    # -- budget ---------------------------------------------------------------------------------
+    @property
+    def n_evaluations(self):
+        return len(self.history)
+
+    @property
+    def elapsed(self):
+        return self._elapsed_before + time.perf_counter() - self._start
+
+    def _remaining(self):
+        if self.max_time is not None and self.elapsed >= self.max_time:
+            return 0
+        if self.max_evaluations is None:
+            return None
+        return self.max_evaluations - self.n_evaluations
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def evaluate(self, candidates):
+        """Score a batch of candidates; return one record per candidate, in order.
+
+        Parameters
+        ----------
+        candidates : list of dict
+            ``structure`` (data-mode-ordered matrix), and optionally ``stage`` (str: part of
+            the cache key, for refits), ``init`` (a network to warm-start from),
+            ``fit_params`` (overrides) and ``keep`` (keep the fitted network).
+
+        Raises
+        ------
+        BudgetExhausted
+            After recording what the budget allowed of this batch.
+        """
+        keys = [f"{c.get('stage', 'fit')}|{canonical_key(c['structure'])}" for c in candidates]
+        records = [None] * len(candidates)
+        todo = []  # (position, key, candidate) to fit now
+        planned = {}
+        exhausted = False
+        remaining = self._remaining()
+        for position, (key, candidate) in enumerate(zip(keys, candidates)):
+            if key in self._cache:
+                records[position] = self._cache[key]
+                self.n_cache_hits += 1
+                continue
+            if key in planned:  # an isomorphic twin earlier in this batch
+                self.n_cache_hits += 1
+                continue
+            if remaining is not None and len(planned) >= remaining:
+                exhausted = True
+                break
+            planned[key] = position
+            todo.append((position, key, candidate))
+        fresh = [(p, k, c) for p, k, c in todo if k not in self._restored]
+        results = {}
+        if fresh:
+            from joblib import Parallel, delayed
+
+            jobs = (delayed(_evaluate)(self.X, self.train, self.held_out,
+                                       np.asarray(c["structure"]),
+                                       candidate_seed(self.seed, k), c.get("init"),
+                                       {**self.fit_params, **c.get("fit_params", {})},
+                                       self._config)
+                    for _, k, c in fresh)
+            # No memmapping: a folder per batch would pile up in /dev/shm until exit.
+            parallel = Parallel(n_jobs=self.n_jobs, max_nbytes=None)
+            for (_, key, _), result in zip(fresh, parallel(jobs)):
+                results[key] = result
+        for _, key, candidate in todo:  # record in the searcher's order
+            if key in self._restored:
+                record, network = self._restored.pop(key)
+                record = dict(record)
+            else:
+                result = results[key]
+                record = self._record(key, candidate, result)
+                network = result["network"]
+            record["evaluation"] = self.n_evaluations + 1
+            if "elapsed" not in record:  # a restored record keeps its original time
+                record["elapsed"] = round(self.elapsed, 3)
+            self.history.append(record)
+            self._cache[key] = record
+            if network is not None and candidate.get("keep"):
+                self.networks[record["evaluation"]] = network
+            if self.best is None or record["objective"] < self.best["objective"]:
+                self.best, self.best_network = record, network
+        for position, key in enumerate(keys):
+            if records[position] is None and key in self._cache:
+                records[position] = self._cache[key]
+        self._write_checkpoint()
+        if self.progress is not None:
+            self.progress(self)
+        if exhausted or self._remaining() == 0:
+            raise BudgetExhausted
+        return records
+
+    def network(self, record):
+        """The fitted network of a kept record (None when it was not kept)."""
+        return self.networks.get(record["evaluation"])
+
+    def _record(self, key, candidate, result):
+        structure = np.asarray(candidate["structure"])
+        params = n_params(structure)
+        rse = result["rse"]
+        objective = (float("inf") if result["status"] != "ok"
+                     else self.objective(params, self.n_entries, rse))
+        record = {"method": self.method, "stage": candidate.get("stage", "fit"),
+                  "structure": structure.tolist(), "key": key, "n_params": params,
+                  "compression_ratio": params / self.n_entries, "rse": rse,
+                  "objective": objective, "seconds": round(result["seconds"], 4),
+                  "seed": candidate_seed(self.seed, key), "status": result["status"]}
+        if "message" in result:
+            record["message"] = result["message"]
+        return record
+
+    # -- checkpoint -----------------------------------------------------------------------------
+    def _write_checkpoint(self):
+        if self.checkpoint is None:
+            return
+        meta = {"format": _FORMAT, "fingerprint": self.fingerprint, "history": self.history,
+                "elapsed": self.elapsed}
+        arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
+        for evaluation, network in self.networks.items():
+            for index, core in enumerate(_network_arrays(network)):
+                arrays[f"network_{evaluation}_{index}"] = core
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        temporary = f"{self.checkpoint}.tmp{os.getpid()}"
+        with open(temporary, "wb") as stream:
+            stream.write(buffer.getvalue())
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, self.checkpoint)
+
+    def _load_checkpoint(self):
+        path = self.checkpoint
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                meta = json.loads(archive["meta"].tobytes().decode())
+                if meta.get("format") != _FORMAT:
+                    raise ValueError(f"unknown format {meta.get('format')!r}")
+                cores = {}
+                for name in archive.files:
+                    if name.startswith("network_"):
+                        _, evaluation, index = name.split("_")
+                        cores.setdefault(int(evaluation), {})[int(index)] = archive[name]
+                history = meta["history"]
+                elapsed = float(meta["elapsed"])
+        except Exception as error:  # noqa: BLE001 - any failure means an unusable file
+            raise ValueError(f"checkpoint {path!r} is corrupted or not a structure-search "
+                             f"checkpoint ({type(error).__name__}: {error}); it was left "
+                             f"untouched: remove it or give another checkpoint path") from None
+        if meta["fingerprint"] != self.fingerprint:
+            raise ValueError(f"checkpoint {path!r} was written by a different search "
+                             f"({meta['fingerprint']}); this one is {self.fingerprint}")
+        for record in history:
+            network = None
+            if record["evaluation"] in cores:
+                parts = cores[record["evaluation"]]
+                network = _network_from_arrays(record["structure"],
+                                               [parts[i] for i in range(len(parts))])
+            self._restored[record["key"]] = (record, network)
+        self._elapsed_before = elapsed

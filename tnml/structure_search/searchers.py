@@ -1,0 +1,264 @@
+"""The searchers: greedy rank growth, TnALE, TNLS and random sampling.
+
+Each searcher moves in a :class:`~tnml.structure_search.encoding.SearchSpace` and hands batches
+of candidates to a :class:`~tnml.structure_search.runner.Runner`, which fits, scores, caches
+and records them and raises :class:`~tnml.structure_search.runner.BudgetExhausted` when the
+budget is spent. A searcher's decisions depend only on the records it gets back and on its own
+random generator, which is what makes a search reproducible and resumable.
+
+References
+----------
+.. [greedy] M. Hashemizadeh, M. Liu, J. Miller, G. Rabusseau, "Adaptive learning of tensor
+   network structures", arXiv:2008.05437.
+.. [tnls] C. Li, J. Zeng, Z. Tao, Q. Zhao, "Permutation search of tensor network structures
+   via local sampling", ICML 2022.
+.. [tnale] C. Li, J. Zeng, C. Li, C. Caiafa, Q. Zhao, "Alternating local enumeration (TnALE):
+   solving tensor network structure search with fewer evaluations", ICML 2023.
+"""
+
+import numpy as np
+
+from .encoding import n_params
+
+__all__ = ["greedy", "tnale", "tnls", "random_search", "SEARCHERS"]
+
+_MAX_IDLE_BATCHES = 20
+
+
+def _candidate(space, ranks, permutation, **extra):
+    return {"structure": space.structure(ranks, permutation), **extra}
+
+
+def greedy(runner, space, rng, *, rank_increment=1, candidate_iter=10, refit_iter=500,
+           max_rse=1e-6, criterion="efficiency", prune=True):
+    """Greedy rank growth [greedy]_.
+
+    From every bond rank 1 on the template graph (the fully connected one by default), each
+    step tries ``+rank_increment`` on every edge, each candidate warm-started from the current
+    network with small new slices and fitted for ``candidate_iter`` sweeps; the candidate with
+    the lowest error is refitted (up to ``refit_iter`` sweeps or RSE ``max_rse / 10``, from a
+    random start, then from the warm start, keeping the better) and becomes the current
+    network. Growth stops when the RSE reaches ``max_rse``, no edge can grow, or the budget is
+    spent. ``criterion='efficiency'`` (default) picks the candidate that removes the most
+    squared error per added parameter, ``'error'`` the lowest error (the paper's rule). With
+    ``prune``, ranks that later steps made redundant are then lowered one at a time while the
+    RSE stays within ``max_rse``.
+    """
+    from ..decompositions.network import pad_network
+
+    ranks = [1] * len(space.edges)
+    permutation = space.permutation
+    (current,) = runner.evaluate([_candidate(space, ranks, permutation, keep=True)])
+    while current["status"] == "ok" and current["rse"] > max_rse:
+        network = runner.network(current)
+        batch, steps = [], []
+        for index, rank in enumerate(ranks):
+            if rank + rank_increment > space.max_rank:
+                continue
+            grown = list(ranks)
+            grown[index] = rank + rank_increment
+            structure = space.structure(grown, permutation)
+            seed = int(rng.randint(2**31 - 1))
+            batch.append({"structure": structure, "keep": True, "stage": "grow",
+                          "init": pad_network(network, structure, random_state=seed),
+                          "fit_params": {"max_iter": candidate_iter}})
+            steps.append(grown)
+        if not batch:
+            return
+        records = runner.evaluate(batch)
+        usable = [i for i, r in enumerate(records) if r["status"] == "ok"]
+        if not usable:
+            return
+        if criterion == "error":
+            chosen = min(usable, key=lambda i: (records[i]["rse"], records[i]["n_params"], i))
+        else:  # squared error removed per parameter added
+            gain = [(current["rse"] ** 2 - records[i]["rse"] ** 2)
+                    / max(records[i]["n_params"] - current["n_params"], 1) for i in usable]
+            chosen = usable[max(range(len(usable)), key=lambda k: (gain[k], -k))]
+        ranks = steps[chosen]
+        # The refit runs to the target, from a random start and from the warm start: a warm
+        # start near a saddle can stall where a fresh start of the grown structure converges.
+        refit = {"structure": batch[chosen]["structure"], "keep": True, "stage": "refit",
+                 "init": [None, runner.network(records[chosen])],
+                 "fit_params": {"max_iter": refit_iter, "tol": 0.0,
+                                "target_error": max_rse / 10}}
+        (current,) = runner.evaluate([refit])
+    if prune and current["status"] == "ok" and current["rse"] <= max_rse:
+        _prune(runner, space, ranks, permutation, max_rse)
+
+
+def _prune(runner, space, ranks, permutation, max_rse):
+    """Lower bond ranks one at a time while the error bound holds.
+
+    Growth adds the bond that pays best at each step, and an early choice can be made
+    redundant by later ones; each round refits every structure one rank below the current one
+    (from random starts) and moves to the smallest that still meets ``max_rse``.
+    """
+    while True:
+        batch, steps = [], []
+        for index, rank in enumerate(ranks):
+            if rank <= 1:
+                continue
+            lower = list(ranks)
+            lower[index] = rank - 1
+            batch.append({"structure": space.structure(lower, permutation), "stage": "prune",
+                          "fit_params": {"target_error": max_rse / 10, "tol": 0.0}})
+            steps.append(lower)
+        records = runner.evaluate(batch) if batch else []
+        feasible = [i for i, r in enumerate(records)
+                    if r["status"] == "ok" and r["rse"] <= max_rse]
+        if not feasible:
+            return
+        chosen = min(feasible, key=lambda i: (records[i]["n_params"], records[i]["rse"], i))
+        ranks = steps[chosen]
+
+
+def _rank_grid(value, radius, max_rank):
+    """``2 * radius + 1`` consecutive ranks around ``value``, shifted to fit in [1, max_rank]."""
+    width = min(2 * radius + 1, max_rank)
+    low = min(max(1, value - radius), max_rank - width + 1)
+    return list(range(low, low + width))
+
+
+def _interpolated_rse(grid, evaluated):
+    """RSE at every grid point, linear between the evaluated ones (TnALE's initial phase)."""
+    points = sorted(evaluated)
+    return np.interp(grid, points, [evaluated[p] for p in points])
+
+
+def _perturbed(space, rng, ranks, permutation, radius):
+    """A random neighbour: every rank moved by a uniform step in ``[-radius, radius]`` and,
+    when the permutation is searched, one random transposition half of the time."""
+    steps = rng.randint(-radius, radius + 1, size=len(ranks))
+    trial = [int(min(max(r + s, 1), space.max_rank)) for r, s in zip(ranks, steps)]
+    trial_permutation = np.array(permutation)
+    if space.search_permutation and rng.rand() < 0.5:
+        i, j = rng.choice(len(permutation), 2, replace=False)
+        trial_permutation[[i, j]] = trial_permutation[[j, i]]
+    return trial, trial_permutation
+
+
+def tnale(runner, space, rng, *, radius=1, init_radius=2, n_interpolation_sweeps=1,
+          n_restarts=3, start=None):
+    """Alternating local enumeration, TnALE [tnale]_.
+
+    The variables are the bond ranks of the template edges and, when searched, the data-mode
+    permutation. A sweep visits them forward then backward; each visit enumerates one variable
+    around its current value (ranks within ``radius``; permutations one transposition away)
+    with the others fixed, and moves to the best. During the first ``n_interpolation_sweeps``
+    sweeps the rank windows are ``init_radius`` wide and only their two ends and middle are
+    fitted: the RSE of the other ranks is interpolated linearly, which crosses a wide range
+    with three evaluations per variable. A larger rank is fitted from the centre's network
+    padded with small new slices (so it never scores a worse error than the centre); other
+    candidates start at random. When a full sweep without interpolation changes
+    nothing, the search restarts from a random neighbour of the best structure found (the
+    reference implementation's local sampling), at most ``n_restarts`` times, then stops.
+    """
+    ranks = list(start[0]) if start is not None else space.random_ranks(rng)
+    permutation = (np.asarray(start[1]) if start is not None
+                   else space.random_permutation(rng))
+    n_ranks = len(ranks)
+    variables = list(range(n_ranks)) + ([n_ranks] if space.search_permutation else [])
+    order = variables + variables[-2:0:-1] if len(variables) > 1 else variables
+    from ..decompositions.network import pad_network
+
+    sweep, restarts, best = 0, 0, None
+    while True:
+        interpolate = sweep < n_interpolation_sweeps
+        width = init_radius if interpolate else radius
+        before = (list(ranks), permutation.tolist())
+        for variable in order:
+            if variable == n_ranks:
+                options = space.transpositions(permutation)
+                records = runner.evaluate([_candidate(space, ranks, p, keep=True)
+                                           for p in options])
+                chosen = min(range(len(options)), key=lambda i: (records[i]["objective"], i))
+                permutation = options[chosen]
+                continue
+            grid = _rank_grid(ranks[variable], width, space.max_rank)
+            if interpolate and len(grid) > 3:
+                probes = sorted({grid[0], grid[(len(grid) - 1) // 2], grid[-1]})
+            else:
+                probes = grid
+            # Larger ranks start from the centre's fit, padded: never worse than the centre,
+            # where a random start of an over-complete ring often stalls in a swamp.
+            (centre,) = runner.evaluate([_candidate(space, ranks, permutation, keep=True)])
+            warm = runner.network(centre)
+            candidates = []
+            for value in probes:
+                trial = list(ranks)
+                trial[variable] = value
+                candidate = _candidate(space, trial, permutation, keep=True)
+                if warm is not None and value > ranks[variable]:
+                    candidate["init"] = pad_network(warm, candidate["structure"],
+                                                    random_state=int(rng.randint(2**31 - 1)))
+                candidates.append(candidate)
+            records = runner.evaluate(candidates)
+            if probes is grid:
+                scores = [r["objective"] for r in records]
+            else:
+                rse = _interpolated_rse(grid, {p: r["rse"] if r["status"] == "ok" else 1.0
+                                               for p, r in zip(probes, records)})
+                scores = []
+                for value, error in zip(grid, rse):
+                    trial = list(ranks)
+                    trial[variable] = value
+                    params = n_params(space.structure(trial, permutation))
+                    scores.append(runner.objective(params, runner.n_entries, float(error)))
+            # Ties keep the current value, so a sweep without improvement changes nothing.
+            current = ranks[variable]
+            ranks[variable] = grid[min(range(len(grid)),
+                                       key=lambda i: (scores[i], grid[i] != current, i))]
+        sweep += 1
+        if interpolate or (list(ranks), permutation.tolist()) != before:
+            continue
+        (centre,) = runner.evaluate([_candidate(space, ranks, permutation)])
+        if best is None or centre["objective"] < best[0]:
+            best = (centre["objective"], list(ranks), np.array(permutation))
+        if restarts >= n_restarts:
+            return
+        restarts += 1
+        ranks, permutation = _perturbed(space, rng, best[1], best[2], init_radius)
+
+
+def tnls(runner, space, rng, *, radius=1, n_samples=None, n_iter_no_change=5, start=None):
+    """Local sampling, TNLS [tnls]_.
+
+    Each iteration draws ``n_samples`` structures around the current centre (every rank moved
+    by a uniform step in ``[-radius, radius]``, and, when the permutation is searched, one
+    random transposition half of the time), fits them as one batch, and moves the centre to
+    the best sample if it improves on it. It stops after ``n_iter_no_change`` iterations
+    without improvement, or at the budget.
+    """
+    ranks = list(start[0]) if start is not None else space.random_ranks(rng)
+    permutation = (np.asarray(start[1]) if start is not None
+                   else space.random_permutation(rng))
+    n_samples = n_samples or max(4, len(ranks))
+    (centre,) = runner.evaluate([_candidate(space, ranks, permutation)])
+    stale = 0
+    while stale < n_iter_no_change:
+        samples = [_perturbed(space, rng, ranks, permutation, radius)
+                   for _ in range(n_samples)]
+        records = runner.evaluate([_candidate(space, r, p) for r, p in samples])
+        best = min(range(len(records)), key=lambda i: (records[i]["objective"], i))
+        if records[best]["objective"] < centre["objective"]:
+            centre = records[best]
+            ranks, permutation = samples[best]
+            stale = 0
+        else:
+            stale += 1
+
+
+def random_search(runner, space, rng, *, batch_size=4, start=None):
+    """Uniform random structures (ranks in ``[1, max_rank]``, random permutations) until the
+    budget is spent: the baseline that shows what searching buys."""
+    idle = 0
+    while idle < _MAX_IDLE_BATCHES:  # a small space can run out of unseen structures
+        before = runner.n_evaluations
+        runner.evaluate([_candidate(space, space.random_ranks(rng),
+                                    space.random_permutation(rng))
+                         for _ in range(batch_size)])
+        idle = idle + 1 if runner.n_evaluations == before else 0
+
+
+SEARCHERS = {"greedy": greedy, "tnale": tnale, "tnls": tnls, "random": random_search}
