@@ -439,13 +439,6 @@ class TensorNetwork(FactorizedTensor):
     # -- values -----------------------------------------------------------------------------------
     # to_tensor/_to_tensor/_to_tensor_bytes: FactorizedTensor's memory-budget template (branch
     # i9); this to_tensor is the template's own and goes once that is merged.
-    def to_tensor(self):
-        """The dense tensor (data modes in data order), one cached contraction; refused with
-        :class:`tnml.MemoryBudgetError` before allocating when its largest intermediate would
-        exceed ``max_memory``."""
-        check_memory(self._to_tensor_bytes(), "TensorNetwork.to_tensor")
-        return self._to_tensor()
-
     def _to_tensor(self):
         return einsum(self._graph.full_subscripts, *self.cores, optimize=_PATH)
 
