@@ -11,7 +11,6 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import tnml
 from tnml import testing
@@ -288,20 +287,3 @@ def test_objective_and_space_validation():
         Objective("fastest")
     with pytest.raises(ValueError, match="graph must be one of"):
         SearchSpace((3, 3), "star")
-
-
-# -- scikit-learn ------------------------------------------------------------------------------
-_NOT_APPLICABLE = {
-    # The whole X is one tensor (no sample axis): no per-feature contract.
-    "check_n_features_in": "no sample axis",
-    "check_n_features_in_after_fitting": "no sample axis",
-}
-
-
-@parametrize_with_checks([tnml.StructureSearch(max_rank=2, max_evaluations=4, max_iter=10,
-                                               random_state=0)],
-                         expected_failed_checks=lambda estimator: _NOT_APPLICABLE)
-def test_sklearn_compatible(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check(estimator)
