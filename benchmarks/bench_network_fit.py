@@ -46,7 +46,7 @@ from tnml.decompositions import (
     random_network,
     ring_adjacency,
 )
-from tnml.decompositions import network as network_module
+from tnml.decompositions.network import als, structure
 
 DEFAULT_INSTANCE = "/work/shared/reference/tnale_tr_order6.npz"
 TARGET_RATIO = 20.0
@@ -54,8 +54,8 @@ TARGET_RATIO = 20.0
 
 def _clear_caches():
     contract.clear_cache()
-    network_module._plan.cache_clear()
-    network_module._graph.cache_clear()
+    als._plan.cache_clear()
+    structure._graph.cache_clear()
 
 
 def compare(X, adjacency, permutation=None, *, adam_steps=10000, seed=0, warm_runs=5):

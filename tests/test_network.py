@@ -163,9 +163,9 @@ def test_restarts_keep_the_best_and_target_error_stops_early():
 def test_masked_fit_recovers_from_half_the_entries(dense, monkeypatch):
     # dense=False: the design rows are gathered per observation (the path of large tensors).
     if not dense:
-        import tnml.decompositions.network as network_module
+        from tnml.decompositions.network import als
 
-        monkeypatch.setattr(network_module, "_DENSE_ENVIRONMENT_ENTRIES", 0)
+        monkeypatch.setattr(als, "_DENSE_ENVIRONMENT_ENTRIES", 0)
     rng = np.random.RandomState(0)
     for A in (ring_adjacency((6, 6, 6, 6), (2, 2, 2, 2)), chain((6, 6, 6, 6), (2, 3, 2))):
         X = random_network(A, random_state=1).to_tensor()
@@ -211,12 +211,14 @@ def test_memory_budget_refuses_before_allocating(monkeypatch):
     need = network_memory(A, None, (4,) * 5)
     assert need > 10**6
     X = np.ones((4,) * 5)
-    import tnml.decompositions.network as network_module
+    from tnml.decompositions.network import adam, als
 
     def never(*args, **kwargs):
         raise AssertionError("allocated cores before checking the budget")
 
-    monkeypatch.setattr(network_module, "_initial_cores", never)
+    # Each fit calls the name in its own module: patch both.
+    monkeypatch.setattr(als, "_initial_cores", never)
+    monkeypatch.setattr(adam, "_initial_cores", never)
     with tnml.config_context(max_memory=need // 2), pytest.raises(tnml.MemoryBudgetError):
         network_als(X, A)
     with tnml.config_context(max_memory=need // 2), pytest.raises(tnml.MemoryBudgetError):
