@@ -3,7 +3,7 @@
 from ._base import FactorizedTensor, FitResult
 from ._linalg import khatri_rao, mode_dot, solve_spd
 from ._masked import Observations, observed_error
-from ._rank_search import grow_rank, split_observations
+from ._rank_search import grow_rank, split_mask, split_observations
 from .cp import CPTensor, cp_als, cp_complete, max_cp_rank, pad_cp, random_cp
 from .network import (
     TensorNetwork,
@@ -53,7 +53,7 @@ from .tucker import (
 
 __all__ = [
     "FactorizedTensor", "FitResult", "Observations", "observed_error", "grow_rank",
-    "split_observations", "khatri_rao", "mode_dot", "solve_spd",
+    "split_mask", "split_observations", "khatri_rao", "mode_dot", "solve_spd",
     "CPTensor", "cp_als", "cp_complete", "pad_cp", "random_cp",
     "TuckerTensor", "hosvd", "tucker_hooi", "tucker_complete", "pad_tucker", "random_tucker",
     "check_tucker_rank",

@@ -10,14 +10,36 @@ fitting and padding functions (CP, Tucker, TT and TR provide them).
 
 import numpy as np
 
-from ..backend import check_random_state, get_namespace, to_device
+from ..backend import check_random_state, get_namespace, to_device, to_numpy
 from ._masked import observed_error
 
-__all__ = ["grow_rank", "split_observations"]
+__all__ = ["grow_rank", "split_mask", "split_observations"]
+
+
+def _draw_held_out(n_obs, validation_fraction, random_state):
+    """Host positions ``(train, held_out)`` of a random split of ``n_obs`` entries.
+
+    One permutation of ``n_obs`` from a legacy RandomState; its first
+    ``round(validation_fraction * n_obs)`` positions are held out. (``RandomState.choice(n, k,
+    replace=False)`` draws exactly these, so earlier splits made with it are unchanged.)
+    """
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
+    n_held_out = int(round(validation_fraction * n_obs))
+    if not 1 <= n_held_out < n_obs:
+        raise ValueError(f"validation_fraction={validation_fraction} of {n_obs} observed "
+                         f"entries leaves no entry on one side of the split")
+    # Drawn on the host so that a seed gives the same split on every namespace.
+    permutation = check_random_state(random_state).permutation(n_obs)
+    return permutation[n_held_out:], permutation[:n_held_out]
 
 
 def split_observations(observations, validation_fraction, random_state=None):
     """Random split of observations into a training and a held-out part.
+
+    The same entries are held out as by :func:`split_mask` on the mask of these observations
+    (for the same seed), when the observations are in row-major order (as
+    :meth:`Observations.from_mask` gives them).
 
     Parameters
     ----------
@@ -40,19 +62,41 @@ def split_observations(observations, validation_fraction, random_state=None):
     >>> train.n_obs, held_out.n_obs
     (8, 2)
     """
-    if not 0 < validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
-    n_obs = observations.n_obs
-    n_held_out = int(round(validation_fraction * n_obs))
-    if not 1 <= n_held_out < n_obs:
-        raise ValueError(f"validation_fraction={validation_fraction} of {n_obs} observed "
-                         f"entries leaves no entry on one side of the split")
-    # Drawn on the host so that a seed gives the same split on every namespace.
-    permutation = check_random_state(random_state).permutation(n_obs)
+    train, held_out = _draw_held_out(observations.n_obs, validation_fraction, random_state)
     xp = get_namespace(observations.indices)
-    train = to_device(np.sort(permutation[n_held_out:]), xp)
-    held_out = to_device(np.sort(permutation[:n_held_out]), xp)
-    return observations.take(train), observations.take(held_out)
+    return (observations.take(to_device(np.sort(train), xp)),
+            observations.take(to_device(np.sort(held_out), xp)))
+
+
+def split_mask(observed, validation_fraction, random_state=None):
+    """Random split of a mask of observed entries into a training and a held-out mask.
+
+    Parameters
+    ----------
+    observed : bool array
+    validation_fraction : float
+        Share of the observed entries held out, in (0, 1); at least one on each side.
+    random_state : None, int or RandomState
+
+    Returns
+    -------
+    train, held_out : bool arrays of ``observed``'s shape and namespace
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions import split_mask
+    >>> train, held = split_mask(np.ones((4, 5), bool), 0.25, random_state=0)
+    >>> int(train.sum()), int(held.sum()), bool((train & held).any())
+    (15, 5, False)
+    """
+    xp = get_namespace(observed)
+    flat = np.flatnonzero(to_numpy(observed))
+    _, chosen = _draw_held_out(flat.size, validation_fraction, random_state)
+    held = np.zeros(int(np.prod(observed.shape)), dtype=bool)
+    held[flat[chosen]] = True
+    held = to_device(held.reshape(observed.shape), xp)
+    return observed & ~held, held
 
 
 def grow_rank(fit, pad, observations, ranks, validation_fraction=0.1, random_state=None,

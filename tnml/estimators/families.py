@@ -14,7 +14,6 @@ fitted in and any other choices made) and sets no state anywhere.
 """
 
 import math
-import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import check_random_state, get_namespace
+from ..backend import get_namespace
 from ..decompositions import (
     Observations,
     cp_als,
@@ -38,6 +37,7 @@ from ..decompositions import (
     pad_tt,
     pad_tucker,
     smooth_tucker_complete,
+    split_mask,
     split_observations,
     t_svd,
     tnn_complete,
@@ -272,14 +272,7 @@ def _grow(family, X, observed, options):
 
 def _split_mask(observed, options):
     """A random ``validation_fraction`` of the observed entries held out: (train, held_out)."""
-    xp = get_namespace(observed)
-    state = options.random_state
-    if isinstance(state, numbers.Integral) or state is None:
-        draws = np.random.default_rng(state).random(observed.shape)
-    else:  # a RandomState instance (or anything check_random_state accepts) is honoured too
-        draws = check_random_state(state).random_sample(observed.shape)
-    held_out = observed & xp.asarray(draws < options.validation_fraction)
-    return observed & ~held_out, held_out
+    return split_mask(observed, options.validation_fraction, options.random_state)
 
 
 def _held_out_error(completed, X, held_out):

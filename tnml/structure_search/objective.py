@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ..backend import check_random_state, get_namespace, to_device, to_numpy
+from ..decompositions import split_mask
 
 __all__ = ["Objective", "holdout_split"]
 
@@ -78,37 +78,6 @@ class Objective:
         return {"kind": self.kind, "rse_weight": self.rse_weight, "max_rse": self.max_rse}
 
 
-def holdout_split(observed, fraction, random_state=None):
-    """Split a mask of observed entries into a fitting part and a held-out part.
-
-    Parameters
-    ----------
-    observed : bool array
-    fraction : float in (0, 1)
-        Share of the observed entries held out (at least one on each side).
-    random_state : None, int or RandomState
-
-    Returns
-    -------
-    train, held_out : bool arrays of ``observed``'s shape and namespace
-
-    Examples
-    --------
-    >>> train, held = holdout_split(np.ones((4, 5), bool), 0.25, random_state=0)
-    >>> int(train.sum()), int(held.sum()), bool((train & held).any())
-    (15, 5, False)
-    """
-    xp = get_namespace(observed)
-    if not 0 < fraction < 1:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {fraction!r}")
-    flat = np.flatnonzero(to_numpy(observed))
-    n_held = int(round(fraction * flat.size))
-    if not 1 <= n_held < flat.size:
-        raise ValueError(f"validation_fraction={fraction} of {flat.size} observed entries "
-                         f"leaves no entry on one side of the split")
-    # Drawn on the host so that a seed gives the same split on every namespace.
-    chosen = check_random_state(random_state).choice(flat, n_held, replace=False)
-    held = np.zeros(int(np.prod(observed.shape)), dtype=bool)
-    held[chosen] = True
-    held = to_device(held.reshape(observed.shape), xp)
-    return observed & ~held, held
+# The split of observed entries into fitting and held-out ones: the one of the completion
+# estimators (same draws for the same seed), kept under this module's name.
+holdout_split = split_mask
