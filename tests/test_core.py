@@ -90,3 +90,19 @@ def test_rowwise_least_squares_matches_direct_solves(chunk_rows, rng, monkeypatc
     W_g = masked.solve_rowwise(guarded, 1, lambda idx: design_g[idx], 8, 4, ridge=1e-3)
     assert isinstance(W_g, testing.HostGuardArray)
     np.testing.assert_allclose(to_numpy(W_g), W, atol=1e-12)
+
+
+def test_serial_blas_limits_the_host_blas_and_restores_it():
+    from threadpoolctl import threadpool_info
+
+    from tnml.backend import serial_blas
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    with serial_blas():
+        assert all(n == 1 for n in blas_threads())
+        values = np.linalg.svd(np.diag([3.0, 2.0, 1.0]), compute_uv=False)
+    np.testing.assert_allclose(values, [3.0, 2.0, 1.0])
+    assert blas_threads() == before

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 import tensorly as tl
+from sklearn.exceptions import ConvergenceWarning
 from tensorly.decomposition import parafac
 
+import tnml
 from tnml import testing
 from tnml.decompositions import CPTensor, cp_als, random_cp
 
@@ -77,3 +79,38 @@ def test_float32_stays_float32():
     X = random_cp((6, 7, 8), 2, random_state=0).to_tensor().astype(np.float32)
     cp, _ = cp_als(X, 2, max_iter=5)
     assert cp.factors[0].dtype == np.float32
+
+
+def _swamp(seed, shape=(9, 11, 13), rank=5):
+    """An exact CP tensor whose first two components correlate at 0.9 in every mode."""
+    rng = np.random.default_rng(seed)
+    factors = []
+    for dim in shape:
+        z = rng.standard_normal((dim, rank))
+        z[:, 1] = 0.9 * z[:, 0] + np.sqrt(1 - 0.9 ** 2) * z[:, 1]
+        factors.append(z)
+    return CPTensor(np.ones(rank), factors).to_tensor(), rank
+
+
+def test_cp_defaults_recover_a_swamp():
+    X, rank = _swamp(0)
+    with pytest.warns(ConvergenceWarning):
+        plain = tnml.CP(rank=rank, max_iter=100, linesearch=False, random_state=0).fit(X)
+    model = tnml.CP(rank=rank, random_state=0).fit(X)
+    assert plain.reconstruction_error_ > 1e-6  # 100 plain sweeps stay in the swamp
+    assert model.reconstruction_error_ < 1e-8
+    assert model.n_iter_ > 100  # the progress rule let it go on
+
+
+def test_progress_after_stops_a_creeping_fit():
+    # Noise fitted at an over-rank: the error creeps down by fractions of a percent.
+    X = np.random.default_rng(0).standard_normal((12, 11, 10))
+    free = cp_als(X, 12, max_iter=200, tol=1e-12, random_state=0)[1]
+    ruled = cp_als(X, 12, max_iter=200, tol=1e-12, random_state=0, progress_after=20)[1]
+    assert free.n_iter == 200
+    assert 20 < ruled.n_iter < 200
+    errors = ruled.errors
+    assert errors[-11] - errors[-1] < 0.01 * errors[-11]
+    np.testing.assert_allclose(errors, free.errors[:ruled.n_iter])  # same path until it stops
+    with pytest.raises(ValueError, match="progress_after"):
+        cp_als(X, 2, progress_after=0)

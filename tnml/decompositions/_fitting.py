@@ -68,7 +68,7 @@ def expanded_error(squared_residual, squared_norm, dtype):
     return None
 
 
-def _stalled(errors, tol, lag):
+def stalled(errors, tol, lag):
     """The error changed by at most ``tol`` (relative) over the last ``lag`` sweeps."""
     return len(errors) > lag and abs(errors[-1 - lag] - errors[-1]) <= tol * errors[-1 - lag]
 
@@ -102,7 +102,7 @@ def fit_sweeps(step, max_iter, tol, log, dtype, lag=1, stop=None):
     for iteration in range(max_iter):
         model, error = step(iteration)
         error = log.record(model, error)
-        stopped = stop(log.errors) if stop is not None else _stalled(log.errors, tol, lag)
+        stopped = stop(log.errors) if stop is not None else stalled(log.errors, tol, lag)
         if is_exact_fit(error, dtype) or stopped:
             converged = True
             break

@@ -26,7 +26,7 @@ import numbers
 
 import numpy as np
 
-from ..backend import check_random_state, get_namespace, to_device
+from ..backend import check_random_state, get_namespace, serial_blas, to_device
 from ._fitting import is_exact_fit
 from ._linalg import orthonormal_columns
 from ._masked import segment_sum
@@ -297,9 +297,7 @@ def spectral_cp(observations, rank, random_state=None, n_core_starts=5):
     The host BLAS runs single-threaded meanwhile: every product here is skinny (k columns),
     and a multithreaded OpenBLAS measured 10-20x slower on them on a loaded 2-core machine.
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with serial_blas():
         return _spectral_cp(observations, rank, random_state, n_core_starts)
 
 

@@ -13,7 +13,14 @@ import math
 from .._validation import check_masked_tensor, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device
 from ._base import FactorizedTensor
-from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
+from ._fitting import (
+    check_fit_params,
+    check_missing,
+    em_sweeps,
+    expanded_error,
+    fit_sweeps,
+    stalled,
+)
 from ._linalg import (
     khatri_rao,
     leading_left_singular_vectors,
@@ -34,6 +41,9 @@ _ANNEAL_START = 0.3  # its first value, as a fraction of the typical Gram diagon
 # the exact leading singular vectors of their unfoldings.
 _SKETCH_MIN_SIZE = 2**18
 _JUMP_START = 3  # first sweep (0-based) that tries Bro's line search
+# cp_als's progress_after rule: the least relative error decrease over this many sweeps.
+_MIN_PROGRESS = 0.01
+_PROGRESS_LAG = 10
 
 
 class CPTensor(FactorizedTensor):
@@ -237,7 +247,8 @@ def _inner_mttkrp(partial, factors, mode):
 
 @with_restarts
 def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="svd",
-           random_state=None, linesearch=False, ridge=None, verbose=False):
+           random_state=None, linesearch=False, ridge=None, progress_after=None,
+           verbose=False):
     """CP decomposition by alternating least squares.
 
     Parameters
@@ -272,6 +283,14 @@ def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
     ridge : float, optional
         Tikhonov term added to the normal equations. None: 0 without a mask, 1e-8 with
         ``missing='als'`` (a factor row seen fewer times than the rank needs it).
+    progress_after : int, optional
+        Sweeps after which the fit goes on only while its error still falls by at least
+        ``1%`` of itself per ``10`` sweeps (``tol`` applies throughout; without a mask).
+        ALS in a swamp (nearly collinear components) gains several percent per 10 sweeps
+        for hundreds of sweeps on its way to the exact fit, while an over-ranked CP of real
+        data creeps along a degenerate path (diverging, cancelling components) by fractions
+        of a percent: this lets a large ``max_iter`` serve the first and not harm the
+        second. None: no such rule.
     verbose : bool, default=False
         Print the error after each sweep.
 
@@ -301,6 +320,8 @@ def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
     masked_als = mask is not None and check_missing(missing) == "als"
     tol, ridge = check_fit_params(max_iter, tol, verbose,
                                   (1e-8 if masked_als else 0.0) if ridge is None else ridge)
+    if progress_after is not None:
+        progress_after = check_positive_int(progress_after, "progress_after")
     factors = _initial_factors(X, rank, init, random_state)
     if masked_als:
         return cp_complete(Observations.from_dense(X, mask), rank, max_iter=max_iter,
@@ -335,7 +356,13 @@ def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
             error = _residual_error(X, None, factors, norm_x, split)
         return None, error
 
-    info = fit_sweeps(step, max_iter, tol, log, X.dtype)
+    def stop(errors):
+        slow = (progress_after is not None and len(errors) > max(progress_after, _PROGRESS_LAG)
+                and errors[-1 - _PROGRESS_LAG] - errors[-1]
+                < _MIN_PROGRESS * errors[-1 - _PROGRESS_LAG])
+        return slow or stalled(errors, tol, 1)
+
+    info = fit_sweeps(step, max_iter, tol, log, X.dtype, stop=stop)
     return CPTensor(None, factors).normalize(), info
 
 

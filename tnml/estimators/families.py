@@ -330,13 +330,15 @@ def _select_smooth(family, X, observed, options):
             for weight in _SMOOTH_WEIGHTS[-1:] if options.probe else _SMOOTH_WEIGHTS:
                 settings = {"feature_axis": feature_axis, "rank": rank, "order": order,
                             "smoothness": weight}
-                fitted, _ = smooth_tucker_complete(X, train, max_iter=options.max_iter,
-                                                   **settings)
+                fitted, info = smooth_tucker_complete(X, train, max_iter=options.max_iter,
+                                                      **settings)
                 error = _held_out_error(fitted.to_tensor(), X, held_out)
                 if best is None or error < best[0]:
-                    best = (error, settings)
-    error, settings = best
-    fitted, info = smooth_tucker_complete(X, observed, max_iter=options.max_iter, **settings)
+                    best = (error, settings, fitted, info)
+    error, settings, fitted, info = best
+    if not options.probe:  # a probe only ranks the family: its training fit will do
+        fitted, info = smooth_tucker_complete(X, observed, max_iter=options.max_iter,
+                                              **settings)
     return Selection(fitted, settings["rank"], error, ("plain",), settings, info.converged,
                      info.n_iter)
 

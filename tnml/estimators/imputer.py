@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_tensor, missing_mask
-from ..backend import get_namespace, is_numpy
+from ..backend import get_namespace, is_numpy, serial_blas
 from .families import AUTOMATIC, FAMILIES, SearchOptions, from_layout, select, to_layout
 
 # 'auto' probes every family cheaply, then searches fully the best this many, of those whose
@@ -244,7 +244,10 @@ default='auto'
             # Successive halving (as HalvingGridSearchCV): a cheap probe of every family (few
             # ranks and sweeps, one setting), then the full search for the leaders only.
             probe = replace(options, probe=True, max_iter=min(self.max_iter, _PROBE_MAX_ITER))
-            probes = [run(family, probe, "probe") for family in families]
+            # Probes fit ranks up to 4: skinny products and tiny solves, which a threaded
+            # host BLAS only slows down (4x on a busy 2-core machine; serial_blas).
+            with serial_blas():
+                probes = [run(family, probe, "probe") for family in families]
             ranked = sorted(probes, key=lambda c: c[0].validation_rse)
             cutoff = _LEADER_MARGIN * ranked[0][0].validation_rse
             leaders = tuple(c[1]["model"] for c in ranked[:_LEADERS]

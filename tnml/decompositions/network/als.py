@@ -30,7 +30,7 @@ from ..._config import check_memory
 from ..._validation import check_masked_tensor, check_nonneg_float, check_positive_int
 from ...backend import check_random_state, get_namespace, to_device
 from ...contract import compile_einsum, contraction_info, einsum
-from .._fitting import _stalled, check_fit_params, expanded_error, fit_sweeps
+from .._fitting import stalled, check_fit_params, expanded_error, fit_sweeps
 from .._linalg import solve_spd
 from .._masked import Observations, SweepLog, solve_rowwise
 from .format import TensorNetwork
@@ -433,7 +433,7 @@ def _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, dt
     stop = None
     if target_error is not None:
         def stop(errors):
-            return errors[-1] <= target_error or _stalled(errors, tol, 1)
+            return errors[-1] <= target_error or stalled(errors, tol, 1)
     result = fit_sweeps(sweep, max_iter, tol, log, dtype, stop=stop)
     return TensorNetwork._trusted(list(cores), graph), result
 

@@ -5,12 +5,13 @@ The DCT here (:func:`dct`, :func:`idct`) is the library's one orthonormal DCT: t
 diagonalises its Laplacian with it.
 """
 
+import contextlib
 import math
 import numbers
 
 import numpy as np
 
-from ...backend import get_namespace, to_device, to_numpy
+from ...backend import get_namespace, serial_blas, to_device, to_numpy
 
 __all__ = ["TubeTransform", "get_transform", "dct", "idct", "bind_transform", "per_slice",
            "slice_svd", "hermitian_transpose", "real_dtype"]
@@ -314,7 +315,18 @@ def per_slice(tr, func, *stacks):
 
 
 def slice_svd(tr, stack, full_matrices=False, compute_uv=True):
-    """Batched SVD of a stack of transformed slices ``(n_slices, a, b)`` (see per_slice)."""
+    """Batched SVD of a stack of transformed slices ``(n_slices, a, b)`` (see per_slice).
+
+    Slices up to 1024 x 1024 go through host LAPACK single-threaded
+    (:func:`~tnml.backend.serial_blas`): threads gain little there and stall when the cores
+    are shared, and the TNN solvers run one such SVD per iteration.
+    """
+    small = stack.shape[-1] * stack.shape[-2] <= 2 ** 20
+    with serial_blas() if small else contextlib.nullcontext():
+        return _slice_svd(tr, stack, full_matrices, compute_uv)
+
+
+def _slice_svd(tr, stack, full_matrices, compute_uv):
     xp = tr.xp
     if compute_uv:
         return per_slice(tr, lambda st: tuple(xp.linalg.svd(st, full_matrices=full_matrices)),
