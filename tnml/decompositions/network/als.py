@@ -30,7 +30,7 @@ from ..._config import check_memory
 from ..._validation import check_masked_tensor, check_nonneg_float, check_positive_int
 from ...backend import check_random_state, get_namespace, to_device
 from ...contract import compile_einsum, contraction_info, einsum
-from .._fitting import stalled, check_fit_params, expanded_error, fit_sweeps
+from .._fitting import check_fit_params, expanded_error, fit_sweeps, stalled
 from .._linalg import solve_spd
 from .._masked import Observations, SweepLog, solve_rowwise
 from .format import TensorNetwork
