@@ -40,20 +40,39 @@ def tensorly_best(X, observed, ranks):
     hidden = ~observed
     filled = np.where(observed, X, 0.0)
     rows = []
-    for name, fit in (("parafac", lambda r: tl.cp_to_tensor(
-                          parafac(filled, r, mask=observed, init="random", n_iter_max=100,
-                                  random_state=0))),
-                      ("tucker", lambda r: tl.tucker_to_tensor(
-                          tucker(filled, [min(r, d) for d in X.shape], mask=observed,
-                                 n_iter_max=100, random_state=0)))):
+    for name, fit in (
+        (
+            "parafac",
+            lambda r: tl.cp_to_tensor(
+                parafac(filled, r, mask=observed, init="random", n_iter_max=100, random_state=0)
+            ),
+        ),
+        (
+            "tucker",
+            lambda r: tl.tucker_to_tensor(
+                tucker(
+                    filled,
+                    [min(r, d) for d in X.shape],
+                    mask=observed,
+                    n_iter_max=100,
+                    random_state=0,
+                )
+            ),
+        ),
+    ):
         for rank in ranks:
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 completed = fit(rank)
-            rows.append((f"TensorLy {name} rank {rank}", psnr(X, completed, mask=hidden,
-                                                              data_range=1.0),
-                         rse(X, completed, mask=hidden), time.perf_counter() - start))
+            rows.append(
+                (
+                    f"TensorLy {name} rank {rank}",
+                    psnr(X, completed, mask=hidden, data_range=1.0),
+                    rse(X, completed, mask=hidden),
+                    time.perf_counter() - start,
+                )
+            )
     return rows
 
 
@@ -66,11 +85,18 @@ def tnml_rows(X, observed, models):
         completed = imputer.fit_transform(np.where(observed, X, np.nan))
         elapsed = time.perf_counter() - start
         summary = imputer.summary_
-        extra = "".join(f", {k} {v}" for k, v in summary["settings"].items()
-                        if k in ("order", "smoothness"))
+        extra = "".join(
+            f", {k} {v}" for k, v in summary["settings"].items() if k in ("order", "smoothness")
+        )
         label = f"tnml {model} ({summary['model']} rank {summary['rank']}{extra})"
-        rows.append((label, psnr(X, completed, mask=hidden, data_range=1.0),
-                     rse(X, completed, mask=hidden), elapsed))
+        rows.append(
+            (
+                label,
+                psnr(X, completed, mask=hidden, data_range=1.0),
+                rse(X, completed, mask=hidden),
+                elapsed,
+            )
+        )
     return rows
 
 
@@ -85,10 +111,18 @@ def report(title, rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="astronaut at 80%% only")
-    parser.add_argument("--models", nargs="+", default=list(FAMILIES),
-                        help="tnml families run on astronaut (default: all)")
-    parser.add_argument("--cube-models", nargs="+", default=["cp", "tucker", "tt", "tr", "smooth"],
-                        help="tnml families run on Indian Pines (default: all but tubal)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=list(FAMILIES),
+        help="tnml families run on astronaut (default: all)",
+    )
+    parser.add_argument(
+        "--cube-models",
+        nargs="+",
+        default=["cp", "tucker", "tt", "tr", "smooth"],
+        help="tnml families run on Indian Pines (default: all but tubal)",
+    )
     args = parser.parse_args(argv)
     missed = []
     image = load_image("astronaut", size=256)
@@ -99,11 +133,15 @@ def main(argv=None):
         report(f"astronaut 256x256x3, {ratio:.0%} missing", ours + theirs)
         best = max(ours, key=lambda row: row[1])
         best_tl = max(theirs, key=lambda row: row[1])
-        print(f"  best tnml {best[1]:.2f} dB in {best[3]:.1f} s; best TensorLy {best_tl[1]:.2f} "
-              f"dB; margin {best[1] - best_tl[1]:+.2f} dB")
+        print(
+            f"  best tnml {best[1]:.2f} dB in {best[3]:.1f} s; best TensorLy {best_tl[1]:.2f} "
+            f"dB; margin {best[1] - best_tl[1]:+.2f} dB"
+        )
         if best[1] < target or best[3] > TIME_BUDGET or best[1] - best_tl[1] < 4.0:
-            missed.append(f"astronaut {ratio:.0%}: {best[1]:.2f} dB in {best[3]:.1f} s "
-                          f"(target {target} dB, <= {TIME_BUDGET} s, +4 dB over TensorLy)")
+            missed.append(
+                f"astronaut {ratio:.0%}: {best[1]:.2f} dB in {best[3]:.1f} s "
+                f"(target {target} dB, <= {TIME_BUDGET} s, +4 dB over TensorLy)"
+            )
     if not args.quick:
         cube = load_indian_pines()
         cube = cube / cube.max()

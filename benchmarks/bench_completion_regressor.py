@@ -41,9 +41,13 @@ def run(n_obs, size, rank, noise, n_test, seed):
     reg.fit(coords[train], values[train])
     seconds = time.perf_counter() - start
     residual = reg.predict(coords[test]) - values[test]
-    return {"fit_seconds": seconds, "n_iter": reg.n_iter_,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "held_out_rmse": float(np.sqrt(np.mean(residual ** 2))), "sigma": sigma}
+    return {
+        "fit_seconds": seconds,
+        "n_iter": reg.n_iter_,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "held_out_rmse": float(np.sqrt(np.mean(residual**2))),
+        "sigma": sigma,
+    }
 
 
 def main():
@@ -56,21 +60,35 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    params = dict(n_obs=args.n_obs, size=args.size, rank=args.rank, noise=args.noise,
-                  n_test=args.n_test, seed=args.seed)
+    params = dict(
+        n_obs=args.n_obs,
+        size=args.size,
+        rank=args.rank,
+        noise=args.noise,
+        n_test=args.n_test,
+        seed=args.seed,
+    )
     if args.child:
         print(json.dumps(run(**params)))
         return 0
-    child = subprocess.run([sys.executable, __file__, "--child"] + sys.argv[1:],
-                           capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, __file__, "--child"] + sys.argv[1:],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     result = json.loads(child.stdout.strip().splitlines()[-1])
     ratio = result["held_out_rmse"] / result["sigma"]
     # Held-out targets carry the noise themselves: a perfect model's RMSE is sigma.
-    rows = [("fit time [s]", result["fit_seconds"], TARGET_SECONDS, "<="),
-            ("peak RSS [MB]", result["peak_rss_mb"], TARGET_RSS_MB, "<="),
-            ("held-out RMSE / sigma", ratio, TARGET_RMSE_RATIO, "<=")]
-    print(f"{args.n_obs} observed entries of a {args.size}^3 CP rank-{args.rank} tensor, "
-          f"sigma = {result['sigma']:.4g} ({args.noise} x entry std), {result['n_iter']} sweeps")
+    rows = [
+        ("fit time [s]", result["fit_seconds"], TARGET_SECONDS, "<="),
+        ("peak RSS [MB]", result["peak_rss_mb"], TARGET_RSS_MB, "<="),
+        ("held-out RMSE / sigma", ratio, TARGET_RMSE_RATIO, "<="),
+    ]
+    print(
+        f"{args.n_obs} observed entries of a {args.size}^3 CP rank-{args.rank} tensor, "
+        f"sigma = {result['sigma']:.4g} ({args.noise} x entry std), {result['n_iter']} sweeps"
+    )
     missed = False
     for name, value, target, op in rows:
         ok = value <= target

@@ -66,23 +66,50 @@ def compare(X, adjacency, permutation=None, *, adam_steps=10000, seed=0, warm_ru
     """
     _clear_caches()
     start = time.perf_counter()
-    _, adam = network_adam(X, adjacency, permutation, max_iter=adam_steps, learning_rate=1e-3,
-                           init_std=0.1, random_state=seed)
+    _, adam = network_adam(
+        X,
+        adjacency,
+        permutation,
+        max_iter=adam_steps,
+        learning_rate=1e-3,
+        init_std=0.1,
+        random_state=seed,
+    )
     adam_seconds = time.perf_counter() - start
     _clear_caches()
     start = time.perf_counter()
-    _, als = network_als(X, adjacency, permutation, max_iter=500, target_error=adam.error,
-                         n_init=2, random_state=seed)
+    _, als = network_als(
+        X,
+        adjacency,
+        permutation,
+        max_iter=500,
+        target_error=adam.error,
+        n_init=2,
+        random_state=seed,
+    )
     als_seconds = time.perf_counter() - start
     warm = []
     for run in range(warm_runs):
         start = time.perf_counter()
-        network_als(X, adjacency, permutation, max_iter=500, target_error=adam.error, n_init=2,
-                    random_state=seed + 1 + run)
+        network_als(
+            X,
+            adjacency,
+            permutation,
+            max_iter=500,
+            target_error=adam.error,
+            n_init=2,
+            random_state=seed + 1 + run,
+        )
         warm.append(time.perf_counter() - start)
-    return {"adam_rse": adam.error, "adam_seconds": adam_seconds, "als_rse": als.error,
-            "als_seconds": als_seconds, "als_warm_seconds": statistics.median(warm),
-            "als_sweeps": als.n_iter, "ratio": adam_seconds / als_seconds}
+    return {
+        "adam_rse": adam.error,
+        "adam_seconds": adam_seconds,
+        "als_rse": als.error,
+        "als_seconds": als_seconds,
+        "als_warm_seconds": statistics.median(warm),
+        "als_sweeps": als.n_iter,
+        "ratio": adam_seconds / als_seconds,
+    }
 
 
 def instances(path):
@@ -105,15 +132,24 @@ def instances(path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--instance", default=DEFAULT_INSTANCE,
-                        help="path of tnale_tr_order6.npz (skipped when absent)")
+    parser.add_argument(
+        "--instance",
+        default=DEFAULT_INSTANCE,
+        help="path of tnale_tr_order6.npz (skipped when absent)",
+    )
     parser.add_argument("--adam-steps", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS threads for both sides (default 1: the operands are tiny)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS threads for both sides (default 1: the operands are tiny)",
+    )
     args = parser.parse_args(argv)
-    header = (f"{'instance':38s} {'Adam RSE':>10s} {'Adam s':>8s} {'ALS RSE':>10s} "
-              f"{'ALS s':>8s} {'warm s':>8s} {'sweeps':>6s} {'ratio':>7s}  ok")
+    header = (
+        f"{'instance':38s} {'Adam RSE':>10s} {'Adam s':>8s} {'ALS RSE':>10s} "
+        f"{'ALS s':>8s} {'warm s':>8s} {'sweeps':>6s} {'ratio':>7s}  ok"
+    )
     print(header)
     print("-" * len(header))
     failed = False
@@ -122,9 +158,11 @@ def main(argv=None):
             r = compare(X, A, perm, adam_steps=args.adam_steps, seed=args.seed)
             ok = r["als_rse"] <= r["adam_rse"] and r["ratio"] >= TARGET_RATIO
             failed |= not ok
-            print(f"{name:38s} {r['adam_rse']:10.3e} {r['adam_seconds']:8.2f} "
-                  f"{r['als_rse']:10.3e} {r['als_seconds']:8.4f} {r['als_warm_seconds']:8.4f} "
-                  f"{r['als_sweeps']:6d} {r['ratio']:6.0f}x  {'yes' if ok else 'NO'}")
+            print(
+                f"{name:38s} {r['adam_rse']:10.3e} {r['adam_seconds']:8.2f} "
+                f"{r['als_rse']:10.3e} {r['als_seconds']:8.4f} {r['als_warm_seconds']:8.4f} "
+                f"{r['als_sweeps']:6d} {r['ratio']:6.0f}x  {'yes' if ok else 'NO'}"
+            )
     print(f"target: ALS RSE <= Adam RSE and ratio (Adam s / cold ALS s) >= {TARGET_RATIO:.0f}x")
     return 1 if failed else 0
 

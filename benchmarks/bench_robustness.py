@@ -27,15 +27,23 @@ import warnings
 
 import numpy as np
 
-TARGETS = {"a_rank8": 19 / 20, "a_auto": 18 / 20, "b_tr": 18 / 20, "b_cp": 18 / 20,
-           "a_big_seconds": 60.0, "a_big_rss_mb": 1000.0, "c_sweeps": 3.0}
+TARGETS = {
+    "a_rank8": 19 / 20,
+    "a_auto": 18 / 20,
+    "b_tr": 18 / 20,
+    "b_cp": 18 / 20,
+    "a_big_seconds": 60.0,
+    "a_big_rss_mb": 1000.0,
+    "c_sweeps": 3.0,
+}
 
 
 def completion_draw(seed, n_obs=200_000, n_test=20_000, size=300, rank=8, noise=0.05):
     from tnml.datasets import make_low_rank_entries
 
-    coords, values = make_low_rank_entries((size,) * 3, rank, n_obs + n_test, noise=noise,
-                                           random_state=seed)
+    coords, values = make_low_rank_entries(
+        (size,) * 3, rank, n_obs + n_test, noise=noise, random_state=seed
+    )
     # Entries have unit variance: the noise's standard deviation is `noise`.
     return coords[:n_obs], values[:n_obs], coords[n_obs:], values[n_obs:], noise
 
@@ -54,21 +62,30 @@ def bench_a(draws):
                 reg = TensorCompletionRegressor(model="cp", rank=rank, random_state=1000 + seed)
                 reg.fit(coords, values)
             rmse = float(np.sqrt(np.mean((reg.predict(test) - test_values) ** 2)))
-            row[label] = {"ratio": rmse / sigma, "rank": reg.rank_, "n_iter": reg.n_iter_,
-                          "seconds": time.perf_counter() - start}
+            row[label] = {
+                "ratio": rmse / sigma,
+                "rank": reg.rank_,
+                "n_iter": reg.n_iter_,
+                "seconds": time.perf_counter() - start,
+            }
         rows.append(row)
-        print(f"  (a) draw {seed:2d}: rank 8 RMSE/sigma {row['rank8']['ratio']:.3f} "
-              f"({row['rank8']['seconds']:.1f} s); auto {row['auto']['ratio']:.3f} at rank "
-              f"{row['auto']['rank']}, n_iter_={row['auto']['n_iter']} "
-              f"({row['auto']['seconds']:.1f} s)", flush=True)
+        print(
+            f"  (a) draw {seed:2d}: rank 8 RMSE/sigma {row['rank8']['ratio']:.3f} "
+            f"({row['rank8']['seconds']:.1f} s); auto {row['auto']['ratio']:.3f} at rank "
+            f"{row['auto']['rank']}, n_iter_={row['auto']['n_iter']} "
+            f"({row['auto']['seconds']:.1f} s)",
+            flush=True,
+        )
     return rows
 
 
 def bench_a_big():
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                          "bench_completion_regressor.py")
-    out = subprocess.run([sys.executable, script, "--child"], capture_output=True, text=True,
-                         check=True)
+    script = os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "bench_completion_regressor.py"
+    )
+    out = subprocess.run(
+        [sys.executable, script, "--child"], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -93,7 +110,7 @@ def random_cp_tensor(rng, collinear):
     for dim in shape:
         z = rng.standard_normal((dim, rank))
         if collinear:  # two components with correlation 0.9 in every mode: a CP swamp
-            z[:, 1] = 0.9 * z[:, 0] + np.sqrt(1 - 0.9 ** 2) * z[:, 1]
+            z[:, 1] = 0.9 * z[:, 0] + np.sqrt(1 - 0.9**2) * z[:, 1]
         factors.append(z)
     from tnml.decompositions import CPTensor
 
@@ -123,8 +140,7 @@ def bench_b(draws):
             tr_error = relative_error(model.decomposition_.to_tensor(), X)
             start = time.perf_counter()
             try:
-                tl_ring = tensor_ring_als(tl.tensor(X), list(ranks) + [ranks[0]],
-                                          random_state=seed)
+                tl_ring = tensor_ring_als(tl.tensor(X), list(ranks) + [ranks[0]], random_state=seed)
                 tl_error = relative_error(tl_ring.to_tensor(), X)
             except Exception:  # noqa: BLE001 - a failed peer fit counts as a miss
                 tl_error = float("inf")
@@ -139,16 +155,30 @@ def bench_b(draws):
             tl_cp = parafac(tl.tensor(Y), rank, random_state=seed)
             tl_cp_seconds = time.perf_counter() - start
             tl_cp_error = relative_error(tl.cp_to_tensor(tl_cp), Y)
-        row = {"seed": seed, "tr_shape": X.shape, "tr_ranks": ranks, "tr": tr_error,
-               "tl_tr": tl_error, "cp_shape": Y.shape, "cp_rank": rank, "collinear": collinear,
-               "cp": cp_error, "tl_cp": tl_cp_error, "tr_s": tr_seconds, "tl_tr_s": tl_tr_seconds,
-               "cp_s": cp_seconds, "tl_cp_s": tl_cp_seconds}
+        row = {
+            "seed": seed,
+            "tr_shape": X.shape,
+            "tr_ranks": ranks,
+            "tr": tr_error,
+            "tl_tr": tl_error,
+            "cp_shape": Y.shape,
+            "cp_rank": rank,
+            "collinear": collinear,
+            "cp": cp_error,
+            "tl_cp": tl_cp_error,
+            "tr_s": tr_seconds,
+            "tl_tr_s": tl_tr_seconds,
+            "cp_s": cp_seconds,
+            "tl_cp_s": tl_cp_seconds,
+        }
         rows.append(row)
-        print(f"  (b) draw {seed:2d}: TR {X.shape} r={ranks}: tnml {tr_error:.1e} "
-              f"({tr_seconds:.2f} s), TensorLy {tl_error:.1e} ({tl_tr_seconds:.2f} s) | CP "
-              f"{Y.shape} R={rank}{' collinear' if collinear else ''}: tnml {cp_error:.1e} "
-              f"({cp_seconds:.2f} s), TensorLy {tl_cp_error:.1e} ({tl_cp_seconds:.2f} s)",
-              flush=True)
+        print(
+            f"  (b) draw {seed:2d}: TR {X.shape} r={ranks}: tnml {tr_error:.1e} "
+            f"({tr_seconds:.2f} s), TensorLy {tl_error:.1e} ({tl_tr_seconds:.2f} s) | CP "
+            f"{Y.shape} R={rank}{' collinear' if collinear else ''}: tnml {cp_error:.1e} "
+            f"({cp_seconds:.2f} s), TensorLy {tl_cp_error:.1e} ({tl_cp_seconds:.2f} s)",
+            flush=True,
+        )
     return rows
 
 
@@ -183,8 +213,10 @@ def main():
         ok = value <= target if op == "<=" else value >= target
         if not ok:
             missed.append(name)
-        print(f"  {name:<58}{fmt.format(value):>10}   target {op} {fmt.format(target):<8} "
-              f"{'ok' if ok else 'MISSED'}")
+        print(
+            f"  {name:<58}{fmt.format(value):>10}   target {op} {fmt.format(target):<8} "
+            f"{'ok' if ok else 'MISSED'}"
+        )
 
     print("(c) cp_als default start on 200^3, rank 20")
     start_s, sweep_s = bench_c()
@@ -204,15 +236,16 @@ def main():
     bcl = sum(r["tl_cp"] < 1e-8 for r in rows_b)
     print(f"  {'(a) rank=8: RMSE <= 1.1 sigma':<58}{a8:>7}/{draws}   {'n/a':>8}")
     print(f"  {'(a) rank=auto: RMSE <= 1.1 sigma and rank 8':<58}{aa:>7}/{draws}   {'n/a':>8}")
-    print(f"  {'(b) TensorRing defaults: error < 1e-8':<58}{btr:>7}/{draws}   "
-          f"{btl:>5}/{draws}")
+    print(f"  {'(b) TensorRing defaults: error < 1e-8':<58}{btr:>7}/{draws}   {btl:>5}/{draws}")
     print(f"  {'(b) CP defaults: error < 1e-8':<58}{bcp:>7}/{draws}   {bcl:>5}/{draws}")
-    print(f"  median seconds: (a) rank 8 {np.median([r['rank8']['seconds'] for r in rows_a]):.1f}"
-          f", auto {np.median([r['auto']['seconds'] for r in rows_a]):.1f}; (b) TR "
-          f"{np.median([r['tr_s'] for r in rows_b]):.2f} (TensorLy "
-          f"{np.median([r['tl_tr_s'] for r in rows_b]):.2f}), CP "
-          f"{np.median([r['cp_s'] for r in rows_b]):.2f} (TensorLy "
-          f"{np.median([r['tl_cp_s'] for r in rows_b]):.2f})")
+    print(
+        f"  median seconds: (a) rank 8 {np.median([r['rank8']['seconds'] for r in rows_a]):.1f}"
+        f", auto {np.median([r['auto']['seconds'] for r in rows_a]):.1f}; (b) TR "
+        f"{np.median([r['tr_s'] for r in rows_b]):.2f} (TensorLy "
+        f"{np.median([r['tl_tr_s'] for r in rows_b]):.2f}), CP "
+        f"{np.median([r['cp_s'] for r in rows_b]):.2f} (TensorLy "
+        f"{np.median([r['tl_cp_s'] for r in rows_b]):.2f})"
+    )
     print("\nTargets")
     check("(a) rank=8 success rate", a8 / draws, TARGETS["a_rank8"], ">=")
     check("(a) rank=auto success rate (and rank 8)", aa / draws, TARGETS["a_auto"], ">=")
@@ -221,12 +254,23 @@ def main():
     check("(c) default start [sweeps]", start_s / sweep_s, TARGETS["c_sweeps"], "<=")
     print(f"      (start {start_s:.3f} s, one sweep {sweep_s:.3f} s)")
     if big is not None:
-        check("(a) 10^6 obs of 1000^3: fit [s]", big["fit_seconds"], TARGETS["a_big_seconds"],
-              "<=", "{:.1f}")
-        check("(a) 10^6 obs of 1000^3: peak RSS [MB]", big["peak_rss_mb"],
-              TARGETS["a_big_rss_mb"], "<=", "{:.0f}")
-        check("(a) 10^6 obs of 1000^3: RMSE / sigma", big["held_out_rmse"] / big["sigma"], 1.1,
-              "<=")
+        check(
+            "(a) 10^6 obs of 1000^3: fit [s]",
+            big["fit_seconds"],
+            TARGETS["a_big_seconds"],
+            "<=",
+            "{:.1f}",
+        )
+        check(
+            "(a) 10^6 obs of 1000^3: peak RSS [MB]",
+            big["peak_rss_mb"],
+            TARGETS["a_big_rss_mb"],
+            "<=",
+            "{:.0f}",
+        )
+        check(
+            "(a) 10^6 obs of 1000^3: RMSE / sigma", big["held_out_rmse"] / big["sigma"], 1.1, "<="
+        )
     return 1 if missed else 0
 
 

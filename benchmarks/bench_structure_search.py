@@ -87,25 +87,40 @@ def part_a(path, methods, n_jobs, seed):
     data = np.load(path)
     X = np.asarray(data["goal"], dtype=np.float64)
     truth = n_params(data["adj_matrix"])
-    print(f"\n(a) {os.path.basename(path)}: shape {X.shape}, ground truth {truth} parameters "
-          f"(ratio {truth / X.size:.4f}); first structure with RSE <= 1e-4 and <= {truth} "
-          f"parameters")
-    print(f"{'method':<8} {'evals to hit':>12} {'s to hit':>9} {'evals':>6} {'total s':>8} "
-          f"{'best params':>11} {'best RSE':>9}")
+    print(
+        f"\n(a) {os.path.basename(path)}: shape {X.shape}, ground truth {truth} parameters "
+        f"(ratio {truth / X.size:.4f}); first structure with RSE <= 1e-4 and <= {truth} "
+        f"parameters"
+    )
+    print(
+        f"{'method':<8} {'evals to hit':>12} {'s to hit':>9} {'evals':>6} {'total s':>8} "
+        f"{'best params':>11} {'best RSE':>9}"
+    )
     ok = True
     for method in methods:
         # greedy grows ranks on the fully connected graph; the others move on the ring with
         # the permutation, as the reference TnALE/TNLS runs do.
         graph = "full" if method == "greedy" else "ring"
         start = time.perf_counter()
-        search = tnml.StructureSearch(method, graph=graph, max_rank=7, rse_weight=200,
-                                      max_rse=1e-4, max_evaluations=300, max_iter=50,
-                                      n_init=2, n_jobs=n_jobs, random_state=seed).fit(X)
+        search = tnml.StructureSearch(
+            method,
+            graph=graph,
+            max_rank=7,
+            rse_weight=200,
+            max_rse=1e-4,
+            max_evaluations=300,
+            max_iter=50,
+            n_init=2,
+            n_jobs=n_jobs,
+            random_state=seed,
+        ).fit(X)
         total = time.perf_counter() - start
         hit = _first_hit(search.history_, 1e-4, truth)
-        print(f"{method:<8} {hit['evaluation'] if hit else '-':>12} "
-              f"{hit['elapsed'] if hit else float('nan'):>9.1f} {search.n_evaluations_:>6} "
-              f"{total:>8.1f} {search.best_network_.n_params:>11} {search.best_rse_:>9.1e}")
+        print(
+            f"{method:<8} {hit['evaluation'] if hit else '-':>12} "
+            f"{hit['elapsed'] if hit else float('nan'):>9.1f} {search.n_evaluations_:>6} "
+            f"{total:>8.1f} {search.best_network_.n_params:>11} {search.best_rse_:>9.1e}"
+        )
         if method == "tnale":
             met = hit is not None and hit["evaluation"] <= 300 and hit["elapsed"] <= 120
             print(f"   target tnale <= 300 evaluations, <= 120 s: {'met' if met else 'MISSED'}")
@@ -114,10 +129,14 @@ def part_a(path, methods, n_jobs, seed):
 
 
 def part_b(n_seeds, n_jobs, verbose=False, baseline=True, targets=None):
-    print(f"\n(b) greedy on order-5 tensors (modes of size {SIZE}), {n_seeds} seeds each: "
-          f"RSE <= 1e-6 within the parameter bound, <= 60 s; random at greedy's budget")
-    print(f"{'target':<22} {'params':>6} {'bound':>6} {'greedy ok':>9} {'median s':>8} "
-          f"{'max s':>6} {'median evals':>12} {'random ok':>9}")
+    print(
+        f"\n(b) greedy on order-5 tensors (modes of size {SIZE}), {n_seeds} seeds each: "
+        f"RSE <= 1e-6 within the parameter bound, <= 60 s; random at greedy's budget"
+    )
+    print(
+        f"{'target':<22} {'params':>6} {'bound':>6} {'greedy ok':>9} {'median s':>8} "
+        f"{'max s':>6} {'median evals':>12} {'random ok':>9}"
+    )
     ok = True
     for name, (adjacency, factor) in TARGETS.items():
         if targets and name.split()[0] not in targets:
@@ -128,9 +147,15 @@ def part_b(n_seeds, n_jobs, verbose=False, baseline=True, targets=None):
         for seed in range(n_seeds):
             X = random_network(adjacency, random_state=seed).to_tensor()
             start = time.perf_counter()
-            greedy = tnml.StructureSearch("greedy", objective="constrained", max_rse=1e-6,
-                                          max_rank=8, max_evaluations=None, n_jobs=n_jobs,
-                                          random_state=seed).fit(X)
+            greedy = tnml.StructureSearch(
+                "greedy",
+                objective="constrained",
+                max_rse=1e-6,
+                max_rank=8,
+                max_evaluations=None,
+                n_jobs=n_jobs,
+                random_state=seed,
+            ).fit(X)
             elapsed = time.perf_counter() - start
             seconds.append(elapsed)
             evaluations.append(greedy.n_evaluations_)
@@ -140,25 +165,39 @@ def part_b(n_seeds, n_jobs, verbose=False, baseline=True, targets=None):
             if baseline:
                 with tnml.config_context(max_memory="100MB"):
                     rival = tnml.StructureSearch(
-                        "random", objective="constrained", max_rse=1e-6, max_rank=8,
-                        max_evaluations=greedy.n_evaluations_, max_time=max(elapsed, 5.0),
-                        max_iter=30, n_jobs=n_jobs, random_state=seed).fit(X)
+                        "random",
+                        objective="constrained",
+                        max_rse=1e-6,
+                        max_rank=8,
+                        max_evaluations=greedy.n_evaluations_,
+                        max_time=max(elapsed, 5.0),
+                        max_iter=30,
+                        n_jobs=n_jobs,
+                        random_state=seed,
+                    ).fit(X)
                 random_ok += bool(_first_hit(rival.history_, 1e-6, bound))
             if verbose:
-                print(f"   {name} seed {seed}: greedy {greedy.best_network_.n_params} params, "
-                      f"RSE {greedy.best_rse_:.1e}, {elapsed:.1f} s, "
-                      f"{greedy.n_evaluations_} evaluations", flush=True)
-        print(f"{name:<22} {n_params(adjacency):>6} {bound:>6} {greedy_ok:>6}/{n_seeds:<2} "
-              f"{np.median(seconds):>8.1f} {max(seconds):>6.1f} {np.median(evaluations):>12.0f} "
-              f"{random_ok if baseline else '-':>6}/{n_seeds:<2}")
+                print(
+                    f"   {name} seed {seed}: greedy {greedy.best_network_.n_params} params, "
+                    f"RSE {greedy.best_rse_:.1e}, {elapsed:.1f} s, "
+                    f"{greedy.n_evaluations_} evaluations",
+                    flush=True,
+                )
+        print(
+            f"{name:<22} {n_params(adjacency):>6} {bound:>6} {greedy_ok:>6}/{n_seeds:<2} "
+            f"{np.median(seconds):>8.1f} {max(seconds):>6.1f} {np.median(evaluations):>12.0f} "
+            f"{random_ok if baseline else '-':>6}/{n_seeds:<2}"
+        )
         ok &= greedy_ok >= 0.8 * n_seeds
     print(f"   target greedy >= 80% of seeds: {'met' if ok else 'MISSED'}")
     return ok
 
 
 def part_c(instance):
-    print("\n(c) one structure by ALS and by the reference protocol (bench_network_fit.py)",
-          flush=True)
+    print(
+        "\n(c) one structure by ALS and by the reference protocol (bench_network_fit.py)",
+        flush=True,
+    )
     command = [sys.executable, os.path.join(HERE, "bench_network_fit.py")]
     if instance is not None:
         command += ["--instance", instance]
@@ -174,7 +213,7 @@ def _best_single_rank(X, fit, ranks, weight):
         model = fit(X, rank)
         rse = float(np.linalg.norm(X - model.to_tensor()) / norm)
         ratio = model.n_params / X.size
-        result = (ratio + weight * rse ** 2, ratio, rse, rank)
+        result = (ratio + weight * rse**2, ratio, rse, rank)
         if best is None or result[0] < best[0]:
             best = result
         if rse <= 0.1 and (best_within is None or result[0] < best_within[0]):
@@ -183,43 +222,66 @@ def _best_single_rank(X, fit, ranks, weight):
 
 
 def part_d(paths, n_jobs, image_time, seed):
-    print(f"\n(d) images, order 8 (4^8), lambda = 5: best objective (ratio, RSE) of TnALE "
-          f"({image_time:.0f} s each; ring template, bond ranks <= 16 and mode placement "
-          f"searched, from rank 8) against TT-SVD (ranks 1-64) and TR-ALS (ranks 1-10) at "
-          f"their best single rank; in brackets the best with RSE <= 0.1")
-    print(f"{'image':<8} {'method':<6} {'objective':>9} {'ratio':>7} {'RSE':>6} {'rank/evals':>10} "
-          f"{'at RSE<=0.1: obj':>16} {'ratio':>7}")
+    print(
+        f"\n(d) images, order 8 (4^8), lambda = 5: best objective (ratio, RSE) of TnALE "
+        f"({image_time:.0f} s each; ring template, bond ranks <= 16 and mode placement "
+        f"searched, from rank 8) against TT-SVD (ranks 1-64) and TR-ALS (ranks 1-10) at "
+        f"their best single rank; in brackets the best with RSE <= 0.1"
+    )
+    print(
+        f"{'image':<8} {'method':<6} {'objective':>9} {'ratio':>7} {'RSE':>6} {'rank/evals':>10} "
+        f"{'at RSE<=0.1: obj':>16} {'ratio':>7}"
+    )
     ok = True
     for path in paths:
         X = np.asarray(np.load(path)["goal"], dtype=np.float64)
         start = np.asarray(ring_adjacency(X.shape, [8] * X.ndim))
         with tnml.config_context(max_memory="2GB"):  # larger candidates are recorded skipped
-            search = tnml.StructureSearch("tnale", graph=start, rse_weight=5, max_rank=16,
-                                          max_evaluations=None, max_time=image_time,
-                                          max_iter=20, n_init=1, n_jobs=n_jobs,
-                                          random_state=seed).fit(X)
+            search = tnml.StructureSearch(
+                "tnale",
+                graph=start,
+                rse_weight=5,
+                max_rank=16,
+                max_evaluations=None,
+                max_time=image_time,
+                max_iter=20,
+                n_init=1,
+                n_jobs=n_jobs,
+                random_state=seed,
+            ).fit(X)
         fitted = [h for h in search.history_ if h["status"] == "ok"]
         best = min(fitted, key=lambda h: h["objective"])
         within = [h for h in fitted if h["rse"] <= 0.1]
         best_within = min(within, key=lambda h: h["objective"]) if within else None
-        rows = {"tnale": ((best["objective"], best["compression_ratio"], best["rse"],
-                           f"{search.n_evaluations_} ev"),
-                          best_within and (best_within["objective"],
-                                           best_within["compression_ratio"])),
-                }
+        rows = {
+            "tnale": (
+                (
+                    best["objective"],
+                    best["compression_ratio"],
+                    best["rse"],
+                    f"{search.n_evaluations_} ev",
+                ),
+                best_within and (best_within["objective"], best_within["compression_ratio"]),
+            ),
+        }
         for name, fit, ranks in (
-                ("TT", lambda Y, r: tt_svd(Y, r), range(1, 65)),
-                ("TR", lambda Y, r: tr_als(Y, r, max_iter=20, random_state=seed)[0],
-                 range(1, 11))):
+            ("TT", lambda Y, r: tt_svd(Y, r), range(1, 65)),
+            ("TR", lambda Y, r: tr_als(Y, r, max_iter=20, random_state=seed)[0], range(1, 11)),
+        ):
             overall, constrained = _best_single_rank(X, fit, ranks, 5)
             rows[name] = (overall, constrained and constrained[:2])
         image = os.path.basename(path).replace("tnale_", "").replace(".npz", "")
         for name, (overall, constrained) in rows.items():
             tag = overall[3] if isinstance(overall[3], str) else f"r={overall[3]}"
-            extra = (f"{constrained[0]:>16.4f} {constrained[1]:>7.4f}" if constrained
-                     else f"{'-':>16} {'-':>7}")
-            print(f"{image:<8} {name:<6} {overall[0]:>9.4f} {overall[1]:>7.4f} "
-                  f"{overall[2]:>6.3f} {tag:>10} {extra}")
+            extra = (
+                f"{constrained[0]:>16.4f} {constrained[1]:>7.4f}"
+                if constrained
+                else f"{'-':>16} {'-':>7}"
+            )
+            print(
+                f"{image:<8} {name:<6} {overall[0]:>9.4f} {overall[1]:>7.4f} "
+                f"{overall[2]:>6.3f} {tag:>10} {extra}"
+            )
         ok &= rows["tnale"][0][0] <= min(rows["TT"][0][0], rows["TR"][0][0])
     print(f"   target TnALE objective <= best of TT and TR: {'met' if ok else 'MISSED'}")
     return ok
@@ -227,23 +289,39 @@ def part_d(paths, n_jobs, image_time, seed):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reference", default=os.path.join(HERE, "..", "..", "shared",
-                                                            "reference"),
-                        help="folder of the reference .npz instances")
-    parser.add_argument("--parts", nargs="+", choices=("a", "b", "c", "d"),
-                        default=["a", "b", "c", "d"])
-    parser.add_argument("--methods", nargs="+", choices=tnml.structure_search.METHODS,
-                        default=["tnale", "tnls", "greedy", "random"], help="for part (a)")
+    parser.add_argument(
+        "--reference",
+        default=os.path.join(HERE, "..", "..", "shared", "reference"),
+        help="folder of the reference .npz instances",
+    )
+    parser.add_argument(
+        "--parts", nargs="+", choices=("a", "b", "c", "d"), default=["a", "b", "c", "d"]
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=tnml.structure_search.METHODS,
+        default=["tnale", "tnls", "greedy", "random"],
+        help="for part (a)",
+    )
     parser.add_argument("--seeds", type=int, default=10, help="seeds per target in (b)")
-    parser.add_argument("--image-time", type=float, default=240.0,
-                        help="seconds of search per image in (d)")
+    parser.add_argument(
+        "--image-time", type=float, default=240.0, help="seconds of search per image in (d)"
+    )
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", action="store_true", help="a line per run in (b)")
-    parser.add_argument("--targets", nargs="+", choices=("TT", "TR", "Tucker", "triangle"),
-                        help="the targets of (b) to run (default all)")
-    parser.add_argument("--no-random", action="store_true",
-                        help="skip the random baseline of (b) (it doubles the time of (b))")
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        choices=("TT", "TR", "Tucker", "triangle"),
+        help="the targets of (b) to run (default all)",
+    )
+    parser.add_argument(
+        "--no-random",
+        action="store_true",
+        help="skip the random baseline of (b) (it doubles the time of (b))",
+    )
     args = parser.parse_args(argv)
     ok = True
     demo = os.path.join(args.reference, "tnale_tr_order6.npz")

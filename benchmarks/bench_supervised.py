@@ -44,8 +44,10 @@ def bench_digits(bond_dim, max_iter):
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
     rows = []
     for name, model in [
-        (f"MPSClassifier(bond_dim={bond_dim}, max_iter={max_iter})",
-         tnml.MPSClassifier(bond_dim=bond_dim, max_iter=max_iter, random_state=0)),
+        (
+            f"MPSClassifier(bond_dim={bond_dim}, max_iter={max_iter})",
+            tnml.MPSClassifier(bond_dim=bond_dim, max_iter=max_iter, random_state=0),
+        ),
         ("LogisticRegression", make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))),
         ("SVC(rbf)", make_pipeline(StandardScaler(), SVC())),
     ]:
@@ -62,8 +64,10 @@ def bench_digits(bond_dim, max_iter):
         print(f"{name:45s} {accuracy:9.4f} {seconds:8.2f} {cpu:8.2f}")
     accuracy, seconds = rows[0][1], rows[0][2]
     ok = accuracy >= 0.97 and seconds <= 60
-    print(f"target: MPS accuracy >= 0.97 in <= 60 s: {accuracy:.4f} in {seconds:.1f} s -> "
-          f"{'OK' if ok else 'MISSED'}")
+    print(
+        f"target: MPS accuracy >= 0.97 in <= 60 s: {accuracy:.4f} in {seconds:.1f} s -> "
+        f"{'OK' if ok else 'MISSED'}"
+    )
     return ok
 
 
@@ -81,15 +85,21 @@ def bench_regression(n_train, n_test, repeats):
     pairs = [
         # Same ridge; each library's own default stopping rule (tnml: the MSE moves by less
         # than 1e-4 of var(y) in a sweep; TensorLy: ||W|| moves by less than 1e-6 relative).
-        ("CP rank 3", lambda: tnml.CPRegressor(rank=3, alpha=1.0),
-         lambda: TLCPRegressor(weight_rank=3, reg_W=1.0, verbose=0, random_state=0)),
-        ("Tucker rank (3, 3)", lambda: tnml.TuckerRegressor(rank=(3, 3), alpha=1.0),
-         lambda: TLTuckerRegressor(weight_ranks=[3, 3], reg_W=1.0, verbose=0,
-                                   random_state=0)),
+        (
+            "CP rank 3",
+            lambda: tnml.CPRegressor(rank=3, alpha=1.0),
+            lambda: TLCPRegressor(weight_rank=3, reg_W=1.0, verbose=0, random_state=0),
+        ),
+        (
+            "Tucker rank (3, 3)",
+            lambda: tnml.TuckerRegressor(rank=(3, 3), alpha=1.0),
+            lambda: TLTuckerRegressor(weight_ranks=[3, 3], reg_W=1.0, verbose=0, random_state=0),
+        ),
     ]
     print(f"\n== rank-3 CP regression, X ({n_train} + {n_test}, 32, 32), best of {repeats} ==")
-    print(f"{'model':20s} {'tnml R2':>9s} {'TL R2':>9s} {'tnml s':>8s} {'TL s':>8s} "
-          f"{'speedup':>8s}")
+    print(
+        f"{'model':20s} {'tnml R2':>9s} {'TL R2':>9s} {'tnml s':>8s} {'TL s':>8s} {'speedup':>8s}"
+    )
     ok = True
     for name, ours, theirs in pairs:
         times = {"tnml": [], "tensorly": []}
@@ -108,8 +118,10 @@ def bench_regression(n_train, n_test, repeats):
         speedup = t_theirs / t_ours
         good = abs(r2_ours - r2_theirs) <= 0.01 and speedup >= 3
         ok &= good
-        print(f"{name:20s} {r2_ours:9.5f} {r2_theirs:9.5f} {t_ours:8.3f} {t_theirs:8.3f} "
-              f"{speedup:7.1f}x {'OK' if good else 'MISSED'}")
+        print(
+            f"{name:20s} {r2_ours:9.5f} {r2_theirs:9.5f} {t_ours:8.3f} {t_theirs:8.3f} "
+            f"{speedup:7.1f}x {'OK' if good else 'MISSED'}"
+        )
     print("targets: |R2 difference| <= 0.01 and speedup >= 3x")
     return ok
 
@@ -138,8 +150,10 @@ def _sweep_seconds(n_samples, n_sites, bond_dim, repeats):
 def bench_scaling(samples, sites, bond_dim):
     # The first and last log2(bond_dim) bonds are narrower (2, 4, 8, ...): chains much longer
     # than that measure the per-site cost, short ones would bias the n_sites slope upwards.
-    print(f"\n== MPS sweep cost (bond_dim={bond_dim}, d=2, 2 classes; CPU s on one BLAS thread, "
-          f"best of 2) ==")
+    print(
+        f"\n== MPS sweep cost (bond_dim={bond_dim}, d=2, 2 classes; CPU s on one BLAS thread, "
+        f"best of 2) =="
+    )
     ok = True
     for label, values, measure in [
         ("n_samples", samples, lambda v: sweep_seconds(v, 16, bond_dim)),
@@ -151,8 +165,10 @@ def bench_scaling(samples, sites, bond_dim):
         good = 0.75 <= slope <= 1.25
         ok &= good
         print(f"{label:9s} {table}")
-        print(f"{label:9s} log-log slope {slope:.2f} (target ~1, accepted [0.75, 1.25]) "
-              f"{'OK' if good else 'MISSED'}")
+        print(
+            f"{label:9s} log-log slope {slope:.2f} (target ~1, accepted [0.75, 1.25]) "
+            f"{'OK' if good else 'MISSED'}"
+        )
     return ok
 
 
@@ -167,9 +183,11 @@ def main(argv=None):
         bench_scaling([200, 400], [8, 16], bond_dim=4)
         print("\nquick run: targets not checked")
         return 0
-    results = [bench_digits(bond_dim=20, max_iter=1),
-               bench_regression(1000, 1000, repeats=args.repeats),
-               bench_scaling([2000, 4000, 8000, 16000], [32, 64, 128, 256], bond_dim=16)]
+    results = [
+        bench_digits(bond_dim=20, max_iter=1),
+        bench_regression(1000, 1000, repeats=args.repeats),
+        bench_scaling([2000, 4000, 8000, 16000], [32, 64, 128, 256], bond_dim=16),
+    ]
     print("\nall targets met" if all(results) else "\nSOME TARGETS MISSED")
     return 0 if all(results) else 1
 

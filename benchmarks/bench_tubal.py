@@ -72,18 +72,24 @@ def bench_tsvd(n=256, repeat=1):
         best_ours = min(best_ours, time.perf_counter() - start)
     # same result: the slice singular values of both, and both reconstructions
     S_hat_ours = np.fft.rfft(tt.s, axis=1).real
-    sv_diff = np.max(np.abs(S_hat_ours - S_hat_ref[:, :n // 2 + 1])) / np.max(S_hat_ref)
+    sv_diff = np.max(np.abs(S_hat_ours - S_hat_ref[:, : n // 2 + 1])) / np.max(S_hat_ref)
     rec_ours = np.linalg.norm(tt.to_tensor() - X) / np.linalg.norm(X)
     U_hat_ref, V_hat_ref = np.fft.fft(U_ref, axis=2), np.fft.fft(V_ref, axis=2)
-    rec_ref = np.linalg.norm(np.fft.ifft(einsum("ikt,kt,jkt->ijt", U_hat_ref, S_hat_ref,
-                                                 V_hat_ref.conj()), axis=2).real - X)
+    rec_ref = np.linalg.norm(
+        np.fft.ifft(einsum("ikt,kt,jkt->ijt", U_hat_ref, S_hat_ref, V_hat_ref.conj()), axis=2).real
+        - X
+    )
     rec_ref /= np.linalg.norm(X)
     del X_hat
     print(f"t-SVD of a real {n}x{n}x{n} float64 tensor")
-    print(f"  per-slice complex loop ({n} complex SVDs): {best_ref:8.2f} s   "
-          f"rel. reconstruction error {rec_ref:.1e}")
-    print(f"  tnml conjugate-symmetric ({n // 2 + 1} SVDs, batched): {best_ours:8.2f} s   "
-          f"rel. reconstruction error {rec_ours:.1e}")
+    print(
+        f"  per-slice complex loop ({n} complex SVDs): {best_ref:8.2f} s   "
+        f"rel. reconstruction error {rec_ref:.1e}"
+    )
+    print(
+        f"  tnml conjugate-symmetric ({n // 2 + 1} SVDs, batched): {best_ours:8.2f} s   "
+        f"rel. reconstruction error {rec_ours:.1e}"
+    )
     print(f"  max rel. difference of slice singular values: {sv_diff:.1e}")
     print(f"  speed-up: {best_ref / best_ours:.2f}x (target >= 1.8x)")
     return best_ref / best_ours
@@ -99,8 +105,9 @@ ORIENTATIONS = {"rows": (1, 2, 0), "columns": (0, 2, 1), "colours": (0, 1, 2)}
 def complete_image(image, observed, tube_axis="rows", transform="dct"):
     """TNN completion of an (H, W, 3) image with the tubes along ``tube_axis``."""
     perm = ORIENTATIONS[tube_axis]
-    X_hat, info = tnn_complete(np.transpose(image, perm), np.transpose(observed, perm),
-                               transform=transform)
+    X_hat, info = tnn_complete(
+        np.transpose(image, perm), np.transpose(observed, perm), transform=transform
+    )
     return np.clip(np.transpose(X_hat, np.argsort(perm)), 0, 1), info
 
 
@@ -112,10 +119,14 @@ def bench_astronaut(transform="dct", tube_axis="rows", compare=True):
     completed, info = complete_image(image, observed, tube_axis, transform)
     elapsed = time.perf_counter() - start
     value = psnr(completed, image, missing)
-    print("TNN completion (ADMM) of astronaut 256x256x3, 80% missing (uniform mask, "
-          "make_mask(random_state=0))")
-    print(f"  tubes along the image {tube_axis}, transform={transform!r}: {info.n_iter} ADMM "
-          f"iterations, converged={info.converged}")
+    print(
+        "TNN completion (ADMM) of astronaut 256x256x3, 80% missing (uniform mask, "
+        "make_mask(random_state=0))"
+    )
+    print(
+        f"  tubes along the image {tube_axis}, transform={transform!r}: {info.n_iter} ADMM "
+        f"iterations, converged={info.converged}"
+    )
     print(f"  PSNR on the missing entries: {value:.2f} dB (target >= 21 dB)")
     print(f"  time: {elapsed:.2f} s (target <= 10 s)")
     if compare:
@@ -125,23 +136,32 @@ def bench_astronaut(transform="dct", tube_axis="rows", compare=True):
             for tf in ("fft", "dct"):
                 begin = time.perf_counter()
                 result, _ = complete_image(image, observed, axis, tf)
-                cells.append(f"{tf} {psnr(result, image, missing):5.2f} / "
-                             f"{time.perf_counter() - begin:5.2f}")
+                cells.append(
+                    f"{tf} {psnr(result, image, missing):5.2f} / {time.perf_counter() - begin:5.2f}"
+                )
             print(f"    tubes along {axis:8s} " + "   ".join(cells))
     return value, elapsed
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS threads (default 1, see the module docstring)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="BLAS threads (default 1, see the module docstring)"
+    )
     parser.add_argument("--size", type=int, default=256, help="t-SVD tensor size (default 256)")
     parser.add_argument("--repeat", type=int, default=2, help="best of this many t-SVD runs")
     parser.add_argument("--transform", default="dct", help="transform for the completion")
-    parser.add_argument("--tube-axis", default="rows", choices=sorted(ORIENTATIONS),
-                        help="image axis along the tubes (default rows)")
-    parser.add_argument("--no-compare", action="store_true",
-                        help="skip the table of the other orientations and transforms")
+    parser.add_argument(
+        "--tube-axis",
+        default="rows",
+        choices=sorted(ORIENTATIONS),
+        help="image axis along the tubes (default rows)",
+    )
+    parser.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="skip the table of the other orientations and transforms",
+    )
     parser.add_argument("--skip-tsvd", action="store_true")
     parser.add_argument("--skip-completion", action="store_true")
     args = parser.parse_args(argv)
@@ -151,8 +171,7 @@ def main(argv=None):
         if not args.skip_tsvd and bench_tsvd(args.size, args.repeat) < 1.8:
             missed.append("t-SVD speed-up below 1.8x")
         if not args.skip_completion:
-            value, elapsed = bench_astronaut(args.transform, args.tube_axis,
-                                             not args.no_compare)
+            value, elapsed = bench_astronaut(args.transform, args.tube_axis, not args.no_compare)
             if value < 21 or elapsed > 10:
                 missed.append(f"TNN completion {value:.2f} dB in {elapsed:.1f} s")
     print("targets missed: " + "; ".join(missed) if missed else "all targets met")

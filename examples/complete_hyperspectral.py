@@ -35,18 +35,22 @@ import tnml  # noqa: E402
 from tnml.datasets import load_indian_pines, make_mask  # noqa: E402
 from tnml.metrics import psnr, rse  # noqa: E402
 
-BAND = 100   # band shown in the image panels
+BAND = 100  # band shown in the image panels
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", default="complete_hyperspectral.png",
-                        help="PNG to write (default: ./complete_hyperspectral.png)")
+    parser.add_argument(
+        "--output",
+        default="complete_hyperspectral.png",
+        help="PNG to write (default: ./complete_hyperspectral.png)",
+    )
     parser.add_argument("--crop", type=int, default=64, help="side of the pixel window")
     parser.add_argument("--full", action="store_true", help="the whole 145 x 145 x 200 cube")
     parser.add_argument("--missing", type=float, default=0.9, help="share of missing entries")
-    parser.add_argument("--models", nargs="+", default=["cp"],
-                        choices=["cp", "tucker", "tt", "tr", "tubal"])
+    parser.add_argument(
+        "--models", nargs="+", default=["cp"], choices=["cp", "tucker", "tt", "tr", "tubal"]
+    )
     parser.add_argument("--quick", action="store_true", help="16 x 16 crop (smoke test)")
     args = parser.parse_args(argv)
 
@@ -55,11 +59,13 @@ def main(argv=None):
     if not args.full:
         side = 16 if args.quick else args.crop
         top = (cube.shape[0] - side) // 2
-        cube = np.ascontiguousarray(cube[top:top + side, top:top + side])
+        cube = np.ascontiguousarray(cube[top : top + side, top : top + side])
     observed = make_mask(cube.shape, args.missing, random_state=0)
     cube_missing = np.where(observed, cube, np.nan)
-    print(f"Indian Pines {cube.shape}, {args.missing:.0%} of entries missing; scores on the "
-          f"missing entries")
+    print(
+        f"Indian Pines {cube.shape}, {args.missing:.0%} of entries missing; scores on the "
+        f"missing entries"
+    )
     print(f"{'model':<8} {'rank':>14} {'RSE':>7} {'PSNR (dB)':>10} {'seconds':>8}")
     results = []
     for model in args.models:
@@ -72,14 +78,19 @@ def main(argv=None):
         error = rse(cube, completed, mask=~observed)
         score = psnr(cube, completed, mask=~observed)
         results.append((model, imputer.summary_["rank"], error, completed))
-        print(f"{model:<8} {str(imputer.summary_['rank']):>14} {error:>7.4f} {score:>10.2f} "
-              f"{seconds:>8.1f}", flush=True)
+        print(
+            f"{model:<8} {str(imputer.summary_['rank']):>14} {error:>7.4f} {score:>10.2f} "
+            f"{seconds:>8.1f}",
+            flush=True,
+        )
 
     pixel = (cube.shape[0] // 3, cube.shape[1] // 2)
     low, high = np.percentile(cube[:, :, BAND], [1, 99])
     panels = [("observed", np.where(observed[:, :, BAND], cube[:, :, BAND], np.nan))]
-    panels += [(f"{model} rank {rank}\nRSE {error:.3f}", completed[:, :, BAND])
-               for model, rank, error, completed in results]
+    panels += [
+        (f"{model} rank {rank}\nRSE {error:.3f}", completed[:, :, BAND])
+        for model, rank, error, completed in results
+    ]
     panels.append(("original", cube[:, :, BAND]))
     fig = plt.figure(figsize=(2.6 * len(panels), 5.6))
     grid = fig.add_gridspec(2, len(panels), height_ratios=[1, 0.9])
@@ -96,8 +107,15 @@ def main(argv=None):
     for model, _, _, completed in results:
         ax.plot(bands, completed[pixel], lw=1, label=f"{model} completed")
     seen = observed[pixel]
-    ax.plot(bands[seen], cube[pixel][seen], "o", ms=4, mfc="none", mec="C3",
-            label=f"observed ({seen.sum()} of {seen.size} bands)")
+    ax.plot(
+        bands[seen],
+        cube[pixel][seen],
+        "o",
+        ms=4,
+        mfc="none",
+        mec="C3",
+        label=f"observed ({seen.sum()} of {seen.size} bands)",
+    )
     ax.set_xlabel("band")
     ax.set_ylabel("scaled radiance")
     ax.set_title(f"spectrum of pixel {pixel} (red +)", fontsize=9)

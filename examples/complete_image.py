@@ -67,13 +67,17 @@ def complete(X_missing, model):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", default="complete_image.png",
-                        help="PNG to write (default: ./complete_image.png)")
+    parser.add_argument(
+        "--output",
+        default="complete_image.png",
+        help="PNG to write (default: ./complete_image.png)",
+    )
     parser.add_argument("--image", default="astronaut", choices=available_images())
     parser.add_argument("--size", type=int, default=128, help="image side (default 128)")
     parser.add_argument("--missing", type=float, default=0.8, help="share of missing entries")
-    parser.add_argument("--models", nargs="+", default=["cp", "tr", "tubal", "smooth"],
-                        choices=sorted(SETTINGS))
+    parser.add_argument(
+        "--models", nargs="+", default=["cp", "tr", "tubal", "smooth"], choices=sorted(SETTINGS)
+    )
     parser.add_argument("--quick", action="store_true", help="32 x 32 image (smoke test)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -82,8 +86,10 @@ def main(argv=None):
     X = load_image(args.image, size=args.size)
     observed = make_mask(X.shape, args.missing, random_state=0)
     X_missing = np.where(observed, X, np.nan)
-    print(f"{args.image} {X.shape}, {args.missing:.0%} of entries missing; scores on the "
-          f"missing entries")
+    print(
+        f"{args.image} {X.shape}, {args.missing:.0%} of entries missing; scores on the "
+        f"missing entries"
+    )
     print(f"{'model':<8} {'rank':>12} {'PSNR (dB)':>10} {'SSIM':>6} {'seconds':>8}")
     results = []
     for model in args.models:
@@ -91,12 +97,16 @@ def main(argv=None):
         score = psnr(X, X_completed, mask=~observed)
         similarity = ssim(X, X_completed, mask=~observed)
         results.append((model, rank, score, X_completed))
-        print(f"{model:<8} {str(rank):>12} {score:>10.2f} {similarity:>6.3f} {seconds:>8.1f}",
-              flush=True)
+        print(
+            f"{model:<8} {str(rank):>12} {score:>10.2f} {similarity:>6.3f} {seconds:>8.1f}",
+            flush=True,
+        )
 
-    panels = [("observed", np.where(observed, X, 0.0))]   # missing entries shown black
-    panels += [(f"{model} rank {rank}\nPSNR {score:.2f} dB", image)
-               for model, rank, score, image in results]
+    panels = [("observed", np.where(observed, X, 0.0))]  # missing entries shown black
+    panels += [
+        (f"{model} rank {rank}\nPSNR {score:.2f} dB", image)
+        for model, rank, score, image in results
+    ]
     panels.append(("original", X))
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3))
     for ax, (title, image) in zip(axes, panels):

@@ -41,8 +41,11 @@ def rmse(a, b):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", default="complete_ratings.png",
-                        help="PNG to write (default: ./complete_ratings.png)")
+    parser.add_argument(
+        "--output",
+        default="complete_ratings.png",
+        help="PNG to write (default: ./complete_ratings.png)",
+    )
     parser.add_argument("--rank", type=int, default=5, help="true CP rank")
     parser.add_argument("--noise", type=float, default=0.2, help="relative noise level")
     parser.add_argument("--quick", action="store_true", help="small tensor (smoke test)")
@@ -53,19 +56,28 @@ def main(argv=None):
     else:
         shape, n_obs, n_test, ranks = (500, 400, 12), 50_000, 10_000, [1, 2, 3, 4, 5, 6, 8, 10]
     # The same seed without noise gives the same coordinates and the noiseless values.
-    coords, values = make_low_rank_entries(shape, args.rank, n_obs, noise=args.noise,
-                                           random_state=0)
+    coords, values = make_low_rank_entries(
+        shape, args.rank, n_obs, noise=args.noise, random_state=0
+    )
     _, clean = make_low_rank_entries(shape, args.rank, n_obs, noise=0.0, random_state=0)
     noise_std = rmse(values, clean)
     X_train, X_test, y_train, y_test, _, clean_test = train_test_split(
-        coords, values, clean, test_size=n_test, random_state=0)
-    print(f"ratings tensor {shape}, CP rank {args.rank}, noise std {noise_std:.3f} "
-          f"(rating std {values.std():.3f}); {len(y_train)} training, {len(y_test)} test entries")
+        coords, values, clean, test_size=n_test, random_state=0
+    )
+    print(
+        f"ratings tensor {shape}, CP rank {args.rank}, noise std {noise_std:.3f} "
+        f"(rating std {values.std():.3f}); {len(y_train)} training, {len(y_test)} test entries"
+    )
 
     search = GridSearchCV(
-        TensorCompletionRegressor("cp", shape=shape, max_iter=100, tol=1e-5, ridge=1.0,
-                                  random_state=0),
-        {"rank": ranks}, cv=3, scoring="neg_root_mean_squared_error", return_train_score=True)
+        TensorCompletionRegressor(
+            "cp", shape=shape, max_iter=100, tol=1e-5, ridge=1.0, random_state=0
+        ),
+        {"rank": ranks},
+        cv=3,
+        scoring="neg_root_mean_squared_error",
+        return_train_score=True,
+    )
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -76,20 +88,32 @@ def main(argv=None):
     print(f"\n{'rank':>4} {'train RMSE':>11} {'valid RMSE':>11} {'+/-':>7} {'fit (s)':>8}")
     for k, rank in enumerate(results["param_rank"]):
         marker = "  <- best" if rank == search.best_params_["rank"] else ""
-        print(f"{rank:>4} {-results['mean_train_score'][k]:>11.4f} "
-              f"{-results['mean_test_score'][k]:>11.4f} {results['std_test_score'][k]:>7.4f} "
-              f"{results['mean_fit_time'][k]:>8.2f}{marker}")
+        print(
+            f"{rank:>4} {-results['mean_train_score'][k]:>11.4f} "
+            f"{-results['mean_test_score'][k]:>11.4f} {results['std_test_score'][k]:>7.4f} "
+            f"{results['mean_fit_time'][k]:>8.2f}{marker}"
+        )
     prediction = search.predict(X_test)
-    print(f"\ngrid search: {seconds:.1f} s, best rank {search.best_params_['rank']} "
-          f"(true {args.rank})")
-    print(f"test RMSE {rmse(prediction, y_test):.4f} vs noise std {noise_std:.4f} "
-          f"(ratio {rmse(prediction, y_test) / noise_std:.3f}); RMSE against the noiseless "
-          f"tensor {rmse(prediction, clean_test):.4f}")
+    print(
+        f"\ngrid search: {seconds:.1f} s, best rank {search.best_params_['rank']} "
+        f"(true {args.rank})"
+    )
+    print(
+        f"test RMSE {rmse(prediction, y_test):.4f} vs noise std {noise_std:.4f} "
+        f"(ratio {rmse(prediction, y_test) / noise_std:.3f}); RMSE against the noiseless "
+        f"tensor {rmse(prediction, clean_test):.4f}"
+    )
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ranks = np.array(results["param_rank"], dtype=int)
-    ax.errorbar(ranks, -results["mean_test_score"], yerr=results["std_test_score"], marker="o",
-                capsize=3, label="validation (3-fold)")
+    ax.errorbar(
+        ranks,
+        -results["mean_test_score"],
+        yerr=results["std_test_score"],
+        marker="o",
+        capsize=3,
+        label="validation (3-fold)",
+    )
     ax.plot(ranks, -results["mean_train_score"], marker=".", ls="--", label="training")
     ax.axhline(noise_std, color="k", lw=0.8, ls=":", label="noise std")
     ax.axvline(args.rank, color="C3", lw=0.8, ls=":", label=f"true rank {args.rank}")

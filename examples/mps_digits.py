@@ -36,8 +36,7 @@ def main(argv=None):
 
     images, target = load_digits_images()
     X = images.reshape(len(images), -1)  # one MPS site per pixel, row by row
-    X_train, X_test, y_train, y_test = train_test_split(X, target, test_size=0.25,
-                                                        random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(X, target, test_size=0.25, random_state=0)
     bond_dims = [4, 8] if args.quick else [2, 4, 8, 12, 16, 20]
     if args.quick:
         X_train, y_train = X_train[:500], y_train[:500]

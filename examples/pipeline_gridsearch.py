@@ -41,9 +41,13 @@ def main(argv=None):
     ranks = [1, 3, 5] if args.quick else [1, 2, 3, 4, 5, 6, 7, 8]
     if args.quick:
         X_train, y_train = X_train[:600], y_train[:600]
-    pipeline = Pipeline([("tucker", Tucker(tensor_shape=(8, 8))),
-                         ("scale", StandardScaler()),
-                         ("classify", LogisticRegression(max_iter=2000))])
+    pipeline = Pipeline(
+        [
+            ("tucker", Tucker(tensor_shape=(8, 8))),
+            ("scale", StandardScaler()),
+            ("classify", LogisticRegression(max_iter=2000)),
+        ]
+    )
     search = GridSearchCV(pipeline, {"tucker__rank": [(r, r) for r in ranks]}, cv=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -52,8 +56,10 @@ def main(argv=None):
     print(f"{'rank':>8s} {'features':>8s} {'cv acc':>7s}")
     for r, score in zip(ranks, scores):
         print(f"{f'({r}, {r})':>8s} {r * r:8d} {score:7.4f}")
-    print(f"best: {search.best_params_['tucker__rank']}, test accuracy "
-          f"{search.score(X_test, y_test):.4f}")
+    print(
+        f"best: {search.best_params_['tucker__rank']}, test accuracy "
+        f"{search.score(X_test, y_test):.4f}"
+    )
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot([r * r for r in ranks], scores, "o-")

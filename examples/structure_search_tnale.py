@@ -49,28 +49,42 @@ def main(argv=None):
         X, truth = planted(args.quick)
     budget = 30 if args.quick else 300
     max_rank = 3 if args.quick else 6
-    print(f"tensor {X.shape}; generating ring: {n_params(truth)} parameters "
-          f"(ratio {n_params(truth) / X.size:.4f})")
-    print(f"{'method':<7} {'evals':>5} {'params':>6} {'ratio':>7} {'RSE':>9} {'objective':>9} "
-          f"{'found truth':>11} {'time (s)':>8}")
+    print(
+        f"tensor {X.shape}; generating ring: {n_params(truth)} parameters "
+        f"(ratio {n_params(truth) / X.size:.4f})"
+    )
+    print(
+        f"{'method':<7} {'evals':>5} {'params':>6} {'ratio':>7} {'RSE':>9} {'objective':>9} "
+        f"{'found truth':>11} {'time (s)':>8}"
+    )
     searches = {}
     for method in ("tnale", "random"):
         start = time.perf_counter()
-        search = tnml.StructureSearch(method, graph="ring", max_rank=max_rank,
-                                      max_evaluations=budget, n_init=2, n_jobs=-1,
-                                      random_state=0).fit(X)
+        search = tnml.StructureSearch(
+            method,
+            graph="ring",
+            max_rank=max_rank,
+            max_evaluations=budget,
+            n_init=2,
+            n_jobs=-1,
+            random_state=0,
+        ).fit(X)
         searches[method] = search
         found = canonical_key(search.best_structure_) == canonical_key(truth)
-        print(f"{method:<7} {search.n_evaluations_:>5} {search.best_network_.n_params:>6} "
-              f"{search.best_network_.n_params / X.size:>7.4f} {search.best_rse_:>9.2e} "
-              f"{search.best_objective_:>9.4f} {str(found):>11} "
-              f"{time.perf_counter() - start:>8.1f}")
+        print(
+            f"{method:<7} {search.n_evaluations_:>5} {search.best_network_.n_params:>6} "
+            f"{search.best_network_.n_params / X.size:>7.4f} {search.best_rse_:>9.2e} "
+            f"{search.best_objective_:>9.4f} {str(found):>11} "
+            f"{time.perf_counter() - start:>8.1f}"
+        )
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6))
     plot_trace({m: s.history_ for m, s in searches.items()}, ax=left)
     best = searches["tnale"]
-    plot_network(best.best_structure_, ax=right,
-                 title=f"TnALE: {best.best_network_.n_params} parameters, "
-                       f"RSE {best.best_rse_:.1e}")
+    plot_network(
+        best.best_structure_,
+        ax=right,
+        title=f"TnALE: {best.best_network_.n_params} parameters, RSE {best.best_rse_:.1e}",
+    )
     fig.tight_layout()
     fig.savefig(args.output, dpi=100)
     print(f"wrote {args.output}")

@@ -28,8 +28,8 @@ from tnml import CPRegressor, TTRegressor, TuckerRegressor  # noqa: E402
 def cross(size):
     W = np.zeros((size, size))
     third = size // 3
-    W[third:2 * third, :] = 1.0
-    W[:, third:2 * third] = 1.0
+    W[third : 2 * third, :] = 1.0
+    W[:, third : 2 * third] = 1.0
     return W
 
 

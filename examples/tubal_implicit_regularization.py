@@ -33,7 +33,7 @@ from tnml.decompositions.tubal import (  # noqa: E402
     tubal_singular_values,
 )
 
-RTOL = 1e-3      # "effective" tubal rank: singular values above RTOL times the largest
+RTOL = 1e-3  # "effective" tubal rank: singular values above RTOL times the largest
 
 
 def run(X, mask, init_scale, n_iter):
@@ -47,23 +47,29 @@ def run(X, mask, init_scale, n_iter):
             iterations.append(iteration + 1)
             history.append(tubal_from_factors(U, V).tubal_singular_values())
 
-    tt, info = gd_complete(X, mask, init_scale=init_scale, max_iter=n_iter, random_state=0,
-                           callback=record)
+    tt, info = gd_complete(
+        X, mask, init_scale=init_scale, max_iter=n_iter, random_state=0, callback=record
+    )
     return np.array(iterations), np.array(history), tt, info
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", default="tubal_implicit_regularization.png",
-                        help="PNG to write (default: ./tubal_implicit_regularization.png)")
+    parser.add_argument(
+        "--output",
+        default="tubal_implicit_regularization.png",
+        help="PNG to write (default: ./tubal_implicit_regularization.png)",
+    )
     parser.add_argument("--iterations", type=int, default=400)
     parser.add_argument("--scales", type=float, nargs="+", default=[1e-1, 1e-2, 1e-3, 1e-4])
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(0)
     shape, true_rank = (40, 40, 8), 3
-    X = t_product(rng.standard_normal((shape[0], true_rank, shape[2])),
-                  rng.standard_normal((true_rank, shape[1], shape[2])))
+    X = t_product(
+        rng.standard_normal((shape[0], true_rank, shape[2])),
+        rng.standard_normal((true_rank, shape[1], shape[2])),
+    )
     mask = rng.random(shape) < 0.6
     truth = tubal_singular_values(X)
 
@@ -71,10 +77,9 @@ def main(argv=None):
     scales = sorted(args.scales, reverse=True)
     n_cols = 3
     n_rows = -(-(len(scales) + 1) // n_cols)
-    fig, grid = plt.subplots(n_rows, n_cols, figsize=(4.3 * n_cols, 3.6 * n_rows),
-                             squeeze=False)
+    fig, grid = plt.subplots(n_rows, n_cols, figsize=(4.3 * n_cols, 3.6 * n_rows), squeeze=False)
     axes = grid.ravel()
-    for ax in axes[len(scales) + 1:]:
+    for ax in axes[len(scales) + 1 :]:
         ax.set_visible(False)
     ranks = []
     print(f"ground truth: tubal rank {true_rank}, shape {shape}, 60% observed")
@@ -103,9 +108,12 @@ def main(argv=None):
     ax.set_ylabel(f"effective tubal rank (s.v. > {RTOL:g} x largest)")
     ax.invert_xaxis()
     ax.legend()
-    fig.suptitle("Gradient descent on a full-width U * V^T: small starts find low tubal rank "
-                 "\n(colour: the 3 largest, grey: the other 37; "
-                 "dotted: true tubal singular values; dashed: 1e-3 x largest)", fontsize=10)
+    fig.suptitle(
+        "Gradient descent on a full-width U * V^T: small starts find low tubal rank "
+        "\n(colour: the 3 largest, grey: the other 37; "
+        "dotted: true tubal singular values; dashed: 1e-3 x largest)",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(args.output, dpi=110)
     print(f"wrote {args.output} in {time.perf_counter() - start:.1f} s")

@@ -20,8 +20,14 @@ def test_non_finite(fit, value):
 
 
 @pytest.mark.parametrize("fit", ALGORITHMS)
-@pytest.mark.parametrize("X", [np.array([["a", "b"], ["c", "d"]]),
-                               np.ones((3, 3), dtype=complex), np.empty((2, 2), dtype=object)])
+@pytest.mark.parametrize(
+    "X",
+    [
+        np.array([["a", "b"], ["c", "d"]]),
+        np.ones((3, 3), dtype=complex),
+        np.empty((2, 2), dtype=object),
+    ],
+)
 def test_non_numeric(fit, X):
     with pytest.raises(TypeError, match="X must hold real numbers"):
         fit(X, 1)
@@ -159,8 +165,11 @@ def test_overflowing_values_get_one_clear_error(Estimator, layout):
     X = np.random.default_rng(0).random((6, 4, 5)) * 1e160
     if layout == "flat":
         X = X.reshape(6, 20)
-    with pytest.raises(ValueError, match=r"X holds values up to 9.9\d*e\+159 in magnitude; "
-                                         r"sums of their squares overflow float64"):
+    with pytest.raises(
+        ValueError,
+        match=r"X holds values up to 9.9\d*e\+159 in magnitude; "
+        r"sums of their squares overflow float64",
+    ):
         Estimator(rank=2).fit(X)
     with pytest.raises(ValueError, match="rescale X"):
         cp_als(X.reshape(6, 4, 5), 2)

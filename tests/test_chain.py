@@ -38,8 +38,7 @@ def test_tt_recovers_low_rank_tensor_from_20_percent():
     X = random_tt((10, 11, 12, 13), 3).to_tensor()
     mask, obs = observe(X, 0.2)
     validation = Observations.from_dense(X, ~mask)
-    tt, result = tt_complete(obs, 3, tol=1e-10, max_iter=300, random_state=0,
-                             validation=validation)
+    tt, result = tt_complete(obs, 3, tol=1e-10, max_iter=300, random_state=0, validation=validation)
     assert result.converged and tt.rank == (1, 3, 3, 3, 1)
     assert missing_error(tt, X, mask) < 1e-6
     assert len(result.validation_errors) == result.n_iter
@@ -52,8 +51,7 @@ def test_tr_recovers_low_rank_ring_with_restarts():
     truth = random_tr((8, 9, 10), 2)
     X = truth.to_tensor()
     mask, obs = observe(X, 0.4)
-    fits = [tr_complete(obs, 2, tol=1e-10, max_iter=300, random_state=seed)
-            for seed in range(4)]
+    fits = [tr_complete(obs, 2, tol=1e-10, max_iter=300, random_state=seed) for seed in range(4)]
     tr, result = min(fits, key=lambda fit: fit[1].error)
     assert result.error < 1e-6 and missing_error(tr, X, mask) < 1e-5
 
@@ -66,8 +64,13 @@ def test_rank_growth_with_padding_recovers_long_train():
     start = time.perf_counter()
     tt, _ = tt_complete(obs, 1, max_iter=30, random_state=0)
     for rank in (2, 3):
-        tt, result = tt_complete(obs, rank, init=pad_tt(tt, rank, random_state=0),
-                                 tol=1e-10 if rank == 3 else 1e-4, max_iter=200)
+        tt, result = tt_complete(
+            obs,
+            rank,
+            init=pad_tt(tt, rank, random_state=0),
+            tol=1e-10 if rank == 3 else 1e-4,
+            max_iter=200,
+        )
     assert time.perf_counter() - start < 15
     assert tt.rank == (1,) + (3,) * 7 + (1,) and missing_error(tt, X, mask) < 1e-5
 
@@ -81,20 +84,23 @@ def dense_core_solution(model, obs, k, ridge):
     for column in range(design.shape[1]):
         unit = np.zeros(shape)
         unit.flat[column] = 1.0
-        design[:, column] = type(model)(cores[:k] + [unit] + cores[k + 1:]).entries(obs.indices)
+        design[:, column] = type(model)(cores[:k] + [unit] + cores[k + 1 :]).entries(obs.indices)
     core = np.zeros(shape)
     for i in range(shape[1]):
         rows = obs.indices[:, k] == i
-        cols = [np.ravel_multi_index((a, i, b), shape)
-                for a in range(shape[0]) for b in range(shape[2])]
+        cols = [
+            np.ravel_multi_index((a, i, b), shape) for a in range(shape[0]) for b in range(shape[2])
+        ]
         A, y = design[np.ix_(rows, cols)], obs.values[rows]
-        core[:, i, :] = np.linalg.solve(A.T @ A + ridge * np.eye(len(cols)),
-                                        A.T @ y).reshape(shape[0], shape[2])
+        core[:, i, :] = np.linalg.solve(A.T @ A + ridge * np.eye(len(cols)), A.T @ y).reshape(
+            shape[0], shape[2]
+        )
     return core
 
 
-@pytest.mark.parametrize("make", [lambda: random_tt((3, 4, 5, 3), 2, seed=1),
-                                  lambda: random_tr((3, 4, 5), 2, seed=1)])
+@pytest.mark.parametrize(
+    "make", [lambda: random_tt((3, 4, 5, 3), 2, seed=1), lambda: random_tr((3, 4, 5), 2, seed=1)]
+)
 def test_rowwise_normal_equations_match_dense_reference(make):
     model = make()
     X = model.to_tensor() + 0.1 * np.random.default_rng(2).standard_normal(model.shape)
@@ -105,8 +111,9 @@ def test_rowwise_normal_equations_match_dense_reference(make):
         reference = dense_core_solution(type(model)(state.cores), obs, k, ridge=1e-3)
         state.solve(1e-3)
         np.testing.assert_allclose(state.cores[k], reference, atol=1e-10)
-        np.testing.assert_allclose(state.predictions(),
-                                   type(model)(state.cores).entries(obs.indices), atol=1e-12)
+        np.testing.assert_allclose(
+            state.predictions(), type(model)(state.cores).entries(obs.indices), atol=1e-12
+        )
 
 
 # -- tt_als / tr_als with a mask ------------------------------------------------------------------
@@ -124,10 +131,23 @@ def test_als_is_the_default_and_em_still_works():
     Y = random_tr((8, 9, 10), 2, seed=4).to_tensor()
     mask = np.random.default_rng(0).random(Y.shape) > 0.3
     Y_missing = np.where(mask, Y, np.nan)
-    errors = {missing: missing_error(tr_als(Y_missing, 2, mask=mask, missing=missing,
-                                            init="random", tol=1e-10, max_iter=300,
-                                            random_state=0)[0], Y, mask)
-              for missing in ("als", "em")}
+    errors = {
+        missing: missing_error(
+            tr_als(
+                Y_missing,
+                2,
+                mask=mask,
+                missing=missing,
+                init="random",
+                tol=1e-10,
+                max_iter=300,
+                random_state=0,
+            )[0],
+            Y,
+            mask,
+        )
+        for missing in ("als", "em")
+    }
     assert max(errors.values()) < 1e-4, errors
     with pytest.raises(ValueError, match="missing"):
         tr_als(Y_missing, 2, mask=mask, missing="mean")
@@ -173,18 +193,28 @@ def test_host_guard_in_host_guard_out(complete):
 OBS = Observations.from_dense(np.ones((3, 4, 5)), np.ones((3, 4, 5), dtype=bool))
 
 
-@pytest.mark.parametrize("complete, kwargs, error, match", [
-    (tt_complete, {"rank": (2, 9)}, ValueError, "rank"),
-    (tt_complete, {"rank": (2, 2, 2)}, ValueError, "rank"),
-    (tr_complete, {"rank": (3, 3, 30)}, ValueError, "rank"),
-    (tt_complete, {"rank": 2, "ridge": -1.0}, ValueError, "ridge"),
-    (tr_complete, {"rank": 2, "max_iter": 0}, ValueError, "max_iter"),
-    (tt_complete, {"rank": 2, "init": "svd"}, ValueError, "init"),
-    (tr_complete, {"rank": 2, "init": random_tr((3, 4, 5), 3)}, ValueError, "init"),
-    (tt_complete, {"rank": None}, ValueError, "rank"),
-    (tt_complete, {"rank": 2, "validation": Observations.from_dense(
-        np.ones((3, 4)), np.ones((3, 4), dtype=bool))}, ValueError, "validation"),
-])
+@pytest.mark.parametrize(
+    "complete, kwargs, error, match",
+    [
+        (tt_complete, {"rank": (2, 9)}, ValueError, "rank"),
+        (tt_complete, {"rank": (2, 2, 2)}, ValueError, "rank"),
+        (tr_complete, {"rank": (3, 3, 30)}, ValueError, "rank"),
+        (tt_complete, {"rank": 2, "ridge": -1.0}, ValueError, "ridge"),
+        (tr_complete, {"rank": 2, "max_iter": 0}, ValueError, "max_iter"),
+        (tt_complete, {"rank": 2, "init": "svd"}, ValueError, "init"),
+        (tr_complete, {"rank": 2, "init": random_tr((3, 4, 5), 3)}, ValueError, "init"),
+        (tt_complete, {"rank": None}, ValueError, "rank"),
+        (
+            tt_complete,
+            {
+                "rank": 2,
+                "validation": Observations.from_dense(np.ones((3, 4)), np.ones((3, 4), dtype=bool)),
+            },
+            ValueError,
+            "validation",
+        ),
+    ],
+)
 def test_bad_parameters_name_themselves(complete, kwargs, error, match):
     with pytest.raises(error, match=match):
         complete(OBS, **kwargs)

@@ -37,9 +37,25 @@ def test_subprocess_smoke(tmp_path):
     X = rng.random((12, 1)) * rng.random((1, 14)) + 1.0
     X[rng.random(X.shape) < 0.3] = np.nan
     np.save(tmp_path / "x.npy", X)
-    result = subprocess.run([sys.executable, "-m", "tnml", "complete", str(tmp_path / "x.npy"),
-                             "--model", "cp", "--rank", "1", "--out", str(tmp_path / "o"),
-                             "--quiet"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tnml",
+            "complete",
+            str(tmp_path / "x.npy"),
+            "--model",
+            "cp",
+            "--rank",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert np.isfinite(np.load(tmp_path / "o" / "completed.npy")).all()
 
@@ -48,8 +64,22 @@ def test_complete_image_file_writes_real_pngs(tmp_path):
     image_path = tmp_path / "small.png"
     io.imsave(image_path, (load_image("astronaut", size=32) * 255).astype(np.uint8))
     out = tmp_path / "out"
-    assert _run("complete", str(image_path), "--missing", "0.5", "--model", "cp", "--rank", "4",
-                "--out", str(out), "--quiet") == 0
+    assert (
+        _run(
+            "complete",
+            str(image_path),
+            "--missing",
+            "0.5",
+            "--model",
+            "cp",
+            "--rank",
+            "4",
+            "--out",
+            str(out),
+            "--quiet",
+        )
+        == 0
+    )
     completed = io.imread(out / "completed.png")
     assert completed.shape == (32, 32, 3) and completed.dtype == np.uint8
     figure = io.imread(out / "comparison.png")
@@ -65,8 +95,20 @@ def test_complete_smooth_model_beats_low_rank_cp(tmp_path):
     scores = {}
     for model in ("smooth", "cp"):
         out = tmp_path / model
-        assert _run("complete", str(image_path), "--missing", "0.8", "--model", model,
-                    "--out", str(out), "--quiet") == 0
+        assert (
+            _run(
+                "complete",
+                str(image_path),
+                "--missing",
+                "0.8",
+                "--model",
+                model,
+                "--out",
+                str(out),
+                "--quiet",
+            )
+            == 0
+        )
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["model"] == model
         scores[model] = metrics["psnr_missing"]
@@ -79,20 +121,33 @@ def test_complete_npy_with_nans_as_given(tmp_path):
     X = rng.random((12, 1)) * rng.random((1, 14)) + 1.0
     X[rng.random(X.shape) < 0.3] = np.nan
     np.save(tmp_path / "x.npy", X)
-    assert _run("complete", str(tmp_path / "x.npy"), "--model", "tucker",
-                "--out", str(tmp_path / "o"), "--quiet") == 0
+    assert (
+        _run(
+            "complete",
+            str(tmp_path / "x.npy"),
+            "--model",
+            "tucker",
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+        )
+        == 0
+    )
     completed = np.load(tmp_path / "o" / "completed.npy")
     observed = ~np.isnan(X)
     np.testing.assert_array_equal(completed[observed], X[observed])
     assert np.isfinite(completed).all()
 
 
-@pytest.mark.parametrize("args, text", [
-    (["no-such-file.png", "--missing", "0.5"], "no such file"),
-    (["--dataset", "atlantis", "--missing", "0.5"], "unknown dataset"),
-    (["--dataset", "astronaut", "--missing", "1.5"], "--missing must be in [0, 1)"),
-    (["--dataset", "astronaut", "--rank", "0"], "--rank must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["no-such-file.png", "--missing", "0.5"], "no such file"),
+        (["--dataset", "atlantis", "--missing", "0.5"], "unknown dataset"),
+        (["--dataset", "astronaut", "--missing", "1.5"], "--missing must be in [0, 1)"),
+        (["--dataset", "astronaut", "--rank", "0"], "--rank must be >= 1"),
+    ],
+)
 def test_complete_errors(args, text, tmp_path, capsys):
     _assert_one_line_error(capsys, ["complete", *args, "--out", str(tmp_path / "o")], text)
 
@@ -100,11 +155,17 @@ def test_complete_errors(args, text, tmp_path, capsys):
 def test_complete_rejects_unreadable_and_complete_inputs(tmp_path, capsys):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
-    _assert_one_line_error(capsys, ["complete", str(bad), "--missing", "0.5", "--out",
-                                    str(tmp_path / "o")], "cannot read")
+    _assert_one_line_error(
+        capsys,
+        ["complete", str(bad), "--missing", "0.5", "--out", str(tmp_path / "o")],
+        "cannot read",
+    )
     np.save(tmp_path / "full.npy", np.ones((4, 5)))
-    _assert_one_line_error(capsys, ["complete", str(tmp_path / "full.npy"), "--out",
-                                    str(tmp_path / "o")], "no missing entries")
+    _assert_one_line_error(
+        capsys,
+        ["complete", str(tmp_path / "full.npy"), "--out", str(tmp_path / "o")],
+        "no missing entries",
+    )
 
 
 def test_unknown_command_exits_2(capsys):
@@ -117,14 +178,23 @@ def test_default_model_completes_a_grey_image_and_a_4d_tensor(tmp_path):
     # Issue 11: the default (auto) used to stop at "the tubal model needs a 3-way tensor".
     grey = (load_image("astronaut", size=32, as_gray=True) * 255).astype(np.uint8)
     io.imsave(tmp_path / "grey.png", grey, check_contrast=False)
-    assert _run("complete", str(tmp_path / "grey.png"), "--missing", "0.5", "--out",
-                str(tmp_path / "g"), "--quiet") == 0
+    assert (
+        _run(
+            "complete",
+            str(tmp_path / "grey.png"),
+            "--missing",
+            "0.5",
+            "--out",
+            str(tmp_path / "g"),
+            "--quiet",
+        )
+        == 0
+    )
     assert (tmp_path / "g" / "completed.png").exists()
     X = random_cp((5, 6, 4, 3), 2, random_state=0).to_tensor()
     X[np.random.default_rng(0).random(X.shape) < 0.3] = np.nan
     np.save(tmp_path / "x4.npy", X)
-    assert _run("complete", str(tmp_path / "x4.npy"), "--out", str(tmp_path / "f"),
-                "--quiet") == 0
+    assert _run("complete", str(tmp_path / "x4.npy"), "--out", str(tmp_path / "f"), "--quiet") == 0
     metrics = json.loads((tmp_path / "f" / "metrics.json").read_text())
     skipped = [c["model"] for c in metrics["candidates"] if "skipped" in c]
     assert skipped == ["tubal"]
@@ -158,8 +228,21 @@ def test_cli_never_replaces_the_input_file(tmp_path, capsys):
     _low_rank_npy(source)
     before = source.read_bytes()
     for extra in ([], ["--overwrite"]):
-        code, _, err = _main(capsys, "complete", str(source), "--missing", "0.5", "--model", "cp",
-                             "--rank", "2", "--out", str(tmp_path), "--quiet", *extra)
+        code, _, err = _main(
+            capsys,
+            "complete",
+            str(source),
+            "--missing",
+            "0.5",
+            "--model",
+            "cp",
+            "--rank",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            *extra,
+        )
         _one_line_error(code, err, "would replace the input file")
         assert source.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["completed.npy"]
@@ -170,8 +253,19 @@ def test_cli_replaces_outputs_only_with_overwrite(tmp_path, capsys):
     source = tmp_path / "x.npy"
     _low_rank_npy(source)
     out = tmp_path / "out"
-    args = ("complete", str(source), "--missing", "0.5", "--model", "cp", "--rank", "2",
-            "--out", str(out), "--quiet")
+    args = (
+        "complete",
+        str(source),
+        "--missing",
+        "0.5",
+        "--model",
+        "cp",
+        "--rank",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+    )
     for name in ("metrics.json", "comparison.png", "completed.npy"):
         out.mkdir(exist_ok=True)
         (out / name).write_text("precious")
@@ -186,15 +280,26 @@ def test_cli_replaces_outputs_only_with_overwrite(tmp_path, capsys):
     code, _, err = _main(capsys, *args, "--overwrite")
     assert code == 0, err
     assert json.loads((out / "metrics.json").read_text())["rank"] == first["rank"] == 2
-    assert sorted(p.name for p in out.iterdir()) == ["comparison.png", "completed.npy",
-                                                     "metrics.json"]  # no temporary left
+    assert sorted(p.name for p in out.iterdir()) == [
+        "comparison.png",
+        "completed.npy",
+        "metrics.json",
+    ]  # no temporary left
 
 
 def test_cli_refuses_complex_input(tmp_path, capsys):
     """Item 2: the imaginary part was silently dropped (exit 0)."""
     np.save(tmp_path / "c.npy", np.ones((6, 7)) + 1j)
-    code, _, err = _main(capsys, "complete", str(tmp_path / "c.npy"), "--missing", "0.5",
-                         "--out", str(tmp_path / "o"), "--quiet")
+    code, _, err = _main(
+        capsys,
+        "complete",
+        str(tmp_path / "c.npy"),
+        "--missing",
+        "0.5",
+        "--out",
+        str(tmp_path / "o"),
+        "--quiet",
+    )
     _one_line_error(code, err, "complex numbers")
     assert not (tmp_path / "o" / "completed.npy").exists()
 
@@ -203,18 +308,35 @@ def test_cli_names_files_that_are_not_arrays(tmp_path, capsys):
     """Item 7: a text file named .npy got numpy's advice to load it with allow_pickle; a header
     claiming (10^6, 10^6) allocated (MemoryError)."""
     (tmp_path / "text.npy").write_text("just some notes\n" * 10)
-    code, _, err = _main(capsys, "complete", str(tmp_path / "text.npy"), "--missing", "0.5",
-                         "--out", str(tmp_path / "o"), "--quiet")
+    code, _, err = _main(
+        capsys,
+        "complete",
+        str(tmp_path / "text.npy"),
+        "--missing",
+        "0.5",
+        "--out",
+        str(tmp_path / "o"),
+        "--quiet",
+    )
     _one_line_error(code, err, "is not a NumPy .npy array")
     assert "allow_pickle" not in err
     import io as bytes_io
 
     header = bytes_io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
-                                                  "shape": (10**6, 10**6)})
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)}
+    )
     (tmp_path / "huge.npy").write_bytes(header.getvalue() + bytes(80))
-    code, _, err = _main(capsys, "complete", str(tmp_path / "huge.npy"), "--missing", "0.5",
-                         "--out", str(tmp_path / "o"), "--quiet")
+    code, _, err = _main(
+        capsys,
+        "complete",
+        str(tmp_path / "huge.npy"),
+        "--missing",
+        "0.5",
+        "--out",
+        str(tmp_path / "o"),
+        "--quiet",
+    )
     _one_line_error(code, err, "declares shape (1000000, 1000000)")
 
 
@@ -225,9 +347,20 @@ def test_cli_completes_huge_valued_input(tmp_path, capsys):
     for scale in (1.0, 1e200):
         _low_rank_npy(tmp_path / "x.npy", scale=scale)
         out = tmp_path / f"o{scale:g}"
-        code, printed, err = _main(capsys, "complete", str(tmp_path / "x.npy"), "--missing", "0.3",
-                                   "--model", "cp", "--rank", "2", "--out", str(out),
-                                   "--quiet")
+        code, printed, err = _main(
+            capsys,
+            "complete",
+            str(tmp_path / "x.npy"),
+            "--missing",
+            "0.3",
+            "--model",
+            "cp",
+            "--rank",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+        )
         assert code == 0, err
         results[scale] = (np.load(out / "completed.npy"), json.loads(printed))
     (small, small_metrics), (huge, huge_metrics) = results[1.0], results[1e200]
@@ -240,8 +373,18 @@ def test_cli_completes_huge_valued_input(tmp_path, capsys):
 def test_cli_completes_a_constant_tensor(tmp_path, capsys):
     """Item 10: a constant tensor stopped on 'data_range must be ... > 0' and wrote nothing."""
     np.save(tmp_path / "c.npy", np.full((8, 9, 3), 2.5))
-    code, out, err = _main(capsys, "complete", str(tmp_path / "c.npy"), "--missing", "0.5",
-                           "--model", "cp", "--out", str(tmp_path / "o"), "--quiet")
+    code, out, err = _main(
+        capsys,
+        "complete",
+        str(tmp_path / "c.npy"),
+        "--missing",
+        "0.5",
+        "--model",
+        "cp",
+        "--out",
+        str(tmp_path / "o"),
+        "--quiet",
+    )
     assert code == 0, err
     np.testing.assert_allclose(np.load(tmp_path / "o" / "completed.npy"), 2.5, rtol=1e-7)
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
@@ -254,8 +397,16 @@ def test_cli_auto_completes_a_small_matrix(tmp_path, capsys):
     its ket-augmented (2, 4, 15) layout, then on the tubal model that needs 3 axes."""
     rng = np.random.default_rng(0)
     np.save(tmp_path / "m.npy", rng.random((10, 1)) @ rng.random((1, 12)) + 1)
-    code, out, err = _main(capsys, "complete", str(tmp_path / "m.npy"), "--missing", "0.3",
-                           "--out", str(tmp_path / "o"), "--quiet")
+    code, out, err = _main(
+        capsys,
+        "complete",
+        str(tmp_path / "m.npy"),
+        "--missing",
+        "0.3",
+        "--out",
+        str(tmp_path / "o"),
+        "--quiet",
+    )
     assert code == 0, err
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     fitted = {c["model"] for c in metrics["candidates"] if "skipped" not in c}

@@ -33,30 +33,37 @@ def test_grid_search_over_rank_picks_the_true_rank():
     coords, values, truth = _regression_data()
     search = GridSearchCV(
         TensorCompletionRegressor(shape=truth.shape, tol=1e-8, max_iter=150, random_state=0),
-        {"rank": [1, 2, 3]}, cv=3).fit(coords, values)
+        {"rank": [1, 2, 3]},
+        cv=3,
+    ).fit(coords, values)
     assert search.best_params_ == {"rank": 2}
-    scores = cross_val_score(TensorCompletionRegressor(rank=2, shape=truth.shape,
-                                                       random_state=0), coords, values, cv=3)
+    scores = cross_val_score(
+        TensorCompletionRegressor(rank=2, shape=truth.shape, random_state=0), coords, values, cv=3
+    )
     assert scores.min() > 0.99
 
 
 @pytest.mark.parametrize("model", ["cp", "tucker"])
 def test_regressor_auto_rank(model):
     coords, values, truth = _regression_data(n=3000)
-    reg = TensorCompletionRegressor(model, rank="auto", max_rank=4, tol=1e-8, max_iter=150,
-                                    random_state=0).fit(coords, values)
+    reg = TensorCompletionRegressor(
+        model, rank="auto", max_rank=4, tol=1e-8, max_iter=150, random_state=0
+    ).fit(coords, values)
     assert reg.rank_ == 2 if model == "cp" else reg.rank_ >= 2
     assert [h[0] for h in reg.rank_history_][0] in (1, (1, 1, 1))
 
 
-@pytest.mark.parametrize("X, y, shape, match", [
-    ([[0, 1], [2, -1]], [1.0, 2.0], None, "Negative values"),
-    ([[0, 1], [2, 5]], [1.0, 2.0], (3, 3), "outside shape"),
-    ([[0, 1.5], [2, 1]], [1.0, 2.0], None, "integer coordinates"),
-    ([[0, 1], [2, 1]], [1.0, np.nan], None, "NaN"),
-    ([[0, 1], [2, 1]], [1.0, 2.0, 3.0], None, "inconsistent numbers of samples"),
-    ([[0, 1], [2, 1]], [1.0, 2.0], (3, 3, 3), "shape must hold 2"),
-])
+@pytest.mark.parametrize(
+    "X, y, shape, match",
+    [
+        ([[0, 1], [2, -1]], [1.0, 2.0], None, "Negative values"),
+        ([[0, 1], [2, 5]], [1.0, 2.0], (3, 3), "outside shape"),
+        ([[0, 1.5], [2, 1]], [1.0, 2.0], None, "integer coordinates"),
+        ([[0, 1], [2, 1]], [1.0, np.nan], None, "NaN"),
+        ([[0, 1], [2, 1]], [1.0, 2.0, 3.0], None, "inconsistent numbers of samples"),
+        ([[0, 1], [2, 1]], [1.0, 2.0], (3, 3, 3), "shape must hold 2"),
+    ],
+)
 def test_bad_input(X, y, shape, match):
     with pytest.raises(ValueError, match=match):
         TensorCompletionRegressor(rank=1, shape=shape).fit(np.asarray(X), np.asarray(y))

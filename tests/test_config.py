@@ -24,10 +24,12 @@ def _huge_formats():
     """Formats whose dense tensor is (10^4)^3 = 8 TB, held in a few kB."""
     rng = np.random.default_rng(0)
     n = 10**4
-    return [CPTensor(np.ones(2), [rng.random((n, 2)) for _ in range(3)]),
-            TuckerTensor(rng.random((2, 2, 2)), [rng.random((n, 2)) for _ in range(3)]),
-            TTTensor([rng.random((1, n, 2)), rng.random((2, n, 2)), rng.random((2, n, 1))]),
-            TRTensor([rng.random((2, n, 2)) for _ in range(3)])]
+    return [
+        CPTensor(np.ones(2), [rng.random((n, 2)) for _ in range(3)]),
+        TuckerTensor(rng.random((2, 2, 2)), [rng.random((n, 2)) for _ in range(3)]),
+        TTTensor([rng.random((1, n, 2)), rng.random((2, n, 2)), rng.random((2, n, 1))]),
+        TRTensor([rng.random((2, n, 2)) for _ in range(3)]),
+    ]
 
 
 @pytest.mark.parametrize("fmt", _huge_formats(), ids=lambda f: type(f).__name__)
@@ -35,8 +37,11 @@ def test_every_format_checks_to_tensor_against_the_budget(fmt):
     """Item 4: CP and Tucker included, refused before allocating, with or without a budget."""
     with tnml.config_context(max_memory="1MB"):
         start = time.perf_counter()
-        with pytest.raises(MemoryBudgetError, match=rf"{type(fmt).__name__}.to_tensor needs "
-                                                    r"\S+ TB, more than max_memory=1 MB"):
+        with pytest.raises(
+            MemoryBudgetError,
+            match=rf"{type(fmt).__name__}.to_tensor needs "
+            r"\S+ TB, more than max_memory=1 MB",
+        ):
             fmt.to_tensor()
         assert time.perf_counter() - start < 0.5
     with pytest.raises(MemoryBudgetError, match="more than this machine's memory"):
@@ -63,8 +68,9 @@ def test_cp_final_product_and_tubal_are_checked():
 def test_tucker_budget_counts_intermediates_larger_than_the_result():
     """A factor with fewer rows than columns shrinks a mode late: the intermediate after the
     first mode product is larger than the result and is what the budget must see."""
-    tucker = TuckerTensor(np.ones((50, 50, 50)), [np.ones((400, 50)), np.ones((400, 50)),
-                                                  np.ones((1, 50))])
+    tucker = TuckerTensor(
+        np.ones((50, 50, 50)), [np.ones((400, 50)), np.ones((400, 50)), np.ones((1, 50))]
+    )
     assert tucker._to_tensor_bytes() == 400 * 400 * 50 * 8
     with tnml.config_context(max_memory="5MB"):  # result 1.28 MB, intermediate 64 MB
         with pytest.raises(MemoryBudgetError):
@@ -79,8 +85,10 @@ def test_completion_regressor_checks_start_factors_before_allocating():
     rng = np.random.default_rng(0)
     coords, values = rng.integers(0, 5, (50, 3)), rng.random(50)
     model = tnml.TensorCompletionRegressor(rank=2, shape=(10**9,) * 3)
-    for budget, text in [("100MB", "more than max_memory=100 MB"),
-                         (None, "more than this machine's memory")]:
+    for budget, text in [
+        ("100MB", "more than max_memory=100 MB"),
+        (None, "more than this machine's memory"),
+    ]:
         with tnml.config_context(max_memory=budget):
             start = time.perf_counter()
             with pytest.raises(MemoryBudgetError, match=rf"start factors .* needs 48 GB, {text}"):
@@ -100,9 +108,14 @@ def test_budget_messages_use_readable_units():
 def _search(n_jobs):
     # Start factors of 120 MB and 240 MB. refit=False: every fit happens in the workers (the
     # final refit would run in the caller's thread, which always saw the budget).
-    return GridSearchCV(tnml.TensorCompletionRegressor(shape=(5 * 10**6,) * 3, max_iter=1),
-                        {"rank": [1, 2]}, cv=2, n_jobs=n_jobs, error_score="raise",
-                        refit=False)
+    return GridSearchCV(
+        tnml.TensorCompletionRegressor(shape=(5 * 10**6,) * 3, max_iter=1),
+        {"rank": [1, 2]},
+        cv=2,
+        n_jobs=n_jobs,
+        error_score="raise",
+        refit=False,
+    )
 
 
 @pytest.mark.parametrize("backend", ["threading", "loky"])
@@ -117,8 +130,7 @@ def test_grid_search_workers_see_the_budget(backend):
     assert tnml.get_config()["max_memory"] is None
 
 
-@pytest.mark.parametrize("backend", ["threading",
-                                     pytest.param("loky", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("backend", ["threading", pytest.param("loky", marks=pytest.mark.slow)])
 def test_workers_get_the_budget_of_the_caller(backend):
     """The workers see exactly the caller's setting, and the caller's thread keeps its own."""
     from sklearn.utils.parallel import Parallel, delayed
@@ -130,8 +142,13 @@ def test_workers_get_the_budget_of_the_caller(backend):
         with tnml.config_context(max_memory="3MB"):
             assert Parallel(n_jobs=2)(delayed(budget)(i) for i in range(4)) == [3 * 10**6] * 4
         assert Parallel(n_jobs=2)(delayed(budget)(i) for i in range(4)) == [None] * 4
-        search = GridSearchCV(tnml.TensorCompletionRegressor(max_iter=2), {"rank": [1, 2]},
-                              cv=2, n_jobs=2, error_score="raise")
+        search = GridSearchCV(
+            tnml.TensorCompletionRegressor(max_iter=2),
+            {"rank": [1, 2]},
+            cv=2,
+            n_jobs=2,
+            error_score="raise",
+        )
         rng = np.random.default_rng(0)
         with tnml.config_context(max_memory="100MB"):
             search.fit(rng.integers(0, 6, (200, 3)), rng.random(200))  # within budget: fits
@@ -142,9 +159,13 @@ def test_no_format_bypasses_the_to_tensor_template():
     from tnml import decompositions
 
     formats = [getattr(decompositions, name) for name in decompositions.__all__]
-    formats = [f for f in formats if isinstance(f, type)
-               and issubclass(f, decompositions.FactorizedTensor)
-               and f is not decompositions.FactorizedTensor]
+    formats = [
+        f
+        for f in formats
+        if isinstance(f, type)
+        and issubclass(f, decompositions.FactorizedTensor)
+        and f is not decompositions.FactorizedTensor
+    ]
     assert len(formats) >= 5
     for cls in formats:
         assert "to_tensor" not in vars(cls), cls  # they implement _to_tensor

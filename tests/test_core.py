@@ -83,8 +83,9 @@ def test_rowwise_least_squares_matches_direct_solves(chunk_rows, rng, monkeypatc
     for i in range(8):
         rows = obs.indices[:, 1] == i
         A, b = design[rows], obs.values[rows]
-        np.testing.assert_allclose(W[i], np.linalg.solve(A.T @ A + 1e-3 * np.eye(4), A.T @ b),
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            W[i], np.linalg.solve(A.T @ A + 1e-3 * np.eye(4), A.T @ b), atol=1e-12
+        )
     guarded = masked.Observations.from_dense(testing.asarray(X), testing.asarray(mask))
     design_g = testing.asarray(design)
     W_g = masked.solve_rowwise(guarded, 1, lambda idx: design_g[idx], 8, 4, ridge=1e-3)

@@ -9,9 +9,16 @@ from tnml import testing
 from tnml.decompositions import CPTensor, cp_als, random_cp
 
 
-@pytest.mark.parametrize("shape, rank", [((10, 11, 12), 3), ((6, 7, 5, 8), 4),
-                                         ((5, 6, 4, 5, 3), 3), ((4, 3, 4, 3, 4, 3), 2),
-                                         ((30, 20), 5)])
+@pytest.mark.parametrize(
+    "shape, rank",
+    [
+        ((10, 11, 12), 3),
+        ((6, 7, 5, 8), 4),
+        ((5, 6, 4, 5, 3), 3),
+        ((4, 3, 4, 3, 4, 3), 2),
+        ((30, 20), 5),
+    ],
+)
 def test_exact_recovery(shape, rank):
     X = random_cp(shape, rank, random_state=1).to_tensor()
     cp, info = cp_als(X, rank, max_iter=3000, tol=1e-15, random_state=0)
@@ -24,8 +31,7 @@ def test_same_error_as_tensorly_from_same_init(shape, rng):
     X = rng.random(shape)
     init = random_cp(shape, 4, random_state=3)
     cp, info = cp_als(X, 4, max_iter=25, tol=0, init=init)
-    tl_cp, errors = parafac(X, 4, n_iter_max=25, tol=0, init=init.to_tensorly(),
-                            return_errors=True)
+    tl_cp, errors = parafac(X, 4, n_iter_max=25, tol=0, init=init.to_tensorly(), return_errors=True)
     tl_error = np.linalg.norm(X - tl.cp_to_tensor(tl_cp)) / np.linalg.norm(X)
     assert abs(info.error - tl_error) < 1e-6
     assert abs(np.linalg.norm(X - cp.to_tensor()) / np.linalg.norm(X) - info.error) < 1e-10
@@ -46,8 +52,7 @@ def test_format_interface(rng):
 def test_linesearch_and_ridge_still_fit(rng):
     X = random_cp((15, 16, 17), 4, random_state=2).to_tensor() + 1e-3 * rng.random((15, 16, 17))
     _, plain = cp_als(X, 4, max_iter=40, tol=0, init="random", random_state=0)
-    _, jumped = cp_als(X, 4, max_iter=40, tol=0, init="random", random_state=0,
-                       linesearch=True)
+    _, jumped = cp_als(X, 4, max_iter=40, tol=0, init="random", random_state=0, linesearch=True)
     assert jumped.error <= plain.error * 1.01
     _, ridged = cp_als(X, 4, max_iter=40, ridge=1e-8, random_state=0)
     assert ridged.error < 1e-2
@@ -65,13 +70,13 @@ def test_mask_em_imputation(rng):
 def test_host_guard_no_implicit_copies():
     X = testing.asarray(random_cp((6, 7, 8), 2, random_state=0).to_tensor())
     mask = testing.asarray(np.ones((6, 7, 8), dtype=bool))
-    for kwargs in ({}, {"init": "random", "random_state": 0, "linesearch": True},
-                   {"mask": mask}):
+    for kwargs in ({}, {"init": "random", "random_state": 0, "linesearch": True}, {"mask": mask}):
         cp, info = cp_als(X, 2, max_iter=5, **kwargs)
         assert all(isinstance(f, testing.HostGuardArray) for f in cp.factors)
     assert isinstance(cp.to_tensor(), testing.HostGuardArray)
-    assert isinstance(cp.entries(testing.asarray(np.zeros((3, 3), dtype=int))),
-                      testing.HostGuardArray)
+    assert isinstance(
+        cp.entries(testing.asarray(np.zeros((3, 3), dtype=int))), testing.HostGuardArray
+    )
     assert isinstance(cp.norm(), testing.HostGuardArray)
 
 
@@ -87,7 +92,7 @@ def _swamp(seed, shape=(9, 11, 13), rank=5):
     factors = []
     for dim in shape:
         z = rng.standard_normal((dim, rank))
-        z[:, 1] = 0.9 * z[:, 0] + np.sqrt(1 - 0.9 ** 2) * z[:, 1]
+        z[:, 1] = 0.9 * z[:, 0] + np.sqrt(1 - 0.9**2) * z[:, 1]
         factors.append(z)
     return CPTensor(np.ones(rank), factors).to_tensor(), rank
 
@@ -111,6 +116,6 @@ def test_progress_after_stops_a_creeping_fit():
     assert 20 < ruled.n_iter < 200
     errors = ruled.errors
     assert errors[-11] - errors[-1] < 0.01 * errors[-11]
-    np.testing.assert_allclose(errors, free.errors[:ruled.n_iter])  # same path until it stops
+    np.testing.assert_allclose(errors, free.errors[: ruled.n_iter])  # same path until it stops
     with pytest.raises(ValueError, match="progress_after"):
         cp_als(X, 2, progress_after=0)

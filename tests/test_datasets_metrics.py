@@ -68,8 +68,9 @@ def test_mask_reproducible_by_seed():
         c = make_mask((16, 16, 3), 0.3, pattern, random_state=2)
         assert np.array_equal(a, b) and not np.array_equal(a, c)
     rng = np.random.RandomState(0)
-    assert not np.array_equal(make_mask(100, 0.5, random_state=rng),
-                              make_mask(100, 0.5, random_state=rng))
+    assert not np.array_equal(
+        make_mask(100, 0.5, random_state=rng), make_mask(100, 0.5, random_state=rng)
+    )
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
@@ -139,11 +140,13 @@ def _unfolding_rank(X, k):
 
 def test_low_rank_cp_and_tucker_ranks():
     X = make_low_rank((6, 7, 8), 4, "cp", random_state=0)
-    assert [np.linalg.matrix_rank(np.moveaxis(X, m, 0).reshape(X.shape[m], -1))
-            for m in range(3)] == [4, 4, 4]
+    assert [
+        np.linalg.matrix_rank(np.moveaxis(X, m, 0).reshape(X.shape[m], -1)) for m in range(3)
+    ] == [4, 4, 4]
     X = make_low_rank((6, 7, 8), (2, 3, 4), "tucker", random_state=0)
-    assert [np.linalg.matrix_rank(np.moveaxis(X, m, 0).reshape(X.shape[m], -1))
-            for m in range(3)] == [2, 3, 4]
+    assert [
+        np.linalg.matrix_rank(np.moveaxis(X, m, 0).reshape(X.shape[m], -1)) for m in range(3)
+    ] == [2, 3, 4]
     assert np.linalg.norm(hosvd(X, (2, 3, 4)).to_tensor() - X) < 1e-10 * np.linalg.norm(X)
 
 
@@ -185,8 +188,7 @@ def test_entries_dense_regime_and_all_entries():
 def test_entries_never_densify(format):
     shape = (10**4,) * 3
     with tnml.config_context(max_memory="50MB"):
-        coords, values = make_low_rank_entries(shape, 3, 2000, format, noise=0.1,
-                                               random_state=0)
+        coords, values = make_low_rank_entries(shape, 3, 2000, format, noise=0.1, random_state=0)
         with pytest.raises(tnml.MemoryBudgetError):
             make_low_rank(shape, 3, format)
     assert len(np.unique(coords, axis=0)) == 2000 and np.isfinite(values).all()
@@ -225,8 +227,9 @@ def test_ket_hand_example():
             assert tensor[(i // 2) * 2 + j // 2, (i % 2) * 2 + j % 2] == image[i, j]
 
 
-@pytest.mark.parametrize("shape", [(256, 256), (256, 256, 3), (256, 128, 3), (12, 18),
-                                   (7, 1), (9, 8, 2)])
+@pytest.mark.parametrize(
+    "shape", [(256, 256), (256, 256, 3), (256, 128, 3), (12, 18), (7, 1), (9, 8, 2)]
+)
 def test_ket_round_trip(shape):
     image = np.random.default_rng(0).random(shape)
     tensor = ket_augment(image)
@@ -282,8 +285,7 @@ def test_rse_formula_and_mask(images):
     X, Y = images
     assert rse(X, Y) == pytest.approx(np.linalg.norm(X - Y) / np.linalg.norm(X))
     mask = np.random.default_rng(1).random(X.shape) < 0.3
-    assert rse(X, Y, mask) == pytest.approx(np.linalg.norm((X - Y)[mask])
-                                            / np.linalg.norm(X[mask]))
+    assert rse(X, Y, mask) == pytest.approx(np.linalg.norm((X - Y)[mask]) / np.linalg.norm(X[mask]))
     assert rse(X, np.where(mask, Y, X), ~mask) == 0.0
     assert rse(np.ones(4), np.zeros(4)) == 1.0
 
@@ -291,10 +293,12 @@ def test_rse_formula_and_mask(images):
 def test_psnr_matches_skimage(images):
     X, Y = images
     assert psnr(X, Y) == pytest.approx(peak_signal_noise_ratio(X, Y))
-    assert psnr(X * 255, Y * 255) == pytest.approx(peak_signal_noise_ratio(
-        X * 255, Y * 255, data_range=np.ptp(X * 255)))
-    assert psnr(X, Y, data_range=255) == pytest.approx(peak_signal_noise_ratio(
-        X, Y, data_range=255))
+    assert psnr(X * 255, Y * 255) == pytest.approx(
+        peak_signal_noise_ratio(X * 255, Y * 255, data_range=np.ptp(X * 255))
+    )
+    assert psnr(X, Y, data_range=255) == pytest.approx(
+        peak_signal_noise_ratio(X, Y, data_range=255)
+    )
     mask = np.random.default_rng(1).random(X.shape) < 0.3
     assert psnr(X, Y, mask) == pytest.approx(10 * np.log10(1 / np.mean((X - Y)[mask] ** 2)))
     assert psnr(X, X) == math.inf
@@ -302,17 +306,19 @@ def test_psnr_matches_skimage(images):
 
 def test_ssim_matches_skimage(images):
     X, Y = images
-    assert ssim(X, Y) == pytest.approx(structural_similarity(X, Y, data_range=1,
-                                                             channel_axis=-1))
+    assert ssim(X, Y) == pytest.approx(structural_similarity(X, Y, data_range=1, channel_axis=-1))
     assert ssim(X[..., 0], Y[..., 0]) == pytest.approx(
-        structural_similarity(X[..., 0], Y[..., 0], data_range=1))
+        structural_similarity(X[..., 0], Y[..., 0], data_range=1)
+    )
     assert ssim(X, Y, gaussian_weights=True) == pytest.approx(
-        structural_similarity(X, Y, data_range=1, channel_axis=-1, gaussian_weights=True))
+        structural_similarity(X, Y, data_range=1, channel_axis=-1, gaussian_weights=True)
+    )
     # A full mask is the unmasked score; a 2-D mask applies to every channel.
     assert ssim(X, Y, mask=np.ones(X.shape, bool)) == pytest.approx(ssim(X, Y))
     assert ssim(X, Y, mask=np.ones(X.shape[:2], bool)) == pytest.approx(ssim(X, Y))
     assert ssim(X, Y, mask=np.ones(X.shape[:2], bool), win_size=5) == pytest.approx(
-        ssim(X, Y, win_size=5))
+        ssim(X, Y, win_size=5)
+    )
 
 
 def test_ssim_mask_is_map_average(images):

@@ -22,11 +22,15 @@ def test_tensor_input_tag(estimator):
     assert estimator.__sklearn_tags__().input_tags.three_d_array
 
 
-@pytest.mark.parametrize("model", [tnml.CP(rank=12, random_state=0),
-                                   pytest.param(tnml.Tucker(rank=(3, 3)),
-                                                marks=pytest.mark.slow),  # ~10 s
-                                   tnml.TensorTrain(rank=8),
-                                   tnml.TensorRing(rank=4, random_state=0)])
+@pytest.mark.parametrize(
+    "model",
+    [
+        tnml.CP(rank=12, random_state=0),
+        pytest.param(tnml.Tucker(rank=(3, 3)), marks=pytest.mark.slow),  # ~10 s
+        tnml.TensorTrain(rank=8),
+        tnml.TensorRing(rank=4, random_state=0),
+    ],
+)
 def test_pipeline_grid_search_cross_val(model):
     digits = load_digits()
     X, y = digits.data[:400], digits.target[:400]
@@ -56,29 +60,39 @@ def test_transform_inverse_transform_on_exact_model(rng):
     W = model.transform(X_new)
     np.testing.assert_allclose(model.inverse_transform(W), X_new, atol=1e-6)
     # flat input with tensor_shape gives flat output
-    flat = tnml.CP(rank=3, tensor_shape=(5, 6, 7), tol=1e-14, max_iter=2000,
-                   random_state=0).fit(X.reshape(30, -1))
+    flat = tnml.CP(rank=3, tensor_shape=(5, 6, 7), tol=1e-14, max_iter=2000, random_state=0).fit(
+        X.reshape(30, -1)
+    )
     assert flat.inverse_transform(flat.transform(X.reshape(30, -1)[:2])).shape == (2, 210)
 
 
-@pytest.mark.parametrize("model, make", [
-    (tnml.Tucker(rank=(2, 3, 4)), lambda: random_tucker((20, 6, 7, 8), (20, 2, 3, 4),
-                                                       random_state=0).to_tensor()),
-    (tnml.TensorTrain(rank=None, tol=0), lambda: np.random.default_rng(0).random((9, 3, 4, 5))),
-])
+@pytest.mark.parametrize(
+    "model, make",
+    [
+        (
+            tnml.Tucker(rank=(2, 3, 4)),
+            lambda: random_tucker((20, 6, 7, 8), (20, 2, 3, 4), random_state=0).to_tensor(),
+        ),
+        (tnml.TensorTrain(rank=None, tol=0), lambda: np.random.default_rng(0).random((9, 3, 4, 5))),
+    ],
+)
 def test_exact_models_reconstruct_samples(model, make):
     X = make()
     model.fit(X)
     np.testing.assert_allclose(model.inverse_transform(model.transform(X)), X, atol=1e-8)
 
 
-@pytest.mark.parametrize("model, make", [
-    (tnml.CP(rank=3, tol=1e-14, max_iter=500, random_state=0), random_cp),
-    (tnml.Tucker(rank=(3, 3, 3)), random_cp), (tnml.Tucker(rank=(4, 3, 3, 3)), random_cp),
-    (tnml.TensorTrain(rank=3), random_cp),
-    (tnml.TensorRing(rank=2, tol=1e-12, max_iter=500), random_tr),
-    (tnml.TubalSVD(rank=2), random_cp),
-])
+@pytest.mark.parametrize(
+    "model, make",
+    [
+        (tnml.CP(rank=3, tol=1e-14, max_iter=500, random_state=0), random_cp),
+        (tnml.Tucker(rank=(3, 3, 3)), random_cp),
+        (tnml.Tucker(rank=(4, 3, 3, 3)), random_cp),
+        (tnml.TensorTrain(rank=3), random_cp),
+        (tnml.TensorRing(rank=2, tol=1e-12, max_iter=500), random_tr),
+        (tnml.TubalSVD(rank=2), random_cp),
+    ],
+)
 def test_fit_transform_is_the_fitted_sample_factor(model, make):
     X = make((12, 5, 6, 7), 2, random_state=0).to_tensor()
     W = model.fit_transform(X)
@@ -87,15 +101,20 @@ def test_fit_transform_is_the_fitted_sample_factor(model, make):
     model_values = np.reshape(model.decomposition_.to_tensor(), (12, -1))
     np.testing.assert_allclose(W @ model.components_, model_values, atol=1e-10)
     # ... and, at a fixed point of the fit, the least-squares coordinates of transform
-    np.testing.assert_allclose(W @ model.components_, model.transform(X) @ model.components_,
-                               atol=1e-6 * np.abs(X).max())
+    np.testing.assert_allclose(
+        W @ model.components_, model.transform(X) @ model.components_, atol=1e-6 * np.abs(X).max()
+    )
 
 
 def test_estimators_keep_device_arrays():
     X = testing.asarray(random_cp((12, 4, 5), 2, random_state=0).to_tensor())
-    for model in [tnml.CP(rank=2, max_iter=5), tnml.Tucker(rank=2, max_iter=3),
-                  tnml.TensorTrain(rank=2), tnml.TensorRing(rank=1, max_iter=3),
-                  tnml.TubalSVD(rank=2)]:
+    for model in [
+        tnml.CP(rank=2, max_iter=5),
+        tnml.Tucker(rank=2, max_iter=3),
+        tnml.TensorTrain(rank=2),
+        tnml.TensorRing(rank=1, max_iter=3),
+        tnml.TubalSVD(rank=2),
+    ]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             W = model.fit(X).transform(X)
@@ -152,14 +171,20 @@ def test_tubal_svd_exact_and_missing(rng):
     # completion needs enough observations per slice: a bigger tensor, 30% missing
     X = t_product(rng.standard_normal((40, 3, 5)), rng.standard_normal((3, 20, 5)))
     X_missing = np.where(rng.random(X.shape) < 0.3, np.nan, X)
-    completed = tnml.TensorImputer(tnml.TubalSVD(rank=3, max_iter=300, tol=1e-12)
-                                   ).fit_transform(X_missing)
+    completed = tnml.TensorImputer(tnml.TubalSVD(rank=3, max_iter=300, tol=1e-12)).fit_transform(
+        X_missing
+    )
     np.testing.assert_allclose(completed, X, atol=1e-6)
 
 
-@pytest.mark.parametrize("model", [tnml.CP(rank=2, random_state=0, max_iter=300, tol=1e-12),
-                                   # 15 sweeps reach 1e-7 here (300 took 30 s)
-                                   tnml.Tucker(rank=(2, 2), max_iter=15, tol=1e-12)])
+@pytest.mark.parametrize(
+    "model",
+    [
+        tnml.CP(rank=2, random_state=0, max_iter=300, tol=1e-12),
+        # 15 sweeps reach 1e-7 here (300 took 30 s)
+        tnml.Tucker(rank=(2, 2), max_iter=15, tol=1e-12),
+    ],
+)
 def test_estimators_fit_observed_entries_only(model, rng):
     X = random_cp((25, 8, 9), 2, random_state=1).to_tensor()
     X_missing = np.where(rng.random(X.shape) < 0.3, np.nan, X)

@@ -25,15 +25,22 @@ def test_algorithms_stay_on_device_and_match_cpu(cupy):
     cp_gpu, _ = cp_als(X_gpu, 3, max_iter=20, tol=0, init="svd")
     assert isinstance(cp_gpu.factors[0], cupy.ndarray)
     np.testing.assert_allclose(to_numpy(cp_gpu.to_tensor()), cp_cpu.to_tensor(), atol=1e-8)
-    for result in (tucker_hooi(X_gpu, 3, max_iter=3)[0], tt_svd(X_gpu, rank=3),
-                   tr_als(X_gpu, 2, max_iter=3)[0]):
+    for result in (
+        tucker_hooi(X_gpu, 3, max_iter=3)[0],
+        tt_svd(X_gpu, rank=3),
+        tr_als(X_gpu, 2, max_iter=3)[0],
+    ):
         assert isinstance(result.to_tensor(), cupy.ndarray)
 
 
 def test_estimators_return_device_arrays(cupy):
     X = cupy.asarray(np.random.default_rng(0).random((30, 5, 6)))
-    for model in (tnml.CP(rank=3), tnml.Tucker(rank=2), tnml.TensorTrain(rank=3),
-                  tnml.TensorRing(rank=2)):
+    for model in (
+        tnml.CP(rank=3),
+        tnml.Tucker(rank=2),
+        tnml.TensorTrain(rank=3),
+        tnml.TensorRing(rank=2),
+    ):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             assert isinstance(model.fit(X).transform(X), cupy.ndarray)

@@ -13,8 +13,9 @@ def _with_missing(X, ratio, seed=0):
     return np.where(np.random.default_rng(seed).random(X.shape) < ratio, np.nan, X)
 
 
-@pytest.mark.parametrize("model", ["cp", "tucker", "tt", "tr",
-                                   tnml.CP(rank=2, random_state=0, max_iter=300, tol=1e-10)])
+@pytest.mark.parametrize(
+    "model", ["cp", "tucker", "tt", "tr", tnml.CP(rank=2, random_state=0, max_iter=300, tol=1e-10)]
+)
 def test_observed_entries_come_back_exactly(model):
     X = random_cp((12, 13, 14), 2, random_state=0).to_tensor()
     X_missing = _with_missing(X, 0.4)
@@ -43,11 +44,13 @@ def test_auto_tries_every_family_on_an_image():
     assert probed == list(tnml.estimators.families.AUTOMATIC)  # every family but 'search'
     # Successive halving: the two best probes get the full search, and the best of those wins.
     full = [c for c in imputer.summary_["candidates"] if c["stage"] == "full"]
-    leaders = sorted((c for c in imputer.summary_["candidates"] if c["stage"] == "probe"),
-                     key=lambda c: c["validation_rse"])[:2]
-    assert [c["model"] for c in full] == [c["model"] for c in leaders
-                                          if c["validation_rse"] <= 1.25 * leaders[0][
-                                              "validation_rse"]]
+    leaders = sorted(
+        (c for c in imputer.summary_["candidates"] if c["stage"] == "probe"),
+        key=lambda c: c["validation_rse"],
+    )[:2]
+    assert [c["model"] for c in full] == [
+        c["model"] for c in leaders if c["validation_rse"] <= 1.25 * leaders[0]["validation_rse"]
+    ]
     assert imputer.summary_["model"] == min(full, key=lambda c: c["validation_rse"])["model"]
     assert completed.shape == image.shape
 
@@ -136,8 +139,11 @@ def test_split_honours_a_random_state_instance():
     T = _with_missing(np.random.default_rng(0).random((8, 9, 10)), 0.3)
 
     def held_out_error(state):
-        return tnml.TensorImputer("tubal", random_state=state, max_iter=10).fit(T) \
+        return (
+            tnml.TensorImputer("tubal", random_state=state, max_iter=10)
+            .fit(T)
             .summary_["validation_rse"]
+        )
 
     first = held_out_error(np.random.RandomState(0))
     assert first == held_out_error(np.random.RandomState(0))

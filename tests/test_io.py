@@ -14,9 +14,12 @@ def _formats():
     from tnml.decompositions.tt import tt_svd
 
     X = np.random.default_rng(0).random((4, 5, 6))
-    return [random_cp((4, 5, 6), 3, random_state=0),
-            random_tucker((4, 5, 6), (2, None, 3), random_state=0),
-            tt_svd(X, rank=3), tr_svd(X, rank=2)]
+    return [
+        random_cp((4, 5, 6), 3, random_state=0),
+        random_tucker((4, 5, 6), (2, None, 3), random_state=0),
+        tt_svd(X, rank=3),
+        tr_svd(X, rank=2),
+    ]
 
 
 @pytest.mark.parametrize("fmt", _formats(), ids=lambda f: type(f).__name__)
@@ -31,10 +34,16 @@ def test_formats_round_trip_bit_for_bit(fmt, tmp_path):
         assert back.factors[1] is None
 
 
-@pytest.mark.parametrize("model", [tnml.CP(rank=3, random_state=0), tnml.Tucker(rank=(2, 3)),
-                                   tnml.TensorTrain(rank=3),
-                                   tnml.TensorRing(rank=2, random_state=0, max_iter=5),
-                                   tnml.TubalSVD(rank=2)])
+@pytest.mark.parametrize(
+    "model",
+    [
+        tnml.CP(rank=3, random_state=0),
+        tnml.Tucker(rank=(2, 3)),
+        tnml.TensorTrain(rank=3),
+        tnml.TensorRing(rank=2, random_state=0, max_iter=5),
+        tnml.TubalSVD(rank=2),
+    ],
+)
 def test_fitted_estimators_round_trip(model, tmp_path):
     X = np.random.default_rng(1).random((12, 5, 6)).astype(np.float32)
     with warnings.catch_warnings():
@@ -47,8 +56,6 @@ def test_fitted_estimators_round_trip(model, tmp_path):
     np.testing.assert_array_equal(back.components_, model.components_)
     np.testing.assert_array_equal(back.transform(X), model.transform(X))
     assert back.transform(X).dtype == np.float32
-
-
 
 
 def test_corrupted_and_tampered_files(tmp_path):
@@ -154,8 +161,9 @@ def _huge_npy_header(path, out):
     import io
 
     stream = io.BytesIO()
-    np.lib.format.write_array_header_1_0(stream, {"descr": "<f8", "fortran_order": False,
-                                                  "shape": (10**6, 10**6)})
+    np.lib.format.write_array_header_1_0(
+        stream, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)}
+    )
     entries["a0.npy"] = stream.getvalue() + bytes(64)
     _write_entries(out, entries)
     return out
@@ -174,8 +182,12 @@ def _text_file(path, out):
     return out
 
 
-CRAFTED = {"zip_bomb": _zip_bomb, "huge_npy_header": _huge_npy_header,
-           "deep_json": _deep_json, "text_file": _text_file}
+CRAFTED = {
+    "zip_bomb": _zip_bomb,
+    "huge_npy_header": _huge_npy_header,
+    "deep_json": _deep_json,
+    "text_file": _text_file,
+}
 
 
 @pytest.mark.parametrize("craft", list(CRAFTED), ids=list(CRAFTED))
@@ -242,8 +254,11 @@ def test_edited_manifest_cannot_set_undeclared_attributes(tmp_path):
     extra["params"] = {"__dict__": {**manifest["params"]["__dict__"], "evil": None}}
     with pytest.raises(ValueError, match=r"has no parameters \['evil'\]"):
         tnml.load(_with_manifest(path, tmp_path / "param.npz", extra))
-    for name in tnml.CP._fitted_attributes + tnml.TensorImputer._fitted_attributes \
-            + tnml.TensorCompletionRegressor._fitted_attributes:
+    for name in (
+        tnml.CP._fitted_attributes
+        + tnml.TensorImputer._fitted_attributes
+        + tnml.TensorCompletionRegressor._fitted_attributes
+    ):
         assert not hasattr(tnml.CP, name) or name == "feature_names_in_", name
     assert tnml.load(path).transform(X).shape == (8, 2)
 
@@ -264,18 +279,29 @@ def test_top_level_object_is_a_format_or_an_estimator(tmp_path):
     """Item 8: a FitResult (or anything else) is not a valid top-level object."""
     path = tmp_path / "cp.npz"
     tnml.save(random_cp((4, 5, 6), 2, random_state=0), path)
-    fit_result = {"__format__": "FitResult", "fields": {"__dict__": {
-        "n_iter": {"__int__": 1}, "errors": {"__list__": []}, "converged": True}}}
+    fit_result = {
+        "__format__": "FitResult",
+        "fields": {
+            "__dict__": {"n_iter": {"__int__": 1}, "errors": {"__list__": []}, "converged": True}
+        },
+    }
     manifest = _manifest(path)
-    for kind, body in [("format", {"object": fit_result}),
-                       ("estimator", {"class": "FitResult", "params": {"__dict__": {}},
-                                      "state": {"__dict__": {}}}),
-                       ("estimator", {"class": "CPTensor", "params": {"__dict__": {}},
-                                      "state": {"__dict__": {}}}),
-                       ("format", {"object": {"__int__": 3}}),
-                       ("pickle", {})]:
-        edited = {"format": manifest["format"], "version": manifest["version"], "kind": kind,
-                  **body}
+    for kind, body in [
+        ("format", {"object": fit_result}),
+        (
+            "estimator",
+            {"class": "FitResult", "params": {"__dict__": {}}, "state": {"__dict__": {}}},
+        ),
+        ("estimator", {"class": "CPTensor", "params": {"__dict__": {}}, "state": {"__dict__": {}}}),
+        ("format", {"object": {"__int__": 3}}),
+        ("pickle", {}),
+    ]:
+        edited = {
+            "format": manifest["format"],
+            "version": manifest["version"],
+            "kind": kind,
+            **body,
+        }
         with pytest.raises(ValueError, match="is not a valid tnml file"):
             tnml.load(_with_manifest(path, tmp_path / "edited.npz", edited))
 
@@ -305,8 +331,9 @@ def test_save_killed_by_sigkill_leaves_no_orphan_after_next_save(tmp_path):
     import sys
 
     path = tmp_path / "model.npz"
-    child = subprocess.Popen([sys.executable, "-c", _KILLED_SAVE, str(path)],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_SAVE, str(path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout.readline().strip() == "writing"
         os.kill(child.pid, signal.SIGKILL)
@@ -395,15 +422,21 @@ def _fitted_examples():
     X_missing[0, 0, 0] = np.nan
     coords = np.random.default_rng(0).integers(0, 5, (60, 3))
     values = np.random.default_rng(0).random(60)
-    return [(tnml.CP(rank=2, max_iter=5), (X,)), (tnml.Tucker(rank=(2, 2)), (X,)),
-            (tnml.TensorTrain(rank=2), (X,)), (tnml.TensorRing(rank=2, max_iter=5), (X,)),
-            (tnml.TubalSVD(rank=2), (X,)), (tnml.TensorImputer("cp", rank=2), (X_missing,)),
-            (tnml.TensorImputer(tnml.CP(rank=2, max_iter=5)), (X_missing,)),
-            (tnml.TensorCompletionRegressor(rank="auto", max_rank=2), (coords, values))]
+    return [
+        (tnml.CP(rank=2, max_iter=5), (X,)),
+        (tnml.Tucker(rank=(2, 2)), (X,)),
+        (tnml.TensorTrain(rank=2), (X,)),
+        (tnml.TensorRing(rank=2, max_iter=5), (X,)),
+        (tnml.TubalSVD(rank=2), (X,)),
+        (tnml.TensorImputer("cp", rank=2), (X_missing,)),
+        (tnml.TensorImputer(tnml.CP(rank=2, max_iter=5)), (X_missing,)),
+        (tnml.TensorCompletionRegressor(rank="auto", max_rank=2), (coords, values)),
+    ]
 
 
-@pytest.mark.parametrize("model, data", _fitted_examples(),
-                         ids=lambda v: type(v).__name__ if hasattr(v, "fit") else "")
+@pytest.mark.parametrize(
+    "model, data", _fitted_examples(), ids=lambda v: type(v).__name__ if hasattr(v, "fit") else ""
+)
 def test_every_fitted_attribute_is_declared(model, data, tmp_path):
     """What fit sets is what the class declares, so save keeps all of it and load accepts it."""
     with warnings.catch_warnings():

@@ -37,16 +37,18 @@ def _coordinates(shape, n, seed=0):
 def test_cp_masked_als_recovers_missing_entries():
     X = random_cp((15, 16, 17), 2, random_state=1).to_tensor()
     mask = _masked(X, 0.25)
-    cp, info = cp_als(np.where(mask, X, np.nan), 2, mask=mask, tol=1e-14, max_iter=500,
-                      random_state=0)
+    cp, info = cp_als(
+        np.where(mask, X, np.nan), 2, mask=mask, tol=1e-14, max_iter=500, random_state=0
+    )
     assert _missing_error(X, cp.to_tensor(), mask) < 1e-6
 
 
 def test_tucker_masked_als_recovers_missing_entries():
     X = random_tucker((15, 16, 17), (2, 3, 2), random_state=1).to_tensor()
     mask = _masked(X, 0.25)
-    tucker, info = tucker_hooi(np.where(mask, X, np.nan), (2, 3, 2), mask=mask, tol=1e-14,
-                               max_iter=300)
+    tucker, info = tucker_hooi(
+        np.where(mask, X, np.nan), (2, 3, 2), mask=mask, tol=1e-14, max_iter=300
+    )
     assert _missing_error(X, tucker.to_tensor(), mask) < 1e-6
     factor = tucker.factors[1]
     np.testing.assert_allclose(factor.T @ factor, np.eye(3), atol=1e-10)
@@ -56,8 +58,7 @@ def test_tucker_masked_als_recovers_missing_entries():
 def test_em_option_still_works(decompose):
     X = random_cp((10, 11, 12), 2, random_state=1).to_tensor()
     mask = _masked(X, 0.6)
-    fitted, info = decompose(np.where(mask, X, 0), mask=mask, missing="em", max_iter=500,
-                             tol=1e-14)
+    fitted, info = decompose(np.where(mask, X, 0), mask=mask, missing="em", max_iter=500, tol=1e-14)
     assert _missing_error(X, fitted.to_tensor(), mask) < 1e-3
     with pytest.raises(ValueError, match="missing"):
         decompose(X, mask=mask, missing="impute")
@@ -70,8 +71,7 @@ def test_cp_complete_matches_dense_normal_equations():
     mask = _masked(X, 0.6)
     unit = random_cp(shape, rank, random_state=0).normalize().factors
     start = CPTensor(np.ones(rank), unit)  # balanced already: cp_complete rescales nothing
-    cp, _ = cp_complete(Observations.from_dense(X, mask), rank, init=start, max_iter=1,
-                        ridge=ridge)
+    cp, _ = cp_complete(Observations.from_dense(X, mask), rank, init=start, max_iter=1, ridge=ridge)
     # Reference: one sweep of the textbook per-row normal equations, one row at a time.
     factors = [f.copy() for f in start.factors]
     coords = np.argwhere(mask)
@@ -90,9 +90,13 @@ def test_validation_errors_are_tracked():
     truth = random_cp((12, 13, 14), 2, random_state=0)
     coords = _coordinates(truth.shape, 800)
     held = _coordinates(truth.shape, 100, seed=1)
-    _, info = cp_complete(Observations(coords, truth.entries(coords), truth.shape), 2,
-                          validation=Observations(held, truth.entries(held), truth.shape),
-                          max_iter=5, tol=0)
+    _, info = cp_complete(
+        Observations(coords, truth.entries(coords), truth.shape),
+        2,
+        validation=Observations(held, truth.entries(held), truth.shape),
+        max_iter=5,
+        tol=0,
+    )
     assert len(info.validation_errors) == info.n_iter == 5
 
 
@@ -114,11 +118,18 @@ def test_grow_rank_picks_the_true_rank():
     obs = Observations(coords, values, truth.shape)
 
     def fit(observations, rank, init):
-        return cp_complete(observations, rank, init="random" if init is None else init,
-                           tol=1e-8, max_iter=200, random_state=0)
+        return cp_complete(
+            observations,
+            rank,
+            init="random" if init is None else init,
+            tol=1e-8,
+            max_iter=200,
+            random_state=0,
+        )
 
-    best, rank, history = grow_rank(fit, partial(pad_cp, random_state=0), obs, range(1, 7),
-                                    random_state=0)
+    best, rank, history = grow_rank(
+        fit, partial(pad_cp, random_state=0), obs, range(1, 7), random_state=0
+    )
     assert rank == 3 and best.rank == 3
     assert [h[0] for h in history][:4] == [1, 2, 3, 4]
 
@@ -127,8 +138,7 @@ def test_grow_rank_picks_the_true_rank():
 def test_completion_stays_on_the_device(complete, rank):
     truth = random_cp((6, 7, 8), 2, random_state=0)
     coords = _coordinates(truth.shape, 200)
-    obs = Observations(testing.asarray(coords), testing.asarray(truth.entries(coords)),
-                       truth.shape)
+    obs = Observations(testing.asarray(coords), testing.asarray(truth.entries(coords)), truth.shape)
     fitted, info = complete(obs, rank, max_iter=3, random_state=0, validation=obs)
     for array in fitted._arrays():
         assert isinstance(array, testing.HostGuardArray)

@@ -57,10 +57,16 @@ def test_conversions_give_the_same_tensor():
     tt = TTTensor([rng.standard_normal(s) for s in [(1, 3, 2), (2, 4, 3), (3, 5, 1)]])
     tr = TRTensor([rng.standard_normal(s) for s in [(2, 3, 3), (3, 4, 1), (1, 5, 2)]])
     tr2 = TRTensor([rng.standard_normal(s) for s in [(2, 3, 3), (3, 4, 2)]])  # double edge
-    tucker = TuckerTensor(rng.standard_normal((2, 3, 4)),
-                          [rng.standard_normal((5, 2)), None, rng.standard_normal((6, 4))])
-    for fmt, converter in [(tt, TensorNetwork.from_tt), (tr, TensorNetwork.from_tr),
-                           (tr2, TensorNetwork.from_tr), (tucker, TensorNetwork.from_tucker)]:
+    tucker = TuckerTensor(
+        rng.standard_normal((2, 3, 4)),
+        [rng.standard_normal((5, 2)), None, rng.standard_normal((6, 4))],
+    )
+    for fmt, converter in [
+        (tt, TensorNetwork.from_tt),
+        (tr, TensorNetwork.from_tr),
+        (tr2, TensorNetwork.from_tr),
+        (tucker, TensorNetwork.from_tucker),
+    ]:
         net = converter(fmt)
         np.testing.assert_allclose(net.to_tensor(), fmt.to_tensor(), rtol=1e-12, atol=1e-12)
         assert net.shape == fmt.shape
@@ -97,14 +103,16 @@ def test_permutation_follows_the_reference_convention(tmp_path):
     P = np.zeros((5, 5), dtype=int)
     P[permute, np.arange(5)] = 1
     adj_in = np.diag(np.diag(A_ring)) + P @ (A_ring - np.diag(np.diag(A_ring))) @ P.T
-    np.savez(tmp_path / "instance.npz", goal=X.astype(np.float32), adj_matrix=adj_in,
-             permute=permute)
+    np.savez(
+        tmp_path / "instance.npz", goal=X.astype(np.float32), adj_matrix=adj_in, permute=permute
+    )
     X2, A2, perm2 = load_network_instance(tmp_path / "instance.npz")
     np.testing.assert_array_equal(A2, A_ring)
     assert perm2 == tuple(permute)
     np.testing.assert_allclose(X2, X, rtol=1e-6)
-    _, fitted = network_als(X, adj_in, None, max_iter=300, target_error=1e-9, n_init=3,
-                            random_state=0)
+    _, fitted = network_als(
+        X, adj_in, None, max_iter=300, target_error=1e-9, n_init=3, random_state=0
+    )
     assert fitted.error <= 1e-9
 
 
@@ -115,8 +123,9 @@ def test_pad_network_keeps_the_tensor_and_warm_starts():
     bigger = ring_adjacency((4, 5, 4, 5), (2, 3, 2, 3))
     bigger[0, 2] = bigger[2, 0] = 2  # a new edge too
     padded = pad_network(small, bigger, random_state=0, scale=1e-4)
-    np.testing.assert_allclose(padded.to_tensor(), small.to_tensor(), atol=1e-6 * np.abs(
-        small.to_tensor()).max())
+    np.testing.assert_allclose(
+        padded.to_tensor(), small.to_tensor(), atol=1e-6 * np.abs(small.to_tensor()).max()
+    )
     assert padded.adjacency[0, 2] == 2 and padded.cores[0].shape == (4, 2, 2, 3)
     _, fit = network_als(X, bigger, init=padded, max_iter=100, tol=0, target_error=1e-8)
     assert fit.errors[0] <= small_fit.error * 1.001  # the warm start starts where it was
@@ -143,8 +152,9 @@ def test_als_recovers_random_networks_from_random_starts(name):
     successes = 0
     for seed in range(10):
         X = random_network(A, random_state=100 + seed).to_tensor()
-        net, result = network_als(X, A, max_iter=300, tol=0, target_error=1e-8, n_init=2,
-                                  random_state=seed)
+        net, result = network_als(
+            X, A, max_iter=300, tol=0, target_error=1e-8, n_init=2, random_state=seed
+        )
         successes += result.error <= 1e-8 and relative_error(net, X) <= 1e-7
     assert successes >= 8, f"{name}: {successes}/10 recovered"
 
@@ -154,8 +164,7 @@ def test_restarts_keep_the_best_and_target_error_stops_early():
     X = random_network(A, random_state=7).to_tensor()
     _, single = network_als(X, A, max_iter=5, tol=0, random_state=0)
     assert single.n_iter == 5 and not single.converged
-    _, early = network_als(X, A, max_iter=500, tol=0, target_error=1e-6, n_init=4,
-                           random_state=0)
+    _, early = network_als(X, A, max_iter=500, tol=0, target_error=1e-6, n_init=4, random_state=0)
     assert early.error <= 1e-6 and early.converged and early.n_iter < 500
 
 
@@ -171,8 +180,16 @@ def test_masked_fit_recovers_from_half_the_entries(dense, monkeypatch):
         X = random_network(A, random_state=1).to_tensor()
         mask = rng.rand(*X.shape) < 0.5
         X_missing = np.where(mask, X, np.nan)
-        net, result = network_als(X_missing, A, mask=mask, max_iter=300, tol=0,
-                                  target_error=1e-8, n_init=2, random_state=0)
+        net, result = network_als(
+            X_missing,
+            A,
+            mask=mask,
+            max_iter=300,
+            tol=0,
+            target_error=1e-8,
+            n_init=2,
+            random_state=0,
+        )
         assert result.error <= 1e-8  # on the observed entries ...
         assert relative_error(net, X) <= 1e-6  # ... and on the missing ones
 
@@ -228,14 +245,17 @@ def test_memory_budget_refuses_before_allocating(monkeypatch):
         net.to_tensor()
 
 
-@pytest.mark.parametrize("adjacency, permutation, match", [
-    ([[3, 2, 0], [1, 3, 2], [0, 2, 3]], None, "adjacency.*symmetric"),
-    ([[3, -2, 0], [-2, 3, 2], [0, 2, 3]], None, "adjacency.*non-negative"),
-    ([[3, 2, 0], [2, 3, 2], [0, 2, 3]], [0, 0, 1], "permutation"),
-    ([[3, 2, 0], [2, 3, 2], [0, 2, 3]], [0, 1, 3], "permutation"),
-    ([[3, 2, 0], [2, 4, 2], [0, 2, 3]], None, "adjacency.*shape"),
-    ([[3, 2], [2, 3]], None, "adjacency.*2 cores with a data mode"),
-])
+@pytest.mark.parametrize(
+    "adjacency, permutation, match",
+    [
+        ([[3, 2, 0], [1, 3, 2], [0, 2, 3]], None, "adjacency.*symmetric"),
+        ([[3, -2, 0], [-2, 3, 2], [0, 2, 3]], None, "adjacency.*non-negative"),
+        ([[3, 2, 0], [2, 3, 2], [0, 2, 3]], [0, 0, 1], "permutation"),
+        ([[3, 2, 0], [2, 3, 2], [0, 2, 3]], [0, 1, 3], "permutation"),
+        ([[3, 2, 0], [2, 4, 2], [0, 2, 3]], None, "adjacency.*shape"),
+        ([[3, 2], [2, 3]], None, "adjacency.*2 cores with a data mode"),
+    ],
+)
 def test_bad_structures_name_the_parameter(adjacency, permutation, match):
     X = np.ones((3, 3, 3))
     with pytest.raises(ValueError, match=match):

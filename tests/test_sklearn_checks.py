@@ -15,13 +15,21 @@ from sklearn.utils.estimator_checks import check_estimator, parametrize_with_che
 import tnml
 
 ESTIMATORS = [
-    tnml.CP(), tnml.Tucker(), tnml.TensorTrain(), tnml.TensorRing(), tnml.TubalSVD(),
+    tnml.CP(),
+    tnml.Tucker(),
+    tnml.TensorTrain(),
+    tnml.TensorRing(),
+    tnml.TubalSVD(),
     tnml.TensorImputer(random_state=0, max_iter=10),
     tnml.TensorCompletionRegressor(rank=2, max_iter=20),
     tnml.TensorCompletionRegressor("tucker", rank=2, max_iter=10),
-    tnml.MPSClassifier(bond_dim=6), tnml.MPSRegressor(bond_dim=6),
-    tnml.MPSClassifier(bond_dim=6, solver="adam"), tnml.MPSRegressor(bond_dim=6, solver="adam"),
-    tnml.CPRegressor(), tnml.TuckerRegressor(), tnml.TTRegressor(),
+    tnml.MPSClassifier(bond_dim=6),
+    tnml.MPSRegressor(bond_dim=6),
+    tnml.MPSClassifier(bond_dim=6, solver="adam"),
+    tnml.MPSRegressor(bond_dim=6, solver="adam"),
+    tnml.CPRegressor(),
+    tnml.TuckerRegressor(),
+    tnml.TTRegressor(),
     tnml.StructureSearch(max_rank=2, max_evaluations=4, max_iter=10, random_state=0),
 ]
 
@@ -32,14 +40,16 @@ CLASSES = sorted({type(e).__name__ for e in ESTIMATORS})
 # tensor's shape, so checks that transform other rows than were fitted cannot pass.
 _IMPUTER = {
     "check_methods_subset_invariance": "transforms a subset of the fitted rows: the fitted "
-                                       "model covers exactly the fitted tensor's shape",
+    "model covers exactly the fitted tensor's shape",
     "check_fit_idempotent": "transforms a test split of another shape than the fitted tensor",
 }
 
 
 # The whole X is one tensor (no sample axis): there is no per-feature contract.
-_STRUCTURE_SEARCH = {"check_n_features_in": "no sample axis",
-                     "check_n_features_in_after_fitting": "no sample axis"}
+_STRUCTURE_SEARCH = {
+    "check_n_features_in": "no sample axis",
+    "check_n_features_in_after_fitting": "no sample axis",
+}
 
 
 def _expected_failed_checks(estimator):
@@ -51,14 +61,19 @@ def _expected_failed_checks(estimator):
     if name == "TensorCompletionRegressor" and estimator.model == "tucker":
         # The check fits 10-column "coordinates" (rounded standardised features): a Tucker
         # model of order 10 and rank 2 is no regressor for that data and scores below 0.5.
-        return {"check_regressors_train": "order-10 Tucker of rank 2 underfits the check's "
-                                          "synthetic data"}
+        return {
+            "check_regressors_train": "order-10 Tucker of rank 2 underfits the check's "
+            "synthetic data"
+        }
     return {}
 
 
 def test_every_estimator_is_checked():
-    exported = sorted(name for name in tnml.__all__ if isinstance(getattr(tnml, name), type)
-                      and issubclass(getattr(tnml, name), BaseEstimator))
+    exported = sorted(
+        name
+        for name in tnml.__all__
+        if isinstance(getattr(tnml, name), type) and issubclass(getattr(tnml, name), BaseEstimator)
+    )
     assert CLASSES == exported
 
 
@@ -75,8 +90,10 @@ def test_check_estimator_on_defaults(name):
     estimator = getattr(tnml, name)()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        results = check_estimator(estimator, on_fail=None,
-                                  expected_failed_checks=_expected_failed_checks(estimator))
-    failed = {r["check_name"]: repr(r["exception"])[:300] for r in results
-              if r["status"] == "failed"}
+        results = check_estimator(
+            estimator, on_fail=None, expected_failed_checks=_expected_failed_checks(estimator)
+        )
+    failed = {
+        r["check_name"]: repr(r["exception"])[:300] for r in results if r["status"] == "failed"
+    }
     assert not failed, failed

@@ -28,7 +28,7 @@ def neumann_penalty(grid, order):
     """L^order built from explicit difference matrices (no DCT): the independent reference."""
     lap = np.zeros((int(np.prod(grid)),) * 2)
     for axis, n in enumerate(grid):
-        diff = np.diff(np.eye(n), axis=0)           # (n-1, n) first differences
+        diff = np.diff(np.eye(n), axis=0)  # (n-1, n) first differences
         factors = [np.eye(m) for m in grid]
         factors[axis] = diff.T @ diff
         term = factors[0]
@@ -46,8 +46,9 @@ def test_first_solve_matches_direct_solution(order):
     grid, smoothness = (9, 7), 0.05
     X = rng.standard_normal(grid + (2,))
     mask = rng.random(X.shape) < 0.4
-    model, info = smooth_tucker_complete(X, mask, smoothness=smoothness, order=order,
-                                         max_iter=1, cg_tol=1e-13)
+    model, info = smooth_tucker_complete(
+        X, mask, smoothness=smoothness, order=order, max_iter=1, cg_tol=1e-13
+    )
     penalty = neumann_penalty(grid, order)
     for c in range(2):
         m = mask[..., c].ravel().astype(float)
@@ -62,15 +63,16 @@ def smooth_low_rank(shape, rank, channels, seed):
     fields = []
     for _ in range(rank):
         coeffs = np.zeros(shape)
-        coeffs[:4, :4] = rng.standard_normal((4, 4)) / (1 + np.add.outer(np.arange(4),
-                                                                         np.arange(4)))
+        coeffs[:4, :4] = rng.standard_normal((4, 4)) / (
+            1 + np.add.outer(np.arange(4), np.arange(4))
+        )
         fields.append(scipy.fft.idctn(coeffs, norm="ortho"))
     return np.stack(fields, -1) @ rng.standard_normal((rank, channels))
 
 
 def test_recovers_smooth_channel_low_rank_field():
     X = smooth_low_rank((40, 30), 2, 6, seed=0)
-    mask = np.random.default_rng(1).random(X.shape) < 0.15      # 85% missing
+    mask = np.random.default_rng(1).random(X.shape) < 0.15  # 85% missing
     coupled, info = smooth_tucker_complete(X, mask, smoothness=1e-4)
     separate, _ = smooth_tucker_complete(X, mask, smoothness=1e-4, max_ratio=1)
     assert isinstance(coupled, TuckerTensor) and coupled.factors[-1].shape == (6, 6)
@@ -86,10 +88,10 @@ def test_rank_truncates_channel_patterns_and_feature_axis_moves():
     model, _ = smooth_tucker_complete(X, mask, rank=2, smoothness=1e-3)
     assert model.core.shape == (20, 18, 2) and model.factors[:2] == [None, None]
     assert rel(model.to_tensor(), X) < 3e-2
-    moved, _ = smooth_tucker_complete(np.moveaxis(X, -1, 0), np.moveaxis(mask, -1, 0),
-                                      feature_axis=0, rank=2, smoothness=1e-3)
-    np.testing.assert_allclose(np.moveaxis(moved.to_tensor(), 0, -1), model.to_tensor(),
-                               atol=1e-8)
+    moved, _ = smooth_tucker_complete(
+        np.moveaxis(X, -1, 0), np.moveaxis(mask, -1, 0), feature_axis=0, rank=2, smoothness=1e-3
+    )
+    np.testing.assert_allclose(np.moveaxis(moved.to_tensor(), 0, -1), model.to_tensor(), atol=1e-8)
 
 
 def test_single_channel_smooths_every_axis():
@@ -106,16 +108,17 @@ def test_host_guard_and_namespace_dct():
     X = smooth_low_rank((12, 10), 2, 3, seed=4)
     mask = rng.random(X.shape) < 0.5
     expected, _ = smooth_tucker_complete(X, mask, max_iter=3, tol=0)
-    model, _ = smooth_tucker_complete(testing.asarray(X), testing.asarray(mask), max_iter=3,
-                                      tol=0)
+    model, _ = smooth_tucker_complete(testing.asarray(X), testing.asarray(mask), max_iter=3, tol=0)
     assert isinstance(model.core, testing.HostGuardArray)
     assert isinstance(model.factors[-1], testing.HostGuardArray)
-    np.testing.assert_allclose(tnml.backend.to_numpy(model.to_tensor()), expected.to_tensor(),
-                               atol=1e-8)
+    np.testing.assert_allclose(
+        tnml.backend.to_numpy(model.to_tensor()), expected.to_tensor(), atol=1e-8
+    )
     x = testing.asarray(rng.standard_normal((5, 6)))
     assert isinstance(dct(x, (0, 1)), testing.HostGuardArray)
-    np.testing.assert_allclose(tnml.backend.to_numpy(idct(dct(x, (0, 1)), (0, 1))),
-                               tnml.backend.to_numpy(x), atol=1e-12)
+    np.testing.assert_allclose(
+        tnml.backend.to_numpy(idct(dct(x, (0, 1)), (0, 1))), tnml.backend.to_numpy(x), atol=1e-12
+    )
 
 
 def test_imputer_smooth_returns_observed_entries_exactly():
@@ -128,24 +131,29 @@ def test_imputer_smooth_returns_observed_entries_exactly():
     assert imputer.summary_["model"] == "smooth" and imputer.summary_["rank"] == 3
     assert set(imputer.summary_["settings"]) == {"feature_axis", "rank", "order", "smoothness"}
     per_channel_mean = np.where(observed, image, np.nanmean(X, axis=(0, 1)))
-    assert (tnml.metrics.psnr(image, completed, mask=~observed, data_range=1.0)
-            > tnml.metrics.psnr(image, per_channel_mean, mask=~observed, data_range=1.0) + 5)
+    assert (
+        tnml.metrics.psnr(image, completed, mask=~observed, data_range=1.0)
+        > tnml.metrics.psnr(image, per_channel_mean, mask=~observed, data_range=1.0) + 5
+    )
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"mask": np.zeros((6, 5, 2), bool)}, ValueError, "no observed entries"),
-    ({"feature_axis": 3}, ValueError, "feature_axis"),
-    ({"feature_axis": 1.5}, ValueError, "feature_axis"),
-    ({"rank": 3}, ValueError, "rank=3"),
-    ({"rank": 0}, ValueError, "rank"),
-    ({"order": 0}, ValueError, "order"),
-    ({"smoothness": -1.0}, ValueError, "smoothness"),
-    ({"smoothness": np.nan}, ValueError, "smoothness"),
-    ({"max_ratio": 0.5}, ValueError, "max_ratio"),
-    ({"max_iter": 0}, ValueError, "max_iter"),
-    ({"mask": np.ones((6, 5), bool)}, ValueError, "shape"),
-    ({"mask": np.ones((6, 5, 2), int)}, TypeError, "boolean"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"mask": np.zeros((6, 5, 2), bool)}, ValueError, "no observed entries"),
+        ({"feature_axis": 3}, ValueError, "feature_axis"),
+        ({"feature_axis": 1.5}, ValueError, "feature_axis"),
+        ({"rank": 3}, ValueError, "rank=3"),
+        ({"rank": 0}, ValueError, "rank"),
+        ({"order": 0}, ValueError, "order"),
+        ({"smoothness": -1.0}, ValueError, "smoothness"),
+        ({"smoothness": np.nan}, ValueError, "smoothness"),
+        ({"max_ratio": 0.5}, ValueError, "max_ratio"),
+        ({"max_iter": 0}, ValueError, "max_iter"),
+        ({"mask": np.ones((6, 5), bool)}, ValueError, "shape"),
+        ({"mask": np.ones((6, 5, 2), int)}, TypeError, "boolean"),
+    ],
+)
 def test_bad_input(kwargs, error, match):
     X = np.random.default_rng(0).random((6, 5, 2))
     kwargs.setdefault("mask", np.ones(X.shape, bool))
@@ -163,7 +171,7 @@ def test_bad_values_and_axes():
     X[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN at observed"):
         smooth_tucker_complete(X, mask)
-    mask[0, 0, 0] = False                       # a NaN where unobserved is fine
+    mask[0, 0, 0] = False  # a NaN where unobserved is fine
     smooth_tucker_complete(X, mask, max_iter=1)
     with pytest.raises(ValueError, match="length >= 2"):
         smooth_tucker_complete(np.ones((1, 5, 2)), np.ones((1, 5, 2), bool))

@@ -21,10 +21,13 @@ from tnml.testing import HostGuardArray
 
 
 def _entries(shape, rank, n_obs, n_test, seed, noise=0.0):
-    coords, values = make_low_rank_entries(shape, rank, n_obs + n_test, noise=noise,
-                                           random_state=seed)
-    return (Observations(coords[:n_obs], values[:n_obs], shape),
-            Observations(coords[n_obs:], values[n_obs:], shape))
+    coords, values = make_low_rank_entries(
+        shape, rank, n_obs + n_test, noise=noise, random_state=seed
+    )
+    return (
+        Observations(coords[:n_obs], values[:n_obs], shape),
+        Observations(coords[n_obs:], values[n_obs:], shape),
+    )
 
 
 def test_spectral_start_finds_the_basin_where_random_starts_stall():
@@ -32,8 +35,7 @@ def test_spectral_start_finds_the_basin_where_random_starts_stall():
     # stalls, the spectral start converges in a few sweeps.
     train, test = _entries((100, 100, 100), 5, 20000, 2000, seed=1)
     _, spectral = cp_complete(train, 5, random_state=0, validation=test, max_iter=60)
-    _, random = cp_complete(train, 5, init="random", random_state=0, validation=test,
-                            max_iter=60)
+    _, random = cp_complete(train, 5, init="random", random_state=0, validation=test, max_iter=60)
     assert spectral.validation_errors[-1] < 1e-6 and spectral.n_iter < 40
     assert random.validation_errors[-1] > 1e-2
 
@@ -62,8 +64,7 @@ def test_spectral_start_refuses_too_few_observations():
 def test_spectral_start_stays_in_the_namespace():
     truth = random_cp((20, 21, 22), 2, random_state=0)
     coords = np.random.default_rng(0).integers(0, 20, size=(3000, 3))
-    obs = Observations(HostGuardArray(coords), HostGuardArray(truth.entries(coords)),
-                       truth.shape)
+    obs = Observations(HostGuardArray(coords), HostGuardArray(truth.entries(coords)), truth.shape)
     cp, info = cp_complete(obs, 2, random_state=0, max_iter=50, tol=1e-12)
     assert isinstance(cp.factors[0], HostGuardArray) and info.error < 1e-8
 
@@ -76,8 +77,9 @@ def test_regressor_default_and_auto_recover_sparse_cp():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reg = tnml.TensorCompletionRegressor(model="cp", rank=rank, random_state=0).fit(X, y)
-        auto = tnml.TensorCompletionRegressor(model="cp", rank="auto", max_rank=6,
-                                              random_state=0).fit(X, y)
+        auto = tnml.TensorCompletionRegressor(
+            model="cp", rank="auto", max_rank=6, random_state=0
+        ).fit(X, y)
     for model in (reg, auto):
         rmse = np.sqrt(np.mean((model.predict(X_test) - y_test) ** 2))
         assert rmse < 1.2 * 0.05  # entries have unit variance: sigma = 0.05
@@ -86,8 +88,9 @@ def test_regressor_default_and_auto_recover_sparse_cp():
 
 def test_regressor_n_init_compares_starts_on_held_out_entries():
     coords, values = make_low_rank_entries((30, 30, 30), 2, 4000, random_state=0)
-    reg = tnml.TensorCompletionRegressor(model="tr", rank=2, n_init=3, max_iter=50,
-                                         random_state=0).fit(coords, values)
+    reg = tnml.TensorCompletionRegressor(
+        model="tr", rank=2, n_init=3, max_iter=50, random_state=0
+    ).fit(coords, values)
     assert reg.train_error_ < 1e-4
 
 
@@ -97,8 +100,11 @@ def test_n_init_keeps_the_best_start():
     singles = []
     rng = np.random.RandomState(0)
     for start in range(3):
-        singles.append(cp_als(X, 3, init="svd" if start == 0 else "random", random_state=rng,
-                              max_iter=20)[1].error)
+        singles.append(
+            cp_als(X, 3, init="svd" if start == 0 else "random", random_state=rng, max_iter=20)[
+                1
+            ].error
+        )
     _, best = cp_als(X, 3, n_init=3, random_state=0, max_iter=20)
     assert best.error == pytest.approx(min(singles))
     with pytest.raises(ValueError, match="n_init"):

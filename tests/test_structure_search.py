@@ -49,24 +49,26 @@ def test_greedy_recovers_planted_ring_exactly():
     assert stages[0] == "fit" and stages.count("refit") >= 1 and "grow" in stages
 
 
-@pytest.mark.parametrize("method, max_rank", [
-    ("tnale", 2), ("tnls", 2), pytest.param("tnale", 3, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "method, max_rank",
+    [("tnale", 2), ("tnls", 2), pytest.param("tnale", 3, marks=pytest.mark.slow)],
+)
 def test_local_searches_recover_planted_permuted_ring(method, max_rank):
     X = _planted(RING, RING_PERMUTATION)
     truth = _planted_structure(RING, RING_PERMUTATION)
-    search = tnml.StructureSearch(method, graph="ring", max_rank=max_rank, max_evaluations=120,
-                                  n_init=3, random_state=0).fit(X)
+    search = tnml.StructureSearch(
+        method, graph="ring", max_rank=max_rank, max_evaluations=120, n_init=3, random_state=0
+    ).fit(X)
     assert search.best_rse_ < 1e-3
     assert canonical_key(search.best_structure_) == canonical_key(truth)
     # the objective is the papers' score of what was found
-    expected = n_params(search.best_structure_) / X.size + 200 * search.best_rse_ ** 2
+    expected = n_params(search.best_structure_) / X.size + 200 * search.best_rse_**2
     assert search.best_objective_ == pytest.approx(expected)
 
 
 def test_random_search_spends_exactly_its_budget_without_repeats():
     X = _planted()
-    search = tnml.StructureSearch("random", max_rank=3, max_evaluations=12,
-                                  random_state=0).fit(X)
+    search = tnml.StructureSearch("random", max_rank=3, max_evaluations=12, random_state=0).fit(X)
     assert search.n_evaluations_ == 12 == len(search.history_)
     keys = [h["key"] for h in search.history_]
     assert len(set(keys)) == len(keys)
@@ -77,8 +79,9 @@ def test_random_search_spends_exactly_its_budget_without_repeats():
 
 def test_constrained_objective_returns_fewest_parameters_within_bound():
     X = _planted()
-    search = tnml.StructureSearch("greedy", objective="constrained", max_rse=1e-4,
-                                  max_rank=3, random_state=0).fit(X)
+    search = tnml.StructureSearch(
+        "greedy", objective="constrained", max_rse=1e-4, max_rank=3, random_state=0
+    ).fit(X)
     feasible = [h for h in search.history_ if h["rse"] <= 1e-4]
     assert feasible and search.best_rse_ <= 1e-4
     assert search.best_network_.n_params == min(h["n_params"] for h in feasible)
@@ -88,12 +91,12 @@ def test_missing_entries_use_held_out_error_and_complete_the_tensor():
     X = _planted(np.array(RING) + np.diag([2, 2, 2, 2]))  # modes of size 5: 625 entries
     rng = np.random.default_rng(0)
     X_missing = np.where(rng.random(X.shape) < 0.3, np.nan, X)
-    search = tnml.StructureSearch("greedy", max_rse=1e-5, max_rank=2,
-                                  random_state=0).fit(X_missing)
+    search = tnml.StructureSearch("greedy", max_rse=1e-5, max_rank=2, random_state=0).fit(X_missing)
     assert search.best_rse_ < 1e-5  # measured on held-out observed entries
     np.testing.assert_allclose(search.reconstruction(), X, atol=1e-3)
-    imputer = tnml.TensorImputer(tnml.StructureSearch("greedy", max_rse=1e-5, max_rank=2,
-                                                      random_state=0))
+    imputer = tnml.TensorImputer(
+        tnml.StructureSearch("greedy", max_rse=1e-5, max_rank=2, random_state=0)
+    )
     completed = imputer.fit_transform(X_missing)
     np.testing.assert_allclose(completed, X, atol=1e-3)
 
@@ -113,10 +116,10 @@ def test_isomorphic_candidates_are_scored_once():
     ring = space.structure([2, 2, 2, 2], [0, 1, 2, 3])
     rotated = space.structure([2, 2, 2, 2], [1, 2, 3, 0])
     reflected = space.structure([2, 2, 2, 2], [3, 2, 1, 0])
-    runner = Runner(X, None, None, Objective(), method="test", fit_params={"max_iter": 20},
-                    seed=0)
-    records = runner.evaluate([{"structure": ring}, {"structure": rotated},
-                               {"structure": reflected}])
+    runner = Runner(X, None, None, Objective(), method="test", fit_params={"max_iter": 20}, seed=0)
+    records = runner.evaluate(
+        [{"structure": ring}, {"structure": rotated}, {"structure": reflected}]
+    )
     assert runner.n_evaluations == 1 and runner.n_cache_hits == 2
     assert records[0] is records[1] is records[2]
     runner.evaluate([{"structure": ring}])
@@ -128,8 +131,9 @@ def test_internal_cores_are_relabelled_in_the_canonical_form():
     a = [[2, 0, 3, 1], [0, 2, 1, 3], [3, 1, 0, 2], [1, 3, 2, 0]]
     b = [[2, 0, 1, 3], [0, 2, 3, 1], [1, 3, 0, 2], [3, 1, 2, 0]]
     assert canonical_key(a) == canonical_key(b)
-    assert canonical_key(a) != canonical_key([[2, 0, 3, 1], [0, 2, 2, 3], [3, 2, 0, 2],
-                                              [1, 3, 2, 0]])
+    assert canonical_key(a) != canonical_key(
+        [[2, 0, 3, 1], [0, 2, 2, 3], [3, 2, 0, 2], [1, 3, 2, 0]]
+    )
     # rank-1 bonds are no bonds
     assert canonical_key([[2, 1], [1, 3]]) == canonical_key([[2, 0], [0, 3]])
 
@@ -137,8 +141,9 @@ def test_internal_cores_are_relabelled_in_the_canonical_form():
 def test_candidates_over_the_memory_budget_are_recorded_as_skipped():
     X = _planted()
     with tnml.config_context(max_memory=20000):
-        search = tnml.StructureSearch("random", max_rank=6, max_evaluations=10,
-                                      random_state=0).fit(X)
+        search = tnml.StructureSearch("random", max_rank=6, max_evaluations=10, random_state=0).fit(
+            X
+        )
     statuses = {h["status"] for h in search.history_}
     assert statuses == {"ok", "skipped_memory"}
     skipped = [h for h in search.history_ if h["status"] == "skipped_memory"]
@@ -152,7 +157,8 @@ def test_parallel_and_serial_searches_are_identical():
     parallel = tnml.StructureSearch("tnale", n_jobs=2, **kwargs).fit(X)
     assert [h["key"] for h in serial.history_] == [h["key"] for h in parallel.history_]
     assert [h["rse"] for h in serial.history_] == pytest.approx(
-        [h["rse"] for h in parallel.history_], rel=1e-6, abs=1e-12)
+        [h["rse"] for h in parallel.history_], rel=1e-6, abs=1e-12
+    )
 
 
 def test_dask_cluster_gives_the_serial_result():
@@ -164,9 +170,16 @@ def test_dask_cluster_gives_the_serial_result():
     serial = tnml.StructureSearch("greedy", n_jobs=1, **kwargs).fit(X)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      host="127.0.0.1", dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as client:
+        with (
+            distributed.LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
             with joblib.parallel_config(backend="dask"):
                 remote = tnml.StructureSearch("greedy", **kwargs).fit(X)
             workers_used = client.run(lambda: True)
@@ -197,8 +210,7 @@ def test_killed_search_resumes_without_losing_or_repeating_evaluations(tmp_path)
     script.write_text(_RESUME_SCRIPT.format(ring=RING))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     full = tmp_path / "full.npz"
-    subprocess.run([sys.executable, str(script), str(full), "0"], check=True, env=env,
-                   timeout=300)
+    subprocess.run([sys.executable, str(script), str(full), "0"], check=True, env=env, timeout=300)
     reference = _history(full)
     assert len(reference) == 30
 
@@ -218,12 +230,14 @@ def test_killed_search_resumes_without_losing_or_repeating_evaluations(tmp_path)
     done = len(before)
     assert 5 <= done < 30, done
 
-    subprocess.run([sys.executable, str(script), str(killed), "1"], check=True, env=env,
-                   timeout=300)
+    subprocess.run(
+        [sys.executable, str(script), str(killed), "1"], check=True, env=env, timeout=300
+    )
     resumed = _history(killed)
     strip = ("seconds", "elapsed")
-    assert [{k: v for k, v in h.items() if k not in strip} for h in resumed] == \
-        [{k: v for k, v in h.items() if k not in strip} for h in reference]
+    assert [{k: v for k, v in h.items() if k not in strip} for h in resumed] == [
+        {k: v for k, v in h.items() if k not in strip} for h in reference
+    ]
     # the first `done` evaluations were restored, not refitted
     assert resumed[:done] == before
 
@@ -236,24 +250,28 @@ def test_resume_continues_in_process_and_reports_the_same_best(tmp_path):
     # a larger budget continues the same search: the first six are restored
     more = tnml.StructureSearch("random", max_evaluations=10, resume=True, **kwargs).fit(X)
     assert [h["key"] for h in more.history_[:6]] == [h["key"] for h in first.history_]
-    uninterrupted = tnml.StructureSearch("random", max_evaluations=10, max_rank=3,
-                                         random_state=0).fit(X)
+    uninterrupted = tnml.StructureSearch(
+        "random", max_evaluations=10, max_rank=3, random_state=0
+    ).fit(X)
     assert [h["key"] for h in more.history_] == [h["key"] for h in uninterrupted.history_]
     assert canonical_key(more.best_structure_) == canonical_key(uninterrupted.best_structure_)
 
 
 # -- bad input -------------------------------------------------------------------------------
-@pytest.mark.parametrize("params, text", [
-    ({"graph": [[3, 2, 0, 2], [1, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]}, "symmetric"),
-    ({"graph": [[3, -2, 0, 2], [-2, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]}, "non-negative"),
-    ({"graph": "ring", "permutation": [0, 1, 1, 3]}, "permutation must be a permutation"),
-    ({"graph": [[4, 2, 0, 2], [2, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]}, "mode sizes"),
-    ({"graph": [[3, 2, 2], [2, 3, 2], [2, 2, 3]]}, "graph has 3 cores with a data mode"),
-    ({"max_rank": 0}, "max_rank"),
-    ({"max_evaluations": 0}, "max_evaluations"),
-    ({"max_time": 0}, "max_time"),
-    ({"method": "annealing"}, "method"),
-])
+@pytest.mark.parametrize(
+    "params, text",
+    [
+        ({"graph": [[3, 2, 0, 2], [1, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]}, "symmetric"),
+        ({"graph": [[3, -2, 0, 2], [-2, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]}, "non-negative"),
+        ({"graph": "ring", "permutation": [0, 1, 1, 3]}, "permutation must be a permutation"),
+        ({"graph": [[4, 2, 0, 2], [2, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]}, "mode sizes"),
+        ({"graph": [[3, 2, 2], [2, 3, 2], [2, 2, 3]]}, "graph has 3 cores with a data mode"),
+        ({"max_rank": 0}, "max_rank"),
+        ({"max_evaluations": 0}, "max_evaluations"),
+        ({"max_time": 0}, "max_time"),
+        ({"method": "annealing"}, "method"),
+    ],
+)
 def test_bad_input_names_the_parameter(params, text):
     with pytest.raises(ValueError, match=text):
         tnml.StructureSearch(**params).fit(_planted())
@@ -273,11 +291,18 @@ def test_corrupted_checkpoint_is_an_error_and_left_untouched(tmp_path):
 def test_checkpoint_of_another_search_is_refused(tmp_path):
     checkpoint = str(tmp_path / "search.npz")
     X = _planted()
-    tnml.StructureSearch("random", max_rank=2, max_evaluations=3, random_state=0,
-                         checkpoint=checkpoint).fit(X)
+    tnml.StructureSearch(
+        "random", max_rank=2, max_evaluations=3, random_state=0, checkpoint=checkpoint
+    ).fit(X)
     with pytest.raises(ValueError, match="different search"):
-        tnml.StructureSearch("random", max_rank=3, max_evaluations=3, random_state=0,
-                             checkpoint=checkpoint, resume=True).fit(X)
+        tnml.StructureSearch(
+            "random",
+            max_rank=3,
+            max_evaluations=3,
+            random_state=0,
+            checkpoint=checkpoint,
+            resume=True,
+        ).fit(X)
 
 
 def test_objective_and_space_validation():

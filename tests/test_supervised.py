@@ -25,8 +25,10 @@ from tnml.supervised.regression import cp_regression, tt_regression, tucker_regr
 
 
 def _random_mps(rng, n_sites=6, bond=3, n_out=2, site=3):
-    cores = [rng.standard_normal((1 if k == 0 else bond, 2, bond if k < n_sites - 1 else 1))
-             for k in range(n_sites)]
+    cores = [
+        rng.standard_normal((1 if k == 0 else bond, 2, bond if k < n_sites - 1 else 1))
+        for k in range(n_sites)
+    ]
     cores[site] = rng.standard_normal((bond, 2, n_out, bond))
     return cores, site
 
@@ -40,8 +42,9 @@ def test_dmrg_recovers_an_exact_mps_model(rng):
     fitted, label_site = init_mps(phi, 2, 6, Y=Y)
     env = None
     for _ in range(3):
-        fitted, env = mps_dmrg_sweep(fitted, label_site, phi, Y, env, bond_dim=6, alpha=0.0,
-                                     n_steps=50)
+        fitted, env = mps_dmrg_sweep(
+            fitted, label_site, phi, Y, env, bond_dim=6, alpha=0.0, n_steps=50
+        )
     error = np.linalg.norm(mps_predict(fitted, label_site, phi) - Y) / np.linalg.norm(Y)
     assert error < 1e-6
     # the cached environments after the sweep are those of the returned cores
@@ -55,7 +58,7 @@ def test_environments_of_the_canonical_mps_are_bounded(rng):
     cores, site = init_mps(phi, 3, 5, Y=rng.random((300, 3)))
     env = Environments(cores, site, phi)
     # isometric cores and unit-norm features: no sample's environment grows past norm one
-    for vectors in env.left[1:site + 1] + env.right[site:-1]:
+    for vectors in env.left[1 : site + 1] + env.right[site:-1]:
         assert np.linalg.norm(vectors, axis=1).max() <= 1 + 1e-10
 
 
@@ -70,7 +73,8 @@ def test_gradients_match_finite_differences(rng):
         moved = [c.copy() for c in cores]
         moved[k] = moved[k] + step
         assert (mps_loss_and_grads(moved, site, phi, Y)[0] - loss) / 1e-6 == pytest.approx(
-            grads[k][index], rel=1e-4)
+            grads[k][index], rel=1e-4
+        )
 
 
 # -- MPS estimators -----------------------------------------------------------------------------
@@ -96,8 +100,9 @@ def test_mps_adam_partial_fit_and_early_stopping(rng):
     assert not hasattr(tnml.MPSClassifier(), "partial_fit")  # DMRG needs the whole data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
-        stopped = tnml.MPSClassifier(bond_dim=4, early_stopping=True, max_iter=6,
-                                     validation_fraction=0.2, random_state=0).fit(X, y)
+        stopped = tnml.MPSClassifier(
+            bond_dim=4, early_stopping=True, max_iter=6, validation_fraction=0.2, random_state=0
+        ).fit(X, y)
     assert len(stopped.validation_scores_) == stopped.n_iter_ >= 1
     assert stopped.score(X, y) > 0.9
 
@@ -105,8 +110,9 @@ def test_mps_adam_partial_fit_and_early_stopping(rng):
 def test_mps_regressor_fits_a_product_function(rng):
     X = rng.random((400, 5))
     y = 3 * X[:, 0] * X[:, 1] + X[:, 4]  # multilinear: exact for the map [1, x], bond dim 2
-    reg = tnml.MPSRegressor(bond_dim=4, feature_map="poly", max_iter=3, alpha=1e-10,
-                            n_local_steps=20).fit(X[:300], y[:300])
+    reg = tnml.MPSRegressor(
+        bond_dim=4, feature_map="poly", max_iter=3, alpha=1e-10, n_local_steps=20
+    ).fit(X[:300], y[:300])
     assert reg.score(X[300:], y[300:]) > 0.999
     multi = tnml.MPSRegressor(bond_dim=4).fit(X, np.c_[y, -y])
     assert multi.predict(X[:3]).shape == (3, 2)
@@ -158,12 +164,16 @@ def test_mps_classifier_needs_two_classes(rng):
         tnml.MPSClassifier().fit(rng.random((10, 3)), np.ones(10))
 
 
-@pytest.mark.parametrize("make", [
-    lambda: tnml.MPSClassifier(bond_dim=3, solver="adam", max_iter=2),
-    lambda: tnml.MPSRegressor(bond_dim=3),
-    lambda: tnml.CPRegressor(rank=2), lambda: tnml.TuckerRegressor(rank=2),
-    lambda: tnml.TTRegressor(rank=2),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tnml.MPSClassifier(bond_dim=3, solver="adam", max_iter=2),
+        lambda: tnml.MPSRegressor(bond_dim=3),
+        lambda: tnml.CPRegressor(rank=2),
+        lambda: tnml.TuckerRegressor(rank=2),
+        lambda: tnml.TTRegressor(rank=2),
+    ],
+)
 def test_save_load_round_trip(make, rng, tmp_path):
     if isinstance(make(), (tnml.MPSClassifier, tnml.MPSRegressor)):
         X, y = rng.random((40, 5)), np.arange(40) % 3
@@ -184,12 +194,18 @@ def _regression_problem(weights, n, rng, intercept=2.5):
     return X, np.tensordot(X, weights, axes=weights.ndim) + intercept
 
 
-@pytest.mark.parametrize("solve, truth, rank", [
-    (cp_regression, lambda: random_cp((5, 6, 4), 2, random_state=0).to_tensor(), 2),
-    (tucker_regression, lambda: random_tucker((5, 6, 4), (2, 3, 2), random_state=0).to_tensor(),
-     (2, 3, 2)),
-    (tt_regression, lambda: random_cp((5, 6, 4), 2, random_state=0).to_tensor(), 2),
-])
+@pytest.mark.parametrize(
+    "solve, truth, rank",
+    [
+        (cp_regression, lambda: random_cp((5, 6, 4), 2, random_state=0).to_tensor(), 2),
+        (
+            tucker_regression,
+            lambda: random_tucker((5, 6, 4), (2, 3, 2), random_state=0).to_tensor(),
+            (2, 3, 2),
+        ),
+        (tt_regression, lambda: random_cp((5, 6, 4), 2, random_state=0).to_tensor(), 2),
+    ],
+)
 def test_regression_recovers_exact_low_rank_weights(solve, truth, rank, rng):
     W = truth()
     X, y = _regression_problem(W, 400, rng)
@@ -199,22 +215,28 @@ def test_regression_recovers_exact_low_rank_weights(solve, truth, rank, rng):
     assert losses[-1] < 1e-12
 
 
-@pytest.mark.parametrize("ours, theirs", [
-    (lambda: tnml.CPRegressor(rank=3), "CPRegressor"),
-    (lambda: tnml.TuckerRegressor(rank=3), "TuckerRegressor"),
-])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (lambda: tnml.CPRegressor(rank=3), "CPRegressor"),
+        (lambda: tnml.TuckerRegressor(rank=3), "TuckerRegressor"),
+    ],
+)
 def test_regressors_match_tensorly(ours, theirs, rng):
     import tensorly.regression as tlr
 
     W = random_cp((10, 12), 3, random_state=1).to_tensor()
     X, y = _regression_problem(W, 600, rng, intercept=0.0)
     y = y + 0.1 * rng.standard_normal(600)
-    peer = getattr(tlr, theirs)(3 if theirs == "CPRegressor" else [3, 3], reg_W=1.0, verbose=0,
-                                random_state=0).fit(X[:400], y[:400])
+    peer = getattr(tlr, theirs)(
+        3 if theirs == "CPRegressor" else [3, 3], reg_W=1.0, verbose=0, random_state=0
+    ).fit(X[:400], y[:400])
     model = ours().fit(X[:400], y[:400])
     assert model.score(X[400:], y[400:]) == pytest.approx(
-        1 - np.sum((peer.predict(X[400:]) - y[400:]) ** 2) / np.sum(
-            (y[400:] - y[400:].mean()) ** 2), abs=0.01)
+        1
+        - np.sum((peer.predict(X[400:]) - y[400:]) ** 2) / np.sum((y[400:] - y[400:].mean()) ** 2),
+        abs=0.01,
+    )
 
 
 def test_regressor_flat_input_and_device_arrays(rng):
@@ -229,8 +251,7 @@ def test_regressor_flat_input_and_device_arrays(rng):
         assert isinstance(model.predict(testing.asarray(X)), testing.HostGuardArray)
 
 
-@pytest.mark.parametrize("Estimator", [tnml.CPRegressor, tnml.TuckerRegressor,
-                                       tnml.TTRegressor])
+@pytest.mark.parametrize("Estimator", [tnml.CPRegressor, tnml.TuckerRegressor, tnml.TTRegressor])
 def test_regressor_bad_input(Estimator, rng):
     X, y = rng.random((20, 3, 4)), rng.random(20)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
@@ -249,8 +270,7 @@ def test_regressor_bad_input(Estimator, rng):
 # -- datasets -----------------------------------------------------------------------------------
 def _write_idx(path, array, compress):
     codes = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}
-    header = bytes([0, 0, codes[array.dtype], array.ndim]) + np.array(array.shape,
-                                                                       ">u4").tobytes()
+    header = bytes([0, 0, codes[array.dtype], array.ndim]) + np.array(array.shape, ">u4").tobytes()
     opener = gzip.open if compress else open
     with opener(path, "wb") as stream:
         stream.write(header + array.tobytes())

@@ -20,8 +20,7 @@ SHAPES_RANKS = [
 def random_tr(shape, rank, seed=0):
     rng = np.random.default_rng(seed)
     d = len(shape)
-    return TRTensor([rng.standard_normal((rank[k], shape[k], rank[(k + 1) % d]))
-                     for k in range(d)])
+    return TRTensor([rng.standard_normal((rank[k], shape[k], rank[(k + 1) % d])) for k in range(d)])
 
 
 def rel_error(X, Y):
@@ -56,14 +55,12 @@ def test_format_consistency(shape, rank):
     np.testing.assert_allclose(float(tr.norm()), np.linalg.norm(dense), rtol=1e-12)
     rng = np.random.default_rng(2)
     indices = np.stack([rng.integers(0, s, 40) for s in shape], axis=1)
-    np.testing.assert_allclose(tr.entries(indices), dense[tuple(indices.T)], rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(tr.entries(indices), dense[tuple(indices.T)], rtol=1e-12, atol=1e-12)
 
 
 def test_matches_direct_definition():
     tr = random_tr((3, 4, 2, 3), (2, 3, 1, 2), seed=3)
-    np.testing.assert_allclose(tr.to_tensor(), dense_reference(tr.cores), rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(tr.to_tensor(), dense_reference(tr.cores), rtol=1e-12, atol=1e-12)
 
 
 def test_entries_empty_and_two_cores():
@@ -83,12 +80,15 @@ def test_tensorly_round_trip():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("cores, match", [
-    ([np.ones((2, 3, 2))], "at least two"),
-    ([np.ones((2, 3)), np.ones((2, 3, 2))], "3-D"),
-    ([np.ones((2, 3, 3)), np.ones((2, 4, 2))], "mismatched bond"),
-    ([np.ones((2, 3, 2)), np.ones((2, 4, 3))], "mismatched bond"),
-])
+@pytest.mark.parametrize(
+    "cores, match",
+    [
+        ([np.ones((2, 3, 2))], "at least two"),
+        ([np.ones((2, 3)), np.ones((2, 3, 2))], "3-D"),
+        ([np.ones((2, 3, 3)), np.ones((2, 4, 2))], "mismatched bond"),
+        ([np.ones((2, 3, 2)), np.ones((2, 4, 3))], "mismatched bond"),
+    ],
+)
 def test_bad_cores(cores, match):
     with pytest.raises(ValueError, match=match):
         TRTensor(cores)
@@ -120,8 +120,7 @@ def test_tr_svd_tolerance_adapts_ranks():
     tr = tr_svd(X, (3, 3, 8), tol=1e-10)
     assert tr.rank[0] * tr.rank[1] == 6 and tr.rank[2] <= 8
     assert rel_error(X, tr.to_tensor()) < 1e-9
-    coarse = tr_svd(X + 0.1 * np.random.default_rng(0).standard_normal(X.shape), (3, 3, 8),
-                    tol=0.5)
+    coarse = tr_svd(X + 0.1 * np.random.default_rng(0).standard_normal(X.shape), (3, 3, 8), tol=0.5)
     assert coarse.n_params < tr.n_params
 
 
@@ -146,12 +145,15 @@ def test_tr_als_recovers_from_perturbed_truth(shape, rank):
 # TR-ALS has spurious local minima (TensorLy's tensor_ring_als stalls on some of these
 # instances too, from some seeds), so recovery from a generic start is tested on instances
 # where it is known to succeed.
-@pytest.mark.parametrize("shape, rank, seed", [
-    (SHAPES_RANKS[0][0], SHAPES_RANKS[0][1], 0),
-    (SHAPES_RANKS[1][0], SHAPES_RANKS[1][1], 1),
-    (SHAPES_RANKS[2][0], SHAPES_RANKS[2][1], 0),
-    (SHAPES_RANKS[3][0], SHAPES_RANKS[3][1], 0),
-])
+@pytest.mark.parametrize(
+    "shape, rank, seed",
+    [
+        (SHAPES_RANKS[0][0], SHAPES_RANKS[0][1], 0),
+        (SHAPES_RANKS[1][0], SHAPES_RANKS[1][1], 1),
+        (SHAPES_RANKS[2][0], SHAPES_RANKS[2][1], 0),
+        (SHAPES_RANKS[3][0], SHAPES_RANKS[3][1], 0),
+    ],
+)
 def test_tr_als_recovers_from_svd_init(shape, rank, seed):
     X = random_tr(shape, rank, seed).to_tensor()
     tr, result = tr_als(X, rank, init="svd", max_iter=200, tol=1e-12)
@@ -193,8 +195,7 @@ def test_tr_als_converges_and_stops():
 def test_tr_als_ridge_and_float32():
     truth = random_tr((6, 7, 8), (2, 2, 2))
     init = TRTensor([core.astype(np.float32) for core in perturbed(truth, 0.1).cores])
-    tr, result = tr_als(truth.to_tensor().astype(np.float32), 2, init=init, ridge=1e-3,
-                        max_iter=50)
+    tr, result = tr_als(truth.to_tensor().astype(np.float32), 2, init=init, ridge=1e-3, max_iter=50)
     assert tr.dtype == np.float32 and result.error < 1e-3
 
 
@@ -210,8 +211,16 @@ def test_tr_als_mask_imputes_missing_entries():
     X = truth.to_tensor()
     mask = np.random.default_rng(0).random(X.shape) > 0.3
     X_missing = np.where(mask, X, np.nan)
-    tr, result = tr_als(X_missing, 2, mask=mask, missing="em", init="random", random_state=0,
-                        max_iter=300, tol=1e-10)
+    tr, result = tr_als(
+        X_missing,
+        2,
+        mask=mask,
+        missing="em",
+        init="random",
+        random_state=0,
+        max_iter=300,
+        tol=1e-10,
+    )
     approx = tr.to_tensor()
     assert result.converged and result.error < 1e-8
     assert np.linalg.norm((approx - X)[~mask]) / np.linalg.norm(X[~mask]) < 1e-6
@@ -241,44 +250,53 @@ X_GOOD = np.random.default_rng(0).standard_normal((4, 5, 6))
 
 
 @pytest.mark.parametrize("func", [tr_svd, tr_als])
-@pytest.mark.parametrize("X, error, match", [
-    (np.where(X_GOOD > 1, np.nan, X_GOOD), ValueError, "X contains NaN"),
-    (X_GOOD.astype(complex), TypeError, "X must hold real"),
-    (np.array([[object()]]), TypeError, "X must hold real"),
-    (np.ones(5), ValueError, "X must have at least 2 axes"),
-    (np.ones((4, 0, 3)), ValueError, "X has an empty axis"),
-])
+@pytest.mark.parametrize(
+    "X, error, match",
+    [
+        (np.where(X_GOOD > 1, np.nan, X_GOOD), ValueError, "X contains NaN"),
+        (X_GOOD.astype(complex), TypeError, "X must hold real"),
+        (np.array([[object()]]), TypeError, "X must hold real"),
+        (np.ones(5), ValueError, "X must have at least 2 axes"),
+        (np.ones((4, 0, 3)), ValueError, "X has an empty axis"),
+    ],
+)
 def test_bad_X(func, X, error, match):
     with pytest.raises(error, match=match):
         func(X, 2)
 
 
 @pytest.mark.parametrize("func", [tr_svd, tr_als])
-@pytest.mark.parametrize("rank, error, match", [
-    (0, ValueError, "rank must be >= 1"),
-    ((2, 0, 2), ValueError, "rank must be >= 1"),
-    ((2, 2), ValueError, "rank must have 3 entries"),
-    ((2, 2, 2, 2), ValueError, "rank must have 3 entries"),
-    (2.5, TypeError, "rank"),
-    ((6, 6, 1), ValueError, "rank=.*impossible.*core 0"),
-    (6, ValueError, "rank=.*impossible"),
-])
+@pytest.mark.parametrize(
+    "rank, error, match",
+    [
+        (0, ValueError, "rank must be >= 1"),
+        ((2, 0, 2), ValueError, "rank must be >= 1"),
+        ((2, 2), ValueError, "rank must have 3 entries"),
+        ((2, 2, 2, 2), ValueError, "rank must have 3 entries"),
+        (2.5, TypeError, "rank"),
+        ((6, 6, 1), ValueError, "rank=.*impossible.*core 0"),
+        (6, ValueError, "rank=.*impossible"),
+    ],
+)
 def test_bad_rank(func, rank, error, match):
     with pytest.raises(error, match=match):
         func(X_GOOD, rank)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"init": "nope"}, ValueError, "init"),
-    ({"init": random_tr((4, 5, 7), (2, 2, 2))}, ValueError, "init has shape"),
-    ({"init": random_tr((4, 5, 6), (2, 3, 2))}, ValueError, "init has TR rank"),
-    ({"max_iter": 0}, ValueError, "max_iter"),
-    ({"tol": -1.0}, ValueError, "tol"),
-    ({"ridge": -1.0}, ValueError, "ridge"),
-    ({"mask": np.ones((4, 5), dtype=bool)}, ValueError, "mask"),
-    ({"mask": np.ones((4, 5, 6))}, TypeError, "mask"),
-    ({"mask": np.zeros((4, 5, 6), dtype=bool)}, ValueError, "mask"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"init": "nope"}, ValueError, "init"),
+        ({"init": random_tr((4, 5, 7), (2, 2, 2))}, ValueError, "init has shape"),
+        ({"init": random_tr((4, 5, 6), (2, 3, 2))}, ValueError, "init has TR rank"),
+        ({"max_iter": 0}, ValueError, "max_iter"),
+        ({"tol": -1.0}, ValueError, "tol"),
+        ({"ridge": -1.0}, ValueError, "ridge"),
+        ({"mask": np.ones((4, 5), dtype=bool)}, ValueError, "mask"),
+        ({"mask": np.ones((4, 5, 6))}, TypeError, "mask"),
+        ({"mask": np.zeros((4, 5, 6), dtype=bool)}, ValueError, "mask"),
+    ],
+)
 def test_bad_als_parameters(kwargs, error, match):
     with pytest.raises(error, match=match):
         tr_als(X_GOOD, 2, **kwargs)

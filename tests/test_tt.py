@@ -202,8 +202,9 @@ def test_mask_em_completion():
     missing = ~mask
     err_missing = np.linalg.norm((fit.to_tensor() - X)[missing]) / np.linalg.norm(X[missing])
     assert result.converged and err_missing < 1e-8 and result.error < 1e-8
-    fit, _ = tt_als(X_missing, (2, 3), mask=mask, missing="em", init="random", random_state=0,
-                    max_iter=500)
+    fit, _ = tt_als(
+        X_missing, (2, 3), mask=mask, missing="em", init="random", random_state=0, max_iter=500
+    )
     err_missing = np.linalg.norm((fit.to_tensor() - X)[missing]) / np.linalg.norm(X[missing])
     assert err_missing < 1e-6
     fit, _ = tt_dmrg(X_missing, max_rank=(2, 3), mask=mask, max_iter=200, random_state=0)
@@ -223,10 +224,18 @@ def test_host_guard_no_implicit_copies():
     tt = random_tt((4, 5, 6), (2, 3))
     X = testing.asarray(tt.to_tensor())
     guard = testing.HostGuardArray
-    fits = [tt_svd(X, tol=1e-10), tt_als(X, (2, 3))[0], tt_als(X, 2, init="random")[0],
-            tt_dmrg(X, random_state=0)[0],
-            tt_als(X, (2, 3), mask=testing.asarray(np.random.default_rng(0).random(X.shape) > .3),
-                   max_iter=3)[0]]
+    fits = [
+        tt_svd(X, tol=1e-10),
+        tt_als(X, (2, 3))[0],
+        tt_als(X, 2, init="random")[0],
+        tt_dmrg(X, random_state=0)[0],
+        tt_als(
+            X,
+            (2, 3),
+            mask=testing.asarray(np.random.default_rng(0).random(X.shape) > 0.3),
+            max_iter=3,
+        )[0],
+    ]
     fits.append(tt_round(fits[0], rank=2))
     for fit in fits:
         assert all(isinstance(core, guard) for core in fit.cores)
@@ -239,8 +248,9 @@ def test_host_guard_no_implicit_copies():
 
 
 # -- bad input ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("func", [tt_svd, lambda X, **kw: tt_als(X, 2, **kw),
-                                  lambda X, **kw: tt_dmrg(X, **kw)])
+@pytest.mark.parametrize(
+    "func", [tt_svd, lambda X, **kw: tt_als(X, 2, **kw), lambda X, **kw: tt_dmrg(X, **kw)]
+)
 def test_bad_tensors(func):
     with pytest.raises(ValueError, match="X contains NaN"):
         func(np.full((3, 4), np.nan))

@@ -38,8 +38,9 @@ def make_transform(kind, tube_shape, seed=0):
 def random_low_tubal_rank(shape, rank, seed=0, transform="fft"):
     rng = np.random.default_rng(seed)
     n1, n2, tube = shape[0], shape[1], tuple(shape[2:])
-    return t_product(rng.standard_normal((n1, rank) + tube), rng.standard_normal((rank, n2) + tube),
-                     transform)
+    return t_product(
+        rng.standard_normal((n1, rank) + tube), rng.standard_normal((rank, n2) + tube), transform
+    )
 
 
 def rel(a, b):
@@ -74,8 +75,9 @@ def test_full_t_svd(shape, kind):
     assert tt.S.shape == shape[:2] + shape[2:] and tt.S.shape[:2] == (shape[0], shape[1])
     rebuilt = t_product(t_product(tt.U, tt.S, tf), t_transpose(tt.V, tf), tf)
     assert rel(rebuilt, X) < 1e-12
-    assert np.allclose(t_product(t_transpose(tt.U, tf), tt.U, tf),
-                       t_identity(shape[0], shape[2:], tf), atol=1e-12)
+    assert np.allclose(
+        t_product(t_transpose(tt.U, tf), tt.U, tf), t_identity(shape[0], shape[2:], tf), atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -85,7 +87,7 @@ def test_truncated_t_svd_eckart_young(shape, kind):
     X = np.random.default_rng(3).standard_normal(shape)
     sv = tubal_singular_values(X, tf)
     assert np.all(np.diff(sv) <= 1e-12)
-    assert np.isclose(np.sum(sv ** 2), np.sum(X ** 2))
+    assert np.isclose(np.sum(sv**2), np.sum(X**2))
     for k in range(1, min(shape[:2])):
         tk = t_svd(X, rank=k, transform=tf)
         assert tk.rank == k and tk.U.shape[1] == k
@@ -105,8 +107,11 @@ def test_truncated_t_svd_eckart_young(shape, kind):
 def test_t_product_associative_and_identity(shape, kind):
     rng = np.random.default_rng(4)
     tube = shape[2:]
-    tf = [rng.standard_normal((n, n)) for n in tube] if kind == "general" \
+    tf = (
+        [rng.standard_normal((n, n)) for n in tube]
+        if kind == "general"
         else make_transform(kind, tube)
+    )
     A = rng.standard_normal((3, 4) + tube)
     B = rng.standard_normal((4, 5) + tube)
     C = rng.standard_normal((5, 2) + tube)
@@ -116,8 +121,13 @@ def test_t_product_associative_and_identity(shape, kind):
     assert rel(t_product(t_identity(3, tube, tf), A, tf), A) < 1e-12
     assert rel(t_product(A, t_identity(4, tube, tf), tf), A) < 1e-12
     # (A * B)^T = B^T * A^T
-    assert rel(t_transpose(t_product(A, B, tf), tf),
-               t_product(t_transpose(B, tf), t_transpose(A, tf), tf)) < 1e-12
+    assert (
+        rel(
+            t_transpose(t_product(A, B, tf), tf),
+            t_product(t_transpose(B, tf), t_transpose(A, tf), tf),
+        )
+        < 1e-12
+    )
     # the t-inverse
     D = rng.standard_normal((4, 4) + tube)
     assert np.allclose(t_product(D, t_inverse(D, tf), tf), t_identity(4, tube, tf), atol=1e-10)
@@ -147,8 +157,10 @@ def test_conjugate_symmetry_halves_the_slices():
     assert tr.real_index.size == 4 and tr.dup_dst.size == 2  # (1, b) mirrors (3, b)
     X = np.random.default_rng(0).standard_normal((3, 4, 4, 6))
     full = np.fft.fftn(X, axes=(2, 3))
-    assert np.isclose(np.sum(tr.weights * np.sum(np.abs(tr.forward(X)) ** 2, axis=(0, 1))),
-                      np.sum(np.abs(full) ** 2) / 24)
+    assert np.isclose(
+        np.sum(tr.weights * np.sum(np.abs(tr.forward(X)) ** 2, axis=(0, 1))),
+        np.sum(np.abs(full) ** 2) / 24,
+    )
 
 
 @pytest.mark.parametrize("kind", TRANSFORMS)
@@ -305,8 +317,9 @@ def test_altmin_recovers_small():
     tt, info = altmin_complete(X, mask, 2)
     assert isinstance(tt, TubalTensor) and tt.rank == 2
     assert rel(tt.to_tensor(), X) < 1e-6
-    dct, _ = tubal_complete(X, mask, solver="altmin", rank=2, transform="dct", init="random",
-                            random_state=0, max_iter=5)
+    dct, _ = tubal_complete(
+        X, mask, solver="altmin", rank=2, transform="dct", init="random", random_state=0, max_iter=5
+    )
     assert dct.shape == X.shape
 
 
@@ -341,7 +354,7 @@ def test_gd_callback_stops():
 @pytest.mark.slow
 def test_tnn_admm_acceptance_100x100x50():
     X = random_low_tubal_rank((100, 100, 50), 5, 0)
-    mask = np.random.default_rng(0).random(X.shape) >= 0.5    # 50% missing
+    mask = np.random.default_rng(0).random(X.shape) >= 0.5  # 50% missing
     completed, info = tnn_complete(X, mask)
     assert rel(completed, X) <= 1e-6
 
@@ -349,7 +362,7 @@ def test_tnn_admm_acceptance_100x100x50():
 @pytest.mark.slow
 def test_altmin_acceptance_100x100x50():
     X = random_low_tubal_rank((100, 100, 50), 5, 0)
-    mask = np.random.default_rng(0).random(X.shape) < 0.3     # 30% observed
+    mask = np.random.default_rng(0).random(X.shape) < 0.3  # 30% observed
     tt, info = altmin_complete(X, mask, 5, tol=1e-9)
     assert rel(tt.to_tensor(), X) <= 1e-6
 

@@ -7,10 +7,16 @@ from tnml import testing
 from tnml.decompositions import TuckerTensor, hosvd, random_tucker, tucker_hooi
 
 
-@pytest.mark.parametrize("shape, rank", [((8, 9, 10), (2, 3, 4)), ((5, 6, 4, 5), (2, 3, 2, 3)),
-                                         ((5, 6, 4, 5, 3), (2, 3, 2, 3, 2)),
-                                         ((4, 3, 4, 3, 4, 3), (2, 2, 2, 2, 2, 2)),
-                                         ((20, 30), (4, 4))])
+@pytest.mark.parametrize(
+    "shape, rank",
+    [
+        ((8, 9, 10), (2, 3, 4)),
+        ((5, 6, 4, 5), (2, 3, 2, 3)),
+        ((5, 6, 4, 5, 3), (2, 3, 2, 3, 2)),
+        ((4, 3, 4, 3, 4, 3), (2, 2, 2, 2, 2, 2)),
+        ((20, 30), (4, 4)),
+    ],
+)
 def test_exact_recovery(shape, rank):
     X = random_tucker(shape, rank, random_state=0).to_tensor()
     assert np.linalg.norm(X - hosvd(X, rank).to_tensor()) / np.linalg.norm(X) < 1e-8
@@ -48,8 +54,7 @@ def test_format_interface(rng):
 def test_mask_em(rng):
     X = random_tucker((12, 13, 14), (2, 2, 2), random_state=3).to_tensor()
     mask = rng.random(X.shape) > 0.3
-    t, _ = tucker_hooi(np.where(mask, X, np.nan), (2, 2, 2), mask=mask, max_iter=300,
-                       tol=1e-12)
+    t, _ = tucker_hooi(np.where(mask, X, np.nan), (2, 2, 2), mask=mask, max_iter=300, tol=1e-12)
     assert np.linalg.norm((t.to_tensor() - X)[~mask]) / np.linalg.norm(X[~mask]) < 1e-4
 
 
@@ -59,7 +64,14 @@ def test_host_guard():
     assert isinstance(t.core, testing.HostGuardArray)
     assert isinstance(hosvd(X, 2).to_tensor(), testing.HostGuardArray)
     assert isinstance(t.norm(), testing.HostGuardArray)
-    t, _ = tucker_hooi(X, (2, 2, 2), max_iter=3, init="random", random_state=0,
-                       mask=testing.asarray(np.ones((6, 7, 8), dtype=bool)))
-    assert isinstance(t.entries(testing.asarray(np.zeros((2, 3), dtype=int))),
-                      testing.HostGuardArray)
+    t, _ = tucker_hooi(
+        X,
+        (2, 2, 2),
+        max_iter=3,
+        init="random",
+        random_state=0,
+        mask=testing.asarray(np.ones((6, 7, 8), dtype=bool)),
+    )
+    assert isinstance(
+        t.entries(testing.asarray(np.zeros((2, 3), dtype=int))), testing.HostGuardArray
+    )

@@ -25,8 +25,28 @@ from .structure_search import StructureSearch
 
 __version__ = "0.1.0"
 
-__all__ = ["CP", "Tucker", "TensorTrain", "TensorRing", "TensorImputer", "TubalSVD",
-           "TensorCompletionRegressor", "StructureSearch", "MPSClassifier", "MPSRegressor",
-           "CPRegressor", "TuckerRegressor", "TTRegressor", "save", "load", "config_context",
-           "get_config", "set_config", "MemoryBudgetError", "backend", "contract",
-           "decompositions", "__version__"]
+__all__ = [
+    "CP",
+    "Tucker",
+    "TensorTrain",
+    "TensorRing",
+    "TensorImputer",
+    "TubalSVD",
+    "TensorCompletionRegressor",
+    "StructureSearch",
+    "MPSClassifier",
+    "MPSRegressor",
+    "CPRegressor",
+    "TuckerRegressor",
+    "TTRegressor",
+    "save",
+    "load",
+    "config_context",
+    "get_config",
+    "set_config",
+    "MemoryBudgetError",
+    "backend",
+    "contract",
+    "decompositions",
+    "__version__",
+]

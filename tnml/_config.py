@@ -15,8 +15,18 @@ __all__ = ["get_config", "set_config", "config_context", "check_memory", "Memory
 _DEFAULTS = {"max_memory": None}
 _local = threading.local()
 
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
 
 
 class MemoryBudgetError(MemoryError):
@@ -38,7 +48,8 @@ def _parse_bytes(value):
         if match is None or match.group(2).upper() not in _UNITS:
             raise ValueError(
                 f"max_memory must be a number of bytes or a string like '512MB' or '2GiB', "
-                f"got {value!r}")
+                f"got {value!r}"
+            )
         value = float(match.group(1)) * _UNITS[match.group(2).upper()]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"max_memory must be a positive number of bytes or None, got {value!r}")
@@ -84,8 +95,9 @@ def config_context(**params):
     """
     unknown = set(params) - set(_DEFAULTS)
     if unknown:
-        raise TypeError(f"config_context got unknown settings {sorted(unknown)}; "
-                        f"allowed: {sorted(_DEFAULTS)}")
+        raise TypeError(
+            f"config_context got unknown settings {sorted(unknown)}; allowed: {sorted(_DEFAULTS)}"
+        )
     old = get_config()
     try:
         set_config(**{**old, **params})
@@ -130,9 +142,11 @@ def check_memory(n_bytes, what):
         raise MemoryBudgetError(
             f"{what} needs {format_bytes(n_bytes)}, more than max_memory="
             f"{format_bytes(limit)}; raise it with tnml.config_context(max_memory=...) or "
-            f"reduce the sizes or ranks")
+            f"reduce the sizes or ranks"
+        )
     physical = _physical_memory() if limit is None else None
     if physical is not None and n_bytes > physical:
         raise MemoryBudgetError(
             f"{what} needs {format_bytes(n_bytes)}, more than this machine's memory "
-            f"({format_bytes(physical)}); reduce the sizes or ranks")
+            f"({format_bytes(physical)}); reduce the sizes or ranks"
+        )

@@ -10,9 +10,17 @@ import numpy as np
 
 from .backend import get_namespace
 
-__all__ = ["check_tensor", "check_positive_int", "check_nonneg_float", "check_rank_sequence",
-           "check_mask", "check_masked_tensor", "check_indices", "missing_mask",
-           "check_value_range"]
+__all__ = [
+    "check_tensor",
+    "check_positive_int",
+    "check_nonneg_float",
+    "check_rank_sequence",
+    "check_mask",
+    "check_masked_tensor",
+    "check_indices",
+    "missing_mask",
+    "check_value_range",
+]
 
 
 def check_tensor(X, name="X", min_order=2, allow_nan=False, dtype=None):
@@ -35,13 +43,13 @@ def check_tensor(X, name="X", min_order=2, allow_nan=False, dtype=None):
         xp = np
     kind = np.dtype(X.dtype).kind if xp is np else X.dtype.kind
     if kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers (bool, int or float), got dtype "
-                        f"{X.dtype}")
+        raise TypeError(f"{name} must hold real numbers (bool, int or float), got dtype {X.dtype}")
     if X.ndim < min_order:
         raise ValueError(f"{name} must have at least {min_order} axes, got shape {tuple(X.shape)}")
     if any(d == 0 for d in X.shape):
-        raise ValueError(f"{name} has an empty axis: shape {tuple(X.shape)}; every axis needs "
-                         f"at least one entry")
+        raise ValueError(
+            f"{name} has an empty axis: shape {tuple(X.shape)}; every axis needs at least one entry"
+        )
     if dtype is None:
         dtype = X.dtype if kind == "f" and X.dtype.itemsize >= 4 else xp.float64
     # One contiguous copy up front (only when needed) lets every algorithm use reshape views.
@@ -50,8 +58,10 @@ def check_tensor(X, name="X", min_order=2, allow_nan=False, dtype=None):
     all_finite = bool(xp.all(finite))
     if not all_finite:
         if not allow_nan:
-            raise ValueError(f"{name} contains NaN or infinity; give a mask of observed entries "
-                             f"(or NaN for missing entries where an estimator accepts them)")
+            raise ValueError(
+                f"{name} contains NaN or infinity; give a mask of observed entries "
+                f"(or NaN for missing entries where an estimator accepts them)"
+            )
         if bool(xp.any(xp.isinf(X))):
             raise ValueError(f"{name} contains infinity; only NaN may mark missing entries")
     check_value_range(X, name, all_finite=all_finite)
@@ -71,10 +81,12 @@ def check_value_range(X, name="X", all_finite=False):
     largest = max(float(high(X)), -float(low(X)))  # no |X| copy
     limit = math.sqrt(float(xp.finfo(X.dtype).max) / X.size)
     if largest > limit:
-        raise ValueError(f"{name} holds values up to {largest:.3g} in magnitude; sums of their "
-                         f"squares overflow {X.dtype} (its limit is {limit:.3g} for "
-                         f"{X.size} entries): rescale {name}, e.g. divide it by its largest "
-                         f"absolute value")
+        raise ValueError(
+            f"{name} holds values up to {largest:.3g} in magnitude; sums of their "
+            f"squares overflow {X.dtype} (its limit is {limit:.3g} for "
+            f"{X.size} entries): rescale {name}, e.g. divide it by its largest "
+            f"absolute value"
+        )
     return X
 
 
@@ -106,8 +118,9 @@ def check_mask(mask, shape, name="mask"):
         mask = np.asarray(mask)  # a nested list of booleans is a mask too
     xp = get_namespace(mask)
     if tuple(mask.shape) != tuple(shape):
-        raise ValueError(f"{name} must have the tensor's shape {tuple(shape)}, got "
-                         f"{tuple(mask.shape)}")
+        raise ValueError(
+            f"{name} must have the tensor's shape {tuple(shape)}, got {tuple(mask.shape)}"
+        )
     if mask.dtype != xp.bool_:
         raise TypeError(f"{name} must be a boolean array (True = observed), got dtype {mask.dtype}")
     n_observed = int(xp.sum(mask))
@@ -148,8 +161,9 @@ def check_masked_tensor(X, mask, min_order=2, require_mask=False):
     """
     if mask is None:
         if require_mask:
-            raise ValueError("mask is required: give a boolean array of X's shape, True where "
-                             "X is observed")
+            raise ValueError(
+                "mask is required: give a boolean array of X's shape, True where X is observed"
+            )
         return check_tensor(X, "X", min_order=min_order), None
     X = check_tensor(X, "X", min_order=min_order, allow_nan=True)
     mask = check_mask(mask, X.shape)
@@ -187,11 +201,14 @@ def check_rank_sequence(rank, length, name="rank"):
         try:
             ranks = list(rank)
         except TypeError:
-            raise TypeError(f"{name} must be an int or a sequence of {length} ints, "
-                            f"got {rank!r}") from None
+            raise TypeError(
+                f"{name} must be an int or a sequence of {length} ints, got {rank!r}"
+            ) from None
         if len(ranks) != length:
-            raise ValueError(f"{name} must have {length} entries for this tensor, got "
-                             f"{len(ranks)}: {tuple(ranks)}")
+            raise ValueError(
+                f"{name} must have {length} entries for this tensor, got "
+                f"{len(ranks)}: {tuple(ranks)}"
+            )
     return tuple(check_positive_int(r, name) for r in ranks)
 
 
@@ -205,7 +222,8 @@ def check_indices(indices, shape, name="indices"):
         raise TypeError(f"{name} must be integer coordinates, got dtype {indices.dtype}")
     if indices.ndim != 2 or indices.shape[1] != len(shape):
         raise ValueError(f"{name} must have shape (n, {len(shape)}), got {tuple(indices.shape)}")
-    if indices.shape[0] and (bool(xp.any(indices < 0))
-                             or bool(xp.any(indices >= xp.asarray(shape)))):
+    if indices.shape[0] and (
+        bool(xp.any(indices < 0)) or bool(xp.any(indices >= xp.asarray(shape)))
+    ):
         raise ValueError(f"{name} has coordinates outside the tensor's shape {tuple(shape)}")
     return indices

@@ -11,7 +11,12 @@ import importlib
 import numpy as np
 
 __all__ = [
-    "get_namespace", "namespace_name", "to_numpy", "to_device", "is_numpy", "check_random_state",
+    "get_namespace",
+    "namespace_name",
+    "to_numpy",
+    "to_device",
+    "is_numpy",
+    "check_random_state",
     "serial_blas",
 ]
 
@@ -54,8 +59,10 @@ def get_namespace(*arrays):
         if module is None:
             continue
         if found is not None and module is not found:
-            raise TypeError(f"arrays from different namespaces: {found.__name__} and "
-                            f"{module.__name__}; move them with tnml.backend.to_device first")
+            raise TypeError(
+                f"arrays from different namespaces: {found.__name__} and "
+                f"{module.__name__}; move them with tnml.backend.to_device first"
+            )
         found = module
     return np if found is None else found
 
@@ -113,8 +120,9 @@ def check_random_state(random_state):
         return np.random.RandomState(random_state)
     if isinstance(random_state, np.random.RandomState):
         return random_state
-    raise ValueError(f"random_state must be None, an int or a numpy RandomState, "
-                     f"got {random_state!r}")
+    raise ValueError(
+        f"random_state must be None, an int or a numpy RandomState, got {random_state!r}"
+    )
 
 
 def serial_blas():

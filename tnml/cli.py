@@ -47,12 +47,15 @@ def _read_file(path):
             with zipfile.ZipFile(path) as archive:
                 entries = archive.infolist()
                 if len(entries) != 1:
-                    raise UsageError(f"{path} holds {len(entries)} arrays "
-                                     f"({', '.join(e.filename for e in entries)}); give a file "
-                                     f"with one")
+                    raise UsageError(
+                        f"{path} holds {len(entries)} arrays "
+                        f"({', '.join(e.filename for e in entries)}); give a file "
+                        f"with one"
+                    )
                 with archive.open(entries[0]) as stream:
-                    return read_npy(stream, entries[0].file_size,
-                                    f"{path}:{entries[0].filename}"), False
+                    return read_npy(
+                        stream, entries[0].file_size, f"{path}:{entries[0].filename}"
+                    ), False
     except UsageError:
         raise
     except Exception as error:  # noqa: BLE001 - any reader failure is the file's fault
@@ -70,8 +73,10 @@ def _read_dataset(name):
         return datasets.load_kinetic(), False
     if name in datasets.available_images():
         return datasets.load_image(name, size=256), True
-    raise UsageError(f"unknown dataset {name!r}; choose from indian_pines, kinetic, "
-                     f"{', '.join(datasets.available_images())}")
+    raise UsageError(
+        f"unknown dataset {name!r}; choose from indian_pines, kinetic, "
+        f"{', '.join(datasets.available_images())}"
+    )
 
 
 # -- figures --------------------------------------------------------------------------------------
@@ -124,14 +129,15 @@ def _complete(args):
         raise UsageError("give a FILE to complete or --dataset NAME")
     if args.missing is not None and not 0 <= args.missing < 1:
         raise UsageError(f"--missing must be in [0, 1), got {args.missing}")
-    data, is_image = (_read_file(args.file) if args.file is not None
-                      else _read_dataset(args.dataset))
+    data, is_image = _read_file(args.file) if args.file is not None else _read_dataset(args.dataset)
     suffix = ".png" if is_image else ".npy"
     outputs = _output_paths(args, "completed" + suffix, "comparison.png", "metrics.json")
     data = np.asarray(data)
     if data.dtype.kind == "c":
-        raise UsageError(f"the input holds complex numbers (dtype {data.dtype}); tnml completes "
-                         f"real tensors: complete the real and imaginary parts as two files")
+        raise UsageError(
+            f"the input holds complex numbers (dtype {data.dtype}); tnml completes "
+            f"real tensors: complete the real and imaginary parts as two files"
+        )
     if data.dtype.kind not in "biuf":
         raise UsageError(f"the input must hold real numbers, got dtype {data.dtype}")
     data = data.astype(np.float64)
@@ -144,8 +150,9 @@ def _complete(args):
         raise UsageError("the input has no missing entries; give --missing to hide a fraction")
     original = None if not observed.all() else data.copy()
     if args.missing:
-        observed &= make_mask(data.shape, args.missing, pattern=args.pattern,
-                              random_state=args.seed)
+        observed &= make_mask(
+            data.shape, args.missing, pattern=args.pattern, random_state=args.seed
+        )
     if not observed.any():
         raise UsageError("no observed entries are left to fit")
     # Fit on values scaled to at most 1 in magnitude (images already are): a fit sums squares,
@@ -154,15 +161,21 @@ def _complete(args):
     X = np.where(observed, data / scale, np.nan)
     os.makedirs(args.out, exist_ok=True)
     start = time.perf_counter()
-    imputer = TensorImputer(args.model, rank=args.rank, random_state=args.seed,
-                            verbose=0 if args.quiet else 1)
+    imputer = TensorImputer(
+        args.model, rank=args.rank, random_state=args.seed, verbose=0 if args.quiet else 1
+    )
     completed = imputer.fit_transform(X)
     report = imputer.summary_
     elapsed = time.perf_counter() - start
     missing = ~observed
-    metrics = {"model": report["model"], "rank": report["rank"], "seconds": round(elapsed, 3),
-               "shape": list(data.shape), "missing_ratio": float(missing.mean()),
-               "candidates": report["candidates"]}
+    metrics = {
+        "model": report["model"],
+        "rank": report["rank"],
+        "seconds": round(elapsed, 3),
+        "shape": list(data.shape),
+        "missing_ratio": float(missing.mean()),
+        "candidates": report["candidates"],
+    }
     if original is not None:
         # Scores on the scaled values: PSNR and RSE do not change with the scale.
         truth = original / scale
@@ -170,7 +183,9 @@ def _complete(args):
         # A constant tensor has no dynamic range: PSNR is undefined there (null in the JSON).
         metrics["psnr_missing"] = _finite_or_none(
             psnr(truth, completed, mask=missing, data_range=data_range)
-            if data_range > 0 else float("nan"))
+            if data_range > 0
+            else float("nan")
+        )
         metrics["rse_missing"] = _finite_or_none(rse(truth, completed, mask=missing))
     completed = completed * scale
     if is_image:
@@ -178,11 +193,15 @@ def _complete(args):
     else:
         _write(outputs[0], lambda stream: np.save(stream, completed))
     psnr_title = metrics.get("psnr_missing")
-    scores = {"completed": float("nan") if psnr_title is None else psnr_title,
-              "title": f"{report['model']} rank {report['rank']}, "
-                       f"{100 * metrics['missing_ratio']:.0f}% missing"}
-    _write(outputs[1], lambda stream: _comparison_figure(
-        stream, X * scale, completed, original, scores, is_image))
+    scores = {
+        "completed": float("nan") if psnr_title is None else psnr_title,
+        "title": f"{report['model']} rank {report['rank']}, "
+        f"{100 * metrics['missing_ratio']:.0f}% missing",
+    }
+    _write(
+        outputs[1],
+        lambda stream: _comparison_figure(stream, X * scale, completed, original, scores, is_image),
+    )
     _write(outputs[2], lambda stream: stream.write(json.dumps(metrics, indent=2).encode()))
     print(json.dumps({k: v for k, v in metrics.items() if k != "candidates"}))
     return 0
@@ -199,11 +218,13 @@ def _output_paths(args, *names):
     source = getattr(args, "file", None)
     for path in paths:
         if source is not None and os.path.exists(path) and os.path.samefile(path, source):
-            raise UsageError(f"writing {path} would replace the input file {source}; choose "
-                             f"another --out")
+            raise UsageError(
+                f"writing {path} would replace the input file {source}; choose another --out"
+            )
         if os.path.exists(path) and not args.overwrite:
-            raise UsageError(f"{path} exists; pass --overwrite to replace it, or choose "
-                             f"another --out")
+            raise UsageError(
+                f"{path} exists; pass --overwrite to replace it, or choose another --out"
+            )
         if os.path.isdir(path):
             raise UsageError(f"{path} is a folder; choose another --out")
     return paths
@@ -222,7 +243,7 @@ def _demo(args):
     from .estimators import TensorImputer
     from .metrics import psnr
 
-    path, = _output_paths(args, "comparison.png")
+    (path,) = _output_paths(args, "comparison.png")
     image = load_image("astronaut", size=args.size)
     observed = make_mask(image.shape, 0.8, random_state=0)
     X = np.where(observed, image, np.nan)
@@ -240,9 +261,17 @@ def _demo(args):
         if best is None or score > best[0]:
             best = (score, name, report["rank"], completed)
     os.makedirs(args.out, exist_ok=True)
-    _write(path, lambda stream: _comparison_figure(
-        stream, X, best[3], image,
-        {"completed": best[0], "title": f"best: {best[1]} rank {best[2]}"}, True))
+    _write(
+        path,
+        lambda stream: _comparison_figure(
+            stream,
+            X,
+            best[3],
+            image,
+            {"completed": best[0], "title": f"best: {best[1]} rank {best[2]}"},
+            True,
+        ),
+    )
     print(f"wrote {path}")
     return 0
 
@@ -250,9 +279,21 @@ def _demo(args):
 # -- structure search -----------------------------------------------------------------------------
 SEARCH_METHODS = ("greedy", "tnale", "tnls", "random")
 _SEARCH_OUTPUTS = ("result.json", "history.csv", "trace.png", "network.png")
-_HISTORY_COLUMNS = ("method", "evaluation", "stage", "n_params", "compression_ratio", "rse",
-                    "objective", "best_objective", "seconds", "elapsed", "seed", "status",
-                    "structure")
+_HISTORY_COLUMNS = (
+    "method",
+    "evaluation",
+    "stage",
+    "n_params",
+    "compression_ratio",
+    "rse",
+    "objective",
+    "best_objective",
+    "seconds",
+    "elapsed",
+    "seed",
+    "status",
+    "structure",
+)
 
 
 def _read_search_input(path):
@@ -304,11 +345,12 @@ def _search(args):
     if not args.overwrite:
         existing = [p for p in outputs if os.path.exists(p)]
         if not args.resume:
-            existing += [p for m, p in checkpoints.items() if args.checkpoint and
-                         os.path.exists(p)]
+            existing += [p for m, p in checkpoints.items() if args.checkpoint and os.path.exists(p)]
         if existing:
-            raise UsageError(f"{existing[0]} exists; give --overwrite to replace "
-                             f"{'it' if len(existing) == 1 else 'the existing outputs'}")
+            raise UsageError(
+                f"{existing[0]} exists; give --overwrite to replace "
+                f"{'it' if len(existing) == 1 else 'the existing outputs'}"
+            )
     if args.resume and not args.checkpoint:
         raise UsageError("--resume continues a --checkpoint search; give both")
     X = _read_search_input(args.file)
@@ -321,20 +363,34 @@ def _search(args):
         if checkpoint and args.overwrite and not args.resume and os.path.exists(checkpoint):
             os.remove(checkpoint)
         search = StructureSearch(
-            method, objective=args.objective, rse_weight=args.rse_weight,
-            max_rse=args.max_rse, graph=args.graph, max_rank=args.max_rank,
-            max_evaluations=args.max_evaluations, max_time=args.max_time,
-            max_iter=args.max_iter, n_jobs=args.n_jobs, checkpoint=checkpoint,
-            resume=args.resume, random_state=args.seed, verbose=0 if args.quiet else 1)
+            method,
+            objective=args.objective,
+            rse_weight=args.rse_weight,
+            max_rse=args.max_rse,
+            graph=args.graph,
+            max_rank=args.max_rank,
+            max_evaluations=args.max_evaluations,
+            max_time=args.max_time,
+            max_iter=args.max_iter,
+            n_jobs=args.n_jobs,
+            checkpoint=checkpoint,
+            resume=args.resume,
+            random_state=args.seed,
+            verbose=0 if args.quiet else 1,
+        )
         start = time.perf_counter()
         search.fit(X)
         structure = search.best_structure_
         results[method] = {
-            "best_structure": structure.tolist(), "n_params": search.best_network_.n_params,
+            "best_structure": structure.tolist(),
+            "n_params": search.best_network_.n_params,
             "compression_ratio": search.best_network_.n_params / X.size,
-            "rse": search.best_rse_, "objective": search.best_objective_,
-            "n_evaluations": search.n_evaluations_, "cache_hits": search.n_cache_hits_,
-            "seconds": round(time.perf_counter() - start, 3)}
+            "rse": search.best_rse_,
+            "objective": search.best_objective_,
+            "n_evaluations": search.n_evaluations_,
+            "cache_hits": search.n_cache_hits_,
+            "seconds": round(time.perf_counter() - start, 3),
+        }
         histories[method] = search.history_
         if best is None or search.best_objective_ < best[1]["objective"]:
             best = (method, results[method])
@@ -345,25 +401,45 @@ def _search(args):
             running = float("inf")
             for record in history:
                 running = min(running, record["objective"])
-                writer.writerow({**record, "best_objective": running,
-                                 "structure": json.dumps(record["structure"])})
+                writer.writerow(
+                    {
+                        **record,
+                        "best_objective": running,
+                        "structure": json.dumps(record["structure"]),
+                    }
+                )
     _trace_figure(outputs[2], histories)
     method, winner = best
-    _network_figure(outputs[3], winner["best_structure"],
-                    f"best: {method}, {winner['n_params']} parameters "
-                    f"(ratio {winner['compression_ratio']:.4f}), RSE {winner['rse']:.2e}")
-    summary = {"file": args.file, "shape": list(X.shape), "objective": args.objective,
-               "rse_weight": args.rse_weight, "max_rse": args.max_rse, "graph": args.graph,
-               "max_rank": args.max_rank, "seed": args.seed, "best_method": method,
-               "methods": results}
+    _network_figure(
+        outputs[3],
+        winner["best_structure"],
+        f"best: {method}, {winner['n_params']} parameters "
+        f"(ratio {winner['compression_ratio']:.4f}), RSE {winner['rse']:.2e}",
+    )
+    summary = {
+        "file": args.file,
+        "shape": list(X.shape),
+        "objective": args.objective,
+        "rse_weight": args.rse_weight,
+        "max_rse": args.max_rse,
+        "graph": args.graph,
+        "max_rank": args.max_rank,
+        "seed": args.seed,
+        "best_method": method,
+        "methods": results,
+    }
     with open(outputs[0], "w") as stream:
         json.dump(summary, stream, indent=2)
-    print(f"{'method':<8} {'evals':>6} {'params':>7} {'ratio':>8} {'RSE':>9} {'objective':>10} "
-          f"{'time (s)':>9}")
+    print(
+        f"{'method':<8} {'evals':>6} {'params':>7} {'ratio':>8} {'RSE':>9} {'objective':>10} "
+        f"{'time (s)':>9}"
+    )
     for name, r in results.items():
-        print(f"{name:<8} {r['n_evaluations']:>6} {r['n_params']:>7} "
-              f"{r['compression_ratio']:>8.4f} {r['rse']:>9.2e} {r['objective']:>10.4f} "
-              f"{r['seconds']:>9.1f}")
+        print(
+            f"{name:<8} {r['n_evaluations']:>6} {r['n_params']:>7} "
+            f"{r['compression_ratio']:>8.4f} {r['rse']:>9.2e} {r['objective']:>10.4f} "
+            f"{r['seconds']:>9.1f}"
+        )
     print(f"wrote {', '.join(outputs)}")
     return 0
 
@@ -374,8 +450,9 @@ def build_parser():
     demo = commands.add_parser("demo", help="complete a bundled image with every model")
     demo.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
     demo.add_argument("--out", default="tnml-demo", help="folder for the figure")
-    demo.add_argument("--overwrite", action="store_true",
-                      help="replace an existing figure in --out")
+    demo.add_argument(
+        "--overwrite", action="store_true", help="replace an existing figure in --out"
+    )
     demo.set_defaults(run=_demo)
     complete = commands.add_parser("complete", help="fill in the missing entries of a tensor")
     complete.add_argument("file", nargs="?", help="PNG/JPEG image, .npy or .npz (NaN = missing)")
@@ -383,26 +460,44 @@ def build_parser():
     complete.add_argument("--missing", type=float, help="fraction of entries to hide")
     complete.add_argument("--pattern", choices=PATTERNS, default="random")
     complete.add_argument("--model", choices=MODELS, default="auto")
-    complete.add_argument("--rank", type=int, help="model rank (default: chosen on held-out "
-                                                   "entries)")
+    complete.add_argument(
+        "--rank", type=int, help="model rank (default: chosen on held-out entries)"
+    )
     complete.add_argument("--seed", type=int, default=0)
     complete.add_argument("--out", required=True, help="output folder")
     complete.add_argument("--quiet", action="store_true", help="no progress bar")
-    complete.add_argument("--overwrite", action="store_true",
-                          help="replace existing outputs in --out (never the input file)")
+    complete.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs in --out (never the input file)",
+    )
     complete.set_defaults(run=_complete)
     search = commands.add_parser("search", help="search a tensor-network structure for a tensor")
-    search.add_argument("file", help=".npy, .npz (one array, or a structure-search instance "
-                                     "with 'goal') or an image")
-    search.add_argument("--method", nargs="+", choices=SEARCH_METHODS, default=["tnale"],
-                        help="one or more methods, compared side by side (default tnale)")
+    search.add_argument(
+        "file",
+        help=".npy, .npz (one array, or a structure-search instance with 'goal') or an image",
+    )
+    search.add_argument(
+        "--method",
+        nargs="+",
+        choices=SEARCH_METHODS,
+        default=["tnale"],
+        help="one or more methods, compared side by side (default tnale)",
+    )
     search.add_argument("--out", required=True, help="output folder")
-    search.add_argument("--objective", choices=("penalized", "constrained"),
-                        default="penalized")
-    search.add_argument("--rse-weight", type=float, default=200.0,
-                        help="lambda of params/entries + lambda * RSE^2 (default 200)")
-    search.add_argument("--max-rse", type=float, default=1e-4,
-                        help="RSE bound of the constrained objective; greedy stops there")
+    search.add_argument("--objective", choices=("penalized", "constrained"), default="penalized")
+    search.add_argument(
+        "--rse-weight",
+        type=float,
+        default=200.0,
+        help="lambda of params/entries + lambda * RSE^2 (default 200)",
+    )
+    search.add_argument(
+        "--max-rse",
+        type=float,
+        default=1e-4,
+        help="RSE bound of the constrained objective; greedy stops there",
+    )
     search.add_argument("--graph", choices=("full", "ring", "chain"), default="full")
     search.add_argument("--max-rank", type=int, default=8)
     search.add_argument("--max-evaluations", type=int, default=300)
@@ -410,8 +505,11 @@ def build_parser():
     search.add_argument("--max-iter", type=int, default=100, help="ALS sweeps per candidate")
     search.add_argument("--n-jobs", type=int, help="parallel fits (-1: all cores)")
     search.add_argument("--seed", type=int, default=0)
-    search.add_argument("--checkpoint", action="store_true",
-                        help="write OUT/checkpoint-METHOD.npz after every batch")
+    search.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="write OUT/checkpoint-METHOD.npz after every batch",
+    )
     search.add_argument("--resume", action="store_true", help="continue from the checkpoints")
     search.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     search.add_argument("--quiet", action="store_true", help="no progress bar")

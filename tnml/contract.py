@@ -47,15 +47,18 @@ class ContractionInfo:
 def _compiled(subscripts, shapes, backend, optimize):
     # ``backend`` is part of the key so that expressions compiled for one namespace never
     # leak converted constants into another.
-    path, path_info = opt_einsum.contract_path(subscripts, *shapes, shapes=True,
-                                               optimize=optimize)
+    path, path_info = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize=optimize)
     expression = opt_einsum.contract_expression(subscripts, *shapes, optimize=path)
     output_size = 1
     for dim in _output_shape(subscripts, shapes):
         output_size *= dim
-    info = ContractionInfo(subscripts, shapes, int(path_info.opt_cost),
-                           int(max(path_info.largest_intermediate, output_size)),
-                           tuple(tuple(step) for step in path))
+    info = ContractionInfo(
+        subscripts,
+        shapes,
+        int(path_info.opt_cost),
+        int(max(path_info.largest_intermediate, output_size)),
+        tuple(tuple(step) for step in path),
+    )
     return expression, info
 
 
@@ -69,21 +72,26 @@ def _output_shape(subscripts, shapes):
 
 def _check_subscripts(subscripts, shapes):
     if not isinstance(subscripts, str) or "->" not in subscripts or "." in subscripts:
-        raise ValueError(f"subscripts must be an explicit einsum string like 'ij,jk->ik' "
-                         f"(no ellipsis), got {subscripts!r}")
+        raise ValueError(
+            f"subscripts must be an explicit einsum string like 'ij,jk->ik' "
+            f"(no ellipsis), got {subscripts!r}"
+        )
     terms = subscripts.replace(" ", "").split("->")[0].split(",")
     if len(terms) != len(shapes):
-        raise ValueError(f"subscripts {subscripts!r} name {len(terms)} operands, "
-                         f"got {len(shapes)}")
+        raise ValueError(f"subscripts {subscripts!r} name {len(terms)} operands, got {len(shapes)}")
     sizes = {}
     for position, (term, shape) in enumerate(zip(terms, shapes)):
         if len(term) != len(shape):
-            raise ValueError(f"operand {position} has {len(shape)} axes but subscripts "
-                             f"{subscripts!r} give it {len(term)}")
+            raise ValueError(
+                f"operand {position} has {len(shape)} axes but subscripts "
+                f"{subscripts!r} give it {len(term)}"
+            )
         for label, dim in zip(term, shape):
             if sizes.setdefault(label, dim) != dim:
-                raise ValueError(f"index {label!r} has size {sizes[label]} and {dim} in "
-                                 f"subscripts {subscripts!r}")
+                raise ValueError(
+                    f"index {label!r} has size {sizes[label]} and {dim} in "
+                    f"subscripts {subscripts!r}"
+                )
 
 
 def contraction_info(subscripts, *shapes, optimize="auto"):

@@ -23,15 +23,43 @@ from .decompositions import (
     random_tucker,
 )
 
-__all__ = ["available_images", "load_image", "load_indian_pines", "load_kinetic", "make_mask",
-           "make_low_rank", "make_low_rank_entries"]
+__all__ = [
+    "available_images",
+    "load_image",
+    "load_indian_pines",
+    "load_kinetic",
+    "make_mask",
+    "make_low_rank",
+    "make_low_rank_entries",
+]
 
 # Images bundled with scikit-image (its ``skimage.data`` functions of the same name) that need
 # no download; scikit-learn bundles two more.
-_SKIMAGE_IMAGES = ("astronaut", "brick", "camera", "cell", "chelsea", "checkerboard", "clock",
-                   "coffee", "coins", "colorwheel", "grass", "gravel", "horse",
-                   "hubble_deep_field", "immunohistochemistry", "logo", "microaneurysms", "moon",
-                   "page", "retina", "rocket", "shepp_logan_phantom", "text")
+_SKIMAGE_IMAGES = (
+    "astronaut",
+    "brick",
+    "camera",
+    "cell",
+    "chelsea",
+    "checkerboard",
+    "clock",
+    "coffee",
+    "coins",
+    "colorwheel",
+    "grass",
+    "gravel",
+    "horse",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "logo",
+    "microaneurysms",
+    "moon",
+    "page",
+    "retina",
+    "rocket",
+    "shepp_logan_phantom",
+    "text",
+)
 _SKLEARN_IMAGES = ("china", "flower")
 _FORMATS = ("cp", "tucker", "tt", "tr")
 _PATTERNS = ("random", "fiber", "slice", "block")
@@ -171,10 +199,11 @@ def _check_shape(shape, name="shape"):
 
 
 def _check_axis(axis, ndim):
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) \
-            or not -ndim <= axis < ndim:
-        raise ValueError(f"axis must be an int in [{-ndim}, {ndim - 1}] for a tensor of order "
-                         f"{ndim}, got {axis!r}")
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -ndim <= axis < ndim:
+        raise ValueError(
+            f"axis must be an int in [{-ndim}, {ndim - 1}] for a tensor of order "
+            f"{ndim}, got {axis!r}"
+        )
     return int(axis) % ndim
 
 
@@ -187,32 +216,40 @@ def _check_block_size(block_size, shape):
     try:
         block_size = tuple(block_size)
     except TypeError:
-        raise TypeError(f"block_size must be None, an int or a sequence of ints/None, got "
-                        f"{block_size!r}") from None
+        raise TypeError(
+            f"block_size must be None, an int or a sequence of ints/None, got {block_size!r}"
+        ) from None
     if len(block_size) != len(shape):
-        raise ValueError(f"block_size must have {len(shape)} entries (one per axis of shape "
-                         f"{shape}), got {block_size}")
-    return tuple(dim if side is None else min(check_positive_int(side, "block_size"), dim)
-                 for side, dim in zip(block_size, shape))
+        raise ValueError(
+            f"block_size must have {len(shape)} entries (one per axis of shape "
+            f"{shape}), got {block_size}"
+        )
+    return tuple(
+        dim if side is None else min(check_positive_int(side, "block_size"), dim)
+        for side, dim in zip(block_size, shape)
+    )
 
 
 def _n_missing_units(missing_ratio, n_units, unit, shape, pattern):
     """``round(missing_ratio * n_units)``, refusing a rounding to none or to all of them."""
     n_missing = int(round(missing_ratio * n_units))
     if missing_ratio > 0 and n_missing == 0:
-        raise ValueError(f"missing_ratio={missing_ratio} removes no {unit} of a tensor of shape "
-                         f"{shape} with pattern={pattern!r} (round({missing_ratio} * {n_units}) "
-                         f"= 0); use missing_ratio=0 for a fully observed mask or a larger ratio")
+        raise ValueError(
+            f"missing_ratio={missing_ratio} removes no {unit} of a tensor of shape "
+            f"{shape} with pattern={pattern!r} (round({missing_ratio} * {n_units}) "
+            f"= 0); use missing_ratio=0 for a fully observed mask or a larger ratio"
+        )
     if n_missing >= n_units:
-        raise ValueError(f"missing_ratio={missing_ratio} removes every {unit} of a tensor of "
-                         f"shape {shape} with pattern={pattern!r} (round({missing_ratio} * "
-                         f"{n_units}) = {n_units}); nothing would be observed, use a smaller "
-                         f"ratio")
+        raise ValueError(
+            f"missing_ratio={missing_ratio} removes every {unit} of a tensor of "
+            f"shape {shape} with pattern={pattern!r} (round({missing_ratio} * "
+            f"{n_units}) = {n_units}); nothing would be observed, use a smaller "
+            f"ratio"
+        )
     return n_missing
 
 
-def make_mask(shape, missing_ratio, pattern="random", random_state=None, axis=-1,
-              block_size=None):
+def make_mask(shape, missing_ratio, pattern="random", random_state=None, axis=-1, block_size=None):
     """A boolean mask of observed entries (True = observed) with a given share missing.
 
     Parameters
@@ -280,8 +317,9 @@ def make_mask(shape, missing_ratio, pattern="random", random_state=None, axis=-1
     axis = _check_axis(axis, len(shape))
     if pattern == "fiber":
         # One flag per fiber, broadcast along the fiber's direction.
-        flags = _missing_units(shape[:axis] + shape[axis + 1:], missing_ratio, rng, shape,
-                               "fiber", pattern)
+        flags = _missing_units(
+            shape[:axis] + shape[axis + 1 :], missing_ratio, rng, shape, "fiber", pattern
+        )
         return np.ascontiguousarray(np.broadcast_to(np.expand_dims(flags, axis), shape))
     flags = _missing_units((shape[axis],), missing_ratio, rng, shape, "slice", pattern)
     view = [1] * len(shape)
@@ -322,10 +360,12 @@ def _random_format(shape, rank, format, rng):
     if format == "tt":
         for k, r in enumerate(ranks):
             # A larger bond is silently a smaller rank: refuse it so the rank is what was asked.
-            largest = min(math.prod(shape[:k + 1]), math.prod(shape[k + 1:]))
+            largest = min(math.prod(shape[: k + 1]), math.prod(shape[k + 1 :]))
             if r > largest:
-                raise ValueError(f"rank[{k}]={r} exceeds the largest TT rank {largest} of that "
-                                 f"bond for shape {shape}")
+                raise ValueError(
+                    f"rank[{k}]={r} exceeds the largest TT rank {largest} of that "
+                    f"bond for shape {shape}"
+                )
     network = (random_tt if format == "tt" else random_tr)(shape, ranks, random_state=rng)
     # An entry sums prod(ranks) paths of products of standard normals; dividing each core by
     # the square root of its right bond gives unit variance.
@@ -454,8 +494,10 @@ def make_low_rank_entries(shape, rank, n_obs, format="cp", noise=0.0, random_sta
     shape = _check_generator_args(shape, format, noise)
     n_obs = check_positive_int(n_obs, "n_obs")
     if n_obs > math.prod(shape):
-        raise ValueError(f"n_obs must be at most the number of entries of a tensor of shape "
-                         f"{shape} ({math.prod(shape)}), got {n_obs}")
+        raise ValueError(
+            f"n_obs must be at most the number of entries of a tensor of shape "
+            f"{shape} ({math.prod(shape)}), got {n_obs}"
+        )
     check_memory(n_obs * (len(shape) + 1) * 8, "make_low_rank_entries (coordinates)")
     rng = check_random_state(random_state)
     tensor = _random_format(shape, rank, format, rng)  # first draw: the same as make_low_rank
@@ -515,10 +557,15 @@ def _read_idx(path):
     dtype = np.dtype(_IDX_DTYPES[data[2]])
     expected = math.prod(shape) * dtype.itemsize
     if len(data) - header != expected:
-        raise ValueError(f"{path} holds {len(data) - header} bytes of data but its header "
-                         f"announces shape {shape} ({expected} bytes)")
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(
-        dtype.newbyteorder("="))
+        raise ValueError(
+            f"{path} holds {len(data) - header} bytes of data but its header "
+            f"announces shape {shape} ({expected} bytes)"
+        )
+    return (
+        np.frombuffer(data, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
 def _find_idx(directory, stem, kind):
@@ -576,14 +623,17 @@ def load_mnist(path, subset="train", pool=False):
     if not isinstance(pool, (bool, np.bool_)):
         raise TypeError(f"pool must be a bool, got {pool!r}")
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"path must be a directory holding the MNIST IDX files, got "
-                                f"{path!r}")
+        raise FileNotFoundError(
+            f"path must be a directory holding the MNIST IDX files, got {path!r}"
+        )
     prefix = "train" if subset == "train" else "t10k"
     images = _read_idx(_find_idx(path, f"{prefix}-images", "idx3-ubyte"))
     labels = _read_idx(_find_idx(path, f"{prefix}-labels", "idx1-ubyte"))
     if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-        raise ValueError(f"MNIST images must be (n, height, width) and labels (n,), got "
-                         f"{images.shape} and {labels.shape}")
+        raise ValueError(
+            f"MNIST images must be (n, height, width) and labels (n,), got "
+            f"{images.shape} and {labels.shape}"
+        )
     images = images.astype(np.float64) / 255.0
     if pool:
         n, height, width = images.shape

@@ -32,9 +32,12 @@ def _formats():
     """Format classes a file may name."""
     from . import decompositions
 
-    return {name: obj for name in decompositions.__all__
-            if isinstance(obj := getattr(decompositions, name), type)
-            and issubclass(obj, decompositions.FactorizedTensor)}
+    return {
+        name: obj
+        for name in decompositions.__all__
+        if isinstance(obj := getattr(decompositions, name), type)
+        and issubclass(obj, decompositions.FactorizedTensor)
+    }
 
 
 def _estimators():
@@ -43,15 +46,16 @@ def _estimators():
 
     from . import estimators
 
-    return {name: obj for name in estimators.__all__
-            if isinstance(obj := getattr(estimators, name), type)
-            and issubclass(obj, BaseEstimator)}
+    return {
+        name: obj
+        for name in estimators.__all__
+        if isinstance(obj := getattr(estimators, name), type) and issubclass(obj, BaseEstimator)
+    }
 
 
 def _estimator_state(obj):
     """The fitted attributes of ``obj`` that its class declares (``_fitted_attributes``)."""
-    return {name: getattr(obj, name) for name in type(obj)._fitted_attributes
-            if name in vars(obj)}
+    return {name: getattr(obj, name) for name in type(obj)._fitted_attributes if name in vars(obj)}
 
 
 class _Encoder:
@@ -79,14 +83,18 @@ class _Encoder:
             return {"__float__": float(value).hex()}  # hex round-trips every bit
         if isinstance(value, FactorizedTensor):
             fields = {name: getattr(value, name) for name in value._array_names}
-            return {"__format__": type(value).__name__,
-                    "fields": self.encode({**fields, **value._metadata()})}
+            return {
+                "__format__": type(value).__name__,
+                "fields": self.encode({**fields, **value._metadata()}),
+            }
         if _estimators().get(type(value).__name__) is type(value):
             # An estimator inside an estimator: TensorImputer(model=tnml.CP(...)) and its
             # fitted clone ``model_``.
-            return {"__estimator__": type(value).__name__,
-                    "params": self.encode(value.get_params(deep=False)),
-                    "state": self.encode(_estimator_state(value))}
+            return {
+                "__estimator__": type(value).__name__,
+                "params": self.encode(value.get_params(deep=False)),
+                "state": self.encode(_estimator_state(value)),
+            }
         if isinstance(value, np.random.RandomState):
             return {"__random_state__": self.encode(value.get_state(legacy=True))}
         if isinstance(value, np.ndarray) and value.dtype == object:
@@ -96,8 +104,11 @@ class _Encoder:
         if hasattr(value, "shape") and hasattr(value, "dtype"):
             return self.add_array(value)
         if isinstance(value, (list, tuple)):
-            return {"__list__" if isinstance(value, list) else "__tuple__":
-                    [self.encode(v) for v in value]}
+            return {
+                "__list__" if isinstance(value, list) else "__tuple__": [
+                    self.encode(v) for v in value
+                ]
+            }
         if isinstance(value, dict) and all(isinstance(k, str) for k in value):
             return {"__dict__": {k: self.encode(v) for k, v in value.items()}}
         raise TypeError(f"cannot save a value of type {type(value).__name__}: {value!r:.80}")
@@ -121,17 +132,21 @@ class _Decoder:
         if "__format__" in value:
             return self.format(value)
         if "__estimator__" in value:
-            return self.estimator(value.get("__estimator__"), value.get("params"),
-                                  value.get("state"))
+            return self.estimator(
+                value.get("__estimator__"), value.get("params"), value.get("state")
+            )
         if len(value) != 1:
             self.fail(f"unexpected entry {value!r:.80}")
-        (tag, content), = value.items()
+        ((tag, content),) = value.items()
         if tag == "__int__" and isinstance(content, int) and not isinstance(content, bool):
             return content
         if tag == "__float__" and isinstance(content, str):
             return float.fromhex(content)
-        if tag == "__strings__" and isinstance(content, list) and all(
-                isinstance(v, str) for v in content):
+        if (
+            tag == "__strings__"
+            and isinstance(content, list)
+            and all(isinstance(v, str) for v in content)
+        ):
             return np.array(content, dtype=object)
         if tag in ("__list__", "__tuple__") and isinstance(content, list):
             items = [self.decode(v) for v in content]
@@ -202,15 +217,17 @@ class _Archive:
         if _MANIFEST + ".npy" not in self.infos:
             raise _Invalid("no manifest")
         for name in self.infos:
-            if not name.endswith(".npy") or not (name == _MANIFEST + ".npy" or (
-                    name[0] == "a" and name[1:-4].isdigit())):
+            if not name.endswith(".npy") or not (
+                name == _MANIFEST + ".npy" or (name[0] == "a" and name[1:-4].isdigit())
+            ):
                 raise _Invalid(f"unexpected entry {name!r:.80}")
         declared = sum(info.file_size for info in self.infos.values())
         if declared > limit:
             raise _Invalid(
                 f"it declares {format_bytes(declared)} of arrays, more than the limit of "
                 f"{format_bytes(limit)}; if you trust the file, raise it with "
-                f"tnml.load(path, max_bytes=...)")
+                f"tnml.load(path, max_bytes=...)"
+            )
 
     def read(self, key):
         """The array stored under ``key`` (without checksum)."""
@@ -256,8 +273,10 @@ def read_npy(stream, size, what="the array"):
     n_bytes = math.prod(shape) * dtype.itemsize
     header = stream.tell()
     if header + n_bytes != size:
-        raise _Invalid(f"{what} declares shape {shape} of {dtype} ({format_bytes(n_bytes)}), "
-                       f"but holds {format_bytes(max(size - header, 0))}")
+        raise _Invalid(
+            f"{what} declares shape {shape} of {dtype} ({format_bytes(n_bytes)}), "
+            f"but holds {format_bytes(max(size - header, 0))}"
+        )
     check_memory(n_bytes, what)
     buffer = np.empty(n_bytes, dtype=np.uint8)
     view, filled = memoryview(buffer), 0
@@ -287,7 +306,7 @@ def _remove_stale_temps(path):
     for name in names:
         if not (name.startswith(start) and name.endswith(_TEMP_SUFFIX)):
             continue
-        pid = name[len(start):-len(_TEMP_SUFFIX)].split(".")[0]
+        pid = name[len(start) : -len(_TEMP_SUFFIX)].split(".")[0]
         if not pid.isdigit() or _process_alive(int(pid)):
             continue
         try:
@@ -336,12 +355,14 @@ def save(obj, path):
     if isinstance(obj, FactorizedTensor):
         manifest = {"kind": "format", "object": encoder.encode(obj)}
     elif _estimators().get(type(obj).__name__) is type(obj):
-        manifest = {"kind": "estimator", "class": type(obj).__name__,
-                    "params": encoder.encode(obj.get_params(deep=False)),
-                    "state": encoder.encode(_estimator_state(obj))}
+        manifest = {
+            "kind": "estimator",
+            "class": type(obj).__name__,
+            "params": encoder.encode(obj.get_params(deep=False)),
+            "state": encoder.encode(_estimator_state(obj)),
+        }
     else:
-        raise TypeError(f"tnml.save saves tnml formats and estimators, got "
-                        f"{type(obj).__name__}")
+        raise TypeError(f"tnml.save saves tnml formats and estimators, got {type(obj).__name__}")
     manifest.update(format=_FORMAT, version=_VERSION)
     blob = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
     path = os.fspath(path)
@@ -371,8 +392,7 @@ def atomic_write(path):
     path = os.fspath(path)
     _remove_stale_temps(path)
     tmp = f"{_temp_prefix(path)}{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
-    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                     0o666)
+    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(handle, "wb") as stream:
             yield stream
@@ -415,9 +435,9 @@ def load(path, *, max_bytes=None):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
-    if max_bytes is not None and (isinstance(max_bytes, bool)
-                                  or not isinstance(max_bytes, numbers.Integral)
-                                  or max_bytes < 0):
+    if max_bytes is not None and (
+        isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) or max_bytes < 0
+    ):
         raise TypeError(f"max_bytes must be a non-negative int or None, got {max_bytes!r}")
     _remove_stale_temps(path)
     try:
@@ -433,8 +453,11 @@ def load(path, *, max_bytes=None):
             if blob.dtype != np.uint8 or blob.ndim != 1:
                 raise _Invalid("the manifest is not a byte string")
             manifest = json.loads(blob.tobytes().decode())
-            if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT \
-                    or manifest.get("version") != _VERSION:
+            if (
+                not isinstance(manifest, dict)
+                or manifest.get("format") != _FORMAT
+                or manifest.get("version") != _VERSION
+            ):
                 raise _Invalid("unknown format/version")
             decoder = _Decoder(archive)
             if manifest.get("kind") == "format":
@@ -443,15 +466,20 @@ def load(path, *, max_bytes=None):
                     raise _Invalid("the top-level object is not a tnml format")
                 return decoder.format(value)
             if manifest.get("kind") == "estimator":
-                return decoder.estimator(manifest.get("class"), manifest.get("params"),
-                                         manifest.get("state"))
-            raise _Invalid("the top-level object must be a tnml format or estimator, got "
-                           f"kind {manifest.get('kind')!r:.40}")
+                return decoder.estimator(
+                    manifest.get("class"), manifest.get("params"), manifest.get("state")
+                )
+            raise _Invalid(
+                "the top-level object must be a tnml format or estimator, got "
+                f"kind {manifest.get('kind')!r:.40}"
+            )
     except _Invalid as error:
         raise ValueError(f"{path} is not a valid tnml file: {error}") from None
     except RecursionError:
-        raise ValueError(f"{path} is not a valid tnml file: its manifest is nested too "
-                         f"deeply") from None
+        raise ValueError(
+            f"{path} is not a valid tnml file: its manifest is nested too deeply"
+        ) from None
     except Exception as error:  # noqa: BLE001 - whatever a crafted file triggers is its fault
-        raise ValueError(f"{path} is not a valid tnml file "
-                         f"({type(error).__name__}: {error!s:.200})") from None
+        raise ValueError(
+            f"{path} is not a valid tnml file ({type(error).__name__}: {error!s:.200})"
+        ) from None

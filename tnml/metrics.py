@@ -20,20 +20,26 @@ __all__ = ["rse", "psnr", "ssim", "compression_ratio"]
 def _check_pair(X_true, X_pred, mask):
     """Same shapes; a boolean mask of that shape with at least one scored entry."""
     if tuple(X_true.shape) != tuple(X_pred.shape):
-        raise ValueError(f"X_true and X_pred must have the same shape, got {X_true.shape} and "
-                         f"{X_pred.shape}")
+        raise ValueError(
+            f"X_true and X_pred must have the same shape, got {X_true.shape} and {X_pred.shape}"
+        )
     xp = get_namespace(X_true, X_pred, mask)
     if mask is None:
         return xp
     if not hasattr(mask, "dtype") or mask.dtype != xp.bool_:
-        raise TypeError(f"mask must be a boolean array (True = scored entry), got "
-                        f"{getattr(mask, 'dtype', type(mask).__name__)}")
+        raise TypeError(
+            f"mask must be a boolean array (True = scored entry), got "
+            f"{getattr(mask, 'dtype', type(mask).__name__)}"
+        )
     if tuple(mask.shape) != tuple(X_true.shape):
-        raise ValueError(f"mask must have the shape of X_true {tuple(X_true.shape)}, got "
-                         f"{tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must have the shape of X_true {tuple(X_true.shape)}, got {tuple(mask.shape)}"
+        )
     if not bool(xp.any(mask)):
-        raise ValueError("mask selects no entry to score; it must have at least one True "
-                         "(True = scored, e.g. mask=~observed to score the missing entries)")
+        raise ValueError(
+            "mask selects no entry to score; it must have at least one True "
+            "(True = scored, e.g. mask=~observed to score the missing entries)"
+        )
     return xp
 
 
@@ -53,16 +59,21 @@ def _default_data_range(X_true, xp):
     if low >= 0 and high <= 1:
         return 1.0
     if high == low:
-        raise ValueError(f"X_true is constant ({low}) and outside [0, 1], so its range is "
-                         f"zero; give data_range explicitly")
+        raise ValueError(
+            f"X_true is constant ({low}) and outside [0, 1], so its range is "
+            f"zero; give data_range explicitly"
+        )
     return high - low
 
 
 def _check_data_range(data_range, X_true, xp):
     if data_range is None:
         return _default_data_range(X_true, xp)
-    if isinstance(data_range, bool) or not isinstance(data_range, numbers.Real) \
-            or not (data_range > 0 and math.isfinite(data_range)):
+    if (
+        isinstance(data_range, bool)
+        or not isinstance(data_range, numbers.Real)
+        or not (data_range > 0 and math.isfinite(data_range))
+    ):
         raise ValueError(f"data_range must be a finite number > 0 or None, got {data_range!r}")
     return float(data_range)
 
@@ -133,7 +144,7 @@ def psnr(X_true, X_pred, mask=None, data_range=None):
     mse = float(xp.mean(diff * diff))
     if mse == 0:
         return math.inf
-    return 10 * math.log10(data_range ** 2 / mse)
+    return 10 * math.log10(data_range**2 / mse)
 
 
 def _ssim_pad(win_size, gaussian_weights):
@@ -179,8 +190,10 @@ def ssim(X_true, X_pred, mask=None, data_range=None, **kwargs):
     from skimage.metrics import structural_similarity
 
     if getattr(X_true, "ndim", None) not in (2, 3):
-        raise ValueError(f"X_true must be an image of shape (H, W) or (H, W, C), got shape "
-                         f"{getattr(X_true, 'shape', None)}")
+        raise ValueError(
+            f"X_true must be an image of shape (H, W) or (H, W, C), got shape "
+            f"{getattr(X_true, 'shape', None)}"
+        )
     X_true, X_pred = to_numpy(X_true), to_numpy(X_pred)
     if mask is not None:
         mask = to_numpy(mask)
@@ -190,24 +203,28 @@ def ssim(X_true, X_pred, mask=None, data_range=None, **kwargs):
     data_range = _check_data_range(data_range, X_true, xp)
     channel_axis = -1 if X_true.ndim == 3 else None
     kwargs.pop("full", None)
-    score, ssim_map = structural_similarity(X_true, X_pred, data_range=data_range,
-                                            channel_axis=channel_axis, full=True, **kwargs)
+    score, ssim_map = structural_similarity(
+        X_true, X_pred, data_range=data_range, channel_axis=channel_axis, full=True, **kwargs
+    )
     if mask is None:
         return float(score)
     pad = _ssim_pad(kwargs.get("win_size"), kwargs.get("gaussian_weights", False))
     interior = xp.zeros(X_true.shape, dtype=bool)
-    interior[pad:X_true.shape[0] - pad, pad:X_true.shape[1] - pad] = True
+    interior[pad : X_true.shape[0] - pad, pad : X_true.shape[1] - pad] = True
     scored = mask & interior
     if not scored.any():
-        raise ValueError(f"mask selects no pixel at least {pad} pixels from the border, where "
-                         f"the SSIM map is defined; nothing to score")
+        raise ValueError(
+            f"mask selects no pixel at least {pad} pixels from the border, where "
+            f"the SSIM map is defined; nothing to score"
+        )
     return float(ssim_map[scored].mean(dtype="float64"))
 
 
 def _broadcast_mask(mask, shape):
     if tuple(mask.shape) != tuple(shape[:2]):
-        raise ValueError(f"mask must have shape {tuple(shape[:2])} or {tuple(shape)}, got "
-                         f"{tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must have shape {tuple(shape[:2])} or {tuple(shape)}, got {tuple(mask.shape)}"
+        )
     return get_namespace(mask).broadcast_to(mask[:, :, None], shape)
 
 
@@ -241,17 +258,19 @@ def compression_ratio(format_or_n_params, shape=None):
     if hasattr(format_or_n_params, "n_params"):
         n_params = format_or_n_params.n_params
         shape = format_or_n_params.shape if shape is None else shape
-    elif isinstance(format_or_n_params, numbers.Integral) \
-            and not isinstance(format_or_n_params, bool):
+    elif isinstance(format_or_n_params, numbers.Integral) and not isinstance(
+        format_or_n_params, bool
+    ):
         n_params = int(format_or_n_params)
         if n_params < 0:
             raise ValueError(f"format_or_n_params must be >= 0 parameters, got {n_params}")
         if shape is None:
-            raise ValueError("shape is required when format_or_n_params is a number of "
-                             "parameters")
+            raise ValueError("shape is required when format_or_n_params is a number of parameters")
     else:
-        raise TypeError(f"format_or_n_params must be a tnml format (with n_params and shape) "
-                        f"or an int, got {type(format_or_n_params).__name__}")
+        raise TypeError(
+            f"format_or_n_params must be a tnml format (with n_params and shape) "
+            f"or an int, got {type(format_or_n_params).__name__}"
+        )
     try:
         shape = tuple(int(s) for s in shape)
     except TypeError:

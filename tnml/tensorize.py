@@ -54,8 +54,10 @@ def _check_factor_list(factors, side, name):
         raise TypeError(f"{name} must be a sequence of positive ints, got {factors!r}") from None
     factors = tuple(_check_side(f, name) for f in factors)
     if not factors or math.prod(factors) != side:
-        raise ValueError(f"{name} must be a non-empty sequence of ints whose product is the "
-                         f"image side {side}, got {factors}")
+        raise ValueError(
+            f"{name} must be a non-empty sequence of ints whose product is the "
+            f"image side {side}, got {factors}"
+        )
     return factors
 
 
@@ -95,10 +97,14 @@ def ket_factors(height, width, factors=None):
     if factors is None:
         rows, cols = tuple(_prime_factors(height)) or (1,), tuple(_prime_factors(width)) or (1,)
     else:
-        if isinstance(factors, (str, bytes)) or not hasattr(factors, "__len__") \
-                or len(factors) != 2:
-            raise TypeError(f"factors must be None or a pair (row_factors, col_factors), "
-                            f"got {factors!r}")
+        if (
+            isinstance(factors, (str, bytes))
+            or not hasattr(factors, "__len__")
+            or len(factors) != 2
+        ):
+            raise TypeError(
+                f"factors must be None or a pair (row_factors, col_factors), got {factors!r}"
+            )
         rows = _check_factor_list(factors[0], height, "factors[0] (row factors)")
         cols = _check_factor_list(factors[1], width, "factors[1] (column factors)")
     depth = max(len(rows), len(cols))
@@ -190,8 +196,9 @@ def ket_augment(image, factors=None):
     True
     """
     if not hasattr(image, "shape") or not hasattr(image, "ndim"):
-        raise TypeError(f"image must be an array of shape (H, W) or (H, W, C), got "
-                        f"{type(image).__name__}")
+        raise TypeError(
+            f"image must be an array of shape (H, W) or (H, W, C), got {type(image).__name__}"
+        )
     image_shape = _check_image_shape(image.shape, "image.shape")
     xp = get_namespace(image)
     rows, cols = ket_factors(image_shape[0], image_shape[1], factors)
@@ -236,9 +243,11 @@ def ket_restore(tensor, image_shape, factors=None):
     image_shape = _check_image_shape(image_shape)
     expected = ket_shape(image_shape, factors)
     if tuple(getattr(tensor, "shape", ())) != expected:
-        raise ValueError(f"tensor must have shape {expected} to restore an image of shape "
-                         f"{image_shape} with these factors, got "
-                         f"{tuple(getattr(tensor, 'shape', ()))}")
+        raise ValueError(
+            f"tensor must have shape {expected} to restore an image of shape "
+            f"{image_shape} with these factors, got "
+            f"{tuple(getattr(tensor, 'shape', ()))}"
+        )
     xp = get_namespace(tensor)
     rows, cols = ket_factors(image_shape[0], image_shape[1], factors)
     channels = image_shape[2:]

@@ -39,8 +39,10 @@ class HostGuardArray(NDArrayOperatorsMixin):
         self._data = data
 
     def __array__(self, dtype=None, copy=None):
-        raise TypeError("implicit conversion of a HostGuardArray to a NumPy array is not "
-                        "allowed; use tnml.backend.to_numpy")
+        raise TypeError(
+            "implicit conversion of a HostGuardArray to a NumPy array is not "
+            "allowed; use tnml.backend.to_numpy"
+        )
 
     def __array_namespace__(self, api_version=None):
         return sys.modules[__name__]
@@ -117,8 +119,10 @@ def _wrap(obj):
     if isinstance(obj, list):
         return [_wrap(item) for item in obj]
     if callable(obj) and not isinstance(obj, type):
+
         def wrapped(*args, **kwargs):
             return _wrap(obj(*_unwrap(args), **_unwrap(kwargs)))
+
         wrapped.__name__ = getattr(obj, "__name__", "wrapped")
         return wrapped
     if hasattr(obj, "_asdict"):  # named tuples such as linalg.svd's result

@@ -38,8 +38,9 @@ class FitResult:
         return self.errors[-1] if self.errors else float("nan")
 
     def __repr__(self):
-        return (f"FitResult(n_iter={self.n_iter}, error={self.error:.3g}, "
-                f"converged={self.converged})")
+        return (
+            f"FitResult(n_iter={self.n_iter}, error={self.error:.3g}, converged={self.converged})"
+        )
 
 
 class FactorizedTensor:
@@ -134,8 +135,9 @@ class FactorizedTensor:
         kwargs = {}
         for name in self._array_names:
             value = getattr(self, name)
-            kwargs[name] = [func(a) for a in value] if isinstance(value, (list, tuple)) \
-                else func(value)
+            kwargs[name] = (
+                [func(a) for a in value] if isinstance(value, (list, tuple)) else func(value)
+            )
         return type(self)(**kwargs, **self._metadata())
 
     def _metadata(self):
@@ -143,8 +145,10 @@ class FactorizedTensor:
         return {}
 
     def __repr__(self):
-        return (f"{type(self).__name__}(shape={tuple(self.shape)}, n_params={self.n_params}, "
-                f"{self._rank_repr()})")
+        return (
+            f"{type(self).__name__}(shape={tuple(self.shape)}, n_params={self.n_params}, "
+            f"{self._rank_repr()})"
+        )
 
     def _rank_repr(self):
         return f"rank={getattr(self, 'rank', None)}"

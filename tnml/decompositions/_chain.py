@@ -34,8 +34,15 @@ from ..backend import check_random_state, get_namespace, to_device, to_numpy
 from ._fitting import fit_sweeps
 from ._masked import Observations, SweepLog, solve_rowwise
 
-__all__ = ["qr_left", "qr_right", "random_cores", "pad_cores", "pad_network", "complete_chain",
-           "check_observations"]
+__all__ = [
+    "qr_left",
+    "qr_right",
+    "random_cores",
+    "pad_cores",
+    "pad_network",
+    "complete_chain",
+    "check_observations",
+]
 
 
 # -- gauge moves ----------------------------------------------------------------------------------
@@ -52,8 +59,9 @@ def qr_left(cores, k, keep_rank=False):
     q, r = xp.linalg.qr(xp.reshape(cores[k], (rank_in * size, rank_out)))
     cores[k] = xp.reshape(q, (rank_in, size, q.shape[1]))
     nxt = cores[k + 1]
-    cores[k + 1] = xp.reshape(r @ xp.reshape(nxt, (rank_out, -1)),
-                              (r.shape[0], nxt.shape[1], nxt.shape[2]))
+    cores[k + 1] = xp.reshape(
+        r @ xp.reshape(nxt, (rank_out, -1)), (r.shape[0], nxt.shape[1], nxt.shape[2])
+    )
 
 
 def qr_right(cores, k, keep_rank=False):
@@ -65,8 +73,9 @@ def qr_right(cores, k, keep_rank=False):
     q, r = xp.linalg.qr(xp.reshape(cores[k], (rank_in, size * rank_out)).T)
     cores[k] = xp.reshape(q.T, (q.shape[1], size, rank_out))
     prev = cores[k - 1]
-    cores[k - 1] = xp.reshape(xp.reshape(prev, (-1, rank_in)) @ r.T,
-                              (prev.shape[0], prev.shape[1], r.shape[0]))
+    cores[k - 1] = xp.reshape(
+        xp.reshape(prev, (-1, rank_in)) @ r.T, (prev.shape[0], prev.shape[1], r.shape[0])
+    )
 
 
 def random_cores(shape, bonds, random_state=None, xp=None, dtype="float64"):
@@ -76,8 +85,10 @@ def random_cores(shape, bonds, random_state=None, xp=None, dtype="float64"):
 
     rng = check_random_state(random_state)
     xp = np if xp is None else xp
-    return [to_device(rng.standard_normal((bonds[k], size, bonds[k + 1])).astype(dtype), xp)
-            for k, size in enumerate(shape)]
+    return [
+        to_device(rng.standard_normal((bonds[k], size, bonds[k + 1])).astype(dtype), xp)
+        for k, size in enumerate(shape)
+    ]
 
 
 # -- padding --------------------------------------------------------------------------------------
@@ -112,8 +123,10 @@ def pad_network(network, ranks, scale, random_state):
     scale = check_nonneg_float(scale, "scale")
     kind = "TT" if len(network.rank) == len(ranks) else "TR"  # a ring lists d bonds, a train d + 1
     if any(new < old for new, old in zip(ranks, network.rank)):
-        raise ValueError(f"new_rank must be at least the current {kind} rank {network.rank} on "
-                         f"every bond, got {tuple(ranks[:len(network.rank)])}")
+        raise ValueError(
+            f"new_rank must be at least the current {kind} rank {network.rank} on "
+            f"every bond, got {tuple(ranks[: len(network.rank)])}"
+        )
     return type(network)(pad_cores(network.cores, ranks, scale, random_state))
 
 
@@ -124,16 +137,19 @@ def check_observations(observations, validation=None):
         if obs is None and name == "validation":
             continue
         if not isinstance(obs, Observations):
-            raise TypeError(f"{name} must be an Observations (coordinates, values and shape), "
-                            f"got {type(obs).__name__}")
+            raise TypeError(
+                f"{name} must be an Observations (coordinates, values and shape), "
+                f"got {type(obs).__name__}"
+            )
         if obs.values.dtype.kind != "f":
             raise TypeError(f"{name} must have floating values, got dtype {obs.values.dtype}")
         if len(obs.shape) < 2:
-            raise ValueError(f"{name} must describe a tensor of order >= 2, got shape "
-                             f"{obs.shape}")
+            raise ValueError(f"{name} must describe a tensor of order >= 2, got shape {obs.shape}")
     if validation is not None and validation.shape != observations.shape:
-        raise ValueError(f"validation has shape {validation.shape}, but observations have "
-                         f"shape {observations.shape}")
+        raise ValueError(
+            f"validation has shape {validation.shape}, but observations have "
+            f"shape {observations.shape}"
+        )
     return observations, validation
 
 
@@ -166,7 +182,7 @@ def _apply_slices(env, slices, observations, mode):
     order, groups, starts = observations.sorted_by(mode)
     bounds = list(to_numpy(starts)) + [n]
     for index, begin, end in zip(to_numpy(groups), bounds[:-1], bounds[1:]):
-        rows = order[int(begin):int(end)]
+        rows = order[int(begin) : int(end)]
         block = xp.reshape(xp.take(env, rows, axis=0), (-1, width))
         out[rows] = xp.reshape(block @ slices[int(index)], (-1, closing, slices.shape[2]))
     return out
@@ -210,8 +226,9 @@ class _Environments:
     def __init__(self, observations, cores):
         self.obs, self.cores, d = observations, list(cores), len(cores)
         largest = max(core.shape[0] * core.shape[2] for core in cores)
-        check_memory(observations.n_obs * largest * cores[0].dtype.itemsize,
-                     "masked ALS environments")
+        check_memory(
+            observations.n_obs * largest * cores[0].dtype.itemsize, "masked ALS environments"
+        )
         for k in range(d - 1, 0, -1):
             qr_right(self.cores, k, keep_rank=True)
         self.center, self.left, self.right = 0, [None] * d, [None] * d
@@ -244,10 +261,17 @@ class _Environments:
         k, core = self.center, self.cores[self.center]
         xp = get_namespace(core)
         rank_in, size, rank_out = core.shape
-        solution = solve_rowwise(self.obs, k, _design_rows(self.left[k], self.right[k], core.shape),
-                                 size, rank_in * rank_out, ridge)
+        solution = solve_rowwise(
+            self.obs,
+            k,
+            _design_rows(self.left[k], self.right[k], core.shape),
+            size,
+            rank_in * rank_out,
+            ridge,
+        )
         self.cores[k] = xp.ascontiguousarray(
-            xp.moveaxis(xp.reshape(solution, (size, rank_in, rank_out)), 0, 1))
+            xp.moveaxis(xp.reshape(solution, (size, rank_in, rank_out)), 0, 1)
+        )
 
     def predictions(self):
         """Model values at every observation, from the centre's environments."""
@@ -259,8 +283,9 @@ class _Environments:
 
 
 # -- the sweeps -----------------------------------------------------------------------------------
-def complete_chain(observations, init, random_start, *, max_iter, tol, ridge, verbose,
-                   validation, to_format, label):
+def complete_chain(
+    observations, init, random_start, *, max_iter, tol, ridge, verbose, validation, to_format, label
+):
     """Masked ALS over a chain (TT) or ring (TR) of cores; see the module docstring.
 
     One iteration is one sweep, alternately left to right and right to left; every sweep after
@@ -303,6 +328,12 @@ def complete_chain(observations, init, random_start, *, max_iter, tol, ridge, ve
 
     # Compare sweeps of the same direction (lag 2): the ridge acts on the centre core, which
     # alternates between the ends, so at a fixed point the errors alternate too.
-    result = fit_sweeps(step, max_iter, tol, SweepLog(observations, validation, label, verbose),
-                        observations.values.dtype, lag=2)
+    result = fit_sweeps(
+        step,
+        max_iter,
+        tol,
+        SweepLog(observations, validation, label, verbose),
+        observations.values.dtype,
+        lag=2,
+    )
     return to_format(state.cores), result

@@ -21,8 +21,14 @@ import numpy as np
 from .._validation import check_nonneg_float, check_positive_int
 from ..backend import get_namespace
 
-__all__ = ["check_fit_params", "check_missing", "is_exact_fit", "expanded_error", "fit_sweeps",
-           "em_sweeps"]
+__all__ = [
+    "check_fit_params",
+    "check_missing",
+    "is_exact_fit",
+    "expanded_error",
+    "fit_sweeps",
+    "em_sweeps",
+]
 
 # A relative error this many machine epsilons above zero is exact recovery: stop even if the
 # relative change of two round-off-level errors is still large. 1000 rather than 100: normal
@@ -109,8 +115,9 @@ def fit_sweeps(step, max_iter, tol, log, dtype, lag=1, stop=None):
     return log.result(converged)
 
 
-def em_sweeps(X, mask, state, sweep, to_dense, *, impute_start, max_iter, tol, log,
-              to_model=None, stop=None):
+def em_sweeps(
+    X, mask, state, sweep, to_dense, *, impute_start, max_iter, tol, log, to_model=None, stop=None
+):
     """The EM loop: a dense sweep on X with its unobserved entries imputed by the model.
 
     Parameters

@@ -11,9 +11,19 @@ import math
 from .._config import check_memory
 from ..backend import get_namespace
 
-__all__ = ["unfold", "fold", "khatri_rao", "solve_spd", "truncated_svd", "mode_dot",
-           "svd_rank_for_tolerance", "leading_left_singular_vectors",
-           "low_rank_split", "split_point", "orthonormal_columns"]
+__all__ = [
+    "unfold",
+    "fold",
+    "khatri_rao",
+    "solve_spd",
+    "truncated_svd",
+    "mode_dot",
+    "svd_rank_for_tolerance",
+    "leading_left_singular_vectors",
+    "low_rank_split",
+    "split_point",
+    "orthonormal_columns",
+]
 
 
 def unfold(X, mode):
@@ -66,7 +76,7 @@ def solve_spd(gram, rhs, ridge=0.0):
 def svd_rank_for_tolerance(singular_values, delta):
     """Smallest rank whose discarded tail has Frobenius norm <= ``delta``."""
     xp = get_namespace(singular_values)
-    tail = xp.sqrt(xp.cumsum((singular_values ** 2)[::-1]))[::-1]  # tail[k] = ||s[k:]||
+    tail = xp.sqrt(xp.cumsum((singular_values**2)[::-1]))[::-1]  # tail[k] = ||s[k:]||
     keep = int(xp.sum(tail > delta))
     return max(keep, 1)
 
@@ -127,12 +137,12 @@ def mode_dot(X, matrix, mode):
     """
     xp = get_namespace(X, matrix)
     shape = X.shape
-    out_shape = shape[:mode] + (matrix.shape[0],) + shape[mode + 1:]
+    out_shape = shape[:mode] + (matrix.shape[0],) + shape[mode + 1 :]
     if mode == 0:
         return xp.reshape(matrix @ xp.reshape(X, (shape[0], -1)), out_shape)
     if mode == X.ndim - 1:
         return xp.reshape(xp.reshape(X, (-1, shape[-1])) @ matrix.T, out_shape)
-    left, right = math.prod(shape[:mode]), math.prod(shape[mode + 1:])
+    left, right = math.prod(shape[:mode]), math.prod(shape[mode + 1 :])
     return xp.reshape(matrix @ xp.reshape(X, (left, shape[mode], right)), out_shape)
 
 
@@ -162,8 +172,9 @@ def orthonormal_columns(Y):
     for _ in range(2):
         gram = Y.T @ Y
         try:
-            factor = xp.linalg.cholesky(gram + 1e-14 * float(xp.trace(gram)) * xp.eye(
-                gram.shape[0], dtype=gram.dtype))
+            factor = xp.linalg.cholesky(
+                gram + 1e-14 * float(xp.trace(gram)) * xp.eye(gram.shape[0], dtype=gram.dtype)
+            )
             Y_next = xp.linalg.solve(factor, Y.T).T
         except Exception:  # noqa: BLE001 - numpy and cupy raise different LinAlgError types
             return xp.linalg.qr(Y)[0]

@@ -52,8 +52,9 @@ class Observations:
         self.indices = check_indices(indices, self.shape)
         self.values = values
         if values.ndim != 1 or values.shape[0] != indices.shape[0]:
-            raise ValueError(f"values must have shape ({indices.shape[0]},), got "
-                             f"{tuple(values.shape)}")
+            raise ValueError(
+                f"values must have shape ({indices.shape[0]},), got {tuple(values.shape)}"
+            )
         if values.shape[0] == 0:
             raise ValueError("indices and values are empty: there are no observed entries to fit")
         self._sorted, self._columns = {}, {}
@@ -123,7 +124,7 @@ def observed_error(entries, observations, chunk=2**16):
         residual = observations.values[begin:stop] - entries(observations.indices[begin:stop])
         residual_sq += float(xp.sum(residual * residual))
     norm = float(xp.linalg.norm(observations.values)) or 1.0
-    return residual_sq ** 0.5 / norm
+    return residual_sq**0.5 / norm
 
 
 def segment_sum(values, starts):
@@ -196,14 +197,14 @@ def solve_rowwise(observations, mode, design_rows, n_rows, size, ridge=1e-10, va
         # Runs of this chunk: the global run starts inside it, plus the chunk's own start.
         first = int(np.searchsorted(starts_host, begin, side="right")) - 1
         last = int(np.searchsorted(starts_host, end, side="left"))
-        local = np.concatenate([[begin], starts_host[first + 1:last]]) - begin
+        local = np.concatenate([[begin], starts_host[first + 1 : last]]) - begin
         targets = values[idx]
         if by_gemm:
             bounds = list(local) + [end - begin]
             for run, row in enumerate(groups_host[first:last] if group_keys else groups_host):
-                block = design[bounds[run]:bounds[run + 1]]
+                block = design[bounds[run] : bounds[run + 1]]
                 gram[int(row)] += block.T @ block  # A^T A: NumPy calls SYRK
-                rhs[int(row)] += targets[bounds[run]:bounds[run + 1]] @ block
+                rhs[int(row)] += targets[bounds[run] : bounds[run + 1]] @ block
         else:
             rows = groups[first:last] if group_keys else groups
             outer = design[:, :, None] * design[:, None, :]
@@ -226,7 +227,6 @@ def _host_ints(array):
     from ..backend import to_numpy
 
     return to_numpy(array)
-
 
 
 class SweepLog:
@@ -252,11 +252,13 @@ class SweepLog:
         if self.validation is not None:
             self.validation_errors.append(observed_error(model.entries, self.validation))
         if self.verbose:
-            held_out = ("" if self.validation is None
-                        else f", validation {self.validation_errors[-1]:.6g}")
+            held_out = (
+                "" if self.validation is None else f", validation {self.validation_errors[-1]:.6g}"
+            )
             rank = f", rank {model.rank}" if self.show_rank else ""
-            print(f"{self.label} sweep {len(self.errors)}: relative error {error:.6g}"
-                  f"{held_out}{rank}")
+            print(
+                f"{self.label} sweep {len(self.errors)}: relative error {error:.6g}{held_out}{rank}"
+            )
         return error
 
     def result(self, converged):

@@ -27,8 +27,10 @@ def _draw_held_out(n_obs, validation_fraction, random_state):
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
     n_held_out = int(round(validation_fraction * n_obs))
     if not 1 <= n_held_out < n_obs:
-        raise ValueError(f"validation_fraction={validation_fraction} of {n_obs} observed "
-                         f"entries leaves no entry on one side of the split")
+        raise ValueError(
+            f"validation_fraction={validation_fraction} of {n_obs} observed "
+            f"entries leaves no entry on one side of the split"
+        )
     # Drawn on the host so that a seed gives the same split on every namespace.
     permutation = check_random_state(random_state).permutation(n_obs)
     return permutation[n_held_out:], permutation[:n_held_out]
@@ -64,8 +66,10 @@ def split_observations(observations, validation_fraction, random_state=None):
     """
     train, held_out = _draw_held_out(observations.n_obs, validation_fraction, random_state)
     xp = get_namespace(observations.indices)
-    return (observations.take(to_device(np.sort(train), xp)),
-            observations.take(to_device(np.sort(held_out), xp)))
+    return (
+        observations.take(to_device(np.sort(train), xp)),
+        observations.take(to_device(np.sort(held_out), xp)),
+    )
 
 
 def split_mask(observed, validation_fraction, random_state=None):
@@ -99,8 +103,18 @@ def split_mask(observed, validation_fraction, random_state=None):
     return observed & ~held, held
 
 
-def grow_rank(fit, pad, observations, ranks, validation_fraction=0.1, random_state=None,
-              patience=1, min_improvement=0.01, callback=None, stop=None):
+def grow_rank(
+    fit,
+    pad,
+    observations,
+    ranks,
+    validation_fraction=0.1,
+    random_state=None,
+    patience=1,
+    min_improvement=0.01,
+    callback=None,
+    stop=None,
+):
     """Fit increasing ranks with warm starts; keep the one best on held-out entries.
 
     Parameters

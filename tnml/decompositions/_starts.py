@@ -31,8 +31,14 @@ from ._fitting import is_exact_fit
 from ._linalg import orthonormal_columns
 from ._masked import segment_sum
 
-__all__ = ["observed_subspaces", "projected_core", "best_of_starts", "check_n_init",
-           "spectral_cp", "with_restarts"]
+__all__ = [
+    "observed_subspaces",
+    "projected_core",
+    "best_of_starts",
+    "check_n_init",
+    "spectral_cp",
+    "with_restarts",
+]
 
 # Largest k^N * n_obs multiply-adds spent on projecting the observations onto the core.
 _CORE_FLOPS = 4 * 10**9
@@ -97,8 +103,7 @@ def _unfolding_products(observations, mode):
     n_cols, dim = int(col_starts.shape[0]), observations.shape[mode]
     sparse = _sparse_module(xp)
     if sparse is not None:
-        M = sparse.csr_matrix(sparse.coo_matrix((values, (rows, col_group)),
-                                                shape=(dim, n_cols)))
+        M = sparse.csr_matrix(sparse.coo_matrix((values, (rows, col_group)), shape=(dim, n_cols)))
         Mt = M.T.tocsr()
         return (lambda Z: M @ Z), (lambda Y: Mt @ Y)
     row_order, row_groups, row_starts = observations.sorted_by(mode)
@@ -153,7 +158,7 @@ def observed_subspaces(observations, rank, n_iter=8, oversample=5, random_state=
     # over ranks 1, 2, ..., R computes about log2(R) sets of subspaces.
     cached = getattr(observations, "_spectral_bases", None)
     if cached is not None and cached[0] >= rank:
-        return [basis[:, :min(rank, basis.shape[1])] for basis in cached[1]]
+        return [basis[:, : min(rank, basis.shape[1])] for basis in cached[1]]
     wanted = rank
     if cached is not None:
         rank = max(rank, 2 * cached[0])
@@ -175,8 +180,9 @@ def observed_subspaces(observations, rank, n_iter=8, oversample=5, random_state=
             # M (M^T Y) over the observed columns, minus the diagonal bias.
             return matmul(rmatmul(Y)) - (1 - p) * diagonal[:, None] * Y
 
-        Y = orthonormal_columns(xp.asarray(to_device(rng.standard_normal((dim, width)), xp),
-                                    dtype=values.dtype))
+        Y = orthonormal_columns(
+            xp.asarray(to_device(rng.standard_normal((dim, width)), xp), dtype=values.dtype)
+        )
         for _ in range(n_iter):
             Y = orthonormal_columns(apply(Y))
         # Rayleigh-Ritz: order the carried columns by eigenvalue, keep the leading k.
@@ -184,7 +190,7 @@ def observed_subspaces(observations, rank, n_iter=8, oversample=5, random_state=
         eigenvalues, vectors = xp.linalg.eigh((small + small.T) / 2)
         bases.append(Y @ vectors[:, xp.argsort(-eigenvalues)[:k]])
     observations._spectral_bases = (rank, bases)
-    return [basis[:, :min(wanted, basis.shape[1])] for basis in bases]
+    return [basis[:, : min(wanted, basis.shape[1])] for basis in bases]
 
 
 def projected_core(observations, bases):
@@ -205,13 +211,13 @@ def projected_core(observations, bases):
     core = xp.zeros((first, size // first), dtype=values.dtype)
     chunk = max(1, 2**21 // (size // first))
     for begin in range(0, observations.n_obs, chunk):
-        idx = observations.indices[begin:begin + chunk]
+        idx = observations.indices[begin : begin + chunk]
         rows = xp.ones((idx.shape[0], 1), dtype=values.dtype)
         for mode, basis in enumerate(bases[1:], start=1):
             gathered = xp.take(basis, idx[:, mode], axis=0)
             rows = xp.reshape(rows[:, :, None] * gathered[:, None, :], (rows.shape[0], -1))
         # The first mode joins through one GEMM: the chunk's sum of outer products.
-        weighted = xp.take(bases[0], idx[:, 0], axis=0) * values[begin:begin + chunk][:, None]
+        weighted = xp.take(bases[0], idx[:, 0], axis=0) * values[begin : begin + chunk][:, None]
         core = core + weighted.T @ rows
     return xp.reshape(core / p, tuple(b.shape[1] for b in bases))
 
@@ -274,17 +280,26 @@ def with_restarts(func=None, *, n_init=1, retry_stalled=False):
     default_n_init = n_init
 
     @functools.wraps(func)
-    def wrapper(data, rank, *args, n_init=default_n_init, init=default_init, random_state=None,
-                **kwargs):
+    def wrapper(
+        data, rank, *args, n_init=default_n_init, init=default_init, random_state=None, **kwargs
+    ):
         if check_n_init(n_init) == 1:
             result = func(data, rank, *args, init=init, random_state=random_state, **kwargs)
-            if not (retry_stalled and isinstance(init, str) and init != "random"
-                    and not result[1].converged):
+            if not (
+                retry_stalled
+                and isinstance(init, str)
+                and init != "random"
+                and not result[1].converged
+            ):
                 return result
             n_init = 2
         return best_of_starts(
-            lambda start, rng: func(data, rank, *args, init=init if start == 0 else "random",
-                                    random_state=rng, **kwargs), n_init, random_state)
+            lambda start, rng: func(
+                data, rank, *args, init=init if start == 0 else "random", random_state=rng, **kwargs
+            ),
+            n_init,
+            random_state,
+        )
 
     return wrapper
 
@@ -308,8 +323,11 @@ def _spectral_cp(observations, rank, random_state, n_core_starts):
     shape = observations.shape
     # Below a few observations per parameter the subspaces are noise, and a start from noise
     # is worse than a damped random one (scikit-learn's order-10 check data: 200 entries).
-    if (len(shape) < 2 or min(shape) < rank
-            or observations.n_obs < _MIN_OBS_PER_PARAM * rank * sum(shape)):
+    if (
+        len(shape) < 2
+        or min(shape) < rank
+        or observations.n_obs < _MIN_OBS_PER_PARAM * rank * sum(shape)
+    ):
         return None
     bases = observed_subspaces(observations, rank, random_state=rng)
     core = projected_core(observations, bases)
@@ -318,9 +336,17 @@ def _spectral_cp(observations, rank, random_state, n_core_starts):
     # The core is small (rank^N): several of its own starts cost nothing next to one sweep of
     # the observations, and a wrong basin here would be inherited.
     cp, _ = best_of_starts(
-        lambda start, r: cp_als(core, rank, init="svd" if start == 0 else "random",
-                                random_state=r, max_iter=500, tol=1e-10),
-        n_core_starts, rng)
+        lambda start, r: cp_als(
+            core,
+            rank,
+            init="svd" if start == 0 else "random",
+            random_state=r,
+            max_iter=500,
+            tol=1e-10,
+        ),
+        n_core_starts,
+        rng,
+    )
     factors = [basis @ factor for basis, factor in zip(bases, cp.factors)]
     # 1/p only estimates the scale: fit it to the observations (least squares in one scalar).
     model = CPTensor(cp.weights, factors).entries(observations.indices)

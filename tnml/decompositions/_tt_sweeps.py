@@ -7,7 +7,6 @@ frames once per sweep (each projection reuses the previous one) and every produc
 a reshape view of the tensor, never a copied unfolding.
 """
 
-
 from ..backend import get_namespace
 from ._chain import qr_right
 from ._fitting import expanded_error
@@ -26,8 +25,10 @@ def _right_projections(X, cores):
     projections[-1] = xp.reshape(X, (-1, 1))
     for k in range(len(cores) - 1, 0, -1):
         rank_in, size, rank_out = cores[k].shape
-        projections[k - 1] = (xp.reshape(projections[k], (-1, size * rank_out))
-                              @ xp.reshape(cores[k], (rank_in, size * rank_out)).T)
+        projections[k - 1] = (
+            xp.reshape(projections[k], (-1, size * rank_out))
+            @ xp.reshape(cores[k], (rank_in, size * rank_out)).T
+        )
     return projections
 
 
@@ -82,11 +83,15 @@ def dmrg_sweep(X, cores, ranks, rel_delta):
     for k in range(len(cores) - 1):
         rank_in, size = frame.shape[1], cores[k].shape[1]
         _, size_next, rank_out = cores[k + 1].shape
-        supercore = frame.T @ xp.reshape(projections[k + 1],
-                                         (frame.shape[0], size * size_next * rank_out))
+        supercore = frame.T @ xp.reshape(
+            projections[k + 1], (frame.shape[0], size * size_next * rank_out)
+        )
         delta = rel_delta * float(xp.linalg.norm(xp.reshape(supercore, (-1,))))
-        u, s, vt = truncated_svd(xp.reshape(supercore, (rank_in * size, size_next * rank_out)),
-                                 rank=None if ranks is None else ranks[k], delta=delta)
+        u, s, vt = truncated_svd(
+            xp.reshape(supercore, (rank_in * size, size_next * rank_out)),
+            rank=None if ranks is None else ranks[k],
+            delta=delta,
+        )
         cores[k] = xp.reshape(u, (rank_in, size, s.shape[0]))
         cores[k + 1] = xp.reshape(s[:, None] * vt, (s.shape[0], size_next, rank_out))
         frame = _extend_frame(frame, cores[k])
@@ -97,7 +102,7 @@ def projection_error(X, frame, last, norm_x):
     """Relative error of ``frame @ last``, the orthogonal projection of X on the frame."""
     xp = get_namespace(X, frame, last)
     # Orthonormal frame: ||X - X_hat||^2 = ||X||^2 - ||last||^2 (exact unless it cancels).
-    error = expanded_error(norm_x ** 2 - float(xp.sum(last * last)), norm_x ** 2, X.dtype)
+    error = expanded_error(norm_x**2 - float(xp.sum(last * last)), norm_x**2, X.dtype)
     if error is not None:
         return error
     approx = frame @ xp.reshape(last, (frame.shape[1], -1))

@@ -73,8 +73,10 @@ class CPTensor(FactorizedTensor):
             raise ValueError("factors must be a non-empty list of 2-D arrays (I_n, rank)")
         rank = factors[0].shape[1]
         if any(f.shape[1] != rank for f in factors):
-            raise ValueError(f"factors must all have the same number of columns (the rank), "
-                             f"got {[f.shape[1] for f in factors]}")
+            raise ValueError(
+                f"factors must all have the same number of columns (the rank), "
+                f"got {[f.shape[1] for f in factors]}"
+            )
         if weights is None:
             weights = get_namespace(*factors).ones(rank, dtype=factors[0].dtype)
         if getattr(weights, "ndim", None) != 1 or weights.shape[0] != rank:
@@ -167,8 +169,9 @@ def _initial_factors(X, rank, init, random_state):
     if not isinstance(init, str):
         cp = init if isinstance(init, CPTensor) else CPTensor.from_tensorly(init)
         if cp.shape != X.shape or cp.rank != rank:
-            raise ValueError(f"init has shape {cp.shape} and rank {cp.rank}; expected "
-                             f"{X.shape} and {rank}")
+            raise ValueError(
+                f"init has shape {cp.shape} and rank {cp.rank}; expected {X.shape} and {rank}"
+            )
         factors = [xp.asarray(f, dtype=X.dtype) for f in cp.factors]
         factors[0] = factors[0] * xp.asarray(cp.weights, dtype=X.dtype)
         return factors
@@ -180,8 +183,7 @@ def _initial_factors(X, rank, init, random_state):
         if math.prod(X.shape) > _SKETCH_MIN_SIZE:
             bases = _sketched_bases(X, rank, rng)
         else:  # small: the exact singular vectors cost nothing
-            bases = [leading_left_singular_vectors(unfold(X, mode), rank)
-                     for mode in range(X.ndim)]
+            bases = [leading_left_singular_vectors(unfold(X, mode), rank) for mode in range(X.ndim)]
         for dim, u in zip(X.shape, bases):
             if u.shape[1] < rank:  # rank above the mode size: pad with random columns
                 extra = to_device(rng.standard_normal((dim, rank - u.shape[1])), xp)
@@ -202,8 +204,10 @@ def _sketched_bases(X, rank, rng):
     """
     xp = get_namespace(X)
     width = rank
-    factors = [xp.asarray(to_device(rng.standard_normal((dim, width)), xp), dtype=X.dtype)
-               for dim in X.shape]
+    factors = [
+        xp.asarray(to_device(rng.standard_normal((dim, width)), xp), dtype=X.dtype)
+        for dim in X.shape
+    ]
     split = split_point(X.shape)
     for _ in range(2):  # the sketch, then one power step
         sketches = _all_mttkrps(X, factors, split)
@@ -211,7 +215,7 @@ def _sketched_bases(X, rank, rng):
     bases = []
     for basis, sketch in zip(factors, sketches):
         u, _, _ = xp.linalg.svd(basis.T @ sketch, full_matrices=False)
-        bases.append((basis @ u)[:, :min(rank, basis.shape[0])])
+        bases.append((basis @ u)[:, : min(rank, basis.shape[0])])
     return bases
 
 
@@ -223,8 +227,9 @@ def _all_mttkrps(X, factors, split):
     partial = xp.reshape(khatri_rao(factors[split:]).T @ X_matrix.T, (rank,) + shape[:split])
     result = [_inner_mttkrp(partial, factors[:split], mode) for mode in range(split)]
     partial = xp.reshape(khatri_rao(factors[:split]).T @ X_matrix, (rank,) + shape[split:])
-    return result + [_inner_mttkrp(partial, factors[split:], mode - split)
-                     for mode in range(split, len(shape))]
+    return result + [
+        _inner_mttkrp(partial, factors[split:], mode - split) for mode in range(split, len(shape))
+    ]
 
 
 def _inner_mttkrp(partial, factors, mode):
@@ -246,9 +251,21 @@ def _inner_mttkrp(partial, factors, mode):
 
 
 @with_restarts
-def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="svd",
-           random_state=None, linesearch=False, ridge=None, progress_after=None,
-           verbose=False):
+def cp_als(
+    X,
+    rank,
+    *,
+    mask=None,
+    missing="als",
+    max_iter=100,
+    tol=1e-8,
+    init="svd",
+    random_state=None,
+    linesearch=False,
+    ridge=None,
+    progress_after=None,
+    verbose=False,
+):
     """CP decomposition by alternating least squares.
 
     Parameters
@@ -318,14 +335,22 @@ def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
     X, mask = check_masked_tensor(X, mask)
     rank = check_positive_int(rank, "rank", upper=max_cp_rank(X.shape))
     masked_als = mask is not None and check_missing(missing) == "als"
-    tol, ridge = check_fit_params(max_iter, tol, verbose,
-                                  (1e-8 if masked_als else 0.0) if ridge is None else ridge)
+    tol, ridge = check_fit_params(
+        max_iter, tol, verbose, (1e-8 if masked_als else 0.0) if ridge is None else ridge
+    )
     if progress_after is not None:
         progress_after = check_positive_int(progress_after, "progress_after")
     factors = _initial_factors(X, rank, init, random_state)
     if masked_als:
-        return cp_complete(Observations.from_dense(X, mask), rank, max_iter=max_iter,
-                           tol=tol, init=CPTensor(None, factors), ridge=ridge, verbose=verbose)
+        return cp_complete(
+            Observations.from_dense(X, mask),
+            rank,
+            max_iter=max_iter,
+            tol=tol,
+            init=CPTensor(None, factors),
+            ridge=ridge,
+            verbose=verbose,
+        )
     xp = get_namespace(X)
     norm_x = float(xp.linalg.norm(X)) or 1.0
     split = split_point(X.shape)
@@ -337,7 +362,7 @@ def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
         error = None
         if mask is None:
             model_sq = float(xp.sum(_hadamard([f.T @ f for f in factors])))
-            error = expanded_error(norm_x ** 2 - 2 * inner + model_sq, norm_x ** 2, X.dtype)
+            error = expanded_error(norm_x**2 - 2 * inner + model_sq, norm_x**2, X.dtype)
         if linesearch and iteration >= _JUMP_START:
             if error is None:
                 error = _residual_error(X, mask, factors, norm_x, split)
@@ -345,8 +370,17 @@ def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
         return factors, error
 
     if mask is not None:
-        factors, info = em_sweeps(X, mask, factors, lambda *args: sweep(*args)[0], _reconstruct,
-                                  impute_start=True, max_iter=max_iter, tol=tol, log=log)
+        factors, info = em_sweeps(
+            X,
+            mask,
+            factors,
+            lambda *args: sweep(*args)[0],
+            _reconstruct,
+            impute_start=True,
+            max_iter=max_iter,
+            tol=tol,
+            log=log,
+        )
         return CPTensor(None, factors).normalize(), info
 
     def step(iteration):
@@ -357,9 +391,11 @@ def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
         return None, error
 
     def stop(errors):
-        slow = (progress_after is not None and len(errors) > max(progress_after, _PROGRESS_LAG)
-                and errors[-1 - _PROGRESS_LAG] - errors[-1]
-                < _MIN_PROGRESS * errors[-1 - _PROGRESS_LAG])
+        slow = (
+            progress_after is not None
+            and len(errors) > max(progress_after, _PROGRESS_LAG)
+            and errors[-1 - _PROGRESS_LAG] - errors[-1] < _MIN_PROGRESS * errors[-1 - _PROGRESS_LAG]
+        )
         return slow or stalled(errors, tol, 1)
 
     info = fit_sweeps(step, max_iter, tol, log, X.dtype, stop=stop)
@@ -367,8 +403,18 @@ def cp_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
 
 
 @with_restarts(retry_stalled=True)
-def cp_complete(observations, rank, *, max_iter=100, tol=1e-6, init="spectral",
-                random_state=None, ridge=1e-8, verbose=False, validation=None):
+def cp_complete(
+    observations,
+    rank,
+    *,
+    max_iter=100,
+    tol=1e-6,
+    init="spectral",
+    random_state=None,
+    ridge=1e-8,
+    verbose=False,
+    validation=None,
+):
     """CP completion by ALS over the observed entries only (never densifies).
 
     Each sweep solves, for every mode ``n`` and row ``i``, the ridge least squares of the
@@ -446,16 +492,25 @@ def cp_complete(observations, rank, *, max_iter=100, tol=1e-6, init="spectral",
         for mode in range(len(shape)):
             alpha = ridge
             if kind == "random":
-                damping = _ANNEAL_START * _ANNEAL_DECAY ** iteration
-                alpha = max(ridge, damping * _typical_gram_diagonal(
-                    factors, mode, observations.n_obs / shape[mode]))
-            factors[mode] = solve_rowwise(observations, mode, _cp_design(factors, columns, mode),
-                                          shape[mode], rank, alpha)
+                damping = _ANNEAL_START * _ANNEAL_DECAY**iteration
+                alpha = max(
+                    ridge,
+                    damping
+                    * _typical_gram_diagonal(factors, mode, observations.n_obs / shape[mode]),
+                )
+            factors[mode] = solve_rowwise(
+                observations, mode, _cp_design(factors, columns, mode), shape[mode], rank, alpha
+            )
         factors = _balance(factors)
         return CPTensor(None, factors), None
 
-    info = fit_sweeps(step, max_iter, tol, SweepLog(observations, validation, "cp_complete",
-                                                    verbose), observations.values.dtype)
+    info = fit_sweeps(
+        step,
+        max_iter,
+        tol,
+        SweepLog(observations, validation, "cp_complete", verbose),
+        observations.values.dtype,
+    )
     return CPTensor(None, factors).normalize(), info
 
 
@@ -526,14 +581,19 @@ def _initial_complete_factors(observations, rank, init, random_state):
         # R s^(2N): choose s so that the start has the data's root mean square.
         mean_square = float(xp.sum(values * values)) / observations.n_obs or 1.0
         scale = (mean_square / rank) ** (1.0 / (2 * len(observations.shape)))
-        return "random", [f * scale for f in random_cp(observations.shape, rank, random_state,
-                                                       xp, values.dtype).factors]
+        return "random", [
+            f * scale
+            for f in random_cp(observations.shape, rank, random_state, xp, values.dtype).factors
+        ]
     if not isinstance(init, CPTensor):
-        raise TypeError(f"init must be 'spectral', 'random' or a CPTensor, got "
-                        f"{type(init).__name__}")
+        raise TypeError(
+            f"init must be 'spectral', 'random' or a CPTensor, got {type(init).__name__}"
+        )
     if init.shape != observations.shape or init.rank != rank:
-        raise ValueError(f"init has shape {init.shape} and rank {init.rank}; expected "
-                         f"{observations.shape} and {rank}")
+        raise ValueError(
+            f"init has shape {init.shape} and rank {init.rank}; expected "
+            f"{observations.shape} and {rank}"
+        )
     factors = [xp.asarray(f, dtype=values.dtype) for f in init.factors]
     factors[0] = factors[0] * xp.asarray(init.weights, dtype=values.dtype)
     return None, _balance(factors)
@@ -572,10 +632,13 @@ def pad_cp(cp, new_rank, scale=1e-2, random_state=None):
     rng = check_random_state(random_state)
     top = float(xp.max(xp.abs(cp.weights))) or 1.0
     # Unit expected column norm, like the normalised columns of ``cp``.
-    new_columns = [rng.standard_normal((f.shape[0], extra)) / math.sqrt(f.shape[0])
-                   for f in cp.factors]
-    factors = [xp.concatenate([f, xp.asarray(to_device(c, xp), dtype=f.dtype)], axis=1)
-               for f, c in zip(cp.factors, new_columns)]
+    new_columns = [
+        rng.standard_normal((f.shape[0], extra)) / math.sqrt(f.shape[0]) for f in cp.factors
+    ]
+    factors = [
+        xp.concatenate([f, xp.asarray(to_device(c, xp), dtype=f.dtype)], axis=1)
+        for f, c in zip(cp.factors, new_columns)
+    ]
     weights = xp.concatenate([cp.weights, xp.full(extra, scale * top, dtype=cp.weights.dtype)])
     return CPTensor(weights, factors)
 

@@ -32,7 +32,6 @@ variation penalty on CP factors; here the penalty is on the tensor itself and th
 factor is learned from the roughness, not the values.
 """
 
-
 import numpy as np
 
 from .._validation import check_masked_tensor, check_nonneg_float, check_positive_int
@@ -44,9 +43,21 @@ from .tucker import TuckerTensor
 __all__ = ["smooth_tucker_complete"]
 
 
-def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.01, order=2,
-                           max_ratio=100.0, max_iter=10, tol=1e-3, cg_tol=1e-5,
-                           cg_max_iter=1000, verbose=False):
+def smooth_tucker_complete(
+    X,
+    mask,
+    *,
+    rank=None,
+    feature_axis=-1,
+    smoothness=0.01,
+    order=2,
+    max_ratio=100.0,
+    max_iter=10,
+    tol=1e-3,
+    cg_tol=1e-5,
+    cg_max_iter=1000,
+    verbose=False,
+):
     """Complete ``X`` on ``mask`` with a Tucker model smooth along its ordered axes.
 
     Parameters
@@ -109,8 +120,9 @@ def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.
     xp = get_namespace(X, mask)
     if feature_axis is not None:
         if not isinstance(feature_axis, (int, np.integer)) or not -X.ndim <= feature_axis < X.ndim:
-            raise ValueError(f"feature_axis must be None or an axis of X (ndim {X.ndim}), got "
-                             f"{feature_axis!r}")
+            raise ValueError(
+                f"feature_axis must be None or an axis of X (ndim {X.ndim}), got {feature_axis!r}"
+            )
         feature_axis = int(feature_axis) % X.ndim
     n_channels = 1 if feature_axis is None else X.shape[feature_axis]
     rank = n_channels if rank is None else check_positive_int(rank, "rank", upper=n_channels)
@@ -147,8 +159,7 @@ def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.
     core = completed
     errors, converged = [], False
     for iteration in range(max_iter):
-        core, n_cg = _solve_core(weights, targets, W, lambdas, spectrum, core, cg_tol,
-                                 cg_max_iter)
+        core, n_cg = _solve_core(weights, targets, W, lambdas, spectrum, core, cg_tol, cg_max_iter)
         fitted = (core, W)
         previous, completed = completed, _unmix(core, W)
         errors.append(_norm(weights * (completed - targets)) / norm)
@@ -156,8 +167,10 @@ def smooth_tucker_complete(X, mask, *, rank=None, feature_axis=-1, smoothness=0.
         W, lambdas = _reweight(completed, spectrum, rank, smoothness, max_ratio)
         core = completed @ W  # the next solve starts from the current fit in the new patterns
         if verbose:
-            print(f"smooth_tucker_complete iteration {iteration + 1}: relative error "
-                  f"{errors[-1]:.6g}, change {change:.3g}, {n_cg} CG steps")
+            print(
+                f"smooth_tucker_complete iteration {iteration + 1}: relative error "
+                f"{errors[-1]:.6g}, change {change:.3g}, {n_cg} CG steps"
+            )
         if change < tol:
             converged = True
             break
@@ -183,7 +196,7 @@ def _penalty_spectrum(grid, order, xp, dtype):
     for axis, n in enumerate(grid):
         mu = 2.0 - 2.0 * np.cos(np.pi * np.arange(n) / n)
         total = total + mu.reshape([n if a == axis else 1 for a in range(len(grid))])
-    return xp.asarray((total ** order)[..., None], dtype=dtype)
+    return xp.asarray((total**order)[..., None], dtype=dtype)
 
 
 def _channel_means(targets, weights):
@@ -207,8 +220,9 @@ def _solve_core(weights, targets, W, lambdas, spectrum, start, tol, iter_max):
     def apply(G):
         return _mix(weights * _unmix(G, W), W) + idct(spectrum * dct(G, axes), axes) * lambdas
 
-    coverage = xp.mean(_mix(xp.reshape(weights, (-1, weights.shape[-1])),
-                            None if W is None else W * W), axis=0)
+    coverage = xp.mean(
+        _mix(xp.reshape(weights, (-1, weights.shape[-1])), None if W is None else W * W), axis=0
+    )
     denominator = coverage + lambdas * spectrum
     # A pattern with no coverage and no penalty (the constant, at a zero frequency) is fixed
     # by nothing: keep the denominator away from zero, the CG still solves the real system.

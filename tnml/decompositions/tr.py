@@ -80,17 +80,21 @@ class TRTensor(FactorizedTensor):
             raise TypeError(f"cores must be a list of 3-D arrays, got {type(cores).__name__}")
         cores = list(cores)
         if len(cores) < 2 or any(getattr(core, "ndim", None) != 3 for core in cores):
-            raise ValueError(f"cores must be a list of at least two 3-D arrays "
-                             f"(r_k, I_k, r_k+1), got ndims "
-                             f"{[getattr(c, 'ndim', None) for c in cores]}")
+            raise ValueError(
+                f"cores must be a list of at least two 3-D arrays "
+                f"(r_k, I_k, r_k+1), got ndims "
+                f"{[getattr(c, 'ndim', None) for c in cores]}"
+            )
         get_namespace(*cores)  # raises on cores from different device namespaces
         shapes = [tuple(core.shape) for core in cores]
         for k in range(len(cores)):
             following = (k + 1) % len(cores)
             if shapes[k][2] != shapes[following][0]:
-                raise ValueError(f"cores[{k}] and cores[{following}] have mismatched bond "
-                                 f"dimensions {shapes[k][2]} and {shapes[following][0]}: "
-                                 f"core shapes {shapes}")
+                raise ValueError(
+                    f"cores[{k}] and cores[{following}] have mismatched bond "
+                    f"dimensions {shapes[k][2]} and {shapes[following][0]}: "
+                    f"core shapes {shapes}"
+                )
         if any(0 in shape for shape in shapes):
             raise ValueError(f"cores must not have empty axes, got core shapes {shapes}")
         self.cores = cores
@@ -120,8 +124,10 @@ class TRTensor(FactorizedTensor):
         """
         indices = self._checked_indices(indices)
         xp = self.xp
-        slices = [xp.moveaxis(xp.take(core, indices[:, k], axis=1), 1, 0)
-                  for k, core in enumerate(self.cores)]  # (n, r_k, r_{k+1}) each
+        slices = [
+            xp.moveaxis(xp.take(core, indices[:, k], axis=1), 1, 0)
+            for k, core in enumerate(self.cores)
+        ]  # (n, r_k, r_{k+1}) each
         product = slices[0]
         for matrices in slices[1:-1]:
             product = product @ matrices
@@ -165,9 +171,10 @@ def _open_chain(cores):
     first = chain.shape[0]
     for core in cores[1:]:
         rank_in, size, rank_out = core.shape
-        chain = xp.reshape(xp.reshape(chain, (-1, rank_in))
-                           @ xp.reshape(core, (rank_in, size * rank_out)),
-                           (first, -1, rank_out))
+        chain = xp.reshape(
+            xp.reshape(chain, (-1, rank_in)) @ xp.reshape(core, (rank_in, size * rank_out)),
+            (first, -1, rank_out),
+        )
     return chain
 
 
@@ -183,7 +190,8 @@ def _check_tr_rank(rank, shape, name="rank"):
             raise ValueError(
                 f"{name}={rank!r} is impossible for shape {tuple(shape)}: core {k} has "
                 f"r_{k} * r_{k + 1} = {pair} unknowns per slice but the other modes give only "
-                f"{rows} equations; lower r_{k} or r_{(k + 1) % d}")
+                f"{rows} equations; lower r_{k} or r_{(k + 1) % d}"
+            )
     return ranks
 
 
@@ -277,12 +285,17 @@ def _tr_svd(X, ranks, tol, pad_rng=None):
     """TR-SVD cores; ``pad_rng`` fills unsupported bonds with small noise instead of zeros."""
     xp = get_namespace(X)
     shape, d = X.shape, X.ndim
-    delta = None if tol is None \
-        else tol * float(xp.linalg.norm(xp.reshape(X, (-1,)))) / math.sqrt(d)
-    left, rest = low_rank_split(xp.reshape(X, (shape[0], -1)), ranks[0] * ranks[1],
-                                 None if delta is None else math.sqrt(2) * delta)
-    closing, first = (ranks[0], ranks[1]) if tol is None \
-        else _split_bond(left.shape[1], ranks[0], ranks[1])
+    delta = (
+        None if tol is None else tol * float(xp.linalg.norm(xp.reshape(X, (-1,)))) / math.sqrt(d)
+    )
+    left, rest = low_rank_split(
+        xp.reshape(X, (shape[0], -1)),
+        ranks[0] * ranks[1],
+        None if delta is None else math.sqrt(2) * delta,
+    )
+    closing, first = (
+        (ranks[0], ranks[1]) if tol is None else _split_bond(left.shape[1], ranks[0], ranks[1])
+    )
     left, rest = _pad_pair(left, rest, closing * first, pad_rng)
     cores = [xp.moveaxis(xp.reshape(left, (shape[0], closing, first)), 0, 1)]
     # (r_0, r_1, I_1 ... I_{d-1}) -> (r_1, I_1 ... I_{d-1}, r_0): the closing bond rides along.
@@ -301,8 +314,12 @@ def _tr_svd(X, ranks, tol, pad_rng=None):
 def _split_bond(kept, closing, first):
     """Bonds ``(r_0', r_1') <= (r_0, r_1)`` with the smallest product ``>= kept``, as square
     as possible (Zhao et al. choose the most balanced factorisation)."""
-    pairs = [(a * b, abs(a - b), a, b) for a in range(1, closing + 1)
-             for b in range(1, first + 1) if a * b >= kept]
+    pairs = [
+        (a * b, abs(a - b), a, b)
+        for a in range(1, closing + 1)
+        for b in range(1, first + 1)
+        if a * b >= kept
+    ]
     return min(pairs)[2:]
 
 
@@ -319,10 +336,10 @@ def _pad_pair(left, right, size, rng):
             blocks.append(xp.zeros(pad_shape, dtype=matrix.dtype))
         else:
             scale = _PAD_SCALE * float(xp.sqrt(xp.mean(matrix * matrix)))
-            blocks.append(to_device((scale * rng.standard_normal(pad_shape)).astype(matrix.dtype),
-                                    xp))
-    return (xp.concatenate([left, blocks[0]], axis=1),
-            xp.concatenate([right, blocks[1]], axis=0))
+            blocks.append(
+                to_device((scale * rng.standard_normal(pad_shape)).astype(matrix.dtype), xp)
+            )
+    return (xp.concatenate([left, blocks[0]], axis=1), xp.concatenate([right, blocks[1]], axis=0))
 
 
 # -- ALS ------------------------------------------------------------------------------------------
@@ -338,16 +355,21 @@ def _right_contractions(X, cores):
     rows = math.prod(X.shape[:-1])
     # (r_0 r_{d-1}, I) @ (I, P) with X's transposed view as B: a short, wide result is the
     # GEMM shape BLAS runs fastest (a tall (P, r^2) one crawls when threads are contended).
-    product = xp.reshape(xp.moveaxis(last, 2, 0), (closing * rank_last, size)) \
+    product = (
+        xp.reshape(xp.moveaxis(last, 2, 0), (closing * rank_last, size))
         @ xp.reshape(X, (rows, size)).T
+    )
     # (r_0, r_{d-1}, P) -> (r_0, P, r_{d-1}): a small copy that makes every later step a GEMM.
     right = [None] * (d - 1)
     right[d - 2] = xp.ascontiguousarray(
-        xp.moveaxis(xp.reshape(product, (closing, rank_last, rows)), 1, 2))
+        xp.moveaxis(xp.reshape(product, (closing, rank_last, rows)), 1, 2)
+    )
     for k in range(d - 2, 0, -1):
         rank_in, size, rank_out = cores[k].shape
-        step = xp.reshape(right[k], (-1, size * rank_out)) \
+        step = (
+            xp.reshape(right[k], (-1, size * rank_out))
             @ xp.reshape(cores[k], (rank_in, size * rank_out)).T
+        )
         right[k - 1] = xp.reshape(step, (closing, -1, rank_in))
     return right
 
@@ -358,8 +380,9 @@ def _absorb_left(partial, cores):
     xp = get_namespace(partial, *cores)
     for core in cores:
         rank_in, size, rank_out = core.shape
-        partial = xp.reshape(core, (rank_in * size, rank_out)).T \
-            @ xp.reshape(partial, (rank_in * size, -1))
+        partial = xp.reshape(core, (rank_in * size, rank_out)).T @ xp.reshape(
+            partial, (rank_in * size, -1)
+        )
     return partial
 
 
@@ -368,14 +391,16 @@ def _last_rhs(X, cores):
     xp = get_namespace(X, *cores)
     first = cores[0]
     closing, size, rank_out = first.shape
-    partial = xp.reshape(xp.moveaxis(first, 1, 2), (closing * rank_out, size)) \
-        @ xp.reshape(X, (size, -1))
+    partial = xp.reshape(xp.moveaxis(first, 1, 2), (closing * rank_out, size)) @ xp.reshape(
+        X, (size, -1)
+    )
     partial = xp.reshape(partial, (closing, rank_out, -1))
     for core in cores[1:-1]:
         rank_in, size, rank_out = core.shape
         # batched over the closing bond r_0: one GEMM per slice
-        partial = xp.reshape(core, (rank_in * size, rank_out)).T \
-            @ xp.reshape(partial, (closing, rank_in * size, -1))
+        partial = xp.reshape(core, (rank_in * size, rank_out)).T @ xp.reshape(
+            partial, (closing, rank_in * size, -1)
+        )
     partial = xp.reshape(partial, (closing, cores[-1].shape[0], cores[-1].shape[1]))
     return xp.moveaxis(partial, 0, 2)
 
@@ -385,8 +410,7 @@ def _gram(right_transfer, left_transfer, rank_in, rank_out):
     transfer matrices ``E_{k+1} ... E_{d-1} E_0 ... E_{k-1}`` (indexed ``(b b'), (a a')``)."""
     xp = get_namespace(right_transfer, left_transfer)
     ring = xp.reshape(right_transfer @ left_transfer, (rank_out, rank_out, rank_in, rank_in))
-    return xp.reshape(xp.transpose(ring, (2, 0, 3, 1)),
-                      (rank_in * rank_out, rank_in * rank_out))
+    return xp.reshape(xp.transpose(ring, (2, 0, 3, 1)), (rank_in * rank_out, rank_in * rank_out))
 
 
 def _solve_core(rhs, gram, ridge):
@@ -435,7 +459,7 @@ def _residual_error(X, cores, inner, norm_hat, norm_x):
     """Relative error from ``||X||^2 - 2<X, X_hat> + ||X_hat||^2``, or from the explicit
     residual when that difference is below round-off resolution."""
     xp = get_namespace(X, *cores)
-    error = expanded_error(norm_x ** 2 - 2 * inner + norm_hat, norm_x ** 2, X.dtype)
+    error = expanded_error(norm_x**2 - 2 * inner + norm_hat, norm_x**2, X.dtype)
     if error is not None:
         return error
     residual = X - TRTensor(cores).to_tensor()
@@ -473,8 +497,19 @@ def _check_als_memory(shape, ranks, itemsize):
 
 
 @with_restarts(n_init=3)
-def tr_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="svd",
-           random_state=None, verbose=False, ridge=None):
+def tr_als(
+    X,
+    rank,
+    *,
+    mask=None,
+    missing="als",
+    max_iter=100,
+    tol=1e-8,
+    init="svd",
+    random_state=None,
+    verbose=False,
+    ridge=None,
+):
     """Fixed-rank tensor-ring approximation by alternating least squares.
 
     Each iteration updates the cores in turn, each from its normal equations
@@ -553,16 +588,32 @@ def tr_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
         _check_als_memory(X.shape, ranks, X.dtype.itemsize)
     cores = _init_cores(X, ranks, init, random_state)
     if masked_als:
-        return tr_complete(Observations.from_dense(X, mask), ranks, max_iter=max_iter,
-                           tol=tol, init=TRTensor(cores), ridge=ridge, verbose=verbose)
+        return tr_complete(
+            Observations.from_dense(X, mask),
+            ranks,
+            max_iter=max_iter,
+            tol=tol,
+            init=TRTensor(cores),
+            ridge=ridge,
+            verbose=verbose,
+        )
     log = SweepLog(None, None, "tr_als", verbose)
     if mask is not None:
 
         def sweep(filled, cores, iteration):
             return _als_sweep(filled, cores, ridge)[0]
 
-        cores, info = em_sweeps(X, mask, cores, sweep, lambda cores: TRTensor(cores).to_tensor(),
-                                impute_start=True, max_iter=max_iter, tol=tol, log=log)
+        cores, info = em_sweeps(
+            X,
+            mask,
+            cores,
+            sweep,
+            lambda cores: TRTensor(cores).to_tensor(),
+            impute_start=True,
+            max_iter=max_iter,
+            tol=tol,
+            log=log,
+        )
         return TRTensor(cores), info
     xp = get_namespace(X, *cores)
     norm_x = float(xp.linalg.norm(xp.reshape(X, (-1,)))) or 1.0
@@ -578,8 +629,18 @@ def tr_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
 
 # -- completion -----------------------------------------------------------------------------------
 @with_restarts
-def tr_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
-                random_state=None, ridge=_COMPLETE_RIDGE, verbose=False, validation=None):
+def tr_complete(
+    observations,
+    rank,
+    *,
+    max_iter=100,
+    tol=1e-6,
+    init="random",
+    random_state=None,
+    ridge=_COMPLETE_RIDGE,
+    verbose=False,
+    validation=None,
+):
     """Tensor-ring completion by ALS over the observed entries only (never densifies).
 
     Core ``k``'s slice ``i`` is the ridge least-squares fit of the observed entries with
@@ -661,12 +722,22 @@ def tr_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
     ranks = _check_tr_rank(rank, shape)
     if isinstance(init, TRTensor):
         if tuple(init.shape) != shape or tuple(init.rank) != ranks:
-            raise ValueError(f"init has shape {init.shape} and TR rank {init.rank}; expected "
-                             f"{shape} and {ranks}")
+            raise ValueError(
+                f"init has shape {init.shape} and TR rank {init.rank}; expected {shape} and {ranks}"
+            )
     random_start = partial(random_tr, shape, ranks, random_state, xp, values.dtype)
-    return complete_chain(observations, init, random_start, max_iter=max_iter, tol=tol,
-                          ridge=ridge, verbose=verbose, validation=validation, to_format=TRTensor,
-                          label="tr_complete")
+    return complete_chain(
+        observations,
+        init,
+        random_start,
+        max_iter=max_iter,
+        tol=tol,
+        ridge=ridge,
+        verbose=verbose,
+        validation=validation,
+        to_format=TRTensor,
+        label="tr_complete",
+    )
 
 
 def pad_tr(tr, new_rank, scale=1e-3, random_state=None):

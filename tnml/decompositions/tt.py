@@ -39,8 +39,17 @@ from ._masked import Observations, SweepLog
 from ._starts import with_restarts
 from ._tt_sweeps import als_sweep, dmrg_sweep, projection_error
 
-__all__ = ["TTTensor", "tt_svd", "tt_round", "tt_als", "tt_dmrg", "tt_complete", "pad_tt",
-           "random_tt", "max_tt_rank"]
+__all__ = [
+    "TTTensor",
+    "tt_svd",
+    "tt_round",
+    "tt_als",
+    "tt_dmrg",
+    "tt_complete",
+    "pad_tt",
+    "random_tt",
+    "max_tt_rank",
+]
 
 # tt_dmrg stops when the ranks are stable and the error changed by less than this (relative).
 _DMRG_STALL = 1e-6
@@ -77,23 +86,32 @@ class TTTensor(FactorizedTensor):
     _array_names = ("cores",)
 
     def __init__(self, cores):
-        if isinstance(cores, (str, bytes)) or hasattr(cores, "shape") \
-                or not hasattr(cores, "__len__"):
+        if (
+            isinstance(cores, (str, bytes))
+            or hasattr(cores, "shape")
+            or not hasattr(cores, "__len__")
+        ):
             raise TypeError(f"cores must be a list of 3-D arrays, got {type(cores).__name__}")
         cores = list(cores)
         if not cores or any(getattr(core, "ndim", None) != 3 for core in cores):
-            raise ValueError(f"cores must be a non-empty list of 3-D arrays (r_k, I_k, r_k+1), "
-                             f"got ndims {[getattr(c, 'ndim', None) for c in cores]}")
+            raise ValueError(
+                f"cores must be a non-empty list of 3-D arrays (r_k, I_k, r_k+1), "
+                f"got ndims {[getattr(c, 'ndim', None) for c in cores]}"
+            )
         get_namespace(*cores)  # raises on cores from different device namespaces
         shapes = [tuple(core.shape) for core in cores]
         if shapes[0][0] != 1 or shapes[-1][2] != 1:
-            raise ValueError(f"cores must have boundary ranks 1: the first core's first axis and "
-                             f"the last core's last axis, got core shapes {shapes}")
+            raise ValueError(
+                f"cores must have boundary ranks 1: the first core's first axis and "
+                f"the last core's last axis, got core shapes {shapes}"
+            )
         for k in range(len(cores) - 1):
             if shapes[k][2] != shapes[k + 1][0]:
-                raise ValueError(f"cores[{k}] and cores[{k + 1}] have mismatched bond "
-                                 f"dimensions {shapes[k][2]} and {shapes[k + 1][0]}: core "
-                                 f"shapes {shapes}")
+                raise ValueError(
+                    f"cores[{k}] and cores[{k + 1}] have mismatched bond "
+                    f"dimensions {shapes[k][2]} and {shapes[k + 1][0]}: core "
+                    f"shapes {shapes}"
+                )
         self.cores = cores
 
     @property
@@ -113,8 +131,9 @@ class TTTensor(FactorizedTensor):
         result = xp.reshape(self.cores[0], (-1, self.cores[0].shape[2]))
         for core in self.cores[1:]:
             rank_in, size, rank_out = core.shape
-            result = xp.reshape(result @ xp.reshape(core, (rank_in, size * rank_out)),
-                                (-1, rank_out))
+            result = xp.reshape(
+                result @ xp.reshape(core, (rank_in, size * rank_out)), (-1, rank_out)
+            )
         return xp.reshape(result, self.shape)
 
     def entries(self, indices):
@@ -156,8 +175,11 @@ class TTTensor(FactorizedTensor):
         TTTensor
         """
         d = len(self.cores)
-        if isinstance(center, bool) or not isinstance(center, numbers.Integral) \
-                or not -d <= center < d:
+        if (
+            isinstance(center, bool)
+            or not isinstance(center, numbers.Integral)
+            or not -d <= center < d
+        ):
             raise ValueError(f"center must be an integer in [{-d}, {d - 1}], got {center!r}")
         center = int(center) % d
         cores = list(self.cores)
@@ -218,29 +240,38 @@ def _check_tt_rank(rank, shape, name="rank"):
         rank = check_positive_int(rank, name)
         return tuple(min(rank, m) for m in maxima)
     if isinstance(rank, (str, bytes)) or not hasattr(rank, "__iter__"):
-        raise TypeError(f"{name} must be an int or a sequence of {d - 1} ints (or {d + 1} with "
-                        f"boundary 1s), got {rank!r}")
+        raise TypeError(
+            f"{name} must be an int or a sequence of {d - 1} ints (or {d + 1} with "
+            f"boundary 1s), got {rank!r}"
+        )
     ranks = [check_positive_int(r, name) for r in rank]
     if len(ranks) == d + 1:
         if ranks[0] != 1 or ranks[-1] != 1:
-            raise ValueError(f"{name} with {d + 1} entries must start and end with 1, got "
-                             f"{tuple(ranks)}")
+            raise ValueError(
+                f"{name} with {d + 1} entries must start and end with 1, got {tuple(ranks)}"
+            )
         ranks = ranks[1:-1]
     elif len(ranks) != d - 1:
-        raise ValueError(f"{name} must have {d - 1} inner bond dimensions (or {d + 1} with the "
-                         f"boundary 1s) for a tensor of order {d}, got {len(ranks)}: "
-                         f"{tuple(ranks)}")
+        raise ValueError(
+            f"{name} must have {d - 1} inner bond dimensions (or {d + 1} with the "
+            f"boundary 1s) for a tensor of order {d}, got {len(ranks)}: "
+            f"{tuple(ranks)}"
+        )
     too_big = [k for k, (r, m) in enumerate(zip(ranks, maxima)) if r > m]
     if too_big:
-        raise ValueError(f"{name}={tuple(ranks)} is impossible for shape {tuple(shape)}: the "
-                         f"bond dimensions are at most {maxima}")
+        raise ValueError(
+            f"{name}={tuple(ranks)} is impossible for shape {tuple(shape)}: the "
+            f"bond dimensions are at most {maxima}"
+        )
     full = [1] + ranks + [1]
     for k in range(d):
         if full[k + 1] > full[k] * shape[k] or full[k] > shape[k] * full[k + 1]:
-            raise ValueError(f"{name}={tuple(ranks)} is not a possible TT rank for shape "
-                             f"{tuple(shape)}: bond dimensions around mode {k} (size "
-                             f"{shape[k]}) are {full[k]} and {full[k + 1]}, and neither may "
-                             f"exceed the other times {shape[k]}")
+            raise ValueError(
+                f"{name}={tuple(ranks)} is not a possible TT rank for shape "
+                f"{tuple(shape)}: bond dimensions around mode {k} (size "
+                f"{shape[k]}) are {full[k]} and {full[k + 1]}, and neither may "
+                f"exceed the other times {shape[k]}"
+            )
     return tuple(ranks)
 
 
@@ -260,8 +291,9 @@ def _start_ranks(rank, init, shape):
     _check_init_shape(init, shape)
     _check_tt_rank(init.rank, shape, name="init")
     if ranks is not None and init.rank[1:-1] != ranks:
-        raise ValueError(f"init has TT rank {init.rank}, but rank={rank!r} asks for inner "
-                         f"ranks {ranks}")
+        raise ValueError(
+            f"init has TT rank {init.rank}, but rank={rank!r} asks for inner ranks {ranks}"
+        )
     return init.rank[1:-1]
 
 
@@ -342,8 +374,11 @@ def tt_svd(X, rank=None, tol=None):
     ranks = _check_tt_rank(rank, shape)
     if tol is not None:
         tol = check_nonneg_float(tol, "tol")
-    delta = _step_delta(tol, float(xp.linalg.norm(xp.reshape(X, (-1,)))), d) \
-        if tol is not None else None
+    delta = (
+        _step_delta(tol, float(xp.linalg.norm(xp.reshape(X, (-1,)))), d)
+        if tol is not None
+        else None
+    )
     cores, remainder, rank_in = [], X, 1
     for k in range(d - 1):
         # ``remainder`` is U^T @ matrix of the previous step (C-contiguous): this is a view.
@@ -397,16 +432,24 @@ def tt_round(tt, rank=None, tol=None):
         tol = check_nonneg_float(tol, "tol")
     cores = tt.right_orthogonalize().cores
     xp = get_namespace(*cores)
-    delta = _step_delta(tol, float(xp.linalg.norm(xp.reshape(cores[0], (-1,)))), d) \
-        if tol is not None else None
+    delta = (
+        _step_delta(tol, float(xp.linalg.norm(xp.reshape(cores[0], (-1,)))), d)
+        if tol is not None
+        else None
+    )
     for k in range(d - 1):
         rank_in, size, rank_out = cores[k].shape
-        u, s, vt = truncated_svd(xp.reshape(cores[k], (rank_in * size, rank_out)),
-                                 rank=None if ranks is None else ranks[k], delta=delta)
+        u, s, vt = truncated_svd(
+            xp.reshape(cores[k], (rank_in * size, rank_out)),
+            rank=None if ranks is None else ranks[k],
+            delta=delta,
+        )
         cores[k] = xp.reshape(u, (rank_in, size, s.shape[0]))
         nxt = cores[k + 1]
-        cores[k + 1] = xp.reshape((s[:, None] * vt) @ xp.reshape(nxt, (rank_out, -1)),
-                                  (s.shape[0], nxt.shape[1], nxt.shape[2]))
+        cores[k + 1] = xp.reshape(
+            (s[:, None] * vt) @ xp.reshape(nxt, (rank_out, -1)),
+            (s.shape[0], nxt.shape[1], nxt.shape[2]),
+        )
     return TTTensor(cores)
 
 
@@ -417,8 +460,21 @@ def _check_sweep_memory(shape, ranks, itemsize, what):
     check_memory(2 * math.prod(shape[:-1]) * last_rank * itemsize, what)
 
 
-def _fit(X, mask, cores, sweep, *, max_iter, tol, verbose, label, stop=None, caps=None,
-         rel_delta=None, impute_from_init=True):
+def _fit(
+    X,
+    mask,
+    cores,
+    sweep,
+    *,
+    max_iter,
+    tol,
+    verbose,
+    label,
+    stop=None,
+    caps=None,
+    rel_delta=None,
+    impute_from_init=True,
+):
     """Run sweeps (EM-imputing unobserved entries when ``mask`` is given) until converged.
 
     ``sweep(X, cores, caps, rel_delta)`` returns the new cores and the last left frame;
@@ -445,9 +501,19 @@ def _fit(X, mask, cores, sweep, *, max_iter, tol, verbose, label, stop=None, cap
     stop_ranks = None if stop is None else (lambda errors: stop(errors, ranks[-2], ranks[-1]))
     if mask is not None:
         # A random start is no estimate of the missing entries: begin from zeros instead.
-        (cores, _), info = em_sweeps(X, mask, (cores, None), tt_sweep, to_dense,
-                                     impute_start=impute_from_init, max_iter=max_iter, tol=tol,
-                                     log=log, to_model=to_model, stop=stop_ranks)
+        (cores, _), info = em_sweeps(
+            X,
+            mask,
+            (cores, None),
+            tt_sweep,
+            to_dense,
+            impute_start=impute_from_init,
+            max_iter=max_iter,
+            tol=tol,
+            log=log,
+            to_model=to_model,
+            stop=stop_ranks,
+        )
         return TTTensor(cores), info
     norm_x = float(xp.linalg.norm(xp.reshape(X, (-1,))))
     state = (cores, None)
@@ -463,8 +529,18 @@ def _fit(X, mask, cores, sweep, *, max_iter, tol, verbose, label, stop=None, cap
 
 # -- ALS ------------------------------------------------------------------------------------------
 @with_restarts
-def tt_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="svd",
-           random_state=None, verbose=False):
+def tt_als(
+    X,
+    rank,
+    *,
+    mask=None,
+    missing="als",
+    max_iter=100,
+    tol=1e-8,
+    init="svd",
+    random_state=None,
+    verbose=False,
+):
     """Fixed-rank tensor-train approximation by one-site alternating least squares.
 
     Each iteration right-orthonormalizes the cores, projects X onto the right frames (one pass
@@ -538,16 +614,40 @@ def tt_als(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="s
     else:
         raise ValueError(f"init must be 'svd', 'random' or a TTTensor, got {init!r}")
     if mask is not None and missing == "als":
-        return tt_complete(Observations.from_dense(X, mask), ranks, max_iter=max_iter,
-                           tol=tol, init=TTTensor(cores), verbose=verbose)
+        return tt_complete(
+            Observations.from_dense(X, mask),
+            ranks,
+            max_iter=max_iter,
+            tol=tol,
+            init=TTTensor(cores),
+            verbose=verbose,
+        )
     _check_sweep_memory(shape, ranks, X.dtype.itemsize, "tt_als sweep")
-    return _fit(X, mask, cores, als_sweep, max_iter=max_iter, tol=tol, verbose=verbose,
-                label="tt_als", impute_from_init=not isinstance(init, str) or init != "random")
+    return _fit(
+        X,
+        mask,
+        cores,
+        als_sweep,
+        max_iter=max_iter,
+        tol=tol,
+        verbose=verbose,
+        label="tt_als",
+        impute_from_init=not isinstance(init, str) or init != "random",
+    )
 
 
 # -- DMRG -----------------------------------------------------------------------------------------
-def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, max_iter=20, init=None,
-            random_state=None, verbose=False):
+def tt_dmrg(
+    X,
+    max_rank=None,
+    *,
+    tol=1e-10,
+    mask=None,
+    max_iter=20,
+    init=None,
+    random_state=None,
+    verbose=False,
+):
     """Tensor-train approximation whose ranks adapt to a tolerance (two-site DMRG sweeps).
 
     Each sweep projects X on the left frame of cores ``< k`` and the right frame of cores
@@ -618,18 +718,42 @@ def tt_dmrg(X, max_rank=None, *, tol=1e-10, mask=None, max_iter=20, init=None,
     def stop(errors, old_rank, new_rank):
         if errors[-1] <= tol:
             return True
-        return len(errors) > 1 and old_rank == new_rank \
+        return (
+            len(errors) > 1
+            and old_rank == new_rank
             and abs(errors[-2] - errors[-1]) <= _DMRG_STALL * errors[-2]
+        )
 
-    return _fit(X, mask, cores, dmrg_sweep, max_iter=max_iter, tol=tol, verbose=verbose,
-                label="tt_dmrg", stop=stop, caps=caps, rel_delta=_step_delta(tol, 1.0, X.ndim),
-                impute_from_init=isinstance(init, TTTensor))
+    return _fit(
+        X,
+        mask,
+        cores,
+        dmrg_sweep,
+        max_iter=max_iter,
+        tol=tol,
+        verbose=verbose,
+        label="tt_dmrg",
+        stop=stop,
+        caps=caps,
+        rel_delta=_step_delta(tol, 1.0, X.ndim),
+        impute_from_init=isinstance(init, TTTensor),
+    )
 
 
 # -- completion -----------------------------------------------------------------------------------
 @with_restarts
-def tt_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
-                random_state=None, ridge=1e-8, verbose=False, validation=None):
+def tt_complete(
+    observations,
+    rank,
+    *,
+    max_iter=100,
+    tol=1e-6,
+    init="random",
+    random_state=None,
+    ridge=1e-8,
+    verbose=False,
+    validation=None,
+):
     """Tensor-train completion by ALS over the observed entries only (never densifies).
 
     Core ``k``'s slice ``i`` is the ridge least-squares fit of the observed entries with
@@ -706,9 +830,18 @@ def tt_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
     xp = get_namespace(values)
     ranks = _start_ranks(rank, init, shape)
     random_start = partial(random_tt, shape, ranks, random_state, xp, values.dtype)
-    return complete_chain(observations, init, random_start, max_iter=max_iter, tol=tol,
-                          ridge=ridge, verbose=verbose, validation=validation, to_format=TTTensor,
-                          label="tt_complete")
+    return complete_chain(
+        observations,
+        init,
+        random_start,
+        max_iter=max_iter,
+        tol=tol,
+        ridge=ridge,
+        verbose=verbose,
+        validation=validation,
+        to_format=TTTensor,
+        label="tt_complete",
+    )
 
 
 def pad_tt(tt, new_rank, scale=1e-3, random_state=None):

@@ -20,8 +20,15 @@ from ._linalg import khatri_rao, leading_left_singular_vectors, mode_dot, split_
 from ._masked import Observations, SweepLog, solve_rowwise
 from ._starts import with_restarts
 
-__all__ = ["TuckerTensor", "hosvd", "tucker_hooi", "tucker_complete", "pad_tucker",
-           "random_tucker", "check_tucker_rank"]
+__all__ = [
+    "TuckerTensor",
+    "hosvd",
+    "tucker_hooi",
+    "tucker_complete",
+    "pad_tucker",
+    "random_tucker",
+    "check_tucker_rank",
+]
 
 # Bound on the (entries, prod(other ranks)) Kronecker rows behind one block of design rows.
 _DESIGN_BYTES = 32 * 2**20
@@ -49,12 +56,15 @@ class TuckerTensor(FactorizedTensor):
     def __init__(self, core, factors):
         factors = list(factors)
         if getattr(core, "ndim", None) != len(factors):
-            raise ValueError(f"core must have one axis per factor ({len(factors)}), got "
-                             f"shape {getattr(core, 'shape', None)}")
+            raise ValueError(
+                f"core must have one axis per factor ({len(factors)}), got "
+                f"shape {getattr(core, 'shape', None)}"
+            )
         for mode, factor in enumerate(factors):
             if factor is not None and (factor.ndim != 2 or factor.shape[1] != core.shape[mode]):
-                raise ValueError(f"factors[{mode}] must have shape (I, {core.shape[mode]}), "
-                                 f"got {factor.shape}")
+                raise ValueError(
+                    f"factors[{mode}] must have shape (I, {core.shape[mode]}), got {factor.shape}"
+                )
         self.core, self.factors = core, factors
 
     def _arrays(self):
@@ -62,8 +72,7 @@ class TuckerTensor(FactorizedTensor):
 
     @property
     def shape(self):
-        return tuple(r if f is None else f.shape[0]
-                     for r, f in zip(self.core.shape, self.factors))
+        return tuple(r if f is None else f.shape[0] for r, f in zip(self.core.shape, self.factors))
 
     @property
     def rank(self):
@@ -92,13 +101,15 @@ class TuckerTensor(FactorizedTensor):
         xp = self.xp
         # Contract the core with one factor row per mode, smallest memory first: (n, R...) ->
         # never more than n * prod(R[1:]) numbers, never the dense tensor.
-        rows = [xp.eye(r, dtype=self.core.dtype)[indices[:, m]] if f is None else f[indices[:, m]]
-                for m, (r, f) in enumerate(zip(self.core.shape, self.factors))]
-        result = xp.reshape(rows[0] @ xp.reshape(self.core, (self.core.shape[0], -1)),
-                            (-1,) + self.core.shape[1:])
+        rows = [
+            xp.eye(r, dtype=self.core.dtype)[indices[:, m]] if f is None else f[indices[:, m]]
+            for m, (r, f) in enumerate(zip(self.core.shape, self.factors))
+        ]
+        result = xp.reshape(
+            rows[0] @ xp.reshape(self.core, (self.core.shape[0], -1)), (-1,) + self.core.shape[1:]
+        )
         for row in rows[1:]:
-            result = xp.sum(result * xp.reshape(row, row.shape + (1,) * (result.ndim - 2)),
-                            axis=1)
+            result = xp.sum(result * xp.reshape(row, row.shape + (1,) * (result.ndim - 2)), axis=1)
         return result
 
     def norm(self):
@@ -119,8 +130,10 @@ class TuckerTensor(FactorizedTensor):
         from tensorly.tucker_tensor import TuckerTensor as TLTuckerTensor
 
         xp = self.xp
-        factors = [xp.eye(r, dtype=self.core.dtype) if f is None else f
-                   for r, f in zip(self.core.shape, self.factors)]
+        factors = [
+            xp.eye(r, dtype=self.core.dtype) if f is None else f
+            for r, f in zip(self.core.shape, self.factors)
+        ]
         return TLTuckerTensor((self.core, factors))
 
     @classmethod
@@ -130,8 +143,7 @@ class TuckerTensor(FactorizedTensor):
         return cls(core, list(factors))
 
     def _map_arrays(self, func):
-        return TuckerTensor(func(self.core), [None if f is None else func(f)
-                                              for f in self.factors])
+        return TuckerTensor(func(self.core), [None if f is None else func(f) for f in self.factors])
 
 
 def check_tucker_rank(rank, shape):
@@ -143,18 +155,24 @@ def check_tucker_rank(rank, shape):
     except TypeError:
         raise TypeError(f"rank must be an int or a sequence of ints/None, got {rank!r}") from None
     if len(rank) != len(shape):
-        raise ValueError(f"rank must have {len(shape)} entries (one per mode of a tensor of "
-                         f"shape {tuple(shape)}), got {len(rank)}")
-    checked = [None if r is None else check_positive_int(r, f"rank[{mode}]", upper=shape[mode])
-               for mode, r in enumerate(rank)]
+        raise ValueError(
+            f"rank must have {len(shape)} entries (one per mode of a tensor of "
+            f"shape {tuple(shape)}), got {len(rank)}"
+        )
+    checked = [
+        None if r is None else check_positive_int(r, f"rank[{mode}]", upper=shape[mode])
+        for mode, r in enumerate(rank)
+    ]
     full = [shape[m] if r is None else r for m, r in enumerate(checked)]
     for mode, r in enumerate(full):
         if checked[mode] is None:  # an uncompressed mode may be redundant; that is allowed
             continue
-        others = math.prod(full[:mode] + full[mode + 1:])
+        others = math.prod(full[:mode] + full[mode + 1 :])
         if r > others:
-            raise ValueError(f"rank[{mode}]={r} exceeds the product of the other ranks "
-                             f"({others}); no Tucker core can have that multilinear rank")
+            raise ValueError(
+                f"rank[{mode}]={r} exceeds the product of the other ranks "
+                f"({others}); no Tucker core can have that multilinear rank"
+            )
     return checked
 
 
@@ -167,9 +185,12 @@ def random_tucker(shape, rank, random_state=None, xp=None, dtype="float64"):
     rank = check_tucker_rank(rank, shape)
     full = [shape[m] if r is None else r for m, r in enumerate(rank)]
     core = to_device(rng.standard_normal(full).astype(dtype), xp)
-    factors = [None if r is None else
-               to_device(np.linalg.qr(rng.standard_normal((dim, r)))[0].astype(dtype), xp)
-               for dim, r in zip(shape, rank)]
+    factors = [
+        None
+        if r is None
+        else to_device(np.linalg.qr(rng.standard_normal((dim, r)))[0].astype(dtype), xp)
+        for dim, r in zip(shape, rank)
+    ]
     return TuckerTensor(core, factors)
 
 
@@ -205,8 +226,10 @@ def hosvd(X, rank):
     """
     X, _ = check_masked_tensor(X, None)
     rank = check_tucker_rank(rank, X.shape)
-    factors = [None if r is None else leading_left_singular_vectors(unfold(X, m), r)
-               for m, r in enumerate(rank)]
+    factors = [
+        None if r is None else leading_left_singular_vectors(unfold(X, m), r)
+        for m, r in enumerate(rank)
+    ]
     return TuckerTensor(_project(X, factors), factors)
 
 
@@ -214,22 +237,40 @@ def _initial_factors(X, rank, init, random_state):
     xp = get_namespace(X)
     if isinstance(init, str):
         if init == "svd":
-            return [None if r is None else leading_left_singular_vectors(unfold(X, m), r)
-                    for m, r in enumerate(rank)]
+            return [
+                None if r is None else leading_left_singular_vectors(unfold(X, m), r)
+                for m, r in enumerate(rank)
+            ]
         if init == "random":
             return random_tucker(X.shape, rank, random_state, xp, X.dtype).factors
         raise ValueError(f"init must be 'svd', 'random' or a TuckerTensor, got {init!r}")
     start = init if isinstance(init, TuckerTensor) else TuckerTensor.from_tensorly(init)
     if start.shape != X.shape or start.rank != tuple(
-            X.shape[m] if r is None else r for m, r in enumerate(rank)):
-        raise ValueError(f"init has shape {start.shape} and rank {start.rank}, which does not "
-                         f"match X's shape {X.shape} and rank {tuple(rank)}")
-    return [None if r is None else xp.linalg.qr(xp.asarray(f, dtype=X.dtype))[0]
-            for r, f in zip(rank, start.factors)]
+        X.shape[m] if r is None else r for m, r in enumerate(rank)
+    ):
+        raise ValueError(
+            f"init has shape {start.shape} and rank {start.rank}, which does not "
+            f"match X's shape {X.shape} and rank {tuple(rank)}"
+        )
+    return [
+        None if r is None else xp.linalg.qr(xp.asarray(f, dtype=X.dtype))[0]
+        for r, f in zip(rank, start.factors)
+    ]
 
 
-def tucker_hooi(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, init="svd",
-                random_state=None, ridge=1e-8, verbose=False):
+def tucker_hooi(
+    X,
+    rank,
+    *,
+    mask=None,
+    missing="als",
+    max_iter=100,
+    tol=1e-8,
+    init="svd",
+    random_state=None,
+    ridge=1e-8,
+    verbose=False,
+):
     """Tucker decomposition by higher-order orthogonal iteration (HOOI).
 
     Parameters
@@ -278,9 +319,15 @@ def tucker_hooi(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, in
     check_missing(missing)
     factors = _initial_factors(X, rank, init, random_state)
     if mask is not None and missing == "als":
-        return tucker_complete(Observations.from_dense(X, mask), rank, max_iter=max_iter,
-                               tol=tol, init=TuckerTensor(_project(X, factors), factors),
-                               ridge=ridge, verbose=verbose)
+        return tucker_complete(
+            Observations.from_dense(X, mask),
+            rank,
+            max_iter=max_iter,
+            tol=tol,
+            init=TuckerTensor(_project(X, factors), factors),
+            ridge=ridge,
+            verbose=verbose,
+        )
     split = split_point(X.shape)
     log = SweepLog(None, None, "tucker_hooi", verbose)
 
@@ -293,8 +340,17 @@ def tucker_hooi(X, rank, *, mask=None, missing="als", max_iter=100, tol=1e-8, in
 
     if mask is not None:
         # The first sweep sees zeros at the unobserved entries; later ones the model's values.
-        state, info = em_sweeps(X, mask, (None, factors), sweep, to_dense, impute_start=False,
-                                max_iter=max_iter, tol=tol, log=log)
+        state, info = em_sweeps(
+            X,
+            mask,
+            (None, factors),
+            sweep,
+            to_dense,
+            impute_start=False,
+            max_iter=max_iter,
+            tol=tol,
+            log=log,
+        )
         return TuckerTensor(*state), info
     xp = get_namespace(X)
     norm_sq = (float(xp.linalg.norm(X)) or 1.0) ** 2
@@ -334,8 +390,18 @@ def _hooi_sweep(X, factors, rank, split):
 
 
 @with_restarts
-def tucker_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random",
-                    random_state=None, ridge=1e-8, verbose=False, validation=None):
+def tucker_complete(
+    observations,
+    rank,
+    *,
+    max_iter=100,
+    tol=1e-6,
+    init="random",
+    random_state=None,
+    ridge=1e-8,
+    verbose=False,
+    validation=None,
+):
     """Tucker completion by ALS over the observed entries only (never densifies).
 
     A sweep solves each factor row by row (:func:`~tnml.decompositions._masked.solve_rowwise`;
@@ -397,16 +463,23 @@ def tucker_complete(observations, rank, *, max_iter=100, tol=1e-6, init="random"
         for mode, mode_rank in enumerate(rank):
             if mode_rank is not None:
                 design = _factor_design(core, factors, columns, mode)
-                factors[mode] = solve_rowwise(observations, mode, design, shape[mode],
-                                              mode_rank, ridge)
+                factors[mode] = solve_rowwise(
+                    observations, mode, design, shape[mode], mode_rank, ridge
+                )
         core, factors = _orthonormalize(core, factors)
         design = _core_design(factors, columns, core)
-        core = xp.reshape(solve_rowwise(observations, None, design, 1, math.prod(core.shape),
-                                        ridge), core.shape)
+        core = xp.reshape(
+            solve_rowwise(observations, None, design, 1, math.prod(core.shape), ridge), core.shape
+        )
         return TuckerTensor(core, factors), None
 
-    info = fit_sweeps(step, max_iter, tol, SweepLog(observations, validation, "tucker_complete",
-                                                    verbose), observations.values.dtype)
+    info = fit_sweeps(
+        step,
+        max_iter,
+        tol,
+        SweepLog(observations, validation, "tucker_complete", verbose),
+        observations.values.dtype,
+    )
     return TuckerTensor(core, factors), info
 
 
@@ -433,8 +506,9 @@ def _blockwise(func, positions, row_bytes):
     block = max(1, _DESIGN_BYTES // row_bytes)
     if positions.shape[0] <= block:
         return func(positions)
-    return xp.concatenate([func(positions[begin:begin + block])
-                           for begin in range(0, positions.shape[0], block)])
+    return xp.concatenate(
+        [func(positions[begin : begin + block]) for begin in range(0, positions.shape[0], block)]
+    )
 
 
 def _factor_design(core, factors, columns, mode):
@@ -498,8 +572,9 @@ def _initial_complete(observations, rank, init, random_state):
         raise TypeError(f"init must be 'random' or a TuckerTensor, got {type(init).__name__}")
     full = tuple(shape[m] if r is None else r for m, r in enumerate(rank))
     if init.shape != shape or init.rank != full:
-        raise ValueError(f"init has shape {init.shape} and rank {init.rank}; expected {shape} "
-                         f"and {full}")
+        raise ValueError(
+            f"init has shape {init.shape} and rank {init.rank}; expected {shape} and {full}"
+        )
     if [f is None for f in init.factors] != [r is None for r in rank]:
         raise ValueError("init must leave uncompressed exactly the modes whose rank is None")
     core = xp.asarray(init.core, dtype=values.dtype)
@@ -539,19 +614,22 @@ def pad_tucker(tucker, new_rank, scale=1e-2, random_state=None):
     xp = get_namespace(core)
     rng = check_random_state(random_state)
     full = tuple(shape[m] if r is None else r for m, r in enumerate(new_rank))
-    if any(new < old for new, old in zip(full, core.shape)) or \
-            [f is None for f in factors] != [r is None for r in new_rank]:
-        raise ValueError(f"new_rank={tuple(new_rank)} must keep the uncompressed modes and be "
-                         f"at least the current rank {core.shape} in every mode")
+    if any(new < old for new, old in zip(full, core.shape)) or [f is None for f in factors] != [
+        r is None for r in new_rank
+    ]:
+        raise ValueError(
+            f"new_rank={tuple(new_rank)} must keep the uncompressed modes and be "
+            f"at least the current rank {core.shape} in every mode"
+        )
     for mode, factor in enumerate(factors):
         extra = full[mode] - core.shape[mode]
         if factor is not None and extra:
-            noise = xp.asarray(to_device(rng.standard_normal((shape[mode], extra)), xp),
-                               dtype=factor.dtype)
+            noise = xp.asarray(
+                to_device(rng.standard_normal((shape[mode], extra)), xp), dtype=factor.dtype
+            )
             new_columns = xp.linalg.qr(noise - factor @ (factor.T @ noise))[0]
             factors[mode] = xp.concatenate([factor, new_columns], axis=1)
     rms = float(xp.sqrt(xp.mean(core * core))) or 1.0
-    padded = xp.asarray(to_device(rng.standard_normal(full) * (scale * rms), xp),
-                        dtype=core.dtype)
+    padded = xp.asarray(to_device(rng.standard_normal(full) * (scale * rms), xp), dtype=core.dtype)
     padded[tuple(slice(0, r) for r in core.shape)] = core
     return TuckerTensor(padded, factors)

@@ -11,6 +11,17 @@ from .tt import TensorTrain
 from .tubal import TubalSVD
 from .tucker import Tucker
 
-__all__ = ["CP", "Tucker", "TensorTrain", "TensorRing", "TensorImputer", "TubalSVD",
-           "TensorCompletionRegressor", "MPSClassifier", "MPSRegressor", "CPRegressor",
-           "TuckerRegressor", "TTRegressor"]
+__all__ = [
+    "CP",
+    "Tucker",
+    "TensorTrain",
+    "TensorRing",
+    "TensorImputer",
+    "TubalSVD",
+    "TensorCompletionRegressor",
+    "MPSClassifier",
+    "MPSRegressor",
+    "CPRegressor",
+    "TuckerRegressor",
+    "TTRegressor",
+]

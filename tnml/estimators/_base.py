@@ -38,12 +38,15 @@ def _check_tensor_shape(tensor_shape):
     try:
         shape = tuple(tensor_shape)
     except TypeError:
-        raise TypeError(f"tensor_shape must be a tuple of positive ints or None, got "
-                        f"{tensor_shape!r}") from None
-    if not shape or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1
-                        for d in shape):
-        raise ValueError(f"tensor_shape must be a non-empty tuple of positive ints, got "
-                         f"{tensor_shape!r}")
+        raise TypeError(
+            f"tensor_shape must be a tuple of positive ints or None, got {tensor_shape!r}"
+        ) from None
+    if not shape or any(
+        isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1 for d in shape
+    ):
+        raise ValueError(
+            f"tensor_shape must be a non-empty tuple of positive ints, got {tensor_shape!r}"
+        )
     return tuple(int(d) for d in shape)
 
 
@@ -84,9 +87,19 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
     }
 
     # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
-    _fitted_attributes = ("n_features_in_", "feature_names_in_", "tensor_shape_", "decomposition_",
-                          "reconstruction_error_", "n_iter_", "components_", "n_components_",
-                          "_n_features_out", "_input_ndim", "_sklearn_output_config")
+    _fitted_attributes = (
+        "n_features_in_",
+        "feature_names_in_",
+        "tensor_shape_",
+        "decomposition_",
+        "reconstruction_error_",
+        "n_iter_",
+        "components_",
+        "n_components_",
+        "_n_features_out",
+        "_input_ndim",
+        "_sklearn_output_config",
+    )
 
     # -- input ----------------------------------------------------------------------------------
     def _validate_tensor(self, X, reset):
@@ -98,30 +111,43 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         if is_numpy(xp) and not (hasattr(X, "ndim") and getattr(X, "ndim", 2) > 2):
             # Host 2-D data (arrays, lists, DataFrames) go through scikit-learn's own checks,
             # which also record feature names.
-            X = check_value_range(validate_data(self, X, reset=reset,
-                                                dtype=[np.float64, np.float32],
-                                                ensure_all_finite="allow-nan"))
+            X = check_value_range(
+                validate_data(
+                    self,
+                    X,
+                    reset=reset,
+                    dtype=[np.float64, np.float32],
+                    ensure_all_finite="allow-nan",
+                )
+            )
         else:
             X = check_tensor(X, "X", allow_nan=True)
             flat = math.prod(X.shape[1:])
             if reset:
                 self.n_features_in_ = flat
             elif flat != self.n_features_in_:
-                raise ValueError(f"X has {flat} features, but {type(self).__name__} is "
-                                 f"expecting {self.n_features_in_} features as input.")
+                raise ValueError(
+                    f"X has {flat} features, but {type(self).__name__} is "
+                    f"expecting {self.n_features_in_} features as input."
+                )
         if reset:
             self._input_ndim = X.ndim
         if X.ndim == 2 and tensor_shape is not None:
             if math.prod(tensor_shape) != X.shape[1]:
-                raise ValueError(f"tensor_shape={tensor_shape} holds {math.prod(tensor_shape)} "
-                                 f"entries but X has {X.shape[1]} features per sample")
+                raise ValueError(
+                    f"tensor_shape={tensor_shape} holds {math.prod(tensor_shape)} "
+                    f"entries but X has {X.shape[1]} features per sample"
+                )
             X = get_namespace(X).reshape(X, (X.shape[0],) + tensor_shape)
         elif X.ndim > 2 and tensor_shape is not None and tuple(X.shape[1:]) != tensor_shape:
-            raise ValueError(f"tensor_shape={tensor_shape} does not match X's sample shape "
-                             f"{tuple(X.shape[1:])}")
+            raise ValueError(
+                f"tensor_shape={tensor_shape} does not match X's sample shape {tuple(X.shape[1:])}"
+            )
         if not reset and tuple(X.shape[1:]) != self.tensor_shape_:
-            raise ValueError(f"X's samples have shape {tuple(X.shape[1:])}, but "
-                             f"{type(self).__name__} was fitted on {self.tensor_shape_}")
+            raise ValueError(
+                f"X's samples have shape {tuple(X.shape[1:])}, but "
+                f"{type(self).__name__} was fitted on {self.tensor_shape_}"
+            )
         return X
 
     # -- fit / transform ------------------------------------------------------------------------
@@ -144,12 +170,16 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         self.tensor_shape_ = tuple(X.shape[1:])
         decomposition, info = self._decompose(X, _observed_mask(X))
         if info is not None and not info.converged:
-            warnings.warn(f"{type(self).__name__} did not converge in {info.n_iter} iterations "
-                          f"(relative error {info.error:.3g}); raise max_iter or tol",
-                          ConvergenceWarning, stacklevel=2)
+            warnings.warn(
+                f"{type(self).__name__} did not converge in {info.n_iter} iterations "
+                f"(relative error {info.error:.3g}); raise max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         self.decomposition_ = decomposition
-        self.reconstruction_error_ = float(info.error) if info is not None else float(
-            self._relative_error(X, decomposition))
+        self.reconstruction_error_ = (
+            float(info.error) if info is not None else float(self._relative_error(X, decomposition))
+        )
         # A one-pass method (TT-SVD, a complete t-SVD) makes one pass: scikit-learn's contract
         # for estimators with max_iter is n_iter_ >= 1.
         self.n_iter_ = 1 if info is None else info.n_iter
@@ -205,8 +235,12 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         # Missing features: each sample solves its own least squares over what it observed.
         empty = int(xp.sum(~xp.any(mask, axis=1)))
         if empty:
-            warnings.warn(f"{empty} sample(s) of X have no observed entries (all NaN); their "
-                          f"coordinates are set to 0", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"{empty} sample(s) of X have no observed entries (all NaN); their "
+                f"coordinates are set to 0",
+                UserWarning,
+                stacklevel=2,
+            )
         observed = xp.asarray(mask, dtype=flat.dtype)
         grams = einsum("pf,nf,qf->npq", components, observed, components)
         rhs = xp.where(mask, flat, 0) @ components.T
@@ -227,8 +261,9 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         check_is_fitted(self)
         W = check_tensor(X, "X")
         if W.ndim != 2 or W.shape[1] != self.n_components_:
-            raise ValueError(f"X must have shape (n_samples, {self.n_components_}), got "
-                             f"{tuple(W.shape)}")
+            raise ValueError(
+                f"X must have shape (n_samples, {self.n_components_}), got {tuple(W.shape)}"
+            )
         flat = W @ self.components_
         if self._input_ndim == 2:
             return flat

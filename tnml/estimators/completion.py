@@ -35,14 +35,18 @@ def _check_coordinates(X, name="X"):
     scikit-learn's own checks often produce); anything else is a ValueError."""
     if X.dtype.kind == "f":
         if not np.all(np.isfinite(X)) or np.any(X != np.round(X)):
-            raise ValueError(f"{name} must hold integer coordinates; got non-integral values "
-                             f"such as {X[np.nonzero(X != np.round(X))][:3].tolist()}")
+            raise ValueError(
+                f"{name} must hold integer coordinates; got non-integral values "
+                f"such as {X[np.nonzero(X != np.round(X))][:3].tolist()}"
+            )
         X = X.astype(np.int64)
     elif X.dtype.kind not in "iu":
         raise ValueError(f"{name} must hold integer coordinates, got dtype {X.dtype}")
     if X.size and X.min() < 0:
-        raise ValueError(f"Negative values in data passed to {name}: coordinates index the "
-                         f"tensor from 0, got {int(X.min())}")
+        raise ValueError(
+            f"Negative values in data passed to {name}: coordinates index the "
+            f"tensor from 0, got {int(X.min())}"
+        )
     return X.astype(np.int64, copy=False)
 
 
@@ -50,8 +54,10 @@ def _check_inside(X, shape, name="X"):
     too_large = X >= np.asarray(shape)
     if np.any(too_large):
         axis = int(np.nonzero(too_large.any(axis=0))[0][0])
-        raise ValueError(f"{name} has coordinates outside shape={tuple(shape)}: axis {axis} "
-                         f"reaches {int(X[:, axis].max())}, allowed at most {shape[axis] - 1}")
+        raise ValueError(
+            f"{name} has coordinates outside shape={tuple(shape)}: axis {axis} "
+            f"reaches {int(X[:, axis].max())}, allowed at most {shape[axis] - 1}"
+        )
 
 
 def _n_params(model, shape, rank):
@@ -149,11 +155,31 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
     }
 
     # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
-    _fitted_attributes = ("n_features_in_", "feature_names_in_", "shape_", "decomposition_",
-                          "rank_", "rank_history_", "n_iter_", "train_error_")
+    _fitted_attributes = (
+        "n_features_in_",
+        "feature_names_in_",
+        "shape_",
+        "decomposition_",
+        "rank_",
+        "rank_history_",
+        "n_iter_",
+        "train_error_",
+    )
 
-    def __init__(self, model="cp", rank=8, *, shape=None, max_rank=16, ridge=1e-8,
-                 max_iter=100, n_init=1, tol=1e-6, random_state=None, verbose=0):
+    def __init__(
+        self,
+        model="cp",
+        rank=8,
+        *,
+        shape=None,
+        max_rank=16,
+        ridge=1e-8,
+        max_iter=100,
+        n_init=1,
+        tol=1e-6,
+        random_state=None,
+        verbose=0,
+    ):
         self.model = model
         self.rank = rank
         self.shape = shape
@@ -186,13 +212,13 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         X = _check_coordinates(X)
         self.shape_ = self._resolve_shape(X)
         family = FAMILIES[self.model]
-        largest = family.rank(self.max_rank if self.rank == "auto" else int(self.rank),
-                              self.shape_)
+        largest = family.rank(self.max_rank if self.rank == "auto" else int(self.rank), self.shape_)
         # The start factors are drawn before the first sweep: refuse them before they exist
         # (a huge ``shape`` would otherwise allocate, or be killed, before any other check).
-        check_memory(_n_params(self.model, self.shape_, largest) * np.dtype(np.float64).itemsize,
-                     f"TensorCompletionRegressor start factors (model={self.model!r}, "
-                     f"shape={self.shape_})")
+        check_memory(
+            _n_params(self.model, self.shape_, largest) * np.dtype(np.float64).itemsize,
+            f"TensorCompletionRegressor start factors (model={self.model!r}, shape={self.shape_})",
+        )
         y = np.asarray(y, dtype=np.float64)
         observations = Observations(X, y, self.shape_)
         fits = []  # every (format, FitResult), so that n_iter_ is the final fit's
@@ -208,23 +234,32 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
             ranks = family_ranks(family, range(1, self.max_rank + 1), self.shape_)
             # CP's own (spectral) start at each rank beats a warm start padded from the last
             # one: growing CP from rank 1 on sparse data stalls in swamps.
-            pad = None if self.model == "cp" else partial(family.pad,
-                                                          random_state=self.random_state)
+            pad = (
+                None if self.model == "cp" else partial(family.pad, random_state=self.random_state)
+            )
             self.decomposition_, rank, self.rank_history_ = grow_rank(
-                fit, pad, observations, ranks, random_state=self.random_state)
+                fit, pad, observations, ranks, random_state=self.random_state
+            )
             self.rank_ = rank if isinstance(rank, int) else max(rank)
             info = fits[-1][1]
         else:
             self.rank_ = int(self.rank)
-            self.decomposition_, info = fit(observations, family.rank(self.rank_, self.shape_),
-                                            None)
+            self.decomposition_, info = fit(
+                observations, family.rank(self.rank_, self.shape_), None
+            )
             if not info.converged:
-                warnings.warn(f"TensorCompletionRegressor did not converge in {info.n_iter} "
-                              f"sweeps (relative training error {info.error:.3g}); raise "
-                              f"max_iter or tol", ConvergenceWarning, stacklevel=2)
+                warnings.warn(
+                    f"TensorCompletionRegressor did not converge in {info.n_iter} "
+                    f"sweeps (relative training error {info.error:.3g}); raise "
+                    f"max_iter or tol",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
         self.n_iter_ = info.n_iter
-        self.train_error_ = float(np.sqrt(np.mean((self.decomposition_.entries(X) - y) ** 2))
-                                  / (np.sqrt(np.mean(y ** 2)) or 1.0))
+        self.train_error_ = float(
+            np.sqrt(np.mean((self.decomposition_.entries(X) - y) ** 2))
+            / (np.sqrt(np.mean(y**2)) or 1.0)
+        )
         return self
 
     def _fit_rank(self, complete, observations, rank, init, max_iter):
@@ -232,8 +267,13 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         # others); a warm start from the rank search otherwise, which extra starts would waste.
         kwargs = {} if init is None else {"init": init}
         n_init = self.n_init if init is None else 1
-        common = dict(max_iter=max_iter, tol=self.tol, random_state=self.random_state,
-                      ridge=self.ridge, verbose=bool(self.verbose))
+        common = dict(
+            max_iter=max_iter,
+            tol=self.tol,
+            random_state=self.random_state,
+            ridge=self.ridge,
+            verbose=bool(self.verbose),
+        )
         if n_init == 1:
             return complete(observations, rank, **common, **kwargs)
         # Several starts are compared on 10% held-out entries; the winner is refitted on all.
@@ -247,10 +287,12 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
             return inferred
         shape = tuple(self.shape)
         if len(shape) != X.shape[1] or any(
-                isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1
-                for d in shape):
-            raise ValueError(f"shape must hold {X.shape[1]} positive ints (one per column of "
-                             f"X), got {self.shape!r}")
+            isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1 for d in shape
+        ):
+            raise ValueError(
+                f"shape must hold {X.shape[1]} positive ints (one per column of "
+                f"X), got {self.shape!r}"
+            )
         _check_inside(X, shape)
         return tuple(int(d) for d in shape)
 

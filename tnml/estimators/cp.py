@@ -83,8 +83,20 @@ class CP(TensorDecompositionMixin):
         "ridge": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
-    def __init__(self, rank=None, *, tensor_shape=None, max_iter=500, tol=1e-6, init="svd",
-                 n_init=1, linesearch=True, ridge=0.0, random_state=None, verbose=0):
+    def __init__(
+        self,
+        rank=None,
+        *,
+        tensor_shape=None,
+        max_iter=500,
+        tol=1e-6,
+        init="svd",
+        n_init=1,
+        linesearch=True,
+        ridge=0.0,
+        random_state=None,
+        verbose=0,
+    ):
         self.rank = rank
         self.tensor_shape = tensor_shape
         self.max_iter = max_iter
@@ -98,10 +110,20 @@ class CP(TensorDecompositionMixin):
 
     def _decompose(self, X, mask):
         rank = min(X.shape) if self.rank is None else self.rank
-        return cp_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol, init=self.init,
-                      random_state=self.random_state, linesearch=self.linesearch,
-                      ridge=self.ridge, verbose=bool(self.verbose), n_init=self.n_init,
-                      progress_after=_PROGRESS_AFTER)
+        return cp_als(
+            X,
+            rank,
+            mask=mask,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            init=self.init,
+            random_state=self.random_state,
+            linesearch=self.linesearch,
+            ridge=self.ridge,
+            verbose=bool(self.verbose),
+            n_init=self.n_init,
+            progress_after=_PROGRESS_AFTER,
+        )
 
     def _sample_factor(self, cp):
         return cp.factors[0]

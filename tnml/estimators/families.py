@@ -51,8 +51,18 @@ from ..decompositions import (
     tucker_hooi,
 )
 
-__all__ = ["Family", "FAMILIES", "AUTOMATIC", "SearchOptions", "Selection", "select", "to_layout",
-           "from_layout", "default_layout", "family_ranks"]
+__all__ = [
+    "Family",
+    "FAMILIES",
+    "AUTOMATIC",
+    "SearchOptions",
+    "Selection",
+    "select",
+    "to_layout",
+    "from_layout",
+    "default_layout",
+    "family_ranks",
+]
 
 # Sweeps per rank on the way up a ladder: the ranks there only need to be good warm starts
 # and fair held-out scores; the final fit on every observation gets the full budget.
@@ -146,7 +156,7 @@ def _tucker_rank(rank, shape):
     """One rank per mode, clipped to the mode sizes and to the product of the other ranks."""
     ranks = [min(rank, d) for d in shape]
     for _ in ranks:  # each pass can only lower ranks; len(ranks) passes reach the fixpoint
-        ranks = [min(r, math.prod(ranks[:m] + ranks[m + 1:])) for m, r in enumerate(ranks)]
+        ranks = [min(r, math.prod(ranks[:m] + ranks[m + 1 :])) for m, r in enumerate(ranks)]
     return tuple(ranks)
 
 
@@ -163,14 +173,19 @@ def _tr_rank(rank, shape):
 
 
 def _tubal_skip(shape):
-    return None if len(shape) == 3 else (f"the tubal model needs a 3-way tensor, got "
-                                         f"shape {tuple(shape)}")
+    return (
+        None
+        if len(shape) == 3
+        else (f"the tubal model needs a 3-way tensor, got shape {tuple(shape)}")
+    )
 
 
 def _smooth_skip(shape):
     if min(shape[:-1]) < 2:
-        return (f"the smooth model needs every axis but the last of length >= 2 (they are "
-                f"smoothed), got shape {tuple(shape)}")
+        return (
+            f"the smooth model needs every axis but the last of length >= 2 (they are "
+            f"smoothed), got shape {tuple(shape)}"
+        )
     return None
 
 
@@ -240,34 +255,47 @@ def _grow(family, X, observed, options):
         sweeps = options.max_iter if obs is observations else _GROWTH_SWEEPS
         if options.probe:
             sweeps = _PROBE_SWEEPS
-        fitted, info = family.complete(obs, rank, init="random" if init is None else init,
-                                       max_iter=min(sweeps, options.max_iter), tol=1e-5,
-                                       random_state=options.random_state)
+        fitted, info = family.complete(
+            obs,
+            rank,
+            init="random" if init is None else init,
+            max_iter=min(sweeps, options.max_iter),
+            tol=1e-5,
+            random_state=options.random_state,
+        )
         infos.append(info)
         return fitted, info
 
     if options.rank is not None:
         rank = family.rank(options.rank, tensor.shape)
-        train, held_out = split_observations(observations, options.validation_fraction,
-                                             options.random_state)
+        train, held_out = split_observations(
+            observations, options.validation_fraction, options.random_state
+        )
         fitted, _ = fit(train, rank, None)
         error = observed_error(fitted.entries, held_out)
         fitted, _ = fit(observations, rank, fitted)
     else:
         ladder = family_ranks(family, family.ladder, tensor.shape)
         fitted, rank, history = grow_rank(
-            fit, partial(family.pad, random_state=options.random_state), observations,
+            fit,
+            partial(family.pad, random_state=options.random_state),
+            observations,
             ladder[:_PROBE_RANKS] if options.probe else ladder,
-            validation_fraction=options.validation_fraction, random_state=options.random_state,
+            validation_fraction=options.validation_fraction,
+            random_state=options.random_state,
             patience=2,  # one bad warm start (ALS local minimum) must not end the search
-            callback=None if options.progress is None else (
-                lambda r, train_error, error: options.progress(r, error)),
-            stop=None if options.deadline is None else (
-                lambda: time.perf_counter() > options.deadline))
+            callback=None
+            if options.progress is None
+            else (lambda r, train_error, error: options.progress(r, error)),
+            stop=None
+            if options.deadline is None
+            else (lambda: time.perf_counter() > options.deadline),
+        )
         error = next(h[2] for h in history if h[0] == rank)  # the chosen rank's, not the min
     # The last fit is the final one, on every observation.
-    return Selection(fitted, rank, float(error), layout, converged=infos[-1].converged,
-                     n_iter=infos[-1].n_iter)
+    return Selection(
+        fitted, rank, float(error), layout, converged=infos[-1].converged, n_iter=infos[-1].n_iter
+    )
 
 
 def _split_mask(observed, options):
@@ -284,10 +312,13 @@ def _held_out_error(completed, X, held_out):
 def _tnn(X, observed, order, transform, options):
     """TNN completion of X with the tubes along ``order[-1]``, back in X's axis order."""
     xp = get_namespace(X)
-    completed, info = tnn_complete(xp.transpose(xp.where(observed, X, 0), order),
-                                   xp.transpose(observed, order), transform=transform,
-                                   max_iter=options.max_iter * (2 if options.probe else 4),
-                                   tol=1e-5)
+    completed, info = tnn_complete(
+        xp.transpose(xp.where(observed, X, 0), order),
+        xp.transpose(observed, order),
+        transform=transform,
+        max_iter=options.max_iter * (2 if options.probe else 4),
+        tol=1e-5,
+    )
     return xp.transpose(completed, tuple(np.argsort(order))), info
 
 
@@ -312,8 +343,14 @@ def _select_tubal(family, X, observed, options):
     completed = xp.transpose(completed, order)
     # TNN chooses its own rank; a given rank truncates its t-SVD there.
     rank = options.rank or tubal_rank(completed, rtol=1e-3, transform=transform)
-    return Selection(t_svd(completed, rank=rank, transform=transform), rank, error,
-                     ("transpose", order), converged=info.converged, n_iter=info.n_iter)
+    return Selection(
+        t_svd(completed, rank=rank, transform=transform),
+        rank,
+        error,
+        ("transpose", order),
+        converged=info.converged,
+        n_iter=info.n_iter,
+    )
 
 
 def _select_smooth(family, X, observed, options):
@@ -328,19 +365,24 @@ def _select_smooth(family, X, observed, options):
         rank = min(options.rank or _SMOOTH_MAX_RANK, channels)
         for order in _SMOOTH_ORDERS[-1:] if options.probe else _SMOOTH_ORDERS:
             for weight in _SMOOTH_WEIGHTS[-1:] if options.probe else _SMOOTH_WEIGHTS:
-                settings = {"feature_axis": feature_axis, "rank": rank, "order": order,
-                            "smoothness": weight}
-                fitted, info = smooth_tucker_complete(X, train, max_iter=options.max_iter,
-                                                      **settings)
+                settings = {
+                    "feature_axis": feature_axis,
+                    "rank": rank,
+                    "order": order,
+                    "smoothness": weight,
+                }
+                fitted, info = smooth_tucker_complete(
+                    X, train, max_iter=options.max_iter, **settings
+                )
                 error = _held_out_error(fitted.to_tensor(), X, held_out)
                 if best is None or error < best[0]:
                     best = (error, settings, fitted, info)
     error, settings, fitted, info = best
     if not options.probe:  # a probe only ranks the family: its training fit will do
-        fitted, info = smooth_tucker_complete(X, observed, max_iter=options.max_iter,
-                                              **settings)
-    return Selection(fitted, settings["rank"], error, ("plain",), settings, info.converged,
-                     info.n_iter)
+        fitted, info = smooth_tucker_complete(X, observed, max_iter=options.max_iter, **settings)
+    return Selection(
+        fitted, settings["rank"], error, ("plain",), settings, info.converged, info.n_iter
+    )
 
 
 # Structure search inside TensorImputer: TnALE over the fully connected graph, bond ranks up to
@@ -357,32 +399,71 @@ def _select_search(family, X, observed, options):
     xp = get_namespace(X)
     layout = default_layout(family, X.shape, options.tensorize)
     tensor = to_layout(xp.where(observed, X, xp.nan), layout)
-    search = StructureSearch("tnale", max_rank=options.rank or _SEARCH_MAX_RANK,
-                             max_evaluations=_SEARCH_EVALUATIONS, max_iter=options.max_iter,
-                             validation_fraction=options.validation_fraction,
-                             random_state=options.random_state).fit(tensor)
-    return Selection(search.best_network_, search.best_structure_.tolist(), search.best_rse_,
-                     layout, {"n_evaluations": search.n_evaluations_})
+    search = StructureSearch(
+        "tnale",
+        max_rank=options.rank or _SEARCH_MAX_RANK,
+        max_evaluations=_SEARCH_EVALUATIONS,
+        max_iter=options.max_iter,
+        validation_fraction=options.validation_fraction,
+        random_state=options.random_state,
+    ).fit(tensor)
+    return Selection(
+        search.best_network_,
+        search.best_structure_.tolist(),
+        search.best_rse_,
+        layout,
+        {"n_evaluations": search.n_evaluations_},
+    )
 
 
 _LADDER = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
 
 FAMILIES = {
-    "cp": Family("cp", fit=cp_als, select=_grow, complete=cp_complete, pad=pad_cp,
-                 ladder=_LADDER, rank=_cp_rank),
-    "tucker": Family("tucker", fit=tucker_hooi, select=_grow, complete=tucker_complete,
-                     pad=pad_tucker, ladder=_LADDER[:16], rank=_tucker_rank),
-    "tt": Family("tt", fit=tt_als, select=_grow, complete=tt_complete, pad=pad_tt,
-                 ladder=(1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48), rank=_tt_rank,
-                 tensorized=True),
-    "tr": Family("tr", fit=tr_als, select=_grow, complete=tr_complete, pad=pad_tr,
-                 ladder=(1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20), rank=_tr_rank,
-                 tensorized=True),
+    "cp": Family(
+        "cp",
+        fit=cp_als,
+        select=_grow,
+        complete=cp_complete,
+        pad=pad_cp,
+        ladder=_LADDER,
+        rank=_cp_rank,
+    ),
+    "tucker": Family(
+        "tucker",
+        fit=tucker_hooi,
+        select=_grow,
+        complete=tucker_complete,
+        pad=pad_tucker,
+        ladder=_LADDER[:16],
+        rank=_tucker_rank,
+    ),
+    "tt": Family(
+        "tt",
+        fit=tt_als,
+        select=_grow,
+        complete=tt_complete,
+        pad=pad_tt,
+        ladder=(1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48),
+        rank=_tt_rank,
+        tensorized=True,
+    ),
+    "tr": Family(
+        "tr",
+        fit=tr_als,
+        select=_grow,
+        complete=tr_complete,
+        pad=pad_tr,
+        ladder=(1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20),
+        rank=_tr_rank,
+        tensorized=True,
+    ),
     "tubal": Family("tubal", fit=tubal_complete, select=_select_tubal, skip_reason=_tubal_skip),
-    "smooth": Family("smooth", fit=smooth_tucker_complete, select=_select_smooth,
-                     skip_reason=_smooth_skip),
-    "search": Family("search", fit=network_als, select=_select_search, tensorized=True,
-                     automatic=False),
+    "smooth": Family(
+        "smooth", fit=smooth_tucker_complete, select=_select_smooth, skip_reason=_smooth_skip
+    ),
+    "search": Family(
+        "search", fit=network_als, select=_select_search, tensorized=True, automatic=False
+    ),
 }
 
 # The families ``model='auto'`` tries, in order.

@@ -125,13 +125,32 @@ default='auto'
     }
 
     # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
-    _fitted_attributes = ("n_features_in_", "feature_names_in_", "shape_", "n_missing_",
-                          "model_", "decomposition_", "summary_", "layout_", "n_iter_",
-                          "_sklearn_output_config")
+    _fitted_attributes = (
+        "n_features_in_",
+        "feature_names_in_",
+        "shape_",
+        "n_missing_",
+        "model_",
+        "decomposition_",
+        "summary_",
+        "layout_",
+        "n_iter_",
+        "_sklearn_output_config",
+    )
 
-    def __init__(self, model="auto", *, rank=None, missing_values=np.nan, tensorize="auto",
-                 validation_fraction=0.1, max_iter=50, max_time=None, random_state=None,
-                 verbose=0):
+    def __init__(
+        self,
+        model="auto",
+        *,
+        rank=None,
+        missing_values=np.nan,
+        tensorize="auto",
+        validation_fraction=0.1,
+        max_iter=50,
+        max_time=None,
+        random_state=None,
+        verbose=0,
+    ):
         self.model = model
         self.rank = rank
         self.missing_values = missing_values
@@ -151,8 +170,9 @@ default='auto'
         if is_numpy(xp) and not (hasattr(X, "ndim") and getattr(X, "ndim", 2) > 2):
             # Host 2-D data (arrays, lists, DataFrames, sparse) go through scikit-learn's own
             # checks and messages, as in every tnml estimator; tensors through check_tensor.
-            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                              ensure_all_finite="allow-nan")
+            X = validate_data(
+                self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan"
+            )
         X = check_tensor(X, "X", allow_nan=True)
         if reset:
             self.n_features_in_ = X.shape[1]
@@ -193,23 +213,27 @@ default='auto'
     def _fit_estimator(self, X, missing):
         xp = get_namespace(X)
         self.layout_ = ("ket",) if self.tensorize is True else ("plain",)
-        self.model_ = clone(self.model).fit(to_layout(xp.where(missing, xp.nan, X),
-                                                      self.layout_))
+        self.model_ = clone(self.model).fit(to_layout(xp.where(missing, xp.nan, X), self.layout_))
         self.decomposition_ = self.model_.decomposition_
         self.n_iter_ = getattr(self.model_, "n_iter_", None)
-        self.summary_ = {"model": type(self.model).__name__,
-                         "rank": getattr(self.model_.decomposition_, "rank", None), "settings": {},
-                         "candidates": []}
+        self.summary_ = {
+            "model": type(self.model).__name__,
+            "rank": getattr(self.model_.decomposition_, "rank", None),
+            "settings": {},
+            "candidates": [],
+        }
 
     def _fit_family(self, X, observed):
         from tqdm.auto import tqdm
 
         families = AUTOMATIC if self.model == "auto" else (self.model,)
-        skipped = [{"model": f, "skipped": FAMILIES[f].skip_reason(X.shape)} for f in families
-                   if FAMILIES[f].skip_reason(X.shape)]
+        skipped = [
+            {"model": f, "skipped": FAMILIES[f].skip_reason(X.shape)}
+            for f in families
+            if FAMILIES[f].skip_reason(X.shape)
+        ]
         if len(skipped) == len(families):
-            raise ValueError(f"model={self.model!r} does not apply to X: "
-                             f"{skipped[0]['skipped']}")
+            raise ValueError(f"model={self.model!r} does not apply to X: {skipped[0]['skipped']}")
         families = tuple(f for f in families if not FAMILIES[f].skip_reason(X.shape))
         deadline = None if self.max_time is None else time.perf_counter() + self.max_time
         progress = tqdm(desc="TensorImputer", unit="fit", disable=not self.verbose)
@@ -219,24 +243,36 @@ default='auto'
             progress.update(1)
             progress.set_postfix(model=current["family"], rank=rank, held_out_rse=f"{error:.4g}")
 
-        options = SearchOptions(rank=self.rank, max_iter=self.max_iter,
-                                validation_fraction=self.validation_fraction,
-                                random_state=self.random_state, tensorize=self.tensorize,
-                                deadline=deadline, progress=moved)
+        options = SearchOptions(
+            rank=self.rank,
+            max_iter=self.max_iter,
+            validation_fraction=self.validation_fraction,
+            random_state=self.random_state,
+            tensorize=self.tensorize,
+            deadline=deadline,
+            progress=moved,
+        )
 
         def run(family, options, stage):
             current["family"] = family
             start = time.perf_counter()
             selection = select(family, X, observed, options)
-            row = {"model": family, "stage": stage, "rank": selection.rank,
-                   "validation_rse": selection.validation_rse,
-                   "seconds": round(time.perf_counter() - start, 3)}
+            row = {
+                "model": family,
+                "stage": stage,
+                "rank": selection.rank,
+                "validation_rse": selection.validation_rse,
+                "seconds": round(time.perf_counter() - start, 3),
+            }
             progress.update(1)
-            progress.set_postfix(model=family, rank=selection.rank,
-                                 held_out_rse=f"{selection.validation_rse:.4g}")
+            progress.set_postfix(
+                model=family, rank=selection.rank, held_out_rse=f"{selection.validation_rse:.4g}"
+            )
             if self.verbose > 1:
-                progress.write(f"{family} ({stage}) rank {selection.rank}: held-out relative "
-                               f"error {selection.validation_rse:.4g}")
+                progress.write(
+                    f"{family} ({stage}) rank {selection.rank}: held-out relative "
+                    f"error {selection.validation_rse:.4g}"
+                )
             return selection, row
 
         probes, leaders = [], families
@@ -250,8 +286,9 @@ default='auto'
                 probes = [run(family, probe, "probe") for family in families]
             ranked = sorted(probes, key=lambda c: c[0].validation_rse)
             cutoff = _LEADER_MARGIN * ranked[0][0].validation_rse
-            leaders = tuple(c[1]["model"] for c in ranked[:_LEADERS]
-                            if c[0].validation_rse <= cutoff)
+            leaders = tuple(
+                c[1]["model"] for c in ranked[:_LEADERS] if c[0].validation_rse <= cutoff
+            )
         candidates = []
         for family in leaders:
             if candidates and deadline is not None and time.perf_counter() > deadline:
@@ -261,15 +298,21 @@ default='auto'
         best, summary = min(candidates, key=lambda c: c[0].validation_rse)
         candidates = probes + candidates
         if not best.converged:
-            warnings.warn(f"TensorImputer: the final {summary['model']} fit stopped at its "
-                          f"iteration cap before converging; raise max_iter",
-                          ConvergenceWarning, stacklevel=3)
+            warnings.warn(
+                f"TensorImputer: the final {summary['model']} fit stopped at its "
+                f"iteration cap before converging; raise max_iter",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         self.decomposition_, self.layout_ = best.format, best.layout
         self.n_iter_ = best.n_iter
-        self.summary_ = {"model": summary["model"], "rank": best.rank,
-                         "settings": best.settings,
-                         "validation_rse": summary["validation_rse"],
-                         "candidates": [row for _, row in candidates] + skipped}
+        self.summary_ = {
+            "model": summary["model"],
+            "rank": best.rank,
+            "settings": best.settings,
+            "validation_rse": summary["validation_rse"],
+            "candidates": [row for _, row in candidates] + skipped,
+        }
 
     # -- transform -------------------------------------------------------------------------------
     def transform(self, X):
@@ -286,12 +329,15 @@ default='auto'
         check_is_fitted(self)
         X, missing, _ = self._check(X)
         if X.shape[1] != self.shape_[1]:
-            raise ValueError(f"X has {X.shape[1]} features, but TensorImputer is expecting "
-                             f"{self.shape_[1]} features as input (X has shape "
-                             f"{tuple(X.shape)}, the fitted tensor {self.shape_})")
+            raise ValueError(
+                f"X has {X.shape[1]} features, but TensorImputer is expecting "
+                f"{self.shape_[1]} features as input (X has shape "
+                f"{tuple(X.shape)}, the fitted tensor {self.shape_})"
+            )
         if tuple(X.shape) != self.shape_:
-            raise ValueError(f"X has shape {tuple(X.shape)}, but TensorImputer was fitted on "
-                             f"{self.shape_}")
+            raise ValueError(
+                f"X has shape {tuple(X.shape)}, but TensorImputer was fitted on {self.shape_}"
+            )
         return get_namespace(X).where(missing, self.reconstruction(), X)
 
     def reconstruction(self):

@@ -53,8 +53,10 @@ def _small_blas(X):
 
 def _uses_adam(estimator):
     if estimator.solver != "adam":
-        raise AttributeError("partial_fit is only available for solver='adam' (DMRG sweeps "
-                             "need the whole training set)")
+        raise AttributeError(
+            "partial_fit is only available for solver='adam' (DMRG sweeps "
+            "need the whole training set)"
+        )
     return True
 
 
@@ -63,10 +65,23 @@ class _MPSBase(BaseEstimator):
     predictions (``_encode_targets``, ``_n_outputs``)."""
 
     # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
-    _fitted_attributes = ("n_features_in_", "feature_names_in_", "classes_", "cores_",
-                          "bond_dims_", "label_site_", "data_min_", "data_range_", "loss_curve_",
-                          "n_iter_", "validation_scores_", "y_mean_", "y_scale_", "_y_ndim",
-                          "_adam")
+    _fitted_attributes = (
+        "n_features_in_",
+        "feature_names_in_",
+        "classes_",
+        "cores_",
+        "bond_dims_",
+        "label_site_",
+        "data_min_",
+        "data_range_",
+        "loss_curve_",
+        "n_iter_",
+        "validation_scores_",
+        "y_mean_",
+        "y_scale_",
+        "_y_ndim",
+        "_adam",
+    )
 
     _parameter_constraints = {
         "bond_dim": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -86,10 +101,25 @@ class _MPSBase(BaseEstimator):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, bond_dim=20, *, feature_map="trig", solver="dmrg", max_iter=2, tol=1e-4,
-                 alpha=1e-4, cutoff=0.0, n_local_steps=5, learning_rate=1e-3, batch_size=64,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=2,
-                 random_state=None, verbose=0):
+    def __init__(
+        self,
+        bond_dim=20,
+        *,
+        feature_map="trig",
+        solver="dmrg",
+        max_iter=2,
+        tol=1e-4,
+        alpha=1e-4,
+        cutoff=0.0,
+        n_local_steps=5,
+        learning_rate=1e-3,
+        batch_size=64,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=2,
+        random_state=None,
+        verbose=0,
+    ):
         self.bond_dim = bond_dim
         self.feature_map = feature_map
         self.solver = solver
@@ -112,20 +142,30 @@ class _MPSBase(BaseEstimator):
         if is_numpy(xp):
             if y is None:
                 return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32]), None
-            return validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32],
-                                 y_numeric=not isinstance(self, ClassifierMixin),
-                                 multi_output=not isinstance(self, ClassifierMixin))
+            return validate_data(
+                self,
+                X,
+                y,
+                reset=reset,
+                dtype=[np.float64, np.float32],
+                y_numeric=not isinstance(self, ClassifierMixin),
+                multi_output=not isinstance(self, ClassifierMixin),
+            )
         X = check_tensor(X, "X")
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
         if reset:
             self.n_features_in_ = int(X.shape[1])
         elif X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input.")
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
         if y is not None and len(y) != X.shape[0]:
-            raise ValueError(f"Found input variables with inconsistent numbers of samples: "
-                             f"X has {X.shape[0]}, y has {len(y)}")
+            raise ValueError(
+                f"Found input variables with inconsistent numbers of samples: "
+                f"X has {X.shape[0]}, y has {len(y)}"
+            )
         return X, y
 
     def _scale(self, X):
@@ -135,9 +175,13 @@ class _MPSBase(BaseEstimator):
         scaled = (X - self.data_min_) / self.data_range_
         low, high = float(xp.min(scaled)), float(xp.max(scaled))
         if low < -_DOMAIN_SLACK or high > 1 + _DOMAIN_SLACK:
-            warnings.warn(f"X has features outside the range seen in fit (scaled values in "
-                          f"[{low:.3g}, {high:.3g}], the feature map's domain is [0, 1]); "
-                          f"they are clipped to [0, 1]", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"X has features outside the range seen in fit (scaled values in "
+                f"[{low:.3g}, {high:.3g}], the feature map's domain is [0, 1]); "
+                f"they are clipped to [0, 1]",
+                UserWarning,
+                stacklevel=3,
+            )
         scaled = xp.clip(scaled, 0.0, 1.0)
         if scaled.shape[1] == 1:
             # A chain needs two sites; the constant extra site (phi(0)) is part of the model.
@@ -161,8 +205,9 @@ class _MPSBase(BaseEstimator):
 
     def _fit_host_threads(self, X, y):
         if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
-                             f"is None")
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
         X, y = self._validate_X(X, reset=True, y=y)
         Y = self._encode_targets(y, X)
         self._learn_scaling(X)
@@ -172,8 +217,10 @@ class _MPSBase(BaseEstimator):
         if self.early_stopping:
             n_val = max(1, int(round(self.validation_fraction * phi.shape[0])))
             if phi.shape[0] - n_val < 2:
-                raise ValueError(f"validation_fraction={self.validation_fraction} leaves "
-                                 f"{phi.shape[0] - n_val} training samples; need at least 2")
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} leaves "
+                    f"{phi.shape[0] - n_val} training samples; need at least 2"
+                )
             order = to_device(rng.permutation(phi.shape[0]), get_namespace(phi))
             phi, Y = phi[order], Y[order]
             phi_val, Y_val, phi, Y = phi[:n_val], Y[:n_val], phi[n_val:], Y[n_val:]
@@ -188,9 +235,17 @@ class _MPSBase(BaseEstimator):
         for _ in range(self.max_iter):
             if self.solver == "dmrg":
                 self.cores_, env = mps_dmrg_sweep(
-                    self.cores_, self.label_site_, phi, Y, env, bond_dim=self.bond_dim,
-                    cutoff=self.cutoff, alpha=self.alpha, n_steps=self.n_local_steps,
-                    progress=progress.update if progress is not None else None)
+                    self.cores_,
+                    self.label_site_,
+                    phi,
+                    Y,
+                    env,
+                    bond_dim=self.bond_dim,
+                    cutoff=self.cutoff,
+                    alpha=self.alpha,
+                    n_steps=self.n_local_steps,
+                    progress=progress.update if progress is not None else None,
+                )
             else:
                 self._adam_epoch(phi, Y, rng, progress)
             self.n_iter_ += 1
@@ -215,14 +270,18 @@ class _MPSBase(BaseEstimator):
         if best_cores is not None:
             self.cores_ = best_cores
         if not converged and self.max_iter > 1 and self.solver == "adam":
-            warnings.warn(f"{type(self).__name__} did not converge in {self.max_iter} epochs; "
-                          f"raise max_iter", ConvergenceWarning, stacklevel=3)
+            warnings.warn(
+                f"{type(self).__name__} did not converge in {self.max_iter} epochs; raise max_iter",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         self.bond_dims_ = tuple(int(c.shape[0]) for c in self.cores_[1:])
         return self
 
     def _init_cores(self, phi, Y):
-        return init_mps(phi, Y.shape[1], self.bond_dim, Y=Y, alpha=self.alpha,
-                        n_steps=2 * self.n_local_steps)
+        return init_mps(
+            phi, Y.shape[1], self.bond_dim, Y=Y, alpha=self.alpha, n_steps=2 * self.n_local_steps
+        )
 
     def _progress(self, phi):
         if not self.verbose:
@@ -246,7 +305,7 @@ class _MPSBase(BaseEstimator):
         xp = get_namespace(phi)
         order = to_device(rng.permutation(phi.shape[0]), xp)
         for start in range(0, phi.shape[0], self.batch_size):
-            batch = order[start:start + self.batch_size]
+            batch = order[start : start + self.batch_size]
             _, grads = mps_loss_and_grads(self.cores_, self.label_site_, phi[batch], Y[batch])
             adam_step(self.cores_, grads, self._adam, self.learning_rate, alpha=self.alpha)
             if progress is not None:
@@ -373,11 +432,14 @@ class MPSClassifier(ClassifierMixin, _MPSBase):
             check_classification_targets(y)
             self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
             if self.classes_.shape[0] < 2:
-                raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; "
-                                 f"got one class: {self.classes_.tolist()}")
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes; "
+                    f"got one class: {self.classes_.tolist()}"
+                )
         codes = np.searchsorted(self.classes_, y)
-        if np.any(codes >= self.classes_.shape[0]) or np.any(self.classes_[
-                np.minimum(codes, self.classes_.shape[0] - 1)] != y):
+        if np.any(codes >= self.classes_.shape[0]) or np.any(
+            self.classes_[np.minimum(codes, self.classes_.shape[0] - 1)] != y
+        ):
             raise ValueError(f"y has labels not in classes_ {self.classes_.tolist()}")
         return to_device(np.eye(self.classes_.shape[0], dtype=X.dtype)[codes], xp)
 

@@ -24,8 +24,17 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
     """Shared input handling; subclasses set ``_solve(X, y)`` returning the solver's output."""
 
     # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
-    _fitted_attributes = ("n_features_in_", "feature_names_in_", "tensor_shape_", "weights_",
-                          "intercept_", "loss_curve_", "n_iter_", "_coef", "_input_ndim")
+    _fitted_attributes = (
+        "n_features_in_",
+        "feature_names_in_",
+        "tensor_shape_",
+        "weights_",
+        "intercept_",
+        "loss_curve_",
+        "n_iter_",
+        "_coef",
+        "_input_ndim",
+    )
 
     _parameter_constraints = {
         "rank": [Interval(numbers.Integral, 1, None, closed="left"), "array-like"],
@@ -37,8 +46,17 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, rank=3, *, tensor_shape=None, alpha=1.0, fit_intercept=True,
-                 max_iter=100, tol=1e-4, verbose=0):
+    def __init__(
+        self,
+        rank=3,
+        *,
+        tensor_shape=None,
+        alpha=1.0,
+        fit_intercept=True,
+        max_iter=100,
+        tol=1e-4,
+        verbose=0,
+    ):
         self.rank = rank
         self.tensor_shape = tensor_shape
         self.alpha = alpha
@@ -54,8 +72,9 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
         X = TensorDecompositionMixin._validate_tensor(self, X, reset)
         xp = get_namespace(X)
         if bool(xp.any(xp.isnan(X))):
-            raise ValueError(f"Input X contains NaN; {type(self).__name__} does not accept "
-                             f"missing values")
+            raise ValueError(
+                f"Input X contains NaN; {type(self).__name__} does not accept missing values"
+            )
         if y is None:
             return X, None
         if is_numpy(get_namespace(y)):
@@ -63,9 +82,11 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
             check_consistent_length(X, y)
             y = to_device(y, xp)
         elif y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1) or y.shape[0] != X.shape[0]:
-            raise ValueError(f"Found input variables with inconsistent numbers of samples or a "
-                             f"y that is not a vector: X has {X.shape[0]} samples, y has shape "
-                             f"{tuple(y.shape)}")
+            raise ValueError(
+                f"Found input variables with inconsistent numbers of samples or a "
+                f"y that is not a vector: X has {X.shape[0]} samples, y has shape "
+                f"{tuple(y.shape)}"
+            )
         return X, xp.asarray(xp.reshape(y, (-1,)), dtype=X.dtype)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -83,8 +104,9 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
         self
         """
         if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
-                             f"is None")
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
         X, y = self._validate(X, y, reset=True)
         self.tensor_shape_ = tuple(X.shape[1:])
         weights, intercept, losses = self._solve(X, y)
@@ -96,14 +118,22 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
                 print(f"{type(self).__name__} sweep {sweep}: training MSE {loss:.6g}")
         # The solvers stop early exactly when the tolerance is met.
         if len(losses) >= self.max_iter and self.max_iter > 1:
-            warnings.warn(f"{type(self).__name__} did not converge in {self.max_iter} sweeps; "
-                          f"raise max_iter or tol", ConvergenceWarning, stacklevel=2)
+            warnings.warn(
+                f"{type(self).__name__} did not converge in {self.max_iter} sweeps; "
+                f"raise max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         self._coef = get_namespace(X).reshape(weights.to_tensor(), (-1,))
         return self
 
     def _solve_params(self):
-        return {"alpha": self.alpha, "max_iter": self.max_iter, "tol": self.tol,
-                "fit_intercept": self.fit_intercept}
+        return {
+            "alpha": self.alpha,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "fit_intercept": self.fit_intercept,
+        }
 
     def predict(self, X):
         """``<weights_, X_n> + intercept_`` for every sample.
@@ -179,8 +209,11 @@ _DOC = """{summary}
 class CPRegressor(_TensorRegressor):
     __doc__ = _DOC.format(
         summary="Regression with a CP-structured weight tensor (Zhou, Li & Zhu, 2013).",
-        rank_doc="int, default=3\n        CP rank of W.", format_name="CPTensor",
-        name="CPRegressor", example_rank=1)
+        rank_doc="int, default=3\n        CP rank of W.",
+        format_name="CPTensor",
+        name="CPRegressor",
+        example_rank=1,
+    )
 
     def _solve(self, X, y):
         if not isinstance(self.rank, numbers.Integral):
@@ -191,10 +224,13 @@ class CPRegressor(_TensorRegressor):
 class TuckerRegressor(_TensorRegressor):
     __doc__ = _DOC.format(
         summary="Regression with a Tucker-structured weight tensor (orthonormal factors, the "
-                "ridge penalty on the core is the penalty on ||W||).",
+        "ridge penalty on the core is the penalty on ||W||).",
         rank_doc="int or sequence of int, default=3\n        Multilinear rank of W (an int "
-                 "applies to every mode; capped at the mode sizes).",
-        format_name="TuckerTensor", name="TuckerRegressor", example_rank=1)
+        "applies to every mode; capped at the mode sizes).",
+        format_name="TuckerTensor",
+        name="TuckerRegressor",
+        example_rank=1,
+    )
 
     def _solve(self, X, y):
         rank = check_rank_sequence(self.rank, X.ndim - 1)
@@ -204,12 +240,15 @@ class TuckerRegressor(_TensorRegressor):
 class TTRegressor(_TensorRegressor):
     __doc__ = _DOC.format(
         summary="Regression with a tensor-train-structured weight tensor (ALS with a moving "
-                "orthogonality centre).",
+        "orthogonality centre).",
         rank_doc="int or sequence of int, default=3\n        Inner bond dimensions of W (an "
-                 "int for every bond, or ``k - 1`` ints; capped where the shape allows less).",
-        format_name="TTTensor", name="TTRegressor", example_rank=1)
+        "int for every bond, or ``k - 1`` ints; capped where the shape allows less).",
+        format_name="TTTensor",
+        name="TTRegressor",
+        example_rank=1,
+    )
 
     def _solve(self, X, y):
         k = X.ndim - 1
         rank = check_rank_sequence(self.rank, max(k - 1, 1)) if k > 1 else (1,)
-        return tt_regression(X, y, list(rank)[:max(k - 1, 0)], **self._solve_params())
+        return tt_regression(X, y, list(rank)[: max(k - 1, 0)], **self._solve_params())

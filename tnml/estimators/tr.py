@@ -60,8 +60,19 @@ class TensorRing(TensorDecompositionMixin):
         "ridge": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
-    def __init__(self, rank=2, *, tensor_shape=None, method="als", tol=1e-6, max_iter=100,
-                 n_init=3, ridge=0.0, random_state=None, verbose=0):
+    def __init__(
+        self,
+        rank=2,
+        *,
+        tensor_shape=None,
+        method="als",
+        tol=1e-6,
+        max_iter=100,
+        n_init=3,
+        ridge=0.0,
+        random_state=None,
+        verbose=0,
+    ):
         self.rank = rank
         self.tensor_shape = tensor_shape
         self.method = method
@@ -85,9 +96,17 @@ class TensorRing(TensorDecompositionMixin):
         rank = self._ring_rank(X.shape)
         if self.method == "svd" and mask is None:
             return tr_svd(X, rank), None
-        return tr_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol, ridge=self.ridge,
-                      random_state=self.random_state, verbose=bool(self.verbose),
-                      n_init=self.n_init)
+        return tr_als(
+            X,
+            rank,
+            mask=mask,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            ridge=self.ridge,
+            random_state=self.random_state,
+            verbose=bool(self.verbose),
+            n_init=self.n_init,
+        )
 
     def _sample_factor(self, tr):
         # w[i, (a, b)] = G_0[a, i, b], in the (a, b) order of _components.

@@ -58,8 +58,18 @@ class TensorTrain(TensorDecompositionMixin):
         "method": [StrOptions({"svd", "als", "dmrg"})],
     }
 
-    def __init__(self, rank=None, *, tensor_shape=None, method="svd", tol=1e-6, max_iter=100,
-                 n_init=1, random_state=None, verbose=0):
+    def __init__(
+        self,
+        rank=None,
+        *,
+        tensor_shape=None,
+        method="svd",
+        tol=1e-6,
+        max_iter=100,
+        n_init=1,
+        random_state=None,
+        verbose=0,
+    ):
         self.rank = rank
         self.tensor_shape = tensor_shape
         self.method = method
@@ -78,17 +88,31 @@ class TensorTrain(TensorDecompositionMixin):
         if method == "svd":
             return tt_svd(X, rank=self.rank, tol=self.tol or None), None
         if method == "dmrg":
-            return tt_dmrg(X, max_rank=self.rank, tol=max(self.tol, 1e-14), mask=mask,
-                           max_iter=self.max_iter, random_state=self.random_state,
-                           verbose=bool(self.verbose))
-        rank = self.rank if mask is not None else tt_svd(X, rank=self.rank,
-                                                         tol=self.tol or None).rank
+            return tt_dmrg(
+                X,
+                max_rank=self.rank,
+                tol=max(self.tol, 1e-14),
+                mask=mask,
+                max_iter=self.max_iter,
+                random_state=self.random_state,
+                verbose=bool(self.verbose),
+            )
+        rank = (
+            self.rank if mask is not None else tt_svd(X, rank=self.rank, tol=self.tol or None).rank
+        )
         return self._als(X, mask, rank)
 
     def _als(self, X, mask, rank):
-        return tt_als(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol,
-                      random_state=self.random_state, verbose=bool(self.verbose),
-                      n_init=self.n_init)
+        return tt_als(
+            X,
+            rank,
+            mask=mask,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            random_state=self.random_state,
+            verbose=bool(self.verbose),
+            n_init=self.n_init,
+        )
 
     def _sample_factor(self, tt):
         return get_namespace(*tt.cores).reshape(tt.cores[0], tt.cores[0].shape[1:])

@@ -63,8 +63,18 @@ class TubalSVD(TensorDecompositionMixin):
         "solver": [StrOptions({"altmin", "admm", "gd"})],
     }
 
-    def __init__(self, rank=None, *, tensor_shape=None, tube_transform="fft", solver="altmin",
-                 max_iter=100, tol=1e-6, random_state=None, verbose=0):
+    def __init__(
+        self,
+        rank=None,
+        *,
+        tensor_shape=None,
+        tube_transform="fft",
+        solver="altmin",
+        max_iter=100,
+        tol=1e-6,
+        random_state=None,
+        verbose=0,
+    ):
         self.rank = rank
         self.tensor_shape = tensor_shape
         self.tube_transform = tube_transform
@@ -82,18 +92,25 @@ class TubalSVD(TensorDecompositionMixin):
         if mask is None:
             tubal = t_svd(X, rank=rank, transform=self.tube_transform)
             return tubal, None
-        params = {"max_iter": self.max_iter, "tol": self.tol,
-                  "verbose": bool(self.verbose)}
+        params = {"max_iter": self.max_iter, "tol": self.tol, "verbose": bool(self.verbose)}
         if self.solver == "admm" or (self.solver == "altmin" and rank is None):
-            return tubal_complete(X, mask, solver="admm", rank=rank,
-                                  transform=self.tube_transform, **params)
-        return tubal_complete(X, mask, solver=self.solver, rank=rank, transform=self.tube_transform,
-                              random_state=self.random_state, **params)
+            return tubal_complete(
+                X, mask, solver="admm", rank=rank, transform=self.tube_transform, **params
+            )
+        return tubal_complete(
+            X,
+            mask,
+            solver=self.solver,
+            rank=rank,
+            transform=self.tube_transform,
+            random_state=self.random_state,
+            **params,
+        )
 
     def _sample_factor(self, tubal):
         # A sample is its row of U: k tubes, flattened in the unit order of _components.
         xp = get_namespace(tubal.U)
-        return xp.reshape(tubal.U[:, :tubal.rank], (tubal.U.shape[0], -1))
+        return xp.reshape(tubal.U[:, : tubal.rank], (tubal.U.shape[0], -1))
 
     def _components(self, tubal):
         xp = get_namespace(tubal.U)
@@ -101,8 +118,7 @@ class TubalSVD(TensorDecompositionMixin):
         n_tube = math.prod(tube)
         # W = S * V^T maps a sample's row of U (k tubes) to the sample; push every unit
         # coordinate (one tube entry of one lateral slice) through it.
-        weights = t_product(tubal.S, t_transpose(tubal.V[:, :k], tubal.transform),
-                            tubal.transform)
+        weights = t_product(tubal.S, t_transpose(tubal.V[:, :k], tubal.transform), tubal.transform)
         units = xp.reshape(xp.eye(k * n_tube, dtype=tubal.U.dtype), (k * n_tube, k) + tube)
         basis = t_product(units, weights, tubal.transform)
         return xp.reshape(basis, (k * n_tube, -1))

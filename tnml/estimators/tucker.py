@@ -52,8 +52,17 @@ class Tucker(TensorDecompositionMixin):
         "init": [StrOptions({"svd", "random"})],
     }
 
-    def __init__(self, rank=None, *, tensor_shape=None, max_iter=100, tol=1e-6, init="svd",
-                 random_state=None, verbose=0):
+    def __init__(
+        self,
+        rank=None,
+        *,
+        tensor_shape=None,
+        max_iter=100,
+        tol=1e-6,
+        init="svd",
+        random_state=None,
+        verbose=0,
+    ):
         self.rank = rank
         self.tensor_shape = tensor_shape
         self.max_iter = max_iter
@@ -73,14 +82,24 @@ class Tucker(TensorDecompositionMixin):
             return [None] + rank
         if len(rank) == k + 1:
             return rank
-        raise ValueError(f"rank must have {k} entries (one per sample mode) or {k + 1} (with "
-                         f"the sample axis first) for samples of shape {tuple(shape[1:])}, "
-                         f"got {len(rank)}")
+        raise ValueError(
+            f"rank must have {k} entries (one per sample mode) or {k + 1} (with "
+            f"the sample axis first) for samples of shape {tuple(shape[1:])}, "
+            f"got {len(rank)}"
+        )
 
     def _decompose(self, X, mask):
         rank = check_tucker_rank(self._full_rank(X.shape), X.shape)
-        return tucker_hooi(X, rank, mask=mask, max_iter=self.max_iter, tol=self.tol, init=self.init,
-                           random_state=self.random_state, verbose=bool(self.verbose))
+        return tucker_hooi(
+            X,
+            rank,
+            mask=mask,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            init=self.init,
+            random_state=self.random_state,
+            verbose=bool(self.verbose),
+        )
 
     def _sample_factor(self, tucker):
         if tucker.factors[0] is None:  # one coordinate per core entry, as in _components

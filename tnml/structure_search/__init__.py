@@ -7,6 +7,21 @@ from .objective import Objective, holdout_split
 from .runner import BudgetExhausted, Runner, candidate_seed
 from .searchers import SEARCHERS, greedy, random_search, tnale, tnls
 
-__all__ = ["StructureSearch", "METHODS", "SearchSpace", "canonical_key", "n_params",
-           "to_data_order", "Objective", "holdout_split", "Runner", "BudgetExhausted",
-           "candidate_seed", "SEARCHERS", "greedy", "tnale", "tnls", "random_search"]
+__all__ = [
+    "StructureSearch",
+    "METHODS",
+    "SearchSpace",
+    "canonical_key",
+    "n_params",
+    "to_data_order",
+    "Objective",
+    "holdout_split",
+    "Runner",
+    "BudgetExhausted",
+    "candidate_seed",
+    "SEARCHERS",
+    "greedy",
+    "tnale",
+    "tnls",
+    "random_search",
+]

@@ -21,8 +21,14 @@ import numpy as np
 
 from ..decompositions.network import check_adjacency as _check_adjacency
 
-__all__ = ["SearchSpace", "canonical_key", "check_adjacency", "check_permutation",
-           "n_params", "to_data_order"]
+__all__ = [
+    "SearchSpace",
+    "canonical_key",
+    "check_adjacency",
+    "check_permutation",
+    "n_params",
+    "to_data_order",
+]
 
 # Internal cores are relabelled exhaustively for the canonical form; beyond this many the
 # form keeps their order (isomorphic candidates may then be scored twice, never wrongly).
@@ -45,10 +51,14 @@ def check_permutation(permutation, n, name="permutation"):
     if permutation is None:
         return np.arange(n)
     values = np.asarray(permutation)
-    if values.dtype.kind not in "iu" or values.shape != (n,) or \
-            sorted(values.tolist()) != list(range(n)):
-        raise ValueError(f"{name} must be a permutation of 0..{n - 1}, got "
-                         f"{np.asarray(permutation).tolist()}")
+    if (
+        values.dtype.kind not in "iu"
+        or values.shape != (n,)
+        or sorted(values.tolist()) != list(range(n))
+    ):
+        raise ValueError(
+            f"{name} must be a permutation of 0..{n - 1}, got {np.asarray(permutation).tolist()}"
+        )
     return values.astype(np.int64)
 
 
@@ -84,10 +94,12 @@ def to_data_order(adjacency, permutation=None, shape=None):
     order = np.concatenate([order, internal])
     structure = matrix[np.ix_(order, order)]
     if shape is not None:
-        sizes = tuple(int(d) for d in np.diag(structure)[:data_cores.size])
+        sizes = tuple(int(d) for d in np.diag(structure)[: data_cores.size])
         if sizes != tuple(shape):
-            raise ValueError(f"adjacency's mode sizes {sizes} (diagonal, in data-mode order) do "
-                             f"not match the data's shape {tuple(shape)}")
+            raise ValueError(
+                f"adjacency's mode sizes {sizes} (diagonal, in data-mode order) do "
+                f"not match the data's shape {tuple(shape)}"
+            )
     return structure
 
 
@@ -171,14 +183,16 @@ class SearchSpace:
     [[3, 2, 1], [2, 4, 3], [1, 3, 5]]
     """
 
-    def __init__(self, shape, graph="full", permutation=None, *, max_rank=8,
-                 search_permutation=False):
+    def __init__(
+        self, shape, graph="full", permutation=None, *, max_rank=8, search_permutation=False
+    ):
         self.shape = tuple(int(d) for d in shape)
         ndim = len(self.shape)
         if isinstance(graph, str):
             if graph not in _GRAPHS:
-                raise ValueError(f"graph must be one of {_GRAPHS} or an adjacency matrix, got "
-                                 f"{graph!r}")
+                raise ValueError(
+                    f"graph must be one of {_GRAPHS} or an adjacency matrix, got {graph!r}"
+                )
             if graph == "full":
                 edges = [(i, j) for i in range(ndim) for j in range(i + 1, ndim)]
             else:
@@ -193,26 +207,34 @@ class SearchSpace:
             data_cores = np.flatnonzero(np.diag(matrix) > 0)
             internal = np.flatnonzero(np.diag(matrix) == 0)
             if data_cores.size != ndim:
-                raise ValueError(f"graph has {data_cores.size} cores with a data mode but the "
-                                 f"data has {ndim} modes")
+                raise ValueError(
+                    f"graph has {data_cores.size} cores with a data mode but the "
+                    f"data has {ndim} modes"
+                )
             order = np.concatenate([data_cores, internal])
             matrix = matrix[np.ix_(order, order)]  # slots: data cores first, then internal
             self.sizes = tuple(int(d) for d in np.diag(matrix)[:ndim])
             self.n_internal = int(internal.size)
-            edges = [(i, j) for i in range(len(matrix)) for j in range(i + 1, len(matrix))
-                     if matrix[i, j] > 0]
+            edges = [
+                (i, j)
+                for i in range(len(matrix))
+                for j in range(i + 1, len(matrix))
+                if matrix[i, j] > 0
+            ]
             self.start_ranks = [int(max(1, matrix[i, j])) for i, j in edges]
             if not edges:
-                raise ValueError("graph has no edge to search over (all off-diagonal entries "
-                                 "are 0)")
+                raise ValueError(
+                    "graph has no edge to search over (all off-diagonal entries are 0)"
+                )
         self.edges = edges
         self.permutation = check_permutation(permutation, ndim)
         if tuple(self.sizes[s] for s in np.argsort(self.permutation)) != self.shape:
             placed = tuple(int(self.sizes[s]) for s in np.argsort(self.permutation))
-            raise ValueError(f"graph's mode sizes {placed} (after permutation) do not match "
-                             f"the data's shape {self.shape}")
-        if isinstance(max_rank, bool) or not isinstance(max_rank, numbers.Integral) \
-                or max_rank < 1:
+            raise ValueError(
+                f"graph's mode sizes {placed} (after permutation) do not match "
+                f"the data's shape {self.shape}"
+            )
+        if isinstance(max_rank, bool) or not isinstance(max_rank, numbers.Integral) or max_rank < 1:
             raise ValueError(f"max_rank must be an integer >= 1, got {max_rank!r}")
         self.max_rank = int(max_rank)
         self.start_ranks = [min(r, self.max_rank) for r in self.start_ranks]

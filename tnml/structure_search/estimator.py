@@ -143,11 +143,31 @@ class StructureSearch(BaseEstimator):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, method="tnale", *, objective="penalized", rse_weight=200.0,
-                 max_rse=1e-4, graph="full", permutation=None, search_permutation="auto",
-                 max_rank=8, rank_increment=1, radius=1, max_evaluations=300, max_time=None,
-                 max_iter=100, tol=1e-7, n_init=2, validation_fraction=0.1, n_jobs=None,
-                 checkpoint=None, resume=False, random_state=None, verbose=0):
+    def __init__(
+        self,
+        method="tnale",
+        *,
+        objective="penalized",
+        rse_weight=200.0,
+        max_rse=1e-4,
+        graph="full",
+        permutation=None,
+        search_permutation="auto",
+        max_rank=8,
+        rank_increment=1,
+        radius=1,
+        max_evaluations=300,
+        max_time=None,
+        max_iter=100,
+        tol=1e-7,
+        n_init=2,
+        validation_fraction=0.1,
+        n_jobs=None,
+        checkpoint=None,
+        resume=False,
+        random_state=None,
+        verbose=0,
+    ):
         self.method = method
         self.objective = objective
         self.rse_weight = rse_weight
@@ -175,19 +195,42 @@ class StructureSearch(BaseEstimator):
         search_permutation = self.search_permutation
         if search_permutation == "auto":
             search_permutation = not (isinstance(graph, str) and graph == "full")
-        return SearchSpace(shape, graph, self.permutation, max_rank=self.max_rank,
-                           search_permutation=search_permutation)
+        return SearchSpace(
+            shape,
+            graph,
+            self.permutation,
+            max_rank=self.max_rank,
+            search_permutation=search_permutation,
+        )
 
     def _fingerprint(self, X, seed):
-        params = {k: v for k, v in self.get_params().items()
-                  if k not in ("n_jobs", "checkpoint", "resume", "verbose", "max_time",
-                               "max_evaluations", "random_state")}
-        params["graph"] = params["graph"] if isinstance(params["graph"], str) else \
-            np.asarray(params["graph"]).tolist()
+        params = {
+            k: v
+            for k, v in self.get_params().items()
+            if k
+            not in (
+                "n_jobs",
+                "checkpoint",
+                "resume",
+                "verbose",
+                "max_time",
+                "max_evaluations",
+                "random_state",
+            )
+        }
+        params["graph"] = (
+            params["graph"]
+            if isinstance(params["graph"], str)
+            else np.asarray(params["graph"]).tolist()
+        )
         if params["permutation"] is not None:
             params["permutation"] = np.asarray(params["permutation"]).tolist()
-        return {"shape": list(X.shape), "seed": seed, "params": params,
-                "data": float(get_namespace(X).sum(get_namespace(X).abs(X)))}
+        return {
+            "shape": list(X.shape),
+            "seed": seed,
+            "params": params,
+            "data": float(get_namespace(X).sum(get_namespace(X).abs(X))),
+        }
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -206,8 +249,14 @@ class StructureSearch(BaseEstimator):
         """
         if is_numpy(get_namespace(X)):
             # Host data goes through scikit-learn's checks (sparse, complex, object, empty).
-            X = check_array(X, accept_sparse=False, dtype=[np.float64, np.float32],
-                            ensure_all_finite="allow-nan", allow_nd=True, input_name="X")
+            X = check_array(
+                X,
+                accept_sparse=False,
+                dtype=[np.float64, np.float32],
+                ensure_all_finite="allow-nan",
+                allow_nd=True,
+                input_name="X",
+            )
         X = check_tensor(X, "X", allow_nan=True)
         xp = get_namespace(X)
         observed = ~xp.isnan(X)
@@ -216,8 +265,11 @@ class StructureSearch(BaseEstimator):
             raise ValueError("X has no observed entries (every entry is NaN)")
         # One seed for everything: draw it once when given a generator or None.
         rng = check_random_state(self.random_state)
-        seed = (int(self.random_state) if isinstance(self.random_state, numbers.Integral)
-                else int(rng.randint(2**31 - 1)))
+        seed = (
+            int(self.random_state)
+            if isinstance(self.random_state, numbers.Integral)
+            else int(rng.randint(2**31 - 1))
+        )
         space = self._space(X.shape)
         objective = Objective(self.objective, rse_weight=self.rse_weight, max_rse=self.max_rse)
         if complete:
@@ -225,37 +277,62 @@ class StructureSearch(BaseEstimator):
         else:
             data = xp.where(observed, X, 0)
             train, held_out = holdout_split(observed, self.validation_fraction, seed)
-        fit_params = {"max_iter": self.max_iter, "tol": self.tol, "n_init": self.n_init,
-                      "target_error": objective.resolution(int(np.prod(X.shape)))}
+        fit_params = {
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "n_init": self.n_init,
+            "target_error": objective.resolution(int(np.prod(X.shape))),
+        }
         progress = self._progress_bar()
-        runner = Runner(data, train, held_out, objective, method=self.method,
-                        fit_params=fit_params, seed=seed, n_jobs=self.n_jobs,
-                        max_evaluations=self.max_evaluations, max_time=self.max_time,
-                        checkpoint=self.checkpoint, resume=self.resume,
-                        progress=progress and progress[1],
-                        fingerprint=self._fingerprint(X, seed))
+        runner = Runner(
+            data,
+            train,
+            held_out,
+            objective,
+            method=self.method,
+            fit_params=fit_params,
+            seed=seed,
+            n_jobs=self.n_jobs,
+            max_evaluations=self.max_evaluations,
+            max_time=self.max_time,
+            checkpoint=self.checkpoint,
+            resume=self.resume,
+            progress=progress and progress[1],
+            fingerprint=self._fingerprint(X, seed),
+        )
         start = time.perf_counter()
         try:
-            SEARCHERS[self.method](runner, space, np.random.RandomState(seed),
-                                   **self._searcher_params(space))
+            SEARCHERS[self.method](
+                runner, space, np.random.RandomState(seed), **self._searcher_params(space)
+            )
         except BudgetExhausted:
             pass
         finally:
             if progress:
                 progress[0].close()
         if runner.best is None or runner.best["status"] != "ok":
-            raise ValueError("no candidate structure could be fitted (every one was skipped "
-                             "for max_memory); raise max_memory or lower max_rank")
+            raise ValueError(
+                "no candidate structure could be fitted (every one was skipped "
+                "for max_memory); raise max_memory or lower max_rank"
+            )
         best = runner.best
         network = runner.best_network
         structure = np.asarray(best["structure"])
         if network is None:  # not kept (or restored from a checkpoint): refit, same seed
-            network = _evaluate(data, train, held_out, structure,
-                                candidate_seed(seed, best["key"]), None, fit_params,
-                                runner._config)["network"]
+            network = _evaluate(
+                data,
+                train,
+                held_out,
+                structure,
+                candidate_seed(seed, best["key"]),
+                None,
+                fit_params,
+                runner._config,
+            )["network"]
         if not complete:  # the held-out entries only served to choose; fit on all of them
-            network = _evaluate(data, observed, None, structure, best["seed"], network,
-                                fit_params, runner._config)["network"]
+            network = _evaluate(
+                data, observed, None, structure, best["seed"], network, fit_params, runner._config
+            )["network"]
         self.shape_ = tuple(X.shape)
         self.best_structure_ = structure
         self.best_network_ = self.decomposition_ = network
@@ -270,10 +347,12 @@ class StructureSearch(BaseEstimator):
 
     def _searcher_params(self, space):
         if self.method == "greedy":
-            return {"rank_increment": self.rank_increment, "max_rse": self.max_rse,
-                    "candidate_iter": min(self.max_iter, 10)}
-        start = (space.start_ranks, space.permutation) if not isinstance(self.graph, str) \
-            else None
+            return {
+                "rank_increment": self.rank_increment,
+                "max_rse": self.max_rse,
+                "candidate_iter": min(self.max_iter, 10),
+            }
+        start = (space.start_ranks, space.permutation) if not isinstance(self.graph, str) else None
         if self.method == "tnale":
             return {"radius": self.radius, "init_radius": self.radius + 1, "start": start}
         if self.method == "tnls":
@@ -285,8 +364,7 @@ class StructureSearch(BaseEstimator):
             return None
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=self.max_evaluations, desc=f"StructureSearch({self.method})",
-                   unit="fit")
+        bar = tqdm(total=self.max_evaluations, desc=f"StructureSearch({self.method})", unit="fit")
 
         def update(runner):
             bar.update(runner.n_evaluations - bar.n)

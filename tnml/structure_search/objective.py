@@ -46,8 +46,12 @@ class Objective:
         if kind not in ("penalized", "constrained"):
             raise ValueError(f"objective must be 'penalized' or 'constrained', got {kind!r}")
         for name, value in (("rse_weight", rse_weight), ("max_rse", max_rse)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
-                    not value > 0 or not np.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not value > 0
+                or not np.isfinite(value)
+            ):
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         self.kind, self.rse_weight, self.max_rse = kind, float(rse_weight), float(max_rse)
 
@@ -56,7 +60,7 @@ class Objective:
             return float("inf")
         ratio = n_params / n_entries
         if self.kind == "penalized":
-            return float(ratio + self.rse_weight * rse ** 2)
+            return float(ratio + self.rse_weight * rse**2)
         return float(ratio if rse <= self.max_rse else _INFEASIBLE + rse / self.max_rse)
 
     def resolution(self, n_entries):

@@ -33,18 +33,35 @@ def plot_network(structure, ax=None, title=None):
             if rank <= 1:
                 continue
             (x0, y0), (x1, y1) = xy[i], xy[j]
-            ax.plot([x0, x1], [y0, y1], color="tab:blue", zorder=1,
-                    linewidth=1 + 3 * np.log(rank) / np.log(top))
+            ax.plot(
+                [x0, x1],
+                [y0, y1],
+                color="tab:blue",
+                zorder=1,
+                linewidth=1 + 3 * np.log(rank) / np.log(top),
+            )
             # Labels sit off the midpoint so that crossing bonds keep theirs apart.
             t = 0.35 if (i + j) % 2 else 0.65
-            ax.text(x0 + t * (x1 - x0), y0 + t * (y1 - y0), str(rank), ha="center",
-                    va="center", fontsize=10, zorder=3,
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "tab:blue"})
+            ax.text(
+                x0 + t * (x1 - x0),
+                y0 + t * (y1 - y0),
+                str(rank),
+                ha="center",
+                va="center",
+                fontsize=10,
+                zorder=3,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "tab:blue"},
+            )
     for k in range(n):
         size = int(structure[k, k])
         label = f"mode {k}\n({size})" if size > 0 else "internal"
-        ax.scatter(*xy[k], s=1500, color="tab:orange" if size > 0 else "lightgray",
-                   edgecolors="black", zorder=2)
+        ax.scatter(
+            *xy[k],
+            s=1500,
+            color="tab:orange" if size > 0 else "lightgray",
+            edgecolors="black",
+            zorder=2,
+        )
         ax.text(*xy[k], label, ha="center", va="center", fontsize=9, zorder=4)
     ax.set_xlim(-1.35, 1.35)
     ax.set_ylim(-1.35, 1.35)

@@ -80,22 +80,31 @@ def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
     with config_context(**config):
         try:
             for index, option in enumerate(starts):
-                network, info = network_als(X, structure, mask=train,
-                                            init="random" if option is None else option,
-                                            random_state=seed + index, **fit_params)
+                network, info = network_als(
+                    X,
+                    structure,
+                    mask=train,
+                    init="random" if option is None else option,
+                    random_state=seed + index,
+                    **fit_params,
+                )
                 if best is None or info.error < best[1]:
                     best = (network, info.error)
                 if info.error <= target:
                     break
         except MemoryError as error:  # MemoryBudgetError: refused before allocating
-            return {"status": "skipped_memory", "rse": float("nan"), "network": None,
-                    "seconds": time.perf_counter() - start, "message": str(error)}
+            return {
+                "status": "skipped_memory",
+                "rse": float("nan"),
+                "network": None,
+                "seconds": time.perf_counter() - start,
+                "message": str(error),
+            }
         network = best[0]
         rse = _relative_error(X, network, held_out if held_out is not None else train)
     if not math.isfinite(rse):
         rse = float("inf")
-    return {"status": "ok", "rse": rse, "network": network,
-            "seconds": time.perf_counter() - start}
+    return {"status": "ok", "rse": rse, "network": network, "seconds": time.perf_counter() - start}
 
 
 def _network_arrays(network):
@@ -129,9 +138,24 @@ class Runner:
         What the checkpoint must have been written for (data shape, method, settings).
     """
 
-    def __init__(self, X, train, held_out, objective, *, method, fit_params, seed, n_jobs=None,
-                 max_evaluations=None, max_time=None, checkpoint=None, resume=False,
-                 progress=None, fingerprint=None):
+    def __init__(
+        self,
+        X,
+        train,
+        held_out,
+        objective,
+        *,
+        method,
+        fit_params,
+        seed,
+        n_jobs=None,
+        max_evaluations=None,
+        max_time=None,
+        checkpoint=None,
+        resume=False,
+        progress=None,
+        fingerprint=None,
+    ):
         self.X, self.train, self.held_out = X, train, held_out
         self.objective, self.method, self.fit_params = objective, method, dict(fit_params)
         self.seed, self.n_jobs = int(seed), n_jobs
@@ -139,10 +163,10 @@ class Runner:
         self.checkpoint, self.progress = checkpoint, progress
         self.fingerprint = json.loads(json.dumps(fingerprint or {}))
         self.n_entries = math.prod(X.shape)
-        self.history = []          # one record per evaluation, in the searcher's order
-        self.networks = {}         # evaluation index -> network, for candidates kept
-        self._cache = {}           # cache key -> record
-        self._restored = {}        # cache key -> (record, network or None) from a checkpoint
+        self.history = []  # one record per evaluation, in the searcher's order
+        self.networks = {}  # evaluation index -> network, for candidates kept
+        self._cache = {}  # cache key -> record
+        self._restored = {}  # cache key -> (record, network or None) from a checkpoint
         self.n_cache_hits = 0
         self.best = None
         self.best_network = None
@@ -152,13 +176,14 @@ class Runner:
         if checkpoint is not None:
             if os.path.exists(checkpoint):
                 if not resume:
-                    raise ValueError(f"checkpoint {checkpoint!r} already exists; pass "
-                                     f"resume=True to continue it, or remove it to start over")
+                    raise ValueError(
+                        f"checkpoint {checkpoint!r} already exists; pass "
+                        f"resume=True to continue it, or remove it to start over"
+                    )
                 self._load_checkpoint()
             directory = os.path.dirname(os.path.abspath(checkpoint))
             if not os.path.isdir(directory):
-                raise ValueError(f"checkpoint {checkpoint!r}: folder {directory!r} does not "
-                                 f"exist")
+                raise ValueError(f"checkpoint {checkpoint!r}: folder {directory!r} does not exist")
 
     # -- budget ---------------------------------------------------------------------------------
     @property
@@ -216,12 +241,19 @@ class Runner:
         if fresh:
             from joblib import Parallel, delayed
 
-            jobs = (delayed(_evaluate)(self.X, self.train, self.held_out,
-                                       np.asarray(c["structure"]),
-                                       candidate_seed(self.seed, k), c.get("init"),
-                                       {**self.fit_params, **c.get("fit_params", {})},
-                                       self._config)
-                    for _, k, c in fresh)
+            jobs = (
+                delayed(_evaluate)(
+                    self.X,
+                    self.train,
+                    self.held_out,
+                    np.asarray(c["structure"]),
+                    candidate_seed(self.seed, k),
+                    c.get("init"),
+                    {**self.fit_params, **c.get("fit_params", {})},
+                    self._config,
+                )
+                for _, k, c in fresh
+            )
             # No memmapping: a folder per batch would pile up in /dev/shm until exit.
             parallel = Parallel(n_jobs=self.n_jobs, max_nbytes=None)
             for (_, key, _), result in zip(fresh, parallel(jobs)):
@@ -261,13 +293,24 @@ class Runner:
         structure = np.asarray(candidate["structure"])
         params = n_params(structure)
         rse = result["rse"]
-        objective = (float("inf") if result["status"] != "ok"
-                     else self.objective(params, self.n_entries, rse))
-        record = {"method": self.method, "stage": candidate.get("stage", "fit"),
-                  "structure": structure.tolist(), "key": key, "n_params": params,
-                  "compression_ratio": params / self.n_entries, "rse": rse,
-                  "objective": objective, "seconds": round(result["seconds"], 4),
-                  "seed": candidate_seed(self.seed, key), "status": result["status"]}
+        objective = (
+            float("inf")
+            if result["status"] != "ok"
+            else self.objective(params, self.n_entries, rse)
+        )
+        record = {
+            "method": self.method,
+            "stage": candidate.get("stage", "fit"),
+            "structure": structure.tolist(),
+            "key": key,
+            "n_params": params,
+            "compression_ratio": params / self.n_entries,
+            "rse": rse,
+            "objective": objective,
+            "seconds": round(result["seconds"], 4),
+            "seed": candidate_seed(self.seed, key),
+            "status": result["status"],
+        }
         if "message" in result:
             record["message"] = result["message"]
         return record
@@ -276,8 +319,12 @@ class Runner:
     def _write_checkpoint(self):
         if self.checkpoint is None:
             return
-        meta = {"format": _FORMAT, "fingerprint": self.fingerprint, "history": self.history,
-                "elapsed": self.elapsed}
+        meta = {
+            "format": _FORMAT,
+            "fingerprint": self.fingerprint,
+            "history": self.history,
+            "elapsed": self.elapsed,
+        }
         arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
         for evaluation, network in self.networks.items():
             for index, core in enumerate(_network_arrays(network)):
@@ -306,17 +353,22 @@ class Runner:
                 history = meta["history"]
                 elapsed = float(meta["elapsed"])
         except Exception as error:  # noqa: BLE001 - any failure means an unusable file
-            raise ValueError(f"checkpoint {path!r} is corrupted or not a structure-search "
-                             f"checkpoint ({type(error).__name__}: {error}); it was left "
-                             f"untouched: remove it or give another checkpoint path") from None
+            raise ValueError(
+                f"checkpoint {path!r} is corrupted or not a structure-search "
+                f"checkpoint ({type(error).__name__}: {error}); it was left "
+                f"untouched: remove it or give another checkpoint path"
+            ) from None
         if meta["fingerprint"] != self.fingerprint:
-            raise ValueError(f"checkpoint {path!r} was written by a different search "
-                             f"({meta['fingerprint']}); this one is {self.fingerprint}")
+            raise ValueError(
+                f"checkpoint {path!r} was written by a different search "
+                f"({meta['fingerprint']}); this one is {self.fingerprint}"
+            )
         for record in history:
             network = None
             if record["evaluation"] in cores:
                 parts = cores[record["evaluation"]]
-                network = _network_from_arrays(record["structure"],
-                                               [parts[i] for i in range(len(parts))])
+                network = _network_from_arrays(
+                    record["structure"], [parts[i] for i in range(len(parts))]
+                )
             self._restored[record["key"]] = (record, network)
         self._elapsed_before = elapsed

@@ -29,8 +29,18 @@ def _candidate(space, ranks, permutation, **extra):
     return {"structure": space.structure(ranks, permutation), **extra}
 
 
-def greedy(runner, space, rng, *, rank_increment=1, candidate_iter=10, refit_iter=500,
-           max_rse=1e-6, criterion="efficiency", prune=True):
+def greedy(
+    runner,
+    space,
+    rng,
+    *,
+    rank_increment=1,
+    candidate_iter=10,
+    refit_iter=500,
+    max_rse=1e-6,
+    criterion="efficiency",
+    prune=True,
+):
     """Greedy rank growth [greedy]_.
 
     From every bond rank 1 on the template graph (the fully connected one by default), each
@@ -59,9 +69,15 @@ def greedy(runner, space, rng, *, rank_increment=1, candidate_iter=10, refit_ite
             grown[index] = rank + rank_increment
             structure = space.structure(grown, permutation)
             seed = int(rng.randint(2**31 - 1))
-            batch.append({"structure": structure, "keep": True, "stage": "grow",
-                          "init": pad_network(network, structure, random_state=seed),
-                          "fit_params": {"max_iter": candidate_iter}})
+            batch.append(
+                {
+                    "structure": structure,
+                    "keep": True,
+                    "stage": "grow",
+                    "init": pad_network(network, structure, random_state=seed),
+                    "fit_params": {"max_iter": candidate_iter},
+                }
+            )
             steps.append(grown)
         if not batch:
             return
@@ -72,16 +88,22 @@ def greedy(runner, space, rng, *, rank_increment=1, candidate_iter=10, refit_ite
         if criterion == "error":
             chosen = min(usable, key=lambda i: (records[i]["rse"], records[i]["n_params"], i))
         else:  # squared error removed per parameter added
-            gain = [(current["rse"] ** 2 - records[i]["rse"] ** 2)
-                    / max(records[i]["n_params"] - current["n_params"], 1) for i in usable]
+            gain = [
+                (current["rse"] ** 2 - records[i]["rse"] ** 2)
+                / max(records[i]["n_params"] - current["n_params"], 1)
+                for i in usable
+            ]
             chosen = usable[max(range(len(usable)), key=lambda k: (gain[k], -k))]
         ranks = steps[chosen]
         # The refit runs to the target, from a random start and from the warm start: a warm
         # start near a saddle can stall where a fresh start of the grown structure converges.
-        refit = {"structure": batch[chosen]["structure"], "keep": True, "stage": "refit",
-                 "init": [None, runner.network(records[chosen])],
-                 "fit_params": {"max_iter": refit_iter, "tol": 0.0,
-                                "target_error": max_rse / 10}}
+        refit = {
+            "structure": batch[chosen]["structure"],
+            "keep": True,
+            "stage": "refit",
+            "init": [None, runner.network(records[chosen])],
+            "fit_params": {"max_iter": refit_iter, "tol": 0.0, "target_error": max_rse / 10},
+        }
         (current,) = runner.evaluate([refit])
     if prune and current["status"] == "ok" and current["rse"] <= max_rse:
         _prune(runner, space, ranks, permutation, max_rse)
@@ -101,12 +123,16 @@ def _prune(runner, space, ranks, permutation, max_rse):
                 continue
             lower = list(ranks)
             lower[index] = rank - 1
-            batch.append({"structure": space.structure(lower, permutation), "stage": "prune",
-                          "fit_params": {"target_error": max_rse / 10, "tol": 0.0}})
+            batch.append(
+                {
+                    "structure": space.structure(lower, permutation),
+                    "stage": "prune",
+                    "fit_params": {"target_error": max_rse / 10, "tol": 0.0},
+                }
+            )
             steps.append(lower)
         records = runner.evaluate(batch) if batch else []
-        feasible = [i for i, r in enumerate(records)
-                    if r["status"] == "ok" and r["rse"] <= max_rse]
+        feasible = [i for i, r in enumerate(records) if r["status"] == "ok" and r["rse"] <= max_rse]
         if not feasible:
             return
         chosen = min(feasible, key=lambda i: (records[i]["n_params"], records[i]["rse"], i))
@@ -138,8 +164,17 @@ def _perturbed(space, rng, ranks, permutation, radius):
     return trial, trial_permutation
 
 
-def tnale(runner, space, rng, *, radius=1, init_radius=2, n_interpolation_sweeps=1,
-          n_restarts=3, start=None):
+def tnale(
+    runner,
+    space,
+    rng,
+    *,
+    radius=1,
+    init_radius=2,
+    n_interpolation_sweeps=1,
+    n_restarts=3,
+    start=None,
+):
     """Alternating local enumeration, TnALE [tnale]_.
 
     The variables are the bond ranks of the template edges and, when searched, the data-mode
@@ -155,8 +190,7 @@ def tnale(runner, space, rng, *, radius=1, init_radius=2, n_interpolation_sweeps
     reference implementation's local sampling), at most ``n_restarts`` times, then stops.
     """
     ranks = list(start[0]) if start is not None else space.random_ranks(rng)
-    permutation = (np.asarray(start[1]) if start is not None
-                   else space.random_permutation(rng))
+    permutation = np.asarray(start[1]) if start is not None else space.random_permutation(rng)
     n_ranks = len(ranks)
     variables = list(range(n_ranks)) + ([n_ranks] if space.search_permutation else [])
     order = variables + variables[-2:0:-1] if len(variables) > 1 else variables
@@ -170,8 +204,7 @@ def tnale(runner, space, rng, *, radius=1, init_radius=2, n_interpolation_sweeps
         for variable in order:
             if variable == n_ranks:
                 options = space.transpositions(permutation)
-                records = runner.evaluate([_candidate(space, ranks, p, keep=True)
-                                           for p in options])
+                records = runner.evaluate([_candidate(space, ranks, p, keep=True) for p in options])
                 chosen = min(range(len(options)), key=lambda i: (records[i]["objective"], i))
                 permutation = options[chosen]
                 continue
@@ -190,15 +223,18 @@ def tnale(runner, space, rng, *, radius=1, init_radius=2, n_interpolation_sweeps
                 trial[variable] = value
                 candidate = _candidate(space, trial, permutation, keep=True)
                 if warm is not None and value > ranks[variable]:
-                    candidate["init"] = pad_network(warm, candidate["structure"],
-                                                    random_state=int(rng.randint(2**31 - 1)))
+                    candidate["init"] = pad_network(
+                        warm, candidate["structure"], random_state=int(rng.randint(2**31 - 1))
+                    )
                 candidates.append(candidate)
             records = runner.evaluate(candidates)
             if probes is grid:
                 scores = [r["objective"] for r in records]
             else:
-                rse = _interpolated_rse(grid, {p: r["rse"] if r["status"] == "ok" else 1.0
-                                               for p, r in zip(probes, records)})
+                rse = _interpolated_rse(
+                    grid,
+                    {p: r["rse"] if r["status"] == "ok" else 1.0 for p, r in zip(probes, records)},
+                )
                 scores = []
                 for value, error in zip(grid, rse):
                     trial = list(ranks)
@@ -207,8 +243,9 @@ def tnale(runner, space, rng, *, radius=1, init_radius=2, n_interpolation_sweeps
                     scores.append(runner.objective(params, runner.n_entries, float(error)))
             # Ties keep the current value, so a sweep without improvement changes nothing.
             current = ranks[variable]
-            ranks[variable] = grid[min(range(len(grid)),
-                                       key=lambda i: (scores[i], grid[i] != current, i))]
+            ranks[variable] = grid[
+                min(range(len(grid)), key=lambda i: (scores[i], grid[i] != current, i))
+            ]
         sweep += 1
         if interpolate or (list(ranks), permutation.tolist()) != before:
             continue
@@ -231,14 +268,12 @@ def tnls(runner, space, rng, *, radius=1, n_samples=None, n_iter_no_change=5, st
     without improvement, or at the budget.
     """
     ranks = list(start[0]) if start is not None else space.random_ranks(rng)
-    permutation = (np.asarray(start[1]) if start is not None
-                   else space.random_permutation(rng))
+    permutation = np.asarray(start[1]) if start is not None else space.random_permutation(rng)
     n_samples = n_samples or max(4, len(ranks))
     (centre,) = runner.evaluate([_candidate(space, ranks, permutation)])
     stale = 0
     while stale < n_iter_no_change:
-        samples = [_perturbed(space, rng, ranks, permutation, radius)
-                   for _ in range(n_samples)]
+        samples = [_perturbed(space, rng, ranks, permutation, radius) for _ in range(n_samples)]
         records = runner.evaluate([_candidate(space, r, p) for r, p in samples])
         best = min(range(len(records)), key=lambda i: (records[i]["objective"], i))
         if records[best]["objective"] < centre["objective"]:
@@ -255,9 +290,12 @@ def random_search(runner, space, rng, *, batch_size=4, start=None):
     idle = 0
     while idle < _MAX_IDLE_BATCHES:  # a small space can run out of unseen structures
         before = runner.n_evaluations
-        runner.evaluate([_candidate(space, space.random_ranks(rng),
-                                    space.random_permutation(rng))
-                         for _ in range(batch_size)])
+        runner.evaluate(
+            [
+                _candidate(space, space.random_ranks(rng), space.random_permutation(rng))
+                for _ in range(batch_size)
+            ]
+        )
         idle = idle + 1 if runner.n_evaluations == before else 0
 
 

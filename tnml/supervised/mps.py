@@ -37,8 +37,16 @@ import math
 from ..backend import get_namespace
 from ..contract import einsum
 
-__all__ = ["feature_map", "init_mps", "mps_predict", "mps_dmrg_sweep", "mps_loss_and_grads",
-           "adam_init", "adam_step", "FEATURE_MAPS"]
+__all__ = [
+    "feature_map",
+    "init_mps",
+    "mps_predict",
+    "mps_dmrg_sweep",
+    "mps_loss_and_grads",
+    "adam_init",
+    "adam_step",
+    "FEATURE_MAPS",
+]
 
 FEATURE_MAPS = ("trig", "poly")
 
@@ -72,9 +80,11 @@ def feature_map(X, kind="trig"):
         return xp.stack([xp.ones_like(X), X], axis=-1)
     phi = kind(X)
     if getattr(phi, "ndim", None) != 3 or tuple(phi.shape[:2]) != tuple(X.shape):
-        raise ValueError(f"feature_map callable must return an array of shape "
-                         f"{tuple(X.shape) + ('d',)}, got "
-                         f"{getattr(phi, 'shape', type(phi).__name__)}")
+        raise ValueError(
+            f"feature_map callable must return an array of shape "
+            f"{tuple(X.shape) + ('d',)}, got "
+            f"{getattr(phi, 'shape', type(phi).__name__)}"
+        )
     return phi
 
 
@@ -262,8 +272,19 @@ def xp_reshape(a, shape):
     return get_namespace(a).reshape(a, shape)
 
 
-def mps_dmrg_sweep(cores, label_site, phi, Y, env=None, *, bond_dim, cutoff=0.0, alpha=0.0,
-                   n_steps=5, progress=None):
+def mps_dmrg_sweep(
+    cores,
+    label_site,
+    phi,
+    Y,
+    env=None,
+    *,
+    bond_dim,
+    cutoff=0.0,
+    alpha=0.0,
+    n_steps=5,
+    progress=None,
+):
     """One two-site DMRG sweep: the label index travels to the last site, to the first and back.
 
     Parameters
@@ -298,9 +319,11 @@ def mps_dmrg_sweep(cores, label_site, phi, Y, env=None, *, bond_dim, cutoff=0.0,
     if env is None:
         env = Environments(cores, label_site, phi)
     sites = _by_site(phi)
-    schedule = ([(j, "right") for j in range(label_site, n_sites - 1)]
-                + [(j, "left") for j in range(n_sites - 2, -1, -1)]
-                + [(j, "right") for j in range(0, label_site)])
+    schedule = (
+        [(j, "right") for j in range(label_site, n_sites - 1)]
+        + [(j, "left") for j in range(n_sites - 2, -1, -1)]
+        + [(j, "right") for j in range(0, label_site)]
+    )
     for j, direction in schedule:
         if direction == "right":  # label on j, moves to j + 1
             a, s, n_out, m = cores[j].shape
@@ -313,8 +336,10 @@ def mps_dmrg_sweep(cores, label_site, phi, Y, env=None, *, bond_dim, cutoff=0.0,
         LP, QR = _bond_design(env, j, sites)
         B = _solve_bond(LP, QR, Y, xp.reshape(B, (a * s, n_out, t * b)), alpha, n_steps)
         if direction == "right":
-            matrix = xp.reshape(xp.transpose(xp.reshape(B, (a * s, n_out, t, b)), (0, 2, 1, 3)),
-                                (a * s, t * n_out * b))
+            matrix = xp.reshape(
+                xp.transpose(xp.reshape(B, (a * s, n_out, t, b)), (0, 2, 1, 3)),
+                (a * s, t * n_out * b),
+            )
             u, sv = _split(matrix, bond_dim, cutoff)
             cores[j] = xp.reshape(u, (a, s, u.shape[1]))
             cores[j + 1] = xp.reshape(sv, (u.shape[1], t, n_out, b))
@@ -377,12 +402,13 @@ def adam_step(cores, grads, state, learning_rate, alpha=0.0, beta1=0.9, beta2=0.
     xp = get_namespace(*cores)
     state["t"] += 1
     t = state["t"]
-    correction = math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+    correction = math.sqrt(1 - beta2**t) / (1 - beta1**t)
     for k, (core, grad) in enumerate(zip(cores, grads)):
         if alpha:
             grad = grad + 2 * alpha * core
         state["m"][k] = beta1 * state["m"][k] + (1 - beta1) * grad
         state["v"][k] = beta2 * state["v"][k] + (1 - beta2) * grad * grad
         cores[k] = core - learning_rate * correction * state["m"][k] / (
-            xp.sqrt(state["v"][k]) + eps)
+            xp.sqrt(state["v"][k]) + eps
+        )
     return cores

@@ -34,8 +34,8 @@ from ..decompositions._linalg import (
 __all__ = ["cp_regression", "tucker_regression", "tt_regression", "FORMATS"]
 
 FORMATS = ("cp", "tucker", "tt")
-_MODES = string.ascii_lowercase[:13]      # sample modes (n is the sample axis)
-_BONDS = string.ascii_uppercase           # rank indices
+_MODES = string.ascii_lowercase[:13]  # sample modes (n is the sample axis)
+_BONDS = string.ascii_uppercase  # rank indices
 
 
 def _ridge(design, y, alpha, centre):
@@ -157,6 +157,7 @@ def tucker_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_inte
     n, k = X.shape[0], X.ndim - 1
     rank = tuple(min(int(r), d) for r, d in zip(rank, X.shape[1:]))
     factors = [_pad_columns(f, r, xp) for f, r in zip(_initial_bases(X, y, rank), rank)]
+
     def core_design():
         # Always contract the last remaining sample mode (a batched GEMM on a view) and move
         # its new rank axis to the front; the first GEMM reads X once and shrinks it.
@@ -225,7 +226,7 @@ def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
         rank = [rank] * (k - 1)
     ranks = [1]
     for j, r in enumerate(rank):
-        ranks.append(max(1, min(int(r), ranks[-1] * shape[j], math.prod(shape[j + 1:]))))
+        ranks.append(max(1, min(int(r), ranks[-1] * shape[j], math.prod(shape[j + 1 :]))))
     ranks.append(1)
     # Start from the cross-covariance's TT-SVD truncated to the ranks (zero-padded if short).
     from ..decompositions.tt import tt_svd
@@ -235,17 +236,18 @@ def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
     cores = []
     for j, core in enumerate(start):
         padded = xp.zeros((ranks[j], shape[j], ranks[j + 1]), dtype=X.dtype)
-        padded[:core.shape[0], :, :core.shape[2]] = core
+        padded[: core.shape[0], :, : core.shape[2]] = core
         cores.append(padded)
     losses = []
     for _ in range(max_iter):
         # Right to left and back, moving the orthogonality centre: every other core is an
         # isometry, so the free core's ridge penalty is the penalty on ||W||.
-        for m, rightward in [(m, True) for m in range(k - 1)] + [(m, False)
-                                                                  for m in range(k - 1, 0, -1)]:
-            left_size, right_size = math.prod(shape[:m]), math.prod(shape[m + 1:])
-            left = _chain(cores[:m], xp, X.dtype, from_left=True)       # (left_size, a)
-            right = _chain(cores[m + 1:], xp, X.dtype, from_left=False)  # (b, right_size)
+        for m, rightward in [(m, True) for m in range(k - 1)] + [
+            (m, False) for m in range(k - 1, 0, -1)
+        ]:
+            left_size, right_size = math.prod(shape[:m]), math.prod(shape[m + 1 :])
+            left = _chain(cores[:m], xp, X.dtype, from_left=True)  # (left_size, a)
+            right = _chain(cores[m + 1 :], xp, X.dtype, from_left=False)  # (b, right_size)
             _check_design_memory(n, cores[m].size, X.dtype.itemsize)
             T = xp.matmul(left.T, xp.reshape(X, (n, left_size, shape[m] * right_size)))
             T = xp.reshape(T, (n, left.shape[1] * shape[m], right_size))
@@ -255,13 +257,15 @@ def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
             if rightward:
                 q, r = xp.linalg.qr(xp.reshape(w, (a * d, b)))
                 cores[m] = xp.reshape(q, (a, d, q.shape[1]))
-                cores[m + 1] = xp.reshape(r @ xp.reshape(cores[m + 1], (b, -1)),
-                                          (r.shape[0],) + cores[m + 1].shape[1:])
+                cores[m + 1] = xp.reshape(
+                    r @ xp.reshape(cores[m + 1], (b, -1)), (r.shape[0],) + cores[m + 1].shape[1:]
+                )
             else:
                 q, r = xp.linalg.qr(xp.reshape(w, (a, d * b)).T)
                 cores[m] = xp.reshape(q.T, (q.shape[1], d, b))
-                cores[m - 1] = xp.reshape(xp.reshape(cores[m - 1], (-1, a)) @ r.T,
-                                          cores[m - 1].shape[:2] + (r.shape[0],))
+                cores[m - 1] = xp.reshape(
+                    xp.reshape(cores[m - 1], (-1, a)) @ r.T, cores[m - 1].shape[:2] + (r.shape[0],)
+                )
         if k == 1:
             w, loss = _ridge(xp.reshape(X, (n, -1)), y, alpha, fit_intercept)
             cores[0] = xp.reshape(w, cores[0].shape)
@@ -280,7 +284,6 @@ def _prepare(X, y, fit_intercept):
     if fit_intercept:
         return X, y - xp.mean(y, axis=0), xp.mean(X, axis=0), xp.mean(y, axis=0)
     return X, y, None, xp.zeros((), dtype=X.dtype)
-
 
 
 def _pad_columns(basis, rank, xp):
@@ -302,9 +305,9 @@ def _cp_design(X, factors, m):
     xp = get_namespace(X, *factors)
     n, shape = X.shape[0], X.shape[1:]
     rank = factors[0].shape[1]
-    A, d, B = math.prod(shape[:m]), shape[m], math.prod(shape[m + 1:])
+    A, d, B = math.prod(shape[:m]), shape[m], math.prod(shape[m + 1 :])
     before = khatri_rao(factors[:m]) if m else None
-    after = khatri_rao(factors[m + 1:]) if m < len(shape) - 1 else None
+    after = khatri_rao(factors[m + 1 :]) if m < len(shape) - 1 else None
     if after is None and before is None:
         return xp.broadcast_to(xp.reshape(X, (n, d, 1)), (n, d, rank))
     if after is not None and (before is None or B >= A):
@@ -321,7 +324,7 @@ def _mode_design(X, m, P):
     of shape (R, A * B): a batched GEMM when mode m is the first or the last one."""
     xp = get_namespace(X, P)
     n, shape = X.shape[0], X.shape[1:]
-    A, d, B = math.prod(shape[:m]), shape[m], math.prod(shape[m + 1:])
+    A, d, B = math.prod(shape[:m]), shape[m], math.prod(shape[m + 1 :])
     R = P.shape[0]
     if A == 1:
         return xp.matmul(xp.reshape(X, (n, d, B)), P.T)

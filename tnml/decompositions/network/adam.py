@@ -19,9 +19,21 @@ from .structure import _PATH
 
 
 # -- Adam -----------------------------------------------------------------------------------------
-def network_adam(X, adjacency, permutation=None, *, mask=None, init="random", learning_rate=1e-3,
-                 max_iter=10000, target_error=None, n_init=1, init_std=0.1, random_state=None,
-                 verbose=0):
+def network_adam(
+    X,
+    adjacency,
+    permutation=None,
+    *,
+    mask=None,
+    init="random",
+    learning_rate=1e-3,
+    max_iter=10000,
+    target_error=None,
+    n_init=1,
+    init_std=0.1,
+    random_state=None,
+    verbose=0,
+):
     """Fit a tensor network of a fixed structure by Adam with analytic gradients.
 
     The loss is the squared relative error ``||M * (X - T)||^2 / ||M * X||^2`` (``M`` the
@@ -65,8 +77,9 @@ def network_adam(X, adjacency, permutation=None, *, mask=None, init="random", le
     >>> bool(result.error < 1e-2)
     True
     """
-    _, target_error, n_init, _ = _check_network_fit_params(max_iter, 0.0, target_error, n_init,
-                                                           verbose)
+    _, target_error, n_init, _ = _check_network_fit_params(
+        max_iter, 0.0, target_error, n_init, verbose
+    )
     learning_rate = check_nonneg_float(learning_rate, "learning_rate")
     init_std = check_nonneg_float(init_std, "init_std")
     X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
@@ -77,12 +90,20 @@ def network_adam(X, adjacency, permutation=None, *, mask=None, init="random", le
     weight = None if mask is None else xp.asarray(mask, dtype=X.dtype)
     norm_x_sq = float(xp.sum(X * X)) or 1.0
     itemsize = X.dtype.itemsize
-    full = compile_einsum(graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize,
-                          optimize=_PATH)
-    gradients = [compile_einsum(graph.rhs_subscripts(k), X.shape,
-                                *[graph.core_shapes[q] for q in graph.others(k)],
-                                xp=xp, itemsize=itemsize, optimize=_PATH)
-                 for k in range(graph.n_cores)]
+    full = compile_einsum(
+        graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize, optimize=_PATH
+    )
+    gradients = [
+        compile_einsum(
+            graph.rhs_subscripts(k),
+            X.shape,
+            *[graph.core_shapes[q] for q in graph.others(k)],
+            xp=xp,
+            itemsize=itemsize,
+            optimize=_PATH,
+        )
+        for k in range(graph.n_cores)
+    ]
     others = [graph.others(k) for k in range(graph.n_cores)]
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     best = None
@@ -104,10 +125,12 @@ def network_adam(X, adjacency, permutation=None, *, mask=None, init="random", le
                 if target_error is not None and error <= target_error:
                     break
                 # Bias-corrected step size, as in Kingma & Ba (and TensorFlow's AdamOptimizer).
-                alpha = learning_rate * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
+                alpha = learning_rate * math.sqrt(1 - beta2**step) / (1 - beta1**step)
                 residual = residual * (2.0 / norm_x_sq)
-                grads = [gradients[k](residual, *[cores[q] for q in others[k]])
-                         for k in range(graph.n_cores)]
+                grads = [
+                    gradients[k](residual, *[cores[q] for q in others[k]])
+                    for k in range(graph.n_cores)
+                ]
                 for k, grad in enumerate(grads):
                     first[k] = beta1 * first[k] + (1 - beta1) * grad
                     second[k] = beta2 * second[k] + (1 - beta2) * grad * grad

@@ -58,6 +58,7 @@ _STEP_FLOPS = 30_000
 
 # -- fitting: validation and plans ----------------------------------------------------------------
 
+
 @lru_cache(maxsize=1024)
 def _plan(adjacency, permutation, itemsize):
     """Per core: the cheaper exact way to get E^T E and X E, and the fit's peak memory.
@@ -87,30 +88,39 @@ def _plan(adjacency, permutation, itemsize):
             # a contraction that is planned later still checks the budget before it runs).
             choice, memory = "environment", rows * bonds + bonds * bonds
         else:
-            env = contraction_info(graph.environment_subscripts(k), *other_shapes,
-                                   optimize=_PATH)
+            env = contraction_info(graph.environment_subscripts(k), *other_shapes, optimize=_PATH)
             env_memory = max(env.largest_intermediate, rows * bonds) + bonds * bonds
-            gram = contraction_info(graph.gram_subscripts(k), *other_shapes, *other_shapes,
-                                    optimize=_DOUBLED_PATH)
-            rhs = contraction_info(graph.rhs_subscripts(k), shape, *other_shapes,
-                                   optimize=_DOUBLED_PATH)
-            env_cost = env.flops + 2 * rows * bonds * (bonds + size) \
-                + _STEP_FLOPS * (len(env.path) + 2)
+            gram = contraction_info(
+                graph.gram_subscripts(k), *other_shapes, *other_shapes, optimize=_DOUBLED_PATH
+            )
+            rhs = contraction_info(
+                graph.rhs_subscripts(k), shape, *other_shapes, optimize=_DOUBLED_PATH
+            )
+            env_cost = (
+                env.flops + 2 * rows * bonds * (bonds + size) + _STEP_FLOPS * (len(env.path) + 2)
+            )
             gram_cost = gram.flops + rhs.flops + _STEP_FLOPS * (len(gram.path) + len(rhs.path))
-            choice, memory = ("environment", env_memory) if env_cost <= gram_cost else \
-                ("gram", max(gram.largest_intermediate, rhs.largest_intermediate))
+            choice, memory = (
+                ("environment", env_memory)
+                if env_cost <= gram_cost
+                else ("gram", max(gram.largest_intermediate, rhs.largest_intermediate))
+            )
         strategies.append(choice)
         working = max(working, memory)
         copies += choice == "environment" and graph.mode_of_core[k] not in (None, 0)
     n = graph.n_cores
     if n >= 3 and all(choice == "environment" for choice in strategies):
+
         def size_of(block):
             return math.prod(graph.label_shape(graph.block_labels(block)))
 
         held = sum(size_of(range(j, n)) for j in range(1, n))
         working += held + max(size_of(range(k + 1)) for k in range(n - 1))
-    return (tuple(strategies), (copies * total + working) * itemsize,
-            largest <= _ONE_THREAD_ENTRIES)
+    return (
+        tuple(strategies),
+        (copies * total + working) * itemsize,
+        largest <= _ONE_THREAD_ENTRIES,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -177,9 +187,11 @@ def _prepare(X, adjacency, permutation, mask, init):
     adjacency, permutation, graph = _check_structure(adjacency, permutation, X.shape)
     if isinstance(init, TensorNetwork):
         if init._graph.adjacency != adjacency or init.permutation != permutation:
-            raise ValueError(f"init has adjacency {init.adjacency.tolist()} and permutation "
-                             f"{init.permutation}; expected {[list(r) for r in adjacency]} and "
-                             f"{permutation} (use pad_network to grow a network first)")
+            raise ValueError(
+                f"init has adjacency {init.adjacency.tolist()} and permutation "
+                f"{init.permutation}; expected {[list(r) for r in adjacency]} and "
+                f"{permutation} (use pad_network to grow a network first)"
+            )
     elif not (isinstance(init, str) and init == "random"):
         raise ValueError(f"init must be 'random' or a TensorNetwork, got {init!r:.80}")
     return X, mask, adjacency, permutation, graph
@@ -188,8 +200,9 @@ def _prepare(X, adjacency, permutation, mask, init):
 def _random_start(graph, X, norm_x, rng, std=None):
     """Gaussian cores; scaled so that the network's norm is ``||X||`` unless ``std`` is given."""
     xp = get_namespace(X)
-    cores = [xp.asarray(to_device(rng.standard_normal(s), xp), dtype=X.dtype)
-             for s in graph.core_shapes]
+    cores = [
+        xp.asarray(to_device(rng.standard_normal(s), xp), dtype=X.dtype) for s in graph.core_shapes
+    ]
     if std is not None:
         return [core * std for core in cores]
     norm = float(xp.sqrt(xp.abs(einsum(graph.norm_subscripts, *cores, *cores, optimize=_PATH))))
@@ -222,36 +235,77 @@ class _FullData:
             other_shapes = [graph.core_shapes[q] for q in graph.others(k)]
             if strategies[k] == "environment":
                 # X_(k): core k's data mode first, the others in data order (one copy per mode).
-                self.unfolded[k] = xp.reshape(X, (1, -1)) if mode is None else \
-                    xp.ascontiguousarray(xp.reshape(xp.moveaxis(X, mode, 0), (X.shape[mode], -1)))
-                self.expressions.append(None if self.reuse else compile_einsum(
-                    graph.environment_subscripts(k), *other_shapes, xp=xp, itemsize=itemsize,
-                    optimize=_PATH))
+                self.unfolded[k] = (
+                    xp.reshape(X, (1, -1))
+                    if mode is None
+                    else xp.ascontiguousarray(
+                        xp.reshape(xp.moveaxis(X, mode, 0), (X.shape[mode], -1))
+                    )
+                )
+                self.expressions.append(
+                    None
+                    if self.reuse
+                    else compile_einsum(
+                        graph.environment_subscripts(k),
+                        *other_shapes,
+                        xp=xp,
+                        itemsize=itemsize,
+                        optimize=_PATH,
+                    )
+                )
             else:
-                self.expressions.append((
-                    compile_einsum(graph.gram_subscripts(k), *other_shapes, *other_shapes,
-                                   xp=xp, itemsize=itemsize, optimize=_DOUBLED_PATH),
-                    compile_einsum(graph.rhs_subscripts(k), X.shape, *other_shapes,
-                                   xp=xp, itemsize=itemsize, optimize=_DOUBLED_PATH)))
-        self.full = compile_einsum(graph.full_subscripts, *graph.core_shapes, xp=xp,
-                                   itemsize=itemsize, optimize=_PATH)
+                self.expressions.append(
+                    (
+                        compile_einsum(
+                            graph.gram_subscripts(k),
+                            *other_shapes,
+                            *other_shapes,
+                            xp=xp,
+                            itemsize=itemsize,
+                            optimize=_DOUBLED_PATH,
+                        ),
+                        compile_einsum(
+                            graph.rhs_subscripts(k),
+                            X.shape,
+                            *other_shapes,
+                            xp=xp,
+                            itemsize=itemsize,
+                            optimize=_DOUBLED_PATH,
+                        ),
+                    )
+                )
+        self.full = compile_einsum(
+            graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize, optimize=_PATH
+        )
         if self.reuse:
             # Sweeping 0..N-1, core k's environment is (cores 0..k-1, already updated) x
             # (cores k+1..N-1, not yet): right blocks R_j = cores j..N-1 are built once per
             # sweep, the left block grows by one core per update, and each environment is
             # one pairwise contraction: about 3N contractions per sweep instead of N(N-2).
             def pairwise(left, right, out):
-                return compile_einsum(f"{left},{right}->{out}", graph.label_shape(left),
-                                      graph.label_shape(right), xp=xp, itemsize=itemsize)
+                return compile_einsum(
+                    f"{left},{right}->{out}",
+                    graph.label_shape(left),
+                    graph.label_shape(right),
+                    xp=xp,
+                    itemsize=itemsize,
+                )
 
             block = graph.block_labels
-            self.right = {j: pairwise(graph.labels[j], block(range(j + 1, n)), block(range(j, n)))
-                          for j in range(1, n - 1)}
-            self.left = {k: pairwise(block(range(k)), graph.labels[k], block(range(k + 1)))
-                         for k in range(1, n - 1)}
-            self.between = {k: pairwise(block(range(k)), block(range(k + 1, n)),
-                                        block([q for q in range(n) if q != k]))
-                            for k in range(1, n - 1)}
+            self.right = {
+                j: pairwise(graph.labels[j], block(range(j + 1, n)), block(range(j, n)))
+                for j in range(1, n - 1)
+            }
+            self.left = {
+                k: pairwise(block(range(k)), graph.labels[k], block(range(k + 1)))
+                for k in range(1, n - 1)
+            }
+            self.between = {
+                k: pairwise(
+                    block(range(k)), block(range(k + 1, n)), block([q for q in range(n) if q != k])
+                )
+                for k in range(1, n - 1)
+            }
 
     def sweep(self, cores, ridge):
         """One ALS sweep over the cores (in place); the last update's quantities."""
@@ -310,8 +364,9 @@ class _FullData:
             return 0.0
         inner = float(xp.sum(solution * rhs))
         norm_hat_sq = float(xp.sum(solution * (solution @ gram)))
-        error = expanded_error(max(self.norm_x_sq - 2 * inner + norm_hat_sq, 0.0),
-                               self.norm_x_sq, self.X.dtype)
+        error = expanded_error(
+            max(self.norm_x_sq - 2 * inner + norm_hat_sq, 0.0), self.norm_x_sq, self.X.dtype
+        )
         if error is None:
             residual = self.X - self.full(*cores)
             error = math.sqrt(float(xp.sum(residual * residual)) / self.norm_x_sq)
@@ -342,14 +397,21 @@ class _MaskedData:
         if self.dense:
             itemsize = X.dtype.itemsize
             self.weight = xp.asarray(mask, dtype=X.dtype)
-            self.full = compile_einsum(graph.full_subscripts, *graph.core_shapes, xp=xp,
-                                       itemsize=itemsize, optimize=_PATH)
+            self.full = compile_einsum(
+                graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize, optimize=_PATH
+            )
             self.environments, self.rows = [], []
             for k in range(graph.n_cores):
                 others = graph.others(k)
-                self.environments.append(compile_einsum(
-                    graph.environment_subscripts(k), *[graph.core_shapes[q] for q in others],
-                    xp=xp, itemsize=itemsize, optimize=_PATH))
+                self.environments.append(
+                    compile_einsum(
+                        graph.environment_subscripts(k),
+                        *[graph.core_shapes[q] for q in others],
+                        xp=xp,
+                        itemsize=itemsize,
+                        optimize=_PATH,
+                    )
+                )
                 # Row of E_k of each observation: its other coordinates, C order.
                 row, stride = 0, 1
                 for m in reversed(range(len(graph.shape))):
@@ -363,31 +425,40 @@ class _MaskedData:
         gathered = []
         for q in graph.others(k):
             mode = graph.mode_of_core[q]
-            gathered.append(cores[q] if mode is None
-                            else xp.take(cores[q], xp.take(self.columns[mode], positions), axis=0))
-        return xp.reshape(einsum(self.design[k], *gathered, optimize=_PATH),
-                          (positions.shape[0], graph.bond_sizes[k]))
+            gathered.append(
+                cores[q]
+                if mode is None
+                else xp.take(cores[q], xp.take(self.columns[mode], positions), axis=0)
+            )
+        return xp.reshape(
+            einsum(self.design[k], *gathered, optimize=_PATH),
+            (positions.shape[0], graph.bond_sizes[k]),
+        )
 
     def update(self, cores, k, ridge):
         xp, graph, obs = self.xp, self.graph, self.observations
         bonds, mode = graph.bond_sizes[k], graph.mode_of_core[k]
         n_rows = 1 if mode is None else graph.shape[mode]
         if self.dense:
-            env = xp.reshape(self.environments[k](*[cores[q] for q in graph.others(k)]),
-                             (-1, bonds))
+            env = xp.reshape(
+                self.environments[k](*[cores[q] for q in graph.others(k)]), (-1, bonds)
+            )
             rows = self.rows[k]
 
             def design(idx):
                 return xp.take(env, xp.take(rows, idx), axis=0)
         else:
+
             def design(idx):
                 return self.design_rows(cores, k, idx)
+
         # The ridge is relative: scaled by the mean diagonal of a slice's normal equations,
         # estimated from a sample of design rows.
         sample = design(xp.arange(min(obs.n_obs, _RIDGE_SAMPLE)))
         scale = float(xp.mean(sample * sample)) * obs.n_obs / n_rows
-        solution = solve_rowwise(obs, mode, design, n_rows, bonds,
-                                 ridge=ridge * scale if scale > 0 else ridge)
+        solution = solve_rowwise(
+            obs, mode, design, n_rows, bonds, ridge=ridge * scale if scale > 0 else ridge
+        )
         cores[k] = xp.reshape(solution, graph.core_shapes[k])
         return solution, None, None
 
@@ -427,13 +498,17 @@ def _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, dt
 
     def sweep(iteration):
         solution, rhs, gram = problem.sweep(cores, next(ridges))
-        return (TensorNetwork._trusted(list(cores), graph),
-                problem.error(cores, solution, rhs, gram))
+        return (
+            TensorNetwork._trusted(list(cores), graph),
+            problem.error(cores, solution, rhs, gram),
+        )
 
     stop = None
     if target_error is not None:
+
         def stop(errors):
             return errors[-1] <= target_error or stalled(errors, tol, 1)
+
     result = fit_sweeps(sweep, max_iter, tol, log, dtype, stop=stop)
     return TensorNetwork._trusted(list(cores), graph), result
 
@@ -450,9 +525,22 @@ def _ridge_path(floor, start):
         ridge *= _RIDGE_DECAY
 
 
-def network_als(X, adjacency, permutation=None, *, mask=None, init="random", max_iter=100,
-                tol=1e-7, target_error=None, n_init=1, ridge=None, regularization_path=True,
-                random_state=None, verbose=0):
+def network_als(
+    X,
+    adjacency,
+    permutation=None,
+    *,
+    mask=None,
+    init="random",
+    max_iter=100,
+    tol=1e-7,
+    target_error=None,
+    n_init=1,
+    ridge=None,
+    regularization_path=True,
+    random_state=None,
+    verbose=0,
+):
     """Fit a tensor network of a fixed structure to ``X`` by alternating least squares.
 
     Each sweep solves every core's least-squares problem against its environment (see the
@@ -522,8 +610,13 @@ def network_als(X, adjacency, permutation=None, *, mask=None, init="random", max
     (True, (3, 4, 3, 4))
     """
     tol, target_error, n_init, ridge = _check_network_fit_params(
-        max_iter, tol, target_error, n_init, verbose,
-        (0.0 if mask is None else _MASKED_RIDGE) if ridge is None else ridge)
+        max_iter,
+        tol,
+        target_error,
+        n_init,
+        verbose,
+        (0.0 if mask is None else _MASKED_RIDGE) if ridge is None else ridge,
+    )
     X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
     strategies, peak, small = _plan(adjacency, permutation, X.dtype.itemsize)
     check_memory(peak, f"network_als on a structure of {graph.n_cores} cores")
@@ -535,8 +628,9 @@ def network_als(X, adjacency, permutation=None, *, mask=None, init="random", max
         observations = None
     else:
         problem = _MaskedData(X, mask, graph)
-        norm_x = float(xp.linalg.norm(problem.observations.values)) \
-            * math.sqrt(math.prod(X.shape) / problem.observations.n_obs)
+        norm_x = float(xp.linalg.norm(problem.observations.values)) * math.sqrt(
+            math.prod(X.shape) / problem.observations.n_obs
+        )
         observations = problem.observations
     best = None
     with _blas_threads(small):
@@ -546,8 +640,9 @@ def network_als(X, adjacency, permutation=None, *, mask=None, init="random", max
             log = SweepLog(observations, None, "network_als", verbose)
             path = regularization_path and graph.has_cycle and not warm
             ridges = _ridge_path(ridge, _RIDGE_START if path else ridge)
-            network, result = _als_run(problem, graph, cores, max_iter, tol, target_error, log,
-                                       ridges, X.dtype)
+            network, result = _als_run(
+                problem, graph, cores, max_iter, tol, target_error, log, ridges, X.dtype
+            )
             if best is None or result.error < best[1].error:
                 best = (network, result)
             if target_error is not None and result.error <= target_error:

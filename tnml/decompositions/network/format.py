@@ -76,15 +76,20 @@ class TensorNetwork(FactorizedTensor):
         permutation = _check_permutation(permutation, n_modes)
         graph = _graph(adjacency, permutation)
         if len(cores) != graph.n_cores:
-            raise ValueError(f"cores must have one array per node of adjacency "
-                             f"({graph.n_cores}), got {len(cores)}")
+            raise ValueError(
+                f"cores must have one array per node of adjacency "
+                f"({graph.n_cores}), got {len(cores)}"
+            )
         get_namespace(*cores)  # raises on cores from different device namespaces
         for k, core in enumerate(cores):
-            if tuple(getattr(core, "shape", ())) != graph.core_shapes[k] \
-                    or not hasattr(core, "dtype"):
-                raise ValueError(f"cores[{k}] must have shape {graph.core_shapes[k]} (data axis, "
-                                 f"then one axis per neighbour with bond rank >= 2), got "
-                                 f"{tuple(getattr(core, 'shape', ()))}")
+            if tuple(getattr(core, "shape", ())) != graph.core_shapes[k] or not hasattr(
+                core, "dtype"
+            ):
+                raise ValueError(
+                    f"cores[{k}] must have shape {graph.core_shapes[k]} (data axis, "
+                    f"then one axis per neighbour with bond rank >= 2), got "
+                    f"{tuple(getattr(core, 'shape', ()))}"
+                )
         self.cores, self._graph = cores, graph
 
     @classmethod
@@ -116,8 +121,10 @@ class TensorNetwork(FactorizedTensor):
         return self._graph.shape
 
     def _metadata(self):
-        return {"adjacency": [list(row) for row in self._graph.adjacency],
-                "permutation": list(self._graph.permutation)}
+        return {
+            "adjacency": [list(row) for row in self._graph.adjacency],
+            "permutation": list(self._graph.permutation),
+        }
 
     def _rank_repr(self):
         return f"edges={[(a, b, r) for a, b, r in self._graph.edges]}"
@@ -129,8 +136,9 @@ class TensorNetwork(FactorizedTensor):
         return einsum(self._graph.full_subscripts, *self.cores, optimize=_PATH)
 
     def _to_tensor_bytes(self):
-        info = contraction_info(self._graph.full_subscripts, *self._graph.core_shapes,
-                                optimize=_PATH)
+        info = contraction_info(
+            self._graph.full_subscripts, *self._graph.core_shapes, optimize=_PATH
+        )
         return info.largest_intermediate * self.dtype.itemsize
 
     def entries(self, indices):
@@ -138,15 +146,19 @@ class TensorNetwork(FactorizedTensor):
         each core's slice is gathered per coordinate and the network is contracted with one
         batch index."""
         indices = self._checked_indices(indices)
-        return einsum(self._graph.entries_subscripts, *_gather(self._graph, self.cores, indices),
-                      optimize=_PATH)
+        return einsum(
+            self._graph.entries_subscripts,
+            *_gather(self._graph, self.cores, indices),
+            optimize=_PATH,
+        )
 
     def norm(self):
         """Frobenius norm from the doubled network (no densifying); a 0-d array of the cores'
         namespace."""
         xp = self.xp
-        return xp.sqrt(xp.abs(einsum(self._graph.norm_subscripts, *self.cores, *self.cores,
-                                     optimize=_PATH)))
+        return xp.sqrt(
+            xp.abs(einsum(self._graph.norm_subscripts, *self.cores, *self.cores, optimize=_PATH))
+        )
 
     # -- constructors ---------------------------------------------------------------------------
     @classmethod
@@ -171,8 +183,10 @@ class TensorNetwork(FactorizedTensor):
         and a last, internal core (the Tucker core) linked to all of them."""
         xp = tucker.xp
         d = len(tucker.factors)
-        factors = [xp.eye(tucker.core.shape[m], dtype=tucker.core.dtype) if f is None else f
-                   for m, f in enumerate(tucker.factors)]
+        factors = [
+            xp.eye(tucker.core.shape[m], dtype=tucker.core.dtype) if f is None else f
+            for m, f in enumerate(tucker.factors)
+        ]
         axes = [["data", ("bond", m)] for m in range(d)] + [[("bond", m) for m in range(d)]]
         return _from_labelled(factors + [tucker.core], axes, [True] * d + [False])
 
@@ -180,8 +194,9 @@ class TensorNetwork(FactorizedTensor):
     def fully_connected(cls, shape, rank, *, random_state=None, dtype="float64", xp=None):
         """A random fully-connected network (FCTN): every pair of cores linked with ``rank``
         (an int or a symmetric ``(d, d)`` matrix); see :func:`random_network`."""
-        return random_network(fully_connected_adjacency(shape, rank),
-                              random_state=random_state, dtype=dtype, xp=xp)
+        return random_network(
+            fully_connected_adjacency(shape, rank), random_state=random_state, dtype=dtype, xp=xp
+        )
 
 
 def _from_labelled(cores, axes, has_data):
@@ -266,8 +281,7 @@ def random_network(adjacency, permutation=None, *, random_state=None, dtype="flo
     graph = _graph(adjacency, permutation)
     rng = check_random_state(random_state)
     xp = np if xp is None else xp
-    cores = [to_device(rng.standard_normal(shape).astype(dtype), xp)
-             for shape in graph.core_shapes]
+    cores = [to_device(rng.standard_normal(shape).astype(dtype), xp) for shape in graph.core_shapes]
     return TensorNetwork(cores, adjacency, permutation)
 
 
@@ -307,12 +321,20 @@ def pad_network(network, adjacency, *, random_state=None, scale=1e-3):
     new = check_adjacency(adjacency)
     old = network._graph.adjacency
     if len(new) != len(old) or any(new[k][k] != old[k][k] for k in range(len(old))):
-        raise ValueError(f"adjacency must keep the network's nodes and data modes (diagonal "
-                         f"{[old[k][k] for k in range(len(old))]}), got {[list(r) for r in new]}")
-    if any(max(new[k][q], 1) < max(old[k][q], 1) for k in range(len(old))
-           for q in range(len(old)) if k != q):
-        raise ValueError(f"adjacency must not shrink a bond: the network has "
-                         f"{[list(r) for r in old]}, got {[list(r) for r in new]}")
+        raise ValueError(
+            f"adjacency must keep the network's nodes and data modes (diagonal "
+            f"{[old[k][k] for k in range(len(old))]}), got {[list(r) for r in new]}"
+        )
+    if any(
+        max(new[k][q], 1) < max(old[k][q], 1)
+        for k in range(len(old))
+        for q in range(len(old))
+        if k != q
+    ):
+        raise ValueError(
+            f"adjacency must not shrink a bond: the network has "
+            f"{[list(r) for r in old]}, got {[list(r) for r in new]}"
+        )
     graph = _graph(new, network.permutation)
     old_graph = network._graph
     xp = network.xp
@@ -324,16 +346,18 @@ def pad_network(network, adjacency, *, random_state=None, scale=1e-3):
             cores.append(core)
             continue
         # The old core with size-1 axes for its new edges, in the new axis order.
-        expanded_shape = tuple(([old[k][k]] if old[k][k] > 0 else [])
-                               + [max(old[k][q], 1) for q in graph.neighbours[k]])
+        expanded_shape = tuple(
+            ([old[k][k]] if old[k][k] > 0 else [])
+            + [max(old[k][q], 1) for q in graph.neighbours[k]]
+        )
         expanded = xp.reshape(core, expanded_shape)
         rms = math.sqrt(float(xp.sum(core * core)) / max(core.size, 1)) or 1.0
-        fresh = xp.asarray(to_device((scale * rms) * rng.standard_normal(shape), xp),
-                           dtype=core.dtype)
+        fresh = xp.asarray(
+            to_device((scale * rms) * rng.standard_normal(shape), xp), dtype=core.dtype
+        )
         fresh[tuple(slice(0, s) for s in expanded_shape)] = expanded
         cores.append(fresh)
     return TensorNetwork(cores, new, network.permutation)
-
 
 
 # -- reference instances --------------------------------------------------------------------------
@@ -361,10 +385,10 @@ def load_network_instance(path):
         if "goal" not in data.files:
             raise ValueError(f"{path} has no 'goal' array (keys: {data.files})")
         X = np.asarray(data["goal"], dtype=np.float64)
-        data_adjacency = np.asarray(data["adj_matrix"], dtype=np.int64) \
-            if "adj_matrix" in data.files else None
-        permute = np.asarray(data["permute"], dtype=np.int64) if "permute" in data.files \
-            else None
+        data_adjacency = (
+            np.asarray(data["adj_matrix"], dtype=np.int64) if "adj_matrix" in data.files else None
+        )
+        permute = np.asarray(data["permute"], dtype=np.int64) if "permute" in data.files else None
     if permute is None:
         permutation = tuple(range(X.ndim))
         adjacency = data_adjacency

@@ -38,21 +38,26 @@ def check_adjacency(adjacency, name="adjacency"):
     if matrix.dtype == object or matrix.dtype.kind not in "iuf" or matrix.dtype.kind == "b":
         raise TypeError(f"{name} must be a square matrix of integers, got dtype {matrix.dtype}")
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty square (N, N) matrix, got shape "
-                         f"{matrix.shape}")
+        raise ValueError(
+            f"{name} must be a non-empty square (N, N) matrix, got shape {matrix.shape}"
+        )
     if matrix.dtype.kind == "f":
         if not np.all(np.isfinite(matrix)) or not np.all(matrix == np.round(matrix)):
             raise TypeError(f"{name} must hold integers, got {matrix.tolist()}")
         matrix = matrix.astype(np.int64)
     if np.any(matrix < 0):
-        raise ValueError(f"{name} must be non-negative (sizes and bond ranks), got "
-                         f"{matrix.tolist()}")
+        raise ValueError(
+            f"{name} must be non-negative (sizes and bond ranks), got {matrix.tolist()}"
+        )
     if not np.array_equal(matrix, matrix.T):
-        raise ValueError(f"{name} must be symmetric (bond rank A[k, q] == A[q, k]), got "
-                         f"{matrix.tolist()}")
+        raise ValueError(
+            f"{name} must be symmetric (bond rank A[k, q] == A[q, k]), got {matrix.tolist()}"
+        )
     if not np.any(np.diag(matrix) > 0):
-        raise ValueError(f"{name} must have at least one data mode (a positive diagonal "
-                         f"entry), got {matrix.tolist()}")
+        raise ValueError(
+            f"{name} must have at least one data mode (a positive diagonal "
+            f"entry), got {matrix.tolist()}"
+        )
     return tuple(tuple(int(v) for v in row) for row in matrix)
 
 
@@ -63,10 +68,16 @@ def _check_permutation(permutation, n_modes, name="permutation"):
         values = np.asarray(permutation)
     except (TypeError, ValueError):
         values = np.asarray([None])
-    if values.ndim != 1 or values.dtype.kind not in "iu" or values.shape[0] != n_modes \
-            or sorted(values.tolist()) != list(range(n_modes)):
-        raise ValueError(f"{name} must be a permutation of 0..{n_modes - 1} (one data mode per "
-                         f"core with a positive diagonal), got {permutation!r}")
+    if (
+        values.ndim != 1
+        or values.dtype.kind not in "iu"
+        or values.shape[0] != n_modes
+        or sorted(values.tolist()) != list(range(n_modes))
+    ):
+        raise ValueError(
+            f"{name} must be a permutation of 0..{n_modes - 1} (one data mode per "
+            f"core with a positive diagonal), got {permutation!r}"
+        )
     return tuple(int(v) for v in values)
 
 
@@ -96,8 +107,9 @@ def fully_connected_adjacency(shape, rank=1):
     else:
         matrix = np.array(rank, dtype=np.int64)
         if matrix.shape != (d, d):
-            raise ValueError(f"rank must be an int or a ({d}, {d}) matrix, got shape "
-                             f"{matrix.shape}")
+            raise ValueError(
+                f"rank must be an int or a ({d}, {d}) matrix, got shape {matrix.shape}"
+            )
     np.fill_diagonal(matrix, shape)
     check_adjacency(matrix, "rank")
     return matrix
@@ -151,8 +163,9 @@ class _Graph:
             if mode is not None:
                 self.core_of_mode[mode] = k
         self.shape = tuple(int(A[k, k]) for k in self.core_of_mode)
-        self.edges = [(a, b, int(A[a, b])) for a in range(n) for b in range(a + 1, n)
-                      if A[a, b] >= 2]
+        self.edges = [
+            (a, b, int(A[a, b])) for a in range(n) for b in range(a + 1, n) if A[a, b] >= 2
+        ]
         n_edges = len(self.edges)
         symbol = opt_einsum.get_symbol
         self.data_symbols = [symbol(m) for m in range(d)]
@@ -162,20 +175,23 @@ class _Graph:
             primed_symbol[a, b] = primed_symbol[b, a] = symbol(d + n_edges + e)
         self.batch = symbol(d + 2 * n_edges)
         self.edge_label = edge_symbol
-        self.label_size = {self.data_symbols[m]: int(A[k, k]) for m, k in
-                           enumerate(self.core_of_mode)}
+        self.label_size = {
+            self.data_symbols[m]: int(A[k, k]) for m, k in enumerate(self.core_of_mode)
+        }
         self.label_size.update({edge_symbol[a, b]: r for a, b, r in self.edges})
         self.neighbours = [[q for q in range(n) if q != k and A[k, q] >= 2] for k in range(n)]
-        self.bond_labels = ["".join(edge_symbol[k, q] for q in self.neighbours[k])
-                            for k in range(n)]
-        self.primed_labels = ["".join(primed_symbol[k, q] for q in self.neighbours[k])
-                              for k in range(n)]
+        self.bond_labels = [
+            "".join(edge_symbol[k, q] for q in self.neighbours[k]) for k in range(n)
+        ]
+        self.primed_labels = [
+            "".join(primed_symbol[k, q] for q in self.neighbours[k]) for k in range(n)
+        ]
         self.bond_shapes = [tuple(int(A[k, q]) for q in self.neighbours[k]) for k in range(n)]
-        self.data_label = [self.data_symbols[m] if m is not None else ""
-                           for m in self.mode_of_core]
+        self.data_label = [self.data_symbols[m] if m is not None else "" for m in self.mode_of_core]
         self.labels = [self.data_label[k] + self.bond_labels[k] for k in range(n)]
-        self.core_shapes = [((int(A[k, k]),) if A[k, k] > 0 else ()) + self.bond_shapes[k]
-                            for k in range(n)]
+        self.core_shapes = [
+            ((int(A[k, k]),) if A[k, k] > 0 else ()) + self.bond_shapes[k] for k in range(n)
+        ]
         self.bond_sizes = [math.prod(s) for s in self.bond_shapes]
         # A graph has a cycle when it has more edges than a spanning forest.
         parent = list(range(n))
@@ -194,8 +210,10 @@ class _Graph:
         self.output = "".join(self.data_symbols)
         self.full_subscripts = ",".join(self.labels) + "->" + self.output
         # |T|^2: the network and its mirror image, sharing the data indices.
-        self.norm_subscripts = ",".join(self.labels + [self.data_label[k] + self.primed_labels[k]
-                                                       for k in range(n)]) + "->"
+        self.norm_subscripts = (
+            ",".join(self.labels + [self.data_label[k] + self.primed_labels[k] for k in range(n)])
+            + "->"
+        )
         # Values at coordinates: every data core gathered to (n, bonds), one batch index.
         self.entries_subscripts = ",".join(self._gathered(k) for k in range(n)) + "->" + self.batch
 
@@ -204,8 +222,10 @@ class _Graph:
         its open bonds ordered by (outside core, inside core). For the block of all cores but
         ``k`` this is exactly :meth:`environment_subscripts`'s output."""
         inside = set(block)
-        data = "".join(self.data_symbols[m] for m in sorted(
-            self.mode_of_core[q] for q in block if self.mode_of_core[q] is not None))
+        data = "".join(
+            self.data_symbols[m]
+            for m in sorted(self.mode_of_core[q] for q in block if self.mode_of_core[q] is not None)
+        )
         bonds = sorted((b, a) for a in block for b in self.neighbours[a] if b not in inside)
         return data + "".join(self.edge_label[a, b] for b, a in bonds)
 
@@ -221,15 +241,18 @@ class _Graph:
     def environment_subscripts(self, k):
         """Other cores -> (other data modes in data order, then core k's bonds)."""
         others = self.others(k)
-        out = "".join(s for m, s in enumerate(self.data_symbols)
-                      if m != self.mode_of_core[k]) + self.bond_labels[k]
+        out = (
+            "".join(s for m, s in enumerate(self.data_symbols) if m != self.mode_of_core[k])
+            + self.bond_labels[k]
+        )
         return ",".join(self.labels[q] for q in others) + "->" + out
 
     def gram_subscripts(self, k):
         """The doubled network without core k: E_k^T E_k as (bonds, bonds')."""
         others = self.others(k)
-        terms = [self.labels[q] for q in others] + [self.data_label[q] + self.primed_labels[q]
-                                                    for q in others]
+        terms = [self.labels[q] for q in others] + [
+            self.data_label[q] + self.primed_labels[q] for q in others
+        ]
         return ",".join(terms) + "->" + self.bond_labels[k] + self.primed_labels[k]
 
     def rhs_subscripts(self, k):
@@ -241,8 +264,7 @@ class _Graph:
     def design_subscripts(self, k):
         """Gathered other cores -> (n, core k's bonds): the design rows of observations."""
         others = self.others(k)
-        return ",".join(self._gathered(q) for q in others) + "->" + self.batch \
-            + self.bond_labels[k]
+        return ",".join(self._gathered(q) for q in others) + "->" + self.batch + self.bond_labels[k]
 
 
 @lru_cache(maxsize=1024)
@@ -250,20 +272,20 @@ def _graph(adjacency, permutation):
     return _Graph(adjacency, permutation)
 
 
-
-
 def _check_structure(adjacency, permutation, shape):
     """Validated (adjacency, permutation) for data of ``shape``."""
     adjacency = check_adjacency(adjacency)
     n_modes = sum(1 for k in range(len(adjacency)) if adjacency[k][k] > 0)
     if n_modes != len(shape):
-        raise ValueError(f"adjacency has {n_modes} cores with a data mode (positive diagonal) "
-                         f"but X has {len(shape)} modes, shape {tuple(shape)}")
+        raise ValueError(
+            f"adjacency has {n_modes} cores with a data mode (positive diagonal) "
+            f"but X has {len(shape)} modes, shape {tuple(shape)}"
+        )
     permutation = _check_permutation(permutation, n_modes)
     graph = _graph(adjacency, permutation)
     if graph.shape != tuple(shape):
-        raise ValueError(f"adjacency's mode sizes (diagonal, placed by permutation) give a "
-                         f"tensor of shape {graph.shape}, but X has shape {tuple(shape)}")
+        raise ValueError(
+            f"adjacency's mode sizes (diagonal, placed by permutation) give a "
+            f"tensor of shape {graph.shape}, but X has shape {tuple(shape)}"
+        )
     return adjacency, permutation, graph
-
-

@@ -46,7 +46,23 @@ from .algebra import (
 from .completion import altmin_complete, gd_complete, tnn_complete, tubal_complete
 from .transforms import TubeTransform, dct, get_transform, idct
 
-__all__ = ["TubalTensor", "TubeTransform", "get_transform", "t_product", "t_transpose",
-           "t_identity", "t_inverse", "t_svd", "tubal_singular_values", "tubal_rank",
-           "tensor_nuclear_norm", "tubal_from_factors", "tubal_complete", "tnn_complete",
-           "altmin_complete", "gd_complete", "dct", "idct"]
+__all__ = [
+    "TubalTensor",
+    "TubeTransform",
+    "get_transform",
+    "t_product",
+    "t_transpose",
+    "t_identity",
+    "t_inverse",
+    "t_svd",
+    "tubal_singular_values",
+    "tubal_rank",
+    "tensor_nuclear_norm",
+    "tubal_from_factors",
+    "tubal_complete",
+    "tnn_complete",
+    "altmin_complete",
+    "gd_complete",
+    "dct",
+    "idct",
+]

@@ -22,9 +22,19 @@ from .transforms import (
     slice_svd,
 )
 
-__all__ = ["TubalTensor", "t_product", "t_transpose", "t_transpose_bound", "t_identity",
-           "t_inverse", "t_svd", "tubal_singular_values", "tubal_rank", "tensor_nuclear_norm",
-           "tubal_from_factors"]
+__all__ = [
+    "TubalTensor",
+    "t_product",
+    "t_transpose",
+    "t_transpose_bound",
+    "t_identity",
+    "t_inverse",
+    "t_svd",
+    "tubal_singular_values",
+    "tubal_rank",
+    "tensor_nuclear_norm",
+    "tubal_from_factors",
+]
 
 
 def _check_order3(A, name):
@@ -74,22 +84,29 @@ class TubalTensor(FactorizedTensor):
             if not hasattr(array, "ndim"):
                 raise TypeError(f"{name} must be an array, got {type(array).__name__}")
         if U.ndim < 3:
-            raise ValueError(f"U must have shape (n1, r, n3, ...) with at least 3 axes, got "
-                             f"{tuple(U.shape)}")
+            raise ValueError(
+                f"U must have shape (n1, r, n3, ...) with at least 3 axes, got {tuple(U.shape)}"
+            )
         tube = tuple(U.shape[2:])
         if V.ndim != U.ndim or tuple(V.shape[2:]) != tube:
             raise ValueError(f"V must have shape (n2, r, *{tube}), got {tuple(V.shape)}")
         if s.ndim != U.ndim - 1 or tuple(s.shape[1:]) != tube:
             raise ValueError(f"s must have shape (k, *{tube}), got {tuple(s.shape)}")
         if s.shape[0] > min(U.shape[1], V.shape[1]):
-            raise ValueError(f"s has {s.shape[0]} tubes but U and V only {U.shape[1]} and "
-                             f"{V.shape[1]} lateral slices")
+            raise ValueError(
+                f"s has {s.shape[0]} tubes but U and V only {U.shape[1]} and "
+                f"{V.shape[1]} lateral slices"
+            )
         self.U, self.s, self.V, self.transform = U, s, V, transform
         self._bind()
 
     def _bind(self):
-        self._bound = get_transform(self.transform, tuple(self.U.shape[2:]),
-                                    get_namespace(self.U, self.s, self.V), self.U.dtype)
+        self._bound = get_transform(
+            self.transform,
+            tuple(self.U.shape[2:]),
+            get_namespace(self.U, self.s, self.V),
+            self.U.dtype,
+        )
 
     def __getstate__(self):
         # The bound transform holds its namespace module, which does not pickle; rebuild it.
@@ -113,8 +130,9 @@ class TubalTensor(FactorizedTensor):
     def S(self):
         """The f-diagonal tensor of shape ``(r1, r2, *tube)``."""
         xp = self.xp
-        out = xp.zeros((self.U.shape[1], self.V.shape[1]) + tuple(self.s.shape[1:]),
-                       dtype=self.s.dtype)
+        out = xp.zeros(
+            (self.U.shape[1], self.V.shape[1]) + tuple(self.s.shape[1:]), dtype=self.s.dtype
+        )
         k = self.rank
         out[xp.arange(k), xp.arange(k)] = self.s
         return out
@@ -129,8 +147,11 @@ class TubalTensor(FactorizedTensor):
     def _transformed(self):
         """``U_hat (T, n1, k)``, ``s_hat (T, k)``, ``V_hat (T, n2, k)``."""
         tr, k = self._bound, self.rank
-        return (tr.to_slices(self.U[:, :k]), tr.xp.moveaxis(tr.forward(self.s), -1, 0),
-                tr.to_slices(self.V[:, :k]))
+        return (
+            tr.to_slices(self.U[:, :k]),
+            tr.xp.moveaxis(tr.forward(self.s), -1, 0),
+            tr.to_slices(self.V[:, :k]),
+        )
 
     def _to_tensor_bytes(self):
         # The transformed slices (complex under the FFT) and the result exist together.
@@ -146,12 +167,12 @@ class TubalTensor(FactorizedTensor):
         indices = self._checked_indices(indices)
         tr, xp = self._bound, self._bound.xp
         u_hat, s_hat, v_hat = self._transformed()
-        u_hat = xp.moveaxis(u_hat * s_hat[:, None, :], 0, -1)   # (n1, k, T)
-        v_hat = tr.conj(xp.moveaxis(v_hat, 0, -1))               # (n2, k, T)
-        strides = [math.prod(tr.tube_shape[a + 1:]) for a in range(len(tr.tube_shape))]
+        u_hat = xp.moveaxis(u_hat * s_hat[:, None, :], 0, -1)  # (n1, k, T)
+        v_hat = tr.conj(xp.moveaxis(v_hat, 0, -1))  # (n2, k, T)
+        strides = [math.prod(tr.tube_shape[a + 1 :]) for a in range(len(tr.tube_shape))]
         out = []
         for start in range(0, indices.shape[0], batch_size):
-            idx = indices[start:start + batch_size]
+            idx = indices[start : start + batch_size]
             tubes_hat = einsum("nkt,nkt->nt", u_hat[idx[:, 0]], v_hat[idx[:, 1]])
             tubes = xp.reshape(tr.inverse(tubes_hat), (idx.shape[0], -1))
             flat = idx[:, 2] * strides[0]
@@ -222,16 +243,23 @@ def t_product(A, B, transform="fft"):
     A = _check_order3(A, "A")
     B = _check_order3(B, "B")
     if A.ndim != B.ndim or A.shape[2:] != B.shape[2:]:
-        raise ValueError(f"A and B must have the same tube modes 3..p; got shapes "
-                         f"{tuple(A.shape)} and {tuple(B.shape)}")
+        raise ValueError(
+            f"A and B must have the same tube modes 3..p; got shapes "
+            f"{tuple(A.shape)} and {tuple(B.shape)}"
+        )
     if A.shape[1] != B.shape[0]:
-        raise ValueError(f"t_product(A, B) needs A.shape[1] == B.shape[0]; got shapes "
-                         f"{tuple(A.shape)} and {tuple(B.shape)}")
+        raise ValueError(
+            f"t_product(A, B) needs A.shape[1] == B.shape[0]; got shapes "
+            f"{tuple(A.shape)} and {tuple(B.shape)}"
+        )
     get_namespace(A, B)
     tr = bind_transform(transform, A)
-    check_memory(tr.n_slices * (A.shape[0] * A.shape[1] + B.shape[0] * B.shape[1]
-                                + A.shape[0] * B.shape[1]) * np.dtype(tr.slice_dtype).itemsize,
-                 "t_product")
+    check_memory(
+        tr.n_slices
+        * (A.shape[0] * A.shape[1] + B.shape[0] * B.shape[1] + A.shape[0] * B.shape[1])
+        * np.dtype(tr.slice_dtype).itemsize,
+        "t_product",
+    )
     return tr.from_slices(tr.to_slices(A) @ tr.to_slices(B))
 
 
@@ -332,8 +360,9 @@ def t_inverse(A, transform="fft"):
     """
     A = _check_order3(A, "A")
     if A.shape[0] != A.shape[1]:
-        raise ValueError(f"A must have square frontal slices to be t-invertible, got shape "
-                         f"{tuple(A.shape)}")
+        raise ValueError(
+            f"A must have square frontal slices to be t-invertible, got shape {tuple(A.shape)}"
+        )
     tr = bind_transform(transform, A)
     xp = tr.xp
     slices = tr.to_slices(A)
@@ -540,8 +569,10 @@ def tubal_from_factors(U, V, transform="fft"):
     U = _check_order3(U, "U")
     V = _check_order3(V, "V")
     if U.shape[1] != V.shape[1] or U.shape[2:] != V.shape[2:]:
-        raise ValueError(f"U and V must have shapes (n1, r, *tube) and (n2, r, *tube); got "
-                         f"{tuple(U.shape)} and {tuple(V.shape)}")
+        raise ValueError(
+            f"U and V must have shapes (n1, r, *tube) and (n2, r, *tube); got "
+            f"{tuple(U.shape)} and {tuple(V.shape)}"
+        )
     tr = bind_transform(transform, U)
     u_hat, s_hat, v_hat = _compact_from_slices(tr, tr.to_slices(U), tr.to_slices(V))
     s = tr.inverse(tr.xp.moveaxis(tr.xp.asarray(s_hat, dtype=tr.slice_dtype), 0, -1))
@@ -559,5 +590,3 @@ def _compact_from_slices(tr, u_hat, v_hat):
         return q_u @ a, s, q_v @ hermitian_transpose(xp, bh)
 
     return per_slice(tr, compact, u_hat, v_hat)
-
-

@@ -24,8 +24,10 @@ def _check_completion_input(X, mask, transform, need_orthogonal=True):
     X, mask = check_masked_tensor(X, mask, min_order=3, require_mask=True)
     tr = bind_transform(transform, X)
     if need_orthogonal and not tr.orthogonal:
-        raise ValueError("transform must be orthogonal up to scale (M @ M.T = l * I, as the "
-                         "FFT, the DCT and orthogonal matrices are) for this completion solver")
+        raise ValueError(
+            "transform must be orthogonal up to scale (M @ M.T = l * I, as the "
+            "FFT, the DCT and orthogonal matrices are) for this completion solver"
+        )
     return X, mask, tr
 
 
@@ -41,8 +43,18 @@ def _svt(tr, stack, threshold):
     return (u * xp.asarray(s, dtype=u.dtype)[:, None, :]) @ vh, keep
 
 
-def tnn_complete(X, mask, *, transform="fft", max_iter=500, tol=1e-8, rho=1.1, mu=None,
-                 mu_max=1e10, verbose=False):
+def tnn_complete(
+    X,
+    mask,
+    *,
+    transform="fft",
+    max_iter=500,
+    tol=1e-8,
+    rho=1.1,
+    mu=None,
+    mu_max=1e10,
+    verbose=False,
+):
     """Tensor completion by minimising the tensor nuclear norm with ADMM (the convex baseline).
 
     Solves ``min ||Z||_TNN  s.t.  Z = X on the observed entries`` with the splitting of Lu et
@@ -124,12 +136,17 @@ def tnn_complete(X, mask, *, transform="fft", max_iter=500, tol=1e-8, rho=1.1, m
         Z = tr.from_slices(Z)
         E = xp.where(mask, 0, M - Z + Y / mu)
         residual = M - Z - E  # zero off the mask by construction
-        change = max(float(xp.max(xp.abs(Z - Z_old))), float(xp.max(xp.abs(E - E_old))),
-                     float(xp.max(xp.abs(residual))))
+        change = max(
+            float(xp.max(xp.abs(Z - Z_old))),
+            float(xp.max(xp.abs(E - E_old))),
+            float(xp.max(xp.abs(residual))),
+        )
         errors.append(float(xp.linalg.norm(xp.reshape(residual, (-1,)))) / norm_obs)
         if verbose:
-            print(f"tnn_complete iteration {iteration + 1}: observed error {errors[-1]:.3e}, "
-                  f"rank {keep}, mu {mu:.3g}")
+            print(
+                f"tnn_complete iteration {iteration + 1}: observed error {errors[-1]:.3e}, "
+                f"rank {keep}, mu {mu:.3g}"
+            )
         if change < tol * scale:
             converged = True
             break
@@ -147,11 +164,11 @@ def _design_rows(tr, v_hat):
     xp = tr.xp
     n_tube = tr.n_tube
     basis = xp.reshape(xp.eye(n_tube, dtype=tr.dtype), (n_tube,) + tr.tube_shape)
-    basis_hat = tr.forward(basis)                                     # (T', S) rows: k'
+    basis_hat = tr.forward(basis)  # (T', S) rows: k'
     _, n2, r = v_hat.shape
-    coeff = tr.conj(xp.moveaxis(v_hat, 0, -1))                       # (n2, r, S)
-    prod = coeff[:, :, None, :] * basis_hat[None, None, :, :]         # (n2, r, k', S)
-    cols = xp.reshape(tr.inverse(prod), (n2, r, n_tube, n_tube))      # (n2, r, k', k)
+    coeff = tr.conj(xp.moveaxis(v_hat, 0, -1))  # (n2, r, S)
+    prod = coeff[:, :, None, :] * basis_hat[None, None, :, :]  # (n2, r, k', S)
+    cols = xp.reshape(tr.inverse(prod), (n2, r, n_tube, n_tube))  # (n2, r, k', k)
     return xp.reshape(xp.transpose(cols, (0, 3, 1, 2)), (n2 * n_tube, r * n_tube))
 
 
@@ -171,13 +188,24 @@ def _als_half_step(tr, target, maskflat, v_hat, ridge):
     diag = xp.arange(size)
     trace = xp.sum(grams[:, diag, diag], axis=1) / size
     grams[:, diag, diag] += (ridge * trace + 1e-300)[:, None]
-    solution = xp.linalg.solve(grams, rhs[:, :, None])[:, :, 0]       # (n1, r*T)
+    solution = xp.linalg.solve(grams, rhs[:, :, None])[:, :, 0]  # (n1, r*T)
     r = v_hat.shape[2]
     return xp.reshape(solution, (n1, r) + tr.tube_shape)
 
 
-def altmin_complete(X, mask, rank, *, transform="fft", max_iter=100, tol=1e-10, ridge=1e-12,
-                    init="svd", random_state=None, verbose=False):
+def altmin_complete(
+    X,
+    mask,
+    rank,
+    *,
+    transform="fft",
+    max_iter=100,
+    tol=1e-10,
+    ridge=1e-12,
+    init="svd",
+    random_state=None,
+    verbose=False,
+):
     """Low-tubal-rank completion by alternating least squares on ``X = U * V^T``.
 
     Each half step solves the exact least-squares problem for one factor on the observed
@@ -234,8 +262,11 @@ def altmin_complete(X, mask, rank, *, transform="fft", max_iter=100, tol=1e-10, 
     ridge = check_nonneg_float(ridge, "ridge")
     xp = tr.xp
     size = rank * tr.n_tube
-    check_memory((max(n1, n2) * size * size + max(n1, n2) * tr.n_tube * size * 2)
-                 * np.dtype(tr.dtype).itemsize, "altmin_complete normal equations")
+    check_memory(
+        (max(n1, n2) * size * size + max(n1, n2) * tr.n_tube * size * 2)
+        * np.dtype(tr.dtype).itemsize,
+        "altmin_complete normal equations",
+    )
     n_obs = int(xp.sum(mask))
     norm_obs = float(xp.linalg.norm(xp.reshape(M, (-1,))))
     norm_obs = norm_obs if norm_obs > 0 else 1.0
@@ -246,10 +277,12 @@ def altmin_complete(X, mask, rank, *, transform="fft", max_iter=100, tol=1e-10, 
         V = tt.V
     elif init == "random":
         rng = check_random_state(random_state)
-        U = xp.asarray(to_device(rng.standard_normal((n1, rank) + tr.tube_shape), xp),
-                       dtype=tr.dtype)
-        V = xp.asarray(to_device(rng.standard_normal((n2, rank) + tr.tube_shape), xp),
-                       dtype=tr.dtype)
+        U = xp.asarray(
+            to_device(rng.standard_normal((n1, rank) + tr.tube_shape), xp), dtype=tr.dtype
+        )
+        V = xp.asarray(
+            to_device(rng.standard_normal((n2, rank) + tr.tube_shape), xp), dtype=tr.dtype
+        )
     else:
         raise ValueError(f"init must be 'svd' or 'random', got {init!r}")
     mask_rows = xp.reshape(mask, (n1, -1))
@@ -273,8 +306,20 @@ def altmin_complete(X, mask, rank, *, transform="fft", max_iter=100, tol=1e-10, 
     return tubal_from_factors(U, V, transform), FitResult(len(errors), errors, converged)
 
 
-def gd_complete(X, mask, *, rank=None, init_scale=1e-3, learning_rate=0.5, max_iter=2000,
-                tol=1e-7, transform="fft", random_state=None, callback=None, verbose=False):
+def gd_complete(
+    X,
+    mask,
+    *,
+    rank=None,
+    init_scale=1e-3,
+    learning_rate=0.5,
+    max_iter=2000,
+    tol=1e-7,
+    transform="fft",
+    random_state=None,
+    callback=None,
+    verbose=False,
+):
     """Completion by gradient descent on an overparametrised ``U * V^T`` from a small start.
 
     Minimises ``(1 / 2p) ||P_Omega(U * V^T - X)||_F^2`` over factors of full width
@@ -351,8 +396,8 @@ def gd_complete(X, mask, *, rank=None, init_scale=1e-3, learning_rate=0.5, max_i
     # init_scale * sqrt(sigma): the initial product is init_scale**2 times the data's scale,
     # whatever the size, the transform or the units of X.
     unit = init_scale * math.sqrt(sigma / tr.scale) if sigma > 0 else init_scale
-    U0 = rng.standard_normal((n1, rank) + tr.tube_shape) * (unit / (n1 ** 0.5 + rank ** 0.5))
-    V0 = rng.standard_normal((n2, rank) + tr.tube_shape) * (unit / (n2 ** 0.5 + rank ** 0.5))
+    U0 = rng.standard_normal((n1, rank) + tr.tube_shape) * (unit / (n1**0.5 + rank**0.5))
+    V0 = rng.standard_normal((n2, rank) + tr.tube_shape) * (unit / (n2**0.5 + rank**0.5))
     u_hat = tr.to_slices(xp.asarray(to_device(U0, xp), dtype=tr.dtype))
     v_hat = tr.to_slices(xp.asarray(to_device(V0, xp), dtype=tr.dtype))
     errors, converged = [], False
@@ -370,8 +415,9 @@ def gd_complete(X, mask, *, rank=None, init_scale=1e-3, learning_rate=0.5, max_i
         grad_v = hermitian_transpose(xp, r_hat) @ u_hat
         u_hat = u_hat - step * grad_u
         v_hat = v_hat - step * grad_v
-        if callback is not None and callback(iteration, tr.from_slices(u_hat),
-                                             tr.from_slices(v_hat)):
+        if callback is not None and callback(
+            iteration, tr.from_slices(u_hat), tr.from_slices(v_hat)
+        ):
             break
     U, V = tr.from_slices(u_hat), tr.from_slices(v_hat)
     return tubal_from_factors(U, V, transform), FitResult(len(errors), errors, converged)

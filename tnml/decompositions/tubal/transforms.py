@@ -13,8 +13,17 @@ import numpy as np
 
 from ...backend import get_namespace, serial_blas, to_device, to_numpy
 
-__all__ = ["TubeTransform", "get_transform", "dct", "idct", "bind_transform", "per_slice",
-           "slice_svd", "hermitian_transpose", "real_dtype"]
+__all__ = [
+    "TubeTransform",
+    "get_transform",
+    "dct",
+    "idct",
+    "bind_transform",
+    "per_slice",
+    "slice_svd",
+    "hermitian_transpose",
+    "real_dtype",
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,9 +73,12 @@ class TubeTransform:
             scales.append(scale)
             self.matrices.append(to_device(matrix.astype(self.dtype), xp))
             self.inverses.append(to_device(inverse.astype(self.dtype), xp))
-            if not (np.allclose(gram, scale * np.eye(matrix.shape[0]), rtol=0, atol=1e-10 * scale)
-                    and np.allclose(matrix.T @ matrix, scale * np.eye(matrix.shape[0]), rtol=0,
-                                    atol=1e-10 * scale)):
+            if not (
+                np.allclose(gram, scale * np.eye(matrix.shape[0]), rtol=0, atol=1e-10 * scale)
+                and np.allclose(
+                    matrix.T @ matrix, scale * np.eye(matrix.shape[0]), rtol=0, atol=1e-10 * scale
+                )
+            ):
                 scales[-1] = None
         self.orthogonal = all(s is not None for s in scales)
         self.scale = math.prod(scales) if self.orthogonal else None
@@ -99,8 +111,9 @@ class TubeTransform:
             src.extend(flat_m[flat > flat_m])
         taken = set(real) | set(dst)
         self.real_index = np.asarray(sorted(real), dtype=np.intp)
-        self.complex_index = np.asarray([t for t in range(self.n_slices) if t not in taken],
-                                        dtype=np.intp)
+        self.complex_index = np.asarray(
+            [t for t in range(self.n_slices) if t not in taken], dtype=np.intp
+        )
         self.dup_dst = np.asarray(dst, dtype=np.intp)
         self.dup_src = np.asarray(src, dtype=np.intp)
 
@@ -119,7 +132,7 @@ class TubeTransform:
     def forward(self, A):
         """Transform the trailing tube axes of ``A``: shape ``A.shape[:-d] + (n_slices,)``."""
         xp = self.xp
-        lead = A.shape[:A.ndim - len(self.tube_shape)]
+        lead = A.shape[: A.ndim - len(self.tube_shape)]
         if self.name == "fft":
             if len(self.tube_shape) == 1:
                 out = xp.fft.rfft(A, axis=-1)
@@ -162,8 +175,9 @@ class TubeTransform:
         return self.xp.conj(A_hat) if self.is_complex else A_hat
 
     def __repr__(self):
-        return (f"TubeTransform({self.name!r}, tube_shape={self.tube_shape}, "
-                f"n_slices={self.n_slices})")
+        return (
+            f"TubeTransform({self.name!r}, tube_shape={self.tube_shape}, n_slices={self.n_slices})"
+        )
 
 
 def real_dtype(dtype):
@@ -208,14 +222,20 @@ def get_transform(transform, tube_shape, xp=np, dtype="float64"):
         tube_shape = (int(tube_shape),)
     tube_shape = tuple(int(n) for n in tube_shape)
     if not tube_shape or any(n < 1 for n in tube_shape):
-        raise ValueError(f"tube_shape must be a non-empty tuple of positive sizes, got "
-                         f"{tube_shape}")
+        raise ValueError(
+            f"tube_shape must be a non-empty tuple of positive sizes, got {tube_shape}"
+        )
     if isinstance(transform, TubeTransform):
         if transform.tube_shape != tube_shape:
-            raise ValueError(f"transform is bound to tube shape {transform.tube_shape}, but the "
-                             f"tensor's modes 3..p have sizes {tube_shape}")
-        transform = transform.name if transform.name != "matrix" else \
-            [to_numpy(m) for m in transform.matrices]
+            raise ValueError(
+                f"transform is bound to tube shape {transform.tube_shape}, but the "
+                f"tensor's modes 3..p have sizes {tube_shape}"
+            )
+        transform = (
+            transform.name
+            if transform.name != "matrix"
+            else [to_numpy(m) for m in transform.matrices]
+        )
     if isinstance(transform, str):
         name = transform.lower()
         if name == "fft":
@@ -224,40 +244,56 @@ def get_transform(transform, tube_shape, xp=np, dtype="float64"):
             # host-side construction of small matrices, from the one DCT below
             matrices = [dct(np.eye(n), (0,)) for n in tube_shape]
             return TubeTransform("dct", tube_shape, xp, dtype, matrices)
-        raise ValueError(f"transform must be 'fft', 'dct', an invertible (n3, n3) matrix or "
-                         f"a sequence of matrices, got {transform!r}")
-    if isinstance(transform, (list, tuple)) and transform and all(
-            hasattr(m, "ndim") and m.ndim == 2 for m in transform):
+        raise ValueError(
+            f"transform must be 'fft', 'dct', an invertible (n3, n3) matrix or "
+            f"a sequence of matrices, got {transform!r}"
+        )
+    if (
+        isinstance(transform, (list, tuple))
+        and transform
+        and all(hasattr(m, "ndim") and m.ndim == 2 for m in transform)
+    ):
         given = list(transform)
         if len(given) != len(tube_shape):
-            raise ValueError(f"transform has {len(given)} matrices but the tensor has "
-                             f"{len(tube_shape)} tube modes (modes 3..p, sizes {tube_shape})")
+            raise ValueError(
+                f"transform has {len(given)} matrices but the tensor has "
+                f"{len(tube_shape)} tube modes (modes 3..p, sizes {tube_shape})"
+            )
     elif hasattr(transform, "shape") or isinstance(transform, (list, tuple)):
         given = [transform] * len(tube_shape)
     else:
-        raise ValueError(f"transform must be 'fft', 'dct', an invertible (n3, n3) matrix or a "
-                         f"sequence of matrices, got {type(transform).__name__}")
+        raise ValueError(
+            f"transform must be 'fft', 'dct', an invertible (n3, n3) matrix or a "
+            f"sequence of matrices, got {type(transform).__name__}"
+        )
     matrices = []
     for offset, (matrix, size) in enumerate(zip(given, tube_shape)):
         matrix = to_numpy(matrix) if hasattr(matrix, "shape") else np.asarray(matrix)
         mode = offset + 3
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise ValueError(f"transform matrix for mode {mode} must be square, got shape "
-                             f"{matrix.shape}")
+            raise ValueError(
+                f"transform matrix for mode {mode} must be square, got shape {matrix.shape}"
+            )
         if matrix.shape[0] != size:
-            raise ValueError(f"transform matrix for mode {mode} has shape {matrix.shape}, but "
-                             f"mode {mode} has size {size}; expected ({size}, {size})")
+            raise ValueError(
+                f"transform matrix for mode {mode} has shape {matrix.shape}, but "
+                f"mode {mode} has size {size}; expected ({size}, {size})"
+            )
         if matrix.dtype.kind not in "biuf":
-            raise ValueError(f"transform matrix for mode {mode} must be real (dtype "
-                             f"{matrix.dtype} given); use transform='fft' for the DFT")
+            raise ValueError(
+                f"transform matrix for mode {mode} must be real (dtype "
+                f"{matrix.dtype} given); use transform='fft' for the DFT"
+            )
         matrix = matrix.astype(np.float64)
         if not np.all(np.isfinite(matrix)):
             raise ValueError(f"transform matrix for mode {mode} contains NaN or infinity")
         cond = np.linalg.cond(matrix)
         if not cond < 1.0 / (np.finfo(np.float64).eps * size):
-            raise ValueError(f"transform matrix for mode {mode} is not invertible (condition "
-                             f"number {cond:.3g}); the transformed t-product needs an "
-                             f"invertible matrix")
+            raise ValueError(
+                f"transform matrix for mode {mode} is not invertible (condition "
+                f"number {cond:.3g}); the transformed t-product needs an "
+                f"invertible matrix"
+            )
         matrices.append(matrix)
     return TubeTransform("matrix", tube_shape, xp, dtype, matrices)
 
@@ -321,7 +357,7 @@ def slice_svd(tr, stack, full_matrices=False, compute_uv=True):
     (:func:`~tnml.backend.serial_blas`): threads gain little there and stall when the cores
     are shared, and the TNN solvers run one such SVD per iteration.
     """
-    small = stack.shape[-1] * stack.shape[-2] <= 2 ** 20
+    small = stack.shape[-1] * stack.shape[-2] <= 2**20
     with serial_blas() if small else contextlib.nullcontext():
         return _slice_svd(tr, stack, full_matrices, compute_uv)
 
@@ -329,14 +365,18 @@ def slice_svd(tr, stack, full_matrices=False, compute_uv=True):
 def _slice_svd(tr, stack, full_matrices, compute_uv):
     xp = tr.xp
     if compute_uv:
-        return per_slice(tr, lambda st: tuple(xp.linalg.svd(st, full_matrices=full_matrices)),
-                          stack)
+        return per_slice(
+            tr, lambda st: tuple(xp.linalg.svd(st, full_matrices=full_matrices)), stack
+        )
     return per_slice(tr, lambda st: (xp.linalg.svd(st, compute_uv=False),), stack)[0]
 
 
 def hermitian_transpose(xp, stack):
-    return xp.conj(xp.swapaxes(stack, -1, -2)) if xp.iscomplexobj(stack) else \
-        xp.swapaxes(stack, -1, -2)
+    return (
+        xp.conj(xp.swapaxes(stack, -1, -2))
+        if xp.iscomplexobj(stack)
+        else xp.swapaxes(stack, -1, -2)
+    )
 
 
 def dct(x, axes):
