@@ -139,3 +139,22 @@ def test_sketched_svd_start_spans_the_leading_subspaces():
     for start, factor in zip(factors, truth.factors):
         q, _ = np.linalg.qr(factor)
         assert np.linalg.svd(q.T @ start, compute_uv=False).min() > 1 - 1e-8
+
+
+def test_a_given_start_is_fitted_once_unless_n_init_says_otherwise(monkeypatch):
+    # tr_als defaults to 3 starts from its named start; a given (warm) start runs once, as
+    # scikit-learn's KMeans does with an explicit init array.
+    import tnml.decompositions._starts as starts
+    from tnml.decompositions import random_tr, tr_als
+
+    X = random_tr((6, 5, 7), (2, 3, 2), random_state=0).to_tensor()
+    start = random_tr((6, 5, 7), (2, 3, 2), random_state=1)
+    with monkeypatch.context() as patch:
+        patch.setattr(starts, "best_of_starts", pytest.fail)  # no restarts from a given start
+        default, info = tr_als(X, (2, 3, 2), init=start, max_iter=3, tol=0)
+    once, info_once = tr_als(X, (2, 3, 2), init=start, max_iter=3, tol=0, n_init=1)
+    assert info.errors == info_once.errors
+    for a, b in zip(default.cores, once.cores):
+        np.testing.assert_array_equal(a, b)
+    _, three = tr_als(X, (2, 3, 2), init=start, max_iter=3, tol=0, n_init=3, random_state=0)
+    assert three.error <= info.error

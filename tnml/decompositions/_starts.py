@@ -272,7 +272,9 @@ def with_restarts(func=None, *, n_init=1, retry_stalled=False):
 
     ``n_init=1`` calls ``func`` unchanged; more starts run ``init`` first and then
     ``init='random'`` starts drawn from one generator seeded by ``random_state``, and keep the
-    best by :func:`best_of_starts`' rule (held-out error when ``validation`` is given).
+    best by :func:`best_of_starts`' rule (held-out error when ``validation`` is given). When
+    ``init`` is a given start (a format, e.g. a warm start) and ``n_init`` is not given, one
+    fit runs from it, as scikit-learn's KMeans does with an explicit ``init`` array.
     """
     if func is None:
         return functools.partial(with_restarts, n_init=n_init, retry_stalled=retry_stalled)
@@ -280,9 +282,9 @@ def with_restarts(func=None, *, n_init=1, retry_stalled=False):
     default_n_init = n_init
 
     @functools.wraps(func)
-    def wrapper(
-        data, rank, *args, n_init=default_n_init, init=default_init, random_state=None, **kwargs
-    ):
+    def wrapper(data, rank, *args, n_init=None, init=default_init, random_state=None, **kwargs):
+        if n_init is None:
+            n_init = default_n_init if isinstance(init, str) else 1
         if check_n_init(n_init) == 1:
             result = func(data, rank, *args, init=init, random_state=random_state, **kwargs)
             if not (

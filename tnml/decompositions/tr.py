@@ -541,12 +541,13 @@ def tr_als(
         Starting point: :func:`tr_svd` at ``rank`` (of the zero-filled X under a mask),
         Gaussian cores drawn with ``random_state`` and scaled to ``||X||``, or a given
         TRTensor of X's shape and ``rank``.
-    n_init : int, default=3
+    n_init : int, default=3 (1 when ``init`` is a given TRTensor)
         Number of starts: ``init`` first, then random rings drawn from ``random_state``; the
         fit with the lowest training error is kept, and a start that fits to rounding ends the
         search. More than one by default: from the one deterministic TR-SVD start some rings
         stay in a local minimum whatever the seed (shape (6, 5, 7), ranks (2, 3, 2): relative
-        error 0.17), while 4 of 6 random starts recover them.
+        error 0.17), while 4 of 6 random starts recover them. A given start (a warm start) is
+        fitted once unless ``n_init`` says otherwise.
     random_state : None, int or numpy RandomState
         Seeds ``init="random"`` (and the tiny noise that fills bonds TR-SVD cannot support).
     verbose : bool
