@@ -7,10 +7,10 @@ frames once per sweep (each projection reuses the previous one) and every produc
 a reshape view of the tensor, never a copied unfolding.
 """
 
-from ..backend import get_namespace
-from ._chain import qr_right
-from ._fitting import expanded_error
-from ._linalg import truncated_svd
+from ...backend import get_namespace
+from .._chain import qr_right
+from .._fitting import expanded_error
+from .._linalg import truncated_svd
 
 __all__ = ["als_sweep", "dmrg_sweep", "projection_error"]
 
