@@ -11,7 +11,9 @@ issue.
     the paper's generator builds it), ``--seeds`` seeds each. Target: greedy reaches RSE <= 1e-6
     with no more parameters than the generating network (TT, TR, triangle; <= 1.5x for Tucker,
     searched without internal cores) in >= 80% of the seeds, <= 60 s each. Random search at
-    greedy's evaluation budget (and at most greedy's time) beside it.
+    greedy's evaluation budget (and at most greedy's time) beside it. Greedy runs with its
+    defaults: on this complete data it first fits the cheapest spanning tree priced by
+    singular values, then grows, prunes and exchanges bonds.
 (c) ALS against the reference protocol (Adam): ``bench_network_fit.py``, run from here.
 (d) The four images ``tnale_image_{A..D}.npz`` (order 8, lambda = 5): the best objective and
     compression ratio found by the search (TnALE

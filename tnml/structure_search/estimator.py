@@ -35,7 +35,10 @@ class StructureSearch(BaseEstimator):
     method : {'tnale', 'greedy', 'tnls', 'random'}, default='tnale'
         'tnale': alternating local enumeration of each bond rank and of the permutation (Li
         et al., ICML 2023). 'greedy': rank growth from all ranks 1, one edge at a time, with
-        warm starts (Hashemizadeh et al.). 'tnls': local sampling (Li et al., ICML 2022).
+        warm starts (Hashemizadeh et al.), then pruning of redundant ranks and bond exchange;
+        on complete data the cheapest spanning tree, priced by the singular values of the
+        unfoldings, is fitted first and bounds the growth. 'tnls': local sampling (Li et
+        al., ICML 2022).
         'random': uniform random structures, the baseline.
     objective : {'penalized', 'constrained'}, default='penalized'
         'penalized': ``n_params / n_entries + rse_weight * RSE^2`` (the papers' score).

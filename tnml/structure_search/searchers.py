@@ -23,6 +23,11 @@ from .encoding import n_params
 __all__ = ["greedy", "tnale", "tnls", "random_search", "SEARCHERS"]
 
 _MAX_IDLE_BATCHES = 20
+# Greedy refits: short-fit RSE below which a refit runs to the target, and the relative
+# change per sweep at which a refit of a structure far from the target stops.
+_NEAR_TARGET = 1e-2
+_SETTLED = 1e-5
+_STEPPING_STONE_ITER = 100
 
 
 def _candidate(space, ranks, permutation, **extra):
@@ -40,8 +45,10 @@ def greedy(
     max_rse=1e-6,
     criterion="efficiency",
     prune=True,
+    exchange=True,
+    propose_tree=True,
 ):
-    """Greedy rank growth [greedy]_.
+    """Greedy rank growth [greedy]_, then pruning and bond exchange.
 
     From every bond rank 1 on the template graph (the fully connected one by default), each
     step tries ``+rank_increment`` on every edge, each candidate warm-started from the current
@@ -50,41 +57,100 @@ def greedy(
     random start, then from the warm start, keeping the better) and becomes the current
     network. Growth stops when the RSE reaches ``max_rse``, no edge can grow, or the budget is
     spent. ``criterion='efficiency'`` (default) picks the candidate that removes the most
-    squared error per added parameter, ``'error'`` the lowest error (the paper's rule). With
-    ``prune``, ranks that later steps made redundant are then lowered one at a time while the
-    RSE stays within ``max_rse``.
+    squared error per added parameter, ``'error'`` the lowest error (the paper's rule).
+
+    Growth is myopic: a bond added early to lower the error fastest can be one the final
+    network does not need. With ``prune``, ranks that later steps made redundant are lowered
+    one at a time while the RSE stays within ``max_rse``. With ``exchange``, each bond of the
+    result is then dropped in turn, the error it leaves is regrown greedily on the other
+    edges (the dropped one barred) and pruned again; the search moves whenever that gives
+    fewer parameters, until no bond's exchange does.
+
+    With ``propose_tree`` and complete data, the cheapest spanning tree of the template at
+    RSE ``max_rse`` is priced first from the singular values of the unfoldings (exact for
+    trees: :func:`~tnml.structure_search.trees.cheapest_tree`) and fitted; when it meets
+    ``max_rse``, growth stops at its size and pruning and exchange start from the smaller of
+    the two. Growth alone reaches a Tucker-like star only by luck: no single early rank
+    increment favours the bonds of its centre.
     """
+    settings = {
+        "rank_increment": rank_increment,
+        "candidate_iter": candidate_iter,
+        "refit_iter": refit_iter,
+        "max_rse": max_rse,
+        "criterion": criterion,
+    }
+    permutation = space.permutation
+    tree, bound = (
+        _tree_proposal(runner, space, max_rse, refit_iter) if propose_tree else (None, None)
+    )
+    ranks = [1] * len(space.edges)
+    (current,) = runner.evaluate([_candidate(space, ranks, permutation, keep=True)])
+    ranks, current = _grow(
+        runner, space, rng, ranks, permutation, current, max_params=bound, **settings
+    )
+    grown = current["status"] == "ok" and current["rse"] <= max_rse
+    if tree is not None and (not grown or bound < current["n_params"]):
+        ranks = tree
+    elif not grown:
+        return
+    if prune:
+        ranks = _prune(runner, space, ranks, permutation, max_rse)
+    if exchange:
+        _exchange(runner, space, rng, ranks, permutation, prune=prune, **settings)
+
+
+def _grow(
+    runner,
+    space,
+    rng,
+    ranks,
+    permutation,
+    current,
+    *,
+    rank_increment,
+    candidate_iter,
+    refit_iter,
+    max_rse,
+    criterion,
+    barred=(),
+    max_params=None,
+):
+    """Raise one bond rank at a time from ``ranks`` (fitted as ``current``) until the RSE
+    reaches ``max_rse``; return the final ranks and record. Edges in ``barred`` never grow,
+    and no step goes beyond ``max_params`` parameters."""
     from ..decompositions.network import pad_network
 
-    ranks = [1] * len(space.edges)
-    permutation = space.permutation
-    (current,) = runner.evaluate([_candidate(space, ranks, permutation, keep=True)])
     while current["status"] == "ok" and current["rse"] > max_rse:
         network = runner.network(current)
         batch, steps = [], []
         for index, rank in enumerate(ranks):
-            if rank + rank_increment > space.max_rank:
+            if rank + rank_increment > space.max_rank or index in barred:
                 continue
             grown = list(ranks)
             grown[index] = rank + rank_increment
             structure = space.structure(grown, permutation)
+            if max_params is not None and n_params(structure) > max_params:
+                continue
             seed = int(rng.randint(2**31 - 1))
             batch.append(
                 {
                     "structure": structure,
                     "keep": True,
                     "stage": "grow",
-                    "init": pad_network(network, structure, random_state=seed),
+                    "init": None
+                    if network is None
+                    else pad_network(network, structure, random_state=seed),
                     "fit_params": {"max_iter": candidate_iter},
                 }
             )
             steps.append(grown)
         if not batch:
-            return
+            break
         records = runner.evaluate(batch)
         usable = [i for i, r in enumerate(records) if r["status"] == "ok"]
         if not usable:
-            return
+            break
         if criterion == "error":
             chosen = min(usable, key=lambda i: (records[i]["rse"], records[i]["n_params"], i))
         else:  # squared error removed per parameter added
@@ -95,22 +161,58 @@ def greedy(
             ]
             chosen = usable[max(range(len(usable)), key=lambda k: (gain[k], -k))]
         ranks = steps[chosen]
-        # The refit runs to the target, from a random start and from the warm start: a warm
-        # start near a saddle can stall where a fresh start of the grown structure converges.
-        refit = {
-            "structure": batch[chosen]["structure"],
-            "keep": True,
-            "stage": "refit",
-            "init": [None, runner.network(records[chosen])],
-            "fit_params": {"max_iter": refit_iter, "tol": 0.0, "target_error": max_rse / 10},
-        }
-        (current,) = runner.evaluate([refit])
-    if prune and current["status"] == "ok" and current["rse"] <= max_rse:
-        _prune(runner, space, ranks, permutation, max_rse)
+        (current,) = runner.evaluate(
+            [_refit(batch[chosen]["structure"], runner, records[chosen], refit_iter, max_rse)]
+        )
+    return ranks, current
+
+
+def _tree_proposal(runner, space, max_rse, refit_iter):
+    """The cheapest spanning tree's ranks and size when it fits within ``max_rse``, else
+    ``(None, None)``; only on complete data (the singular values need every entry)."""
+    from .trees import cheapest_tree
+
+    if runner.train is not None:
+        return None, None
+    ranks = cheapest_tree(runner.X, space, max_rse)
+    if ranks is None:
+        return None, None
+    candidate = _refit(space.structure(ranks, space.permutation), runner, None, refit_iter, max_rse)
+    candidate["stage"] = "tree"
+    candidate["fit_params"]["tol"] = 0.0
+    (record,) = runner.evaluate([candidate])
+    if record["status"] != "ok" or record["rse"] > max_rse:
+        return None, None
+    return ranks, record["n_params"]
+
+
+def _refit(structure, runner, record, refit_iter, max_rse):
+    """A fit to the target, from a random start and from ``record``'s network: a warm start
+    near a saddle can stall where a fresh start of the same structure converges.
+
+    A candidate whose short fit ended near the target (RSE <= ``_NEAR_TARGET``) runs to
+    the target or ``refit_iter`` sweeps, as slow final convergence would otherwise pass
+    for infeasibility; one far from it only has to settle (relative change below
+    ``_SETTLED``, within ``_STEPPING_STONE_ITER`` sweeps): it is a stepping stone, and most
+    of a search's refits are.
+    """
+    warm = runner.network(record) if record is not None else None
+    near = record is not None and record["status"] == "ok" and record["rse"] <= _NEAR_TARGET
+    return {
+        "structure": structure,
+        "keep": True,
+        "stage": "refit",
+        "init": [None] if warm is None else [None, warm],
+        "fit_params": {
+            "max_iter": refit_iter if near else min(refit_iter, _STEPPING_STONE_ITER),
+            "tol": 0.0 if near else _SETTLED,
+            "target_error": max_rse / 10,
+        },
+    }
 
 
 def _prune(runner, space, ranks, permutation, max_rse):
-    """Lower bond ranks one at a time while the error bound holds.
+    """Lower bond ranks one at a time while the error bound holds; return the final ranks.
 
     Growth adds the bond that pays best at each step, and an early choice can be made
     redundant by later ones; each round refits every structure one rank below the current one
@@ -134,9 +236,63 @@ def _prune(runner, space, ranks, permutation, max_rse):
         records = runner.evaluate(batch) if batch else []
         feasible = [i for i, r in enumerate(records) if r["status"] == "ok" and r["rse"] <= max_rse]
         if not feasible:
-            return
+            return ranks
         chosen = min(feasible, key=lambda i: (records[i]["n_params"], records[i]["rse"], i))
         ranks = steps[chosen]
+
+
+def _exchange(runner, space, rng, ranks, permutation, *, prune, max_params_growth=1.5, **settings):
+    """Drop one bond, regrow the error it leaves on the other edges, prune; move when cheaper.
+
+    Bonds are tried in order of the parameters their removal saves; the first exchange that
+    ends with fewer parameters is taken and the bonds of the new network are tried again.
+    Regrowth may pass through up to ``max_params_growth`` times the current parameters (a
+    bond's work can need a larger detour before pruning trims it).
+    """
+    max_rse = settings["max_rse"]
+    size = n_params(space.structure(ranks, permutation))
+    tried = set()
+    while True:
+        active = [i for i, rank in enumerate(ranks) if rank > 1]
+        saving = {
+            i: size - n_params(space.structure(_with(ranks, i, 1), permutation)) for i in active
+        }
+        for index in sorted(active, key=lambda i: (-saving[i], i)):
+            dropped = _with(ranks, index, 1)
+            if tuple(dropped) in tried:
+                continue
+            tried.add(tuple(dropped))
+            structure = space.structure(dropped, permutation)
+            (start,) = runner.evaluate(
+                [_refit(structure, runner, None, settings["refit_iter"], max_rse)]
+            )
+            grown, record = _grow(
+                runner,
+                space,
+                rng,
+                dropped,
+                permutation,
+                start,
+                barred=(index,),
+                max_params=max_params_growth * size,
+                **settings,
+            )
+            if record["status"] != "ok" or record["rse"] > max_rse:
+                continue
+            if prune:
+                grown = _prune(runner, space, grown, permutation, max_rse)
+            grown_size = n_params(space.structure(grown, permutation))
+            if grown_size < size:
+                ranks, size = grown, grown_size
+                break
+        else:
+            return
+
+
+def _with(ranks, index, value):
+    changed = list(ranks)
+    changed[index] = value
+    return changed
 
 
 def _rank_grid(value, radius, max_rank):
