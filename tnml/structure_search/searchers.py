@@ -23,8 +23,8 @@ from .encoding import n_params
 __all__ = ["greedy", "tnale", "tnls", "random_search", "SEARCHERS"]
 
 _MAX_IDLE_BATCHES = 20
-# Greedy refits: short-fit RSE below which a refit runs to the target, and the relative
-# change per sweep at which a refit of a structure far from the target stops.
+# Greedy refits: the short-fit RSE below which a refit runs to the target; otherwise the
+# relative change per sweep, and the sweeps, at which it stops.
 _NEAR_TARGET = 1e-2
 _SETTLED = 1e-5
 _STEPPING_STONE_ITER = 100
@@ -162,7 +162,15 @@ def _grow(
             chosen = usable[max(range(len(usable)), key=lambda k: (gain[k], -k))]
         ranks = steps[chosen]
         (current,) = runner.evaluate(
-            [_refit(batch[chosen]["structure"], runner, records[chosen], refit_iter, max_rse)]
+            [
+                _refit(
+                    batch[chosen]["structure"],
+                    runner.network(records[chosen]),
+                    refit_iter,
+                    max_rse,
+                    precise=records[chosen]["rse"] <= _NEAR_TARGET,
+                )
+            ]
         )
     return ranks, current
 
@@ -177,35 +185,32 @@ def _tree_proposal(runner, space, max_rse, refit_iter):
     ranks = cheapest_tree(runner.X, space, max_rse)
     if ranks is None:
         return None, None
-    candidate = _refit(space.structure(ranks, space.permutation), runner, None, refit_iter, max_rse)
-    candidate["stage"] = "tree"
-    candidate["fit_params"]["tol"] = 0.0
-    (record,) = runner.evaluate([candidate])
+    structure = space.structure(ranks, space.permutation)
+    (record,) = runner.evaluate(
+        [_refit(structure, None, refit_iter, max_rse, precise=True, stage="tree")]
+    )
     if record["status"] != "ok" or record["rse"] > max_rse:
         return None, None
     return ranks, record["n_params"]
 
 
-def _refit(structure, runner, record, refit_iter, max_rse):
-    """A fit to the target, from a random start and from ``record``'s network: a warm start
-    near a saddle can stall where a fresh start of the same structure converges.
+def _refit(structure, warm, refit_iter, max_rse, *, precise, stage="refit"):
+    """A fit towards RSE ``max_rse / 10``, from a random start and then from ``warm`` (a
+    network or None): a warm start near a saddle can stall where a fresh start converges.
 
-    A candidate whose short fit ended near the target (RSE <= ``_NEAR_TARGET``) runs to
-    the target or ``refit_iter`` sweeps, as slow final convergence would otherwise pass
-    for infeasibility; one far from it only has to settle (relative change below
-    ``_SETTLED``, within ``_STEPPING_STONE_ITER`` sweeps): it is a stepping stone, and most
-    of a search's refits are.
+    A ``precise`` refit (of a structure whose short fit ended near the target) runs to the
+    target or ``refit_iter`` sweeps, as slow final convergence would otherwise pass for
+    infeasibility; any other only has to settle (relative change below ``_SETTLED``, within
+    ``_STEPPING_STONE_ITER`` sweeps): it is a stepping stone, and most refits are.
     """
-    warm = runner.network(record) if record is not None else None
-    near = record is not None and record["status"] == "ok" and record["rse"] <= _NEAR_TARGET
     return {
         "structure": structure,
         "keep": True,
-        "stage": "refit",
+        "stage": stage,
         "init": [None] if warm is None else [None, warm],
         "fit_params": {
-            "max_iter": refit_iter if near else min(refit_iter, _STEPPING_STONE_ITER),
-            "tol": 0.0 if near else _SETTLED,
+            "max_iter": refit_iter if precise else min(refit_iter, _STEPPING_STONE_ITER),
+            "tol": 0.0 if precise else _SETTLED,
             "target_error": max_rse / 10,
         },
     }
@@ -264,7 +269,7 @@ def _exchange(runner, space, rng, ranks, permutation, *, prune, max_params_growt
             tried.add(tuple(dropped))
             structure = space.structure(dropped, permutation)
             (start,) = runner.evaluate(
-                [_refit(structure, runner, None, settings["refit_iter"], max_rse)]
+                [_refit(structure, None, settings["refit_iter"], max_rse, precise=False)]
             )
             grown, record = _grow(
                 runner,
