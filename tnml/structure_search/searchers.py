@@ -146,8 +146,9 @@ def uniform_scan(runner, space, permutation=None):
     the error term falls and the parameter term grows with ``r``. The scan doubles ``r``
     (1, 2, 4, ..., then ``max_rank``; two ranks a batch, cheapest first, so a large template
     is never fitted at a rank far above the best) while the largest rank fitted is the best,
-    then bisects the gap on each side of the best rank until its neighbours are fitted:
-    about ``2 log2(max_rank)`` evaluations instead of ``max_rank``. It is the start of
+    then bisects the gap on each side of the best rank until its neighbours are scored:
+    about ``2 log2(max_rank)`` evaluations instead of ``max_rank``. A rank whose parameters
+    alone score worse than the best is not fitted. It is the start of
     :func:`tnale` and :func:`tnls` when no starting ranks are given, so that their result is
     never worse than the plain tensor ring / train of the best single rank.
 
@@ -163,7 +164,8 @@ def uniform_scan(runner, space, permutation=None):
     rank : int
         The best uniform rank (the smallest one on ties).
     scores : dict
-        Objective of every rank fitted.
+        Objective of every rank fitted, and for a rank not fitted because its parameter count
+        alone scores no better than the best (an exact fit could not win) that lower bound.
 
     Examples
     --------
@@ -177,6 +179,8 @@ def uniform_scan(runner, space, permutation=None):
     >>> rank, scores = uniform_scan(runner, space)
     >>> rank, sorted(scores)  # doubled up to 8, then the gaps around 4, then 3 bisected
     (3, [1, 2, 3, 4, 6, 8])
+    >>> runner.n_evaluations  # rank 6 needs more parameters than rank 4 scores: not fitted
+    5
     """
     permutation = space.permutation if permutation is None else np.asarray(permutation)
     n_edges = len(space.edges)
@@ -184,10 +188,22 @@ def uniform_scan(runner, space, permutation=None):
 
     def fit(values):
         values = [v for v in values if v not in scores]
-        records = runner.evaluate(
-            [_candidate(space, [v] * n_edges, permutation, keep=True) for v in values]
-        )
-        scores.update((v, r["objective"]) for v, r in zip(values, records))
+        structures = {v: space.structure([v] * n_edges, permutation) for v in values}
+        if scores:
+            # A rank whose parameters alone (an exact fit) score no better than the best is
+            # not fitted: that bound stands for it. It keeps a fully connected template from
+            # fitting networks of r ** (N - 1) parameters per core.
+            bound = {
+                v: runner.objective(n_params(structures[v]), runner.n_entries, 0.0) for v in values
+            }
+            top = min(scores.values())
+            scores.update((v, bound[v]) for v in values if bound[v] >= top)
+            values = [v for v in values if bound[v] < top]
+        if values:
+            records = runner.evaluate(
+                [_candidate(space, [v] * n_edges, permutation, keep=True) for v in values]
+            )
+            scores.update((v, r["objective"]) for v, r in zip(values, records))
 
     def best():
         return min(scores, key=lambda v: (scores[v], v))
