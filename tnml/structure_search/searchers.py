@@ -144,13 +144,12 @@ def uniform_scan(runner, space, permutation=None):
 
     The objective of the template with all bond ranks ``r`` is roughly unimodal in ``r``:
     the error term falls and the parameter term grows with ``r``. The scan doubles ``r``
-    (1, 2, 4, ..., then ``max_rank``; two ranks a batch, cheapest first, so a large template
-    is never fitted at a rank far above the best) while the largest rank fitted is the best,
-    then bisects the gap on each side of the best rank until its neighbours are scored:
-    about ``2 log2(max_rank)`` evaluations instead of ``max_rank``. A rank whose parameters
-    alone score worse than the best is not fitted. It is the start of
-    :func:`tnale` and :func:`tnls` when no starting ranks are given, so that their result is
-    never worse than the plain tensor ring / train of the best single rank.
+    (1, 2, 4, ..., then ``max_rank``; two ranks a batch, cheapest first) while the largest
+    rank fitted is the best, then bisects the gap on each side of the best rank until its
+    neighbours are scored: about ``2 log2(max_rank)`` evaluations instead of ``max_rank``. A
+    rank whose parameters alone score no better than the best is not fitted. It is the
+    default start of :func:`tnale` (and with ``start='uniform'`` of :func:`tnls`), so that
+    its result is never worse than the plain tensor ring / train of the best single rank.
 
     Parameters
     ----------
@@ -223,7 +222,7 @@ def uniform_scan(runner, space, permutation=None):
         low = max((v for v in scores if v < centre), default=0)
         high = min((v for v in scores if v > centre), default=space.max_rank + 1)
         probes = [(low + centre) // 2, (centre + high + 1) // 2]
-        probes = [v for v in probes if low < v < high and v != centre and 1 <= v <= space.max_rank]
+        probes = [v for v in probes if low < v < high and v != centre]
         if not probes:
             return centre, scores
         fit(probes)
