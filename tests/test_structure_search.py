@@ -22,6 +22,7 @@ from tnml.structure_search import (
     canonical_key,
     n_params,
     to_data_order,
+    uniform_scan,
 )
 
 # A ring over 4 modes of size 3, bond ranks 2, with modes placed out of order.
@@ -65,6 +66,75 @@ def test_local_searches_recover_planted_permuted_ring(method, max_rank):
     # the objective is the papers' score of what was found
     expected = n_params(search.best_structure_) / X.size + 200 * search.best_rse_**2
     assert search.best_objective_ == pytest.approx(expected)
+
+
+def _bond_ranks(structure):
+    matrix = np.asarray(structure)
+    return sorted(matrix[~np.eye(len(matrix), dtype=bool) & (matrix > 1)].tolist())
+
+
+@pytest.mark.parametrize(
+    "graph, shape, rank, max_rank",
+    [("ring", (5,) * 4, 3, 8), ("ring", (7,) * 4, 5, 12), ("chain", (6,) * 4, 4, 16)],
+)
+def test_uniform_scan_finds_the_planted_uniform_rank(graph, shape, rank, max_rank):
+    space = SearchSpace(shape, graph, max_rank=max_rank)
+    X = random_network(space.structure([rank] * len(space.edges)), random_state=1).to_tensor()
+    runner = Runner(
+        X, None, None, Objective(), method="test", fit_params={"max_iter": 100, "n_init": 2}, seed=0
+    )
+    found, scores = uniform_scan(runner, space)
+    assert found == rank
+    # bracketed: both neighbours were scored and are worse, in fewer fits than every rank
+    assert scores[rank - 1] > scores[rank] < scores[rank + 1]
+    assert runner.n_evaluations <= len(scores) and runner.n_evaluations < max_rank
+    # ground truth: the planted rank fits exactly, the rank below cannot
+    fits = {max(_bond_ranks(h["structure"]), default=1): h for h in runner.history}
+    assert fits[rank]["rse"] < 1e-6 and fits[rank - 1]["rse"] > 1e-2
+    # the scan's score is the runner's record of that uniform structure
+    assert scores[rank] == fits[rank]["objective"]
+
+
+def test_tnale_starts_from_the_best_uniform_ring_and_only_improves_on_it():
+    # a ring with unequal ranks: the best uniform ring is not the answer
+    adjacency = [[4, 3, 0, 2], [3, 4, 2, 0], [0, 2, 4, 3], [2, 0, 3, 4]]
+    X = _planted(adjacency, seed=2)
+    search = tnml.StructureSearch(
+        "tnale", graph="ring", max_rank=6, max_evaluations=80, random_state=0
+    ).fit(X)
+    # the scan came first: every bond rank equal, at the identity placement
+    identity = SearchSpace(X.shape, "ring", max_rank=6)
+    uniform = {canonical_key(identity.structure([r] * 4)) for r in range(1, 7)}
+    n_scan = next(
+        i for i, h in enumerate(search.history_) if canonical_key(h["structure"]) not in uniform
+    )
+    scan = search.history_[:n_scan]
+    assert 3 <= n_scan < 6
+    best_uniform = min(scan, key=lambda h: h["objective"])
+    assert search.best_objective_ <= best_uniform["objective"]
+    # and the sweeps improved on it: the planted ring, exactly
+    assert search.best_objective_ < best_uniform["objective"]
+    assert canonical_key(search.best_structure_) == canonical_key(_planted_structure(adjacency))
+    assert search.best_rse_ < 1e-4
+
+
+def test_start_option_chooses_where_the_local_searches_begin():
+    X = _planted(RING, RING_PERMUTATION)
+    kwargs = dict(graph="ring", max_rank=4, max_evaluations=3, random_state=0)
+    first = {
+        start: tnml.StructureSearch("tnale", start=start, **kwargs).fit(X).history_[0]
+        for start in ("auto", "uniform", "random")
+    }
+    # 'auto' on a named graph is the uniform scan, which begins at rank 1
+    assert first["auto"]["key"] == first["uniform"]["key"]
+    assert _bond_ranks(first["uniform"]["structure"]) == []
+    assert first["random"]["key"] != first["uniform"]["key"]
+    # 'auto' with a matrix starts from its ranks, and 'uniform' overrides them
+    matrix = [[3, 3, 0, 1], [3, 3, 2, 0], [0, 2, 3, 2], [1, 0, 2, 3]]
+    given = tnml.StructureSearch("tnale", **{**kwargs, "graph": matrix}).fit(X).history_[0]
+    assert given["key"] == "fit|" + canonical_key(to_data_order(matrix))
+    scanned = tnml.StructureSearch("tnale", start="uniform", **{**kwargs, "graph": matrix})
+    assert _bond_ranks(scanned.fit(X).history_[0]["structure"]) == []
 
 
 def test_random_search_spends_exactly_its_budget_without_repeats():
@@ -258,6 +328,20 @@ def test_resume_continues_in_process_and_reports_the_same_best(tmp_path):
     assert canonical_key(more.best_structure_) == canonical_key(uninterrupted.best_structure_)
 
 
+def test_tnale_resumed_mid_scan_makes_the_uninterrupted_decisions(tmp_path):
+    X = _planted(RING, RING_PERMUTATION)
+    checkpoint = str(tmp_path / "search.npz")
+    kwargs = dict(graph="ring", max_rank=3, max_iter=30, random_state=0)
+    # two evaluations: stopped inside the uniform scan
+    tnml.StructureSearch("tnale", max_evaluations=2, checkpoint=checkpoint, **kwargs).fit(X)
+    resumed = tnml.StructureSearch(
+        "tnale", max_evaluations=25, checkpoint=checkpoint, resume=True, **kwargs
+    ).fit(X)
+    uninterrupted = tnml.StructureSearch("tnale", max_evaluations=25, **kwargs).fit(X)
+    assert [h["key"] for h in resumed.history_] == [h["key"] for h in uninterrupted.history_]
+    assert resumed.best_objective_ == uninterrupted.best_objective_
+
+
 # -- bad input -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "params, text",
@@ -271,6 +355,7 @@ def test_resume_continues_in_process_and_reports_the_same_best(tmp_path):
         ({"max_evaluations": 0}, "max_evaluations"),
         ({"max_time": 0}, "max_time"),
         ({"method": "annealing"}, "method"),
+        ({"start": "best"}, "start"),
     ],
 )
 def test_bad_input_names_the_parameter(params, text):

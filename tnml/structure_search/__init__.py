@@ -5,7 +5,7 @@ from .encoding import SearchSpace, canonical_key, n_params, to_data_order
 from .estimator import METHODS, StructureSearch
 from .objective import Objective, holdout_split
 from .runner import BudgetExhausted, Runner, candidate_seed
-from .searchers import SEARCHERS, greedy, random_search, tnale, tnls
+from .searchers import SEARCHERS, greedy, random_search, tnale, tnls, uniform_scan
 
 __all__ = [
     "StructureSearch",
@@ -24,4 +24,5 @@ __all__ = [
     "tnale",
     "tnls",
     "random_search",
+    "uniform_scan",
 ]

@@ -51,13 +51,23 @@ class StructureSearch(BaseEstimator):
         Which cores may be joined by a bond. A matrix gives the template over cores in the
         encoding of :class:`~tnml.decompositions.TensorNetwork` (diagonal: mode sizes, 0 for
         an internal core such as Tucker's; non-zero off-diagonal: allowed edge, its value the
-        starting rank of 'tnale' and 'tnls').
+        starting rank of 'tnale' and 'tnls' with ``start='auto'``).
     permutation : sequence of int, optional
         Starting placement of the data modes on the cores (``permutation[j]`` is the mode on
         the ``j``-th core with a data mode); None: core ``k`` carries mode ``k``.
     search_permutation : 'auto' or bool, default='auto'
         Whether modes may move between cores; 'auto': unless the graph is fully connected
         (where every placement is equivalent).
+    start : {'auto', 'uniform', 'random'}, default='auto'
+        Where 'tnale' and 'tnls' begin. 'uniform': the best structure with every bond rank
+        equal (at ``permutation``), found by scanning the uniform rank over ``[1,
+        max_rank]`` by doubling then bisection (about ``2 log2(max_rank)`` fits); the
+        search then only improves on it, so it is never worse than the plain tensor ring
+        (``graph='ring'``) or train (``'chain'``) of the best single rank. 'random': random
+        ranks and, when searched, a random placement (the reference implementations'
+        start). 'auto': the ranks of ``graph`` when it is a matrix, else 'uniform' for
+        'tnale' and 'random' for 'tnls' (local sampling stops after a few idle rounds, and
+        from the uniform ring it often stops there before it finds the placement).
     max_rank : int, default=8
         Largest bond rank tried.
     rank_increment : int, default=1
@@ -130,6 +140,7 @@ class StructureSearch(BaseEstimator):
         "graph": [StrOptions({"full", "ring", "chain"}), "array-like"],
         "permutation": ["array-like", None],
         "search_permutation": ["boolean", StrOptions({"auto"})],
+        "start": [StrOptions({"auto", "uniform", "random"})],
         "max_rank": [Interval(numbers.Integral, 1, None, closed="left")],
         "rank_increment": [Interval(numbers.Integral, 1, None, closed="left")],
         "radius": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -156,6 +167,7 @@ class StructureSearch(BaseEstimator):
         graph="full",
         permutation=None,
         search_permutation="auto",
+        start="auto",
         max_rank=8,
         rank_increment=1,
         radius=1,
@@ -178,6 +190,7 @@ class StructureSearch(BaseEstimator):
         self.graph = graph
         self.permutation = permutation
         self.search_permutation = search_permutation
+        self.start = start
         self.max_rank = max_rank
         self.rank_increment = rank_increment
         self.radius = radius
@@ -355,7 +368,14 @@ class StructureSearch(BaseEstimator):
                 "max_rse": self.max_rse,
                 "candidate_iter": min(self.max_iter, 10),
             }
-        start = (space.start_ranks, space.permutation) if not isinstance(self.graph, str) else None
+        start = self.start
+        if start == "auto":
+            given = not isinstance(self.graph, str)
+            start = (
+                (space.start_ranks, space.permutation)
+                if given
+                else ("uniform" if self.method == "tnale" else "random")
+            )
         if self.method == "tnale":
             return {"radius": self.radius, "init_radius": self.radius + 1, "start": start}
         if self.method == "tnls":

@@ -20,7 +20,7 @@ import numpy as np
 
 from .encoding import n_params
 
-__all__ = ["greedy", "tnale", "tnls", "random_search", "SEARCHERS"]
+__all__ = ["greedy", "tnale", "tnls", "random_search", "uniform_scan", "SEARCHERS"]
 
 _MAX_IDLE_BATCHES = 20
 # Greedy refits: the short-fit RSE below which a refit runs to the target; otherwise the
@@ -300,6 +300,110 @@ def _with(ranks, index, value):
     return changed
 
 
+def uniform_scan(runner, space, permutation=None):
+    """The best structure with every bond rank equal, found in a handful of evaluations.
+
+    The objective of the template with all bond ranks ``r`` is roughly unimodal in ``r``:
+    the error term falls and the parameter term grows with ``r``. The scan doubles ``r``
+    (1, 2, 4, ..., then ``max_rank``; two ranks a batch, cheapest first) while the largest
+    rank fitted is the best, then bisects the gap on each side of the best rank until its
+    neighbours are scored: about ``2 log2(max_rank)`` evaluations instead of ``max_rank``. A
+    rank whose parameters alone score no better than the best is not fitted. It is the
+    default start of :func:`tnale` (and with ``start='uniform'`` of :func:`tnls`), so that
+    its result is never worse than the plain tensor ring / train of the best single rank.
+
+    Parameters
+    ----------
+    runner : Runner
+    space : SearchSpace
+    permutation : sequence of int, optional
+        Placement of the data modes (None: the space's starting one).
+
+    Returns
+    -------
+    rank : int
+        The best uniform rank (the smallest one on ties).
+    scores : dict
+        Objective of every rank fitted, and for a rank not fitted because its parameter count
+        alone scores no better than the best (an exact fit could not win) that lower bound.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions import random_network
+    >>> from tnml.structure_search import Objective, Runner, SearchSpace
+    >>> space = SearchSpace((3, 3, 3, 3), "ring", max_rank=8)
+    >>> X = random_network(space.structure([3] * 4), random_state=0).to_tensor()
+    >>> runner = Runner(X, None, None, Objective(), method="scan", seed=0,
+    ...                 fit_params={"max_iter": 100, "n_init": 2})
+    >>> rank, scores = uniform_scan(runner, space)
+    >>> rank, sorted(scores)  # doubled up to 8, then the gaps around 4, then 3 bisected
+    (3, [1, 2, 3, 4, 6, 8])
+    >>> runner.n_evaluations  # rank 6 needs more parameters than rank 4 scores: not fitted
+    5
+    """
+    permutation = space.permutation if permutation is None else np.asarray(permutation)
+    n_edges = len(space.edges)
+    scores = {}
+
+    def fit(values):
+        values = [v for v in values if v not in scores]
+        structures = {v: space.structure([v] * n_edges, permutation) for v in values}
+        if scores:
+            # A rank whose parameters alone (an exact fit) score no better than the best is
+            # not fitted: that bound stands for it. It keeps a fully connected template from
+            # fitting networks of r ** (N - 1) parameters per core.
+            bound = {
+                v: runner.objective(n_params(structures[v]), runner.n_entries, 0.0) for v in values
+            }
+            top = min(scores.values())
+            scores.update((v, bound[v]) for v in values if bound[v] >= top)
+            values = [v for v in values if bound[v] < top]
+        if values:
+            records = runner.evaluate(
+                [_candidate(space, [v] * n_edges, permutation, keep=True) for v in values]
+            )
+            scores.update((v, r["objective"]) for v, r in zip(values, records))
+
+    def best():
+        return min(scores, key=lambda v: (scores[v], v))
+
+    doubling = []
+    value = 1
+    while value < space.max_rank:
+        doubling.append(value)
+        value *= 2
+    doubling.append(space.max_rank)
+    for index in range(0, len(doubling), 2):
+        fit(doubling[index : index + 2])
+        if best() < max(scores):  # the objective turned up: the best rank is bracketed
+            break
+    while True:
+        centre = best()
+        low = max((v for v in scores if v < centre), default=0)
+        high = min((v for v in scores if v > centre), default=space.max_rank + 1)
+        probes = [(low + centre) // 2, (centre + high + 1) // 2]
+        probes = [v for v in probes if low < v < high and v != centre]
+        if not probes:
+            return centre, scores
+        fit(probes)
+
+
+def _start(runner, space, rng, start):
+    """Starting ranks and permutation of a local search (see :func:`tnale`'s ``start``)."""
+    if isinstance(start, str):
+        if start == "uniform":
+            rank, _ = uniform_scan(runner, space)
+            return [rank] * len(space.edges), np.array(space.permutation)
+        if start == "random":
+            return space.random_ranks(rng), space.random_permutation(rng)
+        raise ValueError(
+            f"start must be 'uniform', 'random' or (ranks, permutation), got {start!r}"
+        )
+    ranks, permutation = start
+    return list(ranks), np.asarray(permutation)
+
+
 def _rank_grid(value, radius, max_rank):
     """``2 * radius + 1`` consecutive ranks around ``value``, shifted to fit in [1, max_rank]."""
     width = min(2 * radius + 1, max_rank)
@@ -334,7 +438,7 @@ def tnale(
     init_radius=2,
     n_interpolation_sweeps=1,
     n_restarts=3,
-    start=None,
+    start="uniform",
 ):
     """Alternating local enumeration, TnALE [tnale]_.
 
@@ -349,9 +453,14 @@ def tnale(
     candidates start at random. When a full sweep without interpolation changes
     nothing, the search restarts from a random neighbour of the best structure found (the
     reference implementation's local sampling), at most ``n_restarts`` times, then stops.
+
+    ``start`` is where the sweeps begin: ``'uniform'`` (default) the best structure with all
+    bond ranks equal, at the space's starting permutation, found by :func:`uniform_scan` (so
+    the result is never worse than the best uniform ring or train); ``'random'`` random ranks
+    and, when searched, a random permutation (the reference implementation's start); or a
+    pair ``(ranks, permutation)``.
     """
-    ranks = list(start[0]) if start is not None else space.random_ranks(rng)
-    permutation = np.asarray(start[1]) if start is not None else space.random_permutation(rng)
+    ranks, permutation = _start(runner, space, rng, start)
     n_ranks = len(ranks)
     variables = list(range(n_ranks)) + ([n_ranks] if space.search_permutation else [])
     order = variables + variables[-2:0:-1] if len(variables) > 1 else variables
@@ -419,17 +528,18 @@ def tnale(
         ranks, permutation = _perturbed(space, rng, best[1], best[2], init_radius)
 
 
-def tnls(runner, space, rng, *, radius=1, n_samples=None, n_iter_no_change=5, start=None):
+def tnls(runner, space, rng, *, radius=1, n_samples=None, n_iter_no_change=5, start="random"):
     """Local sampling, TNLS [tnls]_.
 
     Each iteration draws ``n_samples`` structures around the current centre (every rank moved
     by a uniform step in ``[-radius, radius]``, and, when the permutation is searched, one
     random transposition half of the time), fits them as one batch, and moves the centre to
     the best sample if it improves on it. It stops after ``n_iter_no_change`` iterations
-    without improvement, or at the budget.
+    without improvement, or at the budget. ``start`` is the first centre, as in :func:`tnale`
+    (default ``'random'``: from the best uniform structure the sampling often stops before it
+    finds a better placement).
     """
-    ranks = list(start[0]) if start is not None else space.random_ranks(rng)
-    permutation = np.asarray(start[1]) if start is not None else space.random_permutation(rng)
+    ranks, permutation = _start(runner, space, rng, start)
     n_samples = n_samples or max(4, len(ranks))
     (centre,) = runner.evaluate([_candidate(space, ranks, permutation)])
     stale = 0
