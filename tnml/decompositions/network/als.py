@@ -28,7 +28,7 @@ from functools import lru_cache
 
 from ..._config import check_memory
 from ..._validation import check_masked_tensor, check_nonneg_float, check_positive_int
-from ...backend import check_random_state, get_namespace, to_device
+from ...backend import check_random_state, get_namespace, is_numpy, serial_blas, to_device
 from ...contract import compile_einsum, contraction_info, einsum
 from .._fitting import check_fit_params, expanded_error, fit_sweeps, stalled
 from .._linalg import solve_spd
@@ -48,6 +48,8 @@ _RIDGE_START, _RIDGE_DECAY = 1.0, 0.5
 _SMALL_ENVIRONMENT = 2**15
 # Fits whose environments and data have at most this many entries run BLAS on one thread.
 _ONE_THREAD_ENTRIES = 2**20
+# Core solves with at most this many unknowns per row run LAPACK on one thread (_solve_core).
+_ONE_THREAD_SOLVE = 512
 # Path optimiser of a network's own contractions (environments, values, norm). "dp" (optimal
 # environment): opt_einsum's "auto" would run a branch-and-bound search for every new structure.
 _DOUBLED_PATH = "greedy"
@@ -123,21 +125,30 @@ def _plan(adjacency, permutation, itemsize):
     )
 
 
-@lru_cache(maxsize=1)
-def _blas_controller():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
 def _blas_threads(small):
     """One BLAS thread for a fit whose GEMMs are all small, as scikit-learn's KMeans does
     for its small per-chunk GEMMs: on 2 cores shared with other work, OpenBLAS's spinning
     threads made a 5-core FCTN fit on 7^5 entries 15x slower than one thread. Larger fits keep
     the caller's setting."""
-    if not small:
-        return contextlib.nullcontext()
-    return _blas_controller().limit(limits=1, user_api="blas")
+    return serial_blas() if small else contextlib.nullcontext()
+
+
+def _solve_core(gram, rhs, ridge):
+    """A core's normal equations, the ridge relative to the Gram's mean diagonal.
+
+    Systems of at most ``_ONE_THREAD_SOLVE`` unknowns per row run LAPACK on one thread even
+    when the fit's contractions are threaded: threads gain nothing on them, and on busy
+    cores a threaded OpenBLAS took 0.1 s for a 100 x 100 solve (a rank-10 ring on 4^8
+    entries fitted 25x slower than with one thread).
+    """
+    xp = get_namespace(gram)
+    bonds = gram.shape[0]
+    scale = float(xp.trace(gram)) / bonds
+    ridge = ridge * scale if scale > 0 else ridge
+    if bonds > _ONE_THREAD_SOLVE or not is_numpy(xp):
+        return solve_spd(gram, rhs, ridge)
+    with serial_blas():
+        return solve_spd(gram, rhs, ridge)
 
 
 def network_memory(adjacency, permutation, shape, itemsize=8):
@@ -335,8 +346,7 @@ class _FullData:
         env = xp.reshape(env, (-1, bonds))
         gram = env.T @ env
         rhs = self.unfolded[k] @ env
-        scale = float(xp.trace(gram)) / bonds
-        solution = solve_spd(gram, rhs, ridge * scale if scale > 0 else ridge)
+        solution = _solve_core(gram, rhs, ridge)
         cores[k] = xp.reshape(solution, self.graph.core_shapes[k])
         return solution, rhs, gram
 
@@ -351,8 +361,7 @@ class _FullData:
             gram_expression, rhs_expression = self.expressions[k]
             gram = xp.reshape(gram_expression(*others, *others), (bonds, bonds))
             rhs = xp.reshape(rhs_expression(self.X, *others), (-1, bonds))
-        scale = float(xp.trace(gram)) / bonds
-        solution = solve_spd(gram, rhs, ridge * scale if scale > 0 else ridge)
+        solution = _solve_core(gram, rhs, ridge)
         cores[k] = xp.reshape(solution, graph.core_shapes[k])
         return solution, rhs, gram
 
