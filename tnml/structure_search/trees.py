@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from ..backend import get_namespace, to_numpy
+from ..decompositions._linalg import svd_rank_for_tolerance
 from .encoding import n_params
 
 __all__ = ["CutRanks", "spanning_trees", "cheapest_tree"]
@@ -67,10 +68,7 @@ class CutRanks:
     def rank(self, modes, tolerance):
         """Smallest rank whose truncation of the unfolding ``modes`` x rest loses at most
         ``tolerance * ||X||`` (Frobenius)."""
-        values = self._singular_values(modes)
-        tail = np.sqrt(np.cumsum((values**2)[::-1]))[::-1]  # tail[r]: error of rank r
-        within = np.flatnonzero(tail <= tolerance * self.norm)
-        return int(within[0]) if within.size else int(values.size)
+        return svd_rank_for_tolerance(self._singular_values(modes), tolerance * self.norm)
 
 
 def spanning_trees(edges, n_nodes):
