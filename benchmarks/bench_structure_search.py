@@ -276,6 +276,8 @@ def part_d(paths, n_jobs, image_time, seed):
         uniform = [h for h in fitted if len(_bond_ranks(h["structure"])) == 1]
         if uniform:  # what the rank scan started the sweeps from
             scan = min(uniform, key=lambda h: h["objective"])
+            scan_within = [h for h in uniform if h["rse"] <= 0.1]
+            scan_within = min(scan_within, key=lambda h: h["objective"], default=None)
             rows["  scan"] = (
                 (
                     scan["objective"],
@@ -283,7 +285,7 @@ def part_d(paths, n_jobs, image_time, seed):
                     scan["rse"],
                     f"r={_bond_ranks(scan['structure']).pop()}",
                 ),
-                None,
+                scan_within and (scan_within["objective"], scan_within["compression_ratio"]),
             )
         for name, fit, ranks in (
             ("TT", lambda Y, r: tt_svd(Y, r), range(1, 65)),
