@@ -127,8 +127,7 @@ def _grow(
         for index, rank in enumerate(ranks):
             if rank + rank_increment > space.max_rank or index in barred:
                 continue
-            grown = list(ranks)
-            grown[index] = rank + rank_increment
+            grown = _with(ranks, index, rank + rank_increment)
             structure = space.structure(grown, permutation)
             if max_params is not None and n_params(structure) > max_params:
                 continue
@@ -228,8 +227,7 @@ def _prune(runner, space, ranks, permutation, max_rse):
         for index, rank in enumerate(ranks):
             if rank <= 1:
                 continue
-            lower = list(ranks)
-            lower[index] = rank - 1
+            lower = _with(ranks, index, rank - 1)
             batch.append(
                 {
                     "structure": space.structure(lower, permutation),
@@ -295,6 +293,7 @@ def _exchange(runner, space, rng, ranks, permutation, *, prune, max_params_growt
 
 
 def _with(ranks, index, value):
+    """A copy of ``ranks`` with ``ranks[index]`` set to ``value``."""
     changed = list(ranks)
     changed[index] = value
     return changed
@@ -489,8 +488,7 @@ def tnale(
             warm = runner.network(centre)
             candidates = []
             for value in probes:
-                trial = list(ranks)
-                trial[variable] = value
+                trial = _with(ranks, variable, value)
                 candidate = _candidate(space, trial, permutation, keep=True)
                 if warm is not None and value > ranks[variable]:
                     candidate["init"] = pad_network(
@@ -507,8 +505,7 @@ def tnale(
                 )
                 scores = []
                 for value, error in zip(grid, rse):
-                    trial = list(ranks)
-                    trial[variable] = value
+                    trial = _with(ranks, variable, value)
                     params = n_params(space.structure(trial, permutation))
                     scores.append(runner.objective(params, runner.n_entries, float(error)))
             # Ties keep the current value, so a sweep without improvement changes nothing.
