@@ -200,7 +200,7 @@ _ARRAY_KINDS = "biufc"
 _TEMP_SUFFIX = ".tnml-tmp"
 # Bytes a file may declare beyond its own size (only compressed entries can): the default
 # of ``load(max_bytes=None)``. tnml writes uncompressed entries, whose size is the file's.
-_EXPANSION_ALLOWANCE = 64 * 2**20
+EXPANSION_ALLOWANCE = 64 * 2**20
 
 
 class _Archive:
@@ -294,9 +294,14 @@ def _temp_prefix(path):
     return os.path.join(directory, f".{name}.")
 
 
-def _remove_stale_temps(path):
+def remove_stale_temps(path, include_alive=False):
     """Remove the temporary files that saves of ``path`` by processes that no longer exist
-    left behind (a save killed by SIGKILL or a power cut cannot clean up after itself)."""
+    left behind (a save killed by SIGKILL or a power cut cannot clean up after itself).
+
+    With ``include_alive=True`` every temporary file of ``path`` is removed, whichever
+    process wrote it: for a caller that holds an exclusive lock on ``path`` (a process id
+    can be reused by an unrelated process after the writer was killed).
+    """
     prefix = _temp_prefix(path)
     directory, start = os.path.split(prefix)
     try:
@@ -307,7 +312,7 @@ def _remove_stale_temps(path):
         if not (name.startswith(start) and name.endswith(_TEMP_SUFFIX)):
             continue
         pid = name[len(start) : -len(_TEMP_SUFFIX)].split(".")[0]
-        if not pid.isdigit() or _process_alive(int(pid)):
+        if not pid.isdigit() or (not include_alive and _process_alive(int(pid))):
             continue
         try:
             os.unlink(os.path.join(directory, name))
@@ -390,7 +395,7 @@ def atomic_write(path):
     b'complete'
     """
     path = os.fspath(path)
-    _remove_stale_temps(path)
+    remove_stale_temps(path)
     tmp = f"{_temp_prefix(path)}{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
     handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
@@ -439,10 +444,10 @@ def load(path, *, max_bytes=None):
         isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) or max_bytes < 0
     ):
         raise TypeError(f"max_bytes must be a non-negative int or None, got {max_bytes!r}")
-    _remove_stale_temps(path)
+    remove_stale_temps(path)
     try:
         if max_bytes is None:
-            max_bytes = os.path.getsize(path) + _EXPANSION_ALLOWANCE
+            max_bytes = os.path.getsize(path) + EXPANSION_ALLOWANCE
             budget = get_config()["max_memory"]
             max_bytes = max_bytes if budget is None else min(max_bytes, budget)
         if not zipfile.is_zipfile(path):

@@ -24,10 +24,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import check_tensor, check_value_range, missing_mask
+from .._validation import check_tensor, check_value_range, missing_mask, underflow_scale
 from ..backend import get_namespace, is_numpy
 from ..contract import einsum
-from ..decompositions import solve_spd
+from ..decompositions import FitResult, solve_spd
 
 __all__ = ["TensorDecompositionMixin"]
 
@@ -168,7 +168,19 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         """
         X = self._validate_tensor(X, reset=True)
         self.tensor_shape_ = tuple(X.shape[1:])
-        decomposition, info = self._decompose(X, _observed_mask(X))
+        mask = _observed_mask(X)
+        xp = get_namespace(X)
+        if not bool(xp.any(X != 0) if mask is None else xp.any(xp.where(mask, X, 0) != 0)):
+            # All-zero data: whatever the format, its exact model is zero (RSE 0, not 0/0).
+            decomposition, _ = self._decompose(X, mask)
+            decomposition = decomposition.scaled(0.0)
+            info = FitResult(1, [0.0], True)
+        else:
+            # Tiny data is fitted scaled by a power of two (exact), the model scaled back.
+            scale = underflow_scale(X)
+            decomposition, info = self._decompose(X * scale if scale != 1 else X, mask)
+            if scale != 1:
+                decomposition = decomposition.scaled(1 / scale)
         if info is not None and not info.converged:
             warnings.warn(
                 f"{type(self).__name__} did not converge in {info.n_iter} iterations "
@@ -209,8 +221,9 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
     @staticmethod
     def _relative_error(X, decomposition):
         xp = get_namespace(X)
-        norm = float(xp.linalg.norm(X)) or 1.0
-        return float(xp.linalg.norm(X - xp.reshape(decomposition.to_tensor(), X.shape))) / norm
+        residual = float(xp.linalg.norm(X - xp.reshape(decomposition.to_tensor(), X.shape)))
+        norm = float(xp.linalg.norm(X))
+        return residual / norm if norm else (0.0 if residual == 0 else float("inf"))
 
     def transform(self, X):
         """Least-squares coordinates of samples against the fitted non-sample factors.

@@ -1,6 +1,8 @@
 """``tnml.StructureSearch``: tensor-network structure search as a scikit-learn estimator."""
 
+import hashlib
 import numbers
+import os
 import time
 
 import numpy as np
@@ -8,14 +10,28 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from .._validation import check_tensor
-from ..backend import check_random_state, get_namespace, is_numpy
+from .._validation import check_tensor, underflow_scale
+from ..backend import check_random_state, get_namespace, is_numpy, to_numpy
+from ..decompositions import TensorNetwork, random_network
 from .encoding import SearchSpace, canonical_key
 from .objective import Objective, holdout_split
-from .runner import BudgetExhausted, Runner, _evaluate, candidate_seed
+from .runner import BudgetExhausted, Runner, _check_checkpoint_path, _evaluate, candidate_seed
 from .searchers import SEARCHERS
 
 __all__ = ["StructureSearch"]
+
+
+def _data_hash(X):
+    """SHA-256 of the data's dtype, shape, values and NaN pattern: what a checkpoint must
+    have been written for (a sum would match -X, a permutation of X, or any data once one
+    entry is NaN)."""
+    host = np.ascontiguousarray(to_numpy(X))
+    missing = np.isnan(host)
+    digest = hashlib.sha256(f"{host.dtype.str}|{host.shape}|".encode())
+    # NaN payloads may differ between copies of the same data: hash the pattern, not the bits.
+    digest.update(np.where(missing, 0, host).tobytes())
+    digest.update(np.packbits(missing).tobytes())
+    return digest.hexdigest()
 
 METHODS = tuple(SEARCHERS)
 
@@ -90,11 +106,16 @@ class StructureSearch(BaseEstimator):
     n_jobs : int or None, default=None
         Candidates fitted in parallel (joblib's meaning: None is 1 outside a
         ``parallel_config`` context, -1 all cores).
-    checkpoint : str or None, default=None
-        File written after every batch of evaluations.
+    checkpoint : str, path-like or None, default=None
+        File written after every batch of evaluations. It records a content hash of the
+        data (values, dtype, shape and NaN pattern) and the settings; a search holds an
+        exclusive lock on it (``<checkpoint>.lock``, released when the search ends, however
+        it ends), so a second search on the same file is refused.
     resume : bool, default=False
         Continue the search recorded in ``checkpoint`` (without it an existing checkpoint is
-        an error, never overwritten).
+        an error, never overwritten). Requires ``checkpoint``; the checkpoint must have been
+        written for the same data and settings, and its records are checked (objectives
+        recomputed) before they are reused.
     random_state : None, int or RandomState
         Seeds the search; each candidate's fit is seeded from it and the candidate itself.
     verbose : int, default=0
@@ -151,7 +172,7 @@ class StructureSearch(BaseEstimator):
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "n_jobs": [numbers.Integral, None],
-        "checkpoint": [str, None],
+        "checkpoint": [str, os.PathLike, None],
         "resume": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -241,12 +262,7 @@ class StructureSearch(BaseEstimator):
         )
         if params["permutation"] is not None:
             params["permutation"] = np.asarray(params["permutation"]).tolist()
-        return {
-            "shape": list(X.shape),
-            "seed": seed,
-            "params": params,
-            "data": float(get_namespace(X).sum(get_namespace(X).abs(X))),
-        }
+        return {"shape": list(X.shape), "seed": seed, "params": params, "data": _data_hash(X)}
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -274,6 +290,9 @@ class StructureSearch(BaseEstimator):
                 input_name="X",
             )
         X = check_tensor(X, "X", allow_nan=True)
+        if self.resume and self.checkpoint is None:
+            raise ValueError("resume=True continues a checkpoint: give checkpoint= as well")
+        checkpoint = None if self.checkpoint is None else _check_checkpoint_path(self.checkpoint)
         xp = get_namespace(X)
         observed = ~xp.isnan(X)
         complete = bool(xp.all(observed))
@@ -288,10 +307,13 @@ class StructureSearch(BaseEstimator):
         )
         space = self._space(X.shape)
         objective = Objective(self.objective, rse_weight=self.rse_weight, max_rse=self.max_rse)
+        fingerprint = self._fingerprint(X, seed)
+        # Tiny data is fitted scaled by a power of two (exact), the network scaled back.
+        scale = underflow_scale(X)
         if complete:
-            data, train, held_out = X, None, None
+            data, train, held_out = X * scale if scale != 1 else X, None, None
         else:
-            data = xp.where(observed, X, 0)
+            data = xp.where(observed, X * scale, 0)
             train, held_out = holdout_split(observed, self.validation_fraction, seed)
         fit_params = {
             "max_iter": self.max_iter,
@@ -311,22 +333,32 @@ class StructureSearch(BaseEstimator):
             n_jobs=self.n_jobs,
             max_evaluations=self.max_evaluations,
             max_time=self.max_time,
-            checkpoint=self.checkpoint,
+            checkpoint=checkpoint,
             resume=self.resume,
             progress=progress and progress[1],
-            fingerprint=self._fingerprint(X, seed),
+            fingerprint=fingerprint,
         )
         start = time.perf_counter()
         try:
-            SEARCHERS[self.method](
-                runner, space, np.random.RandomState(seed), **self._searcher_params(space)
-            )
+            if not bool(xp.any(data != 0)):
+                # All-zero data: the zero network of the smallest structure is exact.
+                self._zero_search(runner, space, seed)
+            else:
+                SEARCHERS[self.method](
+                    runner, space, np.random.RandomState(seed), **self._searcher_params(space)
+                )
         except BudgetExhausted:
             pass
         finally:
+            runner.close()
             if progress:
                 progress[0].close()
-        if runner.best is None or runner.best["status"] != "ok":
+        if runner.best is None:
+            raise ValueError(
+                f"max_time={self.max_time} s ran out before any candidate structure was "
+                f"fitted; raise max_time"
+            )
+        if runner.best["status"] != "ok":
             raise ValueError(
                 "no candidate structure could be fitted (every one was skipped "
                 "for max_memory); raise max_memory or lower max_rank"
@@ -349,6 +381,8 @@ class StructureSearch(BaseEstimator):
             network = _evaluate(
                 data, observed, None, structure, best["seed"], network, fit_params, runner._config
             )["network"]
+        if scale != 1:
+            network = TensorNetwork([network.cores[0] / scale, *network.cores[1:]], structure)
         self.shape_ = tuple(X.shape)
         self.best_structure_ = structure
         self.best_network_ = self.decomposition_ = network
@@ -360,6 +394,15 @@ class StructureSearch(BaseEstimator):
         self.n_cache_hits_ = runner.n_cache_hits
         self.search_seconds_ = time.perf_counter() - start
         return self
+
+    @staticmethod
+    def _zero_search(runner, space, seed):
+        """Answer all-zero data exactly: the structure with every bond rank 1, zero cores."""
+        structure = space.structure([1] * len(space.edges))
+        network = random_network(structure, random_state=seed)
+        xp = get_namespace(runner.X)
+        zero = TensorNetwork([xp.zeros_like(xp.asarray(c)) for c in network.cores], structure)
+        runner.record_exact(structure, zero)
 
     def _searcher_params(self, space):
         if self.method == "greedy":
