@@ -289,6 +289,74 @@ def read_npy(stream, size, what="the array"):
     return buffer.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
+def default_max_bytes(path):
+    """The most bytes a file's arrays may declare unless the caller says otherwise: the
+    file's own size plus 64 MiB (only a compressed or crafted file declares more), capped by
+    ``max_memory`` when set. The one rule for :func:`load` and every file the CLI reads."""
+    limit = os.path.getsize(path) + EXPANSION_ALLOWANCE
+    budget = get_config()["max_memory"]
+    return limit if budget is None else min(limit, budget)
+
+
+def _check_declared(declared, limit, what):
+    if declared > limit:
+        raise _Invalid(
+            f"{what} declares {format_bytes(declared)} of data, more than the limit of "
+            f"{format_bytes(limit)} (its size plus {format_bytes(EXPANSION_ALLOWANCE)}, or "
+            f"max_memory)"
+        )
+
+
+def read_array(path, *, key=None, max_bytes=None):
+    """One array from a ``.npy`` file or an ``.npz`` archive, with the limits of :func:`load`.
+
+    Every size the file declares (zip directory, ``.npy`` header) is checked against
+    ``max_bytes`` before anything is decompressed or allocated, and nothing is unpickled.
+
+    Parameters
+    ----------
+    path : str or path-like
+    key : str, optional
+        The entry of an ``.npz`` to read when it is there (e.g. ``'goal'``); otherwise the
+        archive must hold exactly one array.
+    max_bytes : int, optional
+        Default: :func:`default_max_bytes`.
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        The file is not such an array, or declares more than ``max_bytes``.
+    """
+    path = os.fspath(path)
+    limit = default_max_bytes(path) if max_bytes is None else max_bytes
+    try:
+        if path.lower().endswith(".npz") or zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                infos = [i for i in zf.infolist() if not i.is_dir()]
+                chosen = [i for i in infos if key is not None and i.filename == f"{key}.npy"]
+                if not chosen:
+                    if len(infos) != 1:
+                        names = ", ".join(i.filename.removesuffix(".npy") for i in infos)
+                        raise _Invalid(f"it holds {len(infos)} arrays ({names:.200}); give one")
+                    chosen = infos
+                (info,) = chosen
+                _check_declared(info.file_size, limit, f"entry {info.filename!r:.80}")
+                with zf.open(info) as stream:
+                    return read_npy(stream, info.file_size, f"entry {info.filename!r:.80}")
+        size = os.path.getsize(path)
+        _check_declared(size, limit, "it")
+        with open(path, "rb") as stream:
+            return read_npy(stream, size, "it")
+    except _Invalid as error:
+        raise ValueError(f"cannot read {path}: {error}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
+        raise ValueError(f"cannot read {path}: {error}") from None
+
+
 def _temp_prefix(path):
     directory, name = os.path.split(os.path.abspath(path))
     return os.path.join(directory, f".{name}.")
@@ -447,9 +515,7 @@ def load(path, *, max_bytes=None):
     remove_stale_temps(path)
     try:
         if max_bytes is None:
-            max_bytes = os.path.getsize(path) + EXPANSION_ALLOWANCE
-            budget = get_config()["max_memory"]
-            max_bytes = max_bytes if budget is None else min(max_bytes, budget)
+            max_bytes = default_max_bytes(path)
         if not zipfile.is_zipfile(path):
             raise _Invalid("it is not a zip archive (.npz)")
         with zipfile.ZipFile(path) as zf:

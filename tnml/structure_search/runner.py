@@ -15,8 +15,8 @@ A searcher hands the :class:`Runner` batches of candidate structures. The runner
 - writes a checkpoint after each batch (a uniquely named temporary file moved into place
   with :func:`os.replace`, so a crash never leaves half a file; a killed writer's temporary is
   removed by the next search on the checkpoint), holding an exclusive lock on it for the
-  whole search so that a second search on the same file is refused, not interleaved. With ``resume=True`` the searcher
-  is replayed from the start: every candidate found in the checkpoint takes its recorded
+  whole search so that a second search on the same file is refused, not interleaved. With
+  ``resume=True`` the searcher is replayed from the start: every candidate found in the checkpoint takes its recorded
   result instead of being fitted again, so the resumed search makes exactly the decisions,
   and ends with exactly the history, of an uninterrupted one.
 """
@@ -32,7 +32,7 @@ import numpy as np
 
 from .._config import config_context, get_config
 from ..backend import get_namespace, to_numpy
-from ..io import EXPANSION_ALLOWANCE, atomic_write, read_npy, remove_stale_temps
+from ..io import atomic_write, default_max_bytes, read_npy, remove_stale_temps
 from .encoding import canonical_key, n_params
 
 __all__ = ["Runner", "BudgetExhausted", "candidate_seed"]
@@ -373,7 +373,7 @@ class Runner:
     def _load_checkpoint(self):
         path = self.checkpoint
         try:
-            limit = os.path.getsize(path) + EXPANSION_ALLOWANCE
+            limit = default_max_bytes(path)
             with zipfile.ZipFile(path) as archive:
                 infos = archive.infolist()
                 declared = sum(info.file_size for info in infos)
