@@ -33,6 +33,7 @@ def _data_hash(X):
     digest.update(np.packbits(missing).tobytes())
     return digest.hexdigest()
 
+
 METHODS = tuple(SEARCHERS)
 
 

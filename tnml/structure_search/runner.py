@@ -16,9 +16,9 @@ A searcher hands the :class:`Runner` batches of candidate structures. The runner
   with :func:`os.replace`, so a crash never leaves half a file; a killed writer's temporary is
   removed by the next search on the checkpoint), holding an exclusive lock on it for the
   whole search so that a second search on the same file is refused, not interleaved. With
-  ``resume=True`` the searcher is replayed from the start: every candidate found in the checkpoint takes its recorded
-  result instead of being fitted again, so the resumed search makes exactly the decisions,
-  and ends with exactly the history, of an uninterrupted one.
+  ``resume=True`` the searcher is replayed from the start: every candidate found in the
+  checkpoint takes its recorded result instead of being fitted again, so the resumed search
+  makes exactly the decisions, and ends with exactly the history, of an uninterrupted one.
 """
 
 import hashlib
