@@ -167,7 +167,17 @@ class _Decoder:
         fields = self.decode(value.get("fields"))
         if not isinstance(fields, dict):
             self.fail(f"the fields of a {cls.__name__} must be a mapping")
-        return cls(**fields)
+        arrays = [a for name in cls._array_names for a in _flat_arrays(fields.get(name))]
+        dtypes = {a.dtype for a in arrays}
+        if any(d.kind != "f" for d in dtypes) or len(dtypes) > 1:
+            self.fail(
+                f"a {cls.__name__} holds arrays of one real floating dtype, got "
+                f"{sorted(str(d) for d in dtypes)}"
+            )
+        try:
+            return cls(**fields)
+        except (TypeError, ValueError) as error:
+            self.fail(f"invalid {cls.__name__}: {error}")
 
     def estimator(self, name, params, state):
         """An instance of a tnml estimator class with only what that class declares: the
@@ -188,7 +198,70 @@ class _Decoder:
         estimator = cls(**params)
         for attribute, content in state.items():
             setattr(estimator, attribute, content)
+        if any(key.endswith("_") and not key.startswith("_") for key in state):  # fitted
+            _check_fitted_arrays(estimator, state)
         return estimator
+
+
+def _flat_arrays(value):
+    """The NumPy arrays in ``value`` (an array, or lists/tuples/dicts of them)."""
+    if isinstance(value, np.ndarray):
+        return [] if value.dtype == object else [value]
+    if isinstance(value, (list, tuple)):
+        return [a for item in value for a in _flat_arrays(item)]
+    if isinstance(value, dict):
+        return [a for item in value.values() for a in _flat_arrays(item)]
+    return []
+
+
+def _check_fitted_arrays(estimator, state):
+    """Check a loaded estimator's fitted arrays against what its parameters and its other
+    fitted attributes imply, so a file edited to hold another shape or dtype is refused
+    here rather than failing (or answering wrongly) at predict time.
+
+    Generic rules: no fitted array is complex; ``feature_names_in_`` has ``n_features_in_``
+    names. Per class: ``_fitted_shapes()`` (when the class defines it) maps fitted attribute
+    names to the shape they must have (``None``: any size on that axis; for a format, its
+    ``shape``); those arrays must be real floating.
+    """
+    name = type(estimator).__name__
+    for attribute, value in state.items():
+        for array in _flat_arrays(value):
+            if array.dtype.kind not in "biuf":
+                raise _Invalid(f"{name}.{attribute} has dtype {array.dtype}; it must be real")
+    names = state.get("feature_names_in_")
+    if names is not None and len(names) != state.get("n_features_in_"):
+        raise _Invalid(
+            f"{name}.feature_names_in_ has {len(names)} names for "
+            f"n_features_in_={state.get('n_features_in_')!r:.20}"
+        )
+    declared = getattr(estimator, "_fitted_shapes", None)
+    if declared is None:
+        return
+    try:
+        expected = declared()
+    except Exception as error:  # noqa: BLE001 - missing or ill-typed attributes
+        raise _Invalid(
+            f"{name}'s fitted attributes are incomplete or inconsistent "
+            f"({type(error).__name__}: {error!s:.200})"
+        ) from None
+    for attribute, shape in expected.items():
+        if attribute not in state:
+            raise _Invalid(f"{name} is fitted but has no {attribute}")
+        value = state[attribute]
+        actual = getattr(value, "shape", None)
+        dtype = getattr(value, "dtype", None)
+        if actual is None or getattr(dtype, "kind", None) != "f":
+            raise _Invalid(f"{name}.{attribute} must be a real floating array or format")
+        actual = tuple(actual)
+        if len(actual) != len(shape) or any(
+            e is not None and a != e for a, e in zip(actual, shape)
+        ):
+            want = tuple("any" if e is None else e for e in shape)
+            raise _Invalid(
+                f"{name}.{attribute} has shape {actual}; its parameters and fitted "
+                f"attributes imply {want}"
+            )
 
 
 class _Invalid(ValueError):

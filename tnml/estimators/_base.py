@@ -101,6 +101,22 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         "_sklearn_output_config",
     )
 
+    def _fitted_shapes(self):
+        """Shapes the fitted arrays must have (checked by :func:`tnml.load`): the
+        components are recomputed from the decomposition, not trusted."""
+        shape = tuple(self.tensor_shape_)
+        if self.n_features_in_ != math.prod(shape):
+            raise ValueError(f"n_features_in_={self.n_features_in_} for tensor_shape_={shape}")
+        n_components = int(self._components(self.decomposition_).shape[0])
+        if self.n_components_ != n_components:
+            raise ValueError(
+                f"n_components_={self.n_components_}, the decomposition gives {n_components}"
+            )
+        return {
+            "decomposition_": (None, *shape),
+            "components_": (n_components, self.n_features_in_),
+        }
+
     # -- input ----------------------------------------------------------------------------------
     def _validate_tensor(self, X, reset):
         """Return X as a floating tensor (n_samples, *tensor_shape) in its own namespace."""

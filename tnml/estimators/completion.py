@@ -154,6 +154,13 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
+    def _fitted_shapes(self):
+        """Shapes the fitted arrays must have (checked by :func:`tnml.load`)."""
+        shape = tuple(self.shape_)
+        if self.n_features_in_ != len(shape):
+            raise ValueError(f"n_features_in_={self.n_features_in_} for shape_={shape}")
+        return {"decomposition_": shape}
+
     # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
     _fitted_attributes = (
         "n_features_in_",
