@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from .._config import MemoryBudgetError
 from .._validation import check_tensor, underflow_scale
 from ..backend import check_random_state, get_namespace, is_numpy, to_numpy
 from ..decompositions import TensorNetwork, random_network
@@ -360,7 +361,7 @@ class StructureSearch(BaseEstimator):
                 f"fitted; raise max_time"
             )
         if runner.best["status"] != "ok":
-            raise ValueError(
+            raise MemoryBudgetError(
                 "no candidate structure could be fitted (every one was skipped "
                 "for max_memory); raise max_memory or lower max_rank"
             )
