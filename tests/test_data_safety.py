@@ -38,7 +38,9 @@ def _run(*args):
 
 
 def _checkpointed(path, X=None, **kwargs):
+    """A short search checkpointed at ``path`` (a str unless given a pathlib.Path)."""
     X = _planted() if X is None else X
+    path = path if isinstance(path, pathlib.Path) and kwargs.pop("as_path", False) else str(path)
     return tnml.StructureSearch(**{**FAST, **kwargs}, checkpoint=path).fit(X)
 
 
@@ -109,12 +111,12 @@ def test_an_input_reached_through_a_link_is_not_an_output(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     source = _ring_file(tmp_path / "ring.npy")
-    os.symlink(source, out / "completed.npy")
-    data = np.load(source)
-    data[0, 0, 0, 0] = np.nan
-    np.save(source, data)
-    assert _run("complete", out / "completed.npy", "--out", out, "--overwrite", "--quiet") == 2
+    before = source.read_bytes()
+    os.symlink(source, out / "result.json")
+    args = ("search", source, "--out", out, "--overwrite", "--quiet", "--method", "random")
+    assert _run(*args, "--max-rank", 2, "--max-evaluations", 2) == 2
     assert "input file" in capsys.readouterr().err
+    assert source.read_bytes() == before
 
 
 # -- item 3: complex input is refused by every command -------------------------------------------
@@ -236,7 +238,7 @@ def test_a_killed_writers_temporary_is_removed_by_the_next_search(tmp_path):
 
 def test_checkpoint_accepts_a_path_and_refuses_an_empty_name(tmp_path, monkeypatch):
     path = tmp_path / "search.npz"
-    search = _checkpointed(pathlib.Path(path))
+    search = _checkpointed(pathlib.Path(path), as_path=True)
     assert path.exists() and search.n_evaluations_ == FAST["max_evaluations"]
     from tnml.structure_search import runner
 
@@ -450,5 +452,5 @@ def test_search_validates_its_arguments_before_creating_out(tmp_path, capsys, op
     source = _ring_file(tmp_path / "ring.npy")
     out = tmp_path / "out"
     assert _run("search", source, "--out", out, "--quiet", *option) == 2
-    assert option[0] in capsys.readouterr().err
     assert not out.exists()
+    assert option[0] in capsys.readouterr().err
