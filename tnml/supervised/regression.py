@@ -169,8 +169,8 @@ def tucker_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_inte
     # largest intermediate. A factor's step: n x (d_m r_m), with the einsum over X.
     first = n * math.prod(X.shape[1:-1]) * rank[-1]
     _check_step_memory(n, math.prod(rank), X.dtype.itemsize, first, "Tucker regression")
-    for m, (d, r) in enumerate(zip(X.shape[1:], rank)):
-        partial = math.prod(rank) * math.prod(X.shape[1:]) // d
+    for d, r in zip(X.shape[1:], rank):
+        partial = r * math.prod(X.shape[1:]) // d  # the core times every other factor
         _check_step_memory(n, d * r, X.dtype.itemsize, 2 * partial, "Tucker regression")
     factors = [_pad_columns(f, r, xp) for f, r in zip(_initial_bases(X, y, rank), rank)]
 
