@@ -576,6 +576,8 @@ def load(path, *, max_bytes=None):
     ValueError
         Anything else: the file is not a tnml file, is corrupted or modified, names a class
         that is not a tnml format or estimator, sets attributes the class does not declare,
+        holds fitted arrays whose shapes or dtypes do not match what the parameters and the
+        other fitted attributes imply (a class's ``_fitted_shapes``; complex arrays never),
         or declares more than ``max_bytes``.
     """
     path = os.fspath(path)

@@ -175,7 +175,9 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         ----------
         X : array of shape (n_samples, d_1, ..., d_k), or (n_samples, n_features)
             NumPy or CuPy; 2-D X is reshaped with ``tensor_shape`` when given. NaN marks a
-            missing entry: the model is fitted to the observed entries only.
+            missing entry: the model is fitted to the observed entries only. Tiny values
+            (below about 1e-77 in float64) are fitted scaled by a power of two, which is
+            exact; all-zero data gives the zero model with ``reconstruction_error_ == 0``.
         y : ignored
 
         Returns
