@@ -309,7 +309,9 @@ class StructureSearch(BaseEstimator):
         )
         space = self._space(X.shape)
         objective = Objective(self.objective, rse_weight=self.rse_weight, max_rse=self.max_rse)
-        fingerprint = self._fingerprint(X, seed)
+        # Hashing the data costs a pass over it (a host copy for device data): only for a
+        # checkpoint, the one place it is compared.
+        fingerprint = self._fingerprint(X, seed) if checkpoint is not None else None
         # Tiny data is fitted scaled by a power of two (exact), the network scaled back.
         scale = underflow_scale(X)
         if complete:
