@@ -172,6 +172,16 @@ def test_cli_caps_what_a_compressed_npz_declares(tmp_path, capsys, command, name
     assert peak < 50 * 2**20, peak
 
 
+def test_cli_caps_what_an_image_declares(tmp_path, capsys):
+    from PIL import Image
+
+    path = tmp_path / "huge.png"
+    Image.new("L", (9000, 9000)).save(path)  # 81 MB of pixels in a few hundred kB
+    assert path.stat().st_size < 400_000
+    assert _run("complete", path, "--out", tmp_path / "out", "--quiet") == 2
+    assert "limit" in capsys.readouterr().err
+
+
 # -- item 5: one search per checkpoint, unique temporaries, a killed writer cleaned up -------------
 def test_a_second_search_on_a_checkpoint_in_use_is_refused(tmp_path, monkeypatch):
     from tnml.structure_search import runner

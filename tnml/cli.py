@@ -48,20 +48,28 @@ def _read_file(path, key=None):
             return _read_image(path), True
         return read_array(path, key=key), False
     except ValueError as error:
-        raise UsageError(str(error)) from None
+        message = str(error)
+        if not message.startswith("cannot read"):
+            message = f"cannot read {path}: {message}"
+        raise UsageError(message) from None
     except Exception as error:  # noqa: BLE001 - any reader failure is the file's fault
         raise UsageError(f"cannot read {path}: {error}") from None
 
 
 def _read_image(path):
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
     from skimage import img_as_float
     from skimage import io as skio
 
-    with Image.open(path) as header:  # reads the header only
-        width, height = header.size
-        channels = len(header.getbands())
-        n_frames = getattr(header, "n_frames", 1)
+    # The header's size is checked before any pixel is decoded: a small, highly compressed
+    # image can declare gigabytes (the limit of tnml.load, on the decoded bytes).
+    try:
+        with Image.open(path) as header:  # reads the header only
+            width, height = header.size
+            channels = len(header.getbands())
+            n_frames = getattr(header, "n_frames", 1)
+    except UnidentifiedImageError:  # a format only skimage's other plugins read
+        width = height = channels = n_frames = 0
     declared = width * height * channels * n_frames
     limit = default_max_bytes(path)
     if declared > limit:
