@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import tracemalloc
+import warnings
 import zipfile
 
 import numpy as np
@@ -401,9 +402,14 @@ def test_tiny_data_is_fitted_as_well_as_its_scaled_copy(estimator):
     ],
     ids=["StructureSearch", "TensorRing", "CP", "Tucker"],
 )
-def test_zero_data_is_answered_exactly(estimator):
+@pytest.mark.parametrize("missing", [False, True], ids=["complete", "with_nan"])
+def test_zero_data_is_answered_exactly(estimator, missing):
     X = np.zeros((3, 4, 5))
-    fitted = estimator.fit(X)
+    if missing:
+        X[0, 0, 0] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no 0/0 on the way
+        fitted = estimator.fit(X)
     if isinstance(estimator, tnml.StructureSearch):
         assert fitted.best_rse_ == 0.0 and math.isfinite(fitted.best_objective_)
         assert not np.any(fitted.best_network_.to_tensor())

@@ -343,8 +343,9 @@ class StructureSearch(BaseEstimator):
             fingerprint=fingerprint,
         )
         start = time.perf_counter()
+        zero = not bool(xp.any(data != 0))
         try:
-            if not bool(xp.any(data != 0)):
+            if zero:
                 # All-zero data: the zero network of the smallest structure is exact.
                 self._zero_search(runner, space, seed)
             else:
@@ -381,7 +382,7 @@ class StructureSearch(BaseEstimator):
                 fit_params,
                 runner._config,
             )["network"]
-        if not complete:  # the held-out entries only served to choose; fit on all of them
+        if not complete and not zero:  # held-out entries only served to choose: refit on all
             network = _evaluate(
                 data, observed, None, structure, best["seed"], network, fit_params, runner._config
             )["network"]
