@@ -349,6 +349,64 @@ def test_load_checks_fitted_shapes_and_dtypes(tmp_path, case):
         tnml.load(path)
 
 
+def _complexified(estimator):
+    """Turn the first fitted array (or format) of ``estimator`` complex; return its name."""
+    from tnml.decompositions import FactorizedTensor
+
+    for name in type(estimator)._fitted_attributes:
+        value = getattr(estimator, name, None)
+        if isinstance(value, FactorizedTensor):
+            setattr(estimator, name, value.scaled(1j))
+        elif isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            setattr(estimator, name, value * 1j)
+        elif isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+            setattr(estimator, name, [value[0] * 1j, *value[1:]])
+        else:
+            continue
+        return name
+    raise AssertionError(f"{type(estimator).__name__} has no fitted array")
+
+
+def _fit_any(estimator):
+    rng = np.random.default_rng(0)
+    name = type(estimator).__name__
+    if name == "MPSClassifier":
+        return estimator.fit(rng.random((30, 6)), np.arange(30) % 3)
+    if name == "MPSRegressor":
+        return estimator.fit(rng.random((30, 6)), rng.random(30))
+    if name == "TensorImputer":
+        X = rng.random((6, 5, 4))
+        X[0, 0, 0] = np.nan
+        return estimator.fit(X)
+    return _fitted(estimator)
+
+
+COMPLEX_CASES = [
+    tnml.CP(rank=2),
+    tnml.Tucker(rank=2),
+    tnml.TensorTrain(rank=2),
+    tnml.TensorRing(rank=2, max_iter=5),
+    tnml.TubalSVD(rank=2),
+    tnml.TensorImputer(tnml.CP(rank=2, max_iter=5)),
+    tnml.TensorCompletionRegressor(model="tt", rank=2, max_iter=5),
+    tnml.MPSClassifier(bond_dim=4, max_iter=2),
+    tnml.MPSRegressor(bond_dim=4, max_iter=2),
+    tnml.CPRegressor(rank=2),
+    tnml.TuckerRegressor(rank=(2, 2)),
+    tnml.TTRegressor(rank=2),
+]
+
+
+@pytest.mark.parametrize("estimator", COMPLEX_CASES, ids=[type(e).__name__ for e in COMPLEX_CASES])
+def test_load_refuses_complex_fitted_arrays(tmp_path, estimator):
+    estimator = _fit_any(estimator)
+    name = _complexified(estimator)
+    tnml.save(estimator, tmp_path / "model.npz")
+    with pytest.raises(ValueError, match="is not a valid tnml file") as info:
+        tnml.load(tmp_path / "model.npz")
+    assert "complex" in str(info.value) or name in str(info.value)
+
+
 @pytest.mark.xfail(
     reason="the MPS fitted state becomes a format with its declared shapes in engineer B's "
     "work (issue 21, item 7); the generic check plugs in through _fitted_shapes",
