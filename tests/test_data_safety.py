@@ -356,7 +356,14 @@ def _complexified(estimator):
     for name in type(estimator)._fitted_attributes:
         value = getattr(estimator, name, None)
         if isinstance(value, FactorizedTensor):
-            setattr(estimator, name, value.scaled(1j))
+            arrays = {n: getattr(value, n) for n in value._array_names}
+            first = value._array_names[0]
+            arrays[first] = (
+                [arrays[first][0] * 1j, *arrays[first][1:]]
+                if isinstance(arrays[first], list)
+                else arrays[first] * 1j
+            )
+            setattr(estimator, name, type(value)(**arrays, **value._metadata()))
         elif isinstance(value, np.ndarray) and value.dtype.kind == "f":
             setattr(estimator, name, value * 1j)
         elif isinstance(value, list) and value and isinstance(value[0], np.ndarray):
