@@ -292,6 +292,18 @@ def test_an_edited_checkpoint_is_a_named_value_error(tmp_path, edit):
     assert path.read_bytes() == before
 
 
+def test_a_checkpoint_is_read_with_the_limits_of_load(tmp_path):
+    path = _compressed_npz(tmp_path / "search.npz", name="meta")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="checkpoint .* corrupted.*limit"):
+            _checkpointed(path, resume=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20, peak
+
+
 # -- item 7: tnml.load checks fitted arrays against what the parameters imply --------------------
 def _fitted(estimator):
     rng = np.random.default_rng(0)

@@ -430,6 +430,37 @@ def read_array(path, *, key=None, max_bytes=None):
         raise ValueError(f"cannot read {path}: {error}") from None
 
 
+def read_arrays(path, *, max_bytes=None):
+    """Every array of an ``.npz`` archive, by entry name (without ``.npy``), with the limits
+    of :func:`load`: the sizes the archive declares, together, may not exceed ``max_bytes``
+    (default: :func:`default_max_bytes`), checked before anything is decompressed.
+
+    Raises
+    ------
+    ValueError
+        The file is not such an archive, or declares more than ``max_bytes``.
+    """
+    path = os.fspath(path)
+    limit = default_max_bytes(path) if max_bytes is None else max_bytes
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            _check_declared(sum(info.file_size for info in infos), limit, "it")
+            arrays = {}
+            for info in infos:
+                if not info.filename.endswith(".npy"):
+                    raise _Invalid(f"entry {info.filename!r:.80} is not an array")
+                with zf.open(info) as stream:
+                    arrays[info.filename[:-4]] = read_npy(
+                        stream, info.file_size, f"entry {info.filename!r:.80}"
+                    )
+            return arrays
+    except _Invalid as error:
+        raise ValueError(f"cannot read {path}: {error}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
+        raise ValueError(f"cannot read {path}: {error}") from None
+
+
 def _temp_prefix(path):
     directory, name = os.path.split(os.path.abspath(path))
     return os.path.join(directory, f".{name}.")

@@ -26,13 +26,12 @@ import json
 import math
 import os
 import time
-import zipfile
 
 import numpy as np
 
 from .._config import config_context, get_config
 from ..backend import get_namespace, to_numpy
-from ..io import atomic_write, default_max_bytes, read_npy, remove_stale_temps
+from ..io import atomic_write, read_arrays, remove_stale_temps
 from .encoding import canonical_key, n_params
 
 __all__ = ["Runner", "BudgetExhausted", "candidate_seed"]
@@ -373,25 +372,16 @@ class Runner:
     def _load_checkpoint(self):
         path = self.checkpoint
         try:
-            limit = default_max_bytes(path)
-            with zipfile.ZipFile(path) as archive:
-                infos = archive.infolist()
-                declared = sum(info.file_size for info in infos)
-                if declared > limit:
-                    raise ValueError(f"it declares {declared} bytes of arrays")
-                entries = {}
-                for info in infos:
-                    with archive.open(info) as stream:
-                        entries[info.filename] = read_npy(stream, info.file_size, info.filename)
-            if "meta.npy" not in entries:
+            entries = read_arrays(path)  # tnml.load's limits on what the archive declares
+            if "meta" not in entries:
                 raise ValueError("no 'meta' entry")
-            meta = json.loads(entries.pop("meta.npy").tobytes().decode())
+            meta = json.loads(entries.pop("meta").tobytes().decode())
             if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
                 raise ValueError(f"unknown format {meta.get('format')!r:.80}")
             cores = {}
             for name, array in entries.items():
-                parts = name[: -len(".npy")].split("_")
-                if len(parts) != 3 or parts[0] != "network" or not name.endswith(".npy"):
+                parts = name.split("_")
+                if len(parts) != 3 or parts[0] != "network":
                     raise ValueError(f"unexpected entry {name!r:.80}")
                 cores.setdefault(int(parts[1]), {})[int(parts[2])] = array
             fingerprint = meta.get("fingerprint")
