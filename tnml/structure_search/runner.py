@@ -21,6 +21,7 @@ A searcher hands the :class:`Runner` batches of candidate structures. The runner
   makes exactly the decisions, and ends with exactly the history, of an uninterrupted one.
 """
 
+import errno
 import hashlib
 import json
 import math
@@ -535,8 +536,12 @@ class _CheckpointLock:
         self.handle = open(self.path, "a+b")  # noqa: SIM115 - held until release()
         try:
             _lock_file(self.handle)
-        except OSError:
+        except OSError as error:
             self.handle.close()
+            if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise OSError(
+                    error.errno, f"cannot lock checkpoint {checkpoint!r} ({error.strerror})"
+                ) from None
             raise ValueError(
                 f"checkpoint {checkpoint!r} is in use by another search (lock {self.path!r} "
                 f"is held); wait for it to finish or give another checkpoint"
