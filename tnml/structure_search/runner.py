@@ -524,6 +524,10 @@ def _check_checkpoint_path(checkpoint):
     return path
 
 
+# What a non-blocking lock attempt reports when another holder has it (msvcrt: EDEADLOCK).
+_HELD = (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, getattr(errno, "EDEADLOCK", errno.EDEADLK))
+
+
 class _CheckpointLock:
     """An exclusive OS lock on ``<checkpoint>.lock``, held while a search uses the checkpoint.
 
@@ -538,7 +542,7 @@ class _CheckpointLock:
             _lock_file(self.handle)
         except OSError as error:
             self.handle.close()
-            if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            if error.errno not in _HELD:
                 raise OSError(
                     error.errno, f"cannot lock checkpoint {checkpoint!r} ({error.strerror})"
                 ) from None
