@@ -16,7 +16,7 @@ from ..backend import check_random_state, get_namespace, is_numpy, to_numpy
 from ..decompositions import TensorNetwork, random_network
 from .encoding import SearchSpace, canonical_key
 from .objective import Objective, holdout_split
-from .runner import BudgetExhausted, Runner, _check_checkpoint_path, _evaluate, candidate_seed
+from .runner import BudgetExhausted, Runner, check_checkpoint_path, _evaluate, candidate_seed
 from .searchers import SEARCHERS
 
 __all__ = ["StructureSearch"]
@@ -294,7 +294,7 @@ class StructureSearch(BaseEstimator):
         X = check_tensor(X, "X", allow_nan=True)
         if self.resume and self.checkpoint is None:
             raise ValueError("resume=True continues a checkpoint: give checkpoint= as well")
-        checkpoint = None if self.checkpoint is None else _check_checkpoint_path(self.checkpoint)
+        checkpoint = None if self.checkpoint is None else check_checkpoint_path(self.checkpoint)
         xp = get_namespace(X)
         observed = ~xp.isnan(X)
         complete = bool(xp.all(observed))

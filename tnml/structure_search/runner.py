@@ -35,7 +35,7 @@ from ..backend import get_namespace, to_numpy
 from ..io import atomic_write, read_arrays, remove_stale_temps
 from .encoding import canonical_key, n_params
 
-__all__ = ["Runner", "BudgetExhausted", "candidate_seed"]
+__all__ = ["Runner", "BudgetExhausted", "candidate_seed", "check_checkpoint_path"]
 
 _FORMAT = "tnml-structure-search-checkpoint-1"
 
@@ -178,7 +178,7 @@ class Runner:
         self._config = get_config()
         self._lock = None
         if checkpoint is not None:
-            self.checkpoint = checkpoint = _check_checkpoint_path(checkpoint)
+            self.checkpoint = checkpoint = check_checkpoint_path(checkpoint)
             directory = os.path.dirname(os.path.abspath(checkpoint))
             if not os.path.isdir(directory):
                 raise ValueError(f"checkpoint {checkpoint!r}: folder {directory!r} does not exist")
@@ -510,7 +510,7 @@ def _difference(old, new):
     return f"{', '.join(changed)} differ" if changed else "the settings differ"
 
 
-def _check_checkpoint_path(checkpoint):
+def check_checkpoint_path(checkpoint):
     """``checkpoint`` as a str path: a str or path-like naming a file."""
     if isinstance(checkpoint, bytes) or not isinstance(checkpoint, (str, os.PathLike)):
         raise TypeError(
