@@ -16,7 +16,7 @@ from ..backend import check_random_state, get_namespace, is_numpy, to_numpy
 from ..decompositions import TensorNetwork, random_network
 from .encoding import SearchSpace, canonical_key
 from .objective import Objective, holdout_split
-from .runner import BudgetExhausted, Runner, check_checkpoint_path, _evaluate, candidate_seed
+from .runner import BudgetExhausted, Runner, _evaluate, candidate_seed, check_checkpoint_path
 from .searchers import SEARCHERS
 
 __all__ = ["StructureSearch"]
