@@ -256,7 +256,7 @@ class _Environments:
             raise ValueError(f"the centre moves one core at a time, not from {c} to {k}")
         self.center = k
 
-    def solve(self, ridge):
+    def solve(self, alpha):
         """Re-solve the centre core by row-wise ridge least squares."""
         k, core = self.center, self.cores[self.center]
         xp = get_namespace(core)
@@ -267,7 +267,7 @@ class _Environments:
             _design_rows(self.left[k], self.right[k], core.shape),
             size,
             rank_in * rank_out,
-            ridge,
+            alpha,
         )
         self.cores[k] = xp.ascontiguousarray(
             xp.moveaxis(xp.reshape(solution, (size, rank_in, rank_out)), 0, 1)
@@ -284,7 +284,7 @@ class _Environments:
 
 # -- the sweeps -----------------------------------------------------------------------------------
 def complete_chain(
-    observations, init, random_start, *, max_iter, tol, ridge, verbose, validation, to_format, label
+    observations, init, random_start, *, max_iter, tol, alpha, verbose, validation, to_format, label
 ):
     """Masked ALS over a chain (TT) or ring (TR) of cores; see the module docstring.
 
@@ -298,7 +298,7 @@ def complete_chain(
         The start; any gauge.
     random_start : callable
         ``random_start()`` is the random start, a format.
-    max_iter, tol, ridge, verbose
+    max_iter, tol, alpha, verbose
         As in :func:`~tnml.decompositions.tt.tt_complete`.
     to_format : callable
         Builds the format (TTTensor or TRTensor) from cores.
@@ -321,7 +321,7 @@ def complete_chain(
         path = list(range(state.center, d) if forward else range(state.center, -1, -1))
         for k in path[1:] if iteration else path:
             state.move_to(k)
-            state.solve(ridge)
+            state.solve(alpha)
         # The training error comes from the cached environments, not from entries().
         residual = observations.values - state.predictions()
         return to_format(state.cores), float(xp.linalg.norm(residual)) / norm

@@ -53,7 +53,7 @@ def khatri_rao(factors):
     return result
 
 
-def solve_spd(gram, rhs, ridge=0.0):
+def solve_spd(gram, rhs, alpha=0.0):
     """Solve ``X @ gram = rhs`` for X with a symmetric positive (semi)definite ``gram``.
 
     A singular Gram matrix (collinear factors) falls back to a least-squares pseudo-inverse
@@ -61,8 +61,8 @@ def solve_spd(gram, rhs, ridge=0.0):
     """
     xp = get_namespace(gram, rhs)
     size = gram.shape[0]
-    if ridge:
-        gram = gram + ridge * xp.eye(size, dtype=gram.dtype)
+    if alpha:
+        gram = gram + alpha * xp.eye(size, dtype=gram.dtype)
     try:
         # X gram = rhs  <=>  gram X^T = rhs^T (gram symmetric); LU on R x R is cheapest.
         solution = xp.linalg.solve(gram, rhs.T).T

@@ -56,7 +56,7 @@ def smooth_tucker_complete(
     tol=1e-3,
     cg_tol=1e-5,
     cg_max_iter=1000,
-    verbose=False,
+    verbose=0,
 ):
     """Complete ``X`` on ``mask`` with a Tucker model smooth along its ordered axes.
 
@@ -90,7 +90,7 @@ def smooth_tucker_complete(
         Relative residual at which each conjugate-gradient solve stops.
     cg_max_iter : int, default=1000
         Iteration cap of each conjugate-gradient solve.
-    verbose : bool, default=False
+    verbose : int, default=0
         Print the training error, the CG iterations and the weights after each iteration.
 
     Returns

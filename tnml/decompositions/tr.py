@@ -31,10 +31,16 @@ from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor
 from ._chain import check_observations, complete_chain, pad_network, random_cores
-from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
+from ._fitting import (
+    check_fit_params,
+    check_missing,
+    em_sweeps,
+    expanded_error,
+    fit_sweeps,
+    with_restarts,
+)
 from ._linalg import low_rank_split, solve_spd
 from ._masked import Observations, SweepLog
-from ._starts import with_restarts
 
 __all__ = ["TRTensor", "tr_svd", "tr_als", "tr_complete", "pad_tr", "random_tr"]
 
@@ -413,17 +419,17 @@ def _gram(right_transfer, left_transfer, rank_in, rank_out):
     return xp.reshape(xp.transpose(ring, (2, 0, 3, 1)), (rank_in * rank_out, rank_in * rank_out))
 
 
-def _solve_core(rhs, gram, ridge):
+def _solve_core(rhs, gram, alpha):
     """Least-squares core from its right-hand side ``(r_k, I_k, r_{k+1})`` and Gram matrix."""
     xp = get_namespace(rhs, gram)
     rank_in, size, rank_out = rhs.shape
     rhs = xp.reshape(xp.moveaxis(rhs, 1, 0), (size, rank_in * rank_out))
-    solution = solve_spd(gram, rhs, ridge)
+    solution = solve_spd(gram, rhs, alpha)
     core = xp.ascontiguousarray(xp.moveaxis(xp.reshape(solution, (size, rank_in, rank_out)), 0, 1))
     return core, rhs, solution
 
 
-def _als_sweep(X, cores, ridge):
+def _als_sweep(X, cores, alpha):
     """Update every core once, 0 to d-1; returns the cores, ``<X, X_hat>`` and ``||X_hat||^2``.
 
     Core k's right-hand side is X contracted with the other cores: cores ``k+1 .. d-1`` come
@@ -448,7 +454,7 @@ def _als_sweep(X, cores, ridge):
         else:
             rhs = _last_rhs(X, cores)
         gram = _gram(suffix[k], prefix, rank_in, rank_out)
-        cores[k], rhs_matrix, solution = _solve_core(rhs, gram, ridge)
+        cores[k], rhs_matrix, solution = _solve_core(rhs, gram, alpha)
         prefix = prefix @ _transfer(cores[k])
     inner = float(xp.sum(rhs_matrix * solution))
     norm_hat = float(xp.sum((solution @ gram) * solution))
@@ -507,8 +513,8 @@ def tr_als(
     tol=1e-8,
     init="svd",
     random_state=None,
-    verbose=False,
-    ridge=None,
+    verbose=0,
+    alpha=None,
 ):
     """Fixed-rank tensor-ring approximation by alternating least squares.
 
@@ -550,12 +556,12 @@ def tr_als(
         fitted once unless ``n_init`` says otherwise.
     random_state : None, int or numpy RandomState
         Seeds ``init="random"`` (and the tiny noise that fills bonds TR-SVD cannot support).
-    verbose : bool
+    verbose : int, default=0
         Print the error after each sweep.
-    ridge : float or None, default=None
-        Tikhonov term added to every Gram matrix; stabilises ill-conditioned subchains. None
-        means 0, except with ``missing="als"``, where it means :func:`tr_complete`'s 1e-8 (a
-        slice with few observed entries has a singular Gram matrix).
+    alpha : float or None, default=None
+        Ridge penalty added to every Gram matrix, absolute (added to its diagonal as is); stabilises
+        ill-conditioned subchains. None means 0, except with ``missing="als"``, where it means
+        :func:`tr_complete`'s 1e-8 (a slice with few observed entries has a singular Gram matrix).
 
     Returns
     -------
@@ -581,9 +587,9 @@ def tr_als(
     """
     X, mask = check_masked_tensor(X, mask)
     masked_als = mask is not None and check_missing(missing) == "als"
-    if ridge is None:
-        ridge = _COMPLETE_RIDGE if masked_als else 0.0
-    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
+    if alpha is None:
+        alpha = _COMPLETE_RIDGE if masked_als else 0.0
+    tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
     ranks = _check_tr_rank(rank, X.shape)
     if not masked_als:
         _check_als_memory(X.shape, ranks, X.dtype.itemsize)
@@ -595,14 +601,14 @@ def tr_als(
             max_iter=max_iter,
             tol=tol,
             init=TRTensor(cores),
-            ridge=ridge,
+            alpha=alpha,
             verbose=verbose,
         )
     log = SweepLog(None, None, "tr_als", verbose)
     if mask is not None:
 
         def sweep(filled, cores, iteration):
-            return _als_sweep(filled, cores, ridge)[0]
+            return _als_sweep(filled, cores, alpha)[0]
 
         cores, info = em_sweeps(
             X,
@@ -621,7 +627,7 @@ def tr_als(
 
     def step(iteration):
         nonlocal cores
-        cores, inner, norm_hat = _als_sweep(X, cores, ridge)
+        cores, inner, norm_hat = _als_sweep(X, cores, alpha)
         return None, _residual_error(X, cores, inner, norm_hat, norm_x)
 
     info = fit_sweeps(step, max_iter, tol, log, X.dtype)
@@ -638,8 +644,8 @@ def tr_complete(
     tol=1e-6,
     init="random",
     random_state=None,
-    ridge=_COMPLETE_RIDGE,
-    verbose=False,
+    alpha=_COMPLETE_RIDGE,
+    verbose=0,
     validation=None,
 ):
     """Tensor-ring completion by ALS over the observed entries only (never densifies).
@@ -671,10 +677,10 @@ def tr_complete(
         with the lowest final error (held-out when ``validation`` is given) is kept. A start
         that fits to rounding ends the search.
     random_state : None, int or RandomState
-    ridge : float, default=1e-8
-        The ridge term ``alpha`` of every slice's normal equations; a slice without
-        observations becomes zero.
-    verbose : bool, default=False
+    alpha : float, default=1e-8
+        The ridge penalty ``alpha`` (absolute: added to the diagonal as is) of every slice's normal
+        equations; a slice without observations becomes zero.
+    verbose : int, default=0
         Print the errors after each sweep.
     validation : Observations, optional
         Held-out entries whose relative error is recorded after each sweep (it does not steer
@@ -717,7 +723,7 @@ def tr_complete(
     True
     """
     observations, validation = check_observations(observations, validation)
-    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
+    tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
     values, shape = observations.values, observations.shape
     xp = get_namespace(values)
     ranks = _check_tr_rank(rank, shape)
@@ -733,7 +739,7 @@ def tr_complete(
         random_start,
         max_iter=max_iter,
         tol=tol,
-        ridge=ridge,
+        alpha=alpha,
         verbose=verbose,
         validation=validation,
         to_format=TRTensor,

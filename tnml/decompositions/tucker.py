@@ -15,10 +15,16 @@ import numbers
 from .._validation import check_masked_tensor, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device
 from ._base import FactorizedTensor
-from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
+from ._fitting import (
+    check_fit_params,
+    check_missing,
+    em_sweeps,
+    expanded_error,
+    fit_sweeps,
+    with_restarts,
+)
 from ._linalg import khatri_rao, leading_left_singular_vectors, mode_dot, split_point, unfold
 from ._masked import Observations, SweepLog, solve_rowwise
-from ._starts import with_restarts
 
 __all__ = [
     "TuckerTensor",
@@ -258,6 +264,7 @@ def _initial_factors(X, rank, init, random_state):
     ]
 
 
+@with_restarts
 def tucker_hooi(
     X,
     rank,
@@ -268,8 +275,8 @@ def tucker_hooi(
     tol=1e-8,
     init="svd",
     random_state=None,
-    ridge=1e-8,
-    verbose=False,
+    alpha=1e-8,
+    verbose=0,
 ):
     """Tucker decomposition by higher-order orthogonal iteration (HOOI).
 
@@ -289,10 +296,14 @@ def tucker_hooi(
         Stop when the relative error changes by less than ``tol``.
     init : {'svd', 'random'} or TuckerTensor, default='svd'
         Under a mask, 'svd' uses the zero-filled tensor.
+    n_init : int, default=1
+        Number of starts: ``init``, then random ones drawn from ``random_state``; the lowest
+        training error wins (one start when ``init`` is a TuckerTensor).
     random_state : None, int or RandomState
-    ridge : float, default=1e-8
-        Ridge term of the row-wise normal equations of ``missing='als'``; unused otherwise.
-    verbose : bool, default=False
+    alpha : float, default=1e-8
+        Ridge penalty of the row-wise normal equations of ``missing='als'``, absolute (added to
+        their diagonal as is); unused otherwise.
+    verbose : int, default=0
 
     Returns
     -------
@@ -315,7 +326,7 @@ def tucker_hooi(
     """
     X, mask = check_masked_tensor(X, mask)
     rank = check_tucker_rank(rank, X.shape)
-    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
+    tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
     check_missing(missing)
     factors = _initial_factors(X, rank, init, random_state)
     if mask is not None and missing == "als":
@@ -325,7 +336,7 @@ def tucker_hooi(
             max_iter=max_iter,
             tol=tol,
             init=TuckerTensor(_project(X, factors), factors),
-            ridge=ridge,
+            alpha=alpha,
             verbose=verbose,
         )
     split = split_point(X.shape)
@@ -398,8 +409,8 @@ def tucker_complete(
     tol=1e-6,
     init="random",
     random_state=None,
-    ridge=1e-8,
-    verbose=False,
+    alpha=1e-8,
+    verbose=0,
     validation=None,
 ):
     """Tucker completion by ALS over the observed entries only (never densifies).
@@ -426,9 +437,9 @@ def tucker_complete(
         with the lowest final error (held-out when ``validation`` is given) is kept. A start
         that fits to rounding ends the search.
     random_state : None, int or RandomState
-    ridge : float, default=1e-8
-        Ridge term of every normal equation.
-    verbose : bool, default=False
+    alpha : float, default=1e-8
+        Ridge penalty of every normal equation, absolute (added to its diagonal as is).
+    verbose : int, default=0
     validation : Observations, optional
         Held-out entries whose relative error is recorded after each sweep.
 
@@ -453,7 +464,7 @@ def tucker_complete(
     """
     shape = observations.shape
     rank = check_tucker_rank(rank, shape)
-    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
+    tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
     xp = get_namespace(observations.values)
     core, factors = _initial_complete(observations, rank, init, random_state)
     columns = [observations.column(mode) for mode in range(len(shape))]
@@ -464,12 +475,12 @@ def tucker_complete(
             if mode_rank is not None:
                 design = _factor_design(core, factors, columns, mode)
                 factors[mode] = solve_rowwise(
-                    observations, mode, design, shape[mode], mode_rank, ridge
+                    observations, mode, design, shape[mode], mode_rank, alpha
                 )
         core, factors = _orthonormalize(core, factors)
         design = _core_design(factors, columns, core)
         core = xp.reshape(
-            solve_rowwise(observations, None, design, 1, math.prod(core.shape), ridge), core.shape
+            solve_rowwise(observations, None, design, 1, math.prod(core.shape), alpha), core.shape
         )
         return TuckerTensor(core, factors), None
 

@@ -10,9 +10,8 @@ from ..._validation import (
 )
 from ...backend import get_namespace, to_device
 from .._chain import check_observations, complete_chain, pad_network
-from .._fitting import check_fit_params, check_missing, em_sweeps, fit_sweeps
+from .._fitting import check_fit_params, check_missing, em_sweeps, fit_sweeps, with_restarts
 from .._masked import Observations, SweepLog
-from .._starts import with_restarts
 from .format import (
     TTTensor,
     _check_init_shape,
@@ -117,7 +116,7 @@ def tt_als(
     tol=1e-8,
     init="svd",
     random_state=None,
-    verbose=False,
+    verbose=0,
 ):
     """Fixed-rank tensor-train approximation by one-site alternating least squares.
 
@@ -137,7 +136,7 @@ def tt_als(
         the observed entries.
     missing : {"als", "em"}, default="als"
         How a ``mask`` is handled. "als": every core is fitted to the observed entries only
-        (:func:`tt_complete`, with its default ridge); "em": unobserved entries are imputed
+        (:func:`tt_complete`, with its default alpha); "em": unobserved entries are imputed
         with the current reconstruction before every sweep of the dense algorithm.
     max_iter : int, default=100
         Maximum number of sweeps.
@@ -152,7 +151,7 @@ def tt_als(
         that fits to rounding ends the search.
     random_state : None, int or numpy RandomState
         Seeds ``init="random"``.
-    verbose : bool
+    verbose : int, default=0
         Print the error after each sweep.
 
     Returns
@@ -224,7 +223,7 @@ def tt_dmrg(
     max_iter=20,
     init=None,
     random_state=None,
-    verbose=False,
+    verbose=0,
 ):
     """Tensor-train approximation whose ranks adapt to a tolerance (two-site DMRG sweeps).
 
@@ -253,7 +252,7 @@ def tt_dmrg(
         Starting point: random rank-1 cores drawn with ``random_state`` (None, "random") or a
         TT of any ranks.
     random_state : None, int or numpy RandomState
-    verbose : bool
+    verbose : int, default=0
 
     Returns
     -------
@@ -328,8 +327,8 @@ def tt_complete(
     tol=1e-6,
     init="random",
     random_state=None,
-    ridge=1e-8,
-    verbose=False,
+    alpha=1e-8,
+    verbose=0,
     validation=None,
 ):
     """Tensor-train completion by ALS over the observed entries only (never densifies).
@@ -362,11 +361,12 @@ def tt_complete(
         with the lowest final error (held-out when ``validation`` is given) is kept. A start
         that fits to rounding ends the search.
     random_state : None, int or RandomState
-    ridge : float, default=1e-8
-        The ridge term ``alpha`` of every slice's normal equations; a slice without
-        observations becomes zero. With orthonormal environments the unridged normal matrix is
-        about ``p I`` for a fraction ``p`` observed, so ``alpha`` is relative to ``p``.
-    verbose : bool, default=False
+    alpha : float, default=1e-8
+        The ridge penalty ``alpha`` (absolute: added to the diagonal as is) of every slice's normal
+        equations; a slice without observations becomes zero. With orthonormal environments the
+        unridged normal matrix is about ``p I`` for a fraction ``p`` observed, so ``alpha`` is
+        relative to ``p``.
+    verbose : int, default=0
         Print the errors after each sweep.
     validation : Observations, optional
         Held-out entries whose relative error is recorded after each sweep (it does not steer
@@ -403,7 +403,7 @@ def tt_complete(
     True
     """
     observations, validation = check_observations(observations, validation)
-    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
+    tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
     values, shape = observations.values, observations.shape
     xp = get_namespace(values)
     ranks = _start_ranks(rank, init, shape)
@@ -414,7 +414,7 @@ def tt_complete(
         random_start,
         max_iter=max_iter,
         tol=tol,
-        ridge=ridge,
+        alpha=alpha,
         verbose=verbose,
         validation=validation,
         to_format=TTTensor,

@@ -53,7 +53,7 @@ def tnn_complete(
     rho=1.1,
     mu=None,
     mu_max=1e10,
-    verbose=False,
+    verbose=0,
 ):
     """Tensor completion by minimising the tensor nuclear norm with ADMM (the convex baseline).
 
@@ -79,7 +79,7 @@ def tnn_complete(
         transformed slices of the zero-filled data, so that the first thresholding already
         keeps the leading component (Lu et al. start at 1e-4 on data in [0, 1]).
     mu_max : float, default=1e10
-    verbose : bool, default=False
+    verbose : int, default=0
 
     Returns
     -------
@@ -204,7 +204,7 @@ def altmin_complete(
     ridge=1e-12,
     init="svd",
     random_state=None,
-    verbose=False,
+    verbose=0,
 ):
     """Low-tubal-rank completion by alternating least squares on ``X = U * V^T``.
 
@@ -230,7 +230,7 @@ def altmin_complete(
         ``'svd'``: leading tubal singular slices of the zero-filled data rescaled by the
         observed fraction (Liu & Aeron); ``'random'``: Gaussian.
     random_state : None, int or RandomState
-    verbose : bool, default=False
+    verbose : int, default=0
 
     Returns
     -------
@@ -318,7 +318,7 @@ def gd_complete(
     transform="fft",
     random_state=None,
     callback=None,
-    verbose=False,
+    verbose=0,
 ):
     """Completion by gradient descent on an overparametrised ``U * V^T`` from a small start.
 
@@ -352,7 +352,7 @@ def gd_complete(
     callback : callable, optional
         ``callback(iteration, U, V)`` after each step with the spatial factors; returning
         ``True`` stops the iterations.
-    verbose : bool, default=False
+    verbose : int, default=0
 
     Returns
     -------
