@@ -213,12 +213,13 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         X = _check_coordinates(X)
         self.tensor_shape_ = self._resolve_shape(X)
         family = FAMILIES[self.model]
-        largest = family.rank(self.max_rank if self.rank == "auto" else int(self.rank), self.tensor_shape_)
+        shape = self.tensor_shape_
+        largest = family.rank(self.max_rank if self.rank == "auto" else int(self.rank), shape)
         # The start factors are drawn before the first sweep: refuse them before they exist
-        # (a huge ``tensor_shape`` would otherwise allocate, or be killed, before any other check).
+        # (a huge ``tensor_shape`` would otherwise allocate, or be killed, before any check).
         check_memory(
-            _n_params(self.model, self.tensor_shape_, largest) * np.dtype(np.float64).itemsize,
-            f"TensorCompletionRegressor start factors (model={self.model!r}, tensor_shape={self.tensor_shape_})",
+            _n_params(self.model, shape, largest) * np.dtype(np.float64).itemsize,
+            f"TensorCompletionRegressor start factors (model={self.model!r}, tensor_shape={shape})",
         )
         y = np.asarray(y, dtype=np.float64)
         observations = Observations(X, y, self.tensor_shape_)
