@@ -288,7 +288,7 @@ def part_d(paths, n_jobs, image_time, seed):
                 scan_within and (scan_within["objective"], scan_within["compression_ratio"]),
             )
         for name, fit, ranks in (
-            ("TT", lambda Y, r: tt_svd(Y, r), range(1, 65)),
+            ("TT", lambda Y, r: tt_svd(Y, r)[0], range(1, 65)),
             ("TR", lambda Y, r: tr_als(Y, r, max_iter=20, random_state=seed)[0], range(1, 11)),
         ):
             overall, constrained = _best_single_rank(X, fit, ranks, 5)

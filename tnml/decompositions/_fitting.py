@@ -23,6 +23,7 @@ import numpy as np
 
 from .._validation import check_nonneg_float, check_positive_int
 from ..backend import check_random_state, get_namespace
+from ._base import FitResult
 
 __all__ = [
     "check_fit_params",
@@ -31,6 +32,7 @@ __all__ = [
     "expanded_error",
     "fit_sweeps",
     "em_sweeps",
+    "truncation_result",
     "check_n_init",
     "best_of_starts",
     "with_restarts",
@@ -78,6 +80,26 @@ def expanded_error(squared_residual, squared_norm, dtype):
     if squared_residual > CANCELLATION_EPS * float(np.finfo(dtype).eps) * squared_norm:
         return math.sqrt(squared_residual / squared_norm)
     return None
+
+
+def truncation_result(X, model, model_norm=None):
+    """The :class:`FitResult` of a one-pass (SVD-type) fit: one iteration, converged, and the
+    relative error of the truncation in ``errors``.
+
+    ``model_norm``: the model's norm when it is an orthogonal projection of X (HOSVD, TT-SVD),
+    so that ``||X - model||^2 = ||X||^2 - ||model||^2`` needs no reconstruction unless that
+    difference has cancelled; otherwise the residual is formed.
+    """
+    xp = get_namespace(X)
+    norm_sq = float(xp.linalg.norm(xp.reshape(X, (-1,)))) ** 2
+    if norm_sq == 0:
+        return FitResult(1, [0.0], True)
+    error = None
+    if model_norm is not None:
+        error = expanded_error(max(norm_sq - model_norm**2, 0.0), norm_sq, X.dtype)
+    if error is None:
+        error = float(xp.linalg.norm(xp.reshape(X - model.to_tensor(), (-1,)))) / math.sqrt(norm_sq)
+    return FitResult(1, [error], True)
 
 
 def stalled(errors, tol, lag):

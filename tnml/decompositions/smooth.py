@@ -45,8 +45,8 @@ __all__ = ["smooth_tucker_complete"]
 
 def smooth_tucker_complete(
     X,
-    mask,
     *,
+    mask=None,
     rank=None,
     feature_axis=-1,
     smoothness=0.01,
@@ -65,7 +65,7 @@ def smooth_tucker_complete(
     X : array of shape (I_1, ..., I_N)
         Values at the observed entries; the others are ignored (they may be NaN).
     mask : bool array of X's shape
-        True where observed.
+        True where observed (required).
     rank : int, optional
         Number ``K`` of channel patterns kept (the Tucker rank of the feature axis); None keeps
         all ``C`` channels (the prior then smooths without compressing).
@@ -111,7 +111,7 @@ def smooth_tucker_complete(
     >>> base = np.sin(3 * t)[:, None] * np.cos(2 * t)[None, :]
     >>> X = np.stack([base, 0.5 * base + 0.2], axis=-1)
     >>> mask = np.random.default_rng(0).random(X.shape) < 0.3
-    >>> model, info = smooth_tucker_complete(X, mask)
+    >>> model, info = smooth_tucker_complete(X, mask=mask)
     >>> error = np.linalg.norm(model.to_tensor() - X) / np.linalg.norm(X)
     >>> bool(error < 1e-2)
     True

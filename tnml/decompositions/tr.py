@@ -37,6 +37,7 @@ from ._fitting import (
     em_sweeps,
     expanded_error,
     fit_sweeps,
+    truncation_result,
     with_restarts,
 )
 from ._linalg import low_rank_split, solve_spd
@@ -229,12 +230,8 @@ def random_tr(shape, rank, random_state=None, xp=None, dtype="float64"):
     return TRTensor(random_cores(shape, ranks + ranks[:1], random_state, xp, dtype))
 
 
-def _check_tol(tol):
-    return None if tol is None else check_nonneg_float(tol, "tol")
-
-
 # -- TR-SVD ----------------------------------------------------------------------------------------
-def tr_svd(X, rank, tol=None):
+def tr_svd(X, rank, *, cutoff=None):
     """Tensor-ring decomposition by sequential truncated SVDs (TR-SVD).
 
     The first unfolding ``X_(0)`` (``I_0 x prod(I_1..I_{d-1})``) is truncated to
@@ -246,16 +243,18 @@ def tr_svd(X, rank, tol=None):
     X : array of shape (I_0, ..., I_{d-1}), d >= 2
         Real data of any namespace (NumPy, CuPy, ...); the result lives there too.
     rank : int or sequence of d ints
-        Bond dimensions ``(r_0, ..., r_{d-1})``; an int is used for every bond. With ``tol``
+        Bond dimensions ``(r_0, ..., r_{d-1})``; an int is used for every bond. With ``cutoff``
         they are upper bounds.
-    tol : float or None
-        Relative accuracy target ``eps``: each SVD drops a tail of norm at most
+    cutoff : float or None
+        Relative truncation tolerance ``eps``: each SVD drops a tail of norm at most
         ``eps * ||X|| / sqrt(d)`` (``sqrt(2)`` times that for the first), as in Zhao et al.,
         so bonds may come out smaller than ``rank``.
 
     Returns
     -------
-    TRTensor
+    tr : TRTensor
+    result : FitResult
+        One pass; ``errors`` holds the relative error of the truncation.
 
     Notes
     -----
@@ -278,21 +277,26 @@ def tr_svd(X, rank, tol=None):
     >>> rng = np.random.default_rng(0)
     >>> shapes = [(2, 6, 3), (3, 7, 2), (2, 8, 2)]
     >>> X = TRTensor([rng.standard_normal(s) for s in shapes]).to_tensor()
-    >>> tr = tr_svd(X, rank=(2, 3, 8))
+    >>> tr, result = tr_svd(X, rank=(2, 3, 8))
     >>> tr.rank, bool(np.linalg.norm(tr.to_tensor() - X) < 1e-10 * np.linalg.norm(X))
     ((2, 3, 8), True)
     """
     X, _ = check_masked_tensor(X, None)
     ranks = _check_tr_rank(rank, X.shape)
-    return TRTensor(_tr_svd(X, ranks, _check_tol(tol)))
+    if cutoff is not None:
+        cutoff = check_nonneg_float(cutoff, "cutoff")
+    tr = TRTensor(_tr_svd(X, ranks, cutoff))
+    return tr, truncation_result(X, tr)
 
 
-def _tr_svd(X, ranks, tol, pad_rng=None):
+def _tr_svd(X, ranks, cutoff, pad_rng=None):
     """TR-SVD cores; ``pad_rng`` fills unsupported bonds with small noise instead of zeros."""
     xp = get_namespace(X)
     shape, d = X.shape, X.ndim
     delta = (
-        None if tol is None else tol * float(xp.linalg.norm(xp.reshape(X, (-1,)))) / math.sqrt(d)
+        None
+        if cutoff is None
+        else cutoff * float(xp.linalg.norm(xp.reshape(X, (-1,)))) / math.sqrt(d)
     )
     left, rest = low_rank_split(
         xp.reshape(X, (shape[0], -1)),
@@ -300,7 +304,7 @@ def _tr_svd(X, ranks, tol, pad_rng=None):
         None if delta is None else math.sqrt(2) * delta,
     )
     closing, first = (
-        (ranks[0], ranks[1]) if tol is None else _split_bond(left.shape[1], ranks[0], ranks[1])
+        (ranks[0], ranks[1]) if cutoff is None else _split_bond(left.shape[1], ranks[0], ranks[1])
     )
     left, rest = _pad_pair(left, rest, closing * first, pad_rng)
     cores = [xp.moveaxis(xp.reshape(left, (shape[0], closing, first)), 0, 1)]
@@ -309,7 +313,7 @@ def _tr_svd(X, ranks, tol, pad_rng=None):
     bond = first
     for k in range(1, d - 1):
         left, rest = low_rank_split(xp.reshape(rest, (bond * shape[k], -1)), ranks[k + 1], delta)
-        keep = ranks[k + 1] if tol is None else left.shape[1]
+        keep = ranks[k + 1] if cutoff is None else left.shape[1]
         left, rest = _pad_pair(left, rest, keep, pad_rng)
         cores.append(xp.reshape(left, (bond, shape[k], keep)))
         bond = keep

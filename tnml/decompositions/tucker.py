@@ -21,6 +21,7 @@ from ._fitting import (
     em_sweeps,
     expanded_error,
     fit_sweeps,
+    truncation_result,
     with_restarts,
 )
 from ._linalg import khatri_rao, leading_left_singular_vectors, mode_dot, split_point, unfold
@@ -220,13 +221,15 @@ def hosvd(X, rank):
 
     Returns
     -------
-    TuckerTensor
+    tucker : TuckerTensor
+    result : FitResult
+        One pass; ``errors`` holds the relative error of the truncation.
 
     Examples
     --------
     >>> from tnml.decompositions import hosvd, random_tucker
     >>> X = random_tucker((6, 7, 8), (2, 3, 4), random_state=0).to_tensor()
-    >>> t = hosvd(X, (2, 3, 4))
+    >>> t, result = hosvd(X, (2, 3, 4))
     >>> bool(abs(t.norm() - (X ** 2).sum() ** 0.5) < 1e-10)
     True
     """
@@ -236,7 +239,12 @@ def hosvd(X, rank):
         None if r is None else leading_left_singular_vectors(unfold(X, m), r)
         for m, r in enumerate(rank)
     ]
-    return TuckerTensor(_project(X, factors), factors)
+    tucker = TuckerTensor(_project(X, factors), factors)
+    # Orthonormal factors: the model is an orthogonal projection of X, its norm the core's.
+    xp = get_namespace(X)
+    return tucker, truncation_result(
+        X, tucker, float(xp.linalg.norm(xp.reshape(tucker.core, (-1,))))
+    )
 
 
 def _initial_factors(X, rank, init, random_state):

@@ -90,16 +90,15 @@ class TubalSVD(TensorDecompositionMixin):
             mask = None if mask is None else mask[:, :, None]
         rank = None if self.rank is None else min(self.rank, X.shape[0], X.shape[1])
         if mask is None:
-            tubal = t_svd(X, rank=rank, transform=self.tube_transform)
-            return tubal, None
-        params = {"max_iter": self.max_iter, "tol": self.tol, "verbose": bool(self.verbose)}
+            return t_svd(X, rank=rank, transform=self.tube_transform)
+        params = {"max_iter": self.max_iter, "tol": self.tol, "verbose": self.verbose}
         if self.solver == "admm" or (self.solver == "altmin" and rank is None):
             return tubal_complete(
-                X, mask, solver="admm", rank=rank, transform=self.tube_transform, **params
+                X, mask=mask, solver="admm", rank=rank, transform=self.tube_transform, **params
             )
         return tubal_complete(
             X,
-            mask,
+            mask=mask,
             solver=self.solver,
             rank=rank,
             transform=self.tube_transform,

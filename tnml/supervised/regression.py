@@ -232,7 +232,7 @@ def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
     from ..decompositions.tt import tt_svd
 
     C = xp.reshape(y @ xp.reshape(X, (n, -1)), shape)
-    start = tt_svd(C, rank=tuple(ranks[1:-1])).cores if k > 1 else [xp.reshape(C, (1, -1, 1))]
+    start = tt_svd(C, rank=tuple(ranks[1:-1]))[0].cores if k > 1 else [xp.reshape(C, (1, -1, 1))]
     cores = []
     for j, core in enumerate(start):
         padded = xp.zeros((ranks[j], shape[j], ranks[j + 1]), dtype=X.dtype)

@@ -7,6 +7,7 @@ from functools import partial
 from ..._config import check_memory
 from ..._validation import (
     check_masked_tensor,
+    check_nonneg_float,
 )
 from ...backend import get_namespace, to_device
 from .._chain import check_observations, complete_chain, pad_network
@@ -185,7 +186,7 @@ def tt_als(
     if isinstance(init, TTTensor):
         cores = [to_device(core, xp) for core in init.cores]
     elif isinstance(init, str) and init == "svd":
-        cores = tt_svd(X, rank=ranks).cores
+        cores = tt_svd(X, rank=ranks)[0].cores
     elif isinstance(init, str) and init == "random":
         cores = random_tt(shape, ranks, random_state, xp, X.dtype).cores
     else:
@@ -216,9 +217,9 @@ def tt_als(
 # -- DMRG -----------------------------------------------------------------------------------------
 def tt_dmrg(
     X,
-    max_rank=None,
+    rank=None,
     *,
-    tol=1e-10,
+    cutoff=1e-10,
     mask=None,
     max_iter=20,
     init=None,
@@ -229,22 +230,23 @@ def tt_dmrg(
 
     Each sweep projects X on the left frame of cores ``< k`` and the right frame of cores
     ``> k + 1``; the truncated SVD of that two-site supercore gives new cores ``k`` and
-    ``k + 1``, so bond ``k + 1`` grows or shrinks to what ``tol`` requires. Starting from rank
+    ``k + 1``, so bond ``k + 1`` grows or shrinks to what ``cutoff`` requires. Starting from rank
     1, a few sweeps reach the TT ranks of a tensor with exact low TT rank.
 
     Parameters
     ----------
     X : array of shape (I_1, ..., I_d), d >= 2
-    max_rank : int, sequence of int or None
-        Caps on the inner bond dimensions, as ``rank`` in :func:`tt_svd`.
-    tol : float, default=1e-10
-        Relative Frobenius tolerance; each supercore SVD drops a tail of norm at most
-        ``tol / sqrt(d - 1)`` times the supercore's norm (at convergence, about ``||X||``).
-        The SVDs see projections of X, so the final error is close to ``tol``, not bounded
+    rank : int, sequence of int or None
+        Caps on the inner bond dimensions, as in :func:`tt_svd`; None: no cap (the ranks are
+        what ``cutoff`` needs).
+    cutoff : float, default=1e-10
+        Relative Frobenius truncation tolerance; each supercore SVD drops a tail of norm at most
+        ``cutoff / sqrt(d - 1)`` times the supercore's norm (at convergence, about ``||X||``).
+        The SVDs see projections of X, so the final error is close to ``cutoff``, not bounded
         by it as in :func:`tt_svd`.
     mask : bool array of X's shape or None
-        True where X is observed; EM imputation as in :func:`tt_als`. Give ``max_rank`` (or a
-        larger ``tol``) with a mask: the imputed tensor is not low-rank until the fit is, so a
+        True where X is observed; EM imputation as in :func:`tt_als`. Give ``rank`` (or a
+        larger ``cutoff``) with a mask: the imputed tensor is not low-rank until the fit is, so a
         tiny tolerance lets the ranks grow to their maxima.
     max_iter : int, default=20
         Maximum number of sweeps.
@@ -259,7 +261,7 @@ def tt_dmrg(
     tt : TTTensor
         Orthogonality centre on the last core.
     result : FitResult
-        ``converged`` when the error is at most ``tol``, or when the ranks stopped changing and
+        ``converged`` when the error is at most ``cutoff``, or when the ranks stopped changing and
         the error changed by less than 1e-6 (relative) in the last sweep.
 
     References
@@ -280,9 +282,10 @@ def tt_dmrg(
     ((1, 2, 3, 1), True)
     """
     X, mask = check_masked_tensor(X, mask)
-    tol, _ = check_fit_params(max_iter, tol, verbose)
+    check_fit_params(max_iter, 0.0, verbose)
+    cutoff = check_nonneg_float(cutoff, "cutoff")
     xp, shape = get_namespace(X), tuple(X.shape)
-    caps = _check_tt_rank(max_rank, shape, name="max_rank")
+    caps = _check_tt_rank(rank, shape)
     if isinstance(init, TTTensor):
         _check_init_shape(init, shape)
         cores = [to_device(core, xp) for core in init.cores]
@@ -293,7 +296,7 @@ def tt_dmrg(
     _check_sweep_memory(shape, caps or max_tt_rank(shape), X.dtype.itemsize, "tt_dmrg sweep")
 
     def stop(errors, old_rank, new_rank):
-        if errors[-1] <= tol:
+        if errors[-1] <= cutoff:
             return True
         return (
             len(errors) > 1
@@ -307,12 +310,12 @@ def tt_dmrg(
         cores,
         dmrg_sweep,
         max_iter=max_iter,
-        tol=tol,
+        tol=cutoff,
         verbose=verbose,
         label="tt_dmrg",
         stop=stop,
         caps=caps,
-        rel_delta=_step_delta(tol, 1.0, X.ndim),
+        rel_delta=_step_delta(cutoff, 1.0, X.ndim),
         impute_from_init=isinstance(init, TTTensor),
     )
 
