@@ -121,7 +121,8 @@ def part_a(path, methods, n_jobs, seed):
         print(
             f"{method:<8} {hit['evaluation'] if hit else '-':>12} "
             f"{hit['elapsed'] if hit else float('nan'):>9.1f} {search.n_evaluations_:>6} "
-            f"{total:>8.1f} {search.best_network_.n_params:>11} {search.best_rse_:>9.1e}"
+            f"{total:>8.1f} {search.best_network_.n_params:>11} "
+            f"{search.reconstruction_error_:>9.1e}"
         )
         if method == "tnale":
             met = hit is not None and hit["evaluation"] <= 300 and hit["elapsed"] <= 120
@@ -181,7 +182,7 @@ def part_b(n_seeds, n_jobs, verbose=False, baseline=True, targets=None):
             if verbose:
                 print(
                     f"   {name} seed {seed}: greedy {greedy.best_network_.n_params} params, "
-                    f"RSE {greedy.best_rse_:.1e}, {elapsed:.1f} s, "
+                    f"RSE {greedy.reconstruction_error_:.1e}, {elapsed:.1f} s, "
                     f"{greedy.n_evaluations_} evaluations",
                     flush=True,
                 )

@@ -385,7 +385,7 @@ def _search(args):
             "best_structure": structure.tolist(),
             "n_params": search.best_network_.n_params,
             "compression_ratio": search.best_network_.n_params / X.size,
-            "rse": search.best_rse_,
+            "rse": search.reconstruction_error_,
             "objective": search.best_objective_,
             "n_evaluations": search.n_evaluations_,
             "cache_hits": search.n_cache_hits_,

@@ -412,7 +412,7 @@ def _select_search(family, X, observed, options):
     return Selection(
         search.best_network_,
         search.best_structure_.tolist(),
-        search.best_rse_,
+        search.reconstruction_error_,
         layout,
         {"n_evaluations": search.n_evaluations_},
     )

@@ -109,7 +109,9 @@ class StructureSearch(BaseEstimator):
         Its fitted network (refitted on every observed entry when some were held out).
     decomposition_ : TensorNetwork
         Same as ``best_network_`` (the name :class:`~tnml.TensorImputer` reads).
-    best_objective_, best_rse_ : float
+    best_objective_ : float
+    reconstruction_error_ : float
+        The best structure's relative error (on the held-out entries when some are missing).
     history_ : list of dict
         One dict per evaluation: ``evaluation``, ``method``, ``stage``, ``structure``,
         ``n_params``, ``compression_ratio``, ``rse``, ``objective``, ``seconds``, ``seed``,
@@ -128,7 +130,7 @@ class StructureSearch(BaseEstimator):
     >>> X = random_network(ring, random_state=0).to_tensor()
     >>> search = tnml.StructureSearch(method="greedy", max_rse=1e-6, max_rank=3,
     ...                               random_state=0).fit(X)
-    >>> bool(search.best_rse_ < 1e-6), search.best_network_.n_params  # the planted ring
+    >>> bool(search.reconstruction_error_ < 1e-6), search.best_network_.n_params  # planted ring
     (True, 48)
     """
 
@@ -353,7 +355,7 @@ class StructureSearch(BaseEstimator):
         self.best_structure_ = structure
         self.best_network_ = self.decomposition_ = network
         self.best_objective_ = float(best["objective"])
-        self.best_rse_ = float(best["rse"])
+        self.reconstruction_error_ = float(best["rse"])
         self.best_key_ = canonical_key(structure)
         self.history_ = runner.history
         self.n_evaluations_ = runner.n_evaluations
