@@ -283,7 +283,7 @@ def test_bad_ranks_and_params():
     for bad in (0, [2, 0], -1):
         with pytest.raises(ValueError, match="rank must be >= 1"):
             tt_als(X, bad)
-    with pytest.raises(ValueError, match="tol"):
+    with pytest.raises(ValueError, match="cutoff"):
         tt_svd(X, cutoff=-1)[0]
     with pytest.raises(ValueError, match="init"):
         tt_als(X, 2, init="nope")

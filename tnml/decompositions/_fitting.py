@@ -233,7 +233,7 @@ def best_of_starts(fit, n_init, random_state=None):
 
 
 def with_restarts(func=None, *, n_init=1, retry_stalled=False):
-    """Give an algorithm ``func(data, rank, *, init, random_state, ...)`` an ``n_init`` keyword
+    """Give an algorithm ``func(data, ..., *, init, random_state, ...)`` an ``n_init`` keyword
     (default ``n_init``; use as ``@with_restarts`` or ``@with_restarts(n_init=3)``).
 
     ``retry_stalled``: a single fit from a named start (not a warm start) that ends at
@@ -252,11 +252,11 @@ def with_restarts(func=None, *, n_init=1, retry_stalled=False):
     default_n_init = n_init
 
     @functools.wraps(func)
-    def wrapper(data, rank, *args, n_init=None, init=default_init, random_state=None, **kwargs):
+    def wrapper(data, *args, n_init=None, init=default_init, random_state=None, **kwargs):
         if n_init is None:
             n_init = default_n_init if isinstance(init, str) else 1
         if check_n_init(n_init) == 1:
-            result = func(data, rank, *args, init=init, random_state=random_state, **kwargs)
+            result = func(data, *args, init=init, random_state=random_state, **kwargs)
             if not (
                 retry_stalled
                 and isinstance(init, str)
@@ -267,7 +267,7 @@ def with_restarts(func=None, *, n_init=1, retry_stalled=False):
             n_init = 2
         return best_of_starts(
             lambda start, rng: func(
-                data, rank, *args, init=init if start == 0 else "random", random_state=rng, **kwargs
+                data, *args, init=init if start == 0 else "random", random_state=rng, **kwargs
             ),
             n_init,
             random_state,

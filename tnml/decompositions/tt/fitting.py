@@ -215,6 +215,7 @@ def tt_als(
 
 
 # -- DMRG -----------------------------------------------------------------------------------------
+@with_restarts
 def tt_dmrg(
     X,
     rank=None,
@@ -253,6 +254,8 @@ def tt_dmrg(
     init : None, "random" or TTTensor
         Starting point: random rank-1 cores drawn with ``random_state`` (None, "random") or a
         TT of any ranks.
+    n_init : int, default=1
+        Number of starts: ``init``, then random rank-1 ones; the lowest error wins.
     random_state : None, int or numpy RandomState
     verbose : int, default=0
 
