@@ -26,12 +26,11 @@ Cost per sweep: ``O(n_obs sum_k (r_k r_{k+1})^2)`` for the Gram matrices (GEMMs)
 ``O(n_obs d r_0 r^2)`` for environments; memory ``O(n_obs d r_0 r)``.
 """
 
-import math
-
 from .._config import check_memory
 from .._validation import check_nonneg_float
 from ..backend import check_random_state, get_namespace, to_device, to_numpy
 from ._fitting import fit_sweeps
+from ._linalg import pad_array
 from ._masked import Observations, SweepLog, solve_rowwise
 
 __all__ = [
@@ -39,7 +38,7 @@ __all__ = [
     "qr_right",
     "random_cores",
     "pad_cores",
-    "pad_network",
+    "pad_chain",
     "complete_chain",
     "check_observations",
 ]
@@ -100,24 +99,15 @@ def pad_cores(cores, ranks, scale, random_state):
     through one core's new entries and leaves through the next one's, so the tensor changes by
     ``O(scale^2)`` relative to its norm.
     """
-    xp = get_namespace(*cores)
     rng = check_random_state(random_state)
     padded = []
     for k, core in enumerate(cores):
-        rank_in, size, rank_out = core.shape
-        shape = (ranks[k], size, ranks[k + 1])
-        if shape == tuple(core.shape):
-            padded.append(core)
-            continue
-        rms = math.sqrt(float(xp.sum(core * core)) / core.size) or 1.0
-        noise = (scale * rms) * rng.standard_normal(shape)
-        new = xp.asarray(to_device(noise, xp), dtype=core.dtype)
-        new[:rank_in, :, :rank_out] = core
-        padded.append(new)
+        shape = (ranks[k], core.shape[1], ranks[k + 1])
+        padded.append(core if shape == tuple(core.shape) else pad_array(core, shape, scale, rng))
     return padded
 
 
-def pad_network(network, ranks, scale, random_state):
+def pad_chain(network, ranks, scale, random_state):
     """``network`` (a TTTensor or TRTensor) grown to the bonds ``ranks`` (``d + 1`` of them,
     the closing bond repeated at the end), the new entries small; see :func:`pad_cores`."""
     scale = check_nonneg_float(scale, "scale")

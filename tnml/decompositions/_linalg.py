@@ -9,7 +9,7 @@ The Khatri-Rao product is row-major to match: row ``(i_1, ..., i_k)`` of
 import math
 
 from .._config import check_memory
-from ..backend import get_namespace
+from ..backend import get_namespace, to_device
 
 __all__ = [
     "unfold",
@@ -23,7 +23,12 @@ __all__ = [
     "low_rank_split",
     "split_point",
     "orthonormal_columns",
+    "PAD_SCALE",
+    "pad_array",
 ]
+
+# Relative size of the new entries of a padded (warm-start) format: every pad_* default.
+PAD_SCALE = 1e-3
 
 
 def unfold(X, mode):
@@ -182,3 +187,21 @@ def orthonormal_columns(Y):
         if not bool(xp.all(xp.isfinite(Y))):
             return xp.linalg.qr(Y)[0]
     return Y
+
+
+def pad_array(array, shape, scale, rng):
+    """``array`` embedded at the origin of a larger array of ``shape`` whose new entries are
+    Gaussian with standard deviation ``scale`` times ``array``'s root mean square (1 for a
+    zero array): the padding of every warm start (TT, TR, Tucker cores, network cores).
+
+    ``array`` may have fewer axes' worth of size than ``shape`` (size-1 axes reshaped in by
+    the caller); ``rng`` is a RandomState, drawn on the host, the result in ``array``'s
+    namespace and dtype.
+    """
+    xp = get_namespace(array)
+    rms = math.sqrt(float(xp.sum(array * array)) / max(array.size, 1)) or 1.0
+    padded = xp.asarray(
+        to_device((scale * rms) * rng.standard_normal(shape), xp), dtype=array.dtype
+    )
+    padded[tuple(slice(0, s) for s in array.shape)] = array
+    return padded

@@ -24,6 +24,7 @@ from ._fitting import (
     with_restarts,
 )
 from ._linalg import (
+    PAD_SCALE,
     khatri_rao,
     leading_left_singular_vectors,
     orthonormal_columns,
@@ -603,7 +604,7 @@ def _initial_complete_factors(observations, rank, init, random_state):
     return None, _balance(factors)
 
 
-def pad_cp(cp, new_rank, scale=1e-2, random_state=None):
+def pad_cp(cp, new_rank, scale=PAD_SCALE, random_state=None):
     """Warm start of a higher rank: ``cp`` plus ``new_rank - rank`` small random components.
 
     Parameters
@@ -611,7 +612,7 @@ def pad_cp(cp, new_rank, scale=1e-2, random_state=None):
     cp : CPTensor
     new_rank : int
         At least ``cp.rank``.
-    scale : float, default=1e-2
+    scale : float, default=1e-3
         Weight of each new component relative to the largest weight of ``cp``.
     random_state : None, int or RandomState
 

@@ -30,7 +30,7 @@ from .._validation import check_masked_tensor, check_nonneg_float, check_rank_se
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor
-from ._chain import check_observations, complete_chain, pad_network, random_cores
+from ._chain import check_observations, complete_chain, pad_chain, random_cores
 from ._fitting import (
     check_fit_params,
     check_missing,
@@ -40,7 +40,7 @@ from ._fitting import (
     truncation_result,
     with_restarts,
 )
-from ._linalg import low_rank_split, solve_spd
+from ._linalg import PAD_SCALE, low_rank_split, solve_spd
 from ._masked import Observations, SweepLog
 
 __all__ = ["TRTensor", "tr_svd", "tr_als", "tr_complete", "pad_tr", "random_tr"]
@@ -751,7 +751,7 @@ def tr_complete(
     )
 
 
-def pad_tr(tr, new_rank, scale=1e-3, random_state=None):
+def pad_tr(tr, new_rank, scale=PAD_SCALE, random_state=None):
     """Warm start at larger bond dimensions: ``tr`` with its cores padded by small noise.
 
     Parameters
@@ -780,4 +780,4 @@ def pad_tr(tr, new_rank, scale=1e-3, random_state=None):
     if not isinstance(tr, TRTensor):
         raise TypeError(f"tr must be a TRTensor, got {type(tr).__name__}")
     ranks = _check_tr_rank(new_rank, tr.shape, name="new_rank")
-    return pad_network(tr, ranks + ranks[:1], scale, random_state)
+    return pad_chain(tr, ranks + ranks[:1], scale, random_state)

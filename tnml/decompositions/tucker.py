@@ -24,7 +24,15 @@ from ._fitting import (
     truncation_result,
     with_restarts,
 )
-from ._linalg import khatri_rao, leading_left_singular_vectors, mode_dot, split_point, unfold
+from ._linalg import (
+    PAD_SCALE,
+    khatri_rao,
+    leading_left_singular_vectors,
+    mode_dot,
+    pad_array,
+    split_point,
+    unfold,
+)
 from ._masked import Observations, SweepLog, solve_rowwise
 
 __all__ = [
@@ -601,7 +609,7 @@ def _initial_complete(observations, rank, init, random_state):
     return _orthonormalize(core, factors)
 
 
-def pad_tucker(tucker, new_rank, scale=1e-2, random_state=None):
+def pad_tucker(tucker, new_rank, scale=PAD_SCALE, random_state=None):
     """Warm start of a higher multilinear rank: ``tucker`` with extra orthonormal columns.
 
     The new factor columns are random and orthogonal to the old ones; the new core entries
@@ -614,7 +622,7 @@ def pad_tucker(tucker, new_rank, scale=1e-2, random_state=None):
     new_rank : int or sequence of (int or None)
         At least ``tucker.rank`` in every compressed mode; None where ``tucker`` has an
         uncompressed mode.
-    scale : float, default=1e-2
+    scale : float, default=1e-3
     random_state : None, int or RandomState
 
     Returns
@@ -648,7 +656,4 @@ def pad_tucker(tucker, new_rank, scale=1e-2, random_state=None):
             )
             new_columns = xp.linalg.qr(noise - factor @ (factor.T @ noise))[0]
             factors[mode] = xp.concatenate([factor, new_columns], axis=1)
-    rms = float(xp.sqrt(xp.mean(core * core))) or 1.0
-    padded = xp.asarray(to_device(rng.standard_normal(full) * (scale * rms), xp), dtype=core.dtype)
-    padded[tuple(slice(0, r) for r in core.shape)] = core
-    return TuckerTensor(padded, factors)
+    return TuckerTensor(pad_array(core, full, scale, rng), factors)

@@ -9,6 +9,7 @@ from ..._validation import check_nonneg_float
 from ...backend import check_random_state, get_namespace, to_device
 from ...contract import contraction_info, einsum
 from .._base import FactorizedTensor
+from .._linalg import PAD_SCALE, pad_array
 from .structure import (
     _PATH,
     _check_permutation,
@@ -285,7 +286,7 @@ def random_network(adjacency, permutation=None, *, random_state=None, dtype="flo
     return TensorNetwork(cores, adjacency, permutation)
 
 
-def pad_network(network, adjacency, *, random_state=None, scale=1e-3):
+def pad_network(network, adjacency, *, random_state=None, scale=PAD_SCALE):
     """``network`` with its bonds enlarged to ``adjacency``: a warm start for a larger structure.
 
     Every core keeps its old block; new entries (new slices of grown bonds, and whole new axes
@@ -350,13 +351,7 @@ def pad_network(network, adjacency, *, random_state=None, scale=1e-3):
             ([old[k][k]] if old[k][k] > 0 else [])
             + [max(old[k][q], 1) for q in graph.neighbours[k]]
         )
-        expanded = xp.reshape(core, expanded_shape)
-        rms = math.sqrt(float(xp.sum(core * core)) / max(core.size, 1)) or 1.0
-        fresh = xp.asarray(
-            to_device((scale * rms) * rng.standard_normal(shape), xp), dtype=core.dtype
-        )
-        fresh[tuple(slice(0, s) for s in expanded_shape)] = expanded
-        cores.append(fresh)
+        cores.append(pad_array(xp.reshape(core, expanded_shape), shape, scale, rng))
     return TensorNetwork(cores, new, network.permutation)
 
 

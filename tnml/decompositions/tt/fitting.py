@@ -10,8 +10,9 @@ from ..._validation import (
     check_nonneg_float,
 )
 from ...backend import get_namespace, to_device
-from .._chain import check_observations, complete_chain, pad_network
+from .._chain import check_observations, complete_chain, pad_chain
 from .._fitting import check_fit_params, check_missing, em_sweeps, fit_sweeps, with_restarts
+from .._linalg import PAD_SCALE
 from .._masked import Observations, SweepLog
 from .format import (
     TTTensor,
@@ -428,7 +429,7 @@ def tt_complete(
     )
 
 
-def pad_tt(tt, new_rank, scale=1e-3, random_state=None):
+def pad_tt(tt, new_rank, scale=PAD_SCALE, random_state=None):
     """Warm start at larger bond dimensions: ``tt`` with its cores padded by small noise.
 
     Parameters
@@ -458,4 +459,4 @@ def pad_tt(tt, new_rank, scale=1e-3, random_state=None):
     if not isinstance(tt, TTTensor):
         raise TypeError(f"tt must be a TTTensor, got {type(tt).__name__}")
     ranks = (1,) + _check_tt_rank(new_rank, tt.shape, name="new_rank") + (1,)
-    return pad_network(tt, ranks, scale, random_state)
+    return pad_chain(tt, ranks, scale, random_state)
