@@ -1,6 +1,7 @@
 """Formats and fitting algorithms: pure functions over arrays, no scikit-learn here."""
 
 from ._base import FactorizedTensor, FitResult
+from ._fitting import best_of_starts, target_reached, with_restarts
 from ._linalg import (
     khatri_rao,
     leading_left_singular_vectors,
@@ -61,6 +62,9 @@ from .tucker import (
 __all__ = [
     "FactorizedTensor",
     "FitResult",
+    "best_of_starts",
+    "target_reached",
+    "with_restarts",
     "Observations",
     "observed_error",
     "grow_rank",

@@ -35,6 +35,7 @@ __all__ = [
     "truncation_result",
     "check_n_init",
     "best_of_starts",
+    "target_reached",
     "with_restarts",
 ]
 
@@ -199,7 +200,14 @@ def check_n_init(n_init):
     return int(n_init)
 
 
-def best_of_starts(fit, n_init, random_state=None):
+def target_reached(target_error):
+    """The ``stop`` of :func:`best_of_starts` for a target error (None: never stop early)."""
+    if target_error is None:
+        return None
+    return lambda result: result.error <= target_error
+
+
+def best_of_starts(fit, n_init, random_state=None, stop=None):
     """Run ``fit`` from ``n_init`` starts and keep the best result.
 
     Parameters
@@ -210,6 +218,9 @@ def best_of_starts(fit, n_init, random_state=None):
     n_init : int
     random_state : None, int or RandomState
         One generator for all starts, so that a seed makes the whole set reproducible.
+    stop : callable, optional
+        ``stop(result)`` (the FitResult of a start) True ends the search after that start,
+        e.g. when it reached a target error.
 
     Returns
     -------
@@ -228,6 +239,8 @@ def best_of_starts(fit, n_init, random_state=None):
         if best is None or score < best_score:
             best, best_score = result, score
         if is_exact_fit(info.error, result[0].dtype):  # no other start can do better
+            break
+        if stop is not None and stop(info):
             break
     return best
 

@@ -68,30 +68,30 @@ def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
     those. The starts run in turn until one reaches ``target_error``; the one with the lowest
     training error is kept. Random starts are seeded ``seed, seed + 1, ...``.
     """
-    from ..decompositions.network import network_als
+    from ..decompositions import best_of_starts, network_als, target_reached
 
     start = time.perf_counter()
     fit_params = dict(fit_params)
     n_init = fit_params.pop("n_init", 1)
     starts = init if isinstance(init, list) else [init]
     starts = [s for option in starts for s in ([None] * n_init if option is None else [option])]
-    target = fit_params.get("target_error") or 0.0
-    best = None
+
+    def fit(index, rng):
+        option = starts[index]
+        return network_als(
+            X,
+            structure,
+            mask=train,
+            init="random" if option is None else option,
+            random_state=seed + index,
+            **fit_params,
+        )
+
     with config_context(**config):
         try:
-            for index, option in enumerate(starts):
-                network, info = network_als(
-                    X,
-                    structure,
-                    mask=train,
-                    init="random" if option is None else option,
-                    random_state=seed + index,
-                    **fit_params,
-                )
-                if best is None or info.error < best[1]:
-                    best = (network, info.error)
-                if info.error <= target:
-                    break
+            best = best_of_starts(
+                fit, len(starts), stop=target_reached(fit_params.get("target_error"))
+            )
         except MemoryError as error:  # MemoryBudgetError: refused before allocating
             return {
                 "status": "skipped_memory",

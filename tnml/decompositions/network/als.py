@@ -30,7 +30,14 @@ from ..._config import check_memory
 from ..._validation import check_masked_tensor, check_nonneg_float, check_positive_int
 from ...backend import check_random_state, get_namespace, is_numpy, serial_blas, to_device
 from ...contract import compile_einsum, contraction_info, einsum
-from .._fitting import check_fit_params, expanded_error, fit_sweeps, stalled
+from .._fitting import (
+    best_of_starts,
+    check_fit_params,
+    expanded_error,
+    fit_sweeps,
+    stalled,
+    target_reached,
+)
 from .._linalg import solve_spd
 from .._masked import Observations, SweepLog, solve_rowwise
 from .format import TensorNetwork
@@ -651,22 +658,16 @@ def network_als(
             math.prod(X.shape) / problem.observations.n_obs
         )
         observations = problem.observations
-    best = None
+
+    def fit(start, rng):
+        warm = start == 0 and isinstance(init, TensorNetwork)
+        cores = _initial_cores(graph, X, init if warm else "random", norm_x, rng)
+        log = SweepLog(observations, None, "network_als", verbose)
+        path = regularization_path and graph.has_cycle and not warm
+        ridges = (
+            (relative, alpha) for relative in _ridge_path(floor, _RIDGE_START if path else floor)
+        )
+        return _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, X.dtype)
+
     with _blas_threads(small):
-        for start in range(n_init):
-            warm = start == 0 and isinstance(init, TensorNetwork)
-            cores = _initial_cores(graph, X, init if warm else "random", norm_x, rng)
-            log = SweepLog(observations, None, "network_als", verbose)
-            path = regularization_path and graph.has_cycle and not warm
-            ridges = (
-                (relative, alpha)
-                for relative in _ridge_path(floor, _RIDGE_START if path else floor)
-            )
-            network, result = _als_run(
-                problem, graph, cores, max_iter, tol, target_error, log, ridges, X.dtype
-            )
-            if best is None or result.error < best[1].error:
-                best = (network, result)
-            if target_error is not None and result.error <= target_error:
-                break
-    return best
+        return best_of_starts(fit, n_init, rng, stop=target_reached(target_error))
