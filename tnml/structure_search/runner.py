@@ -29,7 +29,8 @@ import time
 import numpy as np
 
 from .._config import config_context, get_config
-from ..backend import get_namespace, to_numpy
+from ..backend import to_numpy
+from ..metrics import rse
 from .encoding import canonical_key, n_params
 
 __all__ = ["Runner", "BudgetExhausted", "candidate_seed"]
@@ -51,14 +52,6 @@ def candidate_seed(seed, key):
     """
     digest = hashlib.sha256(f"{seed}|{key}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
-def _relative_error(X, network, mask):
-    xp = get_namespace(X)
-    approximation = network.to_tensor()
-    if mask is None:
-        return float(xp.linalg.norm(X - approximation) / xp.linalg.norm(X))
-    return float(xp.linalg.norm((X - approximation)[mask]) / xp.linalg.norm(X[mask]))
 
 
 def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
@@ -101,10 +94,15 @@ def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
                 "message": str(error),
             }
         network = best[0]
-        rse = _relative_error(X, network, held_out if held_out is not None else train)
-    if not math.isfinite(rse):
-        rse = float("inf")
-    return {"status": "ok", "rse": rse, "network": network, "seconds": time.perf_counter() - start}
+        error = rse(X, network.to_tensor(), held_out if held_out is not None else train)
+    if not math.isfinite(error):
+        error = float("inf")
+    return {
+        "status": "ok",
+        "rse": error,
+        "network": network,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def _network_arrays(network):
@@ -292,11 +290,11 @@ class Runner:
     def _record(self, key, candidate, result):
         structure = np.asarray(candidate["structure"])
         params = n_params(structure)
-        rse = result["rse"]
+        error = result["rse"]
         objective = (
             float("inf")
             if result["status"] != "ok"
-            else self.objective(params, self.n_entries, rse)
+            else self.objective(params, self.n_entries, error)
         )
         record = {
             "method": self.method,
@@ -305,7 +303,7 @@ class Runner:
             "key": key,
             "n_params": params,
             "compression_ratio": params / self.n_entries,
-            "rse": rse,
+            "rse": error,
             "objective": objective,
             "seconds": round(result["seconds"], 4),
             "seed": candidate_seed(self.seed, key),
