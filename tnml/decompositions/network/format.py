@@ -12,10 +12,10 @@ from .._base import FactorizedTensor
 from .._linalg import PAD_SCALE, pad_array
 from .structure import (
     _PATH,
-    _check_permutation,
     _check_structure,
     _graph,
     check_adjacency,
+    check_permutation,
     fully_connected_adjacency,
 )
 
@@ -74,7 +74,7 @@ class TensorNetwork(FactorizedTensor):
         cores = list(cores)
         adjacency = check_adjacency(adjacency)
         n_modes = sum(1 for k in range(len(adjacency)) if adjacency[k][k] > 0)
-        permutation = _check_permutation(permutation, n_modes)
+        permutation = check_permutation(permutation, n_modes)
         graph = _graph(adjacency, permutation)
         if len(cores) != graph.n_cores:
             raise ValueError(
@@ -278,7 +278,7 @@ def random_network(adjacency, permutation=None, *, random_state=None, dtype="flo
     """
     adjacency = check_adjacency(adjacency)
     n_modes = sum(1 for k in range(len(adjacency)) if adjacency[k][k] > 0)
-    permutation = _check_permutation(permutation, n_modes)
+    permutation = check_permutation(permutation, n_modes)
     graph = _graph(adjacency, permutation)
     rng = check_random_state(random_state)
     xp = np if xp is None else xp
@@ -388,7 +388,7 @@ def load_network_instance(path):
         permutation = tuple(range(X.ndim))
         adjacency = data_adjacency
     else:
-        permutation = _check_permutation(permute, X.ndim, "permute")
+        permutation = check_permutation(permute, X.ndim, "permute")
         adjacency = data_adjacency[np.ix_(permutation, permutation)]
     if adjacency is not None and adjacency.shape == (X.ndim, X.ndim):
         try:
