@@ -1,7 +1,9 @@
 """The layering rules of DESIGN.md, checked on the source (``ast``, nothing imported):
 
 - no import cycle between tnml's modules, counting the imports inside functions too (deferring
-  an import to call time hides a cycle from Python, not from a reader);
+  an import to call time hides a cycle from Python, not from a reader); a package's
+  ``__getattr__`` (PEP 562) re-exporting a name from a layer above, as
+  ``tnml.structure_search.StructureSearch`` does, is a facade and not counted;
 - a package imports another package's public names only: nothing whose dotted path has a
   ``_private`` part below the common ancestor (the root's private modules, such as
   ``tnml._validation``, serve every subpackage).
@@ -33,9 +35,16 @@ def _package(module):
 
 def _imports(module):
     """``(target module, imported name or None, line)`` for every import of a tnml module."""
-    path, _ = MODULES[module]
+    path, is_init = MODULES[module]
     tree = ast.parse(path.read_text(), str(path))
+    facades = set()
+    if is_init:
+        for top in tree.body:
+            if isinstance(top, ast.FunctionDef) and top.name == "__getattr__":
+                facades.update(ast.walk(top))
     for node in ast.walk(tree):
+        if node in facades:
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.split(".")[0] == "tnml":

@@ -183,6 +183,39 @@ class Runner:
             if not os.path.isdir(directory):
                 raise ValueError(f"checkpoint {checkpoint!r}: folder {directory!r} does not exist")
 
+    _DEFAULT = object()
+
+    def refit(self, structure, seed, init=None, *, train=_DEFAULT, held_out=_DEFAULT):
+        """Fit ``structure`` outside the search, on the runner's data, fit parameters and
+        configuration; nothing is recorded.
+
+        Parameters
+        ----------
+        structure : (N, N) int array
+        seed : int
+            Of the random starts (``seed, seed + 1, ...``).
+        init : None, TensorNetwork or list of those
+            None: ``n_init`` random starts; a network: a warm start.
+        train, held_out : bool arrays or None, optional
+            Entries fitted and scored; default the runner's.
+
+        Returns
+        -------
+        dict
+            ``status`` ('ok' or 'skipped_memory'), ``rse`` (on ``held_out``, else ``train``),
+            ``network`` and ``seconds``.
+        """
+        return _evaluate(
+            self.X,
+            self.train if train is self._DEFAULT else train,
+            self.held_out if held_out is self._DEFAULT else held_out,
+            structure,
+            seed,
+            init,
+            self.fit_params,
+            self._config,
+        )
+
     # -- budget ---------------------------------------------------------------------------------
     @property
     def n_evaluations(self):
