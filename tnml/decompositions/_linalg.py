@@ -167,9 +167,10 @@ def split_point(shape):
 def orthonormal_columns(Y):
     """Orthonormal basis of the columns of a tall ``Y`` by two Cholesky-QR passes.
 
-    Two k x k Gram matrices instead of a Householder QR of the tall matrix (which measured
-    up to 100x slower under a loaded multithreaded BLAS); the second pass restores the
-    orthogonality the first loses to conditioning. Dependent columns fall back to the QR.
+    Two k x k Gram matrices instead of a Householder QR of the tall matrix (a sequence of
+    skinny steps, which stall under a multithreaded BLAS on busy cores); the second pass
+    restores the orthogonality the first loses to conditioning. Dependent columns fall back to
+    the QR.
     """
     xp = get_namespace(Y)
     if Y.shape[1] > Y.shape[0]:  # more columns than rows: only a QR knows which to keep

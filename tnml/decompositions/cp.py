@@ -731,7 +731,7 @@ def spectral_cp(observations, rank, random_state=None, n_core_starts=5):
     Returns ``(weights, factors)`` in the observations' namespace, or None when the mode
     sizes are below ``rank`` or the core would be too costly; the caller then starts at random.
     The host BLAS runs single-threaded meanwhile: every product here is skinny (k columns),
-    and a multithreaded OpenBLAS measured 10-20x slower on them on a loaded 2-core machine.
+    where threads gain nothing and stall when the cores are busy.
     """
     with serial_blas():
         return _spectral_cp(observations, rank, random_state, n_core_starts)

@@ -253,7 +253,7 @@ def _solve_core(weights, targets, W, lambdas, spectrum, start, tol, iter_max):
 
 def _norm(A):
     """Frobenius norm by an elementwise reduction: ``linalg.norm`` goes through a threaded BLAS
-    dot, which on a busy machine stalls for milliseconds per call, once per CG step."""
+    dot, which can stall when the cores are busy, once per CG step."""
     xp = get_namespace(A)
     return float(xp.sum(A * A)) ** 0.5
 

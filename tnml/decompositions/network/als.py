@@ -58,7 +58,7 @@ _SMALL_ENVIRONMENT = 2**15
 _ONE_THREAD_ENTRIES = 2**20
 # Core solves with at most this many unknowns per row run LAPACK on one thread (_solve_core).
 _ONE_THREAD_SOLVE = 512
-# Path optimiser of a network's own contractions (environments, values, norm). "dp" (optimal
+# Path optimiser of the doubled network and of X with the network (twice the operands of an
 # environment): opt_einsum's "auto" would run a branch-and-bound search for every new structure.
 _DOUBLED_PATH = "greedy"
 # The price of one pairwise contraction step in flops (~30 us of Python and dispatch at about
@@ -135,9 +135,8 @@ def _plan(adjacency, permutation, itemsize):
 
 def _blas_threads(small):
     """One BLAS thread for a fit whose GEMMs are all small, as scikit-learn's KMeans does
-    for its small per-chunk GEMMs: on 2 cores shared with other work, OpenBLAS's spinning
-    threads made a 5-core FCTN fit on 7^5 entries 15x slower than one thread. Larger fits keep
-    the caller's setting."""
+    for its small per-chunk GEMMs: threads gain nothing on them, and OpenBLAS's spinning
+    threads stall when the cores are busy. Larger fits keep the caller's setting."""
     return serial_blas() if small else contextlib.nullcontext()
 
 
@@ -155,9 +154,8 @@ def _solve_core(gram, rhs, ridge):
     """A core's normal equations with the ridge ``(relative, alpha)`` (see _effective_ridge).
 
     Systems of at most ``_ONE_THREAD_SOLVE`` unknowns per row run LAPACK on one thread even
-    when the fit's contractions are threaded: threads gain nothing on them, and on busy
-    cores a threaded OpenBLAS took 0.1 s for a 100 x 100 solve (a rank-10 ring on 4^8
-    entries fitted 25x slower than with one thread).
+    when the fit's contractions are threaded: threads gain nothing on solves that small, and
+    a threaded OpenBLAS stalls on them when the cores are busy.
     """
     xp = get_namespace(gram)
     bonds = gram.shape[0]

@@ -131,8 +131,8 @@ class TensorNetwork(FactorizedTensor):
         return f"edges={[(a, b, r) for a, b, r in self._graph.edges]}"
 
     # -- values -----------------------------------------------------------------------------------
-    # to_tensor/_to_tensor/_to_tensor_bytes: FactorizedTensor's memory-budget template (branch
-    # i9); this to_tensor is the template's own and goes once that is merged.
+    # _to_tensor and _to_tensor_bytes fill in FactorizedTensor.to_tensor, which checks the
+    # memory budget before densifying.
     def _to_tensor(self):
         return einsum(self._graph.full_subscripts, *self.cores, optimize=_PATH)
 

@@ -13,10 +13,10 @@ import opt_einsum
 
 from ..._validation import check_positive_int
 
+# Path optimiser of a network's own contractions (environments, values, norm). "dp" (optimal
 # dynamic programme) plans 6-operand environments faster but 12-operand norms 5x slower;
 # "auto" was the fastest overall on the TnALE order-6 ring (planning a new structure: 20 ms).
 _PATH = "auto"
-# Path optimiser of the doubled network and of X with the network (twice the operands of an
 
 
 def check_adjacency(adjacency, name="adjacency"):
