@@ -83,16 +83,17 @@ def expanded_error(squared_residual, squared_norm, dtype):
     return None
 
 
-def truncation_result(X, model, model_norm=None):
+def truncation_result(X, model, model_norm=None, norm=None):
     """The :class:`FitResult` of a one-pass (SVD-type) fit: one iteration, converged, and the
     relative error of the truncation in ``errors``.
 
     ``model_norm``: the model's norm when it is an orthogonal projection of X (HOSVD, TT-SVD),
     so that ``||X - model||^2 = ||X||^2 - ||model||^2`` needs no reconstruction unless that
-    difference has cancelled; otherwise the residual is formed.
+    difference has cancelled; otherwise the residual is formed. ``norm``: ``||X||`` when the
+    caller has it.
     """
     xp = get_namespace(X)
-    norm_sq = float(xp.linalg.norm(xp.reshape(X, (-1,)))) ** 2
+    norm_sq = (float(xp.linalg.norm(xp.reshape(X, (-1,)))) if norm is None else norm) ** 2
     if norm_sq == 0:
         return FitResult(1, [0.0], True)
     error = None

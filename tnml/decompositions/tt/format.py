@@ -342,11 +342,8 @@ def tt_svd(X, rank=None, *, cutoff=None):
     ranks = _check_tt_rank(rank, shape)
     if cutoff is not None:
         cutoff = check_nonneg_float(cutoff, "cutoff")
-    delta = (
-        _step_delta(cutoff, float(xp.linalg.norm(xp.reshape(X, (-1,)))), d)
-        if cutoff is not None
-        else None
-    )
+    norm = float(xp.linalg.norm(xp.reshape(X, (-1,))))
+    delta = _step_delta(cutoff, norm, d)
     cores, remainder, rank_in = [], X, 1
     for k in range(d - 1):
         # ``remainder`` is U^T @ matrix of the previous step (C-contiguous): this is a view.
@@ -357,7 +354,7 @@ def tt_svd(X, rank=None, *, cutoff=None):
     cores.append(xp.reshape(remainder, (rank_in, shape[-1], 1)))
     # Left-orthonormal cores: the train is an orthogonal projection of X, its norm the last's.
     tt = TTTensor(cores)
-    return tt, truncation_result(X, tt, float(xp.linalg.norm(xp.reshape(remainder, (-1,)))))
+    return tt, truncation_result(X, tt, float(xp.linalg.norm(xp.reshape(remainder, (-1,)))), norm)
 
 
 def tt_round(tt, rank=None, *, cutoff=None):
