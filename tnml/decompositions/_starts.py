@@ -16,7 +16,8 @@ per step, nothing of the size of the unfolding.
 
 For CP, the zero-filled tensor rescaled by ``1/p`` is projected onto those subspaces (a small
 ``k^N`` core, one pass over the observations) and the core's CP decomposition, mapped back,
-is the start: it puts ALS into the basin of the true factors, not only of their span.
+is the start (:func:`tnml.decompositions.cp.spectral_cp`, beside CP): it puts ALS into the
+basin of the true factors, not only of their span.
 """
 
 import math

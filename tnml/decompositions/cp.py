@@ -440,7 +440,7 @@ def cp_complete(
         'spectral': the leading singular subspaces of the rescaled zero-filled unfoldings and
         the CP decomposition of the observations projected onto them, computed by sparse
         products over the observations (never densifying; see
-        :mod:`tnml.decompositions._starts`); it falls back to 'random' with fewer than
+        :func:`spectral_cp`); it falls back to 'random' with fewer than
         3 observations per factor parameter, a mode smaller than ``rank``, or a projected core
         too large. 'random': Gaussian factors scaled to the data. Or a start of this shape
         and rank (a warm start, e.g. from :func:`pad_cp`).
