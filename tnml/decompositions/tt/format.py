@@ -11,11 +11,10 @@ from ..._validation import (
 )
 from ...backend import get_namespace
 from ...contract import einsum
-from .._base import FactorizedTensor
+from .._base import FactorizedTensor, FitResult
 from .._chain import qr_left as _qr_left
 from .._chain import qr_right as _qr_right
 from .._chain import random_cores
-from .._fitting import truncation_result
 from .._linalg import low_rank_split, truncated_svd
 
 __all__ = ["TTTensor", "tt_svd", "tt_round", "random_tt", "max_tt_rank"]
@@ -344,17 +343,18 @@ def tt_svd(X, rank=None, *, cutoff=None):
         cutoff = check_nonneg_float(cutoff, "cutoff")
     norm = float(xp.linalg.norm(xp.reshape(X, (-1,))))
     delta = _step_delta(cutoff, norm, d)
-    cores, remainder, rank_in = [], X, 1
+    cores, remainder, rank_in, discarded = [], X, 1, []
     for k in range(d - 1):
         # ``remainder`` is U^T @ matrix of the previous step (C-contiguous): this is a view.
         matrix = xp.reshape(remainder, (rank_in * shape[k], -1))
-        u, remainder = low_rank_split(matrix, None if ranks is None else ranks[k], delta)
+        u, remainder = low_rank_split(matrix, None if ranks is None else ranks[k], delta, discarded)
         cores.append(xp.reshape(u, (rank_in, shape[k], u.shape[1])))
         rank_in = u.shape[1]
     cores.append(xp.reshape(remainder, (rank_in, shape[-1], 1)))
-    # Left-orthonormal cores: the train is an orthogonal projection of X, its norm the last's.
-    tt = TTTensor(cores)
-    return tt, truncation_result(X, tt, float(xp.linalg.norm(xp.reshape(remainder, (-1,)))), norm)
+    # Each step projects orthogonally to the previous ones' errors: the squared error is the
+    # sum of the discarded singular values' energies, exactly (no reconstruction needed).
+    error = math.sqrt(sum(t * t for t in discarded)) / norm if norm > 0 else 0.0
+    return TTTensor(cores), FitResult(1, [error], True)
 
 
 def tt_round(tt, rank=None, *, cutoff=None):
