@@ -175,7 +175,8 @@ _DOC = """{summary}
     tensor_shape : tuple of int, optional
         Shape of one sample when X is given flat (n_samples, n_features).
     alpha : float, default=1.0
-        Ridge penalty of every block update.
+        Ridge penalty of every block update, absolute (added to the diagonal of its normal
+        equations as is, as in :class:`sklearn.linear_model.Ridge`).
     fit_intercept : bool, default=True
     max_iter : int, default=100
         ALS sweeps.

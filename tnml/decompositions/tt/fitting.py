@@ -371,8 +371,8 @@ def tt_complete(
     alpha : float, default=1e-8
         The ridge penalty ``alpha`` (absolute: added to the diagonal as is) of every slice's normal
         equations; a slice without observations becomes zero. With orthonormal environments the
-        unridged normal matrix is about ``p I`` for a fraction ``p`` observed, so ``alpha`` is
-        relative to ``p``.
+        unridged normal matrix is about ``p I`` for a fraction ``p`` observed: that is the scale
+        ``alpha`` compares with.
     verbose : int, default=0
         Print the errors after each sweep.
     validation : Observations, optional
