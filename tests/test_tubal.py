@@ -402,3 +402,16 @@ def test_host_guard(kind):
     assert isinstance(gd.U, guard) and isinstance(gd.s, guard)
     orth = testing.asarray(np.linalg.qr(rng.standard_normal((5, 5)))[0])
     assert isinstance(t_svd(A, transform=orth)[0].U, guard)
+
+
+def test_tubal_svd_n_init_keeps_the_best_start():
+    import tnml
+
+    rng = np.random.default_rng(3)
+    X = t_product(rng.standard_normal((12, 2, 4)), rng.standard_normal((2, 10, 4)))
+    X[rng.random(X.shape) < 0.4] = np.nan
+    one = tnml.TubalSVD(rank=2, solver="gd", max_iter=30, random_state=0).fit(X)
+    same = tnml.TubalSVD(rank=2, solver="gd", max_iter=30, random_state=0, n_init=1).fit(X)
+    three = tnml.TubalSVD(rank=2, solver="gd", max_iter=30, random_state=0, n_init=3).fit(X)
+    assert one.reconstruction_error_ == same.reconstruction_error_
+    assert three.reconstruction_error_ <= one.reconstruction_error_
