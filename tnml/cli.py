@@ -16,8 +16,9 @@ import warnings
 import numpy as np
 
 from ._config import check_memory
+from ._files import atomic_write, default_max_bytes, read_array
 from .estimators.families import AUTOMATIC, FAMILIES
-from .io import atomic_write, default_max_bytes, read_array
+from .structure_search import METHODS
 
 MODELS = ("auto", *FAMILIES)
 PATTERNS = ("random", "fiber", "slice", "block")
@@ -329,7 +330,6 @@ def _demo(args):
 
 
 # -- structure search -----------------------------------------------------------------------------
-SEARCH_METHODS = ("greedy", "tnale", "tnls", "random")
 _SEARCH_OUTPUTS = ("result.json", "history.csv", "trace.png", "network.png")
 _HISTORY_COLUMNS = (
     "method",
@@ -434,7 +434,7 @@ def _search(args):
             "best_structure": structure.tolist(),
             "n_params": search.best_network_.n_params,
             "compression_ratio": search.best_network_.n_params / X.size,
-            "rse": search.best_rse_,
+            "rse": search.reconstruction_error_,
             "objective": search.best_objective_,
             "n_evaluations": search.n_evaluations_,
             "cache_hits": search.n_cache_hits_,
@@ -548,7 +548,7 @@ def build_parser():
     search.add_argument(
         "--method",
         nargs="+",
-        choices=SEARCH_METHODS,
+        choices=METHODS,
         default=["tnale"],
         help="one or more methods, compared side by side (default tnale)",
     )
