@@ -35,15 +35,20 @@ def _random_mps(rng, n_sites=6, bond=3, n_out=2, site=3):
 
 # -- MPS algorithms -----------------------------------------------------------------------------
 def test_dmrg_recovers_an_exact_mps_model(rng):
-    cores, site = _random_mps(rng)
+    # Bonds at their full dimensions (2, 4, 8, 4, 2): every environment subspace is the whole
+    # product space, so unit environments are those of the unit-norm product state and the
+    # model is the plain linear MPS, which DMRG must then match exactly.
+    dims = [1, 2, 4, 8, 4, 2, 1]
+    cores = [rng.standard_normal((dims[k], 2, dims[k + 1])) for k in range(6)]
+    cores[3] = rng.standard_normal((8, 2, 2, 4))
     phi = feature_map(rng.random((400, 6)))
-    Y = mps_predict(cores, site, phi)
-    # Moving the label index (size 2) through a bond of dimension 3 needs bond dimension 6.
-    fitted, label_site = init_mps(phi, 2, 6, Y=Y)
+    weights = np.einsum("iaj,jbk,kcl,ldum,mew,wfz->abcdefuiz", *cores)[..., 0, 0]
+    Y = np.einsum("abcdefu,na,nb,nc,nd,ne,nf->nu", weights, *np.moveaxis(phi, 1, 0))
+    fitted, label_site = init_mps(phi, 2, 16, Y=Y)
     env = None
     for _ in range(3):
         fitted, env = mps_dmrg_sweep(
-            fitted, label_site, phi, Y, env, bond_dim=6, alpha=0.0, n_steps=50
+            fitted, label_site, phi, Y, env, bond_dim=16, alpha=0.0, n_steps=50
         )
     error = np.linalg.norm(mps_predict(fitted, label_site, phi) - Y) / np.linalg.norm(Y)
     assert error < 1e-6
@@ -87,7 +92,7 @@ def test_mps_classifier_on_digits():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert np.array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X[:5]))
     assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 1 and max(clf.bond_dims_) == 6
-    assert clf.cores_[clf.label_site_].shape[2] == 10
+    assert clf.decomposition_.cores[clf.label_site_].shape[2] == 10
 
 
 def test_mps_adam_partial_fit_and_early_stopping(rng):
@@ -111,7 +116,12 @@ def test_mps_regressor_fits_a_product_function(rng):
     X = rng.random((400, 5))
     y = 3 * X[:, 0] * X[:, 1] + X[:, 4]  # multilinear: exact for the map [1, x], bond dim 2
     reg = tnml.MPSRegressor(
-        bond_dim=4, feature_map="poly", max_iter=3, alpha=1e-10, n_local_steps=20
+        bond_dim=4,
+        feature_map="poly",
+        normalize=False,
+        max_iter=3,
+        alpha=1e-10,
+        n_local_steps=20,
     ).fit(X[:300], y[:300])
     assert reg.score(X[300:], y[300:]) > 0.999
     multi = tnml.MPSRegressor(bond_dim=4).fit(X, np.c_[y, -y])

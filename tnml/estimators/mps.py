@@ -18,11 +18,21 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._config import check_memory
 from .._validation import check_tensor
-from ..backend import check_random_state, get_namespace, is_numpy, to_device, to_numpy
+from ..backend import (
+    check_random_state,
+    get_namespace,
+    is_numpy,
+    serial_blas,
+    to_device,
+    to_numpy,
+)
 from ..supervised.mps import (
+    MPSTensor,
     adam_init,
     adam_step,
+    environment_bytes,
     feature_map,
     init_mps,
     mps_dmrg_sweep,
@@ -37,18 +47,10 @@ _DOMAIN_SLACK = 1e-9
 
 
 def _small_blas(X):
-    """One BLAS thread for the MPS kernels on the host.
-
-    Every product of a sweep is small (samples x 2D times 2D x (n_classes D)) and they run
-    one after the other: a threaded BLAS gains little on them and, on a busy machine, its
-    threads wait on each other - a sweep on the digits measured 10 times slower in CPU time
-    with two OpenBLAS threads under load than with one.
-    """
-    if not is_numpy(get_namespace(X)):
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
+    """One BLAS thread for the MPS kernels on the host (:func:`tnml.backend.serial_blas`):
+    every product of a sweep is small (samples x 2D times 2D x (n_classes D)) and they run
+    one after the other, so BLAS threads gain little and stall on a busy machine."""
+    return serial_blas() if is_numpy(get_namespace(X)) else contextlib.nullcontext()
 
 
 def _uses_adam(estimator):
@@ -69,7 +71,7 @@ class _MPSBase(BaseEstimator):
         "n_features_in_",
         "feature_names_in_",
         "classes_",
-        "cores_",
+        "decomposition_",
         "bond_dims_",
         "label_site_",
         "data_min_",
@@ -86,6 +88,8 @@ class _MPSBase(BaseEstimator):
     _parameter_constraints = {
         "bond_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "feature_map": [StrOptions({"trig", "poly"}), callable],
+        "scaling": [StrOptions({"feature", "global"})],
+        "normalize": ["boolean"],
         "solver": [StrOptions({"dmrg", "adam"})],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
@@ -106,6 +110,8 @@ class _MPSBase(BaseEstimator):
         bond_dim=20,
         *,
         feature_map="trig",
+        scaling="feature",
+        normalize=True,
         solver="dmrg",
         max_iter=2,
         tol=1e-4,
@@ -122,6 +128,8 @@ class _MPSBase(BaseEstimator):
     ):
         self.bond_dim = bond_dim
         self.feature_map = feature_map
+        self.scaling = scaling
+        self.normalize = normalize
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
@@ -174,7 +182,15 @@ class _MPSBase(BaseEstimator):
         xp = get_namespace(X)
         scaled = (X - self.data_min_) / self.data_range_
         low, high = float(xp.min(scaled)), float(xp.max(scaled))
-        if low < -_DOMAIN_SLACK or high > 1 + _DOMAIN_SLACK:
+        # The scaling is stored in the fit's dtype: a float32 fit rounds the minimum and the
+        # range by its epsilon relative to the features' magnitude, which float64 test
+        # features equal to training ones then "leave".
+        magnitude = (xp.abs(self.data_min_) + xp.abs(self.data_min_ + self.data_range_)) / (
+            self.data_range_
+        )
+        eps = float(np.finfo(np.dtype(str(self.data_range_.dtype))).eps)
+        slack = _DOMAIN_SLACK + 4 * eps * float(xp.max(magnitude))
+        if low < -slack or high > 1 + slack:
             warnings.warn(
                 f"X has features outside the range seen in fit (scaled values in "
                 f"[{low:.3g}, {high:.3g}], the feature map's domain is [0, 1]); "
@@ -193,8 +209,12 @@ class _MPSBase(BaseEstimator):
 
     def _learn_scaling(self, X):
         xp = get_namespace(X)
-        self.data_min_ = xp.min(X, axis=0)
-        span = xp.max(X, axis=0) - self.data_min_
+        if self.scaling == "global":
+            self.data_min_ = xp.full(X.shape[1], xp.min(X), dtype=X.dtype)
+            span = xp.full(X.shape[1], xp.max(X), dtype=X.dtype) - self.data_min_
+        else:
+            self.data_min_ = xp.min(X, axis=0)
+            span = xp.max(X, axis=0) - self.data_min_
         # Constant features carry no information: any positive range keeps them at 0.
         self.data_range_ = xp.where(span > 0, span, xp.ones_like(span))
 
@@ -210,6 +230,7 @@ class _MPSBase(BaseEstimator):
             )
         X, y = self._validate_X(X, reset=True, y=y)
         Y = self._encode_targets(y, X)
+        self._check_memory(X, Y.shape[1])
         self._learn_scaling(X)
         phi = self._features(X)
         rng = check_random_state(self.random_state)
@@ -224,18 +245,18 @@ class _MPSBase(BaseEstimator):
             order = to_device(rng.permutation(phi.shape[0]), get_namespace(phi))
             phi, Y = phi[order], Y[order]
             phi_val, Y_val, phi, Y = phi[:n_val], Y[:n_val], phi[n_val:], Y[n_val:]
-        self.cores_, self.label_site_ = self._init_cores(phi, Y)
+        cores, self.label_site_ = self._init_cores(phi, Y)
         self.loss_curve_, self.validation_scores_ = [], [] if self.early_stopping else None
         self.n_iter_ = 0
-        self._adam = adam_init(self.cores_) if self.solver == "adam" else None
-        best, best_cores, stale = math.inf, None, 0
+        self._adam = adam_init(cores) if self.solver == "adam" else None
+        best, best_cores, stale = -math.inf, None, 0
         env = None
         converged = False
         progress = self._progress(phi)
         for _ in range(self.max_iter):
             if self.solver == "dmrg":
-                self.cores_, env = mps_dmrg_sweep(
-                    self.cores_,
+                cores, env = mps_dmrg_sweep(
+                    cores,
                     self.label_site_,
                     phi,
                     Y,
@@ -244,17 +265,24 @@ class _MPSBase(BaseEstimator):
                     cutoff=self.cutoff,
                     alpha=self.alpha,
                     n_steps=self.n_local_steps,
+                    normalize=self.normalize,
                     progress=progress.update if progress is not None else None,
                 )
             else:
-                self._adam_epoch(phi, Y, rng, progress)
+                self._adam_epoch(cores, phi, Y, rng, progress)
             self.n_iter_ += 1
-            self.loss_curve_.append(self._loss(phi, Y))
+            self.loss_curve_.append(self._loss(cores, phi, Y))
+            if self.verbose > 1:
+                print(
+                    f"{type(self).__name__} iteration {self.n_iter_}: loss {self.loss_curve_[-1]:.6g}"
+                )
             if phi_val is not None:
-                score = self._loss(phi_val, Y_val)
-                self.validation_scores_.append(-score)
-                if score < best - self.tol * abs(best):
-                    best, best_cores, stale = score, [c.copy() for c in self.cores_], 0
+                score = self._validation_score(
+                    mps_predict(cores, self.label_site_, phi_val, self.normalize), Y_val
+                )
+                self.validation_scores_.append(score)
+                if not math.isfinite(best) or score > best + self.tol * abs(best):
+                    best, best_cores, stale = score, [c.copy() for c in cores], 0
                 else:
                     stale += 1
                     if stale >= self.n_iter_no_change:
@@ -268,19 +296,41 @@ class _MPSBase(BaseEstimator):
         if progress is not None:
             progress.close()
         if best_cores is not None:
-            self.cores_ = best_cores
+            cores = best_cores
         if not converged and self.max_iter > 1 and self.solver == "adam":
             warnings.warn(
                 f"{type(self).__name__} did not converge in {self.max_iter} epochs; raise max_iter",
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        self.bond_dims_ = tuple(int(c.shape[0]) for c in self.cores_[1:])
+        self._set_model(cores)
         return self
+
+    def _set_model(self, cores):
+        self.decomposition_ = MPSTensor(cores, self.label_site_)
+        self.bond_dims_ = self.decomposition_.bond_dims
+
+    def _check_memory(self, X, n_outputs):
+        """Refuse a fit whose per-sample arrays exceed ``max_memory`` before any is built."""
+        n, n_sites = X.shape[0], max(2, X.shape[1])
+        d = 2  # both named maps; a callable's d is known only once it has run
+        rows = n if self.solver == "dmrg" else min(n, self.batch_size)
+        needed = environment_bytes(rows, n_sites, d, self.bond_dim, n_outputs, X.dtype.itemsize)
+        needed += n * n_sites * d * X.dtype.itemsize  # the local features of every sample
+        check_memory(
+            needed,
+            f"{type(self).__name__}(bond_dim={self.bond_dim}) on X of shape {tuple(X.shape)}",
+        )
 
     def _init_cores(self, phi, Y):
         return init_mps(
-            phi, Y.shape[1], self.bond_dim, Y=Y, alpha=self.alpha, n_steps=2 * self.n_local_steps
+            phi,
+            Y.shape[1],
+            self.bond_dim,
+            Y=Y,
+            alpha=self.alpha,
+            n_steps=2 * self.n_local_steps,
+            normalize=self.normalize,
         )
 
     def _progress(self, phi):
@@ -296,18 +346,20 @@ class _MPSBase(BaseEstimator):
             unit = "batch"
         return tqdm(total=total, desc=type(self).__name__, unit=unit)
 
-    def _loss(self, phi, Y):
+    def _loss(self, cores, phi, Y):
         xp = get_namespace(phi)
-        residual = mps_predict(self.cores_, self.label_site_, phi) - Y
+        residual = mps_predict(cores, self.label_site_, phi, self.normalize) - Y
         return float(xp.sum(residual * residual)) / phi.shape[0]
 
-    def _adam_epoch(self, phi, Y, rng, progress):
+    def _adam_epoch(self, cores, phi, Y, rng, progress):
         xp = get_namespace(phi)
         order = to_device(rng.permutation(phi.shape[0]), xp)
         for start in range(0, phi.shape[0], self.batch_size):
             batch = order[start : start + self.batch_size]
-            _, grads = mps_loss_and_grads(self.cores_, self.label_site_, phi[batch], Y[batch])
-            adam_step(self.cores_, grads, self._adam, self.learning_rate, alpha=self.alpha)
+            _, grads = mps_loss_and_grads(
+                cores, self.label_site_, phi[batch], Y[batch], self.normalize
+            )
+            adam_step(cores, grads, self._adam, self.learning_rate, alpha=self.alpha)
             if progress is not None:
                 progress.update()
 
@@ -316,29 +368,33 @@ class _MPSBase(BaseEstimator):
             return self._partial_fit_host_threads(X, y, classes)
 
     def _partial_fit_host_threads(self, X, y, classes):
-        first = not hasattr(self, "cores_")
+        first = not hasattr(self, "decomposition_")
         X, y = self._validate_X(X, reset=first, y=y)
         if first:
             Y = self._encode_targets(y, X, classes=classes)
+            self._check_memory(X, Y.shape[1])
             self._learn_scaling(X)
             phi = self._features(X)
-            self.cores_, self.label_site_ = self._init_cores(phi, Y)
-            self._adam = adam_init(self.cores_)
+            cores, self.label_site_ = self._init_cores(phi, Y)
+            self._adam = adam_init(cores)
             self.loss_curve_, self.validation_scores_, self.n_iter_ = [], None, 0
-            self.bond_dims_ = tuple(int(c.shape[0]) for c in self.cores_[1:])
         else:
             Y = self._encode_targets(y, X, refit=False)
+            self._check_memory(X, Y.shape[1])
             phi = self._features(X)
-        self._adam_epoch(phi, Y, check_random_state(self.random_state), None)
+            cores = list(self.decomposition_.cores)
+        self._adam_epoch(cores, phi, Y, check_random_state(self.random_state), None)
+        self._set_model(cores)
         self.n_iter_ += 1
-        self.loss_curve_.append(self._loss(phi, Y))
+        self.loss_curve_.append(self._loss(cores, phi, Y))
         return self
 
     def _decision(self, X):
         check_is_fitted(self)
         X, _ = self._validate_X(X, reset=False)
         with _small_blas(X):
-            return mps_predict(self.cores_, self.label_site_, self._features(X))
+            model = self.decomposition_
+            return mps_predict(model.cores, model.label_site, self._features(X), self.normalize)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -425,6 +481,12 @@ class MPSClassifier(ClassifierMixin, _MPSBase):
     True
     """
 
+    @staticmethod
+    def _validation_score(f, Y):
+        """Accuracy of the outputs ``f`` against one-hot ``Y``."""
+        xp = get_namespace(f)
+        return float(xp.mean(xp.argmax(f, axis=1) == xp.argmax(Y, axis=1)))
+
     def _encode_targets(self, y, X, classes=None, refit=True):
         xp = get_namespace(X)
         y = to_numpy(y)
@@ -467,7 +529,7 @@ class MPSClassifier(ClassifierMixin, _MPSBase):
         -------
         self
         """
-        if not hasattr(self, "cores_"):
+        if not hasattr(self, "decomposition_"):
             self._validate_params()
         return self._partial_fit(X, y, classes=classes)
 
@@ -517,6 +579,16 @@ class MPSRegressor(RegressorMixin, _MPSBase):
     True
     """
 
+    @staticmethod
+    def _validation_score(f, Y):
+        """R^2 of the outputs ``f`` against standardised targets ``Y`` (outputs averaged
+        uniformly, as :meth:`score`)."""
+        xp = get_namespace(f)
+        residual = xp.sum((f - Y) ** 2, axis=0)
+        total = xp.sum((Y - xp.mean(Y, axis=0)) ** 2, axis=0)
+        total = xp.where(total > 0, total, xp.ones_like(total))
+        return float(xp.mean(1 - residual / total))
+
     def _encode_targets(self, y, X, classes=None, refit=True):
         xp = get_namespace(X)
         y = to_device(y, xp) if is_numpy(xp) else y
@@ -546,7 +618,7 @@ class MPSRegressor(RegressorMixin, _MPSBase):
         -------
         self
         """
-        if not hasattr(self, "cores_"):
+        if not hasattr(self, "decomposition_"):
             self._validate_params()
         return self._partial_fit(X, y)
 
