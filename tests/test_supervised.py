@@ -15,6 +15,7 @@ from tnml.datasets import load_digits_images, load_mnist
 from tnml.decompositions import random_cp, random_tucker
 from tnml.supervised.mps import (
     Environments,
+    MPSTensor,
     feature_map,
     init_mps,
     mps_dmrg_sweep,
@@ -322,3 +323,113 @@ def test_load_digits_images():
     images, target = load_digits_images()
     assert images.shape == (1797, 8, 8) and target.shape == (1797,)
     np.testing.assert_array_equal(images.reshape(1797, -1), load_digits().data)
+
+
+# -- MPS at the paper's scale (issue 16) --------------------------------------------------------
+def _template_images(n, n_sites=196, n_classes=5, seed=0):
+    """Sparse "ink" images of ``n_classes`` random templates, each sample showing 40% of its
+    template's ink plus stray ink: every sample's product state differs all along the chain,
+    which made the environments of the old (unnormalised) model vanish."""
+    rng = np.random.default_rng(seed)
+    templates = (rng.random((n_classes, n_sites)) < 0.3).astype(float)
+    y = rng.integers(0, n_classes, n)
+    X = templates[y] * (rng.random((n, n_sites)) < 0.4) * rng.uniform(0.5, 1.0, (n, n_sites))
+    X += 0.3 * rng.random((n, n_sites)) * (rng.random((n, n_sites)) < 0.3)
+    return X, y
+
+
+@pytest.mark.parametrize("solver", ["dmrg", "adam"])
+def test_mps_classifier_learns_a_196_site_chain(solver):
+    # The code before the unit environments reached 66% test accuracy here (DMRG defaults).
+    X, y = _template_images(300)
+    params = {"solver": "adam", "max_iter": 10} if solver == "adam" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Adam's ConvergenceWarning; stray-ink ranges
+        clf = tnml.MPSClassifier(random_state=0, **params).fit(X[:200], y[:200])
+        assert clf.score(X[200:], y[200:]) >= 0.95
+
+
+def test_mps_regressor_learns_a_196_site_chain():
+    X, y = _template_images(300)
+    target = y.astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg = tnml.MPSRegressor(random_state=0).fit(X[:200], target[:200])
+        assert reg.score(X[200:], target[200:]) >= 0.9
+
+
+@pytest.mark.parametrize("n_features", [1000, pytest.param(3000, marks=pytest.mark.slow)])
+def test_mps_wide_inputs_learn(n_features):
+    # Formerly a ZeroDivisionError in the conjugate-gradient step (1000-2000 features) or a
+    # constant model (every probability 0.5 at 3000).
+    rng = np.random.default_rng(0)
+    X = rng.random((100, n_features))
+    signal = X[:, 0] + X[:, n_features // 2]
+    clf = tnml.MPSClassifier(bond_dim=4, max_iter=1).fit(X, (signal > 1).astype(int))
+    assert np.ptp(clf.predict_proba(X)[:, 1]) > 0.1
+    assert clf.score(X, (signal > 1).astype(int)) > 0.65
+    reg = tnml.MPSRegressor(bond_dim=4, max_iter=1).fit(X, signal)
+    assert reg.score(X, signal) > 0.3
+
+
+def test_environments_stay_unit_along_a_784_site_sweep(rng):
+    X, _ = _template_images(40, n_sites=784)
+    phi = testing.asarray(feature_map(X))
+    Y = testing.asarray(np.eye(2)[rng.integers(0, 2, 40)])
+    cores, site = init_mps(phi, 2, 8, Y=Y)
+    cores, env = mps_dmrg_sweep(cores, site, phi, Y, bond_dim=8)
+    assert isinstance(env.left[site], testing.HostGuardArray)
+    for k in range(1, site + 1):
+        norms = np.linalg.norm(tnml.backend.to_numpy(env.left[k]), axis=1)
+        np.testing.assert_allclose(norms, 1.0, rtol=1e-10)
+        assert np.all(np.isfinite(tnml.backend.to_numpy(env.left_log[k])))
+    # the plain model's scales: shrinking along the chain, but finite (no underflow to 0)
+    assert np.all(np.isfinite(tnml.backend.to_numpy(env.left_log[site])))
+    assert float(np.max(tnml.backend.to_numpy(env.left_log[site]))) < 0
+    f = tnml.backend.to_numpy(mps_predict(cores, site, phi))
+    assert np.all(np.isfinite(f)) and np.std(f) > 1e-3
+
+
+def test_mps_memory_budget_is_checked_before_allocating():
+    X = np.zeros((2000, 500))
+    y = np.arange(2000) % 2
+    with tnml.config_context(max_memory="20MB"):
+        with pytest.raises(tnml.MemoryBudgetError, match="MPSClassifier"):
+            tnml.MPSClassifier(bond_dim=64).fit(X, y)
+
+
+def test_mps_float32_fit_then_float64_predict_does_not_warn(rng):
+    X = rng.random((80, 6)) * 1000 + 5000
+    y = np.arange(80) % 2
+    clf = tnml.MPSClassifier(bond_dim=3, max_iter=1).fit(X.astype(np.float32), y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.predict(X)
+    with pytest.warns(UserWarning, match="outside the range"):
+        clf.predict(X + 1000)
+
+
+def test_mps_fitted_model_is_a_format(rng):
+    X, y = rng.random((60, 5)), np.arange(60) % 3
+    clf = tnml.MPSClassifier(bond_dim=3, max_iter=1).fit(X, y)
+    model = clf.decomposition_
+    assert isinstance(model, MPSTensor) and model.label_site == clf.label_site_
+    assert model.shape[model.label_site + 1] == 3 and len(model.shape) == 6
+    W = model.to_tensor()
+    assert float(model.norm()) == pytest.approx(np.linalg.norm(W))
+    index = np.array([[1, 0, 1, 2, 0, 1]])
+    np.testing.assert_allclose(model.entries(index), W[tuple(index[0])])
+    assert model.n_params == sum(core.size for core in model.cores)
+
+
+@pytest.mark.filterwarnings("ignore:X has features outside the range seen in fit")
+def test_mps_validation_scores_are_scores():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:400], y[:400]
+    clf = tnml.MPSClassifier(bond_dim=6, early_stopping=True, max_iter=3, random_state=0)
+    clf.fit(X, y)
+    assert all(0 <= s <= 1 for s in clf.validation_scores_)
+    assert max(clf.validation_scores_) > 0.8  # accuracies, no longer negative losses
+    reg = tnml.MPSRegressor(bond_dim=4, early_stopping=True, max_iter=3, random_state=0)
+    reg.fit(X, y.astype(float))
+    assert all(s <= 1 for s in reg.validation_scores_) and max(reg.validation_scores_) > 0  # R^2

@@ -34,6 +34,8 @@ Quantum Sci. Technol. 3, 2018 (data-driven initialisation).
 
 import math
 
+import numpy as np
+
 from ..backend import get_namespace
 from ..contract import einsum
 from ..decompositions import FactorizedTensor, TTTensor
@@ -249,7 +251,16 @@ def environment_bytes(n_samples, n_sites, d, bond_dim, n_outputs, itemsize):
 
 
 def init_mps(
-    phi, n_outputs, bond_dim, label_site=None, Y=None, alpha=1e-4, n_steps=10, normalize=True
+    phi,
+    n_outputs,
+    bond_dim,
+    label_site=None,
+    Y=None,
+    alpha=1e-4,
+    n_steps=10,
+    normalize=True,
+    start="data",
+    random_state=None,
 ):
     """The data-driven initial MPS: principal product subspaces from both ends; the label core
     is zero, or fitted to targets ``Y`` when given.
@@ -278,6 +289,12 @@ def init_mps(
         Conjugate-gradient steps for the label core when a direct solve is dearer.
     normalize : bool
         Fit the label core for the model with unit environments (:func:`mps_predict`).
+    start : {'data', 'identity'}
+        ``'identity'``: the paper's near-identity start instead (``A[:, 0, :] = I`` plus
+        N(0, 0.01) noise); it learned no better than the data-driven start on upsampled
+        digits (14 x 14: 99.3% both) nor on long noisy synthetic chains.
+    random_state : None, int or RandomState
+        The noise of the identity start.
 
     Returns
     -------
@@ -288,6 +305,10 @@ def init_mps(
     n, n_sites, d = phi.shape
     sites = _by_site(phi)
     c = n_sites // 2 if label_site is None else label_site
+    if start == "identity":
+        return _identity_start(
+            phi, n_outputs, bond_dim, c, Y, alpha, n_steps, normalize, random_state
+        )
     cores = [None] * n_sites
     env, log_scale = _ones(phi, xp), xp.zeros((n, 1), dtype=phi.dtype)
     for k in range(c):
@@ -312,6 +333,31 @@ def init_mps(
             LP = LP * xp.exp(log_scale)
         label_core = _solve_bond(LP, env, Y, label_core, alpha, n_steps)
     cores[c] = xp.reshape(label_core, (left_dim, d, n_outputs, right_dim))
+    return cores, c
+
+
+def _identity_start(phi, n_outputs, bond_dim, c, Y, alpha, n_steps, normalize, random_state):
+    """The near-identity start: every core passes its left bond on unchanged for the first
+    local component (``A[:, 0, :] = I``) plus small noise, so that every sample's
+    environments start alike and each bond update first sees its own two sites' features."""
+    from ..backend import check_random_state, to_device
+
+    xp = get_namespace(phi)
+    n, n_sites, d = phi.shape
+    rng = check_random_state(random_state)
+    dims = [min(bond_dim, d ** min(k, n_sites - k, 30)) for k in range(n_sites + 1)]
+    cores = []
+    for k in range(n_sites):
+        core = 1e-2 * rng.standard_normal((dims[k], d, dims[k + 1]))
+        core[:, 0, :] += np.eye(dims[k], dims[k + 1])
+        cores.append(to_device(core.astype(phi.dtype), xp))
+    a, _, b = cores[c].shape
+    cores[c] = xp.zeros((a, d, n_outputs, b), dtype=phi.dtype)
+    if Y is not None:
+        env = Environments(cores, c, phi)
+        LP, R = env.design(c, _by_site(phi), normalize, label=True)
+        C = _solve_bond(LP, R, Y, xp.reshape(cores[c], (a * d, n_outputs, b)), alpha, n_steps)
+        cores[c] = xp.reshape(C, (a, d, n_outputs, b))
     return cores, c
 
 
