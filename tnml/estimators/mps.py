@@ -272,7 +272,7 @@ class _MPSBase(BaseEstimator):
         self.loss_curve_, self.validation_scores_ = [], [] if self.early_stopping else None
         self.n_iter_ = 0
         self._adam = adam_init(cores) if self.solver == "adam" else None
-        best, best_cores, stale = -math.inf, None, 0
+        best, best_cores, stale, best_loss = -math.inf, None, 0, math.inf
         env = None
         converged = False
         progress = self._progress(phi)
@@ -310,11 +310,18 @@ class _MPSBase(BaseEstimator):
                     if stale >= self.n_iter_no_change:
                         converged = True
                         break
-            elif len(self.loss_curve_) > 1:
-                previous = self.loss_curve_[-2]
-                if previous - self.loss_curve_[-1] <= self.tol * max(previous, 1e-300):
-                    converged = True
-                    break
+            else:
+                # As scikit-learn's MLP: stop after n_iter_no_change iterations that do not
+                # improve the best training loss by tol (relative); Adam's epoch losses are
+                # noisy, a single worse epoch is no convergence.
+                loss = self.loss_curve_[-1]
+                if not math.isfinite(best_loss) or loss < best_loss * (1 - self.tol):
+                    best_loss, stale = loss, 0
+                else:
+                    stale += 1
+                    if stale >= self.n_iter_no_change:
+                        converged = True
+                        break
         if progress is not None:
             progress.close()
         if best_cores is not None:
@@ -472,8 +479,8 @@ class MPSClassifier(ClassifierMixin, _MPSBase):
     max_iter : int, default=2
         Sweeps (dmrg) or epochs (adam).
     tol : float, default=1e-4
-        Stop when the training loss improves by less than this fraction (or, with early
-        stopping, the validation score for ``n_iter_no_change`` iterations).
+        Stop when for ``n_iter_no_change`` iterations the training loss (or, with early
+        stopping, the validation score) has not improved on its best by this fraction.
     alpha : float, default=1e-4
         Ridge penalty. DMRG: relative to the design's scale, ``alpha * s * ||B||^2`` added to
         the mean squared error with ``s`` the mean squared norm of a design row (1 for
@@ -489,6 +496,7 @@ class MPSClassifier(ClassifierMixin, _MPSBase):
         validation score.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=2
+        Iterations without improvement before stopping (see ``tol``).
     random_state : None, int or RandomState
     verbose : int, default=0
         1: a tqdm progress bar; 2: also the training loss after every iteration.
