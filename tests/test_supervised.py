@@ -433,3 +433,10 @@ def test_mps_validation_scores_are_scores():
     reg = tnml.MPSRegressor(bond_dim=4, early_stopping=True, max_iter=3, random_state=0)
     reg.fit(X, y.astype(float))
     assert all(s <= 1 for s in reg.validation_scores_) and max(reg.validation_scores_) > 0  # R^2
+
+
+def test_identity_start_fits_its_label_core(rng):
+    phi = feature_map(rng.random((50, 12)))
+    Y = np.eye(3)[rng.integers(0, 3, 50)]
+    cores, site = init_mps(phi, 3, 4, Y=Y, start="identity", random_state=0)
+    assert cores[site].shape[2] == 3 and np.abs(mps_predict(cores, site, phi)).max() > 0.1

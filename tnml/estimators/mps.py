@@ -485,6 +485,11 @@ class MPSClassifier(ClassifierMixin, _MPSBase):
         Ridge penalty. DMRG: relative to the design's scale, ``alpha * s * ||B||^2`` added to
         the mean squared error with ``s`` the mean squared norm of a design row (1 for
         'trig' with ``normalize``). Adam: ``alpha * ||A||^2`` on every core (absolute).
+        With ``bond_dim`` well below the number of classes the label index is squeezed through
+        every bond it crosses, and exactly solved bond tensors truncate badly: raise
+        ``alpha`` to about 1e-2 there (8 x 8 digits, 500 training images, bond_dim=4: 19%
+        test accuracy at 1e-4, 87% at 1e-2; at bond_dim 8 and 20, 1e-4 is best, 96.7% and
+        97.8%).
     cutoff : float, default=0.0
         Drop singular values whose share of the bond tensor's squared norm is below this
         (adaptive bond dimensions, at most ``bond_dim``).

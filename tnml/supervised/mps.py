@@ -12,17 +12,21 @@ Cores are stored as a list: site ``k`` has shape ``(D_{k-1}, d, D_k)`` (``D_0 = 
 the label site has shape ``(D_{c-1}, d, L, D_c)``.
 
 Training (:func:`mps_dmrg_sweep`) moves a two-site bond tensor along the chain: the sites left of
-the bond are left-orthonormal and those right of it right-orthonormal, so that the per-sample
-environments (the contractions of each side with the sample's features) are cached vectors of
-norm at most one and never explode or vanish through 64 or 784 products. The bond tensor is
-updated by conjugate-gradient steps on the ridge-regularised squared loss (exact least squares in
-the limit of many steps) and split back by a truncated SVD, which moves the label index one site
-on. One bond update costs ``O(n_samples * D^2 * d^2 * L)``, one sweep ``n_sites`` times that.
+the bond are left-orthonormal and those right of it right-orthonormal, and the per-sample
+environments (the contractions of each side with the sample's features) are cached at unit
+norm, their log-norms tracked. Without that, the environments shrink like the share of each
+sample's product state that the MPS keeps: on digits upsampled to 28 x 28 (784 sites) their
+median norm at the chain's centre was 3e-5 and the smallest 1e-48, the outputs 1e-3 against
+targets of order one, and the bond tensors stayed near zero (42% test accuracy at 196 sites).
+By default the model itself is defined on unit environments (:func:`mps_predict`). The bond
+tensor solves the ridge-regularised normal equations (directly where that is cheaper,
+otherwise by conjugate-gradient steps) and is split back by a truncated SVD, which moves the
+label index one site on. One bond update costs ``O(n_samples * D^2 * d^2 * L)``, one sweep
+``n_sites`` times that.
 
 The initial MPS is the data's own "principal product subspace": scanning from each end, the
-left (right) block keeps the ``D`` leading singular directions of the samples' block
-environments, which retains as much of each sample's product-state norm as bond dimension
-``D`` allows. This is what keeps the environments well scaled from the first sweep on.
+left (right) block keeps the ``D`` leading singular directions of the samples' unit block
+environments; the label core is then the ridge solution on that basis.
 
 References
 ----------
