@@ -440,3 +440,13 @@ def test_identity_start_fits_its_label_core(rng):
     Y = np.eye(3)[rng.integers(0, 3, 50)]
     cores, site = init_mps(phi, 3, 4, Y=Y, start="identity", random_state=0)
     assert cores[site].shape[2] == 3 and np.abs(mps_predict(cores, site, phi)).max() > 0.1
+
+
+@pytest.mark.filterwarnings("ignore:X has features outside the range seen in fit")
+def test_mps_cutoff_adapts_the_bond_dimensions():
+    X, y = load_digits(return_X_y=True)
+    full = tnml.MPSClassifier(bond_dim=12, max_iter=1).fit(X[:300], y[:300])
+    cut = tnml.MPSClassifier(bond_dim=12, max_iter=1, cutoff=1e-3).fit(X[:300], y[:300])
+    assert max(full.bond_dims_) == 12
+    assert sum(cut.bond_dims_) < sum(full.bond_dims_)
+    assert cut.decomposition_.n_params < full.decomposition_.n_params
