@@ -83,8 +83,8 @@ def network_adam(
     learning_rate = check_nonneg_float(learning_rate, "learning_rate")
     init_std = check_nonneg_float(init_std, "init_std")
     X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
-    _, peak, small = _plan(adjacency, permutation, X.dtype.itemsize)
-    check_memory(peak, f"network_adam on a structure of {graph.n_cores} cores")
+    plan = _plan(adjacency, permutation, X.dtype.itemsize)
+    check_memory(plan.peak, f"network_adam on a structure of {graph.n_cores} cores")
     xp = get_namespace(X)
     rng = check_random_state(random_state)
     weight = None if mask is None else xp.asarray(mask, dtype=X.dtype)
@@ -107,7 +107,7 @@ def network_adam(
     others = [graph.others(k) for k in range(graph.n_cores)]
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     best = None
-    with _blas_threads(small):
+    with _blas_threads(plan.small):
         for start in range(n_init):
             cores = _initial_cores(graph, X, init if start == 0 else "random", 0.0, rng, init_std)
             first = [xp.zeros_like(core) for core in cores]
