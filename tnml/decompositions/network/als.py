@@ -11,7 +11,10 @@ contract the two directly (the doubled network without core ``k``, and X with th
 without core ``k``), or form ``E_k`` once and take two GEMMs. When every core forms its
 environment, the environments are reused along the sweep (the blocks of cores after ``k`` are
 contracted once per sweep, the block before ``k`` grows by one core per update), so a sweep
-costs about ``3N`` pairwise contractions instead of ``N(N-2)``. With a mask every slice of
+costs about ``3N`` pairwise contractions instead of ``N(N-2)``, as long as the blocks held fit
+the working-memory cap (a small multiple of the data plus the network, see :func:`_plan`); an
+environment larger than the cap is formed in slices over its leading data modes, each adding
+its share to ``E^T E`` and ``X E``. With a mask every slice of
 core ``k`` is a row-wise least-squares problem over its observed entries
 (:func:`~tnml.decompositions._masked.solve_rowwise`), whose design rows are rows of the dense
 environment on small tensors and gathered per observation otherwise. Every contraction goes
@@ -290,9 +293,7 @@ def _random_start(graph, X, norm_x, rng, std=None):
     if contraction_info(
         graph.norm_subscripts, *shapes, *shapes, optimize=_PATH
     ).largest_intermediate <= _working_cap(graph):
-        norm = float(
-            xp.sqrt(xp.abs(einsum(graph.norm_subscripts, *cores, *cores, optimize=_PATH)))
-        )
+        norm = float(xp.sqrt(xp.abs(einsum(graph.norm_subscripts, *cores, *cores, optimize=_PATH))))
     else:
         # The doubled network of a densely connected one (rank 2 on every bond of an order-8
         # network: 2^32 entries) is too large to contract: its expected norm instead, exact
