@@ -19,6 +19,7 @@ from tnml.structure_search import (
     Objective,
     Runner,
     SearchSpace,
+    cache_key,
     canonical_key,
     n_params,
     to_data_order,
@@ -132,7 +133,7 @@ def test_start_option_chooses_where_the_local_searches_begin():
     # 'auto' with a matrix starts from its ranks, and 'uniform' overrides them
     matrix = [[3, 3, 0, 1], [3, 3, 2, 0], [0, 2, 3, 2], [1, 0, 2, 3]]
     given = tnml.StructureSearch("tnale", **{**kwargs, "graph": matrix}).fit(X).history_[0]
-    assert given["key"] == "fit|" + canonical_key(to_data_order(matrix))
+    assert given["key"] == cache_key(to_data_order(matrix))
     scanned = tnml.StructureSearch("tnale", start="uniform", **{**kwargs, "graph": matrix})
     assert _bond_ranks(scanned.fit(X).history_[0]["structure"]) == []
 
@@ -195,6 +196,66 @@ def test_isomorphic_candidates_are_scored_once():
     assert records[0] is records[1] is records[2]
     runner.evaluate([{"structure": ring}])
     assert runner.n_evaluations == 1 and runner.n_cache_hits == 3
+
+
+def test_differently_fitted_requests_of_one_structure_get_their_own_answers():
+    # The cache key holds the fit settings and the start: a one-sweep refit and a full one of
+    # the same structure (greedy's stepping stone and precise refit share the stage) are two
+    # questions, and a warm start from a fitted network is a third.
+    X = _planted()
+    runner = Runner(X, None, None, Objective(), method="test", fit_params={"max_iter": 200}, seed=0)
+    short, full = runner.evaluate(
+        [
+            {"structure": RING, "stage": "refit", "keep": True, "fit_params": {"max_iter": 1}},
+            {"structure": RING, "stage": "refit", "keep": True, "fit_params": {"max_iter": 200}},
+        ]
+    )
+    assert runner.n_evaluations == 2 and short["key"] != full["key"]
+    assert short["rse"] > 100 * full["rse"]
+    (warm,) = runner.evaluate([{"structure": RING, "stage": "refit", "warm_from": short}])
+    assert runner.n_evaluations == 3 and warm["start"] == "warm" and warm["parent"] == 1
+    # asked again, each is answered from the cache
+    again = runner.evaluate(
+        [
+            {"structure": RING, "stage": "refit", "fit_params": {"max_iter": 1}},
+            {"structure": RING, "stage": "refit", "warm_from": short},
+        ]
+    )
+    assert again == [short, warm] and runner.n_evaluations == 3
+
+
+def test_tnale_warm_starts_never_score_worse_than_their_centre():
+    # The uniform scan fits ring ranks 1, 2, 4, 3 from random starts first; tnale's sweeps
+    # then ask for larger ranks warm-started from the centre: each is its own evaluation
+    # (before, the scan's random-start record answered for it) and, padded from the centre's
+    # network, ends no worse than the centre.
+    X = _planted(RING) + 0.05 * np.random.default_rng(0).standard_normal((3,) * 4)
+    search = tnml.StructureSearch(
+        "tnale", graph="ring", max_rank=3, max_evaluations=40, random_state=0
+    ).fit(X)
+    by_evaluation = {h["evaluation"]: h for h in search.history_}
+    warm = [h for h in search.history_ if h["start"] == "warm"]
+    assert warm
+    for record in warm:
+        assert record["rse"] <= by_evaluation[record["parent"]]["rse"] * (1 + 1e-6) + 1e-9
+        assert record["n_params"] > by_evaluation[record["parent"]]["n_params"]
+
+
+def test_runner_keeps_only_the_networks_that_can_serve_as_warm_starts(monkeypatch):
+    from tnml.structure_search import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "KEPT_NETWORKS", 3)
+    X = _planted()
+    space = SearchSpace(X.shape, "ring", max_rank=3)
+    runner = Runner(X, None, None, Objective(), method="test", fit_params={"max_iter": 5}, seed=0)
+    structures = [space.structure(np.add(ranks, 1)) for ranks in np.ndindex(3, 3, 3, 1)]
+    for structure in structures[:10]:
+        (record,) = runner.evaluate([{"structure": structure, "keep": True}])
+        assert runner.can_warm_start(record)
+        assert len(runner.networks) <= 4 and runner.best["evaluation"] in runner.networks
+    batch = runner.evaluate([{"structure": s, "keep": True} for s in structures[10:16]])
+    assert all(runner.can_warm_start(r) for r in batch)  # the latest batch is kept whole
+    assert len(runner.networks) <= 7
 
 
 def test_internal_cores_are_relabelled_in_the_canonical_form():

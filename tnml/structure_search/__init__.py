@@ -4,7 +4,7 @@ the :class:`~tnml.StructureSearch` estimator."""
 from .encoding import SearchSpace, canonical_key, n_params, to_data_order
 from .estimator import METHODS, StructureSearch
 from .objective import Objective, holdout_split
-from .runner import BudgetExhausted, Runner, candidate_seed
+from .runner import BudgetExhausted, Runner, cache_key, candidate_seed
 from .searchers import SEARCHERS, greedy, random_search, tnale, tnls, uniform_scan
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "holdout_split",
     "Runner",
     "BudgetExhausted",
+    "cache_key",
     "candidate_seed",
     "SEARCHERS",
     "greedy",

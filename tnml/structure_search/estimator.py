@@ -12,7 +12,7 @@ from .._validation import check_tensor
 from ..backend import check_random_state, get_namespace, is_numpy
 from .encoding import SearchSpace, canonical_key
 from .objective import Objective, holdout_split
-from .runner import BudgetExhausted, Runner, _evaluate, candidate_seed
+from .runner import BudgetExhausted, Runner, _evaluate
 from .searchers import SEARCHERS
 
 __all__ = ["StructureSearch"]
@@ -318,9 +318,10 @@ class StructureSearch(BaseEstimator):
         )
         start = time.perf_counter()
         try:
-            SEARCHERS[self.method](
-                runner, space, np.random.RandomState(seed), **self._searcher_params(space)
-            )
+            with runner:  # one worker pool for the whole search
+                SEARCHERS[self.method](
+                    runner, space, np.random.RandomState(seed), **self._searcher_params(space)
+                )
         except BudgetExhausted:
             pass
         finally:
@@ -340,7 +341,7 @@ class StructureSearch(BaseEstimator):
                 train,
                 held_out,
                 structure,
-                candidate_seed(seed, best["key"]),
+                best["seed"],
                 None,
                 fit_params,
                 runner._config,

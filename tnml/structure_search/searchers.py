@@ -119,10 +119,7 @@ def _grow(
     """Raise one bond rank at a time from ``ranks`` (fitted as ``current``) until the RSE
     reaches ``max_rse``; return the final ranks and record. Edges in ``barred`` never grow,
     and no step goes beyond ``max_params`` parameters."""
-    from ..decompositions.network import pad_network
-
     while current["status"] == "ok" and current["rse"] > max_rse:
-        network = runner.network(current)
         batch, steps = [], []
         for index, rank in enumerate(ranks):
             if rank + rank_increment > space.max_rank or index in barred:
@@ -137,9 +134,8 @@ def _grow(
                     "structure": structure,
                     "keep": True,
                     "stage": "grow",
-                    "init": None
-                    if network is None
-                    else pad_network(network, structure, random_state=seed),
+                    "warm_from": current,
+                    "pad_seed": seed,
                     "fit_params": {"max_iter": candidate_iter},
                 }
             )
@@ -164,7 +160,7 @@ def _grow(
             [
                 _refit(
                     batch[chosen]["structure"],
-                    runner.network(records[chosen]),
+                    records[chosen],
                     refit_iter,
                     max_rse,
                     precise=records[chosen]["rse"] <= _NEAR_TARGET,
@@ -194,8 +190,9 @@ def _tree_proposal(runner, space, max_rse, refit_iter):
 
 
 def _refit(structure, warm, refit_iter, max_rse, *, precise, stage="refit"):
-    """A fit towards RSE ``max_rse / 10``, from a random start and then from ``warm`` (a
-    network or None): a warm start near a saddle can stall where a fresh start converges.
+    """A fit towards RSE ``max_rse / 10``, from a random start and then from ``warm`` (the
+    record of a kept fit, or None): a warm start near a saddle can stall where a fresh start
+    converges.
 
     A ``precise`` refit (of a structure whose short fit ended near the target) runs to the
     target or ``refit_iter`` sweeps, as slow final convergence would otherwise pass for
@@ -206,7 +203,7 @@ def _refit(structure, warm, refit_iter, max_rse, *, precise, stage="refit"):
         "structure": structure,
         "keep": True,
         "stage": stage,
-        "init": [None] if warm is None else [None, warm],
+        **({} if warm is None else {"warm_from": warm, "starts": ("random", "warm")}),
         "fit_params": {
             "max_iter": refit_iter if precise else min(refit_iter, _STEPPING_STONE_ITER),
             "tol": 0.0 if precise else _SETTLED,
@@ -463,7 +460,6 @@ def tnale(
     n_ranks = len(ranks)
     variables = list(range(n_ranks)) + ([n_ranks] if space.search_permutation else [])
     order = variables + variables[-2:0:-1] if len(variables) > 1 else variables
-    from ..decompositions.network import pad_network
 
     sweep, restarts, best = 0, 0, None
     while True:
@@ -485,15 +481,14 @@ def tnale(
             # Larger ranks start from the centre's fit, padded: never worse than the centre,
             # where a random start of an over-complete ring often stalls in a swamp.
             (centre,) = runner.evaluate([_candidate(space, ranks, permutation, keep=True)])
-            warm = runner.network(centre)
+            warm = runner.can_warm_start(centre)
             candidates = []
             for value in probes:
                 trial = _with(ranks, variable, value)
                 candidate = _candidate(space, trial, permutation, keep=True)
-                if warm is not None and value > ranks[variable]:
-                    candidate["init"] = pad_network(
-                        warm, candidate["structure"], random_state=int(rng.randint(2**31 - 1))
-                    )
+                if warm and value > ranks[variable]:
+                    candidate["warm_from"] = centre
+                    candidate["pad_seed"] = int(rng.randint(2**31 - 1))
                 candidates.append(candidate)
             records = runner.evaluate(candidates)
             if probes is grid:
