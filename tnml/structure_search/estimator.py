@@ -58,16 +58,21 @@ class StructureSearch(BaseEstimator):
     search_permutation : 'auto' or bool, default='auto'
         Whether modes may move between cores; 'auto': unless the graph is fully connected
         (where every placement is equivalent).
-    start : {'auto', 'uniform', 'random'}, default='auto'
+    start : {'auto', 'uniform', 'random', 'ring'}, default='auto'
         Where 'tnale' and 'tnls' begin. 'uniform': the best structure with every bond rank
         equal (at ``permutation``), found by scanning the uniform rank over ``[1,
         max_rank]`` by doubling then bisection (about ``2 log2(max_rank)`` fits); the
         search then only improves on it, so it is never worse than the plain tensor ring
-        (``graph='ring'``) or train (``'chain'``) of the best single rank. 'random': random
-        ranks and, when searched, a random placement (the reference implementations'
-        start). 'auto': the ranks of ``graph`` when it is a matrix, else 'uniform' for
-        'tnale' and 'random' for 'tnls' (local sampling stops after a few idle rounds, and
-        from the uniform ring it often stops there before it finds the placement).
+        (``graph='ring'``) or train (``'chain'``) of the best single rank. 'ring' ('tnale'
+        on ``graph='full'``): tnale first searches the rings inside the full graph (their
+        ranks and mode placement, from the best uniform ring), then sweeps every edge of the
+        full graph from the best ring or chain found: never worse than the plain TR/TT it
+        reaches, and it finds a permuted ring that sweeps from the uniform full graph miss.
+        'random': random ranks and, when searched, a random placement (the reference
+        implementations' start). 'auto': the ranks of ``graph`` when it is a matrix, else
+        for 'tnale' 'ring' on the full graph and 'uniform' on a ring or chain, and 'random'
+        for 'tnls' (local sampling stops after a few idle rounds, and from the uniform ring
+        it often stops there before it finds the placement).
     max_rank : int, default=8
         Largest bond rank tried.
     rank_increment : int, default=1
@@ -140,7 +145,7 @@ class StructureSearch(BaseEstimator):
         "graph": [StrOptions({"full", "ring", "chain"}), "array-like"],
         "permutation": ["array-like", None],
         "search_permutation": ["boolean", StrOptions({"auto"})],
-        "start": [StrOptions({"auto", "uniform", "random"})],
+        "start": [StrOptions({"auto", "uniform", "random", "ring"})],
         "max_rank": [Interval(numbers.Integral, 1, None, closed="left")],
         "rank_increment": [Interval(numbers.Integral, 1, None, closed="left")],
         "radius": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -372,11 +377,12 @@ class StructureSearch(BaseEstimator):
         start = self.start
         if start == "auto":
             given = not isinstance(self.graph, str)
-            start = (
-                (space.start_ranks, space.permutation)
-                if given
-                else ("uniform" if self.method == "tnale" else "random")
-            )
+            if given:
+                start = (space.start_ranks, space.permutation)
+            elif self.method == "tnale":
+                start = "ring" if self.graph == "full" else "uniform"
+            else:
+                start = "random"
         if self.method == "tnale":
             return {"radius": self.radius, "init_radius": self.radius + 1, "start": start}
         if self.method == "tnls":

@@ -18,7 +18,7 @@ References
 
 import numpy as np
 
-from .encoding import n_params
+from .encoding import SearchSpace, n_params
 
 __all__ = ["greedy", "tnale", "tnls", "random_search", "uniform_scan", "SEARCHERS"]
 
@@ -385,7 +385,32 @@ def uniform_scan(runner, space, permutation=None):
         fit(probes)
 
 
-def _start(runner, space, rng, start):
+def _is_full(space):
+    n = len(space.shape)
+    return space.n_internal == 0 and len(space.edges) == n * (n - 1) // 2
+
+
+def _ring_start(runner, space, rng, settings):
+    """The best uniform chain (:func:`uniform_scan`), then TnALE on the rings inside a fully
+    connected template (mode placement searched, from the best uniform ring); the best
+    network so far as ranks of the template's edges. Every ring and chain is a subgraph of
+    the full graph, so the search starting there is never worse than the best plain TT of a
+    single rank, nor than the TR tnale reached. Sweeps over the full graph's edges one rank at
+    a time, as tnale's are, do not find a permuted ring: moving one bond means raising one
+    rank and lowering another, and neither step pays on its own."""
+    kwargs = {"max_rank": space.max_rank}
+    uniform_scan(runner, SearchSpace(space.shape, "chain", space.permutation, **kwargs))
+    ring = SearchSpace(space.shape, "ring", space.permutation, search_permutation=True, **kwargs)
+    tnale(runner, ring, rng, **settings, start="uniform")
+    if runner.best is None or runner.best["status"] != "ok":
+        return _start(runner, space, rng, "uniform")
+    matrix = np.asarray(runner.best["structure"])
+    slot_mode = space.permutation
+    ranks = [max(1, int(matrix[slot_mode[i], slot_mode[j]])) for i, j in space.edges]
+    return ranks, np.array(space.permutation)
+
+
+def _start(runner, space, rng, start, settings=None):
     """Starting ranks and permutation of a local search (see :func:`tnale`'s ``start``)."""
     if isinstance(start, str):
         if start == "uniform":
@@ -393,8 +418,11 @@ def _start(runner, space, rng, start):
             return [rank] * len(space.edges), np.array(space.permutation)
         if start == "random":
             return space.random_ranks(rng), space.random_permutation(rng)
+        if start == "ring" and settings is not None and _is_full(space):
+            return _ring_start(runner, space, rng, settings)
         raise ValueError(
-            f"start must be 'uniform', 'random' or (ranks, permutation), got {start!r}"
+            f"start must be 'uniform', 'random', 'ring' (tnale on the full graph) or "
+            f"(ranks, permutation), got {start!r}"
         )
     ranks, permutation = start
     return list(ranks), np.asarray(permutation)
@@ -452,11 +480,19 @@ def tnale(
 
     ``start`` is where the sweeps begin: ``'uniform'`` (default) the best structure with all
     bond ranks equal, at the space's starting permutation, found by :func:`uniform_scan` (so
-    the result is never worse than the best uniform ring or train); ``'random'`` random ranks
-    and, when searched, a random permutation (the reference implementation's start); or a
-    pair ``(ranks, permutation)``.
+    the result is never worse than the best uniform ring or train); ``'ring'`` on a fully
+    connected template, the best ring or chain that tnale finds on the rings inside it (mode
+    placement searched), see :func:`_ring_start`; ``'random'`` random ranks and, when
+    searched, a random permutation (the reference implementation's start); or a pair
+    ``(ranks, permutation)``.
     """
-    ranks, permutation = _start(runner, space, rng, start)
+    settings = {
+        "radius": radius,
+        "init_radius": init_radius,
+        "n_interpolation_sweeps": n_interpolation_sweeps,
+        "n_restarts": n_restarts,
+    }
+    ranks, permutation = _start(runner, space, rng, start, settings)
     n_ranks = len(ranks)
     variables = list(range(n_ranks)) + ([n_ranks] if space.search_permutation else [])
     order = variables + variables[-2:0:-1] if len(variables) > 1 else variables
