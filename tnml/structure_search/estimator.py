@@ -118,10 +118,13 @@ class StructureSearch(BaseEstimator):
     history_ : list of dict
         One dict per evaluation: ``evaluation``, ``method``, ``stage``, ``structure``,
         ``n_params``, ``compression_ratio``, ``rse``, ``objective``, ``seconds``, ``seed``,
-        ``status`` ('ok' or 'skipped_memory'). ``pandas.DataFrame(history_)`` is a table.
+        ``start`` ('random', 'warm' or 'random+warm'; a warm start also gives ``parent``, the
+        evaluation it started from), ``key`` (the cache key), ``status`` ('ok' or
+        'skipped_memory'). ``pandas.DataFrame(history_)`` is a table.
     n_evaluations_ : int
     n_cache_hits_ : int
-        Candidates answered from the cache (isomorphic to one fitted before).
+        Candidates answered from the cache (the same question as one fitted before: an
+        isomorphic structure, with the same stage, fit settings and start).
     shape_ : tuple of int
 
     Examples
