@@ -127,9 +127,7 @@ def part_a(path, methods, n_jobs, seed):
         )
         if method in ("tnale", "defaults"):
             met = hit is not None and hit["evaluation"] <= 300 and hit["elapsed"] <= 120
-            print(
-                f"   target {method} <= 300 evaluations, <= 120 s: {'met' if met else 'MISSED'}"
-            )
+            print(f"   target {method} <= 300 evaluations, <= 120 s: {'met' if met else 'MISSED'}")
             ok &= met
     return ok
 
