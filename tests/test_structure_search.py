@@ -402,6 +402,26 @@ def test_resume_continues_in_process_and_reports_the_same_best(tmp_path):
     assert canonical_key(more.best_structure_) == canonical_key(uninterrupted.best_structure_)
 
 
+def test_resume_with_networks_dropped_makes_the_uninterrupted_decisions(tmp_path, monkeypatch):
+    # Greedy warm-starts every step from kept networks; with only two kept besides the best
+    # and the latest batch, most are dropped before the checkpoint is written. The replay
+    # knows which were kept at each step (warm starts are part of the cache key), so the
+    # resumed search asks the same questions as the uninterrupted one.
+    from tnml.structure_search import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "KEPT_NETWORKS", 2)
+    X = _planted()
+    checkpoint = str(tmp_path / "search.npz")
+    kwargs = dict(max_rank=3, max_rse=1e-6, random_state=0)
+    tnml.StructureSearch("greedy", max_evaluations=25, checkpoint=checkpoint, **kwargs).fit(X)
+    resumed = tnml.StructureSearch(
+        "greedy", max_evaluations=45, checkpoint=checkpoint, resume=True, **kwargs
+    ).fit(X)
+    uninterrupted = tnml.StructureSearch("greedy", max_evaluations=45, **kwargs).fit(X)
+    assert [h["key"] for h in resumed.history_] == [h["key"] for h in uninterrupted.history_]
+    assert any(h["start"] != "random" for h in resumed.history_[25:])
+
+
 def test_tnale_resumed_mid_scan_makes_the_uninterrupted_decisions(tmp_path):
     X = _planted(RING, RING_PERMUTATION)
     checkpoint = str(tmp_path / "search.npz")
