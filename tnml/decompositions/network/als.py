@@ -174,10 +174,10 @@ def _plan(adjacency, permutation, itemsize):
         strategies.append(choice)
         sliced.append(n_sliced)
         working = max(working, memory)
-        if choice == "environment":
-            _, modes = _sliced_shapes(graph, k, n_sliced)
-            largest = max(largest, rows * bonds // math.prod(shape[m] for m in modes))
-            copies += n_sliced == 0 and graph.mode_of_core[k] not in (None, 0)
+        _, modes = _sliced_shapes(graph, k, n_sliced)
+        largest = max(largest, rows * bonds // math.prod(shape[m] for m in modes))
+        unfolded = choice == "environment" and not n_sliced  # X_(k) held (see _FullData)
+        copies += unfolded and graph.mode_of_core[k] not in (None, 0)
     n = graph.n_cores
     reuse = n >= 3 and all(c == "environment" for c in strategies) and not any(sliced)
     if reuse:
