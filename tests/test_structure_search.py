@@ -306,6 +306,34 @@ def test_parallel_and_serial_searches_are_identical():
     )
 
 
+def test_one_pool_per_search_hands_large_data_once_and_gives_the_serial_result():
+    # Inside `with runner:` one joblib pool serves every batch, and data over 1 MB is
+    # memory-mapped to its workers once (read-only there): same records as a serial runner.
+    space = SearchSpace((8,) * 6, "ring", max_rank=2)
+    X = random_network(space.structure([2] * 6), random_state=0).to_tensor()
+    assert X.nbytes > 2**20
+    results = []
+    for n_jobs in (1, 2):
+        runner = Runner(
+            X, None, None, Objective(), method="test", fit_params={"max_iter": 3}, seed=0,
+            n_jobs=n_jobs,
+        )  # fmt: skip
+        with runner:
+            first = runner.evaluate(
+                [
+                    {"structure": space.structure([1] * 6), "keep": True},
+                    {"structure": space.structure([2] * 6)},
+                ]
+            )
+            parallel = runner._parallel
+            second = runner.evaluate(
+                [{"structure": space.structure([2, 1] * 3), "warm_from": first[0]}]
+            )
+            assert runner._parallel is parallel
+        results.append([r["rse"] for r in first + second])
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-12)
+
+
 def test_dask_cluster_gives_the_serial_result():
     distributed = pytest.importorskip("dask.distributed")
     import joblib
