@@ -37,6 +37,9 @@ __all__ = [
     "best_of_starts",
     "check_n_init",
     "spectral_cp",
+    "spectral_cp_from",
+    "subspace_iteration",
+    "core_sum",
     "with_restarts",
 ]
 
@@ -164,24 +167,49 @@ def observed_subspaces(observations, rank, n_iter=8, oversample=5, random_state=
         rank = max(rank, 2 * cached[0])
     values = observations.values
     xp = get_namespace(values)
-    rng = check_random_state(random_state)
-    shape = observations.shape
-    p = min(1.0, observations.n_obs / math.prod(shape))
+
+    def operator(mode):
+        matmul, rmatmul = _unfolding_products(observations, mode)
+        row_order, row_groups, row_starts = observations.sorted_by(mode)
+        diagonal = xp.zeros(observations.shape[mode], dtype=values.dtype)
+        diagonal[row_groups] = segment_sum((values * values)[row_order], row_starts)
+        return (lambda Y: matmul(rmatmul(Y))), diagonal
+
+    bases = subspace_iteration(
+        operator,
+        observations.shape,
+        observations.n_obs,
+        rank,
+        n_iter,
+        oversample,
+        check_random_state(random_state),
+        xp,
+        values.dtype,
+    )
+    observations._spectral_bases = (rank, bases)
+    return [basis[:, : min(wanted, basis.shape[1])] for basis in bases]
+
+
+def subspace_iteration(operator, shape, n_obs, rank, n_iter, oversample, rng, xp, dtype):
+    """The iteration of :func:`observed_subspaces` on any representation of the observations.
+
+    ``operator(mode)`` returns ``(Y -> M (M^T Y), diagonal of M M^T)`` for the zero-filled
+    mode-``mode`` unfolding ``M``; the random draws and every step on the small matrices are
+    the same whatever computes those products (in memory, or summed over a cluster's blocks).
+    """
+    p = min(1.0, n_obs / math.prod(shape))
     bases = []
     for mode, dim in enumerate(shape):
         k = min(rank, dim)
         width = min(dim, k + oversample)
-        matmul, rmatmul = _unfolding_products(observations, mode)
-        row_order, row_groups, row_starts = observations.sorted_by(mode)
-        diagonal = xp.zeros(dim, dtype=values.dtype)
-        diagonal[row_groups] = segment_sum((values * values)[row_order], row_starts)
+        gram, diagonal = operator(mode)
 
-        def apply(Y, matmul=matmul, rmatmul=rmatmul, diagonal=diagonal):
+        def apply(Y, gram=gram, diagonal=diagonal):
             # M (M^T Y) over the observed columns, minus the diagonal bias.
-            return matmul(rmatmul(Y)) - (1 - p) * diagonal[:, None] * Y
+            return gram(Y) - (1 - p) * diagonal[:, None] * Y
 
         Y = orthonormal_columns(
-            xp.asarray(to_device(rng.standard_normal((dim, width)), xp), dtype=values.dtype)
+            xp.asarray(to_device(rng.standard_normal((dim, width)), xp), dtype=dtype)
         )
         for _ in range(n_iter):
             Y = orthonormal_columns(apply(Y))
@@ -189,8 +217,7 @@ def observed_subspaces(observations, rank, n_iter=8, oversample=5, random_state=
         small = Y.T @ apply(Y)
         eigenvalues, vectors = xp.linalg.eigh((small + small.T) / 2)
         bases.append(Y @ vectors[:, xp.argsort(-eigenvalues)[:k]])
-    observations._spectral_bases = (rank, bases)
-    return [basis[:, : min(wanted, basis.shape[1])] for basis in bases]
+    return bases
 
 
 def projected_core(observations, bases):
@@ -207,11 +234,21 @@ def projected_core(observations, bases):
     if size * observations.n_obs > _CORE_FLOPS:
         return None
     p = min(1.0, observations.n_obs / math.prod(shape))
+    core = core_sum(observations.indices, values, bases)
+    return xp.reshape(core / p, tuple(b.shape[1] for b in bases))
+
+
+def core_sum(indices, values, bases):
+    """``sum_j x_j U_1[i_1j] o ... o U_N[i_Nj]`` over the given entries, as a matrix
+    ``(k_1, k_2 ... k_N)``: :func:`projected_core` before its ``1/p`` (a sum over blocks of
+    observations adds up to it)."""
+    xp = get_namespace(values)
+    size = math.prod(b.shape[1] for b in bases)
     first = bases[0].shape[1]
     core = xp.zeros((first, size // first), dtype=values.dtype)
     chunk = max(1, 2**21 // (size // first))
-    for begin in range(0, observations.n_obs, chunk):
-        idx = observations.indices[begin : begin + chunk]
+    for begin in range(0, values.shape[0], chunk):
+        idx = indices[begin : begin + chunk]
         rows = xp.ones((idx.shape[0], 1), dtype=values.dtype)
         for mode, basis in enumerate(bases[1:], start=1):
             gathered = xp.take(basis, idx[:, mode], axis=0)
@@ -219,7 +256,7 @@ def projected_core(observations, bases):
         # The first mode joins through one GEMM: the chunk's sum of outer products.
         weighted = xp.take(bases[0], idx[:, 0], axis=0) * values[begin : begin + chunk][:, None]
         core = core + weighted.T @ rows
-    return xp.reshape(core / p, tuple(b.shape[1] for b in bases))
+    return core
 
 
 def check_n_init(n_init):
@@ -319,20 +356,41 @@ def spectral_cp(observations, rank, random_state=None, n_core_starts=5):
 
 
 def _spectral_cp(observations, rank, random_state, n_core_starts):
-    from .cp import CPTensor, cp_als, max_cp_rank
+    from .cp import CPTensor
+
+    def scale_sums(weights, factors):
+        model = CPTensor(weights, factors).entries(observations.indices)
+        xp = get_namespace(model)
+        return float(xp.sum(model * observations.values)), float(xp.sum(model * model))
+
+    return spectral_cp_from(
+        observations.shape,
+        observations.n_obs,
+        rank,
+        lambda rank, rng: observed_subspaces(observations, rank, random_state=rng),
+        lambda bases: projected_core(observations, bases),
+        scale_sums,
+        random_state,
+        n_core_starts,
+    )
+
+
+def spectral_cp_from(shape, n_obs, rank, subspaces, core, scale_sums, random_state, n_core_starts):
+    """:func:`spectral_cp` given its three passes over the observations as functions.
+
+    ``subspaces(rank, rng)`` gives the bases of :func:`observed_subspaces`, ``core(bases)``
+    the :func:`projected_core` (or None), ``scale_sums(weights, factors)`` the sums
+    ``(<model, x>, <model, model>)`` over the observations; the rest runs on the small core.
+    """
+    from .cp import cp_als, max_cp_rank
 
     rng = check_random_state(random_state)
-    shape = observations.shape
     # Below a few observations per parameter the subspaces are noise, and a start from noise
     # is worse than a damped random one (scikit-learn's order-10 check data: 200 entries).
-    if (
-        len(shape) < 2
-        or min(shape) < rank
-        or observations.n_obs < _MIN_OBS_PER_PARAM * rank * sum(shape)
-    ):
+    if len(shape) < 2 or min(shape) < rank or n_obs < _MIN_OBS_PER_PARAM * rank * sum(shape):
         return None
-    bases = observed_subspaces(observations, rank, random_state=rng)
-    core = projected_core(observations, bases)
+    bases = subspaces(rank, rng)
+    core = core(bases)
     if core is None or rank > max_cp_rank(core.shape):
         return None
     # The core is small (rank^N): several of its own starts cost nothing next to one sweep of
@@ -351,7 +409,5 @@ def _spectral_cp(observations, rank, random_state, n_core_starts):
     )
     factors = [basis @ factor for basis, factor in zip(bases, cp.factors)]
     # 1/p only estimates the scale: fit it to the observations (least squares in one scalar).
-    model = CPTensor(cp.weights, factors).entries(observations.indices)
-    xp = get_namespace(model)
-    scale = float(xp.sum(model * observations.values)) / (float(xp.sum(model * model)) or 1.0)
-    return cp.weights * scale, factors
+    inner, square = scale_sums(cp.weights, factors)
+    return cp.weights * (inner / (square or 1.0)), factors

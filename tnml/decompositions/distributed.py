@@ -25,10 +25,18 @@ import math
 import numpy as np
 
 from .._validation import check_positive_int
-from ..backend import check_random_state
+from ..backend import serial_blas
 from ._fitting import check_fit_params, fit_sweeps
-from ._masked import Observations, SweepLog, solve_rowwise
-from ._starts import best_of_starts, check_n_init
+from ._masked import Observations, SweepLog, segment_sum, solve_rowwise
+from ._starts import (
+    _CORE_FLOPS,
+    _unfolding_products,
+    best_of_starts,
+    check_n_init,
+    core_sum,
+    spectral_cp_from,
+    subspace_iteration,
+)
 from .cp import (
     _ANNEAL_DECAY,
     _ANNEAL_START,
@@ -76,9 +84,7 @@ class _Block:
         local = indices.copy()
         local[:, mode] -= begin
         self.n_obs = int(values.shape[0])
-        self.observations = (
-            Observations(local, values, tuple(local_shape)) if self.n_obs else None
-        )
+        self.observations = Observations(local, values, tuple(local_shape)) if self.n_obs else None
 
     def global_indices(self):
         indices = self.observations.indices.copy()
@@ -128,12 +134,57 @@ def _squared_residual(block, factors):
     return float(residual @ residual)
 
 
+def _unfolding_gram(block, mode, Y):
+    """``M_b (M_b^T Y)`` for the block's part of the mode-``mode`` unfolding (``mode`` is not
+    the block's own mode, so every unfolding column lies in one block and the blocks' terms
+    add up to ``M (M^T Y)``), and the block's share of the diagonal of ``M M^T``."""
+    dim = block.observations.shape[mode] if block.observations is not None else None
+    if block.observations is None:
+        return 0.0, 0.0
+    products = block.__dict__.setdefault("_products", {})
+    if mode not in products:
+        observations = block.observations
+        matmul, rmatmul = _unfolding_products(observations, mode)
+        order, groups, starts = observations.sorted_by(mode)
+        diagonal = np.zeros(dim)
+        values = observations.values
+        diagonal[groups] = segment_sum((values * values)[order], starts)
+        products[mode] = (matmul, rmatmul, diagonal)
+    matmul, rmatmul, diagonal = products[mode]
+    return (None if Y is None else matmul(rmatmul(Y))), diagonal
+
+
+def _block_core(block, bases):
+    if block.observations is None:
+        return 0.0
+    return core_sum(block.global_indices(), block.observations.values, list(bases))
+
+
+def _block_scale_sums(block, weights, factors):
+    if block.observations is None:
+        return 0.0, 0.0
+    model = CPTensor(weights, list(factors)).entries(block.global_indices())
+    return float(model @ block.observations.values), float(model @ model)
+
+
 def _block_sums(block):
     """``(n_obs, sum of squares)`` of a block's values."""
     if block.observations is None:
         return 0, 0.0
     values = block.observations.values
     return block.n_obs, float(values @ values)
+
+
+def _call_unpacked(block, function, args):
+    return function(block, *args)
+
+
+def _add(a, b):
+    if isinstance(a, tuple):
+        return tuple(_add(x, y) for x, y in zip(a, b))
+    if a is None:
+        return None
+    return a + b
 
 
 class DistributedObservations:
@@ -175,6 +226,51 @@ class DistributedObservations:
         parts = self.client.map(_squared_residual, self.blocks[0], factors=shared, pure=False)
         return math.fsum(self.client.gather(parts))
 
+    def _sum(self, func, blocks, *args):
+        shared = self.client.scatter([args], broadcast=True, hash=False)[0] if args else None
+        if shared is None:
+            parts = self.client.map(func, blocks, pure=False)
+        else:
+            parts = self.client.map(_call_unpacked, blocks, function=func, args=shared, pure=False)
+        results = self.client.gather(parts)
+        total = results[0]
+        for part in results[1:]:
+            total = _add(total, part)
+        return total
+
+    def spectral_start(self, rank, random_state=None, n_iter=8, oversample=5, n_core_starts=5):
+        """:func:`~tnml.decompositions._starts.spectral_cp` with its sparse products summed
+        over the blocks; ``(weights, factors)`` or None (then start at random)."""
+        shape = self.shape
+        n = len(shape)
+
+        def operator(mode):
+            # Blocks of another mode hold every unfolding column whole.
+            blocks = self.blocks[(mode + 1) % n]
+            _, diagonal = self._sum(_unfolding_gram, blocks, mode, None)
+            return (lambda Y: self._sum(_unfolding_gram, blocks, mode, Y)[0]), diagonal
+
+        def subspaces(rank, rng):
+            return subspace_iteration(
+                operator, shape, self.n_obs, rank, n_iter, oversample, rng, np, np.float64
+            )
+
+        def core(bases):
+            size = math.prod(b.shape[1] for b in bases)
+            if size * self.n_obs > _CORE_FLOPS:
+                return None
+            p = min(1.0, self.n_obs / math.prod(shape))
+            total = self._sum(_block_core, self.blocks[0], tuple(bases))
+            return np.reshape(total / p, tuple(b.shape[1] for b in bases))
+
+        def scale_sums(weights, factors):
+            return self._sum(_block_scale_sums, self.blocks[0], weights, tuple(factors))
+
+        with serial_blas():
+            return spectral_cp_from(
+                shape, self.n_obs, rank, subspaces, core, scale_sums, random_state, n_core_starts
+            )
+
     def release(self):
         """Drop the workers' copies of the observations."""
         for futures in self.blocks:
@@ -214,9 +310,7 @@ def distribute_observations(indices, values, shape, *, n_blocks=None, client=Non
     for mode, dim in enumerate(shape):
         count = max(1, min(check_positive_int(n_blocks, "n_blocks"), dim))
         edges = np.linspace(0, dim, count + 1).round().astype(np.int64)
-        split = client.map(
-            _split, index_parts, value_parts, mode=mode, edges=edges, pure=False
-        )
+        split = client.map(_split, index_parts, value_parts, mode=mode, edges=edges, pure=False)
         blocks.append(
             [
                 client.submit(_assemble, b, mode, edges, shape, *split, pure=False)
@@ -239,7 +333,7 @@ def cp_complete_distributed(
     *,
     max_iter=100,
     tol=1e-6,
-    init="random",
+    init="spectral",
     random_state=None,
     alpha=1e-8,
     verbose=False,
@@ -255,13 +349,15 @@ def cp_complete_distributed(
     rank : int
     max_iter, tol, random_state, verbose
         As in :func:`~tnml.decompositions.cp_complete`.
-    init : {'random'} or CPTensor, default='random'
-        As in :func:`~tnml.decompositions.cp_complete` (a warm start, or Gaussian factors
-        scaled to the data with damped first sweeps).
+    init : {'spectral', 'random'} or CPTensor, default='spectral'
+        As in :func:`~tnml.decompositions.cp_complete`; the spectral start's sparse products
+        are sums over the blocks.
     alpha : float, default=1e-8
         The ridge term of every row's normal equations (``ridge`` of ``cp_complete``).
     n_init : int, default=1
-        Starts: ``init``, then random ones; the lowest final training error wins.
+        Starts: ``init``, then random ones; the lowest final training error wins. With
+        ``n_init=1`` a spectral start that stalls gets one random start more, as in
+        :func:`~tnml.decompositions.cp_complete`.
     callback : callable, optional
         ``callback(iteration, factors)`` after every sweep (e.g. a checkpoint); ``factors``
         are the balanced factors, weights absorbed.
@@ -288,7 +384,10 @@ def cp_complete_distributed(
         )
 
     if check_n_init(n_init) == 1:
-        return fit(0, random_state)
+        result = fit(0, random_state)
+        if not (isinstance(init, str) and init != "random" and not result[1].converged):
+            return result
+        n_init = 2
     return best_of_starts(fit, n_init, random_state)
 
 
@@ -296,13 +395,21 @@ def _start(observations, rank, init, random_state):
     """The start of :func:`~tnml.decompositions.cp_complete` for ``init``: (kind, factors)."""
     shape = observations.shape
     if isinstance(init, str):
-        if init != "random":
-            raise ValueError(f"init must be 'random' or a CPTensor, got {init!r}")
+        if init not in ("spectral", "random"):
+            raise ValueError(f"init must be 'spectral', 'random' or a CPTensor, got {init!r}")
+        if init == "spectral":
+            start = observations.spectral_start(rank, random_state)
+            if start is not None:
+                weights, factors = start
+                factors[0] = factors[0] * weights
+                return init, _balance(factors)
         mean_square = observations.squared_norm / observations.n_obs or 1.0
         scale = (mean_square / rank) ** (1.0 / (2 * len(shape)))
         return "random", [f * scale for f in random_cp(shape, rank, random_state).factors]
     if not isinstance(init, CPTensor):
-        raise TypeError(f"init must be 'random' or a CPTensor, got {type(init).__name__}")
+        raise TypeError(
+            f"init must be 'spectral', 'random' or a CPTensor, got {type(init).__name__}"
+        )
     if init.shape != shape or init.rank != rank:
         raise ValueError(
             f"init has shape {init.shape} and rank {init.rank}; expected {shape} and {rank}"
@@ -314,7 +421,7 @@ def _start(observations, rank, init, random_state):
 
 def _fit(observations, rank, init, random_state, max_iter, tol, alpha, verbose, callback):
     shape = observations.shape
-    kind, factors = _start(observations, rank, init, check_random_state(random_state))
+    kind, factors = _start(observations, rank, init, random_state)
     norm = math.sqrt(observations.squared_norm) or 1.0
 
     def step(iteration):

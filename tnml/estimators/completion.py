@@ -347,9 +347,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
     def _predict_mean(self, observations):
         """The constant model (a rank-1 CP holding the mean): nothing else predicted better."""
         mean = float(np.mean(observations.values))
-        self.decomposition_ = CPTensor(
-            np.array([mean]), [np.ones((d, 1)) for d in self.shape_]
-        )
+        self.decomposition_ = CPTensor(np.array([mean]), [np.ones((d, 1)) for d in self.shape_])
         self.rank_, self.n_iter_ = 1, 0
 
     def _fit_rank(self, complete, observations, rank, init, max_iter, ridge):
