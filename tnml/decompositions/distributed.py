@@ -26,7 +26,7 @@ import numpy as np
 
 from .._validation import check_positive_int
 from ..backend import serial_blas
-from ._fitting import check_fit_params, fit_sweeps
+from ._fitting import check_fit_params, fit_sweeps, is_exact_fit, stalled
 from ._masked import Observations, SweepLog, segment_sum, solve_rowwise
 from ._starts import (
     _CORE_FLOPS,
@@ -51,7 +51,7 @@ __all__ = [
     "DistributedObservations",
     "distribute_observations",
     "cp_complete_distributed",
-    "cp_entries_distributed",
+    "entries_distributed",
 ]
 
 
@@ -207,24 +207,45 @@ class DistributedObservations:
         self.blocks, self.shape = blocks, tuple(shape)
         self.n_obs, self.squared_norm, self.client = n_obs, squared_norm, client
 
-    def scatter(self, factors):
-        """The factors on every worker: one future, sent once (a broadcast)."""
-        [future] = self.client.scatter([tuple(factors)], broadcast=True, hash=False)
+    def _run(self, function, blocks, **kwargs):
+        """``function(block, **kwargs)`` on every block, gathered in block order.
+
+        Dask reruns the tasks of a lost worker (and the tasks that made its blocks); what it
+        cannot rerun is the broadcast of the factors if every copy of it is lost: then the
+        update is tried again with a fresh broadcast, and after three tries the fit stops
+        with an error rather than going on with a wrong factor.
+        """
+        from distributed.client import FutureCancelledError
+
+        for attempt in range(3):
+            shared = {
+                name: self.scatter(value) if name in ("factors", "args") else value
+                for name, value in kwargs.items()
+            }
+            futures = self.client.map(function, blocks, pure=False, **shared)
+            try:
+                return self.client.gather(futures)
+            except FutureCancelledError as error:
+                if attempt == 2:
+                    raise RuntimeError(
+                        f"the Dask cluster lost the data of {function.__name__} three times "
+                        f"in a row ({error}); the fit was stopped, no model is returned"
+                    ) from error
+
+    def scatter(self, data):
+        """``data`` (the factors, a tuple of arrays) on every worker: one future, one
+        broadcast."""
+        [future] = self.client.scatter([tuple(data)], broadcast=True, hash=False)
         return future
 
     def solve(self, mode, factors, rank, alpha):
         """The mode-``mode`` factor solved row block by row block on the workers."""
-        shared = self.scatter(factors)
-        rows = self.client.map(
-            _solve_block, self.blocks[mode], factors=shared, rank=rank, alpha=alpha, pure=False
-        )
-        return np.concatenate(self.client.gather(rows), axis=0)
+        rows = self._run(_solve_block, self.blocks[mode], factors=factors, rank=rank, alpha=alpha)
+        return np.concatenate(rows, axis=0)
 
     def squared_residual(self, factors):
         """``sum (x - x_hat)^2`` over every observation (from mode 0's blocks)."""
-        shared = self.scatter(factors)
-        parts = self.client.map(_squared_residual, self.blocks[0], factors=shared, pure=False)
-        return math.fsum(self.client.gather(parts))
+        return math.fsum(self._run(_squared_residual, self.blocks[0], factors=factors))
 
     def _sum(self, func, blocks, *args):
         shared = self.client.scatter([args], broadcast=True, hash=False)[0] if args else None
@@ -339,6 +360,7 @@ def cp_complete_distributed(
     verbose=False,
     n_init=1,
     callback=None,
+    state=None,
 ):
     """:func:`~tnml.decompositions.cp_complete` on observations held by a Dask cluster.
 
@@ -359,8 +381,13 @@ def cp_complete_distributed(
         ``n_init=1`` a spectral start that stalls gets one random start more, as in
         :func:`~tnml.decompositions.cp_complete`.
     callback : callable, optional
-        ``callback(iteration, factors)`` after every sweep (e.g. a checkpoint); ``factors``
-        are the balanced factors, weights absorbed.
+        ``callback(state)`` after every sweep, with ``state`` a dict of the balanced
+        ``factors`` (weights absorbed), the start's ``kind`` and the training ``errors`` so
+        far: what ``state=`` needs to continue the fit exactly (a checkpoint). With a
+        callback or a state, one start runs (``n_init`` must be 1; no extra start after a
+        stall), so that a resumed fit ends where an uninterrupted one does.
+    state : dict, optional
+        A ``callback``'s state to continue from instead of starting.
 
     Returns
     -------
@@ -370,7 +397,7 @@ def cp_complete_distributed(
     rank = check_positive_int(rank, "rank")
     tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
 
-    def fit(start, rng):
+    def fit(start, rng, state=None):
         return _fit(
             observations,
             rank,
@@ -381,8 +408,13 @@ def cp_complete_distributed(
             alpha,
             verbose,
             callback,
+            state,
         )
 
+    if callback is not None or state is not None:
+        if check_n_init(n_init) != 1:
+            raise ValueError(f"a checkpointed fit runs one start; got n_init={n_init}")
+        return fit(0, random_state, state)
     if check_n_init(n_init) == 1:
         result = fit(0, random_state)
         if not (isinstance(init, str) and init != "random" and not result[1].converged):
@@ -419,13 +451,21 @@ def _start(observations, rank, init, random_state):
     return None, _balance(factors)
 
 
-def _fit(observations, rank, init, random_state, max_iter, tol, alpha, verbose, callback):
+def _fit(observations, rank, init, random_state, max_iter, tol, alpha, verbose, callback, state):
     shape = observations.shape
-    kind, factors = _start(observations, rank, init, random_state)
+    if state is None:
+        kind, factors = _start(observations, rank, init, random_state)
+        done = []
+    else:
+        kind, done = state["kind"], list(state["errors"])
+        factors = [np.asarray(f, dtype=np.float64) for f in state["factors"]]
     norm = math.sqrt(observations.squared_norm) or 1.0
+    log = SweepLog(None, None, "cp_complete_distributed", verbose)
+    log.errors.extend(done)
 
     def step(iteration):
         nonlocal factors
+        iteration += len(done)
         for mode in range(len(shape)):
             ridge = alpha
             if kind == "random":
@@ -439,24 +479,30 @@ def _fit(observations, rank, init, random_state, max_iter, tol, alpha, verbose, 
         factors = _balance(factors)
         error = math.sqrt(observations.squared_residual(factors)) / norm
         if callback is not None:
-            callback(iteration, factors)
+            callback({"factors": factors, "kind": kind, "errors": log.errors + [error]})
         return CPTensor(None, factors), error
 
-    log = SweepLog(None, None, "cp_complete_distributed", verbose)
-    info = fit_sweeps(step, max_iter, tol, log, np.dtype(np.float64))
+    dtype = np.dtype(np.float64)
+    if done and (is_exact_fit(done[-1], dtype) or stalled(done, tol, 1)):
+        info = log.result(True)  # the checkpoint was written by the converged sweep
+    elif len(done) >= max_iter:
+        info = log.result(False)
+    else:
+        info = fit_sweeps(step, max_iter - len(done), tol, log, dtype)
     return CPTensor(None, factors).normalize(), info
 
 
-def _entries(indices, cp):
-    return cp.entries(np.asarray(indices, dtype=np.int64))
+def _entries(indices, model):
+    return model.entries(np.asarray(indices, dtype=np.int64))
 
 
-def cp_entries_distributed(cp, indices):
-    """The entries of ``cp`` at dask coordinates, as a lazy dask array (one per chunk).
+def entries_distributed(model, indices):
+    """The entries of a format at dask coordinates, as a lazy dask array (one task a chunk).
 
     Parameters
     ----------
-    cp : CPTensor
+    model : FactorizedTensor
+        Any format (``CPTensor``, ...); it travels with the tasks (it is small).
     indices : dask array of int, shape (n, ndim)
 
     Returns
@@ -464,4 +510,4 @@ def cp_entries_distributed(cp, indices):
     dask array of shape (n,)
     """
     indices = indices.rechunk({1: -1})
-    return indices.map_blocks(_entries, cp, drop_axis=1, dtype=np.float64)
+    return indices.map_blocks(_entries, model, drop_axis=1, dtype=np.float64)

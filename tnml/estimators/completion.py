@@ -7,8 +7,10 @@ is ``O(n_obs * R + n_params)``, so a 1000 x 1000 x 1000 tensor with 10^6 observe
 fits in a few hundred megabytes.
 """
 
+import json
 import math
 import numbers
+import os
 import warnings
 from functools import partial
 
@@ -32,6 +34,9 @@ __all__ = ["TensorCompletionRegressor"]
 
 # The families that complete from coordinates alone (the dense-only ones need the tensor).
 _MODELS = tuple(name for name, family in FAMILIES.items() if family.complete is not None)
+# The families whose fit runs on dask collections (TensorCompletionRegressor._fit_dask).
+_DISTRIBUTED_MODELS = ("cp",)
+_CHECKPOINT_FORMAT = "tnml-completion-checkpoint-1"
 # Sweeps per rank tried by rank='auto' on its training part.
 _SEARCH_SWEEPS = 30
 # Below this many observations per parameter the observations may not determine the model:
@@ -87,6 +92,53 @@ def _n_params(model, shape, rank):
     if model == "tt":
         bonds[0] = bonds[-1] = 1
     return sum(bonds[k] * d * bonds[k + 1] for k, d in enumerate(shape))
+
+
+def _is_dask(data):
+    """A dask collection (checked by type, so that in-memory input never imports dask)."""
+    return type(data).__module__.split(".")[0] in ("dask", "dask_expr")
+
+
+def _dask_input(X, y):
+    """``(coordinates, values)`` dask arrays from dask arrays, a DataFrame and a Series."""
+    if hasattr(X, "to_dask_array"):  # a dask DataFrame: one column per mode (+ values)
+        if y is None:
+            columns = list(X.columns)
+            y, X = X[columns[-1]], X[columns[:-1]]
+        X = X.to_dask_array(lengths=True)
+    if y is None:
+        raise ValueError("y is None: give the observed values (or a DataFrame with a value column)")
+    if hasattr(y, "to_dask_array"):
+        y = y.to_dask_array(lengths=True)
+    if not (_is_dask(X) and _is_dask(y)):
+        raise TypeError(
+            f"X and y must both be dask collections or both in memory, got "
+            f"{type(X).__name__} and {type(y).__name__}"
+        )
+    if X.ndim != 2 or y.ndim != 1:
+        raise ValueError(
+            f"X must be 2-D (n_obs, ndim) and y 1-D (n_obs,), got shapes {X.shape} and {y.shape}"
+        )
+    if X.dtype.kind not in "iuf" or y.dtype.kind not in "iuf":
+        raise ValueError(
+            f"X must hold integer coordinates and y numbers, got dtypes {X.dtype} and {y.dtype}"
+        )
+    if X.shape[0] != y.shape[0] or X.chunks[0] != y.chunks[0]:
+        try:
+            y = y.rechunk((X.chunks[0],))
+        except ValueError:
+            raise ValueError(
+                f"Found input variables with inconsistent numbers of samples: "
+                f"{X.shape[0]} and {y.shape[0]}"
+            ) from None
+    return X, y.astype(np.float64)
+
+
+def _checked_block(indices, shape):
+    """One chunk of prediction coordinates, checked as :meth:`predict` checks arrays."""
+    indices = _check_coordinates(np.asarray(indices))
+    _check_inside(indices, shape)
+    return indices
 
 
 def _relative_error(constant, observations):
@@ -174,6 +226,8 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "checkpoint": [str, os.PathLike, None],
+        "resume": ["boolean"],
     }
 
     # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
@@ -201,6 +255,8 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         tol=1e-6,
         random_state=None,
         verbose=0,
+        checkpoint=None,
+        resume=False,
     ):
         self.model = model
         self.rank = rank
@@ -212,22 +268,34 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint = checkpoint
+        self.resume = resume
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Fit the format to the entries ``y`` observed at coordinates ``X``.
 
         Parameters
         ----------
-        X : array-like of shape (n_obs, ndim)
-            Integer coordinates.
-        y : array-like of shape (n_obs,)
-            Observed values.
+        X : array-like of shape (n_obs, ndim), dask array or dask DataFrame
+            Integer coordinates. A dask array (chunked along the observations) or a dask
+            DataFrame (one column per mode) fits on the current ``distributed.Client``'s
+            cluster (``model='cp'``); a DataFrame given without ``y`` holds the values in
+            its last column.
+        y : array-like of shape (n_obs,), dask array or dask Series
+            Observed values (a dask collection when ``X`` is one).
 
         Returns
         -------
         self
         """
+        if _is_dask(X) or _is_dask(y):
+            return self._fit_dask(X, y)
+        if self.checkpoint is not None:
+            raise ValueError(
+                "checkpoint is supported for fits on dask collections (which may run for "
+                "hours); an in-memory fit restarts instead"
+            )
         # validate_data checks lengths, 2-D X and finite X and y with scikit-learn's messages;
         # "numeric" keeps integer coordinates integer and turns object arrays into floats.
         X, y = validate_data(self, X, y, dtype="numeric", y_numeric=True)
@@ -369,6 +437,136 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         best, _ = complete(train, rank, **common, validation=held_out, n_init=n_init, **kwargs)
         return complete(observations, rank, **{**common, "init": best})
 
+    def _fit_dask(self, X, y):
+        """Fit CP on the cluster of the current ``distributed.Client``; the observations stay
+        on the workers (:mod:`tnml.decompositions.distributed`)."""
+        import dask
+
+        from ..decompositions.distributed import (
+            cp_complete_distributed,
+            distribute_observations,
+        )
+
+        if self.model not in _DISTRIBUTED_MODELS:
+            raise ValueError(
+                f"model={self.model!r} does not run on dask collections; the families that "
+                f"run distributed are {_DISTRIBUTED_MODELS}"
+            )
+        if self.rank == "auto":
+            raise ValueError(
+                "rank='auto' does not run on dask collections yet: give an int rank (a "
+                "GridSearchCV over ranks on a subsample chooses one)"
+            )
+        X, y = _dask_input(X, y)
+        # One pass over the observations for every check of the in-memory path.
+        low, high, integral, finite = dask.compute(
+            X.min(axis=0), X.max(axis=0), (X == X.round()).all(), dask.array.isfinite(y).all()
+        )
+        if not bool(finite):
+            raise ValueError("Input y contains NaN or infinity.")
+        if X.dtype.kind == "f" and not bool(integral):
+            raise ValueError("X must hold integer coordinates; got non-integral values")
+        if X.shape[0] and int(low.min()) < 0:
+            raise ValueError(
+                f"Negative values in data passed to X: coordinates index the tensor from 0, "
+                f"got {int(low.min())}"
+            )
+        X = X.astype(np.int64)
+        self.n_features_in_ = int(X.shape[1])
+        self.shape_ = self._resolve_shape(np.asarray(high, dtype=np.int64)[None, :])
+        rank = int(self.rank)
+        check_memory(
+            _n_params(self.model, self.shape_, rank) * np.dtype(np.float64).itemsize,
+            f"TensorCompletionRegressor start factors (model={self.model!r}, shape={self.shape_})",
+        )
+        state = self._read_checkpoint(rank) if self.resume else None
+        observations = distribute_observations(X, y, self.shape_)
+        try:
+            per_param = observations.n_obs / _n_params(self.model, self.shape_, rank)
+            if per_param < _FEW_OBS_PER_PARAM:
+                warnings.warn(
+                    f"{observations.n_obs} observations for {rank * (sum(self.shape_) + 1)} "
+                    f"parameters of a rank-{rank} 'cp' model ({per_param:.3g} per parameter; "
+                    f"about {_FEW_OBS_PER_PARAM} are needed) may not determine it",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            callback = None if self.checkpoint is None else partial(self._write_checkpoint, rank)
+            self.decomposition_, info = cp_complete_distributed(
+                observations,
+                rank,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                random_state=self.random_state,
+                alpha=self.ridge,
+                verbose=bool(self.verbose),
+                n_init=self.n_init,
+                callback=callback,
+                state=state,
+            )
+        finally:
+            observations.release()
+        if not info.converged:
+            warnings.warn(
+                f"TensorCompletionRegressor did not converge in {info.n_iter} sweeps "
+                f"(relative training error {info.error:.3g}); raise max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.rank_, self.n_iter_ = rank, info.n_iter
+        self.train_error_ = float(info.error)
+        return self
+
+    def _checkpoint_fingerprint(self, rank):
+        """What a checkpoint must match to be resumed: the fit's parameters and shape."""
+        return {
+            "format": _CHECKPOINT_FORMAT,
+            "shape": list(self.shape_),
+            "rank": rank,
+            "ridge": float(self.ridge),
+            "random_state": self.random_state
+            if isinstance(self.random_state, (int, type(None)))
+            else repr(self.random_state),
+        }
+
+    def _write_checkpoint(self, rank, state):
+        """Write the fit's state after a sweep: factors, start kind and errors so far."""
+        from ..io import atomic_write
+
+        meta = {**self._checkpoint_fingerprint(rank), "kind": state["kind"]}
+        meta["errors"] = list(state["errors"])
+        arrays = {f"factor_{k}": f for k, f in enumerate(state["factors"])}
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        with atomic_write(self.checkpoint) as stream:
+            np.savez(stream, **arrays)
+
+    def _read_checkpoint(self, rank):
+        """The state recorded in ``checkpoint``, or None where there is none yet."""
+        if self.checkpoint is None:
+            raise ValueError("resume=True needs checkpoint= (the file to resume from)")
+        if not os.path.exists(self.checkpoint):
+            return None
+        try:
+            with np.load(self.checkpoint, allow_pickle=False) as archive:
+                meta = json.loads(archive["meta"].tobytes().decode())
+                factors = [archive[f"factor_{k}"] for k in range(len(self.shape_))]
+        except Exception as error:  # noqa: BLE001 - any failure means an unusable file
+            raise ValueError(
+                f"checkpoint {os.fspath(self.checkpoint)!r} is corrupted or not a "
+                f"TensorCompletionRegressor checkpoint ({type(error).__name__}: {error})"
+            ) from None
+        expected = self._checkpoint_fingerprint(rank)
+        if any(meta.get(key) != value for key, value in expected.items()):
+            raise ValueError(
+                f"checkpoint {os.fspath(self.checkpoint)!r} was written by another fit "
+                f"({ {k: meta.get(k) for k in expected} }); this one is {expected}"
+            )
+        if any(f.shape != (d, rank) for f, d in zip(factors, self.shape_)):
+            raise ValueError(
+                f"checkpoint {os.fspath(self.checkpoint)!r} has factors of other shapes"
+            )
+        return {"factors": factors, "kind": meta["kind"], "errors": meta["errors"]}
+
     def _resolve_shape(self, X):
         inferred = tuple(int(d) for d in X.max(axis=0) + 1)
         if self.shape is None:
@@ -397,6 +595,18 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         y : ndarray of shape (n,)
         """
         check_is_fitted(self)
+        if _is_dask(X):
+            from ..decompositions.distributed import entries_distributed
+
+            if hasattr(X, "to_dask_array"):
+                X = X.to_dask_array(lengths=True)
+            if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[-1]} features, but TensorCompletionRegressor is "
+                    f"expecting {self.n_features_in_} features as input."
+                )
+            X = X.rechunk({1: -1}).map_blocks(_checked_block, self.shape_, dtype=np.int64)
+            return entries_distributed(self.decomposition_, X)
         X = _check_coordinates(validate_data(self, X, reset=False, dtype="numeric"))
         _check_inside(X, self.shape_)
         return self.decomposition_.entries(X)
