@@ -47,6 +47,9 @@ from .cp import (
     random_cp,
 )
 
+# Tries of one update on a cluster that loses workers (see DistributedObservations._run).
+_TRIES = 5
+
 __all__ = [
     "DistributedObservations",
     "distribute_observations",
@@ -211,26 +214,32 @@ class DistributedObservations:
         """``function(block, **kwargs)`` on every block, gathered in block order.
 
         Dask reruns the tasks of a lost worker (and the tasks that made its blocks); what it
-        cannot rerun is the broadcast of the factors if every copy of it is lost: then the
-        update is tried again with a fresh broadcast, and after three tries the fit stops
-        with an error rather than going on with a wrong factor.
+        cannot rerun is a broadcast of the factors to a worker that died meanwhile, or one
+        whose every copy is lost: then the update is tried again with a fresh broadcast, and
+        after ``_TRIES`` tries the fit stops with an error rather than go on with a wrong
+        factor.
         """
-        from distributed.client import FutureCancelledError
+        import time
 
-        for attempt in range(3):
-            shared = {
-                name: self.scatter(value) if name in ("factors", "args") else value
-                for name, value in kwargs.items()
-            }
-            futures = self.client.map(function, blocks, pure=False, **shared)
+        from distributed.client import FutureCancelledError
+        from distributed.comm import CommClosedError
+
+        for attempt in range(_TRIES):
             try:
+                shared = {
+                    name: self.scatter(value) if name in ("factors", "args") else value
+                    for name, value in kwargs.items()
+                }
+                futures = self.client.map(function, blocks, pure=False, **shared)
                 return self.client.gather(futures)
-            except FutureCancelledError as error:
-                if attempt == 2:
+            except (FutureCancelledError, CommClosedError, OSError) as error:
+                if attempt == _TRIES - 1:
                     raise RuntimeError(
-                        f"the Dask cluster lost the data of {function.__name__} three times "
-                        f"in a row ({error}); the fit was stopped, no model is returned"
+                        f"the Dask cluster lost the data of {function.__name__} {_TRIES} "
+                        f"times in a row ({type(error).__name__}: {error}); the fit was "
+                        f"stopped, no model is returned"
                     ) from error
+                time.sleep(0.5 * (attempt + 1))  # let the scheduler see the lost worker
 
     def scatter(self, data):
         """``data`` (the factors, a tuple of arrays) on every worker: one future, one
