@@ -362,7 +362,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
                 train, held_out = split_observations(observations, 0.1, self.random_state)
                 best = min(h[2] for h in self.rank_history_)
                 if _relative_error(np.mean(train.values), held_out) <= best:
-                    self._predict_mean(observations)
+                    self._predict_mean(observations, sum(f[1].n_iter for f in fits))
                     return
         elif few:
             self._fit_regularised(observations, family, fit)
@@ -397,26 +397,28 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         order = len(self.shape_)
         scale = (float(np.mean(train.values**2)) / int(self.rank)) ** ((order - 1) / order)
         best = (_relative_error(np.mean(train.values), held_out), None, None)
-        start = None
+        start, sweeps = None, 0
         for ridge in [a * scale for a in _GUARD_ALPHAS] + [self.ridge]:
-            start, _ = fit(train, rank, start, ridge=ridge, max_iter=_GUARD_SWEEPS)
+            start, info = fit(train, rank, start, ridge=ridge, max_iter=_GUARD_SWEEPS)
+            sweeps += info.n_iter
             error = observed_error(start.entries, held_out)
             if error < best[0]:
                 best = (error, ridge, start)
             elif error > best[0]:
                 break  # the held-out error rises from here on
         if best[1] is None:
-            self._predict_mean(observations)
+            self._predict_mean(observations, sweeps)
             return
         self.rank_ = int(self.rank)
         self.decomposition_, info = fit(observations, rank, best[2], ridge=best[1])
         self.n_iter_ = info.n_iter
 
-    def _predict_mean(self, observations):
-        """The constant model (a rank-1 CP holding the mean): nothing else predicted better."""
+    def _predict_mean(self, observations, sweeps):
+        """The constant model (a rank-1 CP holding the mean): nothing else predicted better.
+        ``n_iter_`` counts the ``sweeps`` of the fits it was compared with."""
         mean = float(np.mean(observations.values))
         self.decomposition_ = CPTensor(np.array([mean]), [np.ones((d, 1)) for d in self.shape_])
-        self.rank_, self.n_iter_ = 1, 0
+        self.rank_, self.n_iter_ = 1, sweeps
 
     def _fit_rank(self, complete, observations, rank, init, max_iter, ridge):
         # init None: the algorithm's own default start (CP's spectral start, random for the
