@@ -519,4 +519,10 @@ def entries_distributed(model, indices):
     dask array of shape (n,)
     """
     indices = indices.rechunk({1: -1})
+    try:  # on a cluster: one copy of the model per worker, not one per task
+        from distributed import default_client
+
+        model = default_client().scatter(model, broadcast=True)
+    except (ImportError, ValueError):
+        pass
     return indices.map_blocks(_entries, model, drop_axis=1, dtype=np.float64)
