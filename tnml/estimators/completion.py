@@ -47,8 +47,11 @@ _FEW_OBS_PER_PARAM = 10
 # Ridge strengths tried there, largest first, in pseudo-observations per row (relative to the
 # data's scale: an entry of a row's Gram matrix gains about this many observations' worth).
 _GUARD_ALPHAS = (30.0, 3.0, 0.3)
-# Sweeps per ridge strength on the training part (each warm-started from the previous).
+# Sweeps per ridge strength on the training part (each warm-started from the previous), and
+# their convergence tolerance: they only need fair held-out scores, and a start that has not
+# converged in its sweeps gets a second start (cp_complete's stall rule), doubling the cost.
 _GUARD_SWEEPS = 10
+_GUARD_TOL = 1e-3
 
 
 def _check_coordinates(X, name="X"):
@@ -322,13 +325,13 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         """Set ``decomposition_``, ``rank_``, ``n_iter_`` (and ``rank_history_``)."""
         fits = []  # every (format, FitResult), so that n_iter_ is the final fit's
 
-        def fit(obs, rank, init, ridge=self.ridge, max_iter=None):
+        def fit(obs, rank, init, ridge=self.ridge, max_iter=None, tol=self.tol):
             # Ranks tried on the training part only need fair held-out scores (an over-rank
             # fit of noisy data creeps for 100 sweeps); the final fit gets the full budget.
             if max_iter is None:
                 full = obs is observations
                 max_iter = self.max_iter if full else min(self.max_iter, _SEARCH_SWEEPS)
-            fits.append(self._fit_rank(family.complete, obs, rank, init, max_iter, ridge))
+            fits.append(self._fit_rank(family.complete, obs, rank, init, max_iter, ridge, tol))
             return fits[-1]
 
         n_params = _n_params(self.model, self.shape_, largest)
@@ -399,7 +402,8 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         best = (_relative_error(np.mean(train.values), held_out), None, None)
         start, sweeps = None, 0
         for ridge in [a * scale for a in _GUARD_ALPHAS] + [self.ridge]:
-            start, info = fit(train, rank, start, ridge=ridge, max_iter=_GUARD_SWEEPS)
+            tol = max(self.tol, _GUARD_TOL)
+            start, info = fit(train, rank, start, ridge=ridge, max_iter=_GUARD_SWEEPS, tol=tol)
             sweeps += info.n_iter
             error = observed_error(start.entries, held_out)
             if error < best[0]:
@@ -420,14 +424,14 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         self.decomposition_ = CPTensor(np.array([mean]), [np.ones((d, 1)) for d in self.shape_])
         self.rank_, self.n_iter_ = 1, sweeps
 
-    def _fit_rank(self, complete, observations, rank, init, max_iter, ridge):
+    def _fit_rank(self, complete, observations, rank, init, max_iter, ridge, tol):
         # init None: the algorithm's own default start (CP's spectral start, random for the
         # others); a warm start from the rank search otherwise, which extra starts would waste.
         kwargs = {} if init is None else {"init": init}
         n_init = self.n_init if init is None else 1
         common = dict(
             max_iter=max_iter,
-            tol=self.tol,
+            tol=tol,
             random_state=self.random_state,
             ridge=ridge,
             verbose=bool(self.verbose),
