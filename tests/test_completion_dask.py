@@ -1,7 +1,6 @@
 """CP completion on a Dask cluster: same answer as in memory, faults, checkpoints."""
 
 import os
-import signal
 import subprocess
 import sys
 import warnings
@@ -18,8 +17,7 @@ distributed = pytest.importorskip("distributed")
 SHAPE = (30, 40, 20)
 
 
-@pytest.fixture(scope="module")
-def client():
+def _cluster():
     # Two worker processes on the loopback interface, as a small real cluster.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -30,7 +28,12 @@ def client():
             host="127.0.0.1",
             dashboard_address=None,
         )
-    with cluster, distributed.Client(cluster) as client:
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def client():
+    with _cluster() as cluster, distributed.Client(cluster) as client:
         yield client
 
 
@@ -89,24 +92,53 @@ def test_other_families_name_the_distributed_ones(client):
         TensorCompletionRegressor(rank=2).fit(*_dask(coords, bad, 100))
 
 
-def test_a_killed_worker_changes_nothing(client):
-    from tnml.decompositions.distributed import cp_complete_distributed, distribute_observations
+_KILL_SCRIPT = """
+import logging, os, signal, warnings
+import numpy as np, dask.array as da, distributed
+from tnml.decompositions.distributed import cp_complete_distributed, distribute_observations
+from tnml.decompositions import random_cp
 
-    coords, values = _data()
+shape = (30, 40, 20)
+truth = random_cp(shape, 3, random_state=7)
+rng = np.random.default_rng(0)
+coords = np.stack([rng.integers(0, d, 3000) for d in shape], axis=1)
+values = truth.entries(coords) + 0.01 * rng.standard_normal(3000)
+warnings.simplefilter("ignore")
+with distributed.LocalCluster(
+    n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+    dashboard_address=None, silence_logs=logging.CRITICAL,
+) as cluster, distributed.Client(cluster) as client:
+    observations = distribute_observations(
+        da.from_array(coords, chunks=(500, 3)), da.from_array(values, 500), shape
+    )
     kwargs = dict(init="random", random_state=0, max_iter=12, tol=0)
-    observations = distribute_observations(*_dask(coords, values, 500), SHAPE)
-    expected, _ = cp_complete_distributed(observations, 3, callback=lambda state: None, **kwargs)
+    expected, _ = cp_complete_distributed(observations, 3, callback=lambda s: None, **kwargs)
 
     def kill_one_worker(state):
         if len(state["errors"]) == 3:  # mid-fit: SIGKILL one worker process
-            pids = client.run(os.getpid)
-            os.kill(next(iter(pids.values())), signal.SIGKILL)
+            os.kill(next(iter(client.run(os.getpid).values())), signal.SIGKILL)
 
     result, info = cp_complete_distributed(observations, 3, callback=kill_one_worker, **kwargs)
-    assert info.n_iter == 12
-    assert _relative_difference(result, expected) < 1e-10
-    observations.release()
-    client.wait_for_workers(2, timeout=30)
+    a, b = result.to_tensor(), expected.to_tensor()
+    print(info.n_iter, np.linalg.norm(a - b) / np.linalg.norm(b))
+"""
+
+
+def test_a_killed_worker_changes_nothing():
+    # In a fresh interpreter with a cluster of its own: killing a worker must not disturb the
+    # other tests' cluster.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", _KILL_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    n_iter, difference = done.stdout.split()[-2:]
+    assert int(n_iter) == 12
+    assert float(difference) < 1e-10
 
 
 def test_checkpoint_and_resume(client, tmp_path):

@@ -81,7 +81,7 @@ class _Block:
     """
 
     def __init__(self, indices, values, shape, mode, begin, stop):
-        self.mode, self.begin, self.stop = mode, begin, stop
+        self.mode, self.begin, self.stop, self.shape = mode, begin, stop, tuple(shape)
         local_shape = list(shape)
         local_shape[mode] = max(1, stop - begin)
         local = indices.copy()
@@ -93,6 +93,35 @@ class _Block:
         indices = self.observations.indices.copy()
         indices[:, self.mode] += self.begin
         return indices
+
+    def subset(self, fraction, seed, held_out):
+        """The block's held-out (or training) observations of :func:`_held_out`."""
+        if self.observations is None:
+            return self
+        indices = self.global_indices()
+        keep = _held_out(indices, fraction, seed)
+        if not held_out:
+            keep = ~keep
+        values = self.observations.values[keep]
+        return _Block(indices[keep], values, self.shape, self.mode, self.begin, self.stop)
+
+
+def _mix(z):
+    """SplitMix64's finaliser on a uint64 array (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _held_out(indices, fraction, seed):
+    """Whether each entry is held out: a hash of its coordinates and ``seed`` below
+    ``fraction``. A function of the entry alone, so every mode's blocks, any chunking and any
+    worker agree, with nothing to draw on the client (a repeated entry stays on one side)."""
+    with np.errstate(over="ignore"):
+        hashed = _mix(np.full(indices.shape[0], np.uint64(seed), dtype=np.uint64))
+        for column in indices.T:
+            hashed = _mix(hashed ^ column.astype(np.uint64))
+    return (hashed >> np.uint64(11)).astype(np.float64) * 2.0**-53 < fraction
 
 
 def _split(indices, values, mode, edges):
@@ -130,11 +159,18 @@ def _solve_block(block, factors, rank, alpha):
 
 
 def _squared_residual(block, factors):
+    return _model_residual(block, CPTensor(None, list(factors)))
+
+
+def _model_residual(block, model):
     if block.observations is None:
         return 0.0
-    model = CPTensor(None, list(factors)).entries(block.global_indices())
-    residual = block.observations.values - model
+    residual = block.observations.values - model.entries(block.global_indices())
     return float(residual @ residual)
+
+
+def _subset(block, fraction, seed, held_out):
+    return block.subset(fraction, seed, held_out)
 
 
 def _unfolding_gram(block, mode, Y):
@@ -171,11 +207,11 @@ def _block_scale_sums(block, weights, factors):
 
 
 def _block_sums(block):
-    """``(n_obs, sum of squares)`` of a block's values."""
+    """``(n_obs, sum, sum of squares)`` of a block's values."""
     if block.observations is None:
-        return 0, 0.0
+        return 0, 0.0, 0.0
     values = block.observations.values
-    return block.n_obs, float(values @ values)
+    return block.n_obs, float(values.sum()), float(values @ values)
 
 
 def _call_unpacked(block, function, args):
@@ -200,15 +236,50 @@ class DistributedObservations:
     ----------
     shape : tuple of int
     n_obs : int
-    squared_norm : float
-        Sum of the squared values.
+    sum, squared_norm : float
+        Sum of the values and of their squares.
     blocks : list of lists of futures
     client : distributed.Client
     """
 
-    def __init__(self, blocks, shape, n_obs, squared_norm, client):
-        self.blocks, self.shape = blocks, tuple(shape)
-        self.n_obs, self.squared_norm, self.client = n_obs, squared_norm, client
+    def __init__(self, blocks, shape, client):
+        self.blocks, self.shape, self.client = blocks, tuple(shape), client
+        sums = client.gather(client.map(_block_sums, blocks[0], pure=False))
+        self.n_obs = sum(s[0] for s in sums)
+        self.sum = math.fsum(s[1] for s in sums)
+        self.squared_norm = math.fsum(s[2] for s in sums)
+
+    def split(self, fraction, seed):
+        """``(train, held_out)``: the entries whose coordinate hash (with ``seed``) falls
+        below ``fraction`` are held out; both keep the row-block layout."""
+        parts = []
+        for held_out in (False, True):
+            blocks = [
+                self.client.map(
+                    _subset,
+                    mode_blocks,
+                    fraction=fraction,
+                    seed=seed,
+                    held_out=held_out,
+                    pure=False,
+                )
+                for mode_blocks in self.blocks
+            ]
+            parts.append(DistributedObservations(blocks, self.shape, self.client))
+        if not (parts[0].n_obs and parts[1].n_obs):
+            raise ValueError(
+                f"a held-out fraction of {fraction} of {self.n_obs} observed entries leaves "
+                f"no entry on one side of the split"
+            )
+        return tuple(parts)
+
+    def relative_error(self, model):
+        """``||x - x_hat|| / ||x||`` over the observations, for any format ``model``."""
+        shared = self.client.scatter(model, broadcast=True, hash=False)
+        parts = self.client.map(_model_residual, self.blocks[0], model=shared, pure=False)
+        return math.sqrt(math.fsum(self.client.gather(parts))) / (
+            math.sqrt(self.squared_norm) or 1.0
+        )
 
     def _run(self, function, blocks, **kwargs):
         """``function(block, **kwargs)`` on every block, gathered in block order.
@@ -347,14 +418,13 @@ def distribute_observations(indices, values, shape, *, n_blocks=None, client=Non
                 for b in range(count)
             ]
         )
-    sums = client.gather(client.map(_block_sums, blocks[0], pure=False))
+    observations = DistributedObservations(blocks, shape, client)
     # Only the blocks are held from here on: the scheduler forgets the input partitions and
     # pieces but keeps their tasks, to recompute a block whose worker is lost.
     del index_parts, value_parts, split
-    n_obs = sum(s[0] for s in sums)
-    if n_obs == 0:
+    if observations.n_obs == 0:
         raise ValueError("indices and values are empty: there are no observed entries to fit")
-    return DistributedObservations(blocks, shape, n_obs, math.fsum(s[1] for s in sums), client)
+    return observations
 
 
 def cp_complete_distributed(
@@ -370,6 +440,7 @@ def cp_complete_distributed(
     n_init=1,
     callback=None,
     state=None,
+    validation=None,
 ):
     """:func:`~tnml.decompositions.cp_complete` on observations held by a Dask cluster.
 
@@ -397,6 +468,9 @@ def cp_complete_distributed(
         stall), so that a resumed fit ends where an uninterrupted one does.
     state : dict, optional
         A ``callback``'s state to continue from instead of starting.
+    validation : DistributedObservations, optional
+        Held-out entries: each start's final relative error on them is its
+        ``validation_errors`` (one value), and starts are compared on it.
 
     Returns
     -------
@@ -407,7 +481,7 @@ def cp_complete_distributed(
     tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
 
     def fit(start, rng, state=None):
-        return _fit(
+        result = _fit(
             observations,
             rank,
             init if start == 0 else "random",
@@ -419,6 +493,9 @@ def cp_complete_distributed(
             callback,
             state,
         )
+        if validation is not None:
+            result[1].validation_errors = [validation.relative_error(result[0])]
+        return result
 
     if callback is not None or state is not None:
         if check_n_init(n_init) != 1:

@@ -17,6 +17,7 @@ from functools import partial
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -144,10 +145,43 @@ def _checked_block(indices, shape):
     return indices
 
 
+# Observations in memory (Observations) or on a cluster (DistributedObservations): the few
+# operations model selection needs, for either.
+
+
+def _split(observations, fraction, random_state):
+    if isinstance(observations, Observations):
+        return split_observations(observations, fraction, random_state)
+    # A cluster's split hashes the coordinates with an int seed (drawn from a generator).
+    seed = random_state if isinstance(random_state, numbers.Integral) else None
+    if seed is None:
+        seed = int(check_random_state(random_state).randint(2**31))
+    return observations.split(fraction, int(seed))
+
+
+def _score(model, observations):
+    if isinstance(observations, Observations):
+        return observed_error(model.entries, observations)
+    return observations.relative_error(model)
+
+
+def _moments(observations):
+    """Mean and mean square of the observed values."""
+    if isinstance(observations, Observations):
+        values = observations.values
+        return float(np.mean(values)), float(np.mean(values**2))
+    return observations.sum / observations.n_obs, observations.squared_norm / observations.n_obs
+
+
 def _relative_error(constant, observations):
     """Relative error of predicting ``constant`` everywhere, as ``observed_error`` has it."""
-    values = observations.values
-    return float(np.linalg.norm(values - constant) / (np.linalg.norm(values) or 1.0))
+    if isinstance(observations, Observations):
+        values = observations.values
+        return float(np.linalg.norm(values - constant) / (np.linalg.norm(values) or 1.0))
+    n, total, square = observations.n_obs, observations.sum, observations.squared_norm
+    return math.sqrt(max(square - 2 * constant * total + n * constant**2, 0.0)) / (
+        math.sqrt(square) or 1.0
+    )
 
 
 class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
@@ -321,8 +355,10 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         )
         return self
 
-    def _fit_observations(self, observations, family, largest):
-        """Set ``decomposition_``, ``rank_``, ``n_iter_`` (and ``rank_history_``)."""
+    def _fit_observations(self, observations, family, largest, complete=None):
+        """Set ``decomposition_``, ``rank_``, ``n_iter_`` (and ``rank_history_``);
+        ``complete`` replaces the family's (for observations on a cluster)."""
+        complete = family.complete if complete is None else complete
         fits = []  # every (format, FitResult), so that n_iter_ is the final fit's
 
         def fit(obs, rank, init, ridge=self.ridge, max_iter=None, tol=self.tol):
@@ -331,7 +367,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
             if max_iter is None:
                 full = obs is observations
                 max_iter = self.max_iter if full else min(self.max_iter, _SEARCH_SWEEPS)
-            fits.append(self._fit_rank(family.complete, obs, rank, init, max_iter, ridge, tol))
+            fits.append(self._fit_rank(complete, obs, rank, init, max_iter, ridge, tol))
             return fits[-1]
 
         n_params = _n_params(self.model, self.shape_, largest)
@@ -356,15 +392,21 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
                 None if self.model == "cp" else partial(family.pad, random_state=self.random_state)
             )
             self.decomposition_, rank, self.rank_history_ = grow_rank(
-                fit, pad, observations, ranks, random_state=self.random_state
+                fit,
+                pad,
+                observations,
+                ranks,
+                random_state=self.random_state,
+                split=_split,
+                score=_score,
             )
             self.rank_ = rank if isinstance(rank, int) else max(rank)
             info = fits[-1][1]
             if few:
                 # grow_rank held out the same entries (same seed): the mean's error there.
-                train, held_out = split_observations(observations, 0.1, self.random_state)
+                train, held_out = _split(observations, 0.1, self.random_state)
                 best = min(h[2] for h in self.rank_history_)
-                if _relative_error(np.mean(train.values), held_out) <= best:
+                if _relative_error(_moments(train)[0], held_out) <= best:
                     self._predict_mean(observations, sum(f[1].n_iter for f in fits))
                     return
         elif few:
@@ -394,18 +436,19 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         competes too. The winner is refitted on every observation.
         """
         rank = family.rank(int(self.rank), self.shape_)
-        train, held_out = split_observations(observations, 0.1, self.random_state)
+        train, held_out = _split(observations, 0.1, self.random_state)
         # A row's Gram entry per observation: (mean square / R)^((N-1)/N) when the format's
         # entries have the data's mean square, spread evenly over R components and N modes.
         order = len(self.shape_)
-        scale = (float(np.mean(train.values**2)) / int(self.rank)) ** ((order - 1) / order)
-        best = (_relative_error(np.mean(train.values), held_out), None, None)
+        mean, mean_square = _moments(train)
+        scale = (mean_square / int(self.rank)) ** ((order - 1) / order)
+        best = (_relative_error(mean, held_out), None, None)
         start, sweeps = None, 0
         for ridge in [a * scale for a in _GUARD_ALPHAS] + [self.ridge]:
             tol = max(self.tol, _GUARD_TOL)
             start, info = fit(train, rank, start, ridge=ridge, max_iter=_GUARD_SWEEPS, tol=tol)
             sweeps += info.n_iter
-            error = observed_error(start.entries, held_out)
+            error = _score(start, held_out)
             if error < best[0]:
                 best = (error, ridge, start)
             elif error > best[0]:
@@ -420,7 +463,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
     def _predict_mean(self, observations, sweeps):
         """The constant model (a rank-1 CP holding the mean): nothing else predicted better.
         ``n_iter_`` counts the ``sweeps`` of the fits it was compared with."""
-        mean = float(np.mean(observations.values))
+        mean = _moments(observations)[0]
         self.decomposition_ = CPTensor(np.array([mean]), [np.ones((d, 1)) for d in self.shape_])
         self.rank_, self.n_iter_ = 1, sweeps
 
@@ -439,7 +482,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         if n_init == 1:
             return complete(observations, rank, **common, **kwargs)
         # Several starts are compared on 10% held-out entries; the winner is refitted on all.
-        train, held_out = split_observations(observations, 0.1, self.random_state)
+        train, held_out = _split(observations, 0.1, self.random_state)
         best, _ = complete(train, rank, **common, validation=held_out, n_init=n_init, **kwargs)
         return complete(observations, rank, **{**common, "init": best})
 
@@ -458,11 +501,6 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
                 f"model={self.model!r} does not run on dask collections; the families that "
                 f"run distributed are {_DISTRIBUTED_MODELS}"
             )
-        if self.rank == "auto":
-            raise ValueError(
-                "rank='auto' does not run on dask collections yet: give an int rank (a "
-                "GridSearchCV over ranks on a subsample chooses one)"
-            )
         X, y = _dask_input(X, y)
         # One pass over the observations for every check of the in-memory path.
         low, high, integral, finite = dask.compute(
@@ -480,76 +518,56 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         X = X.astype(np.int64)
         self.n_features_in_ = int(X.shape[1])
         self.shape_ = self._resolve_shape(np.asarray(high, dtype=np.int64)[None, :])
-        rank = int(self.rank)
+        family = FAMILIES[self.model]
+        largest = self.max_rank if self.rank == "auto" else int(self.rank)
         check_memory(
-            _n_params(self.model, self.shape_, rank) * np.dtype(np.float64).itemsize,
+            _n_params(self.model, self.shape_, largest) * np.dtype(np.float64).itemsize,
             f"TensorCompletionRegressor start factors (model={self.model!r}, shape={self.shape_})",
         )
-        state = self._read_checkpoint(rank) if self.resume else None
+        if self.resume and self.checkpoint is None:
+            raise ValueError("resume=True needs checkpoint= (the file to resume from)")
         observations = distribute_observations(X, y, self.shape_)
+
+        def complete(obs, rank, *, ridge, init="spectral", **kwargs):
+            # The final fit (on every observation, one start) is the one checkpointed.
+            if self.checkpoint is not None and obs is observations:
+                kwargs["callback"] = partial(self._write_checkpoint, rank, ridge)
+                if self.resume:
+                    kwargs["state"] = self._read_checkpoint(rank, ridge)
+            return cp_complete_distributed(obs, rank, alpha=ridge, init=init, **kwargs)
+
         try:
-            per_param = observations.n_obs / _n_params(self.model, self.shape_, rank)
-            if per_param < _FEW_OBS_PER_PARAM:
-                warnings.warn(
-                    f"{observations.n_obs} observations for {rank * (sum(self.shape_) + 1)} "
-                    f"parameters of a rank-{rank} 'cp' model ({per_param:.3g} per parameter; "
-                    f"about {_FEW_OBS_PER_PARAM} are needed) may not determine it",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            callback = None if self.checkpoint is None else partial(self._write_checkpoint, rank)
-            self.decomposition_, info = cp_complete_distributed(
-                observations,
-                rank,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                random_state=self.random_state,
-                alpha=self.ridge,
-                verbose=bool(self.verbose),
-                n_init=self.n_init,
-                callback=callback,
-                state=state,
-            )
+            self._fit_observations(observations, family, largest, complete)
+            self.train_error_ = float(_score(self.decomposition_, observations))
         finally:
             observations.release()
-        if not info.converged:
-            warnings.warn(
-                f"TensorCompletionRegressor did not converge in {info.n_iter} sweeps "
-                f"(relative training error {info.error:.3g}); raise max_iter or tol",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        self.rank_, self.n_iter_ = rank, info.n_iter
-        self.train_error_ = float(info.error)
         return self
 
-    def _checkpoint_fingerprint(self, rank):
+    def _checkpoint_fingerprint(self, rank, ridge):
         """What a checkpoint must match to be resumed: the fit's parameters and shape."""
         return {
             "format": _CHECKPOINT_FORMAT,
             "shape": list(self.shape_),
             "rank": rank,
-            "ridge": float(self.ridge),
+            "ridge": float(ridge),
             "random_state": self.random_state
             if isinstance(self.random_state, (int, type(None)))
             else repr(self.random_state),
         }
 
-    def _write_checkpoint(self, rank, state):
+    def _write_checkpoint(self, rank, ridge, state):
         """Write the fit's state after a sweep: factors, start kind and errors so far."""
         from ..io import atomic_write
 
-        meta = {**self._checkpoint_fingerprint(rank), "kind": state["kind"]}
+        meta = {**self._checkpoint_fingerprint(rank, ridge), "kind": state["kind"]}
         meta["errors"] = list(state["errors"])
         arrays = {f"factor_{k}": f for k, f in enumerate(state["factors"])}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         with atomic_write(self.checkpoint) as stream:
             np.savez(stream, **arrays)
 
-    def _read_checkpoint(self, rank):
+    def _read_checkpoint(self, rank, ridge):
         """The state recorded in ``checkpoint``, or None where there is none yet."""
-        if self.checkpoint is None:
-            raise ValueError("resume=True needs checkpoint= (the file to resume from)")
         if not os.path.exists(self.checkpoint):
             return None
         try:
@@ -561,7 +579,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
                 f"checkpoint {os.fspath(self.checkpoint)!r} is corrupted or not a "
                 f"TensorCompletionRegressor checkpoint ({type(error).__name__}: {error})"
             ) from None
-        expected = self._checkpoint_fingerprint(rank)
+        expected = self._checkpoint_fingerprint(rank, ridge)
         if any(meta.get(key) != value for key, value in expected.items()):
             raise ValueError(
                 f"checkpoint {os.fspath(self.checkpoint)!r} was written by another fit "
