@@ -73,7 +73,7 @@ def test_estimator_on_dask_collections(client):
     in_memory = reg.fit(coords, values).decomposition_
     fitted = TensorCompletionRegressor(rank=3, random_state=0, tol=1e-8)
     fitted.fit(*_dask(coords, values, 997))
-    assert fitted.shape_ == SHAPE and fitted.n_features_in_ == 3
+    assert fitted.tensor_shape_ == SHAPE and fitted.n_features_in_ == 3
     assert _relative_difference(fitted.decomposition_, in_memory) < 1e-10
     predicted = fitted.predict(da.from_array(coords[:100], chunks=(30, 3)))
     assert isinstance(predicted, da.Array)

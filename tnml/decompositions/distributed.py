@@ -26,17 +26,16 @@ import numpy as np
 
 from .._validation import check_positive_int
 from ..backend import serial_blas
-from ._fitting import check_fit_params, fit_sweeps, is_exact_fit, stalled
-from ._masked import Observations, SweepLog, segment_sum, solve_rowwise
-from ._starts import (
-    _CORE_FLOPS,
-    _unfolding_products,
+from ._fitting import (
     best_of_starts,
+    check_fit_params,
     check_n_init,
-    core_sum,
-    spectral_cp_from,
-    subspace_iteration,
+    fit_sweeps,
+    is_exact_fit,
+    stalled,
 )
+from ._masked import Observations, SweepLog, segment_sum, solve_rowwise
+from ._starts import _CORE_FLOPS, _unfolding_products, core_sum, subspace_iteration
 from .cp import (
     _ANNEAL_DECAY,
     _ANNEAL_START,
@@ -45,6 +44,7 @@ from .cp import (
     _cp_design,
     _typical_gram_diagonal,
     random_cp,
+    spectral_cp_from,
 )
 
 # Tries of one update on a cluster that loses workers (see DistributedObservations._run).

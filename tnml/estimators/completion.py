@@ -80,7 +80,7 @@ def _check_inside(X, shape, name="X"):
     if np.any(too_large):
         axis = int(np.nonzero(too_large.any(axis=0))[0][0])
         raise ValueError(
-            f"{name} has coordinates outside shape={tuple(shape)}: axis {axis} "
+            f"{name} has coordinates outside tensor_shape={tuple(shape)}: axis {axis} "
             f"reaches {int(X[:, axis].max())}, allowed at most {shape[axis] - 1}"
         )
 
@@ -195,12 +195,14 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         The format's rank (every mode's for Tucker, clipped to the mode sizes). 'auto' grows it
         from 1 to ``max_rank`` with warm starts and keeps the rank with the lowest error on
         10% held-out observations (:func:`~tnml.decompositions.grow_rank`).
-    shape : tuple of int, optional
+    tensor_shape : tuple of int, optional
         Shape of the tensor; None infers it as the largest coordinate plus one per axis.
     max_rank : int, default=16
         Largest rank tried by ``rank='auto'``.
-    ridge : float, default=1e-8
-        Ridge term of the row-wise normal equations.
+    alpha : float, default=1e-8
+        Ridge penalty of the row-wise normal equations, absolute (added to their diagonal as
+        is; the observed values' scale sets what is small). With fewer than 10 observations
+        per parameter the penalty is chosen on held-out observations instead (see Notes).
     max_iter : int, default=100
         Maximum number of ALS sweeps.
     n_init : int, default=1
@@ -219,22 +221,22 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
     ----------
     decomposition_ : FactorizedTensor
         The fitted format.
-    shape_ : tuple of int
+    tensor_shape_ : tuple of int
     rank_ : int
         The rank used (the selected one for ``rank='auto'``).
     rank_history_ : list of (rank, train_error, validation_error)
         Only with ``rank='auto'``.
     n_iter_ : int
-    train_error_ : float
-        Relative error on the training entries.
+    reconstruction_error_ : float
+        Relative error on the training entries, ``||y_hat - y|| / ||y||``.
     n_features_in_ : int
         The tensor's order (columns of X).
 
     Notes
     -----
     Coordinates may be given as integers or as floats holding whole numbers; any other value,
-    a negative coordinate, a coordinate outside ``shape`` (or, at predict time, outside
-    ``shape_``), NaN or infinity in y and X and y of different lengths raise ``ValueError``.
+    a negative coordinate, a coordinate outside ``tensor_shape`` (or, at predict time, outside
+    ``tensor_shape_``), NaN or infinity in y and X and y of different lengths raise ``ValueError``.
     The estimator declares ``positive_only`` and ``categorical`` input tags, under which
     scikit-learn's common checks send non-negative integer data.
 
@@ -255,9 +257,9 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
     _parameter_constraints = {
         "model": [StrOptions(set(_MODELS))],
         "rank": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "shape": ["array-like", None],
+        "tensor_shape": ["array-like", None],
         "max_rank": [Interval(numbers.Integral, 1, None, closed="left")],
-        "ridge": [Interval(numbers.Real, 0, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
@@ -271,12 +273,12 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
     _fitted_attributes = (
         "n_features_in_",
         "feature_names_in_",
-        "shape_",
+        "tensor_shape_",
         "decomposition_",
         "rank_",
         "rank_history_",
         "n_iter_",
-        "train_error_",
+        "reconstruction_error_",
     )
 
     def __init__(
@@ -284,9 +286,9 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         model="cp",
         rank=8,
         *,
-        shape=None,
+        tensor_shape=None,
         max_rank=16,
-        ridge=1e-8,
+        alpha=1e-8,
         max_iter=100,
         n_init=1,
         tol=1e-6,
@@ -297,9 +299,9 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
     ):
         self.model = model
         self.rank = rank
-        self.shape = shape
+        self.tensor_shape = tensor_shape
         self.max_rank = max_rank
-        self.ridge = ridge
+        self.alpha = alpha
         self.max_iter = max_iter
         self.n_init = n_init
         self.tol = tol
@@ -337,19 +339,22 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         # "numeric" keeps integer coordinates integer and turns object arrays into floats.
         X, y = validate_data(self, X, y, dtype="numeric", y_numeric=True)
         X = _check_coordinates(X)
-        self.shape_ = self._resolve_shape(X)
+        self.tensor_shape_ = self._resolve_shape(X)
         family = FAMILIES[self.model]
-        largest = family.rank(self.max_rank if self.rank == "auto" else int(self.rank), self.shape_)
+        largest = family.rank(
+            self.max_rank if self.rank == "auto" else int(self.rank), self.tensor_shape_
+        )
         # The start factors are drawn before the first sweep: refuse them before they exist
         # (a huge ``shape`` would otherwise allocate, or be killed, before any other check).
         check_memory(
-            _n_params(self.model, self.shape_, largest) * np.dtype(np.float64).itemsize,
-            f"TensorCompletionRegressor start factors (model={self.model!r}, shape={self.shape_})",
+            _n_params(self.model, self.tensor_shape_, largest) * np.dtype(np.float64).itemsize,
+            f"TensorCompletionRegressor start factors (model={self.model!r}, "
+            f"tensor_shape={self.tensor_shape_})",
         )
         y = np.asarray(y, dtype=np.float64)
-        observations = Observations(X, y, self.shape_)
+        observations = Observations(X, y, self.tensor_shape_)
         self._fit_observations(observations, family, largest)
-        self.train_error_ = float(
+        self.reconstruction_error_ = float(
             np.sqrt(np.mean((self.decomposition_.entries(X) - y) ** 2))
             / (np.sqrt(np.mean(y**2)) or 1.0)
         )
@@ -361,7 +366,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         complete = family.complete if complete is None else complete
         fits = []  # every (format, FitResult), so that n_iter_ is the final fit's
 
-        def fit(obs, rank, init, ridge=self.ridge, max_iter=None, tol=self.tol):
+        def fit(obs, rank, init, ridge=self.alpha, max_iter=None, tol=self.tol):
             # Ranks tried on the training part only need fair held-out scores (an over-rank
             # fit of noisy data creeps for 100 sweeps); the final fit gets the full budget.
             if max_iter is None:
@@ -370,7 +375,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
             fits.append(self._fit_rank(complete, obs, rank, init, max_iter, ridge, tol))
             return fits[-1]
 
-        n_params = _n_params(self.model, self.shape_, largest)
+        n_params = _n_params(self.model, self.tensor_shape_, largest)
         per_param = observations.n_obs / n_params
         few = per_param < _FEW_OBS_PER_PARAM and observations.n_obs >= 20
         if few:
@@ -385,7 +390,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
                 stacklevel=3,
             )
         if self.rank == "auto":
-            ranks = family_ranks(family, range(1, self.max_rank + 1), self.shape_)
+            ranks = family_ranks(family, range(1, self.max_rank + 1), self.tensor_shape_)
             # CP's own (spectral) start at each rank beats a warm start padded from the last
             # one: growing CP from rank 1 on sparse data stalls in swamps.
             pad = (
@@ -415,7 +420,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         else:
             self.rank_ = int(self.rank)
             self.decomposition_, info = fit(
-                observations, family.rank(self.rank_, self.shape_), None
+                observations, family.rank(self.rank_, self.tensor_shape_), None
             )
             if not info.converged:
                 warnings.warn(
@@ -431,20 +436,20 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         """Few observations per parameter: choose the ridge on 10% held-out observations.
 
         The ridge strengths of ``_GUARD_ALPHAS`` (relative to the data's scale), then the
-        estimator's own ``ridge``, are fitted in turn on the training part, each warm-started
+        estimator's own ``alpha``, are fitted in turn on the training part, each warm-started
         from the last, until the held-out error rises; the constant model (the training mean)
         competes too. The winner is refitted on every observation.
         """
-        rank = family.rank(int(self.rank), self.shape_)
+        rank = family.rank(int(self.rank), self.tensor_shape_)
         train, held_out = _split(observations, 0.1, self.random_state)
         # A row's Gram entry per observation: (mean square / R)^((N-1)/N) when the format's
         # entries have the data's mean square, spread evenly over R components and N modes.
-        order = len(self.shape_)
+        order = len(self.tensor_shape_)
         mean, mean_square = _moments(train)
         scale = (mean_square / int(self.rank)) ** ((order - 1) / order)
         best = (_relative_error(mean, held_out), None, None)
         start, sweeps = None, 0
-        for ridge in [a * scale for a in _GUARD_ALPHAS] + [self.ridge]:
+        for ridge in [a * scale for a in _GUARD_ALPHAS] + [self.alpha]:
             tol = max(self.tol, _GUARD_TOL)
             start, info = fit(train, rank, start, ridge=ridge, max_iter=_GUARD_SWEEPS, tol=tol)
             sweeps += info.n_iter
@@ -464,7 +469,9 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         """The constant model (a rank-1 CP holding the mean): nothing else predicted better.
         ``n_iter_`` counts the ``sweeps`` of the fits it was compared with."""
         mean = _moments(observations)[0]
-        self.decomposition_ = CPTensor(np.array([mean]), [np.ones((d, 1)) for d in self.shape_])
+        self.decomposition_ = CPTensor(
+            np.array([mean]), [np.ones((d, 1)) for d in self.tensor_shape_]
+        )
         self.rank_, self.n_iter_ = 1, sweeps
 
     def _fit_rank(self, complete, observations, rank, init, max_iter, ridge, tol):
@@ -476,8 +483,8 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
             max_iter=max_iter,
             tol=tol,
             random_state=self.random_state,
-            ridge=ridge,
-            verbose=bool(self.verbose),
+            alpha=ridge,
+            verbose=self.verbose,
         )
         if n_init == 1:
             return complete(observations, rank, **common, **kwargs)
@@ -517,18 +524,20 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
             )
         X = X.astype(np.int64)
         self.n_features_in_ = int(X.shape[1])
-        self.shape_ = self._resolve_shape(np.asarray(high, dtype=np.int64)[None, :])
+        self.tensor_shape_ = self._resolve_shape(np.asarray(high, dtype=np.int64)[None, :])
         family = FAMILIES[self.model]
         largest = self.max_rank if self.rank == "auto" else int(self.rank)
         check_memory(
-            _n_params(self.model, self.shape_, largest) * np.dtype(np.float64).itemsize,
-            f"TensorCompletionRegressor start factors (model={self.model!r}, shape={self.shape_})",
+            _n_params(self.model, self.tensor_shape_, largest) * np.dtype(np.float64).itemsize,
+            f"TensorCompletionRegressor start factors (model={self.model!r}, "
+            f"tensor_shape={self.tensor_shape_})",
         )
         if self.resume and self.checkpoint is None:
             raise ValueError("resume=True needs checkpoint= (the file to resume from)")
-        observations = distribute_observations(X, y, self.shape_)
+        observations = distribute_observations(X, y, self.tensor_shape_)
 
-        def complete(obs, rank, *, ridge, init="spectral", **kwargs):
+        def complete(obs, rank, *, alpha, init="spectral", **kwargs):
+            ridge = alpha
             # The final fit (on every observation, one start) is the one checkpointed.
             if self.checkpoint is not None and obs is observations:
                 kwargs["callback"] = partial(self._write_checkpoint, rank, ridge)
@@ -538,7 +547,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
 
         try:
             self._fit_observations(observations, family, largest, complete)
-            self.train_error_ = float(_score(self.decomposition_, observations))
+            self.reconstruction_error_ = float(_score(self.decomposition_, observations))
         finally:
             observations.release()
         return self
@@ -547,9 +556,9 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         """What a checkpoint must match to be resumed: the fit's parameters and shape."""
         return {
             "format": _CHECKPOINT_FORMAT,
-            "shape": list(self.shape_),
+            "shape": list(self.tensor_shape_),
             "rank": rank,
-            "ridge": float(ridge),
+            "alpha": float(ridge),
             "random_state": self.random_state
             if isinstance(self.random_state, (int, type(None)))
             else repr(self.random_state),
@@ -573,7 +582,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         try:
             with np.load(self.checkpoint, allow_pickle=False) as archive:
                 meta = json.loads(archive["meta"].tobytes().decode())
-                factors = [archive[f"factor_{k}"] for k in range(len(self.shape_))]
+                factors = [archive[f"factor_{k}"] for k in range(len(self.tensor_shape_))]
         except Exception as error:  # noqa: BLE001 - any failure means an unusable file
             raise ValueError(
                 f"checkpoint {os.fspath(self.checkpoint)!r} is corrupted or not a "
@@ -585,7 +594,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
                 f"checkpoint {os.fspath(self.checkpoint)!r} was written by another fit "
                 f"({ {k: meta.get(k) for k in expected} }); this one is {expected}"
             )
-        if any(f.shape != (d, rank) for f, d in zip(factors, self.shape_)):
+        if any(f.shape != (d, rank) for f, d in zip(factors, self.tensor_shape_)):
             raise ValueError(
                 f"checkpoint {os.fspath(self.checkpoint)!r} has factors of other shapes"
             )
@@ -593,15 +602,15 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
 
     def _resolve_shape(self, X):
         inferred = tuple(int(d) for d in X.max(axis=0) + 1)
-        if self.shape is None:
+        if self.tensor_shape is None:
             return inferred
-        shape = tuple(self.shape)
+        shape = tuple(self.tensor_shape)
         if len(shape) != X.shape[1] or any(
             isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1 for d in shape
         ):
             raise ValueError(
-                f"shape must hold {X.shape[1]} positive ints (one per column of "
-                f"X), got {self.shape!r}"
+                f"tensor_shape must hold {X.shape[1]} positive ints (one per column of "
+                f"X), got {self.tensor_shape!r}"
             )
         _check_inside(X, shape)
         return tuple(int(d) for d in shape)
@@ -612,7 +621,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n, ndim)
-            Integer coordinates inside ``shape_``.
+            Integer coordinates inside ``tensor_shape_``.
 
         Returns
         -------
@@ -629,10 +638,10 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
                     f"X has {X.shape[-1]} features, but TensorCompletionRegressor is "
                     f"expecting {self.n_features_in_} features as input."
                 )
-            X = X.rechunk({1: -1}).map_blocks(_checked_block, self.shape_, dtype=np.int64)
+            X = X.rechunk({1: -1}).map_blocks(_checked_block, self.tensor_shape_, dtype=np.int64)
             return entries_distributed(self.decomposition_, X)
         X = _check_coordinates(validate_data(self, X, reset=False, dtype="numeric"))
-        _check_inside(X, self.shape_)
+        _check_inside(X, self.tensor_shape_)
         return self.decomposition_.entries(X)
 
     def __sklearn_tags__(self):
