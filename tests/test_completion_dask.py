@@ -78,7 +78,7 @@ def test_estimator_on_dask_collections(client):
     predicted = fitted.predict(da.from_array(coords[:100], chunks=(30, 3)))
     assert isinstance(predicted, da.Array)
     np.testing.assert_allclose(predicted.compute(), reg.predict(coords[:100]), rtol=1e-9)
-    with pytest.raises(ValueError, match="outside shape"):
+    with pytest.raises(ValueError, match="outside tensor_shape"):
         fitted.predict(da.from_array(coords[:10] + 100, chunks=(5, 3))).compute()
 
 
