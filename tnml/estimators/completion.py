@@ -7,10 +7,12 @@ is ``O(n_obs * R + n_params)``, so a 1000 x 1000 x 1000 tensor with 10^6 observe
 fits in a few hundred megabytes.
 """
 
+import contextlib
 import json
 import math
 import numbers
 import os
+import tempfile
 import warnings
 from functools import partial
 
@@ -136,6 +138,26 @@ def _dask_input(X, y):
                 f"{X.shape[0]} and {y.shape[0]}"
             ) from None
     return X, y.astype(np.float64)
+
+
+def _atomic_savez(path, arrays):
+    """``np.savez`` to a temporary file beside ``path``, then moved onto it: a fit killed
+    while writing leaves the previous checkpoint whole. (tnml.io has the same for saved
+    estimators; importing it here would close a cycle, io -> estimators.)"""
+    path = os.fspath(path)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=os.path.dirname(path) or "."
+    )
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, **arrays)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _checked_block(indices, shape):
@@ -566,14 +588,11 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
 
     def _write_checkpoint(self, rank, ridge, state):
         """Write the fit's state after a sweep: factors, start kind and errors so far."""
-        from ..io import atomic_write
-
         meta = {**self._checkpoint_fingerprint(rank, ridge), "kind": state["kind"]}
         meta["errors"] = list(state["errors"])
         arrays = {f"factor_{k}": f for k, f in enumerate(state["factors"])}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        with atomic_write(self.checkpoint) as stream:
-            np.savez(stream, **arrays)
+        _atomic_savez(self.checkpoint, arrays)
 
     def _read_checkpoint(self, rank, ridge):
         """The state recorded in ``checkpoint``, or None where there is none yet."""
