@@ -169,3 +169,13 @@ def test_in_memory_fits_import_no_dask():
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_under_sampled_dask_fit_warns_and_selects_on_held_out_entries(client):
+    coords, values = _data(n=800)
+    reg = TensorCompletionRegressor(rank=12, random_state=0, max_iter=20)
+    with pytest.warns(UserWarning, match="per parameter"):
+        reg.fit(*_dask(coords, values, 300))
+    test, truth = _data(n=3800)
+    rmse = np.sqrt(np.mean((reg.predict(test[800:]) - truth[800:]) ** 2))
+    assert rmse < 1.01 * truth[800:].std()
