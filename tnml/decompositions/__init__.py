@@ -16,6 +16,7 @@ from .network import (
     random_network,
     ring_adjacency,
 )
+from .fold_in import fold_in, row_model
 from .smooth import smooth_tucker_complete
 from .tr import TRTensor, pad_tr, random_tr, tr_als, tr_complete, tr_svd
 from .tt import (
@@ -101,6 +102,8 @@ __all__ = [
     "tnn_complete",
     "tubal_complete",
     "smooth_tucker_complete",
+    "fold_in",
+    "row_model",
     "TensorNetwork",
     "random_network",
     "pad_network",

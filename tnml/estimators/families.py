@@ -50,6 +50,7 @@ from ..decompositions import (
     tucker_complete,
     tucker_hooi,
 )
+from ..metrics import rse
 
 __all__ = [
     "Family",
@@ -82,7 +83,8 @@ _SMOOTH_MAX_RANK = 64
 class SearchOptions:
     """What a model selection may use: the estimator's settings, nothing else."""
 
-    rank: int | None = None
+    rank: int | None = None  # None: chosen on held-out entries
+    max_rank: int | None = None  # the largest rank the held-out search tries
     max_iter: int = 50
     validation_fraction: float = 0.1
     random_state: Any = None
@@ -137,6 +139,9 @@ class Family:
     automatic : bool
         Whether ``model='auto'`` (and ``tnml demo``) tries this family; False for families
         too slow to try by default (structure search).
+    folds_in : bool
+        Whether new sample-axis rows fold in (:func:`~tnml.decompositions.fold_in`) with the
+        fitted non-sample factors held fixed (in the plain layout).
     """
 
     name: str
@@ -149,6 +154,7 @@ class Family:
     tensorized: bool = False
     skip_reason: Callable = lambda shape: None
     automatic: bool = True
+    folds_in: bool = False
 
 
 # -- rank types ---------------------------------------------------------------------------------
@@ -275,7 +281,10 @@ def _grow(family, X, observed, options):
         error = observed_error(fitted.entries, held_out)
         fitted, _ = fit(observations, rank, fitted)
     else:
-        ladder = family_ranks(family, family.ladder, tensor.shape)
+        ladder = family.ladder
+        if options.max_rank is not None:
+            ladder = tuple(r for r in ladder if r <= options.max_rank) or (options.max_rank,)
+        ladder = family_ranks(family, ladder, tensor.shape)
         fitted, rank, history = grow_rank(
             fit,
             partial(family.pad, random_state=options.random_state),
@@ -303,12 +312,6 @@ def _split_mask(observed, options):
     return split_mask(observed, options.validation_fraction, options.random_state)
 
 
-def _held_out_error(completed, X, held_out):
-    """Relative error of ``completed`` on the ``held_out`` entries of ``X``."""
-    xp = get_namespace(X)
-    return float(xp.linalg.norm((completed - X)[held_out]) / xp.linalg.norm(X[held_out]))
-
-
 def _tnn(X, observed, order, transform, options):
     """TNN completion of X with the tubes along ``order[-1]``, back in X's axis order."""
     xp = get_namespace(X)
@@ -334,7 +337,7 @@ def _select_tubal(family, X, observed, options):
         for transform in ("dct",) if options.probe else ("dct", "fft"):
             order = tuple(a for a in range(3) if a != tube_axis) + (tube_axis,)
             completed, info = _tnn(X, train, order, transform, options)
-            error = _held_out_error(completed, X, held_out)
+            error = rse(X, completed, mask=held_out)
             if best is None or error < best[0]:
                 best = (error, order, transform)
     error, order, transform = best
@@ -362,7 +365,7 @@ def _select_smooth(family, X, observed, options):
     best = None
     for feature_axis in feature_axes:
         channels = 1 if feature_axis is None else X.shape[feature_axis]
-        rank = min(options.rank or _SMOOTH_MAX_RANK, channels)
+        rank = min(options.rank or options.max_rank or _SMOOTH_MAX_RANK, channels)
         for order in _SMOOTH_ORDERS[-1:] if options.probe else _SMOOTH_ORDERS:
             for weight in _SMOOTH_WEIGHTS[-1:] if options.probe else _SMOOTH_WEIGHTS:
                 settings = {
@@ -374,7 +377,7 @@ def _select_smooth(family, X, observed, options):
                 fitted, info = smooth_tucker_complete(
                     X, train, max_iter=options.max_iter, **settings
                 )
-                error = _held_out_error(fitted.to_tensor(), X, held_out)
+                error = rse(X, fitted.to_tensor(), mask=held_out)
                 if best is None or error < best[0]:
                     best = (error, settings, fitted, info)
     error, settings, fitted, info = best
@@ -401,7 +404,7 @@ def _select_search(family, X, observed, options):
     tensor = to_layout(xp.where(observed, X, xp.nan), layout)
     search = StructureSearch(
         "tnale",
-        max_rank=options.rank or _SEARCH_MAX_RANK,
+        max_rank=options.rank or options.max_rank or _SEARCH_MAX_RANK,
         max_evaluations=_SEARCH_EVALUATIONS,
         max_iter=options.max_iter,
         validation_fraction=options.validation_fraction,
@@ -425,6 +428,7 @@ FAMILIES = {
         select=_grow,
         complete=cp_complete,
         pad=pad_cp,
+        folds_in=True,
         ladder=_LADDER,
         rank=_cp_rank,
     ),
@@ -434,6 +438,7 @@ FAMILIES = {
         select=_grow,
         complete=tucker_complete,
         pad=pad_tucker,
+        folds_in=True,
         ladder=_LADDER[:16],
         rank=_tucker_rank,
     ),
@@ -446,6 +451,7 @@ FAMILIES = {
         ladder=(1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48),
         rank=_tt_rank,
         tensorized=True,
+        folds_in=True,
     ),
     "tr": Family(
         "tr",
@@ -456,6 +462,7 @@ FAMILIES = {
         ladder=(1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20),
         rank=_tr_rank,
         tensorized=True,
+        folds_in=True,
     ),
     "tubal": Family("tubal", fit=tubal_complete, select=_select_tubal, skip_reason=_tubal_skip),
     "smooth": Family(
