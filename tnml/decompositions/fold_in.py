@@ -70,10 +70,19 @@ def row_model(decomposition):
             design = xp.reshape(design[:, None, :] * factor[None, :, :], (-1, rank))
         return design * decomposition.weights, factors[0]
     if isinstance(decomposition, TuckerTensor):
-        core = decomposition.core
+        core, first = decomposition.core, decomposition.factors[0]
+        if first is None:
+            # An uncompressed sample axis (factor None is the identity): a row's coefficients
+            # are its whole core slice, against the identity core of the other modes.
+            coefficients = xp.reshape(core, (core.shape[0], -1))
+            size = coefficients.shape[1]
+            core = xp.reshape(xp.eye(size, dtype=core.dtype), (size,) + tuple(core.shape[1:]))
+        else:
+            coefficients = first
         for mode, factor in enumerate(decomposition.factors[1:], start=1):
-            core = mode_dot(core, factor, mode)
-        return xp.reshape(core, (core.shape[0], -1)).T, decomposition.factors[0]
+            if factor is not None:
+                core = mode_dot(core, factor, mode)
+        return xp.reshape(core, (core.shape[0], -1)).T, coefficients
     if isinstance(decomposition, TTTensor):
         cores = decomposition.cores
         environment = cores[-1]  # (r, I, 1), grown leftwards to (r_1, J, 1)
