@@ -19,7 +19,7 @@ from .tr import TRTensor
 from .tt import TTTensor
 from .tucker import TuckerTensor
 
-__all__ = ["FOLD_IN_FORMATS", "row_model", "fold_in", "fold_in_memory"]
+__all__ = ["FOLD_IN_FORMATS", "row_model", "fold_in", "fold_in_memory", "nearest_rows"]
 
 # Formats whose sample-axis rows fold in (by class name, as error messages list them).
 FOLD_IN_FORMATS = (CPTensor, TuckerTensor, TTTensor, TRTensor)
@@ -164,9 +164,10 @@ def fold_in(design, X, mask, *, prior=None, alpha=1e-8):
         New rows; entries outside ``mask`` are ignored (may be NaN).
     mask : bool array of shape (n, J)
         True where X is observed.
-    prior : array of shape (R,), optional
-        The coefficients towards which rows are shrunk (default zero), e.g. the mean of the
-        fitted rows' coefficients.
+    prior : array of shape (R,) or (n, R), optional
+        The coefficients towards which rows are shrunk (default zero): one for every row
+        (e.g. the mean of the fitted rows' coefficients) or one per row (e.g. the mean of
+        its nearest fitted rows', :func:`nearest_rows`).
     alpha : float, default=1e-8
         Strength of the shrinkage, in pseudo-observations (see above).
 
@@ -202,6 +203,8 @@ def fold_in(design, X, mask, *, prior=None, alpha=1e-8):
     # A floor far below any data-driven value keeps an empty row's system (0 + lam I) regular.
     lam = max(lam, 1e-300)
     prior = xp.zeros(rank, dtype=dtype) if prior is None else xp.asarray(prior, dtype=dtype)
+    if prior.ndim == 1:
+        prior = xp.broadcast_to(prior, (n, rank))
     identity = xp.eye(rank, dtype=dtype)
     out = xp.empty((n, rank), dtype=dtype)
     for start in range(0, n, rows):
@@ -214,6 +217,58 @@ def fold_in(design, X, mask, *, prior=None, alpha=1e-8):
             outer = xp.reshape(block[:, :, None] * block[:, None, :], (block.shape[0], -1))
             grams += observed[:, j : j + features] @ outer
         grams = xp.reshape(grams, (-1, rank, rank)) + lam * identity
-        rhs = values @ design + lam * prior
+        rhs = values @ design + lam * prior[start:stop]
         out[start:stop] = xp.linalg.solve(grams, rhs[:, :, None])[:, :, 0]
+    return out
+
+
+def nearest_rows(reference, X, mask, n_neighbors, *, exclude=None):
+    """Indices of the ``n_neighbors`` rows of ``reference`` nearest to each row of X, by the
+    mean squared difference over the row's observed entries.
+
+    Distances are computed by GEMMs over blocks of rows sized to ``max_memory``.
+
+    Parameters
+    ----------
+    reference : array of shape (m, J)
+        Complete rows (e.g. a model's values for the fitted rows).
+    X : array of shape (n, J)
+    mask : bool array of shape (n, J)
+        True where X is observed; a row without observed entries is equally near to all.
+    n_neighbors : int
+    exclude : int array of shape (n,), optional
+        A reference row that row ``i`` may not choose (``exclude[i]``, e.g. itself; a
+        negative value excludes none).
+
+    Returns
+    -------
+    indices : int array of shape (n, min(n_neighbors, m - (exclude is not None)))
+    """
+    xp = get_namespace(reference, X)
+    n, n_features = X.shape
+    m = reference.shape[0]
+    k = max(1, min(n_neighbors, m - (exclude is not None)))
+    itemsize = reference.dtype.itemsize
+    budget = get_config()["max_memory"]
+    target = _BLOCK_BYTES if budget is None else min(_BLOCK_BYTES, budget // 4)
+    rows = max(1, min(n, target // max(1, (2 * m + 2 * n_features) * itemsize)))
+    check_memory(rows * (2 * m + 2 * n_features) * itemsize, f"the nearest of {m} rows")
+    squares = (reference * reference).T  # (J, m)
+    out = xp.empty((n, k), dtype=xp.int64)
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        observed = xp.asarray(mask[start:stop], dtype=reference.dtype)
+        values = xp.where(mask[start:stop], X[start:stop], 0).astype(reference.dtype, copy=False)
+        # sum_j m_ij (x_ij - r_tj)^2 = sum_j m_ij x_ij^2 - 2 x_i . r_t + m_i . r_t^2
+        distances = observed @ squares - 2 * (values @ reference.T)
+        distances += xp.sum(values * values, axis=1, keepdims=True)
+        distances /= xp.maximum(xp.sum(observed, axis=1, keepdims=True), 1)
+        if exclude is not None:
+            which = exclude[start:stop]
+            rows_here = xp.nonzero(which >= 0)[0]
+            distances[rows_here, which[rows_here]] = xp.inf
+        if k < m:
+            out[start:stop] = xp.argpartition(distances, k - 1, axis=1)[:, :k]
+        else:
+            out[start:stop] = xp.argsort(distances, axis=1)[:, :k]
     return out

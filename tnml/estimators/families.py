@@ -16,17 +16,19 @@ fitted in and any other choices made) and sets no state anywhere.
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 from ..backend import get_namespace
 from ..decompositions import (
     Observations,
     cp_als,
     cp_complete,
+    fold_in,
     grow_rank,
     max_cp_rank,
     max_tt_rank,
@@ -36,6 +38,7 @@ from ..decompositions import (
     pad_tr,
     pad_tt,
     pad_tucker,
+    row_model,
     smooth_tucker_complete,
     split_mask,
     split_observations,
@@ -50,6 +53,7 @@ from ..decompositions import (
     tucker_complete,
     tucker_hooi,
 )
+from ..decompositions.fold_in import nearest_rows
 from ..metrics import rse
 
 __all__ = [
@@ -63,6 +67,9 @@ __all__ = [
     "from_layout",
     "default_layout",
     "family_ranks",
+    "RowScoring",
+    "choose_shrinkage",
+    "shrinkage_prior",
 ]
 
 # Sweeps per rank on the way up a ladder: the ranks there only need to be good warm starts
@@ -94,6 +101,23 @@ class SearchOptions:
     probe: bool = False
     deadline: float | None = None  # time.perf_counter() after which rank growth stops
     progress: Any = None  # progress(rank, validation_error) after every rank tried
+    # Rows are samples: ranks of the families that fold in are scored by folding the rows in
+    # (RowScoring) rather than by the joint fit's values at the held-out entries.
+    rows: Any = None
+
+
+@dataclass(frozen=True)
+class RowScoring:
+    """How held-out entries score a rank when rows are samples: each row's coefficients are
+    folded in from its training entries (:func:`~tnml.decompositions.fold_in`), shrunk
+    towards the mean coefficients of its ``n_neighbors`` nearest fitted rows (among at most
+    ``max_reference`` of them, never itself) with the best of ``alphas``, as ``transform``
+    completes new rows."""
+
+    n_neighbors: int | None = 10
+    alphas: tuple = (1e-8, 0.3, 3.0, 30.0, 300.0)
+    max_reference: int = 2000
+    random_state: Any = None
 
 
 @dataclass(frozen=True)
@@ -256,8 +280,25 @@ def _grow(family, X, observed, options):
     observations = Observations.from_dense(tensor, mask)
 
     infos = []
+    scored = options.rows is not None and family.folds_in and layout == ("plain",)
+    alphas = {}
+    if scored:
+        # One seed for the split that grow_rank makes and for the same split here, whose
+        # held-out values choose the shrinkage of the fold-in that scores each rank.
+        seed = int(check_random_state(options.random_state).randint(2**31 - 1))
+        options = replace(options, random_state=seed)
+        held_out_values = split_observations(observations, options.validation_fraction, seed)[1]
 
     def fit(obs, rank, init):
+        init = getattr(init, "format", init)
+        fitted, info = _fit(obs, rank, init)
+        if scored and obs is not observations:
+            folded = _FoldedIn(fitted, obs, held_out_values, options.rows)
+            alphas[_key(rank)] = folded.alpha
+            return folded, info
+        return fitted, info
+
+    def _fit(obs, rank, init):
         sweeps = options.max_iter if obs is observations else _GROWTH_SWEEPS
         if options.probe:
             sweeps = _PROBE_SWEEPS
@@ -281,13 +322,14 @@ def _grow(family, X, observed, options):
         error = observed_error(fitted.entries, held_out)
         fitted, _ = fit(observations, rank, fitted)
     else:
+        pad = partial(family.pad, random_state=options.random_state)
         ladder = family.ladder
         if options.max_rank is not None:
             ladder = tuple(r for r in ladder if r <= options.max_rank) or (options.max_rank,)
         ladder = family_ranks(family, ladder, tensor.shape)
         fitted, rank, history = grow_rank(
             fit,
-            partial(family.pad, random_state=options.random_state),
+            lambda previous, rank: pad(getattr(previous, "format", previous), rank),
             observations,
             ladder[:_PROBE_RANKS] if options.probe else ladder,
             validation_fraction=options.validation_fraction,
@@ -303,8 +345,100 @@ def _grow(family, X, observed, options):
         error = next(h[2] for h in history if h[0] == rank)  # the chosen rank's, not the min
     # The last fit is the final one, on every observation.
     return Selection(
-        fitted, rank, float(error), layout, converged=infos[-1].converged, n_iter=infos[-1].n_iter
+        fitted,
+        rank,
+        float(error),
+        layout,
+        {"alpha": alphas[_key(rank)]} if _key(rank) in alphas else {},
+        converged=infos[-1].converged,
+        n_iter=infos[-1].n_iter,
     )
+
+
+def _key(rank):
+    return tuple(rank) if isinstance(rank, (list, tuple)) else rank
+
+
+def _dense_rows(observations):
+    """Observations of a tensor with samples on axis 0 as dense rows: values (n, J), with 0
+    where unobserved, the mask of observed entries, and each entry's (row, column)."""
+    xp = get_namespace(observations.values)
+    shape = observations.shape
+    n, width = shape[0], math.prod(shape[1:])
+    columns = xp.zeros(observations.indices.shape[0], dtype=xp.int64)
+    for axis in range(1, len(shape)):
+        columns = columns * shape[axis] + observations.indices[:, axis]
+    rows = observations.indices[:, 0]
+    values = xp.zeros((n, width), dtype=observations.values.dtype)
+    mask = xp.zeros((n, width), dtype=bool)
+    values[rows, columns] = observations.values
+    mask[rows, columns] = True
+    return values, mask, rows, columns
+
+
+def shrinkage_prior(design, coefficients, values, mask, n_neighbors, reference=None):
+    """The coefficients each row is shrunk towards when folded in: the mean coefficients of
+    its ``n_neighbors`` nearest fitted rows (by their model values on the row's observed
+    entries; among the fitted rows ``reference`` only, when given, and never the row of the
+    same index), or of all fitted rows when ``n_neighbors`` is None or a row is empty."""
+    xp = get_namespace(values)
+    mean = xp.mean(coefficients, axis=0)
+    if n_neighbors is None:
+        return mean
+    exclude = None
+    if reference is not None:
+        exclude = xp.full(values.shape[0], -1, dtype=xp.int64)
+        exclude[reference] = xp.arange(reference.shape[0])
+        coefficients = coefficients[reference]
+    nearest = nearest_rows(coefficients @ design.T, values, mask, n_neighbors, exclude=exclude)
+    prior = xp.mean(coefficients[nearest], axis=1)
+    return xp.where(xp.any(mask, axis=1)[:, None], prior, mean)
+
+
+class _FoldedIn:
+    """A fitted format whose ``entries`` are the values of its rows folded in from the
+    training observations, as :class:`~tnml.TensorImputer` completes new rows (the score
+    of a rank when rows are samples). ``format`` is the fitted format itself."""
+
+    def __init__(self, format, train, held_out, scoring):
+        self.format = format
+        xp = get_namespace(train.values)
+        values, mask, _, _ = _dense_rows(train)
+        design, coefficients = row_model(format)
+        n = values.shape[0]
+        rng = np.random.default_rng(
+            scoring.random_state if isinstance(scoring.random_state, int) else 0
+        )
+        reference = xp.asarray(np.sort(rng.permutation(n)[: scoring.max_reference]))
+        prior = shrinkage_prior(
+            design, coefficients, values, mask, scoring.n_neighbors, reference=reference
+        )
+        _, _, rows, columns = _dense_rows(held_out)
+        best = None
+        for alpha in scoring.alphas:
+            folded = fold_in(design, values, mask, prior=prior, alpha=alpha)
+            predicted = xp.sum(folded[rows] * design[columns], axis=1)
+            error = float(xp.linalg.norm(predicted - held_out.values))
+            if best is None or error < best[0]:
+                best = (error, folded, alpha)
+        self.alpha = best[2]
+        self._rows = best[1] @ design.T
+
+    def entries(self, indices):
+        xp = get_namespace(self._rows)
+        columns = xp.zeros(indices.shape[0], dtype=xp.int64)
+        for axis in range(1, len(self.format.shape)):
+            columns = columns * self.format.shape[axis] + indices[:, axis]
+        return self._rows[indices[:, 0], columns]
+
+
+def choose_shrinkage(format, X, observed, scoring, validation_fraction):
+    """The fold-in shrinkage ``alpha`` of ``scoring.alphas`` that best predicts a held-out
+    ``validation_fraction`` of the observed entries of X (rows = samples) from the others,
+    for a ``format`` fitted to X."""
+    observations = Observations.from_dense(X, observed)
+    train, held_out = split_observations(observations, validation_fraction, scoring.random_state)
+    return _FoldedIn(format, train, held_out, scoring).alpha
 
 
 def _split_mask(observed, options):

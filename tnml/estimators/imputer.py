@@ -18,9 +18,18 @@ from .._validation import check_tensor, missing_mask
 from ..backend import get_namespace, is_numpy, serial_blas, to_numpy
 from ..decompositions import fold_in, row_model
 from ..decompositions.fold_in import FOLD_IN_FORMATS
-from ..metrics import rse
 from ._base import _check_tensor_shape
-from .families import AUTOMATIC, FAMILIES, SearchOptions, from_layout, select, to_layout
+from .families import (
+    AUTOMATIC,
+    FAMILIES,
+    RowScoring,
+    SearchOptions,
+    choose_shrinkage,
+    from_layout,
+    select,
+    shrinkage_prior,
+    to_layout,
+)
 
 # 'auto' probes every family cheaply, then searches fully the best this many, of those whose
 # probe's held-out error is within this factor of the best probe's.
@@ -31,7 +40,7 @@ _PROBE_MAX_ITER = 10
 # alpha='auto': the fold-in shrinkage strengths (pseudo-observations) tried on held-out
 # entries of the training rows. Few observed entries per row against many coefficients
 # overfit without shrinkage; exact low-rank rows want none.
-_ALPHAS = (1e-8, 0.3, 3.0, 30.0)
+_ALPHAS = (1e-8, 0.3, 3.0, 30.0, 300.0, 3000.0)
 
 __all__ = ["TensorImputer"]
 
@@ -97,12 +106,17 @@ default='auto'
         so that TT/TR models exploit multiscale structure. 'auto' does so for the 'tt' and 'tr'
         families when axes 0 and 1 are ordered and X is 2-D, or 3-D with at most 4
         channels. A ket-augmented model completes only the tensor it was fitted on.
+    n_neighbors : int or None, default=10
+        A folded-in row's coefficients are shrunk towards the mean coefficients of the
+        ``n_neighbors`` fitted rows nearest to it on its observed entries (their model values
+        compared, :func:`~tnml.decompositions.fold_in.nearest_rows`); None: towards the mean
+        of all fitted rows. Between a nearest-neighbour imputation (large ``alpha``) and the
+        row's own least squares (small ``alpha``).
     alpha : float or 'auto', default='auto'
-        Shrinkage of a folded-in row's coefficients towards the mean of the fitted rows', in
-        pseudo-observations of an average entry (relative to the model's scale, see
-        :func:`~tnml.decompositions.fold_in`): rows with few observed entries lean on the
-        mean row. 'auto' chooses it on held-out entries of the training rows (for one whole
-        tensor, see ``ordered_axes``: the smallest, 1e-8).
+        Strength of that shrinkage, in pseudo-observations of an average entry (relative to
+        the model's scale, see :func:`~tnml.decompositions.fold_in`): rows with few
+        observed entries lean on their prior more. 'auto' chooses it on held-out entries of
+        the training rows (for one whole tensor, see ``ordered_axes``: the smallest, 1e-8).
     validation_fraction : float, default=0.1
         Share of the observed entries held out to choose ranks, families and ``alpha``.
     max_iter : int, default=50
@@ -176,6 +190,7 @@ default='auto'
         "tensor_shape": ["array-like", None],
         "ordered_axes": ["array-like", None],
         "tensorize": ["boolean", StrOptions({"auto"})],
+        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "alpha": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -212,6 +227,7 @@ default='auto'
         tensor_shape=None,
         ordered_axes=None,
         tensorize="auto",
+        n_neighbors=10,
         alpha="auto",
         validation_fraction=0.1,
         max_iter=50,
@@ -226,6 +242,7 @@ default='auto'
         self.tensor_shape = tensor_shape
         self.ordered_axes = ordered_axes
         self.tensorize = tensorize
+        self.n_neighbors = n_neighbors
         self.alpha = alpha
         self.validation_fraction = validation_fraction
         self.max_iter = max_iter
@@ -421,6 +438,7 @@ default='auto'
             tensorize=self._tensorize(ordered),
             deadline=deadline,
             progress=moved,
+            rows=self._scoring(),
         )
 
         def run(family, options, stage):
@@ -484,30 +502,34 @@ default='auto'
             "candidates": [row for _, row in candidates] + skipped,
         }
 
+    def _scoring(self):
+        """How ranks and ``alpha`` are scored when rows are samples (None otherwise)."""
+        if self._whole_tensor:
+            return None
+        seed = check_random_state(self.random_state).randint(2**31 - 1)
+        return RowScoring(
+            n_neighbors=self.n_neighbors,
+            alphas=_ALPHAS if self.alpha == "auto" else (float(self.alpha),),
+            random_state=int(seed),
+        )
+
     def _choose_alpha(self, X, observed):
-        """``alpha`` as given, or the value of ``_ALPHAS`` whose fold-in of the training rows
-        best predicts a held-out share of their observed entries."""
+        """``alpha`` as given, the one chosen with the rank, or the value of ``_ALPHAS``
+        whose fold-in of the training rows best predicts held-out entries."""
         if self.alpha != "auto":
             return float(self.alpha)
         if self._whole_tensor:
             return _ALPHAS[0]  # one whole tensor: fit_transform never folds in, keep it cheap
-        xp = get_namespace(X)
-        flat, mask = xp.reshape(X, (X.shape[0], -1)), xp.reshape(observed, (X.shape[0], -1))
-        rng = check_random_state(self.random_state)
-        held_out = mask & xp.asarray(rng.random_sample(mask.shape) < self.validation_fraction)
-        if not bool(xp.any(held_out)):
-            return _ALPHAS[0]
-        design, coefficients = row_model(self.decomposition_)
-        prior = xp.mean(coefficients, axis=0)
-        errors = [
-            rse(
-                flat,
-                fold_in(design, flat, mask & ~held_out, prior=prior, alpha=a) @ design.T,
-                mask=held_out,
-            )
-            for a in _ALPHAS
-        ]
-        return _ALPHAS[int(np.argmin(errors))]
+        chosen = self.summary_.get("settings", {}).get("alpha")
+        if chosen is not None:
+            return chosen
+        return choose_shrinkage(
+            self.decomposition_,
+            X,
+            observed,
+            self._scoring(),
+            self.validation_fraction,
+        )
 
     # -- transform -------------------------------------------------------------------------------
     def fit_transform(self, X, y=None):
@@ -596,7 +618,8 @@ default='auto'
             )
         design, coefficients = row_model(self.decomposition_)
         design = xp.asarray(design, dtype=flat.dtype)
-        prior = xp.mean(coefficients, axis=0)
+        coefficients = xp.asarray(coefficients, dtype=flat.dtype)
+        prior = shrinkage_prior(design, coefficients, flat, observed, self.n_neighbors)
         rows = fold_in(design, flat, observed, prior=prior, alpha=self.alpha_) @ design.T
         return xp.reshape(rows, X.shape)
 
