@@ -105,8 +105,9 @@ def test_default_on_a_matrix_skips_tubal_with_the_reason():
         imputer = tnml.TensorImputer(random_state=0, max_iter=20).fit(_with_missing(M, 0.3))
     skipped = {c["model"]: c["skipped"] for c in imputer.summary_["candidates"] if "skipped" in c}
     # Rows of samples: the families that cannot fold in new rows are skipped, with why.
-    assert list(skipped) == ["tubal", "smooth"] and "3-way" in skipped["tubal"]
-    assert "fold in" in skipped["smooth"]
+    assert list(skipped) == ["tucker", "tt", "tr", "tubal", "smooth"]
+    assert "3-way" in skipped["tubal"] and "fold in" in skipped["smooth"]
+    assert "low-rank matrix" in skipped["tt"] and imputer.summary_["model"] == "cp"
     completed = imputer.transform(_with_missing(M, 0.3))
     assert np.abs(completed - M).max() < 1e-3 * np.abs(M).max()
     with pytest.raises(ValueError, match="3-way"):
@@ -271,7 +272,7 @@ def test_memory_budget_refuses_before_the_search():
         warnings.simplefilter("ignore", ConvergenceWarning)
         imputer.fit(X)
     with tnml.config_context(max_memory="2kB"):
-        with pytest.raises(tnml.MemoryBudgetError, match="folding in"):
+        with pytest.raises(tnml.MemoryBudgetError, match="nearest of 200 rows|folding in"):
             imputer.transform(X)
 
 

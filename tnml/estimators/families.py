@@ -14,9 +14,10 @@ fitted in and any other choices made) and sets no state anywhere.
 """
 
 import math
+import numbers
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -282,12 +283,15 @@ def _grow(family, X, observed, options):
     infos = []
     scored = options.rows is not None and family.folds_in and layout == ("plain",)
     alphas = {}
+    split_seed = options.random_state
     if scored:
         # One seed for the split that grow_rank makes and for the same split here, whose
         # held-out values choose the shrinkage of the fold-in that scores each rank.
-        seed = int(check_random_state(options.random_state).randint(2**31 - 1))
-        options = replace(options, random_state=seed)
-        held_out_values = split_observations(observations, options.validation_fraction, seed)[1]
+        if not isinstance(split_seed, numbers.Integral):
+            split_seed = int(check_random_state(split_seed).randint(2**31 - 1))
+        held_out_values = split_observations(observations, options.validation_fraction, split_seed)[
+            1
+        ]
 
     def fit(obs, rank, init):
         init = getattr(init, "format", init)
@@ -315,9 +319,7 @@ def _grow(family, X, observed, options):
 
     if options.rank is not None:
         rank = family.rank(options.rank, tensor.shape)
-        train, held_out = split_observations(
-            observations, options.validation_fraction, options.random_state
-        )
+        train, held_out = split_observations(observations, options.validation_fraction, split_seed)
         fitted, _ = fit(train, rank, None)
         error = observed_error(fitted.entries, held_out)
         fitted, _ = fit(observations, rank, fitted)
@@ -333,7 +335,7 @@ def _grow(family, X, observed, options):
             observations,
             ladder[:_PROBE_RANKS] if options.probe else ladder,
             validation_fraction=options.validation_fraction,
-            random_state=options.random_state,
+            random_state=split_seed,
             patience=2,  # one bad warm start (ALS local minimum) must not end the search
             callback=None
             if options.progress is None
@@ -395,6 +397,10 @@ def shrinkage_prior(design, coefficients, values, mask, n_neighbors, reference=N
     return xp.where(xp.any(mask, axis=1)[:, None], prior, mean)
 
 
+# A fold-in whose held-out relative error is below this fits to rounding.
+_EXACT = 1e-6
+
+
 class _FoldedIn:
     """A fitted format whose ``entries`` are the values of its rows folded in from the
     training observations, as :class:`~tnml.TensorImputer` completes new rows (the score
@@ -423,8 +429,17 @@ class _FoldedIn:
                 best = (error, folded, alpha)
         self.alpha = best[2]
         self._rows = best[1] @ design.T
+        # A rank scores the worse of its fold-in and its joint fit: a rank that overfits the
+        # training entries is not chosen for the fold-in's sake. A fold-in exact to rounding
+        # (exact low-rank data) scores its joint fit, so that ranks past the true one do not
+        # win on rounding noise.
+        joint = float(xp.linalg.norm(format.entries(held_out.indices) - held_out.values))
+        exact = best[0] <= _EXACT * float(xp.linalg.norm(held_out.values))
+        self._joint = joint > best[0] or exact
 
     def entries(self, indices):
+        if self._joint:
+            return self.format.entries(indices)
         xp = get_namespace(self._rows)
         columns = xp.zeros(indices.shape[0], dtype=xp.int64)
         for axis in range(1, len(self.format.shape)):

@@ -404,6 +404,11 @@ default='auto'
                     f"{', '.join(_FOLDING)} (pass ordered_axes including axis 0 to complete "
                     f"one whole tensor)"
                 )
+            if reason is None and not self._whole_tensor and X.ndim == 2 and name != "cp":
+                reason = (
+                    "on a matrix of rows every family that folds in is a low-rank matrix "
+                    "model; 'cp' stands for them"
+                )
             if reason is None and name == "smooth" and set(ordered) != set(range(X.ndim - 1)):
                 reason = (
                     f"assumes every axis but the last is ordered (ordered_axes="
