@@ -429,13 +429,9 @@ class _FoldedIn:
                 best = (error, folded, alpha)
         self.alpha = best[2]
         self._rows = best[1] @ design.T
-        # A rank scores the worse of its fold-in and its joint fit: a rank that overfits the
-        # training entries is not chosen for the fold-in's sake. A fold-in exact to rounding
-        # (exact low-rank data) scores its joint fit, so that ranks past the true one do not
-        # win on rounding noise.
-        joint = float(xp.linalg.norm(format.entries(held_out.indices) - held_out.values))
-        exact = best[0] <= _EXACT * float(xp.linalg.norm(held_out.values))
-        self._joint = joint > best[0] or exact
+        # A fold-in exact to rounding (exact low-rank data) scores the joint fit instead, so
+        # that ranks past the true one do not win on rounding noise.
+        self._joint = best[0] <= _EXACT * float(xp.linalg.norm(held_out.values))
 
     def entries(self, indices):
         if self._joint:
