@@ -19,7 +19,14 @@ from .tr import TRTensor
 from .tt import TTTensor
 from .tucker import TuckerTensor
 
-__all__ = ["FOLD_IN_FORMATS", "row_model", "fold_in", "fold_in_memory", "nearest_rows"]
+__all__ = [
+    "FOLD_IN_FORMATS",
+    "row_model",
+    "fold_in",
+    "fold_in_memory",
+    "nearest_rows",
+    "neighbour_residuals",
+]
 
 # Formats whose sample-axis rows fold in (by class name, as error messages list them).
 FOLD_IN_FORMATS = (CPTensor, TuckerTensor, TTTensor, TRTensor)
@@ -272,3 +279,28 @@ def nearest_rows(reference, X, mask, n_neighbors, *, exclude=None):
         else:
             out[start:stop] = xp.argsort(distances, axis=1)[:, :k]
     return out
+
+
+def neighbour_residuals(residuals, observed, nearest, rows, columns):
+    """The mean residual of each entry's nearest rows, over those that observed it.
+
+    Parameters
+    ----------
+    residuals : array of shape (m, J)
+        Data minus model of the fitted rows (any value where not observed).
+    observed : bool array of shape (m, J)
+    nearest : int array of shape (n, k)
+        Nearest fitted rows of each new row (:func:`nearest_rows`).
+    rows, columns : int arrays of shape (n_entries,)
+        The entries (row of the new rows, column) to correct.
+
+    Returns
+    -------
+    array of shape (n_entries,)
+        0 where none of the nearest rows observed the entry.
+    """
+    xp = get_namespace(residuals)
+    neighbours = nearest[rows]  # (n_entries, k)
+    seen = observed[neighbours, columns[:, None]]
+    total = xp.sum(xp.where(seen, residuals[neighbours, columns[:, None]], 0), axis=1)
+    return total / xp.maximum(xp.sum(seen, axis=1), 1)

@@ -54,7 +54,7 @@ from ..decompositions import (
     tucker_complete,
     tucker_hooi,
 )
-from ..decompositions.fold_in import nearest_rows
+from ..decompositions.fold_in import nearest_rows, neighbour_residuals
 from ..metrics import rse
 
 __all__ = [
@@ -71,6 +71,7 @@ __all__ = [
     "RowScoring",
     "choose_shrinkage",
     "shrinkage_prior",
+    "complete_rows",
 ]
 
 # Sweeps per rank on the way up a ladder: the ranks there only need to be good warm starts
@@ -379,14 +380,23 @@ def _dense_rows(observations):
 
 
 def shrinkage_prior(design, coefficients, values, mask, n_neighbors, reference=None):
-    """The coefficients each row is shrunk towards when folded in: the mean coefficients of
-    its ``n_neighbors`` nearest fitted rows (by their model values on the row's observed
-    entries; among the fitted rows ``reference`` only, when given, and never the row of the
-    same index), or of all fitted rows when ``n_neighbors`` is None or a row is empty."""
+    """What each row is shrunk towards when folded in, and its nearest fitted rows.
+
+    The prior of a row is the mean coefficients of its ``n_neighbors`` nearest fitted rows
+    (by their model values on the row's observed entries; among the fitted rows
+    ``reference`` only, when given, and never the row of the same index), or of all fitted
+    rows when ``n_neighbors`` is None or the row is empty.
+
+    Returns
+    -------
+    prior : array of shape (n, R) or (R,)
+    nearest : int array of shape (n, k), or None without neighbours
+        Indices into the fitted rows (into ``reference`` when given).
+    """
     xp = get_namespace(values)
     mean = xp.mean(coefficients, axis=0)
     if n_neighbors is None:
-        return mean
+        return mean, None
     exclude = None
     if reference is not None:
         exclude = xp.full(values.shape[0], -1, dtype=xp.int64)
@@ -394,7 +404,66 @@ def shrinkage_prior(design, coefficients, values, mask, n_neighbors, reference=N
         coefficients = coefficients[reference]
     nearest = nearest_rows(coefficients @ design.T, values, mask, n_neighbors, exclude=exclude)
     prior = xp.mean(coefficients[nearest], axis=1)
-    return xp.where(xp.any(mask, axis=1)[:, None], prior, mean)
+    return xp.where(xp.any(mask, axis=1)[:, None], prior, mean), nearest
+
+
+def complete_rows(
+    design,
+    coefficients,
+    fitted,
+    fitted_mask,
+    values,
+    mask,
+    n_neighbors,
+    alphas,
+    entries=None,
+    reference=None,
+):
+    """Fold rows in and add their nearest fitted rows' mean residual at ``entries``.
+
+    A row's value at an entry is its folded-in model value plus the mean, over its nearest
+    fitted rows that observed the entry, of their data minus model there (a
+    nearest-neighbour correction of what the low-rank model misses). With a large ``alpha``
+    this is a nearest-neighbour imputation, with a small one the row's own least squares.
+
+    Parameters
+    ----------
+    design, coefficients : the fitted row model (:func:`~tnml.decompositions.row_model`)
+    fitted, fitted_mask : arrays of shape (m, J)
+        The fitted rows' data and where it is observed (for their residuals).
+    values, mask : arrays of shape (n, J)
+        The rows to complete and where they are observed.
+    n_neighbors : int or None
+    alphas : sequence of float
+        Shrinkage strengths; one completion per value is yielded.
+    entries : (rows, columns) int arrays, optional
+        The entries corrected (default: the unobserved entries of ``values``).
+    reference : int array, optional
+        See :func:`shrinkage_prior`.
+
+    Yields
+    ------
+    alpha, completed : float and array of shape (n, J)
+    """
+    xp = get_namespace(values)
+    prior, nearest = shrinkage_prior(
+        design, coefficients, values, mask, n_neighbors, reference=reference
+    )
+    if entries is None:
+        entries = xp.nonzero(~mask)
+    rows, columns = entries
+    correction = None
+    if nearest is not None:
+        chosen = slice(None) if reference is None else reference
+        residuals = fitted[chosen] - coefficients[chosen] @ design.T
+        correction = neighbour_residuals(residuals, fitted_mask[chosen], nearest, rows, columns)
+        # An empty row has no nearest rows (every row is as near): it gets the mean row.
+        correction = xp.where(xp.any(mask, axis=1)[rows], correction, 0)
+    for alpha in alphas:
+        completed = fold_in(design, values, mask, prior=prior, alpha=alpha) @ design.T
+        if correction is not None:
+            completed[rows, columns] += correction
+        yield alpha, completed
 
 
 # A fold-in whose held-out relative error is below this fits to rounding.
@@ -416,19 +485,25 @@ class _FoldedIn:
             scoring.random_state if isinstance(scoring.random_state, int) else 0
         )
         reference = xp.asarray(np.sort(rng.permutation(n)[: scoring.max_reference]))
-        prior = shrinkage_prior(
-            design, coefficients, values, mask, scoring.n_neighbors, reference=reference
-        )
         _, _, rows, columns = _dense_rows(held_out)
         best = None
-        for alpha in scoring.alphas:
-            folded = fold_in(design, values, mask, prior=prior, alpha=alpha)
-            predicted = xp.sum(folded[rows] * design[columns], axis=1)
-            error = float(xp.linalg.norm(predicted - held_out.values))
+        for alpha, completed in complete_rows(
+            design,
+            coefficients,
+            values,
+            mask,
+            values,
+            mask,
+            scoring.n_neighbors,
+            scoring.alphas,
+            entries=(rows, columns),
+            reference=reference,
+        ):
+            error = float(xp.linalg.norm(completed[rows, columns] - held_out.values))
             if best is None or error < best[0]:
-                best = (error, folded, alpha)
+                best = (error, completed, alpha)
         self.alpha = best[2]
-        self._rows = best[1] @ design.T
+        self._rows = best[1]
         # A fold-in exact to rounding (exact low-rank data) scores the joint fit instead, so
         # that ranks past the true one do not win on rounding noise.
         self._joint = best[0] <= _EXACT * float(xp.linalg.norm(held_out.values))

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 from .._config import check_memory
 from .._validation import check_tensor, missing_mask
 from ..backend import get_namespace, is_numpy, serial_blas, to_numpy
-from ..decompositions import fold_in, row_model
+from ..decompositions import row_model
 from ..decompositions.fold_in import FOLD_IN_FORMATS
 from ._base import _check_tensor_shape
 from .families import (
@@ -25,9 +25,9 @@ from .families import (
     RowScoring,
     SearchOptions,
     choose_shrinkage,
+    complete_rows,
     from_layout,
     select,
-    shrinkage_prior,
     to_layout,
 )
 
@@ -109,9 +109,13 @@ default='auto'
     n_neighbors : int or None, default=10
         A folded-in row's coefficients are shrunk towards the mean coefficients of the
         ``n_neighbors`` fitted rows nearest to it on its observed entries (their model values
-        compared, :func:`~tnml.decompositions.fold_in.nearest_rows`); None: towards the mean
-        of all fitted rows. Between a nearest-neighbour imputation (large ``alpha``) and the
-        row's own least squares (small ``alpha``).
+        compared, :func:`~tnml.decompositions.fold_in.nearest_rows`), and its missing
+        entries get those rows' mean residual (data minus model, where they observed the
+        entry) added: a nearest-neighbour correction of what the low-rank model misses
+        (:func:`~tnml.estimators.families.complete_rows`). Between a nearest-neighbour
+        imputation (large ``alpha``) and the row's own least squares (small ``alpha``).
+        None: shrink towards the mean of all fitted rows, no correction (the fitted rows
+        are then not kept).
     alpha : float or 'auto', default='auto'
         Strength of that shrinkage, in pseudo-observations of an average entry (relative to
         the model's scale, see :func:`~tnml.decompositions.fold_in`): rows with few
@@ -214,6 +218,7 @@ default='auto'
         "n_iter_",
         "_whole_tensor",
         "_fit_digest",
+        "_fit_X",
         "_sklearn_output_config",
     )
 
@@ -363,6 +368,13 @@ default='auto'
         else:
             self._fit_estimator(X, missing)
         self._fit_digest = self._digest(X, missing) if not self._folds_in() else None
+        # Like KNNImputer, the fitted rows are kept: new rows borrow their nearest rows'
+        # residuals (data minus model).
+        self._fit_X = (
+            xp.reshape(xp.where(missing, xp.nan, X), (X.shape[0], -1))
+            if self._folds_in() and self.n_neighbors is not None
+            else None
+        )
         self.alpha_ = self._choose_alpha(X, ~missing) if self._folds_in() else None
         return X, missing
 
@@ -624,8 +636,21 @@ default='auto'
         design, coefficients = row_model(self.decomposition_)
         design = xp.asarray(design, dtype=flat.dtype)
         coefficients = xp.asarray(coefficients, dtype=flat.dtype)
-        prior = shrinkage_prior(design, coefficients, flat, observed, self.n_neighbors)
-        rows = fold_in(design, flat, observed, prior=prior, alpha=self.alpha_) @ design.T
+        if self._fit_X is None:
+            fitted = fitted_mask = None
+        else:
+            fitted_mask = ~xp.isnan(self._fit_X)
+            fitted = xp.where(fitted_mask, self._fit_X, 0).astype(flat.dtype, copy=False)
+        ((_, rows),) = complete_rows(
+            design,
+            coefficients,
+            fitted,
+            fitted_mask,
+            flat,
+            observed,
+            self.n_neighbors if fitted is not None else None,
+            (self.alpha_,),
+        )
         return xp.reshape(rows, X.shape)
 
     def reconstruction(self):
