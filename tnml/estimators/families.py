@@ -329,6 +329,8 @@ def _grow(family, X, observed, options):
         ladder = family.ladder
         if options.max_rank is not None:
             ladder = tuple(r for r in ladder if r <= options.max_rank) or (options.max_rank,)
+        if scored:
+            ladder = _geometric(ladder)
         ladder = family_ranks(family, ladder, tensor.shape)
         fitted, rank, history = grow_rank(
             fit,
@@ -356,6 +358,20 @@ def _grow(family, X, observed, options):
         converged=infos[-1].converged,
         n_iter=infos[-1].n_iter,
     )
+
+
+# Rows of samples: rank growth steps by at least this factor (every rank there is also scored
+# by folding the rows in; the fold-in's shrinkage absorbs a rank between two steps).
+_ROW_LADDER_STEP = 1.5
+
+
+def _geometric(ladder):
+    """The ranks of ``ladder`` that grow by at least ``_ROW_LADDER_STEP`` each."""
+    kept = [ladder[0]]
+    for rank in ladder[1:]:
+        if rank >= _ROW_LADDER_STEP * kept[-1]:
+            kept.append(rank)
+    return tuple(kept)
 
 
 def _key(rank):
