@@ -283,7 +283,7 @@ def test_why_snippet_gives_scores_and_grid_search_over_rank():
     from sklearn.pipeline import make_pipeline
 
     X, y = load_digits(return_X_y=True)
-    X, y = X[:300], y[:300]
+    X, y = X[:240], y[:240]
     X = _with_missing(X, 0.3)
     pipe = make_pipeline(
         tnml.TensorImputer("cp", max_rank=6, random_state=0), LogisticRegression(max_iter=200)
