@@ -5,6 +5,7 @@ from ._linalg import khatri_rao, mode_dot, solve_spd
 from ._masked import Observations, observed_error
 from ._rank_search import grow_rank, split_mask, split_observations
 from .cp import CPTensor, cp_als, cp_complete, max_cp_rank, pad_cp, random_cp
+from .fold_in import fold_in, row_model
 from .network import (
     TensorNetwork,
     fully_connected_adjacency,
@@ -16,7 +17,6 @@ from .network import (
     random_network,
     ring_adjacency,
 )
-from .fold_in import fold_in, row_model
 from .smooth import smooth_tucker_complete
 from .tr import TRTensor, pad_tr, random_tr, tr_als, tr_complete, tr_svd
 from .tt import (
