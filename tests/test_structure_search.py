@@ -14,11 +14,12 @@ import pytest
 
 import tnml
 from tnml import testing
-from tnml.decompositions import random_network
+from tnml.decompositions import random_network, ring_adjacency
 from tnml.structure_search import (
     Objective,
     Runner,
     SearchSpace,
+    cache_key,
     canonical_key,
     n_params,
     to_data_order,
@@ -42,7 +43,7 @@ def _planted_structure(adjacency=RING, permutation=None):
 def test_greedy_recovers_planted_ring_exactly():
     X = _planted()
     search = tnml.StructureSearch("greedy", max_rse=1e-6, max_rank=3, random_state=0).fit(X)
-    assert search.best_rse_ < 1e-6
+    assert search.reconstruction_error_ < 1e-6
     assert canonical_key(search.best_structure_) == canonical_key(_planted_structure())
     np.testing.assert_allclose(search.best_network_.to_tensor(), X, atol=1e-5)
     # the cheapest tree priced first, then every step tried every edge of the fully
@@ -61,10 +62,10 @@ def test_local_searches_recover_planted_permuted_ring(method, max_rank):
     search = tnml.StructureSearch(
         method, graph="ring", max_rank=max_rank, max_evaluations=120, n_init=3, random_state=0
     ).fit(X)
-    assert search.best_rse_ < 1e-3
+    assert search.reconstruction_error_ < 1e-3
     assert canonical_key(search.best_structure_) == canonical_key(truth)
     # the objective is the papers' score of what was found
-    expected = n_params(search.best_structure_) / X.size + 200 * search.best_rse_**2
+    expected = n_params(search.best_structure_) / X.size + 200 * search.reconstruction_error_**2
     assert search.best_objective_ == pytest.approx(expected)
 
 
@@ -115,7 +116,20 @@ def test_tnale_starts_from_the_best_uniform_ring_and_only_improves_on_it():
     # and the sweeps improved on it: the planted ring, exactly
     assert search.best_objective_ < best_uniform["objective"]
     assert canonical_key(search.best_structure_) == canonical_key(_planted_structure(adjacency))
-    assert search.best_rse_ < 1e-4
+    assert search.reconstruction_error_ < 1e-4
+
+
+def test_defaults_find_a_permuted_ring_from_the_full_graph():
+    # StructureSearch() searches the full graph with tnale; sweeps over its edges from the
+    # best uniform full network stopped at 132 parameters and RSE 1.4e-2 here. The default
+    # start first searches the rings inside the full graph (placement searched), then
+    # sweeps the full graph's edges from the best one.
+    A = ring_adjacency((3,) * 5, [2, 3, 2, 2, 3])
+    permutation = [0, 2, 4, 1, 3]
+    X = _planted(A, permutation)
+    search = tnml.StructureSearch(max_rank=3, max_evaluations=80, random_state=0).fit(X)
+    assert canonical_key(search.best_structure_) == canonical_key(to_data_order(A, permutation))
+    assert search.reconstruction_error_ < 1e-4
 
 
 def test_start_option_chooses_where_the_local_searches_begin():
@@ -132,7 +146,7 @@ def test_start_option_chooses_where_the_local_searches_begin():
     # 'auto' with a matrix starts from its ranks, and 'uniform' overrides them
     matrix = [[3, 3, 0, 1], [3, 3, 2, 0], [0, 2, 3, 2], [1, 0, 2, 3]]
     given = tnml.StructureSearch("tnale", **{**kwargs, "graph": matrix}).fit(X).history_[0]
-    assert given["key"] == "fit|" + canonical_key(to_data_order(matrix))
+    assert given["key"] == cache_key(to_data_order(matrix))
     scanned = tnml.StructureSearch("tnale", start="uniform", **{**kwargs, "graph": matrix})
     assert _bond_ranks(scanned.fit(X).history_[0]["structure"]) == []
 
@@ -154,7 +168,7 @@ def test_constrained_objective_returns_fewest_parameters_within_bound():
         "greedy", objective="constrained", max_rse=1e-4, max_rank=3, random_state=0
     ).fit(X)
     feasible = [h for h in search.history_ if h["rse"] <= 1e-4]
-    assert feasible and search.best_rse_ <= 1e-4
+    assert feasible and search.reconstruction_error_ <= 1e-4
     assert search.best_network_.n_params == min(h["n_params"] for h in feasible)
 
 
@@ -163,7 +177,7 @@ def test_missing_entries_use_held_out_error_and_complete_the_tensor():
     rng = np.random.default_rng(0)
     X_missing = np.where(rng.random(X.shape) < 0.3, np.nan, X)
     search = tnml.StructureSearch("greedy", max_rse=1e-5, max_rank=2, random_state=0).fit(X_missing)
-    assert search.best_rse_ < 1e-5  # measured on held-out observed entries
+    assert search.reconstruction_error_ < 1e-5  # measured on held-out observed entries
     np.testing.assert_allclose(search.reconstruction(), X, atol=1e-3)
     imputer = tnml.TensorImputer(
         tnml.StructureSearch("greedy", max_rse=1e-5, max_rank=2, random_state=0)
@@ -176,7 +190,7 @@ def test_device_arrays_stay_on_device():
     X = testing.asarray(_planted())
     search = tnml.StructureSearch("greedy", max_rse=1e-6, max_rank=3, random_state=0).fit(X)
     assert all(isinstance(core, testing.HostGuardArray) for core in search.best_network_.cores)
-    assert search.best_rse_ < 1e-6
+    assert search.reconstruction_error_ < 1e-6
 
 
 # -- encoding, cache -----------------------------------------------------------------------
@@ -195,6 +209,66 @@ def test_isomorphic_candidates_are_scored_once():
     assert records[0] is records[1] is records[2]
     runner.evaluate([{"structure": ring}])
     assert runner.n_evaluations == 1 and runner.n_cache_hits == 3
+
+
+def test_differently_fitted_requests_of_one_structure_get_their_own_answers():
+    # The cache key holds the fit settings and the start: a one-sweep refit and a full one of
+    # the same structure (greedy's stepping stone and precise refit share the stage) are two
+    # questions, and a warm start from a fitted network is a third.
+    X = _planted()
+    runner = Runner(X, None, None, Objective(), method="test", fit_params={"max_iter": 200}, seed=0)
+    short, full = runner.evaluate(
+        [
+            {"structure": RING, "stage": "refit", "keep": True, "fit_params": {"max_iter": 1}},
+            {"structure": RING, "stage": "refit", "keep": True, "fit_params": {"max_iter": 200}},
+        ]
+    )
+    assert runner.n_evaluations == 2 and short["key"] != full["key"]
+    assert short["rse"] > 100 * full["rse"]
+    (warm,) = runner.evaluate([{"structure": RING, "stage": "refit", "warm_from": short}])
+    assert runner.n_evaluations == 3 and warm["start"] == "warm" and warm["parent"] == 1
+    # asked again, each is answered from the cache
+    again = runner.evaluate(
+        [
+            {"structure": RING, "stage": "refit", "fit_params": {"max_iter": 1}},
+            {"structure": RING, "stage": "refit", "warm_from": short},
+        ]
+    )
+    assert again == [short, warm] and runner.n_evaluations == 3
+
+
+def test_tnale_warm_starts_never_score_worse_than_their_centre():
+    # The uniform scan fits ring ranks 1, 2, 4, 3 from random starts first; tnale's sweeps
+    # then ask for larger ranks warm-started from the centre: each is its own evaluation
+    # (before, the scan's random-start record answered for it) and, padded from the centre's
+    # network, ends no worse than the centre.
+    X = _planted(RING) + 0.05 * np.random.default_rng(0).standard_normal((3,) * 4)
+    search = tnml.StructureSearch(
+        "tnale", graph="ring", max_rank=3, max_evaluations=40, random_state=0
+    ).fit(X)
+    by_evaluation = {h["evaluation"]: h for h in search.history_}
+    warm = [h for h in search.history_ if h["start"] == "warm"]
+    assert warm
+    for record in warm:
+        assert record["rse"] <= by_evaluation[record["parent"]]["rse"] * (1 + 1e-6) + 1e-9
+        assert record["n_params"] > by_evaluation[record["parent"]]["n_params"]
+
+
+def test_runner_keeps_only_the_networks_that_can_serve_as_warm_starts(monkeypatch):
+    from tnml.structure_search import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "KEPT_NETWORKS", 3)
+    X = _planted()
+    space = SearchSpace(X.shape, "ring", max_rank=3)
+    runner = Runner(X, None, None, Objective(), method="test", fit_params={"max_iter": 5}, seed=0)
+    structures = [space.structure(np.add(ranks, 1)) for ranks in np.ndindex(3, 3, 3, 1)]
+    for structure in structures[:10]:
+        (record,) = runner.evaluate([{"structure": structure, "keep": True}])
+        assert runner.can_warm_start(record)
+        assert len(runner.networks) <= 4 and runner.best["evaluation"] in runner.networks
+    batch = runner.evaluate([{"structure": s, "keep": True} for s in structures[10:16]])
+    assert all(runner.can_warm_start(r) for r in batch)  # the latest batch is kept whole
+    assert len(runner.networks) <= 7
 
 
 def test_internal_cores_are_relabelled_in_the_canonical_form():
@@ -232,6 +306,34 @@ def test_parallel_and_serial_searches_are_identical():
     )
 
 
+def test_one_pool_per_search_hands_large_data_once_and_gives_the_serial_result():
+    # Inside `with runner:` one joblib pool serves every batch, and data over 1 MB is
+    # memory-mapped to its workers once (read-only there): same records as a serial runner.
+    space = SearchSpace((8,) * 6, "ring", max_rank=2)
+    X = random_network(space.structure([2] * 6), random_state=0).to_tensor()
+    assert X.nbytes > 2**20
+    results = []
+    for n_jobs in (1, 2):
+        runner = Runner(
+            X, None, None, Objective(), method="test", fit_params={"max_iter": 3}, seed=0,
+            n_jobs=n_jobs,
+        )  # fmt: skip
+        with runner:
+            first = runner.evaluate(
+                [
+                    {"structure": space.structure([1] * 6), "keep": True},
+                    {"structure": space.structure([2] * 6)},
+                ]
+            )
+            parallel = runner._parallel
+            second = runner.evaluate(
+                [{"structure": space.structure([2, 1] * 3), "warm_from": first[0]}]
+            )
+            assert runner._parallel is parallel
+        results.append([r["rse"] for r in first + second])
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-12)
+
+
 def test_dask_cluster_gives_the_serial_result():
     distributed = pytest.importorskip("dask.distributed")
     import joblib
@@ -262,7 +364,7 @@ def test_dask_cluster_gives_the_serial_result():
 # -- checkpoint and resume -----------------------------------------------------------------
 _RESUME_SCRIPT = textwrap.dedent("""
     import sys, numpy as np, tnml
-    from tnml.decompositions import random_network
+    from tnml.decompositions import random_network, ring_adjacency
     X = random_network({ring}, random_state=0).to_tensor()
     search = tnml.StructureSearch("tnls", graph="ring", max_rank=3, max_evaluations=30,
                                   max_iter=40, random_state=1, checkpoint=sys.argv[1],
@@ -326,6 +428,26 @@ def test_resume_continues_in_process_and_reports_the_same_best(tmp_path):
     ).fit(X)
     assert [h["key"] for h in more.history_] == [h["key"] for h in uninterrupted.history_]
     assert canonical_key(more.best_structure_) == canonical_key(uninterrupted.best_structure_)
+
+
+def test_resume_with_networks_dropped_makes_the_uninterrupted_decisions(tmp_path, monkeypatch):
+    # Greedy warm-starts every step from kept networks; with only two kept besides the best
+    # and the latest batch, most are dropped before the checkpoint is written. The replay
+    # knows which were kept at each step (warm starts are part of the cache key), so the
+    # resumed search asks the same questions as the uninterrupted one.
+    from tnml.structure_search import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "KEPT_NETWORKS", 2)
+    X = _planted()
+    checkpoint = str(tmp_path / "search.npz")
+    kwargs = dict(max_rank=3, max_rse=1e-6, random_state=0)
+    tnml.StructureSearch("greedy", max_evaluations=25, checkpoint=checkpoint, **kwargs).fit(X)
+    resumed = tnml.StructureSearch(
+        "greedy", max_evaluations=45, checkpoint=checkpoint, resume=True, **kwargs
+    ).fit(X)
+    uninterrupted = tnml.StructureSearch("greedy", max_evaluations=45, **kwargs).fit(X)
+    assert [h["key"] for h in resumed.history_] == [h["key"] for h in uninterrupted.history_]
+    assert any(h["start"] != "random" for h in resumed.history_[25:])
 
 
 def test_tnale_resumed_mid_scan_makes_the_uninterrupted_decisions(tmp_path):

@@ -27,14 +27,21 @@ reference instances), :mod:`.als` (fit plans and memory, :func:`network_als`) an
 :mod:`.adam` (:func:`network_adam`).
 """
 
-from .adam import network_adam
+from .adam import adam_update, network_adam
 from .als import network_als, network_memory
 from .format import TensorNetwork, load_network_instance, pad_network, random_network
-from .structure import check_adjacency, fully_connected_adjacency, ring_adjacency
+from .structure import (
+    check_adjacency,
+    check_permutation,
+    fully_connected_adjacency,
+    ring_adjacency,
+)
 
 __all__ = [
     "TensorNetwork",
+    "adam_update",
     "check_adjacency",
+    "check_permutation",
     "fully_connected_adjacency",
     "load_network_instance",
     "network_adam",

@@ -1,4 +1,7 @@
-"""``tnml.StructureSearch``: tensor-network structure search as a scikit-learn estimator."""
+"""``tnml.StructureSearch``: tensor-network structure search as a scikit-learn estimator.
+
+The search itself (encodings, objectives, searchers, the evaluation runner) is
+:mod:`tnml.structure_search`, which re-exports this class."""
 
 import numbers
 import time
@@ -10,14 +13,18 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._validation import check_tensor
 from ..backend import check_random_state, get_namespace, is_numpy
-from .encoding import SearchSpace, canonical_key
-from .objective import Objective, holdout_split
-from .runner import BudgetExhausted, Runner, _evaluate, candidate_seed
-from .searchers import SEARCHERS
+from ..structure_search import (
+    METHODS,
+    SEARCHERS,
+    BudgetExhausted,
+    Objective,
+    Runner,
+    SearchSpace,
+    canonical_key,
+    holdout_split,
+)
 
 __all__ = ["StructureSearch"]
-
-METHODS = tuple(SEARCHERS)
 
 
 class StructureSearch(BaseEstimator):
@@ -58,16 +65,21 @@ class StructureSearch(BaseEstimator):
     search_permutation : 'auto' or bool, default='auto'
         Whether modes may move between cores; 'auto': unless the graph is fully connected
         (where every placement is equivalent).
-    start : {'auto', 'uniform', 'random'}, default='auto'
+    start : {'auto', 'uniform', 'random', 'ring'}, default='auto'
         Where 'tnale' and 'tnls' begin. 'uniform': the best structure with every bond rank
         equal (at ``permutation``), found by scanning the uniform rank over ``[1,
         max_rank]`` by doubling then bisection (about ``2 log2(max_rank)`` fits); the
         search then only improves on it, so it is never worse than the plain tensor ring
-        (``graph='ring'``) or train (``'chain'``) of the best single rank. 'random': random
-        ranks and, when searched, a random placement (the reference implementations'
-        start). 'auto': the ranks of ``graph`` when it is a matrix, else 'uniform' for
-        'tnale' and 'random' for 'tnls' (local sampling stops after a few idle rounds, and
-        from the uniform ring it often stops there before it finds the placement).
+        (``graph='ring'``) or train (``'chain'``) of the best single rank. 'ring' ('tnale'
+        on ``graph='full'``): tnale first searches the rings inside the full graph (their
+        ranks and mode placement, from the best uniform ring), then sweeps every edge of the
+        full graph from the best ring or chain found: never worse than the plain TR/TT it
+        reaches, and it finds a permuted ring that sweeps from the uniform full graph miss.
+        'random': random ranks and, when searched, a random placement (the reference
+        implementations' start). 'auto': the ranks of ``graph`` when it is a matrix, else
+        for 'tnale' 'ring' on the full graph and 'uniform' on a ring or chain, and 'random'
+        for 'tnls' (local sampling stops after a few idle rounds, and from the uniform ring
+        it often stops there before it finds the placement).
     max_rank : int, default=8
         Largest bond rank tried.
     rank_increment : int, default=1
@@ -109,14 +121,19 @@ class StructureSearch(BaseEstimator):
         Its fitted network (refitted on every observed entry when some were held out).
     decomposition_ : TensorNetwork
         Same as ``best_network_`` (the name :class:`~tnml.TensorImputer` reads).
-    best_objective_, best_rse_ : float
+    best_objective_ : float
+    reconstruction_error_ : float
+        The best structure's relative error (on the held-out entries when some are missing).
     history_ : list of dict
         One dict per evaluation: ``evaluation``, ``method``, ``stage``, ``structure``,
         ``n_params``, ``compression_ratio``, ``rse``, ``objective``, ``seconds``, ``seed``,
-        ``status`` ('ok' or 'skipped_memory'). ``pandas.DataFrame(history_)`` is a table.
+        ``start`` ('random', 'warm' or 'random+warm'; a warm start also gives ``parent``, the
+        evaluation it started from), ``key`` (the cache key), ``status`` ('ok' or
+        'skipped_memory'). ``pandas.DataFrame(history_)`` is a table.
     n_evaluations_ : int
     n_cache_hits_ : int
-        Candidates answered from the cache (isomorphic to one fitted before).
+        Candidates answered from the cache (the same question as one fitted before: an
+        isomorphic structure, with the same stage, fit settings and start).
     shape_ : tuple of int
 
     Examples
@@ -128,7 +145,7 @@ class StructureSearch(BaseEstimator):
     >>> X = random_network(ring, random_state=0).to_tensor()
     >>> search = tnml.StructureSearch(method="greedy", max_rse=1e-6, max_rank=3,
     ...                               random_state=0).fit(X)
-    >>> bool(search.best_rse_ < 1e-6), search.best_network_.n_params  # the planted ring
+    >>> bool(search.reconstruction_error_ < 1e-6), search.best_network_.n_params  # planted ring
     (True, 48)
     """
 
@@ -140,7 +157,7 @@ class StructureSearch(BaseEstimator):
         "graph": [StrOptions({"full", "ring", "chain"}), "array-like"],
         "permutation": ["array-like", None],
         "search_permutation": ["boolean", StrOptions({"auto"})],
-        "start": [StrOptions({"auto", "uniform", "random"})],
+        "start": [StrOptions({"auto", "uniform", "random", "ring"})],
         "max_rank": [Interval(numbers.Integral, 1, None, closed="left")],
         "rank_increment": [Interval(numbers.Integral, 1, None, closed="left")],
         "radius": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -318,9 +335,10 @@ class StructureSearch(BaseEstimator):
         )
         start = time.perf_counter()
         try:
-            SEARCHERS[self.method](
-                runner, space, np.random.RandomState(seed), **self._searcher_params(space)
-            )
+            with runner:  # one worker pool for the whole search
+                SEARCHERS[self.method](
+                    runner, space, np.random.RandomState(seed), **self._searcher_params(space)
+                )
         except BudgetExhausted:
             pass
         finally:
@@ -335,25 +353,16 @@ class StructureSearch(BaseEstimator):
         network = runner.best_network
         structure = np.asarray(best["structure"])
         if network is None:  # not kept (or restored from a checkpoint): refit, same seed
-            network = _evaluate(
-                data,
-                train,
-                held_out,
-                structure,
-                candidate_seed(seed, best["key"]),
-                None,
-                fit_params,
-                runner._config,
-            )["network"]
+            network = runner.refit(structure, best["seed"])["network"]
         if not complete:  # the held-out entries only served to choose; fit on all of them
-            network = _evaluate(
-                data, observed, None, structure, best["seed"], network, fit_params, runner._config
-            )["network"]
+            network = runner.refit(structure, best["seed"], network, train=observed, held_out=None)[
+                "network"
+            ]
         self.shape_ = tuple(X.shape)
         self.best_structure_ = structure
         self.best_network_ = self.decomposition_ = network
         self.best_objective_ = float(best["objective"])
-        self.best_rse_ = float(best["rse"])
+        self.reconstruction_error_ = float(best["rse"])
         self.best_key_ = canonical_key(structure)
         self.history_ = runner.history
         self.n_evaluations_ = runner.n_evaluations
@@ -362,25 +371,7 @@ class StructureSearch(BaseEstimator):
         return self
 
     def _searcher_params(self, space):
-        if self.method == "greedy":
-            return {
-                "rank_increment": self.rank_increment,
-                "max_rse": self.max_rse,
-                "candidate_iter": min(self.max_iter, 10),
-            }
-        start = self.start
-        if start == "auto":
-            given = not isinstance(self.graph, str)
-            start = (
-                (space.start_ranks, space.permutation)
-                if given
-                else ("uniform" if self.method == "tnale" else "random")
-            )
-        if self.method == "tnale":
-            return {"radius": self.radius, "init_radius": self.radius + 1, "start": start}
-        if self.method == "tnls":
-            return {"radius": self.radius, "start": start}
-        return {}
+        return SEARCHERS[self.method].params(self.get_params(), space)
 
     def _progress_bar(self):
         if not self.verbose:
