@@ -307,6 +307,8 @@ def test_a_checkpoint_is_read_with_the_limits_of_load(tmp_path):
 # -- item 7: tnml.load checks fitted arrays against what the parameters imply --------------------
 def _fitted(estimator):
     rng = np.random.default_rng(0)
+    if isinstance(estimator, tnml.StructureSearch):
+        return estimator.fit(_planted())
     if isinstance(estimator, tnml.TensorCompletionRegressor):
         coords = np.stack([rng.integers(0, s, 200) for s in (5, 6, 7)], axis=1)
         return estimator.fit(coords, rng.random(200))
@@ -341,6 +343,10 @@ TAMPERED = {
         lambda e: setattr(e, "decomposition_", tnml.decompositions.random_cp((2, 4), 2)),
     ),
     "regression_coef": (tnml.TTRegressor(rank=2), lambda e: setattr(e, "_coef", e._coef[:-1])),
+    "search_shape": (
+        tnml.StructureSearch(**FAST),
+        lambda e: setattr(e, "shape_", (3, 3, 3, 4)),
+    ),
     "completion_shape": (
         tnml.TensorCompletionRegressor(model="cp", rank=2, max_iter=5),
         lambda e: setattr(e, "tensor_shape_", (5, 6, 8)),

@@ -418,6 +418,18 @@ class StructureSearch(BaseEstimator):
         zero = TensorNetwork([xp.zeros_like(xp.asarray(c)) for c in network.cores], structure)
         runner.record_exact(structure, zero)
 
+    def _fitted_shapes(self):
+        """Shapes the fitted arrays must have (checked by :func:`tnml.load`)."""
+        shape = tuple(self.shape_)
+        structure = np.asarray(self.best_structure_)
+        if (
+            structure.ndim != 2
+            or structure.shape[0] < len(shape)
+            or tuple(int(d) for d in np.diag(structure)[: len(shape)]) != shape
+        ):
+            raise ValueError(f"best_structure_ does not carry the modes of shape_={shape}")
+        return {"decomposition_": shape, "best_network_": shape}
+
     def _searcher_params(self, space):
         return SEARCHERS[self.method].params(self.get_params(), space)
 
