@@ -202,7 +202,7 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
         Returns
         -------
-        W : array of shape (n_samples, n_components_), in X's namespace
+        W : array of shape ``(n_samples, n_components_)``, in X's namespace
         """
         return self.fit(X, y)._sample_factor(self.decomposition_)
 
@@ -221,7 +221,7 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
         Returns
         -------
-        W : array of shape (n_samples, n_components_), in X's namespace. Samples with NaN
+        W : array of shape ``(n_samples, n_components_)``, in X's namespace. Samples with NaN
             entries are fitted on their observed entries only.
         """
         check_is_fitted(self)
@@ -252,7 +252,7 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_components_)
+        X : array of shape ``(n_samples, n_components_)``
 
         Returns
         -------
