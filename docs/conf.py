@@ -13,6 +13,9 @@ DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))
 sys.path.insert(0, str(DOCS / "_ext"))
 
+import inspect  # noqa: E402
+import shutil  # noqa: E402
+
 import sphinx.ext.autosummary  # noqa: E402
 
 import tnml  # noqa: E402
@@ -35,9 +38,13 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "**/*.inc"]
 html_static_path = ["_static"]
+html_css_files = ["gallery.css"]
 html_theme = "alabaster"
 
-# One stub page per public name, written from api.rst's autosummary tables.
+# One stub page per public name, written from api.rst's autosummary tables into generated/. The
+# folder is rewritten on every build: a stub left from a renamed name would be a page in no
+# toctree, which fails the -W build.
+shutil.rmtree(DOCS / "generated", ignore_errors=True)
 autosummary_generate = True
 autosummary_imported_members = False
 autodoc_member_order = "bysource"
@@ -103,5 +110,19 @@ def _summary_outside_literals(doc, settings):
 sphinx.ext.autosummary.extract_summary = _summary_outside_literals
 
 
+def _drop_type_docstring(app, what, name, obj, options, lines):
+    """A constant without a doc comment (``FORMATS = ("cp", ...)``) would show the docstring of
+    its type (tuple's, dict's); show its value alone."""
+    type_doc = type(obj).__doc__
+    if (
+        what in ("data", "attribute")
+        and type_doc
+        and "\n".join(lines).strip() == (inspect.cleandoc(type_doc))
+    ):
+        lines[:] = []
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_member)
+    # Before numpydoc (priority 500) rewrites the lines.
+    app.connect("autodoc-process-docstring", _drop_type_docstring, priority=400)

@@ -35,7 +35,7 @@ def command(script, output, full):
 
 
 def shrink(path, width):
-    """Downscale ``path`` to at most ``width`` pixels wide and store it with a 256-colour palette."""
+    """Downscale ``path`` to at most ``width`` pixels wide; store it with a 256-colour palette."""
     from PIL import Image
 
     image = Image.open(path).convert("RGB")

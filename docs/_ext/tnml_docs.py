@@ -31,6 +31,14 @@ def _write(path, text):
         path.write_text(text, encoding="utf-8")
 
 
+def _remove_others(folder, kept):
+    """Delete the pages of ``folder`` not in ``kept``: a section or example that is gone would
+    otherwise leave a page in no toctree, which fails the -W build."""
+    for path in folder.iterdir():
+        if path.is_file() and path.name not in kept:
+            path.unlink()
+
+
 def _slug(title):
     """GitHub's (and MyST's) anchor of a heading: lower case, punctuation dropped, spaces -> -."""
     title = re.sub(r"[^\w\- ]", "", title.strip().lower())
@@ -86,6 +94,7 @@ def write_readme_pages(readme=ROOT / "README.md", out=DOCS / "readme"):
         out / "toctree.inc",
         f".. toctree::\n   :maxdepth: 2\n   :caption: User guide (the README)\n\n{entries}\n",
     )
+    _remove_others(out, {f"{name}.md" for name, _, _ in pages} | {"toctree.inc"})
 
 
 def _underline(title, char):
@@ -96,10 +105,14 @@ def write_gallery(examples=ROOT / "examples", out=DOCS / "gallery"):
     figures = DOCS / "_static" / "gallery"
     cards, names = [], []
     for script in sorted(examples.glob("*.py")):
-        docstring = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or script.stem
+        tree = ast.parse(script.read_text(encoding="utf-8"))
+        docstring = ast.get_docstring(tree) or script.stem
+        # The page shows the docstring as text; the listing starts after it.
+        first_code_line = tree.body[0].end_lineno + 1 if ast.get_docstring(tree) else 1
         title, _, body = docstring.partition("\n")
         figure = figures / f"{script.stem}.png"
-        parts = [f".. _gallery-{script.stem}:\n", _underline(title.strip(), "=")]
+        title = title.strip().rstrip(".")
+        parts = [f".. _gallery-{script.stem}:\n", _underline(title, "=")]
         parts.append(f"``examples/{script.name}``\n")
         if figure.exists():
             parts.append(
@@ -107,7 +120,7 @@ def write_gallery(examples=ROOT / "examples", out=DOCS / "gallery"):
                 f"examples/{script.name}\n"
             )
             cards.append(
-                f".. figure:: ../_static/gallery/{figure.name}\n   :width: 300px\n"
+                f".. figure:: ../_static/gallery/{figure.name}\n   :figclass: gallery-card\n"
                 f"   :target: {script.stem}.html\n\n   :doc:`{script.stem}`\n"
             )
         else:
@@ -115,19 +128,19 @@ def write_gallery(examples=ROOT / "examples", out=DOCS / "gallery"):
         parts.append(body.strip() + "\n")
         parts.append(
             f".. literalinclude:: ../../examples/{script.name}\n   :language: python\n"
-            f"   :caption: examples/{script.name}\n"
+            f"   :lines: {first_code_line}-\n   :caption: examples/{script.name}\n"
         )
         _write(out / f"{script.stem}.rst", "\n".join(parts))
         names.append(script.stem)
     index = [
         _underline("Gallery", "="),
         "The scripts in ``examples/`` and the figures they write. The figures were made by "
-        "``python docs/gallery_figures.py`` (each example with ``--quick`` where it has it); "
-        "the documentation build does not run the examples.\n",
+        "``python docs/gallery_figures.py``; the documentation build does not run the examples.\n",
         *cards,
         ".. toctree::\n   :hidden:\n\n" + "\n".join(f"   {name}" for name in names) + "\n",
     ]
     _write(out / "index.rst", "\n".join(index))
+    _remove_others(out, {f"{name}.rst" for name in names} | {"index.rst"})
 
 
 def _generate(app):
