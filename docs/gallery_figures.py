@@ -1,14 +1,15 @@
 """Regenerate the gallery's figures: run every ``examples/*.py`` and keep its PNG.
 
 The documentation build never runs the examples (it must stay fast); it shows the PNGs committed
-in ``docs/_static/gallery/``. This script refreshes them: each example runs in its own process,
-with ``--quick`` where the example has it (``--full``: the examples' defaults), and its figure is
-written to ``docs/_static/gallery/<example>.png``, downscaled to at most ``--width`` pixels and
-saved as an 8-bit palette PNG so that the committed figures stay small.
+in ``docs/_static/gallery/``. This script refreshes them: each example runs in its own process
+with its default settings (``--quick``: with ``--quick`` where the example has it, seconds each
+but smaller problems), and its figure is written to ``docs/_static/gallery/<example>.png``,
+downscaled to at most ``--width`` pixels and saved as an 8-bit palette PNG so that the committed
+figures stay small.
 
 Run (from the repository root)::
 
-    python docs/gallery_figures.py [--full] [--only complete_image mps_digits] [--width 900]
+    python docs/gallery_figures.py [--quick] [--only complete_image mps_digits] [--width 900]
 """
 
 import argparse
@@ -23,13 +24,13 @@ EXAMPLES = ROOT / "examples"
 GALLERY = ROOT / "docs" / "_static" / "gallery"
 
 
-def command(script, output, full):
+def command(script, output, quick):
     """The command line that runs ``script`` and writes its figure to ``output``."""
     source = script.read_text()
     args = [sys.executable, str(script)]
     # Examples take ``--output PATH``, except those that take the path as their only argument.
     args += ["--output", str(output)] if "--output" in source else [str(output)]
-    if not full and "--quick" in source:
+    if quick and "--quick" in source:
         args.append("--quick")
     return args
 
@@ -46,7 +47,7 @@ def shrink(path, width):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="run the examples' defaults")
+    parser.add_argument("--quick", action="store_true", help="run the examples with --quick")
     parser.add_argument("--only", nargs="+", help="example names (default: all)")
     parser.add_argument("--width", type=int, default=900, help="largest width kept (pixels)")
     args = parser.parse_args(argv)
@@ -58,7 +59,7 @@ def main(argv=None):
             continue
         output = GALLERY / f"{script.stem}.png"
         start = time.perf_counter()
-        done = subprocess.run(command(script, output, args.full), cwd=ROOT, env=env)
+        done = subprocess.run(command(script, output, args.quick), cwd=ROOT, env=env)
         seconds = time.perf_counter() - start
         if done.returncode != 0 or not output.exists():
             failed.append(script.stem)

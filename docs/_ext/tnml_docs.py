@@ -135,7 +135,8 @@ def write_gallery(examples=ROOT / "examples", out=DOCS / "gallery"):
     index = [
         _underline("Gallery", "="),
         "The scripts in ``examples/`` and the figures they write. The figures were made by "
-        "``python docs/gallery_figures.py``; the documentation build does not run the examples.\n",
+        "``python docs/gallery_figures.py`` (each example with its default settings); the "
+        "documentation build does not run the examples.\n",
         *cards,
         ".. toctree::\n   :hidden:\n\n" + "\n".join(f"   {name}" for name in names) + "\n",
     ]
