@@ -37,7 +37,7 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "**/*.inc"]
+exclude_patterns = ["_build"]
 html_static_path = ["_static"]
 html_css_files = ["gallery.css"]
 html_theme = "alabaster"
@@ -114,12 +114,8 @@ sphinx.ext.autosummary.extract_summary = _summary_outside_literals
 def _drop_type_docstring(app, what, name, obj, options, lines):
     """A constant without a doc comment (``FORMATS = ("cp", ...)``) would show the docstring of
     its type (tuple's, dict's); show its value alone."""
-    type_doc = type(obj).__doc__
-    if (
-        what in ("data", "attribute")
-        and type_doc
-        and "\n".join(lines).strip() == (inspect.cleandoc(type_doc))
-    ):
+    type_doc = inspect.cleandoc(type(obj).__doc__ or "")
+    if what in ("data", "attribute") and type_doc and "\n".join(lines).strip() == type_doc:
         lines[:] = []
 
 
