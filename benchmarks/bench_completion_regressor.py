@@ -37,7 +37,9 @@ def run(n_obs, size, rank, noise, n_test, seed):
     values = clean + sigma * rng.standard_normal(clean.shape[0])
     train, test = slice(0, n_obs), slice(n_obs, None)
     start = time.perf_counter()
-    reg = TensorCompletionRegressor(model="cp", rank=rank, shape=truth.shape, random_state=seed)
+    reg = TensorCompletionRegressor(
+        model="cp", rank=rank, tensor_shape=truth.shape, random_state=seed
+    )
     reg.fit(coords[train], values[train])
     seconds = time.perf_counter() - start
     residual = reg.predict(coords[test]) - values[test]

@@ -100,7 +100,7 @@ def bench_tucker(X, rank, n_iter, repeats):
 
 
 def bench_tt(X, rank, repeats):
-    t_ours, tt = timed(lambda: tt_svd(X, rank=rank), repeats)
+    t_ours, tt = timed(lambda: tt_svd(X, rank=rank)[0], repeats)
     t_tl, tl_tt = timed(lambda: tensor_train(X, rank), repeats)
     return (
         t_ours * 1e3,

@@ -121,7 +121,8 @@ def part_a(path, methods, n_jobs, seed):
         print(
             f"{method:<8} {hit['evaluation'] if hit else '-':>12} "
             f"{hit['elapsed'] if hit else float('nan'):>9.1f} {search.n_evaluations_:>6} "
-            f"{total:>8.1f} {search.best_network_.n_params:>11} {search.best_rse_:>9.1e}"
+            f"{total:>8.1f} {search.best_network_.n_params:>11} "
+            f"{search.reconstruction_error_:>9.1e}"
         )
         if method == "tnale":
             met = hit is not None and hit["evaluation"] <= 300 and hit["elapsed"] <= 120
@@ -181,7 +182,7 @@ def part_b(n_seeds, n_jobs, verbose=False, baseline=True, targets=None):
             if verbose:
                 print(
                     f"   {name} seed {seed}: greedy {greedy.best_network_.n_params} params, "
-                    f"RSE {greedy.best_rse_:.1e}, {elapsed:.1f} s, "
+                    f"RSE {greedy.reconstruction_error_:.1e}, {elapsed:.1f} s, "
                     f"{greedy.n_evaluations_} evaluations",
                     flush=True,
                 )
@@ -288,7 +289,7 @@ def part_d(paths, n_jobs, image_time, seed):
                 scan_within and (scan_within["objective"], scan_within["compression_ratio"]),
             )
         for name, fit, ranks in (
-            ("TT", lambda Y, r: tt_svd(Y, r), range(1, 65)),
+            ("TT", lambda Y, r: tt_svd(Y, r)[0], range(1, 65)),
             ("TR", lambda Y, r: tr_als(Y, r, max_iter=20, random_state=seed)[0], range(1, 11)),
         ):
             overall, constrained = _best_single_rank(X, fit, ranks, 5)

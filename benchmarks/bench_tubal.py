@@ -68,7 +68,7 @@ def bench_tsvd(n=256, repeat=1):
         U_ref, S_hat_ref, V_ref, X_hat = tsvd_loop_reference(X)
         best_ref = min(best_ref, time.perf_counter() - start)
         start = time.perf_counter()
-        tt = t_svd(X)
+        tt = t_svd(X)[0]
         best_ours = min(best_ours, time.perf_counter() - start)
     # same result: the slice singular values of both, and both reconstructions
     S_hat_ours = np.fft.rfft(tt.s, axis=1).real
@@ -106,9 +106,9 @@ def complete_image(image, observed, tube_axis="rows", transform="dct"):
     """TNN completion of an (H, W, 3) image with the tubes along ``tube_axis``."""
     perm = ORIENTATIONS[tube_axis]
     X_hat, info = tnn_complete(
-        np.transpose(image, perm), np.transpose(observed, perm), transform=transform
+        np.transpose(image, perm), mask=np.transpose(observed, perm), transform=transform
     )
-    return np.clip(np.transpose(X_hat, np.argsort(perm)), 0, 1), info
+    return np.clip(np.transpose(X_hat.to_tensor(), np.argsort(perm)), 0, 1), info
 
 
 def bench_astronaut(transform="dct", tube_axis="rows", compare=True):

@@ -71,7 +71,7 @@ def main(argv=None):
 
     search = GridSearchCV(
         TensorCompletionRegressor(
-            "cp", shape=shape, max_iter=100, tol=1e-5, ridge=1.0, random_state=0
+            "cp", tensor_shape=shape, max_iter=100, tol=1e-5, alpha=1.0, random_state=0
         ),
         {"rank": ranks},
         cv=3,

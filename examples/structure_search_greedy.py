@@ -67,7 +67,7 @@ def main(argv=None):
         ).fit(X)
         print(
             f"{name:<9} {n_params(adjacency):>6} {search.best_network_.n_params:>6} "
-            f"{search.best_rse_:>9.2e} {search.n_evaluations_:>5} "
+            f"{search.reconstruction_error_:>9.2e} {search.n_evaluations_:>5} "
             f"{time.perf_counter() - start:>8.1f}"
         )
         plot_network(

@@ -73,7 +73,7 @@ def main(argv=None):
         found = canonical_key(search.best_structure_) == canonical_key(truth)
         print(
             f"{method:<7} {search.n_evaluations_:>5} {search.best_network_.n_params:>6} "
-            f"{search.best_network_.n_params / X.size:>7.4f} {search.best_rse_:>9.2e} "
+            f"{search.best_network_.n_params / X.size:>7.4f} {search.reconstruction_error_:>9.2e} "
             f"{search.best_objective_:>9.4f} {str(found):>11} "
             f"{time.perf_counter() - start:>8.1f}"
         )
@@ -83,7 +83,9 @@ def main(argv=None):
     plot_network(
         best.best_structure_,
         ax=right,
-        title=f"TnALE: {best.best_network_.n_params} parameters, RSE {best.best_rse_:.1e}",
+        title=(
+            f"TnALE: {best.best_network_.n_params} parameters, RSE {best.reconstruction_error_:.1e}"
+        ),
     )
     fig.tight_layout()
     fig.savefig(args.output, dpi=100)

@@ -48,7 +48,7 @@ def run(X, mask, init_scale, n_iter):
             history.append(tubal_from_factors(U, V).tubal_singular_values())
 
     tt, info = gd_complete(
-        X, mask, init_scale=init_scale, max_iter=n_iter, random_state=0, callback=record
+        X, mask=mask, init_scale=init_scale, max_iter=n_iter, random_state=0, callback=record
     )
     return np.array(iterations), np.array(history), tt, info
 

@@ -199,7 +199,7 @@ OBS = Observations.from_dense(np.ones((3, 4, 5)), np.ones((3, 4, 5), dtype=bool)
         (tt_complete, {"rank": (2, 9)}, ValueError, "rank"),
         (tt_complete, {"rank": (2, 2, 2)}, ValueError, "rank"),
         (tr_complete, {"rank": (3, 3, 30)}, ValueError, "rank"),
-        (tt_complete, {"rank": 2, "ridge": -1.0}, ValueError, "ridge"),
+        (tt_complete, {"rank": 2, "alpha": -1.0}, ValueError, "alpha"),
         (tr_complete, {"rank": 2, "max_iter": 0}, ValueError, "max_iter"),
         (tt_complete, {"rank": 2, "init": "svd"}, ValueError, "init"),
         (tr_complete, {"rank": 2, "init": random_tr((3, 4, 5), 3)}, ValueError, "init"),

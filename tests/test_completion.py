@@ -24,7 +24,7 @@ def test_regressor_predicts_held_out_entries():
     coords, values, truth = _regression_data()
     reg = TensorCompletionRegressor(rank=2, tol=1e-12, max_iter=300, random_state=0)
     reg.fit(coords, values)
-    assert reg.shape_ == truth.shape and reg.n_features_in_ == 3
+    assert reg.tensor_shape_ == truth.shape and reg.n_features_in_ == 3
     test = _coordinates(truth.shape, 200, seed=5)
     np.testing.assert_allclose(reg.predict(test), truth.entries(test), atol=1e-5)
 
@@ -32,13 +32,16 @@ def test_regressor_predicts_held_out_entries():
 def test_grid_search_over_rank_picks_the_true_rank():
     coords, values, truth = _regression_data()
     search = GridSearchCV(
-        TensorCompletionRegressor(shape=truth.shape, tol=1e-8, max_iter=150, random_state=0),
+        TensorCompletionRegressor(tensor_shape=truth.shape, tol=1e-8, max_iter=150, random_state=0),
         {"rank": [1, 2, 3]},
         cv=3,
     ).fit(coords, values)
     assert search.best_params_ == {"rank": 2}
     scores = cross_val_score(
-        TensorCompletionRegressor(rank=2, shape=truth.shape, random_state=0), coords, values, cv=3
+        TensorCompletionRegressor(rank=2, tensor_shape=truth.shape, random_state=0),
+        coords,
+        values,
+        cv=3,
     )
     assert scores.min() > 0.99
 
@@ -57,7 +60,7 @@ def test_regressor_auto_rank(model):
     "X, y, shape, match",
     [
         ([[0, 1], [2, -1]], [1.0, 2.0], None, "Negative values"),
-        ([[0, 1], [2, 5]], [1.0, 2.0], (3, 3), "outside shape"),
+        ([[0, 1], [2, 5]], [1.0, 2.0], (3, 3), "outside tensor_shape"),
         ([[0, 1.5], [2, 1]], [1.0, 2.0], None, "integer coordinates"),
         ([[0, 1], [2, 1]], [1.0, np.nan], None, "NaN"),
         ([[0, 1], [2, 1]], [1.0, 2.0, 3.0], None, "inconsistent numbers of samples"),
@@ -66,7 +69,7 @@ def test_regressor_auto_rank(model):
 )
 def test_bad_input(X, y, shape, match):
     with pytest.raises(ValueError, match=match):
-        TensorCompletionRegressor(rank=1, shape=shape).fit(np.asarray(X), np.asarray(y))
+        TensorCompletionRegressor(rank=1, tensor_shape=shape).fit(np.asarray(X), np.asarray(y))
 
 
 def test_regressor_warns_when_it_stops_at_its_cap():
@@ -77,7 +80,7 @@ def test_regressor_warns_when_it_stops_at_its_cap():
 
 def test_predict_outside_the_fitted_shape():
     reg = TensorCompletionRegressor(rank=1, max_iter=2).fit([[0, 0], [1, 2]], [1.0, 2.0])
-    with pytest.raises(ValueError, match=r"outside shape=\(2, 3\)"):
+    with pytest.raises(ValueError, match=r"outside tensor_shape=\(2, 3\)"):
         reg.predict([[2, 0]])
 
 

@@ -58,7 +58,7 @@ def test_cp_final_product_and_tubal_are_checked():
         assert cp.to_tensor().shape == (2000, 2000)
     from tnml.decompositions import t_svd
 
-    tubal = t_svd(np.random.default_rng(0).random((30, 30, 30)), rank=2)
+    tubal = t_svd(np.random.default_rng(0).random((30, 30, 30)), rank=2)[0]
     assert isinstance(tubal, TubalTensor)
     with tnml.config_context(max_memory="100kB"):
         with pytest.raises(MemoryBudgetError, match="TubalTensor.to_tensor"):
@@ -84,7 +84,7 @@ def test_completion_regressor_checks_start_factors_before_allocating():
     """Item 5: shape=(10^9,)*3 is refused at once, under a budget and without one."""
     rng = np.random.default_rng(0)
     coords, values = rng.integers(0, 5, (50, 3)), rng.random(50)
-    model = tnml.TensorCompletionRegressor(rank=2, shape=(10**9,) * 3)
+    model = tnml.TensorCompletionRegressor(rank=2, tensor_shape=(10**9,) * 3)
     for budget, text in [
         ("100MB", "more than max_memory=100 MB"),
         (None, "more than this machine's memory"),
@@ -109,7 +109,7 @@ def _search(n_jobs):
     # Start factors of 120 MB and 240 MB. refit=False: every fit happens in the workers (the
     # final refit would run in the caller's thread, which always saw the budget).
     return GridSearchCV(
-        tnml.TensorCompletionRegressor(shape=(5 * 10**6,) * 3, max_iter=1),
+        tnml.TensorCompletionRegressor(tensor_shape=(5 * 10**6,) * 3, max_iter=1),
         {"rank": [1, 2]},
         cv=2,
         n_jobs=n_jobs,

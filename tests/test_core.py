@@ -79,7 +79,7 @@ def test_rowwise_least_squares_matches_direct_solves(chunk_rows, rng, monkeypatc
     mask = rng.random(X.shape) < 0.4
     obs = masked.Observations.from_dense(X, mask)
     design = rng.random((obs.n_obs, 4))
-    W = masked.solve_rowwise(obs, 1, lambda idx: design[idx], 8, 4, ridge=1e-3)
+    W = masked.solve_rowwise(obs, 1, lambda idx: design[idx], 8, 4, alpha=1e-3)
     for i in range(8):
         rows = obs.indices[:, 1] == i
         A, b = design[rows], obs.values[rows]
@@ -88,7 +88,7 @@ def test_rowwise_least_squares_matches_direct_solves(chunk_rows, rng, monkeypatc
         )
     guarded = masked.Observations.from_dense(testing.asarray(X), testing.asarray(mask))
     design_g = testing.asarray(design)
-    W_g = masked.solve_rowwise(guarded, 1, lambda idx: design_g[idx], 8, 4, ridge=1e-3)
+    W_g = masked.solve_rowwise(guarded, 1, lambda idx: design_g[idx], 8, 4, alpha=1e-3)
     assert isinstance(W_g, testing.HostGuardArray)
     np.testing.assert_allclose(to_numpy(W_g), W, atol=1e-12)
 

@@ -54,7 +54,7 @@ def test_linesearch_and_ridge_still_fit(rng):
     _, plain = cp_als(X, 4, max_iter=40, tol=0, init="random", random_state=0)
     _, jumped = cp_als(X, 4, max_iter=40, tol=0, init="random", random_state=0, linesearch=True)
     assert jumped.error <= plain.error * 1.01
-    _, ridged = cp_als(X, 4, max_iter=40, ridge=1e-8, random_state=0)
+    _, ridged = cp_als(X, 4, max_iter=40, alpha=1e-8, random_state=0)
     assert ridged.error < 1e-2
 
 

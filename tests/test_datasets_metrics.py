@@ -147,13 +147,13 @@ def test_low_rank_cp_and_tucker_ranks():
     assert [
         np.linalg.matrix_rank(np.moveaxis(X, m, 0).reshape(X.shape[m], -1)) for m in range(3)
     ] == [2, 3, 4]
-    assert np.linalg.norm(hosvd(X, (2, 3, 4)).to_tensor() - X) < 1e-10 * np.linalg.norm(X)
+    assert np.linalg.norm(hosvd(X, (2, 3, 4))[0].to_tensor() - X) < 1e-10 * np.linalg.norm(X)
 
 
 def test_low_rank_tt_and_tr_ranks():
     X = make_low_rank((4, 5, 6, 7), (2, 3, 4), "tt", random_state=0)
     assert [_unfolding_rank(X, k) for k in (1, 2, 3)] == [2, 3, 4]
-    assert np.linalg.norm(tt_svd(X, (2, 3, 4)).to_tensor() - X) < 1e-10 * np.linalg.norm(X)
+    assert np.linalg.norm(tt_svd(X, (2, 3, 4))[0].to_tensor() - X) < 1e-10 * np.linalg.norm(X)
     # A ring's unfolding after k modes has rank r_0 * r_k.
     X = make_low_rank((5, 6, 6, 5), (2, 2, 3, 2), "tr", random_state=0)
     assert [_unfolding_rank(X, k) for k in (1, 2, 3)] == [4, 6, 4]

@@ -71,7 +71,7 @@ def test_cp_complete_matches_dense_normal_equations():
     mask = _masked(X, 0.6)
     unit = random_cp(shape, rank, random_state=0).normalize().factors
     start = CPTensor(np.ones(rank), unit)  # balanced already: cp_complete rescales nothing
-    cp, _ = cp_complete(Observations.from_dense(X, mask), rank, init=start, max_iter=1, ridge=ridge)
+    cp, _ = cp_complete(Observations.from_dense(X, mask), rank, init=start, max_iter=1, alpha=ridge)
     # Reference: one sweep of the textbook per-row normal equations, one row at a time.
     factors = [f.copy() for f in start.factors]
     coords = np.argwhere(mask)

@@ -47,7 +47,7 @@ def test_first_solve_matches_direct_solution(order):
     X = rng.standard_normal(grid + (2,))
     mask = rng.random(X.shape) < 0.4
     model, info = smooth_tucker_complete(
-        X, mask, smoothness=smoothness, order=order, max_iter=1, cg_tol=1e-13
+        X, mask=mask, smoothness=smoothness, order=order, max_iter=1, cg_tol=1e-13
     )
     penalty = neumann_penalty(grid, order)
     for c in range(2):
@@ -73,8 +73,8 @@ def smooth_low_rank(shape, rank, channels, seed):
 def test_recovers_smooth_channel_low_rank_field():
     X = smooth_low_rank((40, 30), 2, 6, seed=0)
     mask = np.random.default_rng(1).random(X.shape) < 0.15  # 85% missing
-    coupled, info = smooth_tucker_complete(X, mask, smoothness=1e-4)
-    separate, _ = smooth_tucker_complete(X, mask, smoothness=1e-4, max_ratio=1)
+    coupled, info = smooth_tucker_complete(X, mask=mask, smoothness=1e-4)
+    separate, _ = smooth_tucker_complete(X, mask=mask, smoothness=1e-4, max_ratio=1)
     assert isinstance(coupled, TuckerTensor) and coupled.factors[-1].shape == (6, 6)
     assert rel(coupled.to_tensor(), X) < 1e-2
     # the reweighting lets a pixel borrow edges from the channels it was observed in
@@ -85,11 +85,15 @@ def test_recovers_smooth_channel_low_rank_field():
 def test_rank_truncates_channel_patterns_and_feature_axis_moves():
     X = smooth_low_rank((20, 18), 2, 5, seed=2)
     mask = np.random.default_rng(3).random(X.shape) < 0.3
-    model, _ = smooth_tucker_complete(X, mask, rank=2, smoothness=1e-3)
+    model, _ = smooth_tucker_complete(X, mask=mask, rank=2, smoothness=1e-3)
     assert model.core.shape == (20, 18, 2) and model.factors[:2] == [None, None]
     assert rel(model.to_tensor(), X) < 3e-2
     moved, _ = smooth_tucker_complete(
-        np.moveaxis(X, -1, 0), np.moveaxis(mask, -1, 0), feature_axis=0, rank=2, smoothness=1e-3
+        np.moveaxis(X, -1, 0),
+        mask=np.moveaxis(mask, -1, 0),
+        feature_axis=0,
+        rank=2,
+        smoothness=1e-3,
     )
     np.testing.assert_allclose(np.moveaxis(moved.to_tensor(), 0, -1), model.to_tensor(), atol=1e-8)
 
@@ -98,7 +102,7 @@ def test_single_channel_smooths_every_axis():
     t = np.linspace(0, 1, 30)
     X = np.add.outer(np.sin(3 * t), np.cos(2 * t))
     mask = np.random.default_rng(0).random(X.shape) < 0.2
-    model, _ = smooth_tucker_complete(X, mask, feature_axis=None, smoothness=1e-3)
+    model, _ = smooth_tucker_complete(X, mask=mask, feature_axis=None, smoothness=1e-3)
     assert model.core.shape == X.shape and model.factors == [None, None]
     assert rel(model.to_tensor(), X) < 3e-2
 
@@ -107,8 +111,10 @@ def test_host_guard_and_namespace_dct():
     rng = np.random.default_rng(0)
     X = smooth_low_rank((12, 10), 2, 3, seed=4)
     mask = rng.random(X.shape) < 0.5
-    expected, _ = smooth_tucker_complete(X, mask, max_iter=3, tol=0)
-    model, _ = smooth_tucker_complete(testing.asarray(X), testing.asarray(mask), max_iter=3, tol=0)
+    expected, _ = smooth_tucker_complete(X, mask=mask, max_iter=3, tol=0)
+    model, _ = smooth_tucker_complete(
+        testing.asarray(X), mask=testing.asarray(mask), max_iter=3, tol=0
+    )
     assert isinstance(model.core, testing.HostGuardArray)
     assert isinstance(model.factors[-1], testing.HostGuardArray)
     np.testing.assert_allclose(
@@ -159,7 +165,7 @@ def test_bad_input(kwargs, error, match):
     kwargs.setdefault("mask", np.ones(X.shape, bool))
     mask = kwargs.pop("mask")
     with pytest.raises(error, match=match):
-        smooth_tucker_complete(X, mask, **kwargs)
+        smooth_tucker_complete(X, mask=mask, **kwargs)
 
 
 def test_bad_values_and_axes():
@@ -167,13 +173,13 @@ def test_bad_values_and_axes():
     mask = np.ones(X.shape, bool)
     X[0, 0, 0] = np.inf
     with pytest.raises(ValueError, match="infinity"):
-        smooth_tucker_complete(X, mask)
+        smooth_tucker_complete(X, mask=mask)
     X[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN at observed"):
-        smooth_tucker_complete(X, mask)
+        smooth_tucker_complete(X, mask=mask)
     mask[0, 0, 0] = False  # a NaN where unobserved is fine
-    smooth_tucker_complete(X, mask, max_iter=1)
+    smooth_tucker_complete(X, mask=mask, max_iter=1)
     with pytest.raises(ValueError, match="length >= 2"):
-        smooth_tucker_complete(np.ones((1, 5, 2)), np.ones((1, 5, 2), bool))
+        smooth_tucker_complete(np.ones((1, 5, 2)), mask=np.ones((1, 5, 2), bool))
     with pytest.raises(ValueError, match="ordered axis"):
-        smooth_tucker_complete(np.ones(5), np.ones(5, bool))
+        smooth_tucker_complete(np.ones(5), mask=np.ones(5, bool))

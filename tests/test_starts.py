@@ -16,7 +16,8 @@ from tnml.decompositions import (
     random_tr,
     tr_als,
 )
-from tnml.decompositions._starts import observed_subspaces, projected_core, spectral_cp
+from tnml.decompositions._starts import observed_subspaces, projected_core
+from tnml.decompositions.cp import spectral_cp
 from tnml.testing import HostGuardArray
 
 
@@ -91,7 +92,7 @@ def test_regressor_n_init_compares_starts_on_held_out_entries():
     reg = tnml.TensorCompletionRegressor(
         model="tr", rank=2, n_init=3, max_iter=50, random_state=0
     ).fit(coords, values)
-    assert reg.train_error_ < 1e-4
+    assert reg.reconstruction_error_ < 1e-4
 
 
 def test_n_init_keeps_the_best_start():
@@ -144,7 +145,7 @@ def test_sketched_svd_start_spans_the_leading_subspaces():
 def test_a_given_start_is_fitted_once_unless_n_init_says_otherwise(monkeypatch):
     # tr_als defaults to 3 starts from its named start; a given (warm) start runs once, as
     # scikit-learn's KMeans does with an explicit init array.
-    import tnml.decompositions._starts as starts
+    import tnml.decompositions._fitting as starts
     from tnml.decompositions import random_tr, tr_als
 
     X = random_tr((6, 5, 7), (2, 3, 2), random_state=0).to_tensor()

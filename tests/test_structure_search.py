@@ -42,7 +42,7 @@ def _planted_structure(adjacency=RING, permutation=None):
 def test_greedy_recovers_planted_ring_exactly():
     X = _planted()
     search = tnml.StructureSearch("greedy", max_rse=1e-6, max_rank=3, random_state=0).fit(X)
-    assert search.best_rse_ < 1e-6
+    assert search.reconstruction_error_ < 1e-6
     assert canonical_key(search.best_structure_) == canonical_key(_planted_structure())
     np.testing.assert_allclose(search.best_network_.to_tensor(), X, atol=1e-5)
     # the cheapest tree priced first, then every step tried every edge of the fully
@@ -61,10 +61,10 @@ def test_local_searches_recover_planted_permuted_ring(method, max_rank):
     search = tnml.StructureSearch(
         method, graph="ring", max_rank=max_rank, max_evaluations=120, n_init=3, random_state=0
     ).fit(X)
-    assert search.best_rse_ < 1e-3
+    assert search.reconstruction_error_ < 1e-3
     assert canonical_key(search.best_structure_) == canonical_key(truth)
     # the objective is the papers' score of what was found
-    expected = n_params(search.best_structure_) / X.size + 200 * search.best_rse_**2
+    expected = n_params(search.best_structure_) / X.size + 200 * search.reconstruction_error_**2
     assert search.best_objective_ == pytest.approx(expected)
 
 
@@ -115,7 +115,7 @@ def test_tnale_starts_from_the_best_uniform_ring_and_only_improves_on_it():
     # and the sweeps improved on it: the planted ring, exactly
     assert search.best_objective_ < best_uniform["objective"]
     assert canonical_key(search.best_structure_) == canonical_key(_planted_structure(adjacency))
-    assert search.best_rse_ < 1e-4
+    assert search.reconstruction_error_ < 1e-4
 
 
 def test_start_option_chooses_where_the_local_searches_begin():
@@ -154,7 +154,7 @@ def test_constrained_objective_returns_fewest_parameters_within_bound():
         "greedy", objective="constrained", max_rse=1e-4, max_rank=3, random_state=0
     ).fit(X)
     feasible = [h for h in search.history_ if h["rse"] <= 1e-4]
-    assert feasible and search.best_rse_ <= 1e-4
+    assert feasible and search.reconstruction_error_ <= 1e-4
     assert search.best_network_.n_params == min(h["n_params"] for h in feasible)
 
 
@@ -163,7 +163,7 @@ def test_missing_entries_use_held_out_error_and_complete_the_tensor():
     rng = np.random.default_rng(0)
     X_missing = np.where(rng.random(X.shape) < 0.3, np.nan, X)
     search = tnml.StructureSearch("greedy", max_rse=1e-5, max_rank=2, random_state=0).fit(X_missing)
-    assert search.best_rse_ < 1e-5  # measured on held-out observed entries
+    assert search.reconstruction_error_ < 1e-5  # measured on held-out observed entries
     np.testing.assert_allclose(search.reconstruction(), X, atol=1e-3)
     imputer = tnml.TensorImputer(
         tnml.StructureSearch("greedy", max_rse=1e-5, max_rank=2, random_state=0)
@@ -176,7 +176,7 @@ def test_device_arrays_stay_on_device():
     X = testing.asarray(_planted())
     search = tnml.StructureSearch("greedy", max_rse=1e-6, max_rank=3, random_state=0).fit(X)
     assert all(isinstance(core, testing.HostGuardArray) for core in search.best_network_.cores)
-    assert search.best_rse_ < 1e-6
+    assert search.reconstruction_error_ < 1e-6
 
 
 # -- encoding, cache -----------------------------------------------------------------------

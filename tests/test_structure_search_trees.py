@@ -104,7 +104,7 @@ def test_greedy_finds_the_planted_star():
     kwargs = dict(objective="constrained", max_rse=1e-6, max_rank=3, random_state=0)
     search = tnml.StructureSearch("greedy", **kwargs).fit(X)
     star = to_data_order(STAR)
-    assert search.best_rse_ <= 1e-6
+    assert search.reconstruction_error_ <= 1e-6
     assert search.best_network_.n_params == n_params(star)
     assert canonical_key(search.best_structure_) == canonical_key(star)
     assert search.history_[0]["stage"] == "tree"

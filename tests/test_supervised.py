@@ -209,10 +209,10 @@ def _regression_problem(weights, n, rng, intercept=2.5):
 def test_regression_recovers_exact_low_rank_weights(solve, truth, rank, rng):
     W = truth()
     X, y = _regression_problem(W, 400, rng)
-    weights, intercept, losses = solve(X, y, rank, alpha=0.0, tol=1e-14, max_iter=300)
+    weights, result = solve(X, y, rank, alpha=0.0, tol=1e-14, max_iter=300)
     np.testing.assert_allclose(weights.to_tensor(), W, atol=1e-6)
-    assert intercept == pytest.approx(2.5, abs=1e-6)
-    assert losses[-1] < 1e-12
+    assert result.intercept == pytest.approx(2.5, abs=1e-6)
+    assert result.error < 1e-6 and result.n_iter == len(result.errors)
 
 
 @pytest.mark.parametrize(
@@ -245,7 +245,7 @@ def test_regressor_flat_input_and_device_arrays(rng):
     flat = tnml.CPRegressor(rank=1, tensor_shape=(4, 5), alpha=1e-8, tol=1e-12)
     flat.fit(X.reshape(200, -1), y)
     np.testing.assert_allclose(flat.coef_, W, atol=1e-6)
-    assert isinstance(flat.weights_, tnml.decompositions.CPTensor)
+    assert isinstance(flat.decomposition_, tnml.decompositions.CPTensor)
     for Estimator in (tnml.CPRegressor, tnml.TuckerRegressor, tnml.TTRegressor):
         model = Estimator(rank=1).fit(testing.asarray(X), testing.asarray(y))
         assert isinstance(model.predict(testing.asarray(X)), testing.HostGuardArray)

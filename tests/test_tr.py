@@ -106,27 +106,29 @@ def test_tr_svd_exact(shape, rank):
     # r_0^2 r_k; with r_0 = 1 (a tensor train) the true ranks suffice.
     X = random_tr(shape, rank).to_tensor()
     caps = rank[:2] + tuple(min(rank[0] ** 2 * r, 12) for r in rank[2:])
-    tr = tr_svd(X, caps)
+    tr = tr_svd(X, caps)[0]
     assert tr.rank == caps
     assert rel_error(X, tr.to_tensor()) < 1e-10
     train_rank = (1,) + rank[1:]
     X = random_tr(shape, train_rank).to_tensor()
-    tr = tr_svd(X, train_rank)
+    tr = tr_svd(X, train_rank)[0]
     assert tr.rank == train_rank and rel_error(X, tr.to_tensor()) < 1e-10
 
 
 def test_tr_svd_tolerance_adapts_ranks():
     X = random_tr((6, 7, 8), (2, 3, 2)).to_tensor()
-    tr = tr_svd(X, (3, 3, 8), tol=1e-10)
+    tr = tr_svd(X, (3, 3, 8), cutoff=1e-10)[0]
     assert tr.rank[0] * tr.rank[1] == 6 and tr.rank[2] <= 8
     assert rel_error(X, tr.to_tensor()) < 1e-9
-    coarse = tr_svd(X + 0.1 * np.random.default_rng(0).standard_normal(X.shape), (3, 3, 8), tol=0.5)
+    coarse = tr_svd(
+        X + 0.1 * np.random.default_rng(0).standard_normal(X.shape), (3, 3, 8), cutoff=0.5
+    )[0]
     assert coarse.n_params < tr.n_params
 
 
 def test_tr_svd_pads_bonds_the_unfolding_cannot_support():
     X = random_tr((3, 8, 9), (2, 2, 2)).to_tensor()  # r_0 r_1 = 4 > I_0 = 3
-    tr = tr_svd(X, (2, 2, 8))
+    tr = tr_svd(X, (2, 2, 8))[0]
     assert tr.rank == (2, 2, 8) and rel_error(X, tr.to_tensor()) < 1e-10
 
 
@@ -195,7 +197,7 @@ def test_tr_als_converges_and_stops():
 def test_tr_als_ridge_and_float32():
     truth = random_tr((6, 7, 8), (2, 2, 2))
     init = TRTensor([core.astype(np.float32) for core in perturbed(truth, 0.1).cores])
-    tr, result = tr_als(truth.to_tensor().astype(np.float32), 2, init=init, ridge=1e-3, max_iter=50)
+    tr, result = tr_als(truth.to_tensor().astype(np.float32), 2, init=init, alpha=1e-3, max_iter=50)
     assert tr.dtype == np.float32 and result.error < 1e-3
 
 
@@ -230,9 +232,9 @@ def test_tr_als_mask_imputes_missing_entries():
 def test_host_guard():
     X_host = random_tr((5, 6, 7), (2, 3, 2)).to_tensor()
     X = testing.asarray(X_host)
-    svd = tr_svd(X, (2, 3, 8))
+    svd = tr_svd(X, (2, 3, 8))[0]
     assert all(isinstance(core, testing.HostGuardArray) for core in svd.cores)
-    assert isinstance(tr_svd(X, (2, 3, 8), tol=1e-6).cores[0], testing.HostGuardArray)
+    assert isinstance(tr_svd(X, (2, 3, 8), cutoff=1e-6)[0].cores[0], testing.HostGuardArray)
     for init in ("svd", "random"):
         tr, result = tr_als(X, (2, 3, 2), init=init, random_state=0, max_iter=3)
         assert all(isinstance(core, testing.HostGuardArray) for core in tr.cores)
@@ -291,7 +293,7 @@ def test_bad_rank(func, rank, error, match):
         ({"init": random_tr((4, 5, 6), (2, 3, 2))}, ValueError, "init has TR rank"),
         ({"max_iter": 0}, ValueError, "max_iter"),
         ({"tol": -1.0}, ValueError, "tol"),
-        ({"ridge": -1.0}, ValueError, "ridge"),
+        ({"alpha": -1.0}, ValueError, "alpha"),
         ({"mask": np.ones((4, 5), dtype=bool)}, ValueError, "mask"),
         ({"mask": np.ones((4, 5, 6))}, TypeError, "mask"),
         ({"mask": np.zeros((4, 5, 6), dtype=bool)}, ValueError, "mask"),
@@ -309,6 +311,6 @@ def test_nan_at_observed_entries():
         tr_als(X, 2, mask=np.ones(X.shape, dtype=bool))
 
 
-def test_tr_svd_bad_tol():
-    with pytest.raises(ValueError, match="tol"):
-        tr_svd(X_GOOD, 2, tol=-0.1)
+def test_tr_svd_bad_cutoff():
+    with pytest.raises(ValueError, match="cutoff"):
+        tr_svd(X_GOOD, 2, cutoff=-0.1)[0]

@@ -97,22 +97,22 @@ def test_tensorly_round_trip():
 @pytest.mark.parametrize("shape, ranks", CASES)
 def test_tt_svd_exact_recovery(shape, ranks):
     X = random_tt(shape, ranks).to_tensor()
-    by_tol = tt_svd(X, tol=1e-10)
+    by_tol = tt_svd(X, cutoff=1e-10)[0]
     assert by_tol.rank[1:-1] == ranks
     assert rel_err(by_tol.to_tensor(), X) < 1e-8
-    by_rank = tt_svd(X, rank=ranks)
+    by_rank = tt_svd(X, rank=ranks)[0]
     assert by_rank.rank[1:-1] == ranks and rel_err(by_rank.to_tensor(), X) < 1e-8
-    assert tt_svd(X, rank=(1,) + ranks + (1,)).rank == by_rank.rank  # boundary 1s accepted
+    assert tt_svd(X, rank=(1,) + ranks + (1,))[0].rank == by_rank.rank  # boundary 1s accepted
 
 
 def test_tt_svd_rank_rules():
     X = np.random.default_rng(0).standard_normal((2, 2, 2, 2))
-    assert tt_svd(X, rank=10).rank == (1, 2, 4, 2, 1)  # an int is a cap, per bond
-    assert tt_svd(X).rank == (1,) + max_tt_rank(X.shape) + (1,)
-    assert rel_err(tt_svd(X).to_tensor(), X) < 1e-12
+    assert tt_svd(X, rank=10)[0].rank == (1, 2, 4, 2, 1)  # an int is a cap, per bond
+    assert tt_svd(X)[0].rank == (1,) + max_tt_rank(X.shape) + (1,)
+    assert rel_err(tt_svd(X)[0].to_tensor(), X) < 1e-12
     Y = np.random.default_rng(1).standard_normal((6, 7, 8))
     for tol in (0.1, 0.3, 0.6):
-        assert rel_err(tt_svd(Y, tol=tol).to_tensor(), Y) <= tol
+        assert rel_err(tt_svd(Y, cutoff=tol)[0].to_tensor(), Y) <= tol
 
 
 @pytest.mark.parametrize("shape", [(6, 7, 8), (4, 5, 4, 5)])
@@ -121,7 +121,7 @@ def test_tt_svd_matches_tensorly_and_bound(shape):
 
     X = np.random.default_rng(0).standard_normal(shape)
     ranks = tuple(min(3, m) for m in max_tt_rank(shape))
-    ours = rel_err(tt_svd(X, rank=3).to_tensor(), X)
+    ours = rel_err(tt_svd(X, rank=3)[0].to_tensor(), X)
     theirs = rel_err(tensor_train(X, rank=[1, *ranks, 1]).to_tensor(), X)
     assert abs(ours - theirs) < 1e-10
     assert ours * np.linalg.norm(X) <= unfolding_tails(X, ranks) * (1 + 1e-10)
@@ -130,20 +130,20 @@ def test_tt_svd_matches_tensorly_and_bound(shape):
 def test_tt_round_to_lower_rank_and_tol():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((5, 6, 7, 4))
-    exact = tt_svd(X)
+    exact = tt_svd(X)[0]
     rounded = tt_round(exact, rank=(3, 4, 3))
     # rounding an exact TT is TT-SVD of the dense tensor: the same quasi-optimal error
-    reference = tt_svd(X, rank=(3, 4, 3))
+    reference = tt_svd(X, rank=(3, 4, 3))[0]
     assert rounded.rank == (1, 3, 4, 3, 1)
     err = rel_err(rounded.to_tensor(), X)
     np.testing.assert_allclose(err, rel_err(reference.to_tensor(), X), rtol=1e-8)
     assert err * np.linalg.norm(X) <= unfolding_tails(X, (3, 4, 3)) * (1 + 1e-10)
-    by_tol = exact.round(tol=0.2)
+    by_tol = exact.round(cutoff=0.2)
     assert rel_err(by_tol.to_tensor(), X) <= 0.2 and by_tol.n_params < exact.n_params
     # a redundant TT (the same tensor written with doubled bonds) rounds to its true ranks
     tt = random_tt((4, 5, 6), (2, 3))
-    padded = tt_svd(tt.to_tensor())
-    assert padded.rank == (1, 4, 6, 1) and tt_round(padded, tol=1e-10).rank == tt.rank
+    padded = tt_svd(tt.to_tensor())[0]
+    assert padded.rank == (1, 4, 6, 1) and tt_round(padded, cutoff=1e-10).rank == tt.rank
 
 
 # -- iterative fits -------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def test_tt_als_random_init_and_fit_result():
     fit, result = tt_als(noisy, 3, init="random", random_state=0, max_iter=30)
     assert np.all(np.diff(result.errors) <= 1e-12)
     np.testing.assert_allclose(result.error, rel_err(fit.to_tensor(), noisy), rtol=1e-10)
-    assert result.error < rel_err(tt_svd(noisy, rank=3).to_tensor(), noisy)
+    assert result.error < rel_err(tt_svd(noisy, rank=3)[0].to_tensor(), noisy)
     _, zero = tt_als(np.zeros((3, 4, 5)), 2)
     assert zero.error == 0 and zero.converged
 
@@ -187,9 +187,9 @@ def test_tt_dmrg_finds_ranks(shape, ranks):
 
 def test_tt_dmrg_caps_and_tolerance():
     X = np.random.default_rng(0).standard_normal((6, 7, 8))
-    capped, _ = tt_dmrg(X, max_rank=3, random_state=0)
+    capped, _ = tt_dmrg(X, rank=3, random_state=0)
     assert max(capped.rank) <= 3
-    loose, result = tt_dmrg(X, tol=0.5, random_state=0)
+    loose, result = tt_dmrg(X, cutoff=0.5, random_state=0)
     assert result.error <= 0.5 + 1e-9 and loose.n_params < X.size
 
 
@@ -207,14 +207,14 @@ def test_mask_em_completion():
     )
     err_missing = np.linalg.norm((fit.to_tensor() - X)[missing]) / np.linalg.norm(X[missing])
     assert err_missing < 1e-6
-    fit, _ = tt_dmrg(X_missing, max_rank=(2, 3), mask=mask, max_iter=200, random_state=0)
+    fit, _ = tt_dmrg(X_missing, rank=(2, 3), mask=mask, max_iter=200, random_state=0)
     err_missing = np.linalg.norm((fit.to_tensor() - X)[missing]) / np.linalg.norm(X[missing])
     assert fit.rank == (1, 2, 3, 1) and err_missing < 1e-6
 
 
 def test_float32_stays_float32():
     X = random_tt((4, 5, 6), (2, 3)).to_tensor().astype(np.float32)
-    assert tt_svd(X, rank=(2, 3)).dtype == np.float32
+    assert tt_svd(X, rank=(2, 3))[0].dtype == np.float32
     fit, result = tt_als(X, (2, 3))
     assert fit.dtype == np.float32 and result.error < 1e-5
 
@@ -225,7 +225,7 @@ def test_host_guard_no_implicit_copies():
     X = testing.asarray(tt.to_tensor())
     guard = testing.HostGuardArray
     fits = [
-        tt_svd(X, tol=1e-10),
+        tt_svd(X, cutoff=1e-10)[0],
         tt_als(X, (2, 3))[0],
         tt_als(X, 2, init="random")[0],
         tt_dmrg(X, random_state=0)[0],
@@ -267,28 +267,28 @@ def test_bad_tensors(func):
 def test_bad_ranks_and_params():
     X = np.ones((2, 3, 4))
     with pytest.raises(ValueError, match="rank must be >= 1"):
-        tt_svd(X, rank=0)
+        tt_svd(X, rank=0)[0]
     with pytest.raises(TypeError, match="rank must be an int"):
-        tt_svd(X, rank=2.5)
+        tt_svd(X, rank=2.5)[0]
     with pytest.raises(ValueError, match=r"rank=\(3, 2\) is impossible"):
-        tt_svd(X, rank=(3, 2))
+        tt_svd(X, rank=(3, 2))[0]
     with pytest.raises(ValueError, match="rank must have 2 inner bond"):
-        tt_svd(X, rank=(2, 2, 2))
+        tt_svd(X, rank=(2, 2, 2))[0]
     with pytest.raises(ValueError, match="rank with 4 entries must start and end with 1"):
-        tt_svd(X, rank=(2, 2, 2, 1))
+        tt_svd(X, rank=(2, 2, 2, 1))[0]
     with pytest.raises(ValueError, match="not a possible TT rank"):
-        tt_svd(np.ones((2, 2, 2, 2)), rank=(1, 4, 1))
-    with pytest.raises(ValueError, match="max_rank must be >= 1"):
-        tt_dmrg(X, max_rank=0)
+        tt_svd(np.ones((2, 2, 2, 2)), rank=(1, 4, 1))[0]
+    with pytest.raises(ValueError, match="rank must be >= 1"):
+        tt_dmrg(X, rank=0)
     for bad in (0, [2, 0], -1):
         with pytest.raises(ValueError, match="rank must be >= 1"):
             tt_als(X, bad)
-    with pytest.raises(ValueError, match="tol"):
-        tt_svd(X, tol=-1)
+    with pytest.raises(ValueError, match="cutoff"):
+        tt_svd(X, cutoff=-1)[0]
     with pytest.raises(ValueError, match="init"):
         tt_als(X, 2, init="nope")
     with pytest.raises(ValueError, match="init has TT rank"):
-        tt_als(X, 1, init=tt_svd(X, rank=2))
+        tt_als(X, 1, init=tt_svd(X, rank=2)[0])
     with pytest.raises(ValueError, match="init has shape"):
         tt_als(X, 2, init=random_tt((2, 3, 5), (2, 2)))
     with pytest.raises(ValueError, match="max_iter"):

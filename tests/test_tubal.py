@@ -53,7 +53,7 @@ def rel(a, b):
 def test_t_svd_reconstructs_exactly(shape, kind):
     tf = make_transform(kind, shape[2:])
     X = np.random.default_rng(1).standard_normal(shape)
-    tt = t_svd(X, transform=tf)
+    tt = t_svd(X, transform=tf)[0]
     assert rel(tt.to_tensor(), X) < 1e-12
     # U * S * V^T with the public algebra, and real, t-orthogonal factors
     rebuilt = t_product(t_product(tt.U, tt.S, tf), t_transpose(tt.V, tf), tf)
@@ -70,7 +70,7 @@ def test_t_svd_reconstructs_exactly(shape, kind):
 def test_full_t_svd(shape, kind):
     tf = make_transform(kind, shape[2:])
     X = np.random.default_rng(2).standard_normal(shape)
-    tt = t_svd(X, transform=tf, full_matrices=True)
+    tt = t_svd(X, transform=tf, full_matrices=True)[0]
     assert tt.U.shape[:2] == (shape[0], shape[0]) and tt.V.shape[:2] == (shape[1], shape[1])
     assert tt.S.shape == shape[:2] + shape[2:] and tt.S.shape[:2] == (shape[0], shape[1])
     rebuilt = t_product(t_product(tt.U, tt.S, tf), t_transpose(tt.V, tf), tf)
@@ -89,13 +89,13 @@ def test_truncated_t_svd_eckart_young(shape, kind):
     assert np.all(np.diff(sv) <= 1e-12)
     assert np.isclose(np.sum(sv**2), np.sum(X**2))
     for k in range(1, min(shape[:2])):
-        tk = t_svd(X, rank=k, transform=tf)
+        tk = t_svd(X, rank=k, transform=tf)[0]
         assert tk.rank == k and tk.U.shape[1] == k
         error = np.linalg.norm(X - tk.to_tensor())
         assert np.isclose(error, np.sqrt(np.sum(sv[k:] ** 2)), rtol=1e-10, atol=1e-12)
     # no other tensor of tubal rank k does better than the truncated t-SVD
     k = 2
-    best = np.linalg.norm(X - t_svd(X, rank=k, transform=tf).to_tensor())
+    best = np.linalg.norm(X - t_svd(X, rank=k, transform=tf)[0].to_tensor())
     for seed in range(3):
         other = random_low_tubal_rank(shape, k, seed, tf)
         scale = np.sum(other * X) / np.sum(other * other)
@@ -177,7 +177,7 @@ def test_tensor_nuclear_norm(kind):
         expected = sum(np.linalg.norm(slices[:, :, t], "nuc") for t in range(6))
     assert np.isclose(tensor_nuclear_norm(X, tf), expected)
     # dual of the spectral norm: TNN >= <X, Y> / ||Y||_spec, with equality at Y = U * V^T
-    tt = t_svd(X, transform=tf)
+    tt = t_svd(X, transform=tf)[0]
     polar = t_product(tt.U, t_transpose(tt.V, tf), tf)
     assert np.isclose(np.sum(X * polar), tensor_nuclear_norm(X, tf))
 
@@ -197,7 +197,7 @@ def test_tubal_rank(kind):
 def test_tubal_tensor_interface(shape, kind):
     tf = make_transform(kind, shape[2:])
     X = np.random.default_rng(7).standard_normal(shape)
-    tt = t_svd(X, rank=2, transform=tf)
+    tt = t_svd(X, rank=2, transform=tf)[0]
     dense = tt.to_tensor()
     assert tt.shape == shape and tt.ndim == len(shape) and tt.rank == 2
     tube = int(np.prod(shape[2:]))
@@ -229,7 +229,7 @@ def test_tubal_from_factors_and_validation():
 
 def test_float32_stays_float32():
     X = np.random.default_rng(0).standard_normal((5, 4, 6)).astype(np.float32)
-    tt = t_svd(X)
+    tt = t_svd(X)[0]
     assert tt.U.dtype == np.float32 and tt.s.dtype == np.float32
     assert rel(tt.to_tensor(), X) < 1e-5
     assert t_product(X, t_transpose(X)).dtype == np.float32
@@ -239,7 +239,7 @@ def test_memory_budget_refused_before_allocating():
     X = np.zeros((50, 50, 20))
     with config_context(max_memory="10KB"):
         with pytest.raises(MemoryBudgetError):
-            t_svd(X)
+            t_svd(X)[0]
 
 
 # --- bad input --------------------------------------------------------------------------------
@@ -249,17 +249,17 @@ def test_bad_transform_matrices():
     with pytest.raises(ValueError, match="transform matrix for mode 3 is not invertible"):
         t_product(X, X, transform=singular)
     with pytest.raises(ValueError, match=r"transform matrix for mode 3 has shape \(5, 5\)"):
-        t_svd(X, transform=np.eye(5))
+        t_svd(X, transform=np.eye(5))[0]
     with pytest.raises(ValueError, match="transform matrix for mode 3 must be square"):
-        t_svd(X, transform=np.eye(4)[:3])
+        t_svd(X, transform=np.eye(4)[:3])[0]
     with pytest.raises(ValueError, match="transform matrix for mode 3 must be real"):
-        t_svd(X, transform=np.fft.fft(np.eye(4)))
+        t_svd(X, transform=np.fft.fft(np.eye(4)))[0]
     with pytest.raises(ValueError, match="transform has 1 matrices"):
-        t_svd(np.zeros((2, 2, 3, 3)), transform=[np.eye(3)])
+        t_svd(np.zeros((2, 2, 3, 3)), transform=[np.eye(3)])[0]
     with pytest.raises(ValueError, match="transform must be 'fft', 'dct'"):
-        t_svd(X, transform="wavelet")
+        t_svd(X, transform="wavelet")[0]
     with pytest.raises(ValueError, match="transform must be orthogonal"):
-        tnn_complete(X, np.ones(X.shape, bool), transform=np.triu(np.ones((4, 4))))
+        tnn_complete(X, mask=np.ones(X.shape, bool), transform=np.triu(np.ones((4, 4))))
 
 
 def test_bad_shapes():
@@ -273,30 +273,30 @@ def test_bad_shapes():
     with pytest.raises(ValueError, match="same tube modes"):
         t_product(A, np.ones((4, 2, 6)))
     with pytest.raises(ValueError, match="X must have at least 3 axes"):
-        t_svd(np.ones((3, 4)))
+        t_svd(np.ones((3, 4)))[0]
     with pytest.raises(ValueError, match="square frontal slices"):
         t_inverse(A)
     with pytest.raises(ValueError, match="not t-invertible"):
         t_inverse(np.ones((2, 2, 3)))
     with pytest.raises(ValueError, match="rank=4 is larger"):
-        t_svd(A, rank=4)
+        t_svd(A, rank=4)[0]
 
 
 def test_bad_completion_input():
     X = random_low_tubal_rank((6, 6, 3), 1)
     mask = np.ones(X.shape, bool)
     with pytest.raises(ValueError, match="solver must be one of"):
-        tubal_complete(X, mask, solver="sgd")
+        tubal_complete(X, mask=mask, solver="sgd")
     with pytest.raises(ValueError, match="needs rank"):
-        tubal_complete(X, mask, solver="altmin")
+        tubal_complete(X, mask=mask, solver="altmin")
     with pytest.raises(ValueError, match="mask must have the tensor's shape"):
-        tnn_complete(X, mask[:3])
+        tnn_complete(X, mask=mask[:3])
     with pytest.raises(TypeError, match="mask must be a boolean"):
-        tnn_complete(X, mask.astype(int))
+        tnn_complete(X, mask=mask.astype(int))
     bad = X.copy()
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN at observed entries"):
-        gd_complete(bad, mask)
+        gd_complete(bad, mask=mask)
 
 
 # --- completion -------------------------------------------------------------------------------
@@ -305,20 +305,28 @@ def test_tnn_admm_recovers_small(kind):
     X = random_low_tubal_rank((30, 30, 10), 2, 0, kind)
     mask = np.random.default_rng(1).random(X.shape) < 0.5
     X_nan = np.where(mask, X, np.nan)  # missing values are ignored, NaN included
-    completed, info = tnn_complete(X_nan, mask, transform=kind)
+    tubal, info = tnn_complete(X_nan, mask=mask, transform=kind)
+    completed = tubal.to_tensor()
     assert info.converged and info.errors[-1] < 1e-6
     assert rel(completed, X) < 1e-6
-    assert np.array_equal(completed[mask], X[mask])
+    np.testing.assert_allclose(completed[mask], X[mask], rtol=0, atol=1e-10)
 
 
 def test_altmin_recovers_small():
     X = random_low_tubal_rank((30, 30, 8), 2, 1)
     mask = np.random.default_rng(2).random(X.shape) < 0.3
-    tt, info = altmin_complete(X, mask, 2)
+    tt, info = altmin_complete(X, 2, mask=mask)
     assert isinstance(tt, TubalTensor) and tt.rank == 2
     assert rel(tt.to_tensor(), X) < 1e-6
     dct, _ = tubal_complete(
-        X, mask, solver="altmin", rank=2, transform="dct", init="random", random_state=0, max_iter=5
+        X,
+        mask=mask,
+        solver="altmin",
+        rank=2,
+        transform="dct",
+        init="random",
+        random_state=0,
+        max_iter=5,
     )
     assert dct.shape == X.shape
 
@@ -328,14 +336,14 @@ def test_gd_implicit_low_tubal_rank():
     """From init scale 1e-3, GD on a full-width U * V^T ends at effective tubal rank 3."""
     X = random_low_tubal_rank((40, 40, 8), 3, 0)
     mask = np.random.default_rng(0).random(X.shape) < 0.6
-    tt, info = gd_complete(X, mask, init_scale=1e-3, max_iter=400, random_state=0)
+    tt, info = gd_complete(X, mask=mask, init_scale=1e-3, max_iter=400, random_state=0)
     assert tt.rank == 40  # overparametrised: full width
     sv = tt.tubal_singular_values()
     assert int(np.sum(sv > 1e-3 * sv[0])) == 3
     assert tubal_rank(tt.to_tensor(), rtol=1e-3) == 3
     assert rel(tt.to_tensor(), X) < 1e-2
     # a large start loses the bias
-    big, _ = gd_complete(X, mask, init_scale=0.3, max_iter=400, random_state=0)
+    big, _ = gd_complete(X, mask=mask, init_scale=0.3, max_iter=400, random_state=0)
     assert tubal_rank(big.to_tensor(), rtol=1e-3) > 3
 
 
@@ -347,7 +355,7 @@ def test_gd_callback_stops():
         seen.append((iteration, U.shape, V.shape))
         return iteration == 4
 
-    _, info = tubal_complete(X, np.ones(X.shape, bool), solver="gd", callback=callback)
+    _, info = tubal_complete(X, mask=np.ones(X.shape, bool), solver="gd", callback=callback)
     assert len(seen) == 5 and seen[0][1] == (10, 10, 4) and info.n_iter == 5
 
 
@@ -355,15 +363,15 @@ def test_gd_callback_stops():
 def test_tnn_admm_acceptance_100x100x50():
     X = random_low_tubal_rank((100, 100, 50), 5, 0)
     mask = np.random.default_rng(0).random(X.shape) >= 0.5  # 50% missing
-    completed, info = tnn_complete(X, mask)
-    assert rel(completed, X) <= 1e-6
+    completed, info = tnn_complete(X, mask=mask)
+    assert rel(completed.to_tensor(), X) <= 1e-6
 
 
 @pytest.mark.slow
 def test_altmin_acceptance_100x100x50():
     X = random_low_tubal_rank((100, 100, 50), 5, 0)
     mask = np.random.default_rng(0).random(X.shape) < 0.3  # 30% observed
-    tt, info = altmin_complete(X, mask, 5, tol=1e-9)
+    tt, info = altmin_complete(X, 5, mask=mask, tol=1e-9)
     assert rel(tt.to_tensor(), X) <= 1e-6
 
 
@@ -376,7 +384,7 @@ def test_host_guard(kind):
     guard = testing.HostGuardArray
     assert isinstance(t_product(A, B, kind), guard)
     assert isinstance(t_transpose(A, kind), guard)
-    tt = t_svd(A, rank=2, transform=kind)
+    tt = t_svd(A, rank=2, transform=kind)[0]
     assert all(isinstance(a, guard) for a in (tt.U, tt.s, tt.V))
     assert isinstance(tt.to_tensor(), guard)
     assert isinstance(tt.entries(testing.asarray(np.array([[0, 1, 2], [3, 0, 4]]))), guard)
@@ -386,11 +394,24 @@ def test_host_guard(kind):
     assert isinstance(t_inverse(testing.asarray(rng.standard_normal((3, 3, 5))), kind), guard)
     X = testing.asarray(random_low_tubal_rank((4, 6, 5), 2, 0, kind))
     mask = testing.asarray(rng.random((4, 6, 5)) < 0.7)
-    completed, _ = tnn_complete(X, mask, transform=kind, max_iter=3)
-    assert isinstance(completed, guard)
-    alt, _ = altmin_complete(X, mask, 2, transform=kind, max_iter=2)
+    completed, _ = tnn_complete(X, mask=mask, transform=kind, max_iter=3)
+    assert isinstance(completed.U, guard)
+    alt, _ = altmin_complete(X, 2, mask=mask, transform=kind, max_iter=2)
     assert isinstance(alt.U, guard) and isinstance(alt.to_tensor(), guard)
-    gd, _ = gd_complete(X, mask, transform=kind, max_iter=3, random_state=0)
+    gd, _ = gd_complete(X, mask=mask, transform=kind, max_iter=3, random_state=0)
     assert isinstance(gd.U, guard) and isinstance(gd.s, guard)
     orth = testing.asarray(np.linalg.qr(rng.standard_normal((5, 5)))[0])
-    assert isinstance(t_svd(A, transform=orth).U, guard)
+    assert isinstance(t_svd(A, transform=orth)[0].U, guard)
+
+
+def test_tubal_svd_n_init_keeps_the_best_start():
+    import tnml
+
+    rng = np.random.default_rng(3)
+    X = t_product(rng.standard_normal((12, 2, 4)), rng.standard_normal((2, 10, 4)))
+    X[rng.random(X.shape) < 0.4] = np.nan
+    one = tnml.TubalSVD(rank=2, solver="gd", max_iter=30, random_state=0).fit(X)
+    same = tnml.TubalSVD(rank=2, solver="gd", max_iter=30, random_state=0, n_init=1).fit(X)
+    three = tnml.TubalSVD(rank=2, solver="gd", max_iter=30, random_state=0, n_init=3).fit(X)
+    assert one.reconstruction_error_ == same.reconstruction_error_
+    assert three.reconstruction_error_ <= one.reconstruction_error_

@@ -11,6 +11,7 @@ from .estimators import (
     CPRegressor,
     MPSClassifier,
     MPSRegressor,
+    StructureSearch,
     TensorCompletionRegressor,
     TensorImputer,
     TensorRing,
@@ -21,7 +22,6 @@ from .estimators import (
     TuckerRegressor,
 )
 from .io import load, save
-from .structure_search import StructureSearch
 
 __version__ = "0.1.0"
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from .estimators.families import AUTOMATIC, FAMILIES
 from .io import atomic_write, read_npy
+from .structure_search import METHODS
 
 MODELS = ("auto", *FAMILIES)
 PATTERNS = ("random", "fiber", "slice", "block")
@@ -277,7 +278,6 @@ def _demo(args):
 
 
 # -- structure search -----------------------------------------------------------------------------
-SEARCH_METHODS = ("greedy", "tnale", "tnls", "random")
 _SEARCH_OUTPUTS = ("result.json", "history.csv", "trace.png", "network.png")
 _HISTORY_COLUMNS = (
     "method",
@@ -385,7 +385,7 @@ def _search(args):
             "best_structure": structure.tolist(),
             "n_params": search.best_network_.n_params,
             "compression_ratio": search.best_network_.n_params / X.size,
-            "rse": search.best_rse_,
+            "rse": search.reconstruction_error_,
             "objective": search.best_objective_,
             "n_evaluations": search.n_evaluations_,
             "cache_hits": search.n_cache_hits_,
@@ -480,7 +480,7 @@ def build_parser():
     search.add_argument(
         "--method",
         nargs="+",
-        choices=SEARCH_METHODS,
+        choices=METHODS,
         default=["tnale"],
         help="one or more methods, compared side by side (default tnale)",
     )

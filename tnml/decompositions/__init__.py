@@ -1,7 +1,15 @@
 """Formats and fitting algorithms: pure functions over arrays, no scikit-learn here."""
 
 from ._base import FactorizedTensor, FitResult
-from ._linalg import khatri_rao, mode_dot, solve_spd
+from ._fitting import best_of_starts, target_reached, with_restarts
+from ._linalg import (
+    khatri_rao,
+    leading_left_singular_vectors,
+    mode_dot,
+    solve_spd,
+    svd_rank_for_tolerance,
+    unfold,
+)
 from ._masked import Observations, observed_error
 from ._rank_search import grow_rank, split_mask, split_observations
 from .cp import CPTensor, cp_als, cp_complete, max_cp_rank, pad_cp, random_cp
@@ -54,12 +62,18 @@ from .tucker import (
 __all__ = [
     "FactorizedTensor",
     "FitResult",
+    "best_of_starts",
+    "target_reached",
+    "with_restarts",
     "Observations",
     "observed_error",
     "grow_rank",
     "split_mask",
     "split_observations",
     "khatri_rao",
+    "leading_left_singular_vectors",
+    "unfold",
+    "svd_rank_for_tolerance",
     "mode_dot",
     "solve_spd",
     "CPTensor",

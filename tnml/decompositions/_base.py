@@ -24,13 +24,21 @@ class FitResult:
     validation_errors : list of float or None
         Relative error on held-out entries after each iteration, when the algorithm was given
         validation observations (the completion algorithms); None otherwise.
+    intercept : float or None
+        The fitted intercept of a regression solver (:mod:`tnml.supervised.regression`), whose
+        ``errors`` are relative training errors ``||y_hat - y|| / ||y - mean(y)||``; None for
+        the decompositions.
+
+    The one-pass (SVD-type) algorithms report ``n_iter=1``, ``converged=True`` and the relative
+    error of their truncation in ``errors``.
     """
 
-    __slots__ = ("n_iter", "errors", "converged", "validation_errors")
+    __slots__ = ("n_iter", "errors", "converged", "validation_errors", "intercept")
 
-    def __init__(self, n_iter, errors, converged, validation_errors=None):
+    def __init__(self, n_iter, errors, converged, validation_errors=None, intercept=None):
         self.n_iter, self.errors, self.converged = n_iter, list(errors), converged
         self.validation_errors = None if validation_errors is None else list(validation_errors)
+        self.intercept = intercept
 
     @property
     def error(self):

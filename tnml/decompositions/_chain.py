@@ -26,12 +26,11 @@ Cost per sweep: ``O(n_obs sum_k (r_k r_{k+1})^2)`` for the Gram matrices (GEMMs)
 ``O(n_obs d r_0 r^2)`` for environments; memory ``O(n_obs d r_0 r)``.
 """
 
-import math
-
 from .._config import check_memory
 from .._validation import check_nonneg_float
 from ..backend import check_random_state, get_namespace, to_device, to_numpy
 from ._fitting import fit_sweeps
+from ._linalg import pad_array
 from ._masked import Observations, SweepLog, solve_rowwise
 
 __all__ = [
@@ -39,7 +38,7 @@ __all__ = [
     "qr_right",
     "random_cores",
     "pad_cores",
-    "pad_network",
+    "pad_chain",
     "complete_chain",
     "check_observations",
 ]
@@ -100,24 +99,15 @@ def pad_cores(cores, ranks, scale, random_state):
     through one core's new entries and leaves through the next one's, so the tensor changes by
     ``O(scale^2)`` relative to its norm.
     """
-    xp = get_namespace(*cores)
     rng = check_random_state(random_state)
     padded = []
     for k, core in enumerate(cores):
-        rank_in, size, rank_out = core.shape
-        shape = (ranks[k], size, ranks[k + 1])
-        if shape == tuple(core.shape):
-            padded.append(core)
-            continue
-        rms = math.sqrt(float(xp.sum(core * core)) / core.size) or 1.0
-        noise = (scale * rms) * rng.standard_normal(shape)
-        new = xp.asarray(to_device(noise, xp), dtype=core.dtype)
-        new[:rank_in, :, :rank_out] = core
-        padded.append(new)
+        shape = (ranks[k], core.shape[1], ranks[k + 1])
+        padded.append(core if shape == tuple(core.shape) else pad_array(core, shape, scale, rng))
     return padded
 
 
-def pad_network(network, ranks, scale, random_state):
+def pad_chain(network, ranks, scale, random_state):
     """``network`` (a TTTensor or TRTensor) grown to the bonds ``ranks`` (``d + 1`` of them,
     the closing bond repeated at the end), the new entries small; see :func:`pad_cores`."""
     scale = check_nonneg_float(scale, "scale")
@@ -256,7 +246,7 @@ class _Environments:
             raise ValueError(f"the centre moves one core at a time, not from {c} to {k}")
         self.center = k
 
-    def solve(self, ridge):
+    def solve(self, alpha):
         """Re-solve the centre core by row-wise ridge least squares."""
         k, core = self.center, self.cores[self.center]
         xp = get_namespace(core)
@@ -267,7 +257,7 @@ class _Environments:
             _design_rows(self.left[k], self.right[k], core.shape),
             size,
             rank_in * rank_out,
-            ridge,
+            alpha,
         )
         self.cores[k] = xp.ascontiguousarray(
             xp.moveaxis(xp.reshape(solution, (size, rank_in, rank_out)), 0, 1)
@@ -284,7 +274,7 @@ class _Environments:
 
 # -- the sweeps -----------------------------------------------------------------------------------
 def complete_chain(
-    observations, init, random_start, *, max_iter, tol, ridge, verbose, validation, to_format, label
+    observations, init, random_start, *, max_iter, tol, alpha, verbose, validation, to_format, label
 ):
     """Masked ALS over a chain (TT) or ring (TR) of cores; see the module docstring.
 
@@ -298,7 +288,7 @@ def complete_chain(
         The start; any gauge.
     random_start : callable
         ``random_start()`` is the random start, a format.
-    max_iter, tol, ridge, verbose
+    max_iter, tol, alpha, verbose
         As in :func:`~tnml.decompositions.tt.tt_complete`.
     to_format : callable
         Builds the format (TTTensor or TRTensor) from cores.
@@ -321,7 +311,7 @@ def complete_chain(
         path = list(range(state.center, d) if forward else range(state.center, -1, -1))
         for k in path[1:] if iteration else path:
             state.move_to(k)
-            state.solve(ridge)
+            state.solve(alpha)
         # The training error comes from the cached environments, not from entries().
         residual = observations.values - state.predictions()
         return to_format(state.cores), float(xp.linalg.norm(residual)) / norm

@@ -9,17 +9,21 @@ its error; everything around that is written once here:
   stops at an exact fit, when the error stalls, or at ``max_iter``;
 - :func:`em_sweeps`, the EM loop around a dense sweep: the unobserved entries are imputed by
   the current model before every sweep;
+- :func:`with_restarts` and :func:`best_of_starts`: ``n_init`` starts, the best kept;
 - :func:`is_exact_fit` and :func:`expanded_error`: what "exact" means, and when the cheap
   expanded error formula has cancelled and the residual must be formed explicitly.
 """
 
+import functools
+import inspect
 import math
 import numbers
 
 import numpy as np
 
 from .._validation import check_nonneg_float, check_positive_int
-from ..backend import get_namespace
+from ..backend import check_random_state, get_namespace
+from ._base import FitResult
 
 __all__ = [
     "check_fit_params",
@@ -28,6 +32,11 @@ __all__ = [
     "expanded_error",
     "fit_sweeps",
     "em_sweeps",
+    "truncation_result",
+    "check_n_init",
+    "best_of_starts",
+    "target_reached",
+    "with_restarts",
 ]
 
 # A relative error this many machine epsilons above zero is exact recovery: stop even if the
@@ -41,14 +50,14 @@ EXACT_FIT_EPS = 1000
 CANCELLATION_EPS = 1e8
 
 
-def check_fit_params(max_iter, tol, verbose=False, ridge=0.0):
-    """Validated ``(tol, ridge)`` of a fit; raises on a bad ``max_iter`` or ``verbose``."""
+def check_fit_params(max_iter, tol, verbose=0, alpha=0.0):
+    """Validated ``(tol, alpha)`` of a fit; raises on a bad ``max_iter`` or ``verbose``."""
     check_positive_int(max_iter, "max_iter")
     tol = check_nonneg_float(tol, "tol")
-    ridge = check_nonneg_float(ridge, "ridge")
+    alpha = check_nonneg_float(alpha, "alpha")
     if not isinstance(verbose, (bool, numbers.Integral)):
         raise TypeError(f"verbose must be a bool or an int, got {verbose!r}")
-    return tol, ridge
+    return tol, alpha
 
 
 def check_missing(missing):
@@ -72,6 +81,27 @@ def expanded_error(squared_residual, squared_norm, dtype):
     if squared_residual > CANCELLATION_EPS * float(np.finfo(dtype).eps) * squared_norm:
         return math.sqrt(squared_residual / squared_norm)
     return None
+
+
+def truncation_result(X, model, model_norm=None, norm=None):
+    """The :class:`FitResult` of a one-pass (SVD-type) fit: one iteration, converged, and the
+    relative error of the truncation in ``errors``.
+
+    ``model_norm``: the model's norm when it is an orthogonal projection of X (HOSVD, TT-SVD),
+    so that ``||X - model||^2 = ||X||^2 - ||model||^2`` needs no reconstruction unless that
+    difference has cancelled; otherwise the residual is formed. ``norm``: ``||X||`` when the
+    caller has it.
+    """
+    xp = get_namespace(X)
+    norm_sq = (float(xp.linalg.norm(xp.reshape(X, (-1,)))) if norm is None else norm) ** 2
+    if norm_sq == 0:
+        return FitResult(1, [0.0], True)
+    error = None
+    if model_norm is not None:
+        error = expanded_error(max(norm_sq - model_norm**2, 0.0), norm_sq, X.dtype)
+    if error is None:
+        error = float(xp.linalg.norm(xp.reshape(X - model.to_tensor(), (-1,)))) / math.sqrt(norm_sq)
+    return FitResult(1, [error], True)
 
 
 def stalled(errors, tol, lag):
@@ -162,3 +192,107 @@ def em_sweeps(
 
     result = fit_sweeps(step, max_iter, tol, log, X.dtype, stop=stop)
     return current, result
+
+
+def check_n_init(n_init):
+    """``n_init`` as a positive int (scikit-learn's name for the number of starts)."""
+    if isinstance(n_init, bool) or not isinstance(n_init, numbers.Integral) or n_init < 1:
+        raise ValueError(f"n_init must be a positive int, got {n_init!r}")
+    return int(n_init)
+
+
+def target_reached(target_error):
+    """The ``stop`` of :func:`best_of_starts` for a target error (None: never stop early)."""
+    if target_error is None:
+        return None
+    return lambda result: result.error <= target_error
+
+
+def best_of_starts(fit, n_init, random_state=None, stop=None):
+    """Run ``fit`` from ``n_init`` starts and keep the best result.
+
+    Parameters
+    ----------
+    fit : callable
+        ``fit(start, rng)`` returns ``(format, FitResult)``; ``start`` is 0 for the caller's
+        own initialisation and 1, 2, ... for the extra (random) ones, drawn from ``rng``.
+    n_init : int
+    random_state : None, int or RandomState
+        One generator for all starts, so that a seed makes the whole set reproducible.
+    stop : callable, optional
+        ``stop(result)`` (the FitResult of a start) True ends the search after that start,
+        e.g. when it reached a target error.
+
+    Returns
+    -------
+    format, FitResult
+        The result with the lowest last held-out error when the fit records one (completion
+        with ``validation``), else the lowest last training error. A start that already fits
+        to rounding ends the search.
+    """
+    rng = check_random_state(random_state)
+    best, best_score = None, math.inf
+    for start in range(check_n_init(n_init)):
+        result = fit(start, rng)
+        info = result[1]
+        held_out = getattr(info, "validation_errors", None)
+        score = held_out[-1] if held_out else info.error
+        if best is None or score < best_score:
+            best, best_score = result, score
+        if is_exact_fit(info.error, result[0].dtype):  # no other start can do better
+            break
+        if stop is not None and stop(info):
+            break
+    return best
+
+
+def with_restarts(func=None, *, n_init=1, retry_stalled=False):
+    """Give an algorithm ``func(data, ..., *, init, random_state, ...)`` an ``n_init`` keyword
+    (default ``n_init``; use as ``@with_restarts`` or ``@with_restarts(n_init=3)``).
+
+    ``retry_stalled``: a single fit from a named start (not a warm start) that ends at
+    ``max_iter`` without converging gets one random start more, and the better of the two is
+    kept: a stall is the sign of a swamp, and it costs nothing where the start works.
+
+    ``n_init=1`` calls ``func`` unchanged; more starts run ``init`` first and then
+    ``init='random'`` starts drawn from one generator seeded by ``random_state``, and keep the
+    best by :func:`best_of_starts`' rule (held-out error when ``validation`` is given). When
+    ``init`` is a given start (a format, e.g. a warm start) and ``n_init`` is not given, one
+    fit runs from it, as scikit-learn's KMeans does with an explicit ``init`` array.
+    """
+    if func is None:
+        return functools.partial(with_restarts, n_init=n_init, retry_stalled=retry_stalled)
+    default_init = inspect.signature(func).parameters["init"].default
+    default_n_init = n_init
+
+    @functools.wraps(func)
+    def wrapper(data, *args, n_init=None, init=default_init, random_state=None, **kwargs):
+        if n_init is None:
+            n_init = default_n_init if isinstance(init, str) else 1
+        if check_n_init(n_init) == 1:
+            result = func(data, *args, init=init, random_state=random_state, **kwargs)
+            if not (
+                retry_stalled
+                and isinstance(init, str)
+                and init != "random"
+                and not result[1].converged
+            ):
+                return result
+            n_init = 2
+        return best_of_starts(
+            lambda start, rng: func(
+                data, *args, init=init if start == 0 else "random", random_state=rng, **kwargs
+            ),
+            n_init,
+            random_state,
+        )
+
+    # The signature shows ``n_init`` (keyword-only, after ``init``) so that help(), IDEs and
+    # scikit-learn-style introspection see the parameter the wrapper adds.
+    params = list(inspect.signature(func).parameters.values())
+    where = next(i for i, p in enumerate(params) if p.name == "init") + 1
+    params.insert(
+        where, inspect.Parameter("n_init", inspect.Parameter.KEYWORD_ONLY, default=default_n_init)
+    )
+    wrapper.__signature__ = inspect.signature(func).replace(parameters=params)
+    return wrapper

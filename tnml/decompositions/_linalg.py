@@ -9,7 +9,7 @@ The Khatri-Rao product is row-major to match: row ``(i_1, ..., i_k)`` of
 import math
 
 from .._config import check_memory
-from ..backend import get_namespace
+from ..backend import get_namespace, to_device
 
 __all__ = [
     "unfold",
@@ -23,7 +23,12 @@ __all__ = [
     "low_rank_split",
     "split_point",
     "orthonormal_columns",
+    "PAD_SCALE",
+    "pad_array",
 ]
+
+# Relative size of the new entries of a padded (warm-start) format: every pad_* default.
+PAD_SCALE = 1e-3
 
 
 def unfold(X, mode):
@@ -53,7 +58,7 @@ def khatri_rao(factors):
     return result
 
 
-def solve_spd(gram, rhs, ridge=0.0):
+def solve_spd(gram, rhs, alpha=0.0):
     """Solve ``X @ gram = rhs`` for X with a symmetric positive (semi)definite ``gram``.
 
     A singular Gram matrix (collinear factors) falls back to a least-squares pseudo-inverse
@@ -61,8 +66,8 @@ def solve_spd(gram, rhs, ridge=0.0):
     """
     xp = get_namespace(gram, rhs)
     size = gram.shape[0]
-    if ridge:
-        gram = gram + ridge * xp.eye(size, dtype=gram.dtype)
+    if alpha:
+        gram = gram + alpha * xp.eye(size, dtype=gram.dtype)
     try:
         # X gram = rhs  <=>  gram X^T = rhs^T (gram symmetric); LU on R x R is cheapest.
         solution = xp.linalg.solve(gram, rhs.T).T
@@ -81,10 +86,11 @@ def svd_rank_for_tolerance(singular_values, delta):
     return max(keep, 1)
 
 
-def truncated_svd(matrix, rank=None, delta=None):
+def truncated_svd(matrix, rank=None, delta=None, discarded=None):
     """Thin SVD truncated to ``rank`` and/or to a discarded-tail norm <= ``delta``.
 
-    Returns ``U, s, Vt`` with ``U @ diag(s) @ Vt`` the best approximation of that rank.
+    Returns ``U, s, Vt`` with ``U @ diag(s) @ Vt`` the best approximation of that rank; the
+    norm of the discarded singular values is appended to the list ``discarded`` when given.
     """
     xp = get_namespace(matrix)
     u, s, vt = xp.linalg.svd(matrix, full_matrices=False)
@@ -93,29 +99,32 @@ def truncated_svd(matrix, rank=None, delta=None):
         keep = min(keep, svd_rank_for_tolerance(s, delta))
     if rank is not None:
         keep = min(keep, rank)
+    if discarded is not None:
+        discarded.append(float(xp.linalg.norm(s[keep:])))
     return u[:, :keep], s[:keep], vt[:keep]
 
 
-def low_rank_split(matrix, rank=None, delta=None):
+def low_rank_split(matrix, rank=None, delta=None, discarded=None):
     """``matrix ~= U @ W`` with orthonormal ``U``: the truncated SVD as ``U`` and ``S V^T``.
 
-    Truncation as in :func:`truncated_svd`. Unfoldings are mostly very wide or very tall, and
-    LAPACK's SVD of such a matrix also forms the large orthogonal factor that nobody needs. A
-    QR of the long side first leaves a small square triangular factor whose SVD gives the same
-    singular values and vectors, as backward-stably (unlike the Gram matrix, which squares the
-    condition number); ``W`` is then one GEMM. About 5x faster on a 200 x 40000 unfolding.
+    Truncation (and ``discarded``) as in :func:`truncated_svd`. Unfoldings are mostly very wide
+    or very tall, and LAPACK's SVD of such a matrix also forms the large orthogonal factor that
+    nobody needs. A QR of the long side first leaves a small square triangular factor whose SVD
+    gives the same singular values and vectors, as backward-stably (unlike the Gram matrix,
+    which squares the condition number); ``W`` is then one GEMM. About 5x faster on a
+    200 x 40000 unfolding.
     """
     xp = get_namespace(matrix)
     rows, cols = matrix.shape
     if cols >= 2 * rows:  # wide: matrix = R^T Q^T
         triangular = xp.linalg.qr(matrix.T, mode="r")
-        u, _, _ = truncated_svd(triangular.T, rank, delta)
+        u, _, _ = truncated_svd(triangular.T, rank, delta, discarded)
         return u, u.T @ matrix
     if rows >= 2 * cols:  # tall: matrix = Q R
         q, triangular = xp.linalg.qr(matrix)
-        u, s, vt = truncated_svd(triangular, rank, delta)
+        u, s, vt = truncated_svd(triangular, rank, delta, discarded)
         return q @ u, s[:, None] * vt
-    u, s, vt = truncated_svd(matrix, rank, delta)
+    u, s, vt = truncated_svd(matrix, rank, delta, discarded)
     return u, s[:, None] * vt
 
 
@@ -162,9 +171,10 @@ def split_point(shape):
 def orthonormal_columns(Y):
     """Orthonormal basis of the columns of a tall ``Y`` by two Cholesky-QR passes.
 
-    Two k x k Gram matrices instead of a Householder QR of the tall matrix (which measured
-    up to 100x slower under a loaded multithreaded BLAS); the second pass restores the
-    orthogonality the first loses to conditioning. Dependent columns fall back to the QR.
+    Two k x k Gram matrices instead of a Householder QR of the tall matrix (a sequence of
+    skinny steps, which stall under a multithreaded BLAS on busy cores); the second pass
+    restores the orthogonality the first loses to conditioning. Dependent columns fall back to
+    the QR.
     """
     xp = get_namespace(Y)
     if Y.shape[1] > Y.shape[0]:  # more columns than rows: only a QR knows which to keep
@@ -182,3 +192,21 @@ def orthonormal_columns(Y):
         if not bool(xp.all(xp.isfinite(Y))):
             return xp.linalg.qr(Y)[0]
     return Y
+
+
+def pad_array(array, shape, scale, rng):
+    """``array`` embedded at the origin of a larger array of ``shape`` whose new entries are
+    Gaussian with standard deviation ``scale`` times ``array``'s root mean square (1 for a
+    zero array): the padding of every warm start (TT, TR, Tucker cores, network cores).
+
+    ``array`` may have fewer axes' worth of size than ``shape`` (size-1 axes reshaped in by
+    the caller); ``rng`` is a RandomState, drawn on the host, the result in ``array``'s
+    namespace and dtype.
+    """
+    xp = get_namespace(array)
+    rms = math.sqrt(float(xp.sum(array * array)) / max(array.size, 1)) or 1.0
+    padded = xp.asarray(
+        to_device((scale * rms) * rng.standard_normal(shape), xp), dtype=array.dtype
+    )
+    padded[tuple(slice(0, s) for s in array.shape)] = array
+    return padded

@@ -144,7 +144,7 @@ def segment_sum(values, starts):
     return xp.asarray(sums, dtype=values.dtype)
 
 
-def solve_rowwise(observations, mode, design_rows, n_rows, size, ridge=1e-10, values=None):
+def solve_rowwise(observations, mode, design_rows, n_rows, size, alpha=1e-10, values=None):
     """Ridge least squares per slice of ``mode`` over the observed entries.
 
     Parameters
@@ -160,8 +160,9 @@ def solve_rowwise(observations, mode, design_rows, n_rows, size, ridge=1e-10, va
         Number of slices (``shape[mode]``, or 1 when ``mode`` is None).
     size : int
         Number of unknowns per slice, ``P``.
-    ridge : float
-        The ridge term ``alpha``; a slice with no observations gets the zero solution.
+    alpha : float
+        The ridge penalty ``alpha`` (absolute: added to the diagonal as is); a slice with no
+        observations gets the zero solution.
     values : array, optional
         Targets to fit instead of ``observations.values`` (same order).
 
@@ -212,14 +213,14 @@ def solve_rowwise(observations, mode, design_rows, n_rows, size, ridge=1e-10, va
             rhs[rows] += segment_sum(design * targets[:, None], xp.asarray(local))
     eye = xp.eye(size, dtype=dtype)
     try:
-        solution = xp.linalg.solve(gram + ridge * eye, rhs[:, :, None])[:, :, 0]
+        solution = xp.linalg.solve(gram + alpha * eye, rhs[:, :, None])[:, :, 0]
         if bool(xp.all(xp.isfinite(solution))):
             return solution
     except Exception:  # noqa: BLE001 - numpy and cupy raise different LinAlgError types
         pass
     # A slice whose normal matrix is singular at working precision (a tiny ridge next to
     # huge entries): the minimum-norm least-squares solution instead of a crash.
-    return (xp.linalg.pinv(gram + ridge * eye, hermitian=True) @ rhs[:, :, None])[:, :, 0]
+    return (xp.linalg.pinv(gram + alpha * eye, hermitian=True) @ rhs[:, :, None])[:, :, 0]
 
 
 def _host_ints(array):

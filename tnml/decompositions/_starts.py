@@ -16,34 +16,25 @@ per step, nothing of the size of the unfolding.
 
 For CP, the zero-filled tensor rescaled by ``1/p`` is projected onto those subspaces (a small
 ``k^N`` core, one pass over the observations) and the core's CP decomposition, mapped back,
-is the start: it puts ALS into the basin of the true factors, not only of their span.
+is the start (:func:`tnml.decompositions.cp.spectral_cp`, beside CP): it puts ALS into the
+basin of the true factors, not only of their span.
 """
 
-import functools
-import inspect
 import math
-import numbers
 
 import numpy as np
 
-from ..backend import check_random_state, get_namespace, serial_blas, to_device
-from ._fitting import is_exact_fit
+from ..backend import check_random_state, get_namespace, to_device
 from ._linalg import orthonormal_columns
 from ._masked import segment_sum
 
 __all__ = [
     "observed_subspaces",
     "projected_core",
-    "best_of_starts",
-    "check_n_init",
-    "spectral_cp",
-    "with_restarts",
 ]
 
 # Largest k^N * n_obs multiply-adds spent on projecting the observations onto the core.
 _CORE_FLOPS = 4 * 10**9
-# The spectral start needs this many observations per factor parameter (sum(I) * R).
-_MIN_OBS_PER_PARAM = 3
 
 
 def _column_groups(observations, mode):
@@ -220,138 +211,3 @@ def projected_core(observations, bases):
         weighted = xp.take(bases[0], idx[:, 0], axis=0) * values[begin : begin + chunk][:, None]
         core = core + weighted.T @ rows
     return xp.reshape(core / p, tuple(b.shape[1] for b in bases))
-
-
-def check_n_init(n_init):
-    """``n_init`` as a positive int (scikit-learn's name for the number of starts)."""
-    if isinstance(n_init, bool) or not isinstance(n_init, numbers.Integral) or n_init < 1:
-        raise ValueError(f"n_init must be a positive int, got {n_init!r}")
-    return int(n_init)
-
-
-def best_of_starts(fit, n_init, random_state=None):
-    """Run ``fit`` from ``n_init`` starts and keep the best result.
-
-    Parameters
-    ----------
-    fit : callable
-        ``fit(start, rng)`` returns ``(format, FitResult)``; ``start`` is 0 for the caller's
-        own initialisation and 1, 2, ... for the extra (random) ones, drawn from ``rng``.
-    n_init : int
-    random_state : None, int or RandomState
-        One generator for all starts, so that a seed makes the whole set reproducible.
-
-    Returns
-    -------
-    format, FitResult
-        The result with the lowest last held-out error when the fit records one (completion
-        with ``validation``), else the lowest last training error. A start that already fits
-        to rounding ends the search.
-    """
-    rng = check_random_state(random_state)
-    best, best_score = None, math.inf
-    for start in range(check_n_init(n_init)):
-        result = fit(start, rng)
-        info = result[1]
-        held_out = getattr(info, "validation_errors", None)
-        score = held_out[-1] if held_out else info.error
-        if best is None or score < best_score:
-            best, best_score = result, score
-        if is_exact_fit(info.error, result[0].dtype):  # no other start can do better
-            break
-    return best
-
-
-def with_restarts(func=None, *, n_init=1, retry_stalled=False):
-    """Give an algorithm ``func(data, rank, *, init, random_state, ...)`` an ``n_init`` keyword
-    (default ``n_init``; use as ``@with_restarts`` or ``@with_restarts(n_init=3)``).
-
-    ``retry_stalled``: a single fit from a named start (not a warm start) that ends at
-    ``max_iter`` without converging gets one random start more, and the better of the two is
-    kept: a stall is the sign of a swamp, and it costs nothing where the start works.
-
-    ``n_init=1`` calls ``func`` unchanged; more starts run ``init`` first and then
-    ``init='random'`` starts drawn from one generator seeded by ``random_state``, and keep the
-    best by :func:`best_of_starts`' rule (held-out error when ``validation`` is given). When
-    ``init`` is a given start (a format, e.g. a warm start) and ``n_init`` is not given, one
-    fit runs from it, as scikit-learn's KMeans does with an explicit ``init`` array.
-    """
-    if func is None:
-        return functools.partial(with_restarts, n_init=n_init, retry_stalled=retry_stalled)
-    default_init = inspect.signature(func).parameters["init"].default
-    default_n_init = n_init
-
-    @functools.wraps(func)
-    def wrapper(data, rank, *args, n_init=None, init=default_init, random_state=None, **kwargs):
-        if n_init is None:
-            n_init = default_n_init if isinstance(init, str) else 1
-        if check_n_init(n_init) == 1:
-            result = func(data, rank, *args, init=init, random_state=random_state, **kwargs)
-            if not (
-                retry_stalled
-                and isinstance(init, str)
-                and init != "random"
-                and not result[1].converged
-            ):
-                return result
-            n_init = 2
-        return best_of_starts(
-            lambda start, rng: func(
-                data, rank, *args, init=init if start == 0 else "random", random_state=rng, **kwargs
-            ),
-            n_init,
-            random_state,
-        )
-
-    return wrapper
-
-
-def spectral_cp(observations, rank, random_state=None, n_core_starts=5):
-    """A CP start from the observations: the core's CP on the observed subspaces.
-
-    Returns ``(weights, factors)`` in the observations' namespace, or None when the mode
-    sizes are below ``rank`` or the core would be too costly; the caller then starts at random.
-    The host BLAS runs single-threaded meanwhile: every product here is skinny (k columns),
-    and a multithreaded OpenBLAS measured 10-20x slower on them on a loaded 2-core machine.
-    """
-    with serial_blas():
-        return _spectral_cp(observations, rank, random_state, n_core_starts)
-
-
-def _spectral_cp(observations, rank, random_state, n_core_starts):
-    from .cp import CPTensor, cp_als, max_cp_rank
-
-    rng = check_random_state(random_state)
-    shape = observations.shape
-    # Below a few observations per parameter the subspaces are noise, and a start from noise
-    # is worse than a damped random one (scikit-learn's order-10 check data: 200 entries).
-    if (
-        len(shape) < 2
-        or min(shape) < rank
-        or observations.n_obs < _MIN_OBS_PER_PARAM * rank * sum(shape)
-    ):
-        return None
-    bases = observed_subspaces(observations, rank, random_state=rng)
-    core = projected_core(observations, bases)
-    if core is None or rank > max_cp_rank(core.shape):
-        return None
-    # The core is small (rank^N): several of its own starts cost nothing next to one sweep of
-    # the observations, and a wrong basin here would be inherited.
-    cp, _ = best_of_starts(
-        lambda start, r: cp_als(
-            core,
-            rank,
-            init="svd" if start == 0 else "random",
-            random_state=r,
-            max_iter=500,
-            tol=1e-10,
-        ),
-        n_core_starts,
-        rng,
-    )
-    factors = [basis @ factor for basis, factor in zip(bases, cp.factors)]
-    # 1/p only estimates the scale: fit it to the observations (least squares in one scalar).
-    model = CPTensor(cp.weights, factors).entries(observations.indices)
-    xp = get_namespace(model)
-    scale = float(xp.sum(model * observations.values)) / (float(xp.sum(model * model)) or 1.0)
-    return cp.weights * scale, factors

@@ -11,17 +11,20 @@ already has (``<X, X_hat>`` from the last MTTKRP), so it costs no extra pass.
 import math
 
 from .._validation import check_masked_tensor, check_positive_int
-from ..backend import check_random_state, get_namespace, to_device
+from ..backend import check_random_state, get_namespace, serial_blas, to_device
 from ._base import FactorizedTensor
 from ._fitting import (
+    best_of_starts,
     check_fit_params,
     check_missing,
     em_sweeps,
     expanded_error,
     fit_sweeps,
     stalled,
+    with_restarts,
 )
 from ._linalg import (
+    PAD_SCALE,
     khatri_rao,
     leading_left_singular_vectors,
     orthonormal_columns,
@@ -30,7 +33,7 @@ from ._linalg import (
     unfold,
 )
 from ._masked import Observations, SweepLog, solve_rowwise
-from ._starts import spectral_cp, with_restarts
+from ._starts import observed_subspaces, projected_core
 
 __all__ = ["CPTensor", "cp_als", "cp_complete", "pad_cp", "random_cp", "max_cp_rank"]
 
@@ -262,9 +265,9 @@ def cp_als(
     init="svd",
     random_state=None,
     linesearch=False,
-    ridge=None,
+    alpha=None,
     progress_after=None,
-    verbose=False,
+    verbose=0,
 ):
     """CP decomposition by alternating least squares.
 
@@ -297,8 +300,9 @@ def cp_als(
         Extrapolate the factors along the last update (Bro's line search) and keep the jump
         when it lowers the error; costs one extra pass over X per sweep. Not used by
         ``missing='als'``.
-    ridge : float, optional
-        Tikhonov term added to the normal equations. None: 0 without a mask, 1e-8 with
+    alpha : float, optional
+        Ridge penalty added to the normal equations, absolute (added to their diagonal as
+        is). None: 0 without a mask, 1e-8 with
         ``missing='als'`` (a factor row seen fewer times than the rank needs it).
     progress_after : int, optional
         Sweeps after which the fit goes on only while its error still falls by at least
@@ -308,7 +312,7 @@ def cp_als(
         data creeps along a degenerate path (diverging, cancelling components) by fractions
         of a percent: this lets a large ``max_iter`` serve the first and not harm the
         second. None: no such rule.
-    verbose : bool, default=False
+    verbose : int, default=0
         Print the error after each sweep.
 
     Returns
@@ -335,8 +339,8 @@ def cp_als(
     X, mask = check_masked_tensor(X, mask)
     rank = check_positive_int(rank, "rank", upper=max_cp_rank(X.shape))
     masked_als = mask is not None and check_missing(missing) == "als"
-    tol, ridge = check_fit_params(
-        max_iter, tol, verbose, (1e-8 if masked_als else 0.0) if ridge is None else ridge
+    tol, alpha = check_fit_params(
+        max_iter, tol, verbose, (1e-8 if masked_als else 0.0) if alpha is None else alpha
     )
     if progress_after is not None:
         progress_after = check_positive_int(progress_after, "progress_after")
@@ -348,7 +352,7 @@ def cp_als(
             max_iter=max_iter,
             tol=tol,
             init=CPTensor(None, factors),
-            ridge=ridge,
+            alpha=alpha,
             verbose=verbose,
         )
     xp = get_namespace(X)
@@ -358,7 +362,7 @@ def cp_als(
 
     def sweep(target, factors, iteration):
         previous = list(factors) if linesearch else None
-        factors, inner = _als_sweep(target, factors, split, ridge)
+        factors, inner = _als_sweep(target, factors, split, alpha)
         error = None
         if mask is None:
             model_sq = float(xp.sum(_hadamard([f.T @ f for f in factors])))
@@ -411,8 +415,8 @@ def cp_complete(
     tol=1e-6,
     init="spectral",
     random_state=None,
-    ridge=1e-8,
-    verbose=False,
+    alpha=1e-8,
+    verbose=0,
     validation=None,
 ):
     """CP completion by ALS over the observed entries only (never densifies).
@@ -436,7 +440,7 @@ def cp_complete(
         'spectral': the leading singular subspaces of the rescaled zero-filled unfoldings and
         the CP decomposition of the observations projected onto them, computed by sparse
         products over the observations (never densifying; see
-        :mod:`tnml.decompositions._starts`); it falls back to 'random' with fewer than
+        :func:`spectral_cp`); it falls back to 'random' with fewer than
         3 observations per factor parameter, a mode smaller than ``rank``, or a projected core
         too large. 'random': Gaussian factors scaled to the data. Or a start of this shape
         and rank (a warm start, e.g. from :func:`pad_cp`).
@@ -447,11 +451,12 @@ def cp_complete(
         (reaches ``max_iter`` unconverged) gets one random start more: the spectral start
         can miss on few observations of a tensor with a weak component.
     random_state : None, int or RandomState
-    ridge : float, default=1e-8
-        The ridge term ``alpha`` of every row's normal equations; a row without observations
-        becomes zero. From a random start the first sweeps are damped by a larger ridge
-        (0.3 times the typical Gram diagonal, halved every sweep) that decays to ``ridge``.
-    verbose : bool, default=False
+    alpha : float, default=1e-8
+        The ridge penalty ``alpha`` (absolute: added to the diagonal as is) of every row's normal
+        equations; a row without observations becomes zero. From a random start the first sweeps are
+        damped by a larger ridge (0.3 times the typical Gram diagonal, halved every sweep) that
+        decays to ``alpha``.
+    verbose : int, default=0
         Print the errors after each sweep.
     validation : Observations, optional
         Held-out entries whose relative error is recorded after each sweep (it does not
@@ -483,23 +488,23 @@ def cp_complete(
     """
     shape = observations.shape
     rank = check_positive_int(rank, "rank")
-    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
+    tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
     kind, factors = _initial_complete_factors(observations, rank, init, random_state)
     columns = [observations.column(mode) for mode in range(len(shape))]
 
     def step(iteration):
         nonlocal factors
         for mode in range(len(shape)):
-            alpha = ridge
+            damped = alpha
             if kind == "random":
                 damping = _ANNEAL_START * _ANNEAL_DECAY**iteration
-                alpha = max(
-                    ridge,
+                damped = max(
+                    alpha,
                     damping
                     * _typical_gram_diagonal(factors, mode, observations.n_obs / shape[mode]),
                 )
             factors[mode] = solve_rowwise(
-                observations, mode, _cp_design(factors, columns, mode), shape[mode], rank, alpha
+                observations, mode, _cp_design(factors, columns, mode), shape[mode], rank, damped
             )
         factors = _balance(factors)
         return CPTensor(None, factors), None
@@ -599,7 +604,7 @@ def _initial_complete_factors(observations, rank, init, random_state):
     return None, _balance(factors)
 
 
-def pad_cp(cp, new_rank, scale=1e-2, random_state=None):
+def pad_cp(cp, new_rank, scale=PAD_SCALE, random_state=None):
     """Warm start of a higher rank: ``cp`` plus ``new_rank - rank`` small random components.
 
     Parameters
@@ -607,7 +612,7 @@ def pad_cp(cp, new_rank, scale=1e-2, random_state=None):
     cp : CPTensor
     new_rank : int
         At least ``cp.rank``.
-    scale : float, default=1e-2
+    scale : float, default=1e-3
         Weight of each new component relative to the largest weight of ``cp``.
     random_state : None, int or RandomState
 
@@ -672,12 +677,12 @@ def _hadamard(matrices):
     return product
 
 
-def _update_factor(mttkrp, factors, mode, ridge):
+def _update_factor(mttkrp, factors, mode, alpha):
     grams = [f.T @ f for i, f in enumerate(factors) if i != mode]
-    return solve_spd(_hadamard(grams), mttkrp, ridge)
+    return solve_spd(_hadamard(grams), mttkrp, alpha)
 
 
-def _als_sweep(X, factors, split, ridge):
+def _als_sweep(X, factors, split, alpha):
     """One ALS sweep over all modes with a two-level dimension tree; returns <X, X_hat>."""
     xp = get_namespace(X)
     shape, rank = X.shape, factors[0].shape[1]
@@ -689,11 +694,11 @@ def _als_sweep(X, factors, split, ridge):
     partial = xp.reshape(khatri_rao(factors[split:]).T @ X_matrix.T, (rank,) + shape[:split])
     for mode in range(split):
         mttkrp = _inner_mttkrp(partial, factors[:split], mode)
-        factors[mode] = _update_factor(mttkrp, factors, mode, ridge)
+        factors[mode] = _update_factor(mttkrp, factors, mode, alpha)
     partial = xp.reshape(khatri_rao(factors[:split]).T @ X_matrix, (rank,) + shape[split:])
     for mode in range(split, len(shape)):
         mttkrp = _inner_mttkrp(partial, factors[split:], mode - split)
-        factors[mode] = _update_factor(mttkrp, factors, mode, ridge)
+        factors[mode] = _update_factor(mttkrp, factors, mode, alpha)
     inner = float(xp.sum(mttkrp * factors[-1]))
     return factors, inner
 
@@ -714,3 +719,56 @@ def _line_search(X, mask, factors, previous, error, norm_x, iteration):
     if candidate_error < error:
         return candidate, candidate_error
     return factors, error
+
+
+# The spectral start needs this many observations per factor parameter (sum(I) * R).
+_MIN_OBS_PER_PARAM = 3
+
+
+def spectral_cp(observations, rank, random_state=None, n_core_starts=5):
+    """A CP start from the observations: the core's CP on the observed subspaces.
+
+    Returns ``(weights, factors)`` in the observations' namespace, or None when the mode
+    sizes are below ``rank`` or the core would be too costly; the caller then starts at random.
+    The host BLAS runs single-threaded meanwhile: every product here is skinny (k columns),
+    where threads gain nothing and stall when the cores are busy.
+    """
+    with serial_blas():
+        return _spectral_cp(observations, rank, random_state, n_core_starts)
+
+
+def _spectral_cp(observations, rank, random_state, n_core_starts):
+    rng = check_random_state(random_state)
+    shape = observations.shape
+    # Below a few observations per parameter the subspaces are noise, and a start from noise
+    # is worse than a damped random one (scikit-learn's order-10 check data: 200 entries).
+    if (
+        len(shape) < 2
+        or min(shape) < rank
+        or observations.n_obs < _MIN_OBS_PER_PARAM * rank * sum(shape)
+    ):
+        return None
+    bases = observed_subspaces(observations, rank, random_state=rng)
+    core = projected_core(observations, bases)
+    if core is None or rank > max_cp_rank(core.shape):
+        return None
+    # The core is small (rank^N): several of its own starts cost nothing next to one sweep of
+    # the observations, and a wrong basin here would be inherited.
+    cp, _ = best_of_starts(
+        lambda start, r: cp_als(
+            core,
+            rank,
+            init="svd" if start == 0 else "random",
+            random_state=r,
+            max_iter=500,
+            tol=1e-10,
+        ),
+        n_core_starts,
+        rng,
+    )
+    factors = [basis @ factor for basis, factor in zip(bases, cp.factors)]
+    # 1/p only estimates the scale: fit it to the observations (least squares in one scalar).
+    model = CPTensor(cp.weights, factors).entries(observations.indices)
+    xp = get_namespace(model)
+    scale = float(xp.sum(model * observations.values)) / (float(xp.sum(model * model)) or 1.0)
+    return cp.weights * scale, factors

@@ -45,8 +45,8 @@ __all__ = ["smooth_tucker_complete"]
 
 def smooth_tucker_complete(
     X,
-    mask,
     *,
+    mask=None,
     rank=None,
     feature_axis=-1,
     smoothness=0.01,
@@ -56,7 +56,7 @@ def smooth_tucker_complete(
     tol=1e-3,
     cg_tol=1e-5,
     cg_max_iter=1000,
-    verbose=False,
+    verbose=0,
 ):
     """Complete ``X`` on ``mask`` with a Tucker model smooth along its ordered axes.
 
@@ -65,7 +65,7 @@ def smooth_tucker_complete(
     X : array of shape (I_1, ..., I_N)
         Values at the observed entries; the others are ignored (they may be NaN).
     mask : bool array of X's shape
-        True where observed.
+        True where observed (required).
     rank : int, optional
         Number ``K`` of channel patterns kept (the Tucker rank of the feature axis); None keeps
         all ``C`` channels (the prior then smooths without compressing).
@@ -90,7 +90,7 @@ def smooth_tucker_complete(
         Relative residual at which each conjugate-gradient solve stops.
     cg_max_iter : int, default=1000
         Iteration cap of each conjugate-gradient solve.
-    verbose : bool, default=False
+    verbose : int, default=0
         Print the training error, the CG iterations and the weights after each iteration.
 
     Returns
@@ -111,7 +111,7 @@ def smooth_tucker_complete(
     >>> base = np.sin(3 * t)[:, None] * np.cos(2 * t)[None, :]
     >>> X = np.stack([base, 0.5 * base + 0.2], axis=-1)
     >>> mask = np.random.default_rng(0).random(X.shape) < 0.3
-    >>> model, info = smooth_tucker_complete(X, mask)
+    >>> model, info = smooth_tucker_complete(X, mask=mask)
     >>> error = np.linalg.norm(model.to_tensor() - X) / np.linalg.norm(X)
     >>> bool(error < 1e-2)
     True
@@ -253,7 +253,7 @@ def _solve_core(weights, targets, W, lambdas, spectrum, start, tol, iter_max):
 
 def _norm(A):
     """Frobenius norm by an elementwise reduction: ``linalg.norm`` goes through a threaded BLAS
-    dot, which on a busy machine stalls for milliseconds per call, once per CG step."""
+    dot, which can stall when the cores are busy, once per CG step."""
     xp = get_namespace(A)
     return float(xp.sum(A * A)) ** 0.5
 

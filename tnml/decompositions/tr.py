@@ -30,11 +30,18 @@ from .._validation import check_masked_tensor, check_nonneg_float, check_rank_se
 from ..backend import check_random_state, get_namespace, to_device
 from ..contract import einsum
 from ._base import FactorizedTensor
-from ._chain import check_observations, complete_chain, pad_network, random_cores
-from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
-from ._linalg import low_rank_split, solve_spd
+from ._chain import check_observations, complete_chain, pad_chain, random_cores
+from ._fitting import (
+    check_fit_params,
+    check_missing,
+    em_sweeps,
+    expanded_error,
+    fit_sweeps,
+    truncation_result,
+    with_restarts,
+)
+from ._linalg import PAD_SCALE, low_rank_split, solve_spd
 from ._masked import Observations, SweepLog
-from ._starts import with_restarts
 
 __all__ = ["TRTensor", "tr_svd", "tr_als", "tr_complete", "pad_tr", "random_tr"]
 
@@ -223,12 +230,8 @@ def random_tr(shape, rank, random_state=None, xp=None, dtype="float64"):
     return TRTensor(random_cores(shape, ranks + ranks[:1], random_state, xp, dtype))
 
 
-def _check_tol(tol):
-    return None if tol is None else check_nonneg_float(tol, "tol")
-
-
 # -- TR-SVD ----------------------------------------------------------------------------------------
-def tr_svd(X, rank, tol=None):
+def tr_svd(X, rank, *, cutoff=None):
     """Tensor-ring decomposition by sequential truncated SVDs (TR-SVD).
 
     The first unfolding ``X_(0)`` (``I_0 x prod(I_1..I_{d-1})``) is truncated to
@@ -240,16 +243,18 @@ def tr_svd(X, rank, tol=None):
     X : array of shape (I_0, ..., I_{d-1}), d >= 2
         Real data of any namespace (NumPy, CuPy, ...); the result lives there too.
     rank : int or sequence of d ints
-        Bond dimensions ``(r_0, ..., r_{d-1})``; an int is used for every bond. With ``tol``
+        Bond dimensions ``(r_0, ..., r_{d-1})``; an int is used for every bond. With ``cutoff``
         they are upper bounds.
-    tol : float or None
-        Relative accuracy target ``eps``: each SVD drops a tail of norm at most
+    cutoff : float or None
+        Relative truncation tolerance ``eps``: each SVD drops a tail of norm at most
         ``eps * ||X|| / sqrt(d)`` (``sqrt(2)`` times that for the first), as in Zhao et al.,
         so bonds may come out smaller than ``rank``.
 
     Returns
     -------
-    TRTensor
+    tr : TRTensor
+    result : FitResult
+        One pass; ``errors`` holds the relative error of the truncation.
 
     Notes
     -----
@@ -272,21 +277,26 @@ def tr_svd(X, rank, tol=None):
     >>> rng = np.random.default_rng(0)
     >>> shapes = [(2, 6, 3), (3, 7, 2), (2, 8, 2)]
     >>> X = TRTensor([rng.standard_normal(s) for s in shapes]).to_tensor()
-    >>> tr = tr_svd(X, rank=(2, 3, 8))
+    >>> tr, result = tr_svd(X, rank=(2, 3, 8))
     >>> tr.rank, bool(np.linalg.norm(tr.to_tensor() - X) < 1e-10 * np.linalg.norm(X))
     ((2, 3, 8), True)
     """
     X, _ = check_masked_tensor(X, None)
     ranks = _check_tr_rank(rank, X.shape)
-    return TRTensor(_tr_svd(X, ranks, _check_tol(tol)))
+    if cutoff is not None:
+        cutoff = check_nonneg_float(cutoff, "cutoff")
+    tr = TRTensor(_tr_svd(X, ranks, cutoff))
+    return tr, truncation_result(X, tr)
 
 
-def _tr_svd(X, ranks, tol, pad_rng=None):
+def _tr_svd(X, ranks, cutoff, pad_rng=None):
     """TR-SVD cores; ``pad_rng`` fills unsupported bonds with small noise instead of zeros."""
     xp = get_namespace(X)
     shape, d = X.shape, X.ndim
     delta = (
-        None if tol is None else tol * float(xp.linalg.norm(xp.reshape(X, (-1,)))) / math.sqrt(d)
+        None
+        if cutoff is None
+        else cutoff * float(xp.linalg.norm(xp.reshape(X, (-1,)))) / math.sqrt(d)
     )
     left, rest = low_rank_split(
         xp.reshape(X, (shape[0], -1)),
@@ -294,7 +304,7 @@ def _tr_svd(X, ranks, tol, pad_rng=None):
         None if delta is None else math.sqrt(2) * delta,
     )
     closing, first = (
-        (ranks[0], ranks[1]) if tol is None else _split_bond(left.shape[1], ranks[0], ranks[1])
+        (ranks[0], ranks[1]) if cutoff is None else _split_bond(left.shape[1], ranks[0], ranks[1])
     )
     left, rest = _pad_pair(left, rest, closing * first, pad_rng)
     cores = [xp.moveaxis(xp.reshape(left, (shape[0], closing, first)), 0, 1)]
@@ -303,7 +313,7 @@ def _tr_svd(X, ranks, tol, pad_rng=None):
     bond = first
     for k in range(1, d - 1):
         left, rest = low_rank_split(xp.reshape(rest, (bond * shape[k], -1)), ranks[k + 1], delta)
-        keep = ranks[k + 1] if tol is None else left.shape[1]
+        keep = ranks[k + 1] if cutoff is None else left.shape[1]
         left, rest = _pad_pair(left, rest, keep, pad_rng)
         cores.append(xp.reshape(left, (bond, shape[k], keep)))
         bond = keep
@@ -413,17 +423,17 @@ def _gram(right_transfer, left_transfer, rank_in, rank_out):
     return xp.reshape(xp.transpose(ring, (2, 0, 3, 1)), (rank_in * rank_out, rank_in * rank_out))
 
 
-def _solve_core(rhs, gram, ridge):
+def _solve_core(rhs, gram, alpha):
     """Least-squares core from its right-hand side ``(r_k, I_k, r_{k+1})`` and Gram matrix."""
     xp = get_namespace(rhs, gram)
     rank_in, size, rank_out = rhs.shape
     rhs = xp.reshape(xp.moveaxis(rhs, 1, 0), (size, rank_in * rank_out))
-    solution = solve_spd(gram, rhs, ridge)
+    solution = solve_spd(gram, rhs, alpha)
     core = xp.ascontiguousarray(xp.moveaxis(xp.reshape(solution, (size, rank_in, rank_out)), 0, 1))
     return core, rhs, solution
 
 
-def _als_sweep(X, cores, ridge):
+def _als_sweep(X, cores, alpha):
     """Update every core once, 0 to d-1; returns the cores, ``<X, X_hat>`` and ``||X_hat||^2``.
 
     Core k's right-hand side is X contracted with the other cores: cores ``k+1 .. d-1`` come
@@ -448,7 +458,7 @@ def _als_sweep(X, cores, ridge):
         else:
             rhs = _last_rhs(X, cores)
         gram = _gram(suffix[k], prefix, rank_in, rank_out)
-        cores[k], rhs_matrix, solution = _solve_core(rhs, gram, ridge)
+        cores[k], rhs_matrix, solution = _solve_core(rhs, gram, alpha)
         prefix = prefix @ _transfer(cores[k])
     inner = float(xp.sum(rhs_matrix * solution))
     norm_hat = float(xp.sum((solution @ gram) * solution))
@@ -507,8 +517,8 @@ def tr_als(
     tol=1e-8,
     init="svd",
     random_state=None,
-    verbose=False,
-    ridge=None,
+    verbose=0,
+    alpha=None,
 ):
     """Fixed-rank tensor-ring approximation by alternating least squares.
 
@@ -550,12 +560,12 @@ def tr_als(
         fitted once unless ``n_init`` says otherwise.
     random_state : None, int or numpy RandomState
         Seeds ``init="random"`` (and the tiny noise that fills bonds TR-SVD cannot support).
-    verbose : bool
+    verbose : int, default=0
         Print the error after each sweep.
-    ridge : float or None, default=None
-        Tikhonov term added to every Gram matrix; stabilises ill-conditioned subchains. None
-        means 0, except with ``missing="als"``, where it means :func:`tr_complete`'s 1e-8 (a
-        slice with few observed entries has a singular Gram matrix).
+    alpha : float or None, default=None
+        Ridge penalty added to every Gram matrix, absolute (added to its diagonal as is); stabilises
+        ill-conditioned subchains. None means 0, except with ``missing="als"``, where it means
+        :func:`tr_complete`'s 1e-8 (a slice with few observed entries has a singular Gram matrix).
 
     Returns
     -------
@@ -581,9 +591,9 @@ def tr_als(
     """
     X, mask = check_masked_tensor(X, mask)
     masked_als = mask is not None and check_missing(missing) == "als"
-    if ridge is None:
-        ridge = _COMPLETE_RIDGE if masked_als else 0.0
-    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
+    if alpha is None:
+        alpha = _COMPLETE_RIDGE if masked_als else 0.0
+    tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
     ranks = _check_tr_rank(rank, X.shape)
     if not masked_als:
         _check_als_memory(X.shape, ranks, X.dtype.itemsize)
@@ -595,14 +605,14 @@ def tr_als(
             max_iter=max_iter,
             tol=tol,
             init=TRTensor(cores),
-            ridge=ridge,
+            alpha=alpha,
             verbose=verbose,
         )
     log = SweepLog(None, None, "tr_als", verbose)
     if mask is not None:
 
         def sweep(filled, cores, iteration):
-            return _als_sweep(filled, cores, ridge)[0]
+            return _als_sweep(filled, cores, alpha)[0]
 
         cores, info = em_sweeps(
             X,
@@ -621,7 +631,7 @@ def tr_als(
 
     def step(iteration):
         nonlocal cores
-        cores, inner, norm_hat = _als_sweep(X, cores, ridge)
+        cores, inner, norm_hat = _als_sweep(X, cores, alpha)
         return None, _residual_error(X, cores, inner, norm_hat, norm_x)
 
     info = fit_sweeps(step, max_iter, tol, log, X.dtype)
@@ -638,8 +648,8 @@ def tr_complete(
     tol=1e-6,
     init="random",
     random_state=None,
-    ridge=_COMPLETE_RIDGE,
-    verbose=False,
+    alpha=_COMPLETE_RIDGE,
+    verbose=0,
     validation=None,
 ):
     """Tensor-ring completion by ALS over the observed entries only (never densifies).
@@ -671,10 +681,10 @@ def tr_complete(
         with the lowest final error (held-out when ``validation`` is given) is kept. A start
         that fits to rounding ends the search.
     random_state : None, int or RandomState
-    ridge : float, default=1e-8
-        The ridge term ``alpha`` of every slice's normal equations; a slice without
-        observations becomes zero.
-    verbose : bool, default=False
+    alpha : float, default=1e-8
+        The ridge penalty ``alpha`` (absolute: added to the diagonal as is) of every slice's normal
+        equations; a slice without observations becomes zero.
+    verbose : int, default=0
         Print the errors after each sweep.
     validation : Observations, optional
         Held-out entries whose relative error is recorded after each sweep (it does not steer
@@ -717,7 +727,7 @@ def tr_complete(
     True
     """
     observations, validation = check_observations(observations, validation)
-    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
+    tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
     values, shape = observations.values, observations.shape
     xp = get_namespace(values)
     ranks = _check_tr_rank(rank, shape)
@@ -733,7 +743,7 @@ def tr_complete(
         random_start,
         max_iter=max_iter,
         tol=tol,
-        ridge=ridge,
+        alpha=alpha,
         verbose=verbose,
         validation=validation,
         to_format=TRTensor,
@@ -741,7 +751,7 @@ def tr_complete(
     )
 
 
-def pad_tr(tr, new_rank, scale=1e-3, random_state=None):
+def pad_tr(tr, new_rank, scale=PAD_SCALE, random_state=None):
     """Warm start at larger bond dimensions: ``tr`` with its cores padded by small noise.
 
     Parameters
@@ -770,4 +780,4 @@ def pad_tr(tr, new_rank, scale=1e-3, random_state=None):
     if not isinstance(tr, TRTensor):
         raise TypeError(f"tr must be a TRTensor, got {type(tr).__name__}")
     ranks = _check_tr_rank(new_rank, tr.shape, name="new_rank")
-    return pad_network(tr, ranks + ranks[:1], scale, random_state)
+    return pad_chain(tr, ranks + ranks[:1], scale, random_state)

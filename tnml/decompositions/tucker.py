@@ -15,10 +15,25 @@ import numbers
 from .._validation import check_masked_tensor, check_positive_int
 from ..backend import check_random_state, get_namespace, to_device
 from ._base import FactorizedTensor
-from ._fitting import check_fit_params, check_missing, em_sweeps, expanded_error, fit_sweeps
-from ._linalg import khatri_rao, leading_left_singular_vectors, mode_dot, split_point, unfold
+from ._fitting import (
+    check_fit_params,
+    check_missing,
+    em_sweeps,
+    expanded_error,
+    fit_sweeps,
+    truncation_result,
+    with_restarts,
+)
+from ._linalg import (
+    PAD_SCALE,
+    khatri_rao,
+    leading_left_singular_vectors,
+    mode_dot,
+    pad_array,
+    split_point,
+    unfold,
+)
 from ._masked import Observations, SweepLog, solve_rowwise
-from ._starts import with_restarts
 
 __all__ = [
     "TuckerTensor",
@@ -214,13 +229,15 @@ def hosvd(X, rank):
 
     Returns
     -------
-    TuckerTensor
+    tucker : TuckerTensor
+    result : FitResult
+        One pass; ``errors`` holds the relative error of the truncation.
 
     Examples
     --------
     >>> from tnml.decompositions import hosvd, random_tucker
     >>> X = random_tucker((6, 7, 8), (2, 3, 4), random_state=0).to_tensor()
-    >>> t = hosvd(X, (2, 3, 4))
+    >>> t, result = hosvd(X, (2, 3, 4))
     >>> bool(abs(t.norm() - (X ** 2).sum() ** 0.5) < 1e-10)
     True
     """
@@ -230,7 +247,12 @@ def hosvd(X, rank):
         None if r is None else leading_left_singular_vectors(unfold(X, m), r)
         for m, r in enumerate(rank)
     ]
-    return TuckerTensor(_project(X, factors), factors)
+    tucker = TuckerTensor(_project(X, factors), factors)
+    # Orthonormal factors: the model is an orthogonal projection of X, its norm the core's.
+    xp = get_namespace(X)
+    return tucker, truncation_result(
+        X, tucker, float(xp.linalg.norm(xp.reshape(tucker.core, (-1,))))
+    )
 
 
 def _initial_factors(X, rank, init, random_state):
@@ -258,6 +280,7 @@ def _initial_factors(X, rank, init, random_state):
     ]
 
 
+@with_restarts
 def tucker_hooi(
     X,
     rank,
@@ -268,8 +291,8 @@ def tucker_hooi(
     tol=1e-8,
     init="svd",
     random_state=None,
-    ridge=1e-8,
-    verbose=False,
+    alpha=1e-8,
+    verbose=0,
 ):
     """Tucker decomposition by higher-order orthogonal iteration (HOOI).
 
@@ -289,10 +312,14 @@ def tucker_hooi(
         Stop when the relative error changes by less than ``tol``.
     init : {'svd', 'random'} or TuckerTensor, default='svd'
         Under a mask, 'svd' uses the zero-filled tensor.
+    n_init : int, default=1
+        Number of starts: ``init``, then random ones drawn from ``random_state``; the lowest
+        training error wins (one start when ``init`` is a TuckerTensor).
     random_state : None, int or RandomState
-    ridge : float, default=1e-8
-        Ridge term of the row-wise normal equations of ``missing='als'``; unused otherwise.
-    verbose : bool, default=False
+    alpha : float, default=1e-8
+        Ridge penalty of the row-wise normal equations of ``missing='als'``, absolute (added to
+        their diagonal as is); unused otherwise.
+    verbose : int, default=0
 
     Returns
     -------
@@ -315,7 +342,7 @@ def tucker_hooi(
     """
     X, mask = check_masked_tensor(X, mask)
     rank = check_tucker_rank(rank, X.shape)
-    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
+    tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
     check_missing(missing)
     factors = _initial_factors(X, rank, init, random_state)
     if mask is not None and missing == "als":
@@ -325,7 +352,7 @@ def tucker_hooi(
             max_iter=max_iter,
             tol=tol,
             init=TuckerTensor(_project(X, factors), factors),
-            ridge=ridge,
+            alpha=alpha,
             verbose=verbose,
         )
     split = split_point(X.shape)
@@ -398,8 +425,8 @@ def tucker_complete(
     tol=1e-6,
     init="random",
     random_state=None,
-    ridge=1e-8,
-    verbose=False,
+    alpha=1e-8,
+    verbose=0,
     validation=None,
 ):
     """Tucker completion by ALS over the observed entries only (never densifies).
@@ -426,9 +453,9 @@ def tucker_complete(
         with the lowest final error (held-out when ``validation`` is given) is kept. A start
         that fits to rounding ends the search.
     random_state : None, int or RandomState
-    ridge : float, default=1e-8
-        Ridge term of every normal equation.
-    verbose : bool, default=False
+    alpha : float, default=1e-8
+        Ridge penalty of every normal equation, absolute (added to its diagonal as is).
+    verbose : int, default=0
     validation : Observations, optional
         Held-out entries whose relative error is recorded after each sweep.
 
@@ -453,7 +480,7 @@ def tucker_complete(
     """
     shape = observations.shape
     rank = check_tucker_rank(rank, shape)
-    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
+    tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
     xp = get_namespace(observations.values)
     core, factors = _initial_complete(observations, rank, init, random_state)
     columns = [observations.column(mode) for mode in range(len(shape))]
@@ -464,12 +491,12 @@ def tucker_complete(
             if mode_rank is not None:
                 design = _factor_design(core, factors, columns, mode)
                 factors[mode] = solve_rowwise(
-                    observations, mode, design, shape[mode], mode_rank, ridge
+                    observations, mode, design, shape[mode], mode_rank, alpha
                 )
         core, factors = _orthonormalize(core, factors)
         design = _core_design(factors, columns, core)
         core = xp.reshape(
-            solve_rowwise(observations, None, design, 1, math.prod(core.shape), ridge), core.shape
+            solve_rowwise(observations, None, design, 1, math.prod(core.shape), alpha), core.shape
         )
         return TuckerTensor(core, factors), None
 
@@ -582,7 +609,7 @@ def _initial_complete(observations, rank, init, random_state):
     return _orthonormalize(core, factors)
 
 
-def pad_tucker(tucker, new_rank, scale=1e-2, random_state=None):
+def pad_tucker(tucker, new_rank, scale=PAD_SCALE, random_state=None):
     """Warm start of a higher multilinear rank: ``tucker`` with extra orthonormal columns.
 
     The new factor columns are random and orthogonal to the old ones; the new core entries
@@ -595,7 +622,7 @@ def pad_tucker(tucker, new_rank, scale=1e-2, random_state=None):
     new_rank : int or sequence of (int or None)
         At least ``tucker.rank`` in every compressed mode; None where ``tucker`` has an
         uncompressed mode.
-    scale : float, default=1e-2
+    scale : float, default=1e-3
     random_state : None, int or RandomState
 
     Returns
@@ -629,7 +656,4 @@ def pad_tucker(tucker, new_rank, scale=1e-2, random_state=None):
             )
             new_columns = xp.linalg.qr(noise - factor @ (factor.T @ noise))[0]
             factors[mode] = xp.concatenate([factor, new_columns], axis=1)
-    rms = float(xp.sqrt(xp.mean(core * core))) or 1.0
-    padded = xp.asarray(to_device(rng.standard_normal(full) * (scale * rms), xp), dtype=core.dtype)
-    padded[tuple(slice(0, r) for r in core.shape)] = core
-    return TuckerTensor(padded, factors)
+    return TuckerTensor(pad_array(core, full, scale, rng), factors)

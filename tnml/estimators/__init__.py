@@ -5,6 +5,7 @@ from .completion import TensorCompletionRegressor
 from .cp import CP
 from .imputer import TensorImputer
 from .mps import MPSClassifier, MPSRegressor
+from .search import StructureSearch
 from .tensor_regression import CPRegressor, TTRegressor, TuckerRegressor
 from .tr import TensorRing
 from .tt import TensorTrain
@@ -19,6 +20,7 @@ __all__ = [
     "TensorImputer",
     "TubalSVD",
     "TensorCompletionRegressor",
+    "StructureSearch",
     "MPSClassifier",
     "MPSRegressor",
     "CPRegressor",

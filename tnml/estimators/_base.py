@@ -28,6 +28,7 @@ from .._validation import check_tensor, check_value_range, missing_mask
 from ..backend import get_namespace, is_numpy
 from ..contract import einsum
 from ..decompositions import solve_spd
+from ..metrics import rse
 
 __all__ = ["TensorDecompositionMixin"]
 
@@ -178,7 +179,9 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
             )
         self.decomposition_ = decomposition
         self.reconstruction_error_ = (
-            float(info.error) if info is not None else float(self._relative_error(X, decomposition))
+            float(info.error)
+            if info is not None
+            else rse(X, get_namespace(X).reshape(decomposition.to_tensor(), X.shape))
         )
         # A one-pass method (TT-SVD, a complete t-SVD) makes one pass: scikit-learn's contract
         # for estimators with max_iter is n_iter_ >= 1.
@@ -205,12 +208,6 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         W : array of shape ``(n_samples, n_components_)``, in X's namespace
         """
         return self.fit(X, y)._sample_factor(self.decomposition_)
-
-    @staticmethod
-    def _relative_error(X, decomposition):
-        xp = get_namespace(X)
-        norm = float(xp.linalg.norm(X)) or 1.0
-        return float(xp.linalg.norm(X - xp.reshape(decomposition.to_tensor(), X.shape))) / norm
 
     def transform(self, X):
         """Least-squares coordinates of samples against the fitted non-sample factors.

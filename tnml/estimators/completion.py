@@ -55,7 +55,7 @@ def _check_inside(X, shape, name="X"):
     if np.any(too_large):
         axis = int(np.nonzero(too_large.any(axis=0))[0][0])
         raise ValueError(
-            f"{name} has coordinates outside shape={tuple(shape)}: axis {axis} "
+            f"{name} has coordinates outside tensor_shape={tuple(shape)}: axis {axis} "
             f"reaches {int(X[:, axis].max())}, allowed at most {shape[axis] - 1}"
         )
 
@@ -84,12 +84,13 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         The format's rank (every mode's for Tucker, clipped to the mode sizes). 'auto' grows it
         from 1 to ``max_rank`` with warm starts and keeps the rank with the lowest error on
         10% held-out observations (:func:`~tnml.decompositions.grow_rank`).
-    shape : tuple of int, optional
+    tensor_shape : tuple of int, optional
         Shape of the tensor; None infers it as the largest coordinate plus one per axis.
     max_rank : int, default=16
         Largest rank tried by ``rank='auto'``.
-    ridge : float, default=1e-8
-        Ridge term of the row-wise normal equations.
+    alpha : float, default=1e-8
+        Ridge penalty of the row-wise normal equations, absolute (added to their diagonal as
+        is; the observed values' scale sets what is small).
     max_iter : int, default=100
         Maximum number of ALS sweeps.
     n_init : int, default=1
@@ -108,22 +109,22 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
     ----------
     decomposition_ : FactorizedTensor
         The fitted format.
-    shape_ : tuple of int
+    tensor_shape_ : tuple of int
     rank_ : int
         The rank used (the selected one for ``rank='auto'``).
     rank_history_ : list of (rank, train_error, validation_error)
         Only with ``rank='auto'``.
     n_iter_ : int
-    train_error_ : float
-        Relative error on the training entries.
+    reconstruction_error_ : float
+        Relative error on the training entries, ``||y_hat - y|| / ||y||``.
     n_features_in_ : int
         The tensor's order (columns of X).
 
     Notes
     -----
     Coordinates may be given as integers or as floats holding whole numbers; any other value,
-    a negative coordinate, a coordinate outside ``shape`` (or, at predict time, outside
-    ``shape_``), NaN or infinity in y and X and y of different lengths raise ``ValueError``.
+    a negative coordinate, a coordinate outside ``tensor_shape`` (or, at predict time, outside
+    ``tensor_shape_``), NaN or infinity in y and X and y of different lengths raise ``ValueError``.
     The estimator declares ``positive_only`` and ``categorical`` input tags, under which
     scikit-learn's common checks send non-negative integer data.
 
@@ -144,9 +145,9 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
     _parameter_constraints = {
         "model": [StrOptions(set(_MODELS))],
         "rank": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "shape": ["array-like", None],
+        "tensor_shape": ["array-like", None],
         "max_rank": [Interval(numbers.Integral, 1, None, closed="left")],
-        "ridge": [Interval(numbers.Real, 0, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
@@ -158,12 +159,12 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
     _fitted_attributes = (
         "n_features_in_",
         "feature_names_in_",
-        "shape_",
+        "tensor_shape_",
         "decomposition_",
         "rank_",
         "rank_history_",
         "n_iter_",
-        "train_error_",
+        "reconstruction_error_",
     )
 
     def __init__(
@@ -171,9 +172,9 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         model="cp",
         rank=8,
         *,
-        shape=None,
+        tensor_shape=None,
         max_rank=16,
-        ridge=1e-8,
+        alpha=1e-8,
         max_iter=100,
         n_init=1,
         tol=1e-6,
@@ -182,9 +183,9 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
     ):
         self.model = model
         self.rank = rank
-        self.shape = shape
+        self.tensor_shape = tensor_shape
         self.max_rank = max_rank
-        self.ridge = ridge
+        self.alpha = alpha
         self.max_iter = max_iter
         self.n_init = n_init
         self.tol = tol
@@ -210,17 +211,18 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         # "numeric" keeps integer coordinates integer and turns object arrays into floats.
         X, y = validate_data(self, X, y, dtype="numeric", y_numeric=True)
         X = _check_coordinates(X)
-        self.shape_ = self._resolve_shape(X)
+        self.tensor_shape_ = self._resolve_shape(X)
         family = FAMILIES[self.model]
-        largest = family.rank(self.max_rank if self.rank == "auto" else int(self.rank), self.shape_)
+        shape = self.tensor_shape_
+        largest = family.rank(self.max_rank if self.rank == "auto" else int(self.rank), shape)
         # The start factors are drawn before the first sweep: refuse them before they exist
-        # (a huge ``shape`` would otherwise allocate, or be killed, before any other check).
+        # (a huge ``tensor_shape`` would otherwise allocate, or be killed, before any check).
         check_memory(
-            _n_params(self.model, self.shape_, largest) * np.dtype(np.float64).itemsize,
-            f"TensorCompletionRegressor start factors (model={self.model!r}, shape={self.shape_})",
+            _n_params(self.model, shape, largest) * np.dtype(np.float64).itemsize,
+            f"TensorCompletionRegressor start factors (model={self.model!r}, tensor_shape={shape})",
         )
         y = np.asarray(y, dtype=np.float64)
-        observations = Observations(X, y, self.shape_)
+        observations = Observations(X, y, self.tensor_shape_)
         fits = []  # every (format, FitResult), so that n_iter_ is the final fit's
 
         def fit(obs, rank, init):
@@ -231,7 +233,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
             return fits[-1]
 
         if self.rank == "auto":
-            ranks = family_ranks(family, range(1, self.max_rank + 1), self.shape_)
+            ranks = family_ranks(family, range(1, self.max_rank + 1), self.tensor_shape_)
             # CP's own (spectral) start at each rank beats a warm start padded from the last
             # one: growing CP from rank 1 on sparse data stalls in swamps.
             pad = (
@@ -245,7 +247,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         else:
             self.rank_ = int(self.rank)
             self.decomposition_, info = fit(
-                observations, family.rank(self.rank_, self.shape_), None
+                observations, family.rank(self.rank_, self.tensor_shape_), None
             )
             if not info.converged:
                 warnings.warn(
@@ -256,7 +258,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
                     stacklevel=2,
                 )
         self.n_iter_ = info.n_iter
-        self.train_error_ = float(
+        self.reconstruction_error_ = float(
             np.sqrt(np.mean((self.decomposition_.entries(X) - y) ** 2))
             / (np.sqrt(np.mean(y**2)) or 1.0)
         )
@@ -271,8 +273,8 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
             max_iter=max_iter,
             tol=self.tol,
             random_state=self.random_state,
-            ridge=self.ridge,
-            verbose=bool(self.verbose),
+            alpha=self.alpha,
+            verbose=self.verbose,
         )
         if n_init == 1:
             return complete(observations, rank, **common, **kwargs)
@@ -283,15 +285,15 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
 
     def _resolve_shape(self, X):
         inferred = tuple(int(d) for d in X.max(axis=0) + 1)
-        if self.shape is None:
+        if self.tensor_shape is None:
             return inferred
-        shape = tuple(self.shape)
+        shape = tuple(self.tensor_shape)
         if len(shape) != X.shape[1] or any(
             isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1 for d in shape
         ):
             raise ValueError(
-                f"shape must hold {X.shape[1]} positive ints (one per column of "
-                f"X), got {self.shape!r}"
+                f"tensor_shape must hold {X.shape[1]} positive ints (one per column of "
+                f"X), got {self.tensor_shape!r}"
             )
         _check_inside(X, shape)
         return tuple(int(d) for d in shape)
@@ -302,7 +304,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n, ndim)
-            Integer coordinates inside ``shape_``.
+            Integer coordinates inside ``tensor_shape_``.
 
         Returns
         -------
@@ -310,7 +312,7 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = _check_coordinates(validate_data(self, X, reset=False, dtype="numeric"))
-        _check_inside(X, self.shape_)
+        _check_inside(X, self.tensor_shape_)
         return self.decomposition_.entries(X)
 
     def __sklearn_tags__(self):

@@ -43,8 +43,8 @@ class CP(TensorDecompositionMixin):
         swamps (random exact CP tensors, half with two components at correlation 0.9:
         18 of 20 recovered to 1e-8 with the defaults, 10 of 20 with 100 plain sweeps,
         8 of 20 with TensorLy's ``parafac``; ``benchmarks/bench_robustness.py``).
-    ridge : float, default=0
-        Tikhonov term of the normal equations.
+    alpha : float, default=0
+        Ridge penalty of the normal equations, absolute (added to their diagonal as is).
     random_state : None, int or RandomState
     verbose : int, default=0
 
@@ -80,7 +80,7 @@ class CP(TensorDecompositionMixin):
         "init": [StrOptions({"svd", "random"})],
         "linesearch": ["boolean"],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
-        "ridge": [Interval(numbers.Real, 0, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -93,7 +93,7 @@ class CP(TensorDecompositionMixin):
         init="svd",
         n_init=1,
         linesearch=True,
-        ridge=0.0,
+        alpha=0.0,
         random_state=None,
         verbose=0,
     ):
@@ -104,7 +104,7 @@ class CP(TensorDecompositionMixin):
         self.init = init
         self.n_init = n_init
         self.linesearch = linesearch
-        self.ridge = ridge
+        self.alpha = alpha
         self.random_state = random_state
         self.verbose = verbose
 
@@ -119,8 +119,8 @@ class CP(TensorDecompositionMixin):
             init=self.init,
             random_state=self.random_state,
             linesearch=self.linesearch,
-            ridge=self.ridge,
-            verbose=bool(self.verbose),
+            alpha=self.alpha,
+            verbose=self.verbose,
             n_init=self.n_init,
             progress_after=_PROGRESS_AFTER,
         )

@@ -314,12 +314,12 @@ def _tnn(X, observed, order, transform, options):
     xp = get_namespace(X)
     completed, info = tnn_complete(
         xp.transpose(xp.where(observed, X, 0), order),
-        xp.transpose(observed, order),
+        mask=xp.transpose(observed, order),
         transform=transform,
         max_iter=options.max_iter * (2 if options.probe else 4),
         tol=1e-5,
     )
-    return xp.transpose(completed, tuple(np.argsort(order))), info
+    return xp.transpose(completed.to_tensor(), tuple(np.argsort(order))), info
 
 
 def _select_tubal(family, X, observed, options):
@@ -344,7 +344,7 @@ def _select_tubal(family, X, observed, options):
     # TNN chooses its own rank; a given rank truncates its t-SVD there.
     rank = options.rank or tubal_rank(completed, rtol=1e-3, transform=transform)
     return Selection(
-        t_svd(completed, rank=rank, transform=transform),
+        t_svd(completed, rank=rank, transform=transform)[0],
         rank,
         error,
         ("transpose", order),
@@ -372,14 +372,16 @@ def _select_smooth(family, X, observed, options):
                     "smoothness": weight,
                 }
                 fitted, info = smooth_tucker_complete(
-                    X, train, max_iter=options.max_iter, **settings
+                    X, mask=train, max_iter=options.max_iter, **settings
                 )
                 error = _held_out_error(fitted.to_tensor(), X, held_out)
                 if best is None or error < best[0]:
                     best = (error, settings, fitted, info)
     error, settings, fitted, info = best
     if not options.probe:  # a probe only ranks the family: its training fit will do
-        fitted, info = smooth_tucker_complete(X, observed, max_iter=options.max_iter, **settings)
+        fitted, info = smooth_tucker_complete(
+            X, mask=observed, max_iter=options.max_iter, **settings
+        )
     return Selection(
         fitted, settings["rank"], error, ("plain",), settings, info.converged, info.n_iter
     )
@@ -410,7 +412,7 @@ def _select_search(family, X, observed, options):
     return Selection(
         search.best_network_,
         search.best_structure_.tolist(),
-        search.best_rse_,
+        search.reconstruction_error_,
         layout,
         {"n_evaluations": search.n_evaluations_},
     )

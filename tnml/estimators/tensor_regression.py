@@ -1,7 +1,7 @@
 """Low-rank tensor regression estimators: ``y = <W, X_n> + b`` with W in CP, Tucker or TT format.
 
 The estimators validate input and call the alternating ridge solvers of
-:mod:`tnml.supervised.regression`; the fitted weight tensor is a tnml format (``weights_``).
+:mod:`tnml.supervised.regression`; the fitted weight tensor is a tnml format (``decomposition_``).
 """
 
 import numbers
@@ -28,7 +28,7 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
         "n_features_in_",
         "feature_names_in_",
         "tensor_shape_",
-        "weights_",
+        "decomposition_",
         "intercept_",
         "loss_curve_",
         "n_iter_",
@@ -109,15 +109,19 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
             )
         X, y = self._validate(X, y, reset=True)
         self.tensor_shape_ = tuple(X.shape[1:])
-        weights, intercept, losses = self._solve(X, y)
-        self.weights_, self.intercept_ = weights, float(intercept)
+        weights, info = self._solve(X, y)
+        self.decomposition_, self.intercept_ = weights, float(info.intercept)
+        # The solvers' relative training errors, back to mean squared errors.
+        xp = get_namespace(X)
+        yc = y - xp.mean(y) if self.fit_intercept else y
+        scale = float(yc @ yc) / y.shape[0] or 1.0
+        losses = [error**2 * scale for error in info.errors]
         self.loss_curve_ = losses
-        self.n_iter_ = len(losses)
+        self.n_iter_ = info.n_iter
         if self.verbose:
             for sweep, loss in enumerate(losses, start=1):
                 print(f"{type(self).__name__} sweep {sweep}: training MSE {loss:.6g}")
-        # The solvers stop early exactly when the tolerance is met.
-        if len(losses) >= self.max_iter and self.max_iter > 1:
+        if not info.converged and self.max_iter > 1:
             warnings.warn(
                 f"{type(self).__name__} did not converge in {self.max_iter} sweeps; "
                 f"raise max_iter or tol",
@@ -136,7 +140,7 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
         }
 
     def predict(self, X):
-        """``<weights_, X_n> + intercept_`` for every sample.
+        """``<decomposition_, X_n> + intercept_`` for every sample.
 
         Parameters
         ----------
@@ -160,7 +164,7 @@ class _TensorRegressor(RegressorMixin, BaseEstimator):
     def coef_(self):
         """The dense weight tensor, shape ``tensor_shape_``."""
         check_is_fitted(self)
-        return self.weights_.to_tensor()
+        return self.decomposition_.to_tensor()
 
 
 _DOC = """{summary}
@@ -171,7 +175,8 @@ _DOC = """{summary}
     tensor_shape : tuple of int, optional
         Shape of one sample when X is given flat (n_samples, n_features).
     alpha : float, default=1.0
-        Ridge penalty of every block update.
+        Ridge penalty of every block update, absolute (added to the diagonal of its normal
+        equations as is, as in :class:`sklearn.linear_model.Ridge`).
     fit_intercept : bool, default=True
     max_iter : int, default=100
         ALS sweeps.
@@ -183,7 +188,7 @@ _DOC = """{summary}
 
     Attributes
     ----------
-    weights_ : {format_name}
+    decomposition_ : {format_name}
         The fitted weight tensor W.
     coef_ : array of shape ``tensor_shape_`` (dense W)
     intercept_ : float

@@ -22,7 +22,7 @@ class TensorRing(TensorDecompositionMixin):
         bonds and is capped at ``isqrt(min_k prod_{m != k} I_m)`` so every ALS subproblem is
         determined; an explicit sequence that is impossible raises ``ValueError``.
     tensor_shape : tuple of int, optional
-    method : {'als', 'svd'}, default='als'
+    solver : {'als', 'svd'}, default='als'
         ALS sweeps initialised by TR-SVD, or TR-SVD alone.
     tol : float, default=1e-6
     max_iter : int, default=100
@@ -31,7 +31,8 @@ class TensorRing(TensorDecompositionMixin):
         and an exact fit ends the search early. One deterministic TR-SVD start leaves some
         rings in a local minimum whatever the seed (e.g. shape (6, 5, 7), ranks (2, 3, 2):
         relative error 0.17).
-    ridge : float, default=0
+    alpha : float, default=0
+        Ridge penalty of the ALS normal equations, absolute (added to their diagonal as is).
     random_state : None, int or RandomState
     verbose : int, default=0
 
@@ -55,9 +56,9 @@ class TensorRing(TensorDecompositionMixin):
     _parameter_constraints = {
         **TensorDecompositionMixin._parameter_constraints,
         "rank": [Interval(numbers.Integral, 1, None, closed="left"), "array-like"],
-        "method": [StrOptions({"als", "svd"})],
+        "solver": [StrOptions({"als", "svd"})],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
-        "ridge": [Interval(numbers.Real, 0, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -65,21 +66,21 @@ class TensorRing(TensorDecompositionMixin):
         rank=2,
         *,
         tensor_shape=None,
-        method="als",
+        solver="als",
         tol=1e-6,
         max_iter=100,
         n_init=3,
-        ridge=0.0,
+        alpha=0.0,
         random_state=None,
         verbose=0,
     ):
         self.rank = rank
         self.tensor_shape = tensor_shape
-        self.method = method
+        self.solver = solver
         self.tol = tol
         self.max_iter = max_iter
         self.n_init = n_init
-        self.ridge = ridge
+        self.alpha = alpha
         self.random_state = random_state
         self.verbose = verbose
 
@@ -94,17 +95,17 @@ class TensorRing(TensorDecompositionMixin):
 
     def _decompose(self, X, mask):
         rank = self._ring_rank(X.shape)
-        if self.method == "svd" and mask is None:
-            return tr_svd(X, rank), None
+        if self.solver == "svd" and mask is None:
+            return tr_svd(X, rank)
         return tr_als(
             X,
             rank,
             mask=mask,
             max_iter=self.max_iter,
             tol=self.tol,
-            ridge=self.ridge,
+            alpha=self.alpha,
             random_state=self.random_state,
-            verbose=bool(self.verbose),
+            verbose=self.verbose,
             n_init=self.n_init,
         )
 

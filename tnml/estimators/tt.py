@@ -18,14 +18,17 @@ class TensorTrain(TensorDecompositionMixin):
     ----------
     rank : int, sequence of int or None, default=None
         Bond dimensions: an int caps every bond, a sequence gives the ``ndim - 1`` inner bonds.
-        None keeps the ranks that ``tol`` needs (exact when ``tol=0``). With missing entries
-        (NaN), method 'svd' fits by ALS at this rank (by DMRG when rank is None).
+        None keeps the ranks that ``cutoff`` needs (exact when ``cutoff=0``). With missing
+        entries (NaN), solver 'svd' fits by ALS at this rank (by DMRG when rank is None).
     tensor_shape : tuple of int, optional
-    method : {'svd', 'als', 'dmrg'}, default='svd'
+    solver : {'svd', 'als', 'dmrg'}, default='svd'
         TT-SVD (one pass), fixed-rank ALS sweeps initialised by TT-SVD, or two-site DMRG sweeps
-        that adapt the ranks to ``tol``.
+        that adapt the ranks to ``cutoff``.
+    cutoff : float, default=1e-6
+        Truncation tolerance of 'svd' and 'dmrg': relative Frobenius accuracy of the
+        truncated SVDs.
     tol : float, default=1e-6
-        Relative Frobenius accuracy for 'svd' and 'dmrg'; convergence tolerance for 'als'.
+        Convergence tolerance of 'als': stop when the relative error changes by less.
     max_iter : int, default=100
     n_init : int, default=1
         Number of ALS starts (TT-SVD, then random trains); the lowest training error wins.
@@ -55,7 +58,8 @@ class TensorTrain(TensorDecompositionMixin):
         **TensorDecompositionMixin._parameter_constraints,
         "rank": [Interval(numbers.Integral, 1, None, closed="left"), "array-like", None],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
-        "method": [StrOptions({"svd", "als", "dmrg"})],
+        "solver": [StrOptions({"svd", "als", "dmrg"})],
+        "cutoff": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -63,7 +67,8 @@ class TensorTrain(TensorDecompositionMixin):
         rank=None,
         *,
         tensor_shape=None,
-        method="svd",
+        solver="svd",
+        cutoff=1e-6,
         tol=1e-6,
         max_iter=100,
         n_init=1,
@@ -72,7 +77,8 @@ class TensorTrain(TensorDecompositionMixin):
     ):
         self.rank = rank
         self.tensor_shape = tensor_shape
-        self.method = method
+        self.solver = solver
+        self.cutoff = cutoff
         self.tol = tol
         self.max_iter = max_iter
         self.n_init = n_init
@@ -80,25 +86,27 @@ class TensorTrain(TensorDecompositionMixin):
         self.verbose = verbose
 
     def _decompose(self, X, mask):
-        method = self.method
-        if mask is not None and method == "svd":
+        solver = self.solver
+        if mask is not None and solver == "svd":
             # TT-SVD needs every entry: fit the observed ones by ALS at the given rank, or
             # let DMRG find the ranks when none is given.
-            method = "dmrg" if self.rank is None else "als"
-        if method == "svd":
-            return tt_svd(X, rank=self.rank, tol=self.tol or None), None
-        if method == "dmrg":
+            solver = "dmrg" if self.rank is None else "als"
+        if solver == "svd":
+            return tt_svd(X, rank=self.rank, cutoff=self.cutoff or None)
+        if solver == "dmrg":
             return tt_dmrg(
                 X,
-                max_rank=self.rank,
-                tol=max(self.tol, 1e-14),
+                rank=self.rank,
+                cutoff=max(self.cutoff, 1e-14),
                 mask=mask,
                 max_iter=self.max_iter,
                 random_state=self.random_state,
-                verbose=bool(self.verbose),
+                verbose=self.verbose,
             )
         rank = (
-            self.rank if mask is not None else tt_svd(X, rank=self.rank, tol=self.tol or None).rank
+            self.rank
+            if mask is not None
+            else tt_svd(X, rank=self.rank, cutoff=self.cutoff or None)[0].rank
         )
         return self._als(X, mask, rank)
 
@@ -110,7 +118,7 @@ class TensorTrain(TensorDecompositionMixin):
             max_iter=self.max_iter,
             tol=self.tol,
             random_state=self.random_state,
-            verbose=bool(self.verbose),
+            verbose=self.verbose,
             n_init=self.n_init,
         )
 

@@ -6,7 +6,7 @@ import numbers
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..backend import get_namespace
-from ..decompositions import t_product, t_svd, t_transpose, tubal_complete
+from ..decompositions import best_of_starts, t_product, t_svd, t_transpose, tubal_complete
 from ._base import TensorDecompositionMixin
 
 __all__ = ["TubalSVD"]
@@ -37,6 +37,10 @@ class TubalSVD(TensorDecompositionMixin):
         from a small start.
     max_iter : int, default=100
     tol : float, default=1e-6
+    n_init : int, default=1
+        Starts of the 'altmin' and 'gd' completions: the solver's own start ('altmin': the
+        t-SVD of the rescaled zero-filled data), then random ones; the lowest training error
+        wins. ADMM and the complete t-SVD are deterministic.
     random_state : None, int or RandomState
     verbose : int, default=0
 
@@ -61,6 +65,7 @@ class TubalSVD(TensorDecompositionMixin):
         "rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "tube_transform": [StrOptions({"fft", "dct"}), "array-like"],
         "solver": [StrOptions({"altmin", "admm", "gd"})],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -72,6 +77,7 @@ class TubalSVD(TensorDecompositionMixin):
         solver="altmin",
         max_iter=100,
         tol=1e-6,
+        n_init=1,
         random_state=None,
         verbose=0,
     ):
@@ -81,6 +87,7 @@ class TubalSVD(TensorDecompositionMixin):
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
+        self.n_init = n_init
         self.random_state = random_state
         self.verbose = verbose
 
@@ -90,22 +97,28 @@ class TubalSVD(TensorDecompositionMixin):
             mask = None if mask is None else mask[:, :, None]
         rank = None if self.rank is None else min(self.rank, X.shape[0], X.shape[1])
         if mask is None:
-            tubal = t_svd(X, rank=rank, transform=self.tube_transform)
-            return tubal, None
-        params = {"max_iter": self.max_iter, "tol": self.tol, "verbose": bool(self.verbose)}
+            return t_svd(X, rank=rank, transform=self.tube_transform)
+        params = {"max_iter": self.max_iter, "tol": self.tol, "verbose": self.verbose}
         if self.solver == "admm" or (self.solver == "altmin" and rank is None):
             return tubal_complete(
-                X, mask, solver="admm", rank=rank, transform=self.tube_transform, **params
+                X, mask=mask, solver="admm", rank=rank, transform=self.tube_transform, **params
             )
-        return tubal_complete(
-            X,
-            mask,
-            solver=self.solver,
-            rank=rank,
-            transform=self.tube_transform,
-            random_state=self.random_state,
-            **params,
-        )
+
+        def fit(start, rng):
+            # Start 0 is the solver's own (seeded by random_state); later ones are random.
+            extra = {"init": "random"} if start and self.solver == "altmin" else {}
+            return tubal_complete(
+                X,
+                mask=mask,
+                solver=self.solver,
+                rank=rank,
+                transform=self.tube_transform,
+                random_state=rng if start else self.random_state,
+                **extra,
+                **params,
+            )
+
+        return best_of_starts(fit, self.n_init, self.random_state)
 
     def _sample_factor(self, tubal):
         # A sample is its row of U: k tubes, flattened in the unit order of _components.

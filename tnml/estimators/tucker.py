@@ -26,6 +26,8 @@ class Tucker(TensorDecompositionMixin):
     max_iter : int, default=100
     tol : float, default=1e-6
     init : {'svd', 'random'}, default='svd'
+    n_init : int, default=1
+        Number of starts: ``init`` first, then random ones; the lowest training error wins.
     random_state : None, int or RandomState
     verbose : int, default=0
 
@@ -50,6 +52,7 @@ class Tucker(TensorDecompositionMixin):
         **TensorDecompositionMixin._parameter_constraints,
         "rank": [Interval(numbers.Integral, 1, None, closed="left"), "array-like", None],
         "init": [StrOptions({"svd", "random"})],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -60,6 +63,7 @@ class Tucker(TensorDecompositionMixin):
         max_iter=100,
         tol=1e-6,
         init="svd",
+        n_init=1,
         random_state=None,
         verbose=0,
     ):
@@ -68,6 +72,7 @@ class Tucker(TensorDecompositionMixin):
         self.max_iter = max_iter
         self.tol = tol
         self.init = init
+        self.n_init = n_init
         self.random_state = random_state
         self.verbose = verbose
 
@@ -97,8 +102,9 @@ class Tucker(TensorDecompositionMixin):
             max_iter=self.max_iter,
             tol=self.tol,
             init=self.init,
+            n_init=self.n_init,
             random_state=self.random_state,
-            verbose=bool(self.verbose),
+            verbose=self.verbose,
         )
 
     def _sample_factor(self, tucker):

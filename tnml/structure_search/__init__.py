@@ -1,11 +1,13 @@
-"""Tensor-network structure search: encodings, objectives, searchers, the evaluation runner and
-the :class:`~tnml.StructureSearch` estimator."""
+"""Tensor-network structure search: encodings, objectives, searchers and the evaluation runner.
+
+The :class:`~tnml.StructureSearch` estimator lives with the other estimators
+(:mod:`tnml.estimators`) and is re-exported here.
+"""
 
 from .encoding import SearchSpace, canonical_key, n_params, to_data_order
-from .estimator import METHODS, StructureSearch
 from .objective import Objective, holdout_split
 from .runner import BudgetExhausted, Runner, candidate_seed
-from .searchers import SEARCHERS, greedy, random_search, tnale, tnls, uniform_scan
+from .searchers import METHODS, SEARCHERS, greedy, random_search, tnale, tnls, uniform_scan
 
 __all__ = [
     "StructureSearch",
@@ -26,3 +28,13 @@ __all__ = [
     "random_search",
     "uniform_scan",
 ]
+
+
+def __getattr__(name):
+    # The estimator sits above this package (tnml.estimators imports it): imported on first
+    # use, so that importing tnml.structure_search alone stays free of scikit-learn estimators.
+    if name == "StructureSearch":
+        from ..estimators.search import StructureSearch
+
+        return StructureSearch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

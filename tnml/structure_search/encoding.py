@@ -20,6 +20,7 @@ import numbers
 import numpy as np
 
 from ..decompositions.network import check_adjacency as _check_adjacency
+from ..decompositions.network import check_permutation as _check_permutation
 
 __all__ = [
     "SearchSpace",
@@ -47,19 +48,9 @@ def check_adjacency(adjacency, name="adjacency"):
 
 
 def check_permutation(permutation, n, name="permutation"):
-    """A permutation of ``range(n)`` as an int64 array (None: the identity)."""
-    if permutation is None:
-        return np.arange(n)
-    values = np.asarray(permutation)
-    if (
-        values.dtype.kind not in "iu"
-        or values.shape != (n,)
-        or sorted(values.tolist()) != list(range(n))
-    ):
-        raise ValueError(
-            f"{name} must be a permutation of 0..{n - 1}, got {np.asarray(permutation).tolist()}"
-        )
-    return values.astype(np.int64)
+    """A permutation of ``range(n)`` as an int64 array (None: the identity); see
+    :func:`tnml.decompositions.network.check_permutation`."""
+    return np.array(_check_permutation(permutation, n, name), dtype=np.int64)
 
 
 def to_data_order(adjacency, permutation=None, shape=None):

@@ -29,7 +29,8 @@ import time
 import numpy as np
 
 from .._config import config_context, get_config
-from ..backend import get_namespace, to_numpy
+from ..backend import to_numpy
+from ..metrics import rse
 from .encoding import canonical_key, n_params
 
 __all__ = ["Runner", "BudgetExhausted", "candidate_seed"]
@@ -53,14 +54,6 @@ def candidate_seed(seed, key):
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def _relative_error(X, network, mask):
-    xp = get_namespace(X)
-    approximation = network.to_tensor()
-    if mask is None:
-        return float(xp.linalg.norm(X - approximation) / xp.linalg.norm(X))
-    return float(xp.linalg.norm((X - approximation)[mask]) / xp.linalg.norm(X[mask]))
-
-
 def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
     """Fit one structure (in a worker); return its RSE, the network and the time taken.
 
@@ -68,30 +61,30 @@ def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
     those. The starts run in turn until one reaches ``target_error``; the one with the lowest
     training error is kept. Random starts are seeded ``seed, seed + 1, ...``.
     """
-    from ..decompositions.network import network_als
+    from ..decompositions import best_of_starts, network_als, target_reached
 
     start = time.perf_counter()
     fit_params = dict(fit_params)
     n_init = fit_params.pop("n_init", 1)
     starts = init if isinstance(init, list) else [init]
     starts = [s for option in starts for s in ([None] * n_init if option is None else [option])]
-    target = fit_params.get("target_error") or 0.0
-    best = None
+
+    def fit(index, rng):
+        option = starts[index]
+        return network_als(
+            X,
+            structure,
+            mask=train,
+            init="random" if option is None else option,
+            random_state=seed + index,
+            **fit_params,
+        )
+
     with config_context(**config):
         try:
-            for index, option in enumerate(starts):
-                network, info = network_als(
-                    X,
-                    structure,
-                    mask=train,
-                    init="random" if option is None else option,
-                    random_state=seed + index,
-                    **fit_params,
-                )
-                if best is None or info.error < best[1]:
-                    best = (network, info.error)
-                if info.error <= target:
-                    break
+            best = best_of_starts(
+                fit, len(starts), stop=target_reached(fit_params.get("target_error"))
+            )
         except MemoryError as error:  # MemoryBudgetError: refused before allocating
             return {
                 "status": "skipped_memory",
@@ -101,10 +94,15 @@ def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
                 "message": str(error),
             }
         network = best[0]
-        rse = _relative_error(X, network, held_out if held_out is not None else train)
-    if not math.isfinite(rse):
-        rse = float("inf")
-    return {"status": "ok", "rse": rse, "network": network, "seconds": time.perf_counter() - start}
+        error = rse(X, network.to_tensor(), held_out if held_out is not None else train)
+    if not math.isfinite(error):
+        error = float("inf")
+    return {
+        "status": "ok",
+        "rse": error,
+        "network": network,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def _network_arrays(network):
@@ -184,6 +182,39 @@ class Runner:
             directory = os.path.dirname(os.path.abspath(checkpoint))
             if not os.path.isdir(directory):
                 raise ValueError(f"checkpoint {checkpoint!r}: folder {directory!r} does not exist")
+
+    _DEFAULT = object()
+
+    def refit(self, structure, seed, init=None, *, train=_DEFAULT, held_out=_DEFAULT):
+        """Fit ``structure`` outside the search, on the runner's data, fit parameters and
+        configuration; nothing is recorded.
+
+        Parameters
+        ----------
+        structure : (N, N) int array
+        seed : int
+            Of the random starts (``seed, seed + 1, ...``).
+        init : None, TensorNetwork or list of those
+            None: ``n_init`` random starts; a network: a warm start.
+        train, held_out : bool arrays or None, optional
+            Entries fitted and scored; default the runner's.
+
+        Returns
+        -------
+        dict
+            ``status`` ('ok' or 'skipped_memory'), ``rse`` (on ``held_out``, else ``train``),
+            ``network`` and ``seconds``.
+        """
+        return _evaluate(
+            self.X,
+            self.train if train is self._DEFAULT else train,
+            self.held_out if held_out is self._DEFAULT else held_out,
+            structure,
+            seed,
+            init,
+            self.fit_params,
+            self._config,
+        )
 
     # -- budget ---------------------------------------------------------------------------------
     @property
@@ -292,11 +323,11 @@ class Runner:
     def _record(self, key, candidate, result):
         structure = np.asarray(candidate["structure"])
         params = n_params(structure)
-        rse = result["rse"]
+        error = result["rse"]
         objective = (
             float("inf")
             if result["status"] != "ok"
-            else self.objective(params, self.n_entries, rse)
+            else self.objective(params, self.n_entries, error)
         )
         record = {
             "method": self.method,
@@ -305,7 +336,7 @@ class Runner:
             "key": key,
             "n_params": params,
             "compression_ratio": params / self.n_entries,
-            "rse": rse,
+            "rse": error,
             "objective": objective,
             "seconds": round(result["seconds"], 4),
             "seed": candidate_seed(self.seed, key),

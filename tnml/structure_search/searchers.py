@@ -20,7 +20,7 @@ import numpy as np
 
 from .encoding import n_params
 
-__all__ = ["greedy", "tnale", "tnls", "random_search", "uniform_scan", "SEARCHERS"]
+__all__ = ["greedy", "tnale", "tnls", "random_search", "uniform_scan", "SEARCHERS", "METHODS"]
 
 _MAX_IDLE_BATCHES = 20
 # Greedy refits: the short-fit RSE below which a refit runs to the target; otherwise the
@@ -50,14 +50,16 @@ def greedy(
 ):
     """Greedy rank growth [greedy]_, then pruning and bond exchange.
 
-    From every bond rank 1 on the template graph (the fully connected one by default), each
-    step tries ``+rank_increment`` on every edge, each candidate warm-started from the current
-    network with small new slices and fitted for ``candidate_iter`` sweeps; the candidate with
-    the lowest error is refitted (up to ``refit_iter`` sweeps or RSE ``max_rse / 10``, from a
-    random start, then from the warm start, keeping the better) and becomes the current
-    network. Growth stops when the RSE reaches ``max_rse``, no edge can grow, or the budget is
-    spent. ``criterion='efficiency'`` (default) picks the candidate that removes the most
-    squared error per added parameter, ``'error'`` the lowest error (the paper's rule).
+    From every bond rank 1 on the template graph (the fully connected one by default), each step
+    tries ``+rank_increment`` on every edge, each candidate warm-started from the current network
+    with small new slices and fitted for ``candidate_iter`` sweeps; the chosen candidate (see
+    ``criterion``) is refitted towards RSE ``max_rse / 10`` from a random start and then, unless
+    that one reached it, from its warm start, the better kept; it becomes the current network. A
+    candidate whose short fit ended near the target (RSE <= 1e-2) is refitted for up to
+    ``refit_iter`` sweeps, any other only until its error settles (at most 100 sweeps): it is a
+    stepping stone. Growth stops when the RSE reaches ``max_rse``, no edge can grow, or the budget
+    is spent. ``criterion='efficiency'`` (default) picks the candidate that removes the most squared
+    error per added parameter, ``'error'`` the lowest error (the paper's rule).
 
     Growth is myopic: a bond added early to lower the error fastest can be one the final
     network does not need. With ``prune``, ranks that later steps made redundant are lowered
@@ -567,4 +569,36 @@ def random_search(runner, space, rng, *, batch_size=4, start=None):
         idle = idle + 1 if runner.n_evaluations == before else 0
 
 
+# -- the searchers and the StructureSearch parameters each one reads ----------------------------
+# A searcher is registered here with ``params(settings, space)``: its keyword arguments from
+# StructureSearch's parameters (``settings``, a dict of get_params()) and the search space. The
+# estimator and the CLI read the methods from SEARCHERS, so a new searcher touches this file.
+
+
+def _auto_start(settings, space, default):
+    """``start='auto'``: the given graph's own ranks and permutation, else ``default``."""
+    if settings["start"] != "auto":
+        return settings["start"]
+    if not isinstance(settings["graph"], str):
+        return (space.start_ranks, space.permutation)
+    return default
+
+
+greedy.params = lambda settings, space: {
+    "rank_increment": settings["rank_increment"],
+    "max_rse": settings["max_rse"],
+    "candidate_iter": min(settings["max_iter"], 10),
+}
+tnale.params = lambda settings, space: {
+    "radius": settings["radius"],
+    "init_radius": settings["radius"] + 1,
+    "start": _auto_start(settings, space, "uniform"),
+}
+tnls.params = lambda settings, space: {
+    "radius": settings["radius"],
+    "start": _auto_start(settings, space, "random"),
+}
+random_search.params = lambda settings, space: {}
+
 SEARCHERS = {"greedy": greedy, "tnale": tnale, "tnls": tnls, "random": random_search}
+METHODS = tuple(SEARCHERS)

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from ..backend import get_namespace, to_numpy
-from ..decompositions._linalg import svd_rank_for_tolerance
+from ..decompositions import svd_rank_for_tolerance
 from .encoding import n_params
 
 __all__ = ["CutRanks", "spanning_trees", "cheapest_tree"]

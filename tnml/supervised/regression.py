@@ -22,8 +22,11 @@ import string
 from .._config import check_memory
 from ..backend import get_namespace
 from ..contract import einsum
-from ..decompositions import CPTensor, TTTensor, TuckerTensor
-from ..decompositions._linalg import (
+from ..decompositions import (
+    CPTensor,
+    FitResult,
+    TTTensor,
+    TuckerTensor,
     khatri_rao,
     leading_left_singular_vectors,
     mode_dot,
@@ -52,7 +55,7 @@ def _ridge(design, y, alpha, centre):
     if centre:
         mu = xp.mean(design, axis=0)
         gram = gram - n * (mu[:, None] * mu[None, :])
-    w = solve_spd(gram, rhs[None, :], ridge=alpha)[0]
+    w = solve_spd(gram, rhs[None, :], alpha=alpha)[0]
     loss = (float(y @ y) - 2 * float(w @ rhs) + float(w @ (gram @ w))) / n
     return w, max(loss, 0.0)
 
@@ -84,7 +87,8 @@ def cp_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
     y : array (n_samples,)
     rank : int
     alpha : float
-        Ridge penalty on every factor.
+        Ridge penalty on every factor, absolute (added to the diagonal of each block's normal
+        equations as is, as in :class:`sklearn.linear_model.Ridge`).
     max_iter : int
         Sweeps over the factors.
     tol : float
@@ -95,9 +99,9 @@ def cp_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
     Returns
     -------
     weights : CPTensor
-    intercept : float
-    losses : list of float
-        Training mean squared error after every sweep.
+    result : FitResult
+        ``errors``: relative training error ``||y_hat - y|| / ||y - mean(y)||`` after every
+        sweep; ``converged``: whether ``tol`` was met; ``intercept``: the fitted intercept.
 
     Examples
     --------
@@ -107,8 +111,8 @@ def cp_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
     >>> X = rng.standard_normal((200, 6, 7))
     >>> W = np.outer(rng.standard_normal(6), rng.standard_normal(7))
     >>> y = np.einsum("nij,ij->n", X, W) + 3.0
-    >>> weights, b, _ = cp_regression(X, y, 1, alpha=0.0, tol=1e-12)
-    >>> bool(np.allclose(weights.to_tensor(), W)), round(b, 6)
+    >>> weights, result = cp_regression(X, y, 1, alpha=0.0, tol=1e-12)
+    >>> bool(np.allclose(weights.to_tensor(), W)), round(result.intercept, 6)
     (True, 3.0)
     """
     X, y, X_mean, y_mean = _prepare(X, y, fit_intercept)
@@ -126,7 +130,7 @@ def cp_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
         if _converged(losses, tol, y):
             break
     weights = CPTensor(xp.ones(rank, dtype=X.dtype), factors)
-    return weights, _intercept(weights, X_mean, y_mean, fit_intercept), losses
+    return weights, _result(weights, losses, tol, y, X_mean, y_mean, fit_intercept)
 
 
 def tucker_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercept=True):
@@ -137,8 +141,8 @@ def tucker_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_inte
     Returns
     -------
     weights : TuckerTensor
-    intercept : float
-    losses : list of float
+    result : FitResult
+        As in :func:`cp_regression`.
 
     Examples
     --------
@@ -148,7 +152,7 @@ def tucker_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_inte
     >>> X = rng.standard_normal((300, 6, 7))
     >>> W = rng.standard_normal((6, 2)) @ rng.standard_normal((2, 7))
     >>> y = np.einsum("nij,ij->n", X, W)
-    >>> weights, _, _ = tucker_regression(X, y, (2, 2), alpha=0.0, tol=1e-12)
+    >>> weights, _ = tucker_regression(X, y, (2, 2), alpha=0.0, tol=1e-12)
     >>> bool(np.allclose(weights.to_tensor(), W))
     True
     """
@@ -190,7 +194,7 @@ def tucker_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_inte
         if _converged(losses, tol, y):
             break
     weights = TuckerTensor(core, factors)
-    return weights, _intercept(weights, X_mean, y_mean, fit_intercept), losses
+    return weights, _result(weights, losses, tol, y, X_mean, y_mean, fit_intercept)
 
 
 def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercept=True):
@@ -202,8 +206,8 @@ def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
     Returns
     -------
     weights : TTTensor
-    intercept : float
-    losses : list of float
+    result : FitResult
+        As in :func:`cp_regression`.
 
     Examples
     --------
@@ -214,7 +218,7 @@ def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
     >>> W = np.einsum("ia,ajb,bk->ijk", rng.standard_normal((4, 2)),
     ...               rng.standard_normal((2, 5, 2)), rng.standard_normal((2, 3)))
     >>> y = np.einsum("nijk,ijk->n", X, W)
-    >>> weights, _, _ = tt_regression(X, y, 2, alpha=0.0, tol=1e-14, max_iter=200)
+    >>> weights, _ = tt_regression(X, y, 2, alpha=0.0, tol=1e-14, max_iter=200)
     >>> bool(np.allclose(weights.to_tensor(), W, atol=1e-6))
     True
     """
@@ -232,7 +236,7 @@ def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
     from ..decompositions.tt import tt_svd
 
     C = xp.reshape(y @ xp.reshape(X, (n, -1)), shape)
-    start = tt_svd(C, rank=tuple(ranks[1:-1])).cores if k > 1 else [xp.reshape(C, (1, -1, 1))]
+    start = tt_svd(C, rank=tuple(ranks[1:-1]))[0].cores if k > 1 else [xp.reshape(C, (1, -1, 1))]
     cores = []
     for j, core in enumerate(start):
         padded = xp.zeros((ranks[j], shape[j], ranks[j + 1]), dtype=X.dtype)
@@ -273,7 +277,7 @@ def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
         if _converged(losses, tol, y):
             break
     weights = TTTensor(cores)
-    return weights, _intercept(weights, X_mean, y_mean, fit_intercept), losses
+    return weights, _result(weights, losses, tol, y, X_mean, y_mean, fit_intercept)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -345,6 +349,17 @@ def _chain(cores, xp, dtype, from_left):
     if from_left:
         return result
     return xp.reshape(result, (cores[0].shape[0], -1))
+
+
+def _result(weights, losses, tol, y, X_mean, y_mean, fit_intercept):
+    """The FitResult of a solver: relative training errors from the mean squared errors."""
+    scale = float(y @ y) / y.shape[0] or 1.0
+    return FitResult(
+        len(losses),
+        [math.sqrt(loss / scale) for loss in losses],
+        _converged(losses, tol, y),
+        intercept=_intercept(weights, X_mean, y_mean, fit_intercept),
+    )
 
 
 def _intercept(weights, X_mean, y_mean, fit_intercept):

@@ -30,11 +30,17 @@ reference instances), :mod:`.als` (fit plans and memory, :func:`network_als`) an
 from .adam import network_adam
 from .als import network_als, network_memory
 from .format import TensorNetwork, load_network_instance, pad_network, random_network
-from .structure import check_adjacency, fully_connected_adjacency, ring_adjacency
+from .structure import (
+    check_adjacency,
+    check_permutation,
+    fully_connected_adjacency,
+    ring_adjacency,
+)
 
 __all__ = [
     "TensorNetwork",
     "check_adjacency",
+    "check_permutation",
     "fully_connected_adjacency",
     "load_network_instance",
     "network_adam",

@@ -13,6 +13,7 @@ from ..._validation import check_nonneg_float
 from ...backend import check_random_state, get_namespace
 from ...contract import compile_einsum
 from .._base import FitResult
+from .._fitting import best_of_starts, target_reached
 from .als import _blas_threads, _check_network_fit_params, _initial_cores, _plan, _prepare
 from .format import TensorNetwork
 from .structure import _PATH
@@ -106,44 +107,40 @@ def network_adam(
     ]
     others = [graph.others(k) for k in range(graph.n_cores)]
     beta1, beta2, eps = 0.9, 0.999, 1e-8
-    best = None
-    with _blas_threads(small):
-        for start in range(n_init):
-            cores = _initial_cores(graph, X, init if start == 0 else "random", 0.0, rng, init_std)
-            first = [xp.zeros_like(core) for core in cores]
-            second = [xp.zeros_like(core) for core in cores]
-            errors, error, step = [], float("nan"), 0
-            for step in range(1, max_iter + 1):
-                residual = full(*cores) - X
-                if weight is not None:
-                    residual = residual * weight
-                error = math.sqrt(float(xp.sum(residual * residual)) / norm_x_sq)
-                if step % 100 == 1:
-                    errors.append(error)
-                if verbose and step % 1000 == 1:
-                    print(f"network_adam step {step}: relative error {error:.6g}")
-                if target_error is not None and error <= target_error:
-                    break
-                # Bias-corrected step size, as in Kingma & Ba (and TensorFlow's AdamOptimizer).
-                alpha = learning_rate * math.sqrt(1 - beta2**step) / (1 - beta1**step)
-                residual = residual * (2.0 / norm_x_sq)
-                grads = [
-                    gradients[k](residual, *[cores[q] for q in others[k]])
-                    for k in range(graph.n_cores)
-                ]
-                for k, grad in enumerate(grads):
-                    first[k] = beta1 * first[k] + (1 - beta1) * grad
-                    second[k] = beta2 * second[k] + (1 - beta2) * grad * grad
-                    cores[k] = cores[k] - alpha * first[k] / (xp.sqrt(second[k]) + eps)
+
+    def fit(start, rng):
+        cores = _initial_cores(graph, X, init if start == 0 else "random", 0.0, rng, init_std)
+        first = [xp.zeros_like(core) for core in cores]
+        second = [xp.zeros_like(core) for core in cores]
+        errors, error, step = [], float("nan"), 0
+        for step in range(1, max_iter + 1):
             residual = full(*cores) - X
             if weight is not None:
                 residual = residual * weight
             error = math.sqrt(float(xp.sum(residual * residual)) / norm_x_sq)
-            errors.append(error)
-            result = FitResult(step, errors, target_error is not None and error <= target_error)
-            network = TensorNetwork(cores, adjacency, permutation)
-            if best is None or error < best[1].error:
-                best = (network, result)
+            if step % 100 == 1:
+                errors.append(error)
+            if verbose and step % 1000 == 1:
+                print(f"network_adam step {step}: relative error {error:.6g}")
             if target_error is not None and error <= target_error:
                 break
-    return best
+            # Bias-corrected step size, as in Kingma & Ba (and TensorFlow's AdamOptimizer).
+            alpha = learning_rate * math.sqrt(1 - beta2**step) / (1 - beta1**step)
+            residual = residual * (2.0 / norm_x_sq)
+            grads = [
+                gradients[k](residual, *[cores[q] for q in others[k]]) for k in range(graph.n_cores)
+            ]
+            for k, grad in enumerate(grads):
+                first[k] = beta1 * first[k] + (1 - beta1) * grad
+                second[k] = beta2 * second[k] + (1 - beta2) * grad * grad
+                cores[k] = cores[k] - alpha * first[k] / (xp.sqrt(second[k]) + eps)
+        residual = full(*cores) - X
+        if weight is not None:
+            residual = residual * weight
+        error = math.sqrt(float(xp.sum(residual * residual)) / norm_x_sq)
+        errors.append(error)
+        result = FitResult(step, errors, target_error is not None and error <= target_error)
+        return TensorNetwork(cores, adjacency, permutation), result
+
+    with _blas_threads(small):
+        return best_of_starts(fit, n_init, rng, stop=target_reached(target_error))

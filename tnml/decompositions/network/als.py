@@ -30,7 +30,14 @@ from ..._config import check_memory
 from ..._validation import check_masked_tensor, check_nonneg_float, check_positive_int
 from ...backend import check_random_state, get_namespace, is_numpy, serial_blas, to_device
 from ...contract import compile_einsum, contraction_info, einsum
-from .._fitting import check_fit_params, expanded_error, fit_sweeps, stalled
+from .._fitting import (
+    best_of_starts,
+    check_fit_params,
+    expanded_error,
+    fit_sweeps,
+    stalled,
+    target_reached,
+)
 from .._linalg import solve_spd
 from .._masked import Observations, SweepLog, solve_rowwise
 from .format import TensorNetwork
@@ -38,7 +45,8 @@ from .structure import _PATH, _check_structure, _graph, check_adjacency
 
 # Observations whose design rows set the scale of the masked ridge.
 _RIDGE_SAMPLE = 2048
-# Default final ridge with a mask (relative, as every ridge here).
+# Relative ridge floor with a mask when no alpha is given (a slice with few observed entries
+# has a singular system): a safeguard scaled like the regularisation path, not a penalty.
 _MASKED_RIDGE = 1e-10
 # Masked fits of tensors up to this many entries use dense environments (see _MaskedData).
 _DENSE_ENVIRONMENT_ENTRIES = 2**20
@@ -50,7 +58,7 @@ _SMALL_ENVIRONMENT = 2**15
 _ONE_THREAD_ENTRIES = 2**20
 # Core solves with at most this many unknowns per row run LAPACK on one thread (_solve_core).
 _ONE_THREAD_SOLVE = 512
-# Path optimiser of a network's own contractions (environments, values, norm). "dp" (optimal
+# Path optimiser of the doubled network and of X with the network (twice the operands of an
 # environment): opt_einsum's "auto" would run a branch-and-bound search for every new structure.
 _DOUBLED_PATH = "greedy"
 # The price of one pairwise contraction step in flops (~30 us of Python and dispatch at about
@@ -127,28 +135,36 @@ def _plan(adjacency, permutation, itemsize):
 
 def _blas_threads(small):
     """One BLAS thread for a fit whose GEMMs are all small, as scikit-learn's KMeans does
-    for its small per-chunk GEMMs: on 2 cores shared with other work, OpenBLAS's spinning
-    threads made a 5-core FCTN fit on 7^5 entries 15x slower than one thread. Larger fits keep
-    the caller's setting."""
+    for its small per-chunk GEMMs: threads gain nothing on them, and OpenBLAS's spinning
+    threads stall when the cores are busy. Larger fits keep the caller's setting."""
     return serial_blas() if small else contextlib.nullcontext()
 
 
+def _effective_ridge(ridge, scale):
+    """The ridge added to a normal-equation matrix whose mean diagonal is ``scale``.
+
+    ``ridge`` is ``(relative, alpha)``: the regularisation path's (or the mask safeguard's)
+    relative term, scaled by ``scale``, and the user's absolute ``alpha``; the larger wins.
+    """
+    relative, alpha = ridge
+    return max(relative * scale if scale > 0 else relative, alpha)
+
+
 def _solve_core(gram, rhs, ridge):
-    """A core's normal equations, the ridge relative to the Gram's mean diagonal.
+    """A core's normal equations with the ridge ``(relative, alpha)`` (see _effective_ridge).
 
     Systems of at most ``_ONE_THREAD_SOLVE`` unknowns per row run LAPACK on one thread even
-    when the fit's contractions are threaded: threads gain nothing on them, and on busy
-    cores a threaded OpenBLAS took 0.1 s for a 100 x 100 solve (a rank-10 ring on 4^8
-    entries fitted 25x slower than with one thread).
+    when the fit's contractions are threaded: threads gain nothing on solves that small, and
+    a threaded OpenBLAS stalls on them when the cores are busy.
     """
     xp = get_namespace(gram)
     bonds = gram.shape[0]
     scale = float(xp.trace(gram)) / bonds
-    ridge = ridge * scale if scale > 0 else ridge
+    alpha = _effective_ridge(ridge, scale)
     if bonds > _ONE_THREAD_SOLVE or not is_numpy(xp):
-        return solve_spd(gram, rhs, ridge)
+        return solve_spd(gram, rhs, alpha)
     with serial_blas():
-        return solve_spd(gram, rhs, ridge)
+        return solve_spd(gram, rhs, alpha)
 
 
 def network_memory(adjacency, permutation, shape, itemsize=8):
@@ -183,11 +199,11 @@ def network_memory(adjacency, permutation, shape, itemsize=8):
     return _plan(check_adjacency(adjacency), permutation, int(itemsize))[1]
 
 
-def _check_network_fit_params(max_iter, tol, target_error, n_init, verbose, ridge=0.0):
-    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
+def _check_network_fit_params(max_iter, tol, target_error, n_init, verbose, alpha=0.0):
+    tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
     if target_error is not None:
         target_error = check_nonneg_float(target_error, "target_error")
-    return tol, target_error, check_positive_int(n_init, "n_init"), ridge
+    return tol, target_error, check_positive_int(n_init, "n_init"), alpha
 
 
 def _prepare(X, adjacency, permutation, mask, init):
@@ -461,12 +477,12 @@ class _MaskedData:
             def design(idx):
                 return self.design_rows(cores, k, idx)
 
-        # The ridge is relative: scaled by the mean diagonal of a slice's normal equations,
-        # estimated from a sample of design rows.
+        # The relative part of the ridge is scaled by the mean diagonal of a slice's normal
+        # equations, estimated from a sample of design rows.
         sample = design(xp.arange(min(obs.n_obs, _RIDGE_SAMPLE)))
         scale = float(xp.mean(sample * sample)) * obs.n_obs / n_rows
         solution = solve_rowwise(
-            obs, mode, design, n_rows, bonds, ridge=ridge * scale if scale > 0 else ridge
+            obs, mode, design, n_rows, bonds, alpha=_effective_ridge(ridge, scale)
         )
         cores[k] = xp.reshape(solution, graph.core_shapes[k])
         return solution, None, None
@@ -528,10 +544,10 @@ def _ridge_path(floor, start):
     poor local minima that networks with cycles have (tensor ring, triangle, FCTN): on small
     random instances this lifts the per-start recovery rate from about one in two (one in
     five for some) to eight or more in ten, for about ten more sweeps."""
-    ridge = start
+    relative = start
     while True:
-        yield max(ridge, floor)
-        ridge *= _RIDGE_DECAY
+        yield max(relative, floor)
+        relative *= _RIDGE_DECAY
 
 
 def network_als(
@@ -545,7 +561,7 @@ def network_als(
     tol=1e-7,
     target_error=None,
     n_init=1,
-    ridge=None,
+    alpha=None,
     regularization_path=True,
     random_state=None,
     verbose=0,
@@ -581,16 +597,18 @@ def network_als(
         Stop as soon as the relative error is at most this (and skip further restarts).
     n_init : int, default=1
         Number of starts; the network with the lowest final error is returned.
-    ridge : float or None, default=None
-        Final Tikhonov term, relative to the mean diagonal of each normal-equation matrix.
-        None: 0 with full data (a singular Gram matrix falls back to the pseudo-inverse), 1e-10
-        with a mask (a slice with few observed entries has a singular system).
+    alpha : float or None, default=None
+        Ridge penalty of every core's normal equations, absolute (added to their diagonal as
+        is, as ``alpha`` everywhere in tnml). None: 0 with full data (a singular Gram matrix
+        falls back to the pseudo-inverse); with a mask, a safeguard of 1e-10 times the mean
+        diagonal of each normal-equation matrix (a slice with few observed entries has a
+        singular system).
     regularization_path : bool, default=True
-        On networks with cycles, random starts begin with a relative ridge of 1, halved
-        every sweep down to ``ridge``: this keeps them out of the poor local minima of such
-        networks (see ``_ridge_path``). Trees (TT, Tucker) do not need it (on them a strong
-        ridge can collapse bonds), nor do warm starts (``init`` a network): they use
-        ``ridge`` throughout.
+        On networks with cycles, random starts begin with a ridge of 1 times the mean diagonal,
+        halved every sweep (the larger of it and ``alpha`` is used): this keeps them out of the poor
+        local minima of such networks (see ``_ridge_path``). Trees (TT, Tucker) do not need it (on
+        them a strong ridge can collapse bonds), nor do warm starts (``init`` a network): they use
+        ``alpha`` throughout.
     random_state : None, int or numpy RandomState
     verbose : int, default=0
         Print the error after every sweep.
@@ -618,14 +636,11 @@ def network_als(
     >>> bool(result.error <= 1e-10), net.shape
     (True, (3, 4, 3, 4))
     """
-    tol, target_error, n_init, ridge = _check_network_fit_params(
-        max_iter,
-        tol,
-        target_error,
-        n_init,
-        verbose,
-        (0.0 if mask is None else _MASKED_RIDGE) if ridge is None else ridge,
+    alpha_given = alpha
+    tol, target_error, n_init, alpha = _check_network_fit_params(
+        max_iter, tol, target_error, n_init, verbose, 0.0 if alpha is None else alpha
     )
+    floor = _MASKED_RIDGE if alpha_given is None and mask is not None else 0.0
     X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
     strategies, peak, small = _plan(adjacency, permutation, X.dtype.itemsize)
     check_memory(peak, f"network_als on a structure of {graph.n_cores} cores")
@@ -641,19 +656,16 @@ def network_als(
             math.prod(X.shape) / problem.observations.n_obs
         )
         observations = problem.observations
-    best = None
+
+    def fit(start, rng):
+        warm = start == 0 and isinstance(init, TensorNetwork)
+        cores = _initial_cores(graph, X, init if warm else "random", norm_x, rng)
+        log = SweepLog(observations, None, "network_als", verbose)
+        path = regularization_path and graph.has_cycle and not warm
+        ridges = (
+            (relative, alpha) for relative in _ridge_path(floor, _RIDGE_START if path else floor)
+        )
+        return _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, X.dtype)
+
     with _blas_threads(small):
-        for start in range(n_init):
-            warm = start == 0 and isinstance(init, TensorNetwork)
-            cores = _initial_cores(graph, X, init if warm else "random", norm_x, rng)
-            log = SweepLog(observations, None, "network_als", verbose)
-            path = regularization_path and graph.has_cycle and not warm
-            ridges = _ridge_path(ridge, _RIDGE_START if path else ridge)
-            network, result = _als_run(
-                problem, graph, cores, max_iter, tol, target_error, log, ridges, X.dtype
-            )
-            if best is None or result.error < best[1].error:
-                best = (network, result)
-            if target_error is not None and result.error <= target_error:
-                break
-    return best
+        return best_of_starts(fit, n_init, rng, stop=target_reached(target_error))

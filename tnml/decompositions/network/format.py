@@ -9,12 +9,13 @@ from ..._validation import check_nonneg_float
 from ...backend import check_random_state, get_namespace, to_device
 from ...contract import contraction_info, einsum
 from .._base import FactorizedTensor
+from .._linalg import PAD_SCALE, pad_array
 from .structure import (
     _PATH,
-    _check_permutation,
     _check_structure,
     _graph,
     check_adjacency,
+    check_permutation,
     fully_connected_adjacency,
 )
 
@@ -73,7 +74,7 @@ class TensorNetwork(FactorizedTensor):
         cores = list(cores)
         adjacency = check_adjacency(adjacency)
         n_modes = sum(1 for k in range(len(adjacency)) if adjacency[k][k] > 0)
-        permutation = _check_permutation(permutation, n_modes)
+        permutation = check_permutation(permutation, n_modes)
         graph = _graph(adjacency, permutation)
         if len(cores) != graph.n_cores:
             raise ValueError(
@@ -130,8 +131,8 @@ class TensorNetwork(FactorizedTensor):
         return f"edges={[(a, b, r) for a, b, r in self._graph.edges]}"
 
     # -- values -----------------------------------------------------------------------------------
-    # to_tensor/_to_tensor/_to_tensor_bytes: FactorizedTensor's memory-budget template (branch
-    # i9); this to_tensor is the template's own and goes once that is merged.
+    # _to_tensor and _to_tensor_bytes fill in FactorizedTensor.to_tensor, which checks the
+    # memory budget before densifying.
     def _to_tensor(self):
         return einsum(self._graph.full_subscripts, *self.cores, optimize=_PATH)
 
@@ -277,7 +278,7 @@ def random_network(adjacency, permutation=None, *, random_state=None, dtype="flo
     """
     adjacency = check_adjacency(adjacency)
     n_modes = sum(1 for k in range(len(adjacency)) if adjacency[k][k] > 0)
-    permutation = _check_permutation(permutation, n_modes)
+    permutation = check_permutation(permutation, n_modes)
     graph = _graph(adjacency, permutation)
     rng = check_random_state(random_state)
     xp = np if xp is None else xp
@@ -285,7 +286,7 @@ def random_network(adjacency, permutation=None, *, random_state=None, dtype="flo
     return TensorNetwork(cores, adjacency, permutation)
 
 
-def pad_network(network, adjacency, *, random_state=None, scale=1e-3):
+def pad_network(network, adjacency, *, random_state=None, scale=PAD_SCALE):
     """``network`` with its bonds enlarged to ``adjacency``: a warm start for a larger structure.
 
     Every core keeps its old block; new entries (new slices of grown bonds, and whole new axes
@@ -350,13 +351,7 @@ def pad_network(network, adjacency, *, random_state=None, scale=1e-3):
             ([old[k][k]] if old[k][k] > 0 else [])
             + [max(old[k][q], 1) for q in graph.neighbours[k]]
         )
-        expanded = xp.reshape(core, expanded_shape)
-        rms = math.sqrt(float(xp.sum(core * core)) / max(core.size, 1)) or 1.0
-        fresh = xp.asarray(
-            to_device((scale * rms) * rng.standard_normal(shape), xp), dtype=core.dtype
-        )
-        fresh[tuple(slice(0, s) for s in expanded_shape)] = expanded
-        cores.append(fresh)
+        cores.append(pad_array(xp.reshape(core, expanded_shape), shape, scale, rng))
     return TensorNetwork(cores, new, network.permutation)
 
 
@@ -393,7 +388,7 @@ def load_network_instance(path):
         permutation = tuple(range(X.ndim))
         adjacency = data_adjacency
     else:
-        permutation = _check_permutation(permute, X.ndim, "permute")
+        permutation = check_permutation(permute, X.ndim, "permute")
         adjacency = data_adjacency[np.ix_(permutation, permutation)]
     if adjacency is not None and adjacency.shape == (X.ndim, X.ndim):
         try:

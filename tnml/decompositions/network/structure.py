@@ -13,10 +13,10 @@ import opt_einsum
 
 from ..._validation import check_positive_int
 
+# Path optimiser of a network's own contractions (environments, values, norm). "dp" (optimal
 # dynamic programme) plans 6-operand environments faster but 12-operand norms 5x slower;
 # "auto" was the fastest overall on the TnALE order-6 ring (planning a new structure: 20 ms).
 _PATH = "auto"
-# Path optimiser of the doubled network and of X with the network (twice the operands of an
 
 
 def check_adjacency(adjacency, name="adjacency"):
@@ -61,7 +61,15 @@ def check_adjacency(adjacency, name="adjacency"):
     return tuple(tuple(int(v) for v in row) for row in matrix)
 
 
-def _check_permutation(permutation, n_modes, name="permutation"):
+def check_permutation(permutation, n_modes, name="permutation"):
+    """``permutation`` of ``range(n_modes)`` as a tuple of ints (None: the identity); the one
+    check of a data-mode permutation (networks, structure search).
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, when it is not a permutation of ``0..n_modes - 1``.
+    """
     if permutation is None:
         return tuple(range(n_modes))
     try:
@@ -281,7 +289,7 @@ def _check_structure(adjacency, permutation, shape):
             f"adjacency has {n_modes} cores with a data mode (positive diagonal) "
             f"but X has {len(shape)} modes, shape {tuple(shape)}"
         )
-    permutation = _check_permutation(permutation, n_modes)
+    permutation = check_permutation(permutation, n_modes)
     graph = _graph(adjacency, permutation)
     if graph.shape != tuple(shape):
         raise ValueError(

@@ -7,12 +7,13 @@ from functools import partial
 from ..._config import check_memory
 from ..._validation import (
     check_masked_tensor,
+    check_nonneg_float,
 )
 from ...backend import get_namespace, to_device
-from .._chain import check_observations, complete_chain, pad_network
-from .._fitting import check_fit_params, check_missing, em_sweeps, fit_sweeps
+from .._chain import check_observations, complete_chain, pad_chain
+from .._fitting import check_fit_params, check_missing, em_sweeps, fit_sweeps, with_restarts
+from .._linalg import PAD_SCALE
 from .._masked import Observations, SweepLog
-from .._starts import with_restarts
 from .format import (
     TTTensor,
     _check_init_shape,
@@ -117,7 +118,7 @@ def tt_als(
     tol=1e-8,
     init="svd",
     random_state=None,
-    verbose=False,
+    verbose=0,
 ):
     """Fixed-rank tensor-train approximation by one-site alternating least squares.
 
@@ -137,7 +138,7 @@ def tt_als(
         the observed entries.
     missing : {"als", "em"}, default="als"
         How a ``mask`` is handled. "als": every core is fitted to the observed entries only
-        (:func:`tt_complete`, with its default ridge); "em": unobserved entries are imputed
+        (:func:`tt_complete`, with its default alpha); "em": unobserved entries are imputed
         with the current reconstruction before every sweep of the dense algorithm.
     max_iter : int, default=100
         Maximum number of sweeps.
@@ -152,7 +153,7 @@ def tt_als(
         that fits to rounding ends the search.
     random_state : None, int or numpy RandomState
         Seeds ``init="random"``.
-    verbose : bool
+    verbose : int, default=0
         Print the error after each sweep.
 
     Returns
@@ -186,7 +187,7 @@ def tt_als(
     if isinstance(init, TTTensor):
         cores = [to_device(core, xp) for core in init.cores]
     elif isinstance(init, str) and init == "svd":
-        cores = tt_svd(X, rank=ranks).cores
+        cores = tt_svd(X, rank=ranks)[0].cores
     elif isinstance(init, str) and init == "random":
         cores = random_tt(shape, ranks, random_state, xp, X.dtype).cores
     else:
@@ -215,52 +216,56 @@ def tt_als(
 
 
 # -- DMRG -----------------------------------------------------------------------------------------
+@with_restarts
 def tt_dmrg(
     X,
-    max_rank=None,
+    rank=None,
     *,
-    tol=1e-10,
+    cutoff=1e-10,
     mask=None,
     max_iter=20,
     init=None,
     random_state=None,
-    verbose=False,
+    verbose=0,
 ):
     """Tensor-train approximation whose ranks adapt to a tolerance (two-site DMRG sweeps).
 
     Each sweep projects X on the left frame of cores ``< k`` and the right frame of cores
     ``> k + 1``; the truncated SVD of that two-site supercore gives new cores ``k`` and
-    ``k + 1``, so bond ``k + 1`` grows or shrinks to what ``tol`` requires. Starting from rank
+    ``k + 1``, so bond ``k + 1`` grows or shrinks to what ``cutoff`` requires. Starting from rank
     1, a few sweeps reach the TT ranks of a tensor with exact low TT rank.
 
     Parameters
     ----------
     X : array of shape (I_1, ..., I_d), d >= 2
-    max_rank : int, sequence of int or None
-        Caps on the inner bond dimensions, as ``rank`` in :func:`tt_svd`.
-    tol : float, default=1e-10
-        Relative Frobenius tolerance; each supercore SVD drops a tail of norm at most
-        ``tol / sqrt(d - 1)`` times the supercore's norm (at convergence, about ``||X||``).
-        The SVDs see projections of X, so the final error is close to ``tol``, not bounded
+    rank : int, sequence of int or None
+        Caps on the inner bond dimensions, as in :func:`tt_svd`; None: no cap (the ranks are
+        what ``cutoff`` needs).
+    cutoff : float, default=1e-10
+        Relative Frobenius truncation tolerance; each supercore SVD drops a tail of norm at most
+        ``cutoff / sqrt(d - 1)`` times the supercore's norm (at convergence, about ``||X||``).
+        The SVDs see projections of X, so the final error is close to ``cutoff``, not bounded
         by it as in :func:`tt_svd`.
     mask : bool array of X's shape or None
-        True where X is observed; EM imputation as in :func:`tt_als`. Give ``max_rank`` (or a
-        larger ``tol``) with a mask: the imputed tensor is not low-rank until the fit is, so a
+        True where X is observed; EM imputation as in :func:`tt_als`. Give ``rank`` (or a
+        larger ``cutoff``) with a mask: the imputed tensor is not low-rank until the fit is, so a
         tiny tolerance lets the ranks grow to their maxima.
     max_iter : int, default=20
         Maximum number of sweeps.
     init : None, "random" or TTTensor
         Starting point: random rank-1 cores drawn with ``random_state`` (None, "random") or a
         TT of any ranks.
+    n_init : int, default=1
+        Number of starts: ``init``, then random rank-1 ones; the lowest error wins.
     random_state : None, int or numpy RandomState
-    verbose : bool
+    verbose : int, default=0
 
     Returns
     -------
     tt : TTTensor
         Orthogonality centre on the last core.
     result : FitResult
-        ``converged`` when the error is at most ``tol``, or when the ranks stopped changing and
+        ``converged`` when the error is at most ``cutoff``, or when the ranks stopped changing and
         the error changed by less than 1e-6 (relative) in the last sweep.
 
     References
@@ -281,9 +286,10 @@ def tt_dmrg(
     ((1, 2, 3, 1), True)
     """
     X, mask = check_masked_tensor(X, mask)
-    tol, _ = check_fit_params(max_iter, tol, verbose)
+    check_fit_params(max_iter, 0.0, verbose)
+    cutoff = check_nonneg_float(cutoff, "cutoff")
     xp, shape = get_namespace(X), tuple(X.shape)
-    caps = _check_tt_rank(max_rank, shape, name="max_rank")
+    caps = _check_tt_rank(rank, shape)
     if isinstance(init, TTTensor):
         _check_init_shape(init, shape)
         cores = [to_device(core, xp) for core in init.cores]
@@ -294,7 +300,7 @@ def tt_dmrg(
     _check_sweep_memory(shape, caps or max_tt_rank(shape), X.dtype.itemsize, "tt_dmrg sweep")
 
     def stop(errors, old_rank, new_rank):
-        if errors[-1] <= tol:
+        if errors[-1] <= cutoff:
             return True
         return (
             len(errors) > 1
@@ -308,12 +314,12 @@ def tt_dmrg(
         cores,
         dmrg_sweep,
         max_iter=max_iter,
-        tol=tol,
+        tol=cutoff,
         verbose=verbose,
         label="tt_dmrg",
         stop=stop,
         caps=caps,
-        rel_delta=_step_delta(tol, 1.0, X.ndim),
+        rel_delta=_step_delta(cutoff, 1.0, X.ndim),
         impute_from_init=isinstance(init, TTTensor),
     )
 
@@ -328,8 +334,8 @@ def tt_complete(
     tol=1e-6,
     init="random",
     random_state=None,
-    ridge=1e-8,
-    verbose=False,
+    alpha=1e-8,
+    verbose=0,
     validation=None,
 ):
     """Tensor-train completion by ALS over the observed entries only (never densifies).
@@ -362,11 +368,12 @@ def tt_complete(
         with the lowest final error (held-out when ``validation`` is given) is kept. A start
         that fits to rounding ends the search.
     random_state : None, int or RandomState
-    ridge : float, default=1e-8
-        The ridge term ``alpha`` of every slice's normal equations; a slice without
-        observations becomes zero. With orthonormal environments the unridged normal matrix is
-        about ``p I`` for a fraction ``p`` observed, so ``alpha`` is relative to ``p``.
-    verbose : bool, default=False
+    alpha : float, default=1e-8
+        The ridge penalty ``alpha`` (absolute: added to the diagonal as is) of every slice's normal
+        equations; a slice without observations becomes zero. With orthonormal environments the
+        unridged normal matrix is about ``p I`` for a fraction ``p`` observed: that is the scale
+        ``alpha`` compares with.
+    verbose : int, default=0
         Print the errors after each sweep.
     validation : Observations, optional
         Held-out entries whose relative error is recorded after each sweep (it does not steer
@@ -403,7 +410,7 @@ def tt_complete(
     True
     """
     observations, validation = check_observations(observations, validation)
-    tol, ridge = check_fit_params(max_iter, tol, verbose, ridge)
+    tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
     values, shape = observations.values, observations.shape
     xp = get_namespace(values)
     ranks = _start_ranks(rank, init, shape)
@@ -414,7 +421,7 @@ def tt_complete(
         random_start,
         max_iter=max_iter,
         tol=tol,
-        ridge=ridge,
+        alpha=alpha,
         verbose=verbose,
         validation=validation,
         to_format=TTTensor,
@@ -422,7 +429,7 @@ def tt_complete(
     )
 
 
-def pad_tt(tt, new_rank, scale=1e-3, random_state=None):
+def pad_tt(tt, new_rank, scale=PAD_SCALE, random_state=None):
     """Warm start at larger bond dimensions: ``tt`` with its cores padded by small noise.
 
     Parameters
@@ -452,4 +459,4 @@ def pad_tt(tt, new_rank, scale=1e-3, random_state=None):
     if not isinstance(tt, TTTensor):
         raise TypeError(f"tt must be a TTTensor, got {type(tt).__name__}")
     ranks = (1,) + _check_tt_rank(new_rank, tt.shape, name="new_rank") + (1,)
-    return pad_network(tt, ranks, scale, random_state)
+    return pad_chain(tt, ranks, scale, random_state)

@@ -11,7 +11,7 @@ from ..._validation import (
 )
 from ...backend import get_namespace
 from ...contract import einsum
-from .._base import FactorizedTensor
+from .._base import FactorizedTensor, FitResult
 from .._chain import qr_left as _qr_left
 from .._chain import qr_right as _qr_right
 from .._chain import random_cores
@@ -162,9 +162,9 @@ class TTTensor(FactorizedTensor):
         """Orthogonality centre on the first core."""
         return self.orthogonalize(0)
 
-    def round(self, rank=None, tol=None):
+    def round(self, rank=None, *, cutoff=None):
         """Recompress to lower ranks; see :func:`tt_round`."""
-        return tt_round(self, rank=rank, tol=tol)
+        return tt_round(self, rank=rank, cutoff=cutoff)
 
     def to_tensorly(self):
         """The equivalent :class:`tensorly.tt_tensor.TTTensor` (same core layout, no copy)."""
@@ -289,13 +289,13 @@ def random_tt(shape, rank, random_state=None, xp=None, dtype="float64"):
     return TTTensor(random_cores(shape, bonds, random_state, xp, dtype))
 
 
-def _step_delta(tol, norm, d):
-    """Per-SVD truncation so that ``d - 1`` truncations total at most ``tol * norm``."""
-    return None if tol is None else tol * norm / math.sqrt(max(d - 1, 1))
+def _step_delta(cutoff, norm, d):
+    """Per-SVD truncation so that ``d - 1`` truncations total at most ``cutoff * norm``."""
+    return None if cutoff is None else cutoff * norm / math.sqrt(max(d - 1, 1))
 
 
 # -- TT-SVD and rounding ------------------------------------------------------------------------
-def tt_svd(X, rank=None, tol=None):
+def tt_svd(X, rank=None, *, cutoff=None):
     """Tensor-train decomposition by sequential truncated SVDs (TT-SVD).
 
     Parameters
@@ -306,15 +306,17 @@ def tt_svd(X, rank=None, tol=None):
         Caps on the inner bond dimensions: an int for every bond (silently capped at each
         bond's maximum, see :func:`max_tt_rank`), or ``d - 1`` ints (``d + 1`` with the boundary
         1s), each possible for this shape. ``None``: no cap.
-    tol : float or None
-        Relative Frobenius tolerance: each of the ``d - 1`` SVDs drops a tail of norm at most
-        ``tol * ||X|| / sqrt(d - 1)``, so ``||X - TT|| <= tol * ||X||``. With both ``rank`` and
-        ``tol`` None nothing is truncated (exact, ranks are the unfolding sizes).
+    cutoff : float or None
+        Relative Frobenius truncation tolerance: each of the ``d - 1`` SVDs drops a tail of norm
+        at most ``cutoff * ||X|| / sqrt(d - 1)``, so ``||X - TT|| <= cutoff * ||X||``. With both
+        ``rank`` and ``cutoff`` None nothing is truncated (exact, ranks are the unfolding sizes).
 
     Returns
     -------
-    TTTensor
+    tt : TTTensor
         Left-orthonormal cores; the last core carries the norm.
+    result : FitResult
+        One pass; ``errors`` holds the relative error of the truncation.
 
     References
     ----------
@@ -327,7 +329,7 @@ def tt_svd(X, rank=None, tol=None):
     >>> rng = np.random.default_rng(0)
     >>> tt = TTTensor([rng.standard_normal(s) for s in [(1, 4, 2), (2, 5, 3), (3, 6, 1)]])
     >>> X = tt.to_tensor()
-    >>> approx = tt_svd(X, tol=1e-10)
+    >>> approx, result = tt_svd(X, cutoff=1e-10)
     >>> approx.rank
     (1, 2, 3, 1)
     >>> bool(np.linalg.norm(approx.to_tensor() - X) < 1e-10 * np.linalg.norm(X))
@@ -337,25 +339,25 @@ def tt_svd(X, rank=None, tol=None):
     xp = get_namespace(X)
     shape, d = tuple(X.shape), X.ndim
     ranks = _check_tt_rank(rank, shape)
-    if tol is not None:
-        tol = check_nonneg_float(tol, "tol")
-    delta = (
-        _step_delta(tol, float(xp.linalg.norm(xp.reshape(X, (-1,)))), d)
-        if tol is not None
-        else None
-    )
-    cores, remainder, rank_in = [], X, 1
+    if cutoff is not None:
+        cutoff = check_nonneg_float(cutoff, "cutoff")
+    norm = float(xp.linalg.norm(xp.reshape(X, (-1,))))
+    delta = _step_delta(cutoff, norm, d)
+    cores, remainder, rank_in, discarded = [], X, 1, []
     for k in range(d - 1):
         # ``remainder`` is U^T @ matrix of the previous step (C-contiguous): this is a view.
         matrix = xp.reshape(remainder, (rank_in * shape[k], -1))
-        u, remainder = low_rank_split(matrix, None if ranks is None else ranks[k], delta)
+        u, remainder = low_rank_split(matrix, None if ranks is None else ranks[k], delta, discarded)
         cores.append(xp.reshape(u, (rank_in, shape[k], u.shape[1])))
         rank_in = u.shape[1]
     cores.append(xp.reshape(remainder, (rank_in, shape[-1], 1)))
-    return TTTensor(cores)
+    # Each step projects orthogonally to the previous ones' errors: the squared error is the
+    # sum of the discarded singular values' energies, exactly (no reconstruction needed).
+    error = math.sqrt(sum(t * t for t in discarded)) / norm if norm > 0 else 0.0
+    return TTTensor(cores), FitResult(1, [error], True)
 
 
-def tt_round(tt, rank=None, tol=None):
+def tt_round(tt, rank=None, *, cutoff=None):
     """Recompress a TT to lower ranks without densifying (TT-rounding).
 
     Right-orthogonalizes, then truncates each bond with an SVD of the orthogonality centre,
@@ -366,8 +368,9 @@ def tt_round(tt, rank=None, tol=None):
     tt : TTTensor
     rank : int, sequence of int or None
         Caps on the inner bond dimensions, as in :func:`tt_svd`.
-    tol : float or None
-        Relative Frobenius tolerance, as in :func:`tt_svd`: ``||tt - result|| <= tol * ||tt||``.
+    cutoff : float or None
+        Relative Frobenius truncation tolerance, as in :func:`tt_svd`:
+        ``||tt - result|| <= cutoff * ||tt||``.
 
     Returns
     -------
@@ -385,21 +388,21 @@ def tt_round(tt, rank=None, tol=None):
     >>> from tnml.decompositions.tt import TTTensor, tt_round, tt_svd
     >>> rng = np.random.default_rng(0)
     >>> tt = TTTensor([rng.standard_normal(s) for s in [(1, 4, 2), (2, 5, 3), (3, 6, 1)]])
-    >>> exact = tt_svd(tt.to_tensor())          # no truncation: ranks are the unfolding sizes
-    >>> exact.rank, tt_round(exact, tol=1e-10).rank
+    >>> exact, _ = tt_svd(tt.to_tensor())       # no truncation: ranks are the unfolding sizes
+    >>> exact.rank, tt_round(exact, cutoff=1e-10).rank
     ((1, 4, 6, 1), (1, 2, 3, 1))
     """
     if not isinstance(tt, TTTensor):
         raise TypeError(f"tt must be a TTTensor, got {type(tt).__name__}")
     d = tt.ndim
     ranks = _check_tt_rank(rank, tt.shape)
-    if tol is not None:
-        tol = check_nonneg_float(tol, "tol")
+    if cutoff is not None:
+        cutoff = check_nonneg_float(cutoff, "cutoff")
     cores = tt.right_orthogonalize().cores
     xp = get_namespace(*cores)
     delta = (
-        _step_delta(tol, float(xp.linalg.norm(xp.reshape(cores[0], (-1,)))), d)
-        if tol is not None
+        _step_delta(cutoff, float(xp.linalg.norm(xp.reshape(cores[0], (-1,)))), d)
+        if cutoff is not None
         else None
     )
     for k in range(d - 1):

@@ -13,6 +13,7 @@ from ..._validation import (
 from ...backend import get_namespace, to_device
 from ...contract import einsum
 from .._base import FactorizedTensor
+from .._fitting import truncation_result
 from .transforms import (
     bind_transform,
     get_transform,
@@ -70,7 +71,7 @@ class TubalTensor(FactorizedTensor):
     >>> import numpy as np
     >>> from tnml.decompositions.tubal import t_svd
     >>> X = np.random.default_rng(0).standard_normal((4, 5, 6))
-    >>> tt = t_svd(X, rank=2)
+    >>> tt, _ = t_svd(X, rank=2)
     >>> tt.shape, tt.rank, tt.n_params
     ((4, 5, 6), 2, 120)
     >>> bool(np.isclose(tt.norm(), np.linalg.norm(tt.to_tensor())))
@@ -394,8 +395,10 @@ def t_svd(X, rank=None, transform="fft", full_matrices=False):
 
     Returns
     -------
-    TubalTensor
+    tubal : TubalTensor
         ``U`` and ``V`` t-orthogonal, ``s`` the tubal singular values (diagonal tubes of S).
+    result : FitResult
+        One pass; ``errors`` holds the relative error of the truncation.
 
     References
     ----------
@@ -408,10 +411,10 @@ def t_svd(X, rank=None, transform="fft", full_matrices=False):
     >>> import numpy as np
     >>> from tnml.decompositions.tubal import t_svd
     >>> X = np.random.default_rng(0).standard_normal((5, 4, 6))
-    >>> tt = t_svd(X)
+    >>> tt, result = t_svd(X)
     >>> float(np.linalg.norm(tt.to_tensor() - X)) < 1e-12
     True
-    >>> t_svd(X, rank=2, transform="dct").U.shape
+    >>> t_svd(X, rank=2, transform="dct")[0].U.shape
     (5, 2, 6)
     """
     X = _check_order3(X, "X")
@@ -431,7 +434,8 @@ def t_svd(X, rank=None, transform="fft", full_matrices=False):
         u_hat, s_hat, vh_hat = u_hat[:, :, :rank], s_hat[:, :rank], vh_hat[:, :rank]
     v_hat = hermitian_transpose(xp, vh_hat)
     s = tr.inverse(xp.moveaxis(xp.asarray(s_hat, dtype=tr.slice_dtype), 0, -1))
-    return TubalTensor(tr.from_slices(u_hat), s, tr.from_slices(v_hat), transform=transform)
+    tubal = TubalTensor(tr.from_slices(u_hat), s, tr.from_slices(v_hat), transform=transform)
+    return tubal, truncation_result(X, tubal)
 
 
 def _slice_singular_values(X, transform):

@@ -15,6 +15,8 @@ from .transforms import bind_transform, hermitian_transpose, slice_svd
 __all__ = ["tubal_complete", "tnn_complete", "altmin_complete", "gd_complete"]
 
 _SOLVERS = ("admm", "altmin", "gd")
+# Relative ridge of altmin_complete's normal matrices when no alpha is given (a safeguard).
+_ALTMIN_SAFEGUARD = 1e-12
 
 
 # ---------------------------------------------------------------------------------------------
@@ -45,15 +47,16 @@ def _svt(tr, stack, threshold):
 
 def tnn_complete(
     X,
-    mask,
     *,
+    mask=None,
+    rank=None,
     transform="fft",
     max_iter=500,
     tol=1e-8,
     rho=1.1,
     mu=None,
     mu_max=1e10,
-    verbose=False,
+    verbose=0,
 ):
     """Tensor completion by minimising the tensor nuclear norm with ADMM (the convex baseline).
 
@@ -66,7 +69,10 @@ def tnn_complete(
     X : array of shape (n1, n2, n3, ..., np)
         Values at the missing entries are ignored (may be NaN).
     mask : bool array of X's shape
-        True where X is observed.
+        True where X is observed (required).
+    rank : int, optional
+        Tubal rank at which the t-SVD of the completed tensor is truncated (None: the full
+        t-SVD, which reproduces the completed tensor).
     transform : {'fft', 'dct'} or orthogonal matrix, default='fft'
     max_iter : int, default=500
     tol : float, default=1e-8
@@ -79,12 +85,13 @@ def tnn_complete(
         transformed slices of the zero-filled data, so that the first thresholding already
         keeps the leading component (Lu et al. start at 1e-4 on data in [0, 1]).
     mu_max : float, default=1e10
-    verbose : bool, default=False
+    verbose : int, default=0
 
     Returns
     -------
-    X_completed : array of X's shape
-        Observed entries kept, missing ones from the low-TNN iterate.
+    tubal : TubalTensor
+        The t-SVD of the completed tensor (observed entries kept, missing ones from the
+        low-TNN iterate); with ``rank=None``, ``tubal.to_tensor()`` is the completed array.
     info : FitResult
         ``errors``: relative error of the low-rank iterate on the observed entries.
 
@@ -102,8 +109,8 @@ def tnn_complete(
     >>> rng = np.random.default_rng(0)
     >>> X = t_product(rng.standard_normal((20, 2, 8)), rng.standard_normal((2, 20, 8)))
     >>> mask = rng.random(X.shape) < 0.6
-    >>> Xc, info = tnn_complete(X, mask)
-    >>> bool(np.linalg.norm(Xc - X) / np.linalg.norm(X) < 1e-5)
+    >>> tubal, info = tnn_complete(X, mask=mask)
+    >>> bool(np.linalg.norm(tubal.to_tensor() - X) / np.linalg.norm(X) < 1e-5)
     True
     """
     M, mask, tr = _check_completion_input(X, mask, transform)
@@ -152,7 +159,10 @@ def tnn_complete(
             break
         Y = Y + mu * residual
         mu = min(rho * mu, mu_max)
-    return xp.where(mask, M, Z), FitResult(len(errors), errors, converged)
+    completed = xp.where(mask, M, Z)
+    return t_svd(completed, rank=rank, transform=transform)[0], FitResult(
+        len(errors), errors, converged
+    )
 
 
 def _design_rows(tr, v_hat):
@@ -173,7 +183,11 @@ def _design_rows(tr, v_hat):
 
 
 def _als_half_step(tr, target, maskflat, v_hat, ridge):
-    """Least-squares update of U given V, one independent system per horizontal slice."""
+    """Least-squares update of U given V, one independent system per horizontal slice.
+
+    ``ridge`` is ``(relative, alpha)``: the larger of ``relative`` times a slice's mean Gram
+    diagonal and the absolute ``alpha`` is added to its diagonal.
+    """
     xp = tr.xp
     n1 = target.shape[0]
     design = _design_rows(tr, v_hat)
@@ -187,7 +201,8 @@ def _als_half_step(tr, target, maskflat, v_hat, ridge):
         rhs[i] = rows.T @ targetflat[i][maskflat[i]]
     diag = xp.arange(size)
     trace = xp.sum(grams[:, diag, diag], axis=1) / size
-    grams[:, diag, diag] += (ridge * trace + 1e-300)[:, None]
+    relative, alpha = ridge
+    grams[:, diag, diag] += (xp.maximum(relative * trace, alpha) + 1e-300)[:, None]
     solution = xp.linalg.solve(grams, rhs[:, :, None])[:, :, 0]  # (n1, r*T)
     r = v_hat.shape[2]
     return xp.reshape(solution, (n1, r) + tr.tube_shape)
@@ -195,16 +210,16 @@ def _als_half_step(tr, target, maskflat, v_hat, ridge):
 
 def altmin_complete(
     X,
-    mask,
     rank,
     *,
+    mask=None,
     transform="fft",
     max_iter=100,
     tol=1e-10,
-    ridge=1e-12,
+    alpha=None,
     init="svd",
     random_state=None,
-    verbose=False,
+    verbose=0,
 ):
     """Low-tubal-rank completion by alternating least squares on ``X = U * V^T``.
 
@@ -214,23 +229,24 @@ def altmin_complete(
     Parameters
     ----------
     X : array of shape (n1, n2, n3, ..., np)
-    mask : bool array of X's shape
-        True where X is observed.
     rank : int
         Tubal rank ``r`` of the factors.
+    mask : bool array of X's shape
+        True where X is observed (required).
     transform : {'fft', 'dct'}, matrix or sequence of matrices, default='fft'
     max_iter : int, default=100
         Maximum number of sweeps (U then V).
     tol : float, default=1e-10
         Stop when the relative observed error falls below ``tol`` or changes by less than
         ``tol`` (relative) between sweeps.
-    ridge : float, default=1e-12
-        Tikhonov term relative to the mean diagonal of each normal matrix.
+    alpha : float or None, default=None
+        Ridge penalty of every normal matrix, absolute (added to its diagonal as is). None: a
+        safeguard of 1e-12 times each normal matrix's mean diagonal.
     init : {'svd', 'random'}, default='svd'
         ``'svd'``: leading tubal singular slices of the zero-filled data rescaled by the
         observed fraction (Liu & Aeron); ``'random'``: Gaussian.
     random_state : None, int or RandomState
-    verbose : bool, default=False
+    verbose : int, default=0
 
     Returns
     -------
@@ -250,7 +266,7 @@ def altmin_complete(
     >>> rng = np.random.default_rng(0)
     >>> X = t_product(rng.standard_normal((15, 2, 6)), rng.standard_normal((2, 15, 6)))
     >>> mask = rng.random(X.shape) < 0.5
-    >>> tt, info = altmin_complete(X, mask, 2)
+    >>> tt, info = altmin_complete(X, 2, mask=mask)
     >>> bool(np.linalg.norm(tt.to_tensor() - X) / np.linalg.norm(X) < 1e-6)
     True
     """
@@ -259,7 +275,7 @@ def altmin_complete(
     rank = check_positive_int(rank, "rank", upper=min(n1, n2))
     check_positive_int(max_iter, "max_iter")
     tol = check_nonneg_float(tol, "tol")
-    ridge = check_nonneg_float(ridge, "ridge")
+    ridge = (_ALTMIN_SAFEGUARD, 0.0) if alpha is None else (0.0, check_nonneg_float(alpha, "alpha"))
     xp = tr.xp
     size = rank * tr.n_tube
     check_memory(
@@ -271,7 +287,7 @@ def altmin_complete(
     norm_obs = float(xp.linalg.norm(xp.reshape(M, (-1,))))
     norm_obs = norm_obs if norm_obs > 0 else 1.0
     if init == "svd":
-        tt = t_svd(M * (M.size / n_obs), rank=rank, transform=transform)
+        tt, _ = t_svd(M * (M.size / n_obs), rank=rank, transform=transform)
         s_hat = xp.moveaxis(tr.forward(tt.s), -1, 0)
         U = tr.from_slices(tr.to_slices(tt.U) * xp.asarray(s_hat, tr.slice_dtype)[:, None, :])
         V = tt.V
@@ -308,8 +324,8 @@ def altmin_complete(
 
 def gd_complete(
     X,
-    mask,
     *,
+    mask=None,
     rank=None,
     init_scale=1e-3,
     learning_rate=0.5,
@@ -318,7 +334,7 @@ def gd_complete(
     transform="fft",
     random_state=None,
     callback=None,
-    verbose=False,
+    verbose=0,
 ):
     """Completion by gradient descent on an overparametrised ``U * V^T`` from a small start.
 
@@ -332,7 +348,7 @@ def gd_complete(
     ----------
     X : array of shape (n1, n2, n3, ..., np)
     mask : bool array of X's shape
-        True where X is observed; ``p`` is the observed fraction.
+        True where X is observed (required); ``p`` is the observed fraction.
     rank : int, optional
         Width of the factors; default ``min(n1, n2)`` (overparametrised).
     init_scale : float, default=1e-3
@@ -352,7 +368,7 @@ def gd_complete(
     callback : callable, optional
         ``callback(iteration, U, V)`` after each step with the spatial factors; returning
         ``True`` stops the iterations.
-    verbose : bool, default=False
+    verbose : int, default=0
 
     Returns
     -------
@@ -373,7 +389,7 @@ def gd_complete(
     >>> from tnml.decompositions.tubal import t_product, gd_complete, tubal_rank
     >>> rng = np.random.default_rng(0)
     >>> X = t_product(rng.standard_normal((12, 2, 4)), rng.standard_normal((2, 12, 4)))
-    >>> tt, info = gd_complete(X, rng.random(X.shape) < 0.7, random_state=0)
+    >>> tt, info = gd_complete(X, mask=rng.random(X.shape) < 0.7, random_state=0)
     >>> tubal_rank(tt.to_tensor(), rtol=1e-3)
     2
     """
@@ -423,13 +439,14 @@ def gd_complete(
     return tubal_from_factors(U, V, transform), FitResult(len(errors), errors, converged)
 
 
-def tubal_complete(X, mask, *, solver="admm", rank=None, transform="fft", **params):
+def tubal_complete(X, *, mask=None, solver="admm", rank=None, transform="fft", **params):
     """Low-tubal-rank completion, with the algorithm chosen by ``solver``.
 
     Parameters
     ----------
     X : array of shape (n1, n2, n3, ..., np)
-    mask : bool array of X's shape (True = observed)
+    mask : bool array of X's shape
+        True where X is observed (required).
     solver : {'admm', 'altmin', 'gd'}, default='admm'
         ``'admm'``: TNN minimisation (:func:`tnn_complete`, convex, no rank needed);
         ``'altmin'``: alternating least squares at tubal rank ``rank``
@@ -454,17 +471,16 @@ def tubal_complete(X, mask, *, solver="admm", rank=None, transform="fft", **para
     >>> from tnml.decompositions.tubal import t_product, tubal_complete
     >>> rng = np.random.default_rng(0)
     >>> X = t_product(rng.standard_normal((10, 2, 4)), rng.standard_normal((2, 10, 4)))
-    >>> tt, info = tubal_complete(X, rng.random(X.shape) < 0.6, solver="altmin", rank=2)
+    >>> tt, info = tubal_complete(X, mask=rng.random(X.shape) < 0.6, solver="altmin", rank=2)
     >>> tt.rank
     2
     """
     if solver == "admm":
-        completed, info = tnn_complete(X, mask, transform=transform, **params)
-        return t_svd(completed, rank=rank, transform=transform), info
+        return tnn_complete(X, mask=mask, rank=rank, transform=transform, **params)
     if solver == "altmin":
         if rank is None:
             raise ValueError("solver='altmin' needs rank (the tubal rank of the factors)")
-        return altmin_complete(X, mask, rank, transform=transform, **params)
+        return altmin_complete(X, rank, mask=mask, transform=transform, **params)
     if solver == "gd":
-        return gd_complete(X, mask, rank=rank, transform=transform, **params)
+        return gd_complete(X, mask=mask, rank=rank, transform=transform, **params)
     raise ValueError(f"solver must be one of {_SOLVERS}, got {solver!r}")

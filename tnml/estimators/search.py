@@ -1,4 +1,7 @@
-"""``tnml.StructureSearch``: tensor-network structure search as a scikit-learn estimator."""
+"""``tnml.StructureSearch``: tensor-network structure search as a scikit-learn estimator.
+
+The search itself (encodings, objectives, searchers, the evaluation runner) is
+:mod:`tnml.structure_search`, which re-exports this class."""
 
 import numbers
 import time
@@ -10,14 +13,19 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._validation import check_tensor
 from ..backend import check_random_state, get_namespace, is_numpy
-from .encoding import SearchSpace, canonical_key
-from .objective import Objective, holdout_split
-from .runner import BudgetExhausted, Runner, _evaluate, candidate_seed
-from .searchers import SEARCHERS
+from ..structure_search import (
+    METHODS,
+    SEARCHERS,
+    BudgetExhausted,
+    Objective,
+    Runner,
+    SearchSpace,
+    candidate_seed,
+    canonical_key,
+    holdout_split,
+)
 
 __all__ = ["StructureSearch"]
-
-METHODS = tuple(SEARCHERS)
 
 
 class StructureSearch(BaseEstimator):
@@ -109,7 +117,9 @@ class StructureSearch(BaseEstimator):
         Its fitted network (refitted on every observed entry when some were held out).
     decomposition_ : TensorNetwork
         Same as ``best_network_`` (the name :class:`~tnml.TensorImputer` reads).
-    best_objective_, best_rse_ : float
+    best_objective_ : float
+    reconstruction_error_ : float
+        The best structure's relative error (on the held-out entries when some are missing).
     history_ : list of dict
         One dict per evaluation: ``evaluation``, ``method``, ``stage``, ``structure``,
         ``n_params``, ``compression_ratio``, ``rse``, ``objective``, ``seconds``, ``seed``,
@@ -128,7 +138,7 @@ class StructureSearch(BaseEstimator):
     >>> X = random_network(ring, random_state=0).to_tensor()
     >>> search = tnml.StructureSearch(method="greedy", max_rse=1e-6, max_rank=3,
     ...                               random_state=0).fit(X)
-    >>> bool(search.best_rse_ < 1e-6), search.best_network_.n_params  # the planted ring
+    >>> bool(search.reconstruction_error_ < 1e-6), search.best_network_.n_params  # planted ring
     (True, 48)
     """
 
@@ -335,25 +345,16 @@ class StructureSearch(BaseEstimator):
         network = runner.best_network
         structure = np.asarray(best["structure"])
         if network is None:  # not kept (or restored from a checkpoint): refit, same seed
-            network = _evaluate(
-                data,
-                train,
-                held_out,
-                structure,
-                candidate_seed(seed, best["key"]),
-                None,
-                fit_params,
-                runner._config,
-            )["network"]
+            network = runner.refit(structure, candidate_seed(seed, best["key"]))["network"]
         if not complete:  # the held-out entries only served to choose; fit on all of them
-            network = _evaluate(
-                data, observed, None, structure, best["seed"], network, fit_params, runner._config
-            )["network"]
+            network = runner.refit(structure, best["seed"], network, train=observed, held_out=None)[
+                "network"
+            ]
         self.shape_ = tuple(X.shape)
         self.best_structure_ = structure
         self.best_network_ = self.decomposition_ = network
         self.best_objective_ = float(best["objective"])
-        self.best_rse_ = float(best["rse"])
+        self.reconstruction_error_ = float(best["rse"])
         self.best_key_ = canonical_key(structure)
         self.history_ = runner.history
         self.n_evaluations_ = runner.n_evaluations
@@ -362,25 +363,7 @@ class StructureSearch(BaseEstimator):
         return self
 
     def _searcher_params(self, space):
-        if self.method == "greedy":
-            return {
-                "rank_increment": self.rank_increment,
-                "max_rse": self.max_rse,
-                "candidate_iter": min(self.max_iter, 10),
-            }
-        start = self.start
-        if start == "auto":
-            given = not isinstance(self.graph, str)
-            start = (
-                (space.start_ranks, space.permutation)
-                if given
-                else ("uniform" if self.method == "tnale" else "random")
-            )
-        if self.method == "tnale":
-            return {"radius": self.radius, "init_radius": self.radius + 1, "start": start}
-        if self.method == "tnls":
-            return {"radius": self.radius, "start": start}
-        return {}
+        return SEARCHERS[self.method].params(self.get_params(), space)
 
     def _progress_bar(self):
         if not self.verbose:
