@@ -15,6 +15,7 @@ from tnml.datasets import load_digits_images, load_mnist
 from tnml.decompositions import random_cp, random_tucker
 from tnml.supervised.mps import (
     Environments,
+    MPSTensor,
     feature_map,
     init_mps,
     mps_dmrg_sweep,
@@ -35,15 +36,20 @@ def _random_mps(rng, n_sites=6, bond=3, n_out=2, site=3):
 
 # -- MPS algorithms -----------------------------------------------------------------------------
 def test_dmrg_recovers_an_exact_mps_model(rng):
-    cores, site = _random_mps(rng)
+    # Bonds at their full dimensions (2, 4, 8, 4, 2): every environment subspace is the whole
+    # product space, so unit environments are those of the unit-norm product state and the
+    # model is the plain linear MPS, which DMRG must then match exactly.
+    dims = [1, 2, 4, 8, 4, 2, 1]
+    cores = [rng.standard_normal((dims[k], 2, dims[k + 1])) for k in range(6)]
+    cores[3] = rng.standard_normal((8, 2, 2, 4))
     phi = feature_map(rng.random((400, 6)))
-    Y = mps_predict(cores, site, phi)
-    # Moving the label index (size 2) through a bond of dimension 3 needs bond dimension 6.
-    fitted, label_site = init_mps(phi, 2, 6, Y=Y)
+    weights = np.einsum("iaj,jbk,kcl,ldum,mew,wfz->abcdefuiz", *cores)[..., 0, 0]
+    Y = np.einsum("abcdefu,na,nb,nc,nd,ne,nf->nu", weights, *np.moveaxis(phi, 1, 0))
+    fitted, label_site = init_mps(phi, 2, 16, Y=Y)
     env = None
     for _ in range(3):
         fitted, env = mps_dmrg_sweep(
-            fitted, label_site, phi, Y, env, bond_dim=6, alpha=0.0, n_steps=50
+            fitted, label_site, phi, Y, env, bond_dim=16, alpha=0.0, n_steps=50
         )
     error = np.linalg.norm(mps_predict(fitted, label_site, phi) - Y) / np.linalg.norm(Y)
     assert error < 1e-6
@@ -87,7 +93,7 @@ def test_mps_classifier_on_digits():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert np.array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X[:5]))
     assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 1 and max(clf.bond_dims_) == 6
-    assert clf.cores_[clf.label_site_].shape[2] == 10
+    assert clf.decomposition_.cores[clf.label_site_].shape[2] == 10
 
 
 def test_mps_adam_partial_fit_and_early_stopping(rng):
@@ -111,7 +117,12 @@ def test_mps_regressor_fits_a_product_function(rng):
     X = rng.random((400, 5))
     y = 3 * X[:, 0] * X[:, 1] + X[:, 4]  # multilinear: exact for the map [1, x], bond dim 2
     reg = tnml.MPSRegressor(
-        bond_dim=4, feature_map="poly", max_iter=3, alpha=1e-10, n_local_steps=20
+        bond_dim=4,
+        feature_map="poly",
+        normalize=False,
+        max_iter=3,
+        alpha=1e-10,
+        n_local_steps=20,
     ).fit(X[:300], y[:300])
     assert reg.score(X[300:], y[300:]) > 0.999
     multi = tnml.MPSRegressor(bond_dim=4).fit(X, np.c_[y, -y])
@@ -312,3 +323,130 @@ def test_load_digits_images():
     images, target = load_digits_images()
     assert images.shape == (1797, 8, 8) and target.shape == (1797,)
     np.testing.assert_array_equal(images.reshape(1797, -1), load_digits().data)
+
+
+# -- MPS at the paper's scale (issue 16) --------------------------------------------------------
+def _template_images(n, n_sites=196, n_classes=5, seed=0):
+    """Sparse "ink" images of ``n_classes`` random templates, each sample showing 40% of its
+    template's ink plus stray ink: every sample's product state differs all along the chain,
+    which made the environments of the old (unnormalised) model vanish."""
+    rng = np.random.default_rng(seed)
+    templates = (rng.random((n_classes, n_sites)) < 0.3).astype(float)
+    y = rng.integers(0, n_classes, n)
+    X = templates[y] * (rng.random((n, n_sites)) < 0.4) * rng.uniform(0.5, 1.0, (n, n_sites))
+    X += 0.3 * rng.random((n, n_sites)) * (rng.random((n, n_sites)) < 0.3)
+    return X, y
+
+
+@pytest.mark.parametrize("solver", ["dmrg", "adam"])
+def test_mps_classifier_learns_a_196_site_chain(solver):
+    # The code before the unit environments reached 66% test accuracy here (DMRG defaults).
+    X, y = _template_images(300)
+    params = {"solver": "adam", "max_iter": 10} if solver == "adam" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Adam's ConvergenceWarning; stray-ink ranges
+        clf = tnml.MPSClassifier(random_state=0, **params).fit(X[:200], y[:200])
+        assert clf.score(X[200:], y[200:]) >= 0.95
+
+
+def test_mps_regressor_learns_a_196_site_chain():
+    X, y = _template_images(300)
+    target = y.astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg = tnml.MPSRegressor(random_state=0).fit(X[:200], target[:200])
+        assert reg.score(X[200:], target[200:]) >= 0.9
+
+
+@pytest.mark.parametrize("n_features", [1000, pytest.param(3000, marks=pytest.mark.slow)])
+def test_mps_wide_inputs_learn(n_features):
+    # Formerly a ZeroDivisionError in the conjugate-gradient step (1000-2000 features) or a
+    # constant model (every probability 0.5 at 3000).
+    rng = np.random.default_rng(0)
+    X = rng.random((100, n_features))
+    signal = X[:, 0] + X[:, n_features // 2]
+    clf = tnml.MPSClassifier(bond_dim=4, max_iter=1).fit(X, (signal > 1).astype(int))
+    assert np.ptp(clf.predict_proba(X)[:, 1]) > 0.1
+    assert clf.score(X, (signal > 1).astype(int)) > 0.65
+    reg = tnml.MPSRegressor(bond_dim=4, max_iter=1).fit(X, signal)
+    assert reg.score(X, signal) > 0.3
+
+
+def test_environments_stay_unit_along_a_784_site_sweep(rng):
+    X, _ = _template_images(40, n_sites=784)
+    phi = testing.asarray(feature_map(X))
+    Y = testing.asarray(np.eye(2)[rng.integers(0, 2, 40)])
+    cores, site = init_mps(phi, 2, 8, Y=Y)
+    cores, env = mps_dmrg_sweep(cores, site, phi, Y, bond_dim=8)
+    assert isinstance(env.left[site], testing.HostGuardArray)
+    for k in range(1, site + 1):
+        norms = np.linalg.norm(tnml.backend.to_numpy(env.left[k]), axis=1)
+        np.testing.assert_allclose(norms, 1.0, rtol=1e-10)
+        assert np.all(np.isfinite(tnml.backend.to_numpy(env.left_log[k])))
+    # the plain model's scales: shrinking along the chain, but finite (no underflow to 0)
+    assert np.all(np.isfinite(tnml.backend.to_numpy(env.left_log[site])))
+    assert float(np.max(tnml.backend.to_numpy(env.left_log[site]))) < 0
+    f = tnml.backend.to_numpy(mps_predict(cores, site, phi))
+    assert np.all(np.isfinite(f)) and np.std(f) > 1e-3
+
+
+def test_mps_memory_budget_is_checked_before_allocating():
+    X = np.zeros((2000, 500))
+    y = np.arange(2000) % 2
+    with tnml.config_context(max_memory="20MB"):
+        with pytest.raises(tnml.MemoryBudgetError, match="MPSClassifier"):
+            tnml.MPSClassifier(bond_dim=64).fit(X, y)
+
+
+def test_mps_float32_fit_then_float64_predict_does_not_warn(rng):
+    X = rng.random((80, 6)) * 1000 + 5000
+    y = np.arange(80) % 2
+    clf = tnml.MPSClassifier(bond_dim=3, max_iter=1).fit(X.astype(np.float32), y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.predict(X)
+    with pytest.warns(UserWarning, match="outside the range"):
+        clf.predict(X + 1000)
+
+
+def test_mps_fitted_model_is_a_format(rng):
+    X, y = rng.random((60, 5)), np.arange(60) % 3
+    clf = tnml.MPSClassifier(bond_dim=3, max_iter=1).fit(X, y)
+    model = clf.decomposition_
+    assert isinstance(model, MPSTensor) and model.label_site == clf.label_site_
+    assert model.shape[model.label_site + 1] == 3 and len(model.shape) == 6
+    W = model.to_tensor()
+    assert float(model.norm()) == pytest.approx(np.linalg.norm(W))
+    index = np.array([[1, 0, 1, 2, 0, 1]])
+    np.testing.assert_allclose(model.entries(index), W[tuple(index[0])])
+    assert model.n_params == sum(core.size for core in model.cores)
+
+
+@pytest.mark.filterwarnings("ignore:X has features outside the range seen in fit")
+def test_mps_validation_scores_are_scores():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:400], y[:400]
+    clf = tnml.MPSClassifier(bond_dim=6, early_stopping=True, max_iter=3, random_state=0)
+    clf.fit(X, y)
+    assert all(0 <= s <= 1 for s in clf.validation_scores_)
+    assert max(clf.validation_scores_) > 0.8  # accuracies, no longer negative losses
+    reg = tnml.MPSRegressor(bond_dim=4, early_stopping=True, max_iter=3, random_state=0)
+    reg.fit(X, y.astype(float))
+    assert all(s <= 1 for s in reg.validation_scores_) and max(reg.validation_scores_) > 0  # R^2
+
+
+def test_identity_start_fits_its_label_core(rng):
+    phi = feature_map(rng.random((50, 12)))
+    Y = np.eye(3)[rng.integers(0, 3, 50)]
+    cores, site = init_mps(phi, 3, 4, Y=Y, start="identity", random_state=0)
+    assert cores[site].shape[2] == 3 and np.abs(mps_predict(cores, site, phi)).max() > 0.1
+
+
+@pytest.mark.filterwarnings("ignore:X has features outside the range seen in fit")
+def test_mps_cutoff_adapts_the_bond_dimensions():
+    X, y = load_digits(return_X_y=True)
+    full = tnml.MPSClassifier(bond_dim=12, max_iter=1).fit(X[:300], y[:300])
+    cut = tnml.MPSClassifier(bond_dim=12, max_iter=1, cutoff=1e-3).fit(X[:300], y[:300])
+    assert max(full.bond_dims_) == 12
+    assert sum(cut.bond_dims_) < sum(full.bond_dims_)
+    assert cut.decomposition_.n_params < full.decomposition_.n_params

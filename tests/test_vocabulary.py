@@ -22,8 +22,8 @@ OLD_PARAMETERS = {
     "max_rank": "rank (max_rank only beside rank='auto')",
 }
 OLD_ATTRIBUTES = ("best_rse_", "train_error_", "weights_", "shape_")
-# Estimators whose parameters other engineers own for now (MPS: issue 16, imputer: issue 17).
-PENDING = {"MPSClassifier", "MPSRegressor", "TensorImputer"}
+# Estimators whose parameters other engineers own for now (imputer: issue 17).
+PENDING = {"TensorImputer"}
 
 ESTIMATORS = [
     obj

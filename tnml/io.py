@@ -31,11 +31,13 @@ _MANIFEST = "__manifest__"
 def _formats():
     """Format classes a file may name."""
     from . import decompositions
+    from .supervised import mps
 
     return {
         name: obj
-        for name in decompositions.__all__
-        if isinstance(obj := getattr(decompositions, name), type)
+        for module in (decompositions, mps)
+        for name in module.__all__
+        if isinstance(obj := getattr(module, name), type)
         and issubclass(obj, decompositions.FactorizedTensor)
     }
 

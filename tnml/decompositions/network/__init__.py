@@ -27,7 +27,7 @@ reference instances), :mod:`.als` (fit plans and memory, :func:`network_als`) an
 :mod:`.adam` (:func:`network_adam`).
 """
 
-from .adam import network_adam
+from .adam import adam_update, network_adam
 from .als import network_als, network_memory
 from .format import TensorNetwork, load_network_instance, pad_network, random_network
 from .structure import (
@@ -39,6 +39,7 @@ from .structure import (
 
 __all__ = [
     "TensorNetwork",
+    "adam_update",
     "check_adjacency",
     "check_permutation",
     "fully_connected_adjacency",

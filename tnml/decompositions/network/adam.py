@@ -20,6 +20,22 @@ from .structure import _PATH
 
 
 # -- Adam -----------------------------------------------------------------------------------------
+def adam_update(params, grads, first, second, step_size, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One Adam update (Kingma & Ba) of every array of ``params``, in place of the lists.
+
+    ``first`` and ``second`` are the moment estimates (lists like ``params``, updated in
+    place); ``step_size`` already carries the bias correction
+    ``learning_rate * sqrt(1 - beta2^t) / (1 - beta1^t)``. Shared by :func:`network_adam` and
+    the MPS models' Adam solver.
+    """
+    xp = get_namespace(*params)
+    for k, grad in enumerate(grads):
+        first[k] = beta1 * first[k] + (1 - beta1) * grad
+        second[k] = beta2 * second[k] + (1 - beta2) * grad * grad
+        params[k] = params[k] - step_size * first[k] / (xp.sqrt(second[k]) + eps)
+    return params
+
+
 def network_adam(
     X,
     adjacency,
@@ -130,10 +146,7 @@ def network_adam(
             grads = [
                 gradients[k](residual, *[cores[q] for q in others[k]]) for k in range(graph.n_cores)
             ]
-            for k, grad in enumerate(grads):
-                first[k] = beta1 * first[k] + (1 - beta1) * grad
-                second[k] = beta2 * second[k] + (1 - beta2) * grad * grad
-                cores[k] = cores[k] - alpha * first[k] / (xp.sqrt(second[k]) + eps)
+            adam_update(cores, grads, first, second, alpha, beta1, beta2, eps)
         residual = full(*cores) - X
         if weight is not None:
             residual = residual * weight
