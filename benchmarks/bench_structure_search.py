@@ -4,7 +4,8 @@ issue.
 (a) ``tnale_tr_order6.npz`` (the TnALE/TNLS demo; order 6, ring with permuted modes, 126
     parameters for 729 entries, compression ratio 0.1728): evaluations and seconds until a
     structure with RSE <= 1e-4 and no more parameters than the ground truth (ratio <= 0.1728)
-    is found. Target for tnale: <= 300 evaluations and <= 120 s (``--n-jobs 2``).
+    is found. Target for tnale on the ring, and for ``StructureSearch()``'s defaults (told
+    nothing of the topology: graph 'full'): <= 300 evaluations and <= 120 s (``--n-jobs 2``).
 (b) The greedy paper's synthetic targets: order-5 tensors, every mode of size 7, from random
     cores with TT ranks [2,3,6,5], TR ranks [2,3,4,5,5], Tucker ranks [2,3,4,3,2] (one internal
     core) and the "triangle" network [5,2,5,2,2] (bonds 0-1:5, 1-2:2, 2-3:5, 1-4:2, 2-4:2, as
@@ -15,6 +16,9 @@ issue.
     defaults: on this complete data it first fits the cheapest spanning tree priced by
     singular values, then grows, prunes and exchanges bonds.
 (c) ALS against the reference protocol (Adam): ``bench_network_fit.py``, run from here.
+(cost) Kept networks, process memory and checkpoint size every 100 evaluations of a
+    ``--cost-evaluations`` long tnale search (full graph, order-6 ring): the kept networks stay
+    bounded (the best, the latest batch and ``KEPT_NETWORKS`` recent ones).
 (d) The four images ``tnale_image_{A..D}.npz`` (order 8, lambda = 5): the best objective and
     compression ratio found by the search (TnALE with its defaults: ring template started
     from the best uniform ring its rank scan finds, bond ranks <= 16 and the mode placement
@@ -101,12 +105,13 @@ def part_a(path, methods, n_jobs, seed):
     ok = True
     for method in methods:
         # greedy grows ranks on the fully connected graph; the others move on the ring with
-        # the permutation, as the reference TnALE/TNLS runs do.
-        graph = "full" if method == "greedy" else "ring"
+        # the permutation, as the reference TnALE/TNLS runs do; 'defaults' is told nothing of
+        # the topology (default method, graph 'full').
+        graph = {"greedy": "full", "defaults": "full"}.get(method, "ring")
+        kwargs = {} if method == "defaults" else {"method": method, "graph": graph}
         start = time.perf_counter()
         search = tnml.StructureSearch(
-            method,
-            graph=graph,
+            **kwargs,
             max_rank=7,
             rse_weight=200,
             max_rse=1e-4,
@@ -124,9 +129,9 @@ def part_a(path, methods, n_jobs, seed):
             f"{total:>8.1f} {search.best_network_.n_params:>11} "
             f"{search.reconstruction_error_:>9.1e}"
         )
-        if method == "tnale":
+        if method in ("tnale", "defaults"):
             met = hit is not None and hit["evaluation"] <= 300 and hit["elapsed"] <= 120
-            print(f"   target tnale <= 300 evaluations, <= 120 s: {'met' if met else 'MISSED'}")
+            print(f"   target {method} <= 300 evaluations, <= 120 s: {'met' if met else 'MISSED'}")
             ok &= met
     return ok
 
@@ -311,6 +316,68 @@ def part_d(paths, n_jobs, image_time, seed):
     return ok
 
 
+def _rss_mb():
+    try:
+        with open("/proc/self/statm") as stream:
+            return int(stream.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # not Linux
+        return float("nan")
+
+
+def part_cost(n_evaluations, n_jobs, seed):
+    """Memory and checkpoint size along a long search: tnale on the full graph of an order-6
+    ring (3^6), restarted until ``n_evaluations`` fits, a checkpoint written after each batch."""
+    import tempfile
+
+    from tnml.structure_search import Objective, Runner, SearchSpace, tnale
+    from tnml.structure_search.runner import BudgetExhausted
+
+    X = random_network(
+        np.asarray(ring_adjacency((3,) * 6, [2, 3, 2, 3, 2, 3])), random_state=seed
+    ).to_tensor()
+    X = X + 1e-3 * np.random.default_rng(seed).standard_normal(X.shape)
+    print(
+        f"\n(cost) tnale on the full graph of a 3^6 ring, {n_evaluations} evaluations, "
+        f"n_jobs={n_jobs}: kept networks, process memory and checkpoint size"
+    )
+    print(f"{'evals':>6} {'kept nets':>9} {'RSS MB':>7} {'checkpoint KB':>13} {'elapsed s':>9}")
+    rows, marks = [], iter(range(100, n_evaluations + 1, 100))
+    mark = [next(marks)]
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = os.path.join(folder, "search.npz")
+
+        def progress(runner):
+            if runner.n_evaluations >= mark[0]:
+                size = os.path.getsize(checkpoint) / 1024
+                rows.append((runner.n_evaluations, len(runner.networks), _rss_mb(), size))
+                print(
+                    f"{rows[-1][0]:>6} {rows[-1][1]:>9} {rows[-1][2]:>7.0f} {size:>13.0f} "
+                    f"{runner.elapsed:>9.1f}"
+                )
+                mark[0] = next(marks, n_evaluations + 1)
+
+        runner = Runner(
+            X,
+            None,
+            None,
+            Objective(),
+            method="tnale",
+            fit_params={"max_iter": 50, "n_init": 1, "tol": 1e-7},
+            seed=seed,
+            n_jobs=n_jobs,
+            max_evaluations=n_evaluations,
+            checkpoint=checkpoint,
+            progress=progress,
+        )
+        space = SearchSpace(X.shape, "full", max_rank=4)
+        try:
+            with runner:
+                tnale(runner, space, np.random.RandomState(seed), n_restarts=10**6, start="ring")
+        except BudgetExhausted:
+            pass
+    return True
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -319,14 +386,17 @@ def main(argv=None):
         help="folder of the reference .npz instances",
     )
     parser.add_argument(
-        "--parts", nargs="+", choices=("a", "b", "c", "d"), default=["a", "b", "c", "d"]
+        "--parts",
+        nargs="+",
+        choices=("a", "b", "c", "d", "cost"),
+        default=["a", "b", "c", "d", "cost"],
     )
     parser.add_argument(
         "--methods",
         nargs="+",
-        choices=tnml.structure_search.METHODS,
-        default=["tnale", "tnls", "greedy", "random"],
-        help="for part (a)",
+        choices=("defaults",) + tnml.structure_search.METHODS,
+        default=["defaults", "tnale", "tnls", "greedy", "random"],
+        help="for part (a); 'defaults': StructureSearch's default method and graph ('full')",
     )
     parser.add_argument("--seeds", type=int, default=10, help="seeds per target in (b)")
     parser.add_argument(
@@ -336,6 +406,9 @@ def main(argv=None):
         "--images", nargs="+", choices=tuple("ABCD"), default=list("ABCD"), help="for part (d)"
     )
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument(
+        "--cost-evaluations", type=int, default=1000, help="length of the search of (cost)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", action="store_true", help="a line per run in (b)")
     parser.add_argument(
@@ -361,6 +434,8 @@ def main(argv=None):
         ok &= part_b(args.seeds, args.n_jobs, args.verbose, not args.no_random, args.targets)
     if "c" in args.parts:
         ok &= part_c(demo if os.path.exists(demo) else None)
+    if "cost" in args.parts:
+        ok &= part_cost(args.cost_evaluations, args.n_jobs, args.seed)
     if "d" in args.parts:
         images = [os.path.join(args.reference, f"tnale_image_{c}.npz") for c in args.images]
         images = [p for p in images if os.path.exists(p)]

@@ -223,6 +223,39 @@ def test_adam_reduces_the_error_and_als_is_faster():
 
 
 # -- memory and bad input -------------------------------------------------------------------------
+@pytest.mark.parametrize("order", [8, 10])
+def test_fully_connected_fits_plan_memory_near_the_data(order):
+    # Rank 2 on every bond of a 4^order tensor: the environment blocks held for reuse along a
+    # sweep planned 978 MB at order 8 (2 TB at order 10); sliced environments keep the peak
+    # within a small factor of the data (0.5 MB, 8 MB) and the cap's 32 MB floor.
+    A = fully_connected_adjacency((4,) * order, 2)
+    data = 8 * 4**order
+    assert network_memory(A, None, (4,) * order) <= max(20 * data, 40 * 2**20)
+
+
+def test_sliced_environments_and_expected_norm_start_fit_as_the_whole_ones(monkeypatch):
+    # A fully connected network with an internal core, fitted once with whole environments
+    # reused along the sweep, once with every environment sliced and the random start scaled
+    # by its expected norm (as when the doubled network is too large): ALS is invariant to
+    # the start's scale, so the errors agree to round-off.
+    from tnml.decompositions.network import als
+
+    A = fully_connected_adjacency((4, 4, 4, 4, 1), 2)
+    A[4, 4] = 0
+    X = random_network(A, random_state=0).to_tensor()
+    X = X + 0.01 * np.random.default_rng(0).standard_normal(X.shape)
+    whole = network_als(X, A, max_iter=5, tol=0, random_state=1)[1].errors
+    als._plan.cache_clear()
+    monkeypatch.setattr(als, "_WORKING_FLOOR", 1)
+    monkeypatch.setattr(als, "_WORKING_FACTOR", 1)
+    monkeypatch.setattr(als, "_SMALL_ENVIRONMENT", 1)
+    plan = als._plan(als.check_adjacency(A), (0, 1, 2, 3), 8)
+    assert all(plan.sliced) and not plan.reuse
+    sliced = network_als(X, A, max_iter=5, tol=0, random_state=1)[1].errors
+    als._plan.cache_clear()
+    np.testing.assert_allclose(sliced, whole, rtol=1e-9)
+
+
 def test_memory_budget_refuses_before_allocating(monkeypatch):
     A = fully_connected_adjacency((4,) * 5, 6)
     need = network_memory(A, None, (4,) * 5)

@@ -14,11 +14,12 @@ import pytest
 
 import tnml
 from tnml import testing
-from tnml.decompositions import random_network
+from tnml.decompositions import random_network, ring_adjacency
 from tnml.structure_search import (
     Objective,
     Runner,
     SearchSpace,
+    cache_key,
     canonical_key,
     n_params,
     to_data_order,
@@ -118,6 +119,19 @@ def test_tnale_starts_from_the_best_uniform_ring_and_only_improves_on_it():
     assert search.reconstruction_error_ < 1e-4
 
 
+def test_defaults_find_a_permuted_ring_from_the_full_graph():
+    # StructureSearch() searches the full graph with tnale; sweeps over its edges from the
+    # best uniform full network stopped at 132 parameters and RSE 1.4e-2 here. The default
+    # start first searches the rings inside the full graph (placement searched), then
+    # sweeps the full graph's edges from the best one.
+    A = ring_adjacency((3,) * 5, [2, 3, 2, 2, 3])
+    permutation = [0, 2, 4, 1, 3]
+    X = _planted(A, permutation)
+    search = tnml.StructureSearch(max_rank=3, max_evaluations=80, random_state=0).fit(X)
+    assert canonical_key(search.best_structure_) == canonical_key(to_data_order(A, permutation))
+    assert search.reconstruction_error_ < 1e-4
+
+
 def test_start_option_chooses_where_the_local_searches_begin():
     X = _planted(RING, RING_PERMUTATION)
     kwargs = dict(graph="ring", max_rank=4, max_evaluations=3, random_state=0)
@@ -132,7 +146,7 @@ def test_start_option_chooses_where_the_local_searches_begin():
     # 'auto' with a matrix starts from its ranks, and 'uniform' overrides them
     matrix = [[3, 3, 0, 1], [3, 3, 2, 0], [0, 2, 3, 2], [1, 0, 2, 3]]
     given = tnml.StructureSearch("tnale", **{**kwargs, "graph": matrix}).fit(X).history_[0]
-    assert given["key"] == "fit|" + canonical_key(to_data_order(matrix))
+    assert given["key"] == cache_key(to_data_order(matrix))
     scanned = tnml.StructureSearch("tnale", start="uniform", **{**kwargs, "graph": matrix})
     assert _bond_ranks(scanned.fit(X).history_[0]["structure"]) == []
 
@@ -197,6 +211,66 @@ def test_isomorphic_candidates_are_scored_once():
     assert runner.n_evaluations == 1 and runner.n_cache_hits == 3
 
 
+def test_differently_fitted_requests_of_one_structure_get_their_own_answers():
+    # The cache key holds the fit settings and the start: a one-sweep refit and a full one of
+    # the same structure (greedy's stepping stone and precise refit share the stage) are two
+    # questions, and a warm start from a fitted network is a third.
+    X = _planted()
+    runner = Runner(X, None, None, Objective(), method="test", fit_params={"max_iter": 200}, seed=0)
+    short, full = runner.evaluate(
+        [
+            {"structure": RING, "stage": "refit", "keep": True, "fit_params": {"max_iter": 1}},
+            {"structure": RING, "stage": "refit", "keep": True, "fit_params": {"max_iter": 200}},
+        ]
+    )
+    assert runner.n_evaluations == 2 and short["key"] != full["key"]
+    assert short["rse"] > 100 * full["rse"]
+    (warm,) = runner.evaluate([{"structure": RING, "stage": "refit", "warm_from": short}])
+    assert runner.n_evaluations == 3 and warm["start"] == "warm" and warm["parent"] == 1
+    # asked again, each is answered from the cache
+    again = runner.evaluate(
+        [
+            {"structure": RING, "stage": "refit", "fit_params": {"max_iter": 1}},
+            {"structure": RING, "stage": "refit", "warm_from": short},
+        ]
+    )
+    assert again == [short, warm] and runner.n_evaluations == 3
+
+
+def test_tnale_warm_starts_never_score_worse_than_their_centre():
+    # The uniform scan fits ring ranks 1, 2, 4, 3 from random starts first; tnale's sweeps
+    # then ask for larger ranks warm-started from the centre: each is its own evaluation
+    # (before, the scan's random-start record answered for it) and, padded from the centre's
+    # network, ends no worse than the centre.
+    X = _planted(RING) + 0.05 * np.random.default_rng(0).standard_normal((3,) * 4)
+    search = tnml.StructureSearch(
+        "tnale", graph="ring", max_rank=3, max_evaluations=40, random_state=0
+    ).fit(X)
+    by_evaluation = {h["evaluation"]: h for h in search.history_}
+    warm = [h for h in search.history_ if h["start"] == "warm"]
+    assert warm
+    for record in warm:
+        assert record["rse"] <= by_evaluation[record["parent"]]["rse"] * (1 + 1e-6) + 1e-9
+        assert record["n_params"] > by_evaluation[record["parent"]]["n_params"]
+
+
+def test_runner_keeps_only_the_networks_that_can_serve_as_warm_starts(monkeypatch):
+    from tnml.structure_search import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "KEPT_NETWORKS", 3)
+    X = _planted()
+    space = SearchSpace(X.shape, "ring", max_rank=3)
+    runner = Runner(X, None, None, Objective(), method="test", fit_params={"max_iter": 5}, seed=0)
+    structures = [space.structure(np.add(ranks, 1)) for ranks in np.ndindex(3, 3, 3, 1)]
+    for structure in structures[:10]:
+        (record,) = runner.evaluate([{"structure": structure, "keep": True}])
+        assert runner.can_warm_start(record)
+        assert len(runner.networks) <= 4 and runner.best["evaluation"] in runner.networks
+    batch = runner.evaluate([{"structure": s, "keep": True} for s in structures[10:16]])
+    assert all(runner.can_warm_start(r) for r in batch)  # the latest batch is kept whole
+    assert len(runner.networks) <= 7
+
+
 def test_internal_cores_are_relabelled_in_the_canonical_form():
     # Tucker-like: two data cores on two internal cores, internal cores listed both ways
     a = [[2, 0, 3, 1], [0, 2, 1, 3], [3, 1, 0, 2], [1, 3, 2, 0]]
@@ -232,6 +306,34 @@ def test_parallel_and_serial_searches_are_identical():
     )
 
 
+def test_one_pool_per_search_hands_large_data_once_and_gives_the_serial_result():
+    # Inside `with runner:` one joblib pool serves every batch, and data over 1 MB is
+    # memory-mapped to its workers once (read-only there): same records as a serial runner.
+    space = SearchSpace((8,) * 6, "ring", max_rank=2)
+    X = random_network(space.structure([2] * 6), random_state=0).to_tensor()
+    assert X.nbytes > 2**20
+    results = []
+    for n_jobs in (1, 2):
+        runner = Runner(
+            X, None, None, Objective(), method="test", fit_params={"max_iter": 3}, seed=0,
+            n_jobs=n_jobs,
+        )  # fmt: skip
+        with runner:
+            first = runner.evaluate(
+                [
+                    {"structure": space.structure([1] * 6), "keep": True},
+                    {"structure": space.structure([2] * 6)},
+                ]
+            )
+            parallel = runner._parallel
+            second = runner.evaluate(
+                [{"structure": space.structure([2, 1] * 3), "warm_from": first[0]}]
+            )
+            assert runner._parallel is parallel
+        results.append([r["rse"] for r in first + second])
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-12)
+
+
 def test_dask_cluster_gives_the_serial_result():
     distributed = pytest.importorskip("dask.distributed")
     import joblib
@@ -262,7 +364,7 @@ def test_dask_cluster_gives_the_serial_result():
 # -- checkpoint and resume -----------------------------------------------------------------
 _RESUME_SCRIPT = textwrap.dedent("""
     import sys, numpy as np, tnml
-    from tnml.decompositions import random_network
+    from tnml.decompositions import random_network, ring_adjacency
     X = random_network({ring}, random_state=0).to_tensor()
     search = tnml.StructureSearch("tnls", graph="ring", max_rank=3, max_evaluations=30,
                                   max_iter=40, random_state=1, checkpoint=sys.argv[1],
@@ -326,6 +428,26 @@ def test_resume_continues_in_process_and_reports_the_same_best(tmp_path):
     ).fit(X)
     assert [h["key"] for h in more.history_] == [h["key"] for h in uninterrupted.history_]
     assert canonical_key(more.best_structure_) == canonical_key(uninterrupted.best_structure_)
+
+
+def test_resume_with_networks_dropped_makes_the_uninterrupted_decisions(tmp_path, monkeypatch):
+    # Greedy warm-starts every step from kept networks; with only two kept besides the best
+    # and the latest batch, most are dropped before the checkpoint is written. The replay
+    # knows which were kept at each step (warm starts are part of the cache key), so the
+    # resumed search asks the same questions as the uninterrupted one.
+    from tnml.structure_search import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "KEPT_NETWORKS", 2)
+    X = _planted()
+    checkpoint = str(tmp_path / "search.npz")
+    kwargs = dict(max_rank=3, max_rse=1e-6, random_state=0)
+    tnml.StructureSearch("greedy", max_evaluations=25, checkpoint=checkpoint, **kwargs).fit(X)
+    resumed = tnml.StructureSearch(
+        "greedy", max_evaluations=45, checkpoint=checkpoint, resume=True, **kwargs
+    ).fit(X)
+    uninterrupted = tnml.StructureSearch("greedy", max_evaluations=45, **kwargs).fit(X)
+    assert [h["key"] for h in resumed.history_] == [h["key"] for h in uninterrupted.history_]
+    assert any(h["start"] != "random" for h in resumed.history_[25:])
 
 
 def test_tnale_resumed_mid_scan_makes_the_uninterrupted_decisions(tmp_path):

@@ -20,7 +20,6 @@ from ..structure_search import (
     Objective,
     Runner,
     SearchSpace,
-    candidate_seed,
     canonical_key,
     holdout_split,
 )
@@ -66,16 +65,21 @@ class StructureSearch(BaseEstimator):
     search_permutation : 'auto' or bool, default='auto'
         Whether modes may move between cores; 'auto': unless the graph is fully connected
         (where every placement is equivalent).
-    start : {'auto', 'uniform', 'random'}, default='auto'
+    start : {'auto', 'uniform', 'random', 'ring'}, default='auto'
         Where 'tnale' and 'tnls' begin. 'uniform': the best structure with every bond rank
         equal (at ``permutation``), found by scanning the uniform rank over ``[1,
         max_rank]`` by doubling then bisection (about ``2 log2(max_rank)`` fits); the
         search then only improves on it, so it is never worse than the plain tensor ring
-        (``graph='ring'``) or train (``'chain'``) of the best single rank. 'random': random
-        ranks and, when searched, a random placement (the reference implementations'
-        start). 'auto': the ranks of ``graph`` when it is a matrix, else 'uniform' for
-        'tnale' and 'random' for 'tnls' (local sampling stops after a few idle rounds, and
-        from the uniform ring it often stops there before it finds the placement).
+        (``graph='ring'``) or train (``'chain'``) of the best single rank. 'ring' ('tnale'
+        on ``graph='full'``): tnale first searches the rings inside the full graph (their
+        ranks and mode placement, from the best uniform ring), then sweeps every edge of the
+        full graph from the best ring or chain found: never worse than the plain TR/TT it
+        reaches, and it finds a permuted ring that sweeps from the uniform full graph miss.
+        'random': random ranks and, when searched, a random placement (the reference
+        implementations' start). 'auto': the ranks of ``graph`` when it is a matrix, else
+        for 'tnale' 'ring' on the full graph and 'uniform' on a ring or chain, and 'random'
+        for 'tnls' (local sampling stops after a few idle rounds, and from the uniform ring
+        it often stops there before it finds the placement).
     max_rank : int, default=8
         Largest bond rank tried.
     rank_increment : int, default=1
@@ -123,10 +127,13 @@ class StructureSearch(BaseEstimator):
     history_ : list of dict
         One dict per evaluation: ``evaluation``, ``method``, ``stage``, ``structure``,
         ``n_params``, ``compression_ratio``, ``rse``, ``objective``, ``seconds``, ``seed``,
-        ``status`` ('ok' or 'skipped_memory'). ``pandas.DataFrame(history_)`` is a table.
+        ``start`` ('random', 'warm' or 'random+warm'; a warm start also gives ``parent``, the
+        evaluation it started from), ``key`` (the cache key), ``status`` ('ok' or
+        'skipped_memory'). ``pandas.DataFrame(history_)`` is a table.
     n_evaluations_ : int
     n_cache_hits_ : int
-        Candidates answered from the cache (isomorphic to one fitted before).
+        Candidates answered from the cache (the same question as one fitted before: an
+        isomorphic structure, with the same stage, fit settings and start).
     shape_ : tuple of int
 
     Examples
@@ -150,7 +157,7 @@ class StructureSearch(BaseEstimator):
         "graph": [StrOptions({"full", "ring", "chain"}), "array-like"],
         "permutation": ["array-like", None],
         "search_permutation": ["boolean", StrOptions({"auto"})],
-        "start": [StrOptions({"auto", "uniform", "random"})],
+        "start": [StrOptions({"auto", "uniform", "random", "ring"})],
         "max_rank": [Interval(numbers.Integral, 1, None, closed="left")],
         "rank_increment": [Interval(numbers.Integral, 1, None, closed="left")],
         "radius": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -328,9 +335,10 @@ class StructureSearch(BaseEstimator):
         )
         start = time.perf_counter()
         try:
-            SEARCHERS[self.method](
-                runner, space, np.random.RandomState(seed), **self._searcher_params(space)
-            )
+            with runner:  # one worker pool for the whole search
+                SEARCHERS[self.method](
+                    runner, space, np.random.RandomState(seed), **self._searcher_params(space)
+                )
         except BudgetExhausted:
             pass
         finally:
@@ -345,7 +353,7 @@ class StructureSearch(BaseEstimator):
         network = runner.best_network
         structure = np.asarray(best["structure"])
         if network is None:  # not kept (or restored from a checkpoint): refit, same seed
-            network = runner.refit(structure, candidate_seed(seed, best["key"]))["network"]
+            network = runner.refit(structure, best["seed"])["network"]
         if not complete:  # the held-out entries only served to choose; fit on all of them
             network = runner.refit(structure, best["seed"], network, train=observed, held_out=None)[
                 "network"

@@ -2,12 +2,19 @@
 
 A searcher hands the :class:`Runner` batches of candidate structures. The runner
 
-- scores each distinct structure once: the cache is keyed by the canonical form of the
-  structure (:func:`~tnml.structure_search.encoding.canonical_key`) and the fitting stage, so
-  isomorphic candidates share one evaluation;
+- scores each distinct question once: the cache is keyed by everything that changes the
+  answer (:func:`cache_key`): the fitting stage, the canonical form of the structure
+  (:func:`~tnml.structure_search.encoding.canonical_key`, so isomorphic candidates share one
+  evaluation), the fit settings a candidate overrides, and its starts (random, or warm from
+  which earlier evaluation);
 - fits the rest through :class:`joblib.Parallel` with ``n_jobs`` workers, so that
-  ``with joblib.parallel_config(backend="dask"):`` runs them on a Dask cluster unchanged;
-- gives every candidate a seed derived from the search's seed and the candidate's canonical
+  ``with joblib.parallel_config(backend="dask"):`` runs them on a Dask cluster unchanged; used
+  as a context manager (``with runner:``), one pool serves the whole search, and NumPy data is
+  handed to its workers once (memory-mapped) instead of with every batch;
+- keeps the fitted networks that can still serve as warm starts, not all of them: the best
+  one, those of the latest batch, and the ``KEPT_NETWORKS`` most recently kept or used others
+  (a searcher warm-starts from its current network or the batch it just scored);
+- gives every candidate a seed derived from the search's seed, its stage and its canonical
   form, so a candidate's result does not depend on the order, the worker or the batch it ran
   in: parallel and serial searches are identical;
 - records every evaluation (structure, parameters, RSE, objective, seconds, seed, status;
@@ -33,9 +40,11 @@ from ..backend import to_numpy
 from ..metrics import rse
 from .encoding import canonical_key, n_params
 
-__all__ = ["Runner", "BudgetExhausted", "candidate_seed"]
+__all__ = ["Runner", "BudgetExhausted", "cache_key", "candidate_seed"]
 
 _FORMAT = "tnml-structure-search-checkpoint-1"
+# Fitted networks kept for warm starts besides the best one and the latest batch's.
+KEPT_NETWORKS = 64
 
 
 class BudgetExhausted(Exception):
@@ -52,6 +61,31 @@ def candidate_seed(seed, key):
     """
     digest = hashlib.sha256(f"{seed}|{key}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def cache_key(structure, *, stage="fit", fit_params=None, starts=("random",), parent=None):
+    """The runner's cache key of a candidate: everything that changes its answer.
+
+    ``stage|canonical form``, then the fit settings the candidate overrides (sorted JSON),
+    then its starts when they are not a plain random start, a warm one naming the cache key
+    of the evaluation it starts from (``parent``, hashed: keys do not grow along a chain of
+    warm starts).
+
+    Examples
+    --------
+    >>> ring = [[3, 2, 0, 2], [2, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]
+    >>> cache_key(ring)
+    'fit|4:3,2,0,2,2,3,2,0,0,2,3,2,2,0,2,3'
+    >>> cache_key(ring, stage="refit", fit_params={"max_iter": 10}).split("|")[2]
+    '{"max_iter":10}'
+    """
+    key = f"{stage}|{canonical_key(structure)}"
+    if fit_params:
+        key += "|" + json.dumps(fit_params, sort_keys=True, separators=(",", ":"))
+    if tuple(starts) != ("random",):
+        warm = "" if parent is None else hashlib.sha256(parent.encode()).hexdigest()[:16]
+        key += "|" + "+".join(f"warm<{warm}>" if s == "warm" else s for s in starts)
+    return key
 
 
 def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
@@ -162,7 +196,10 @@ class Runner:
         self.fingerprint = json.loads(json.dumps(fingerprint or {}))
         self.n_entries = math.prod(X.shape)
         self.history = []  # one record per evaluation, in the searcher's order
-        self.networks = {}  # evaluation index -> network, for candidates kept
+        # Networks kept for warm starts (evaluation -> network), least recently used first;
+        # during a resumed search's replay, None for a network the checkpoint no longer held.
+        self.networks = {}
+        self._parallel = None
         self._cache = {}  # cache key -> record
         self._restored = {}  # cache key -> (record, network or None) from a checkpoint
         self.n_cache_hits = 0
@@ -232,23 +269,82 @@ class Runner:
             return None
         return self.max_evaluations - self.n_evaluations
 
+    # -- pool -----------------------------------------------------------------------------------
+    def __enter__(self):
+        from joblib import Parallel
+
+        # One pool for the whole search; NumPy data over 1 MB is memory-mapped once for it
+        # (the folder lives until the pool closes).
+        self._parallel = Parallel(n_jobs=self.n_jobs).__enter__()
+        return self
+
+    def __exit__(self, *exc_info):
+        parallel, self._parallel = self._parallel, None
+        return parallel.__exit__(*exc_info)
+
     # -- evaluation -----------------------------------------------------------------------------
+    def _plan(self, candidate):
+        """(cache key, seed key, starts, parent record) of a candidate (see :func:`cache_key`)."""
+        structure = candidate["structure"]
+        stage = candidate.get("stage", "fit")
+        parent = candidate.get("warm_from")
+        starts = tuple(candidate.get("starts", ("warm",) if parent is not None else ("random",)))
+        if parent is None or not self.can_warm_start(parent):
+            starts = tuple(s for s in starts if s != "warm") or ("random",)
+        if "warm" not in starts:
+            parent = None
+        key = cache_key(
+            structure,
+            stage=stage,
+            fit_params=candidate.get("fit_params"),
+            starts=starts,
+            parent=None if parent is None else parent["key"],
+        )
+        return key, f"{stage}|{canonical_key(structure)}", starts, parent
+
+    def _starts(self, candidate, starts, parent, seed):
+        """The ``init`` of :func:`_evaluate`: None for a random start, the parent's network
+        (padded to the candidate's bonds) for a warm one."""
+        from ..decompositions.network import pad_network
+
+        inits = []
+        for start in starts:
+            if start == "random":
+                inits.append(None)
+                continue
+            network = self.network(parent)
+            structure = np.asarray(candidate["structure"])
+            if network is None:  # replayed, and dropped before the checkpoint was written
+                inits.append(None)
+            elif not np.array_equal(network.adjacency, structure):
+                inits.append(
+                    pad_network(network, structure, random_state=candidate.get("pad_seed", seed))
+                )
+            else:
+                inits.append(network)
+        return inits
+
     def evaluate(self, candidates):
         """Score a batch of candidates; return one record per candidate, in order.
 
         Parameters
         ----------
         candidates : list of dict
-            ``structure`` (data-mode-ordered matrix), and optionally ``stage`` (str: part of
-            the cache key, for refits), ``init`` (a network to warm-start from),
-            ``fit_params`` (overrides) and ``keep`` (keep the fitted network).
+            ``structure`` (data-mode-ordered matrix), and optionally ``stage`` (str, e.g.
+            ``"refit"``), ``fit_params`` (overrides of the runner's), ``keep`` (keep the
+            fitted network for warm starts), ``warm_from`` (a record whose network, padded to
+            the structure with seed ``pad_seed``, is the start: ignored when that network is
+            no longer kept, see :meth:`can_warm_start`) and ``starts`` (the starts in turn,
+            ``"random"`` and/or ``"warm"``; default the warm start when ``warm_from`` is given,
+            else ``n_init`` random ones). Each of these is part of the cache key.
 
         Raises
         ------
         BudgetExhausted
             After recording what the budget allowed of this batch.
         """
-        keys = [f"{c.get('stage', 'fit')}|{canonical_key(c['structure'])}" for c in candidates]
+        plans = [self._plan(c) for c in candidates]
+        keys = [plan[0] for plan in plans]
         records = [None] * len(candidates)
         todo = []  # (position, key, candidate) to fit now
         planned = {}
@@ -272,40 +368,47 @@ class Runner:
         if fresh:
             from joblib import Parallel, delayed
 
-            jobs = (
-                delayed(_evaluate)(
-                    self.X,
-                    self.train,
-                    self.held_out,
-                    np.asarray(c["structure"]),
-                    candidate_seed(self.seed, k),
-                    c.get("init"),
-                    {**self.fit_params, **c.get("fit_params", {})},
-                    self._config,
+            jobs = []
+            for position, _key, candidate in fresh:
+                _, seed_key, starts, parent = plans[position]
+                seed = candidate_seed(self.seed, seed_key)
+                jobs.append(
+                    delayed(_evaluate)(
+                        self.X,
+                        self.train,
+                        self.held_out,
+                        np.asarray(candidate["structure"]),
+                        seed,
+                        self._starts(candidate, starts, parent, seed),
+                        {**self.fit_params, **candidate.get("fit_params", {})},
+                        self._config,
+                    )
                 )
-                for _, k, c in fresh
-            )
-            # No memmapping: a folder per batch would pile up in /dev/shm until exit.
-            parallel = Parallel(n_jobs=self.n_jobs, max_nbytes=None)
+            # Outside a `with runner:` block, a pool per batch and no memmapping: a folder
+            # per batch would pile up in /dev/shm until exit.
+            parallel = self._parallel or Parallel(n_jobs=self.n_jobs, max_nbytes=None)
             for (_, key, _), result in zip(fresh, parallel(jobs)):
                 results[key] = result
-        for _, key, candidate in todo:  # record in the searcher's order
+        batch = set()
+        for position, key, candidate in todo:  # record in the searcher's order
             if key in self._restored:
                 record, network = self._restored.pop(key)
                 record = dict(record)
             else:
                 result = results[key]
-                record = self._record(key, candidate, result)
+                record = self._record(key, candidate, result, plans[position])
                 network = result["network"]
             record["evaluation"] = self.n_evaluations + 1
             if "elapsed" not in record:  # a restored record keeps its original time
                 record["elapsed"] = round(self.elapsed, 3)
             self.history.append(record)
             self._cache[key] = record
-            if network is not None and candidate.get("keep"):
+            if record["status"] == "ok" and candidate.get("keep"):
                 self.networks[record["evaluation"]] = network
+                batch.add(record["evaluation"])
             if self.best is None or record["objective"] < self.best["objective"]:
                 self.best, self.best_network = record, network
+        self._forget(batch)
         for position, key in enumerate(keys):
             if records[position] is None and key in self._cache:
                 records[position] = self._cache[key]
@@ -316,11 +419,28 @@ class Runner:
             raise BudgetExhausted
         return records
 
-    def network(self, record):
-        """The fitted network of a kept record (None when it was not kept)."""
-        return self.networks.get(record["evaluation"])
+    def _forget(self, batch):
+        """Drop the least recently used kept networks beyond ``KEPT_NETWORKS``, never the
+        best one's nor the latest batch's."""
+        protected = batch | {self.best["evaluation"]} if self.best is not None else batch
+        excess = len(self.networks) - max(KEPT_NETWORKS, len(protected))
+        for evaluation in [e for e in self.networks if e not in protected][: max(excess, 0)]:
+            del self.networks[evaluation]
 
-    def _record(self, key, candidate, result):
+    def can_warm_start(self, record):
+        """Whether the network of ``record`` is still kept (see the module doc)."""
+        return record.get("evaluation") in self.networks
+
+    def network(self, record):
+        """The fitted network of a kept record (None when it was not kept); marks it used."""
+        evaluation = record.get("evaluation")
+        if evaluation not in self.networks:
+            return None
+        self.networks[evaluation] = self.networks.pop(evaluation)  # most recently used
+        return self.networks[evaluation]
+
+    def _record(self, key, candidate, result, plan):
+        _, seed_key, starts, parent = plan
         structure = np.asarray(candidate["structure"])
         params = n_params(structure)
         error = result["rse"]
@@ -339,9 +459,12 @@ class Runner:
             "rse": error,
             "objective": objective,
             "seconds": round(result["seconds"], 4),
-            "seed": candidate_seed(self.seed, key),
+            "seed": candidate_seed(self.seed, seed_key),
+            "start": "+".join(starts),
             "status": result["status"],
         }
+        if parent is not None:
+            record["parent"] = parent["evaluation"]
         if "message" in result:
             record["message"] = result["message"]
         return record
@@ -358,6 +481,8 @@ class Runner:
         }
         arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
         for evaluation, network in self.networks.items():
+            if network is None:  # see self.networks
+                continue
             for index, core in enumerate(_network_arrays(network)):
                 arrays[f"network_{evaluation}_{index}"] = core
         buffer = io.BytesIO()

@@ -18,7 +18,7 @@ References
 
 import numpy as np
 
-from .encoding import n_params
+from .encoding import SearchSpace, n_params
 
 __all__ = ["greedy", "tnale", "tnls", "random_search", "uniform_scan", "SEARCHERS", "METHODS"]
 
@@ -121,10 +121,7 @@ def _grow(
     """Raise one bond rank at a time from ``ranks`` (fitted as ``current``) until the RSE
     reaches ``max_rse``; return the final ranks and record. Edges in ``barred`` never grow,
     and no step goes beyond ``max_params`` parameters."""
-    from ..decompositions.network import pad_network
-
     while current["status"] == "ok" and current["rse"] > max_rse:
-        network = runner.network(current)
         batch, steps = [], []
         for index, rank in enumerate(ranks):
             if rank + rank_increment > space.max_rank or index in barred:
@@ -139,9 +136,8 @@ def _grow(
                     "structure": structure,
                     "keep": True,
                     "stage": "grow",
-                    "init": None
-                    if network is None
-                    else pad_network(network, structure, random_state=seed),
+                    "warm_from": current,
+                    "pad_seed": seed,
                     "fit_params": {"max_iter": candidate_iter},
                 }
             )
@@ -166,7 +162,7 @@ def _grow(
             [
                 _refit(
                     batch[chosen]["structure"],
-                    runner.network(records[chosen]),
+                    records[chosen],
                     refit_iter,
                     max_rse,
                     precise=records[chosen]["rse"] <= _NEAR_TARGET,
@@ -196,8 +192,9 @@ def _tree_proposal(runner, space, max_rse, refit_iter):
 
 
 def _refit(structure, warm, refit_iter, max_rse, *, precise, stage="refit"):
-    """A fit towards RSE ``max_rse / 10``, from a random start and then from ``warm`` (a
-    network or None): a warm start near a saddle can stall where a fresh start converges.
+    """A fit towards RSE ``max_rse / 10``, from a random start and then from ``warm`` (the
+    record of a kept fit, or None): a warm start near a saddle can stall where a fresh start
+    converges.
 
     A ``precise`` refit (of a structure whose short fit ended near the target) runs to the
     target or ``refit_iter`` sweeps, as slow final convergence would otherwise pass for
@@ -208,7 +205,7 @@ def _refit(structure, warm, refit_iter, max_rse, *, precise, stage="refit"):
         "structure": structure,
         "keep": True,
         "stage": stage,
-        "init": [None] if warm is None else [None, warm],
+        **({} if warm is None else {"warm_from": warm, "starts": ("random", "warm")}),
         "fit_params": {
             "max_iter": refit_iter if precise else min(refit_iter, _STEPPING_STONE_ITER),
             "tol": 0.0 if precise else _SETTLED,
@@ -390,7 +387,32 @@ def uniform_scan(runner, space, permutation=None):
         fit(probes)
 
 
-def _start(runner, space, rng, start):
+def _is_full(space):
+    n = len(space.shape)
+    return space.n_internal == 0 and len(space.edges) == n * (n - 1) // 2
+
+
+def _ring_start(runner, space, rng, settings):
+    """The best uniform chain (:func:`uniform_scan`), then TnALE on the rings inside a fully
+    connected template (mode placement searched, from the best uniform ring); the best
+    network so far as ranks of the template's edges. Every ring and chain is a subgraph of
+    the full graph, so the search starting there is never worse than the best plain TT of a
+    single rank, nor than the TR tnale reached. Sweeps over the full graph's edges one rank at
+    a time, as tnale's are, do not find a permuted ring: moving one bond means raising one
+    rank and lowering another, and neither step pays on its own."""
+    kwargs = {"max_rank": space.max_rank}
+    uniform_scan(runner, SearchSpace(space.shape, "chain", space.permutation, **kwargs))
+    ring = SearchSpace(space.shape, "ring", space.permutation, search_permutation=True, **kwargs)
+    tnale(runner, ring, rng, **settings, start="uniform")
+    if runner.best is None or runner.best["status"] != "ok":
+        return _start(runner, space, rng, "uniform")
+    matrix = np.asarray(runner.best["structure"])
+    slot_mode = space.permutation
+    ranks = [max(1, int(matrix[slot_mode[i], slot_mode[j]])) for i, j in space.edges]
+    return ranks, np.array(space.permutation)
+
+
+def _start(runner, space, rng, start, settings=None):
     """Starting ranks and permutation of a local search (see :func:`tnale`'s ``start``)."""
     if isinstance(start, str):
         if start == "uniform":
@@ -398,8 +420,11 @@ def _start(runner, space, rng, start):
             return [rank] * len(space.edges), np.array(space.permutation)
         if start == "random":
             return space.random_ranks(rng), space.random_permutation(rng)
+        if start == "ring" and settings is not None and _is_full(space):
+            return _ring_start(runner, space, rng, settings)
         raise ValueError(
-            f"start must be 'uniform', 'random' or (ranks, permutation), got {start!r}"
+            f"start must be 'uniform', 'random', 'ring' (tnale on the full graph) or "
+            f"(ranks, permutation), got {start!r}"
         )
     ranks, permutation = start
     return list(ranks), np.asarray(permutation)
@@ -457,15 +482,22 @@ def tnale(
 
     ``start`` is where the sweeps begin: ``'uniform'`` (default) the best structure with all
     bond ranks equal, at the space's starting permutation, found by :func:`uniform_scan` (so
-    the result is never worse than the best uniform ring or train); ``'random'`` random ranks
-    and, when searched, a random permutation (the reference implementation's start); or a
-    pair ``(ranks, permutation)``.
+    the result is never worse than the best uniform ring or train); ``'ring'`` on a fully
+    connected template, the best ring or chain that tnale finds on the rings inside it (mode
+    placement searched), see :func:`_ring_start`; ``'random'`` random ranks and, when
+    searched, a random permutation (the reference implementation's start); or a pair
+    ``(ranks, permutation)``.
     """
-    ranks, permutation = _start(runner, space, rng, start)
+    settings = {
+        "radius": radius,
+        "init_radius": init_radius,
+        "n_interpolation_sweeps": n_interpolation_sweeps,
+        "n_restarts": n_restarts,
+    }
+    ranks, permutation = _start(runner, space, rng, start, settings)
     n_ranks = len(ranks)
     variables = list(range(n_ranks)) + ([n_ranks] if space.search_permutation else [])
     order = variables + variables[-2:0:-1] if len(variables) > 1 else variables
-    from ..decompositions.network import pad_network
 
     sweep, restarts, best = 0, 0, None
     while True:
@@ -487,15 +519,14 @@ def tnale(
             # Larger ranks start from the centre's fit, padded: never worse than the centre,
             # where a random start of an over-complete ring often stalls in a swamp.
             (centre,) = runner.evaluate([_candidate(space, ranks, permutation, keep=True)])
-            warm = runner.network(centre)
+            warm = runner.can_warm_start(centre)
             candidates = []
             for value in probes:
                 trial = _with(ranks, variable, value)
                 candidate = _candidate(space, trial, permutation, keep=True)
-                if warm is not None and value > ranks[variable]:
-                    candidate["init"] = pad_network(
-                        warm, candidate["structure"], random_state=int(rng.randint(2**31 - 1))
-                    )
+                if warm and value > ranks[variable]:
+                    candidate["warm_from"] = centre
+                    candidate["pad_seed"] = int(rng.randint(2**31 - 1))
                 candidates.append(candidate)
             records = runner.evaluate(candidates)
             if probes is grid:
@@ -592,7 +623,8 @@ greedy.params = lambda settings, space: {
 tnale.params = lambda settings, space: {
     "radius": settings["radius"],
     "init_radius": settings["radius"] + 1,
-    "start": _auto_start(settings, space, "uniform"),
+    # on the full graph, the rings inside it first (see _ring_start)
+    "start": _auto_start(settings, space, "ring" if settings["graph"] == "full" else "uniform"),
 }
 tnls.params = lambda settings, space: {
     "radius": settings["radius"],

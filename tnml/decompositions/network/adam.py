@@ -100,8 +100,8 @@ def network_adam(
     learning_rate = check_nonneg_float(learning_rate, "learning_rate")
     init_std = check_nonneg_float(init_std, "init_std")
     X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
-    _, peak, small = _plan(adjacency, permutation, X.dtype.itemsize)
-    check_memory(peak, f"network_adam on a structure of {graph.n_cores} cores")
+    plan = _plan(adjacency, permutation, X.dtype.itemsize)
+    check_memory(plan.peak, f"network_adam on a structure of {graph.n_cores} cores")
     xp = get_namespace(X)
     rng = check_random_state(random_state)
     weight = None if mask is None else xp.asarray(mask, dtype=X.dtype)
@@ -155,5 +155,5 @@ def network_adam(
         result = FitResult(step, errors, target_error is not None and error <= target_error)
         return TensorNetwork(cores, adjacency, permutation), result
 
-    with _blas_threads(small):
+    with _blas_threads(plan.small):
         return best_of_starts(fit, n_init, rng, stop=target_reached(target_error))

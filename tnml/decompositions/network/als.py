@@ -11,7 +11,10 @@ contract the two directly (the doubled network without core ``k``, and X with th
 without core ``k``), or form ``E_k`` once and take two GEMMs. When every core forms its
 environment, the environments are reused along the sweep (the blocks of cores after ``k`` are
 contracted once per sweep, the block before ``k`` grows by one core per update), so a sweep
-costs about ``3N`` pairwise contractions instead of ``N(N-2)``. With a mask every slice of
+costs about ``3N`` pairwise contractions instead of ``N(N-2)``, as long as the blocks held fit
+the working-memory cap (a small multiple of the data plus the network, see :func:`_plan`); an
+environment larger than the cap is formed in slices over its leading data modes, each adding
+its share to ``E^T E`` and ``X E``. With a mask every slice of
 core ``k`` is a row-wise least-squares problem over its observed entries
 (:func:`~tnml.decompositions._masked.solve_rowwise`), whose design rows are rows of the dense
 environment on small tensors and gathered per observation otherwise. Every contraction goes
@@ -23,8 +26,10 @@ regularisation path (a relative ridge of 1 halved every sweep) avoids most of th
 """
 
 import contextlib
+import itertools
 import math
 from functools import lru_cache
+from typing import NamedTuple
 
 from ..._config import check_memory
 from ..._validation import check_masked_tensor, check_nonneg_float, check_positive_int
@@ -54,6 +59,10 @@ _DENSE_ENVIRONMENT_ENTRIES = 2**20
 _RIDGE_START, _RIDGE_DECAY = 1.0, 0.5
 # Environments of at most this many entries are always formed (see _plan).
 _SMALL_ENVIRONMENT = 2**15
+# The working memory of a full-data fit (see _plan): at most this factor times the entries of
+# the data plus the network, or this many entries (32 MB in float64) if that is more.
+_WORKING_FACTOR = 8
+_WORKING_FLOOR = 2**22
 # Fits whose environments and data have at most this many entries run BLAS on one thread.
 _ONE_THREAD_ENTRIES = 2**20
 # Core solves with at most this many unknowns per row run LAPACK on one thread (_solve_core).
@@ -61,6 +70,10 @@ _ONE_THREAD_SOLVE = 512
 # Path optimiser of the doubled network and of X with the network (twice the operands of an
 # environment): opt_einsum's "auto" would run a branch-and-bound search for every new structure.
 _DOUBLED_PATH = "greedy"
+# Path optimiser of sliced environments of at most _SLICED_DP_CORES cores: only large
+# environments are sliced, where an optimal path (2.7e9 flops instead of 5.9e9 per core for
+# rank 2 on all bonds of a 4^8 tensor) is worth its search (0.1 s for 8 cores, seconds for 10).
+_SLICED_DP_CORES = 8
 # The price of one pairwise contraction step in flops (~30 us of Python and dispatch at about
 # 1 GFlop/s): decides between the contraction strategies of small problems.
 _STEP_FLOPS = 30_000
@@ -69,66 +82,126 @@ _STEP_FLOPS = 30_000
 # -- fitting: validation and plans ----------------------------------------------------------------
 
 
+class _FitPlan(NamedTuple):
+    """How a full-data fit gets each core's normal equations (see :func:`_plan`)."""
+
+    strategies: tuple  # per core: "environment" or "gram"
+    sliced: tuple  # per core: how many leading other data modes its environment is sliced over
+    reuse: bool  # environments reused along a sweep (blocks held, see _FullData)
+    peak: int  # bytes
+    small: bool  # every environment and X at most _ONE_THREAD_ENTRIES entries
+
+
+def _working_cap(graph):
+    """Entries a full-data fit may hold at once (see ``_WORKING_FACTOR``)."""
+    n_params = sum(math.prod(s) for s in graph.core_shapes)
+    return max(_WORKING_FACTOR * (math.prod(graph.shape) + n_params), _WORKING_FLOOR)
+
+
+def _sliced_path(graph):
+    return "dp" if graph.n_cores <= _SLICED_DP_CORES else _PATH
+
+
+def _sliced_shapes(graph, k, n_sliced):
+    """The other cores' shapes with the data modes of the first ``n_sliced`` other data modes
+    (data order) set to 1: the environment of one slice of those modes."""
+    modes = [m for m in range(len(graph.shape)) if m != graph.mode_of_core[k]][:n_sliced]
+    cores = {graph.core_of_mode[m] for m in modes}
+    return [
+        (1,) + graph.core_shapes[q][1:] if q in cores else graph.core_shapes[q]
+        for q in graph.others(k)
+    ], modes
+
+
 @lru_cache(maxsize=1024)
 def _plan(adjacency, permutation, itemsize):
-    """Per core: the cheaper exact way to get E^T E and X E, and the fit's peak memory.
+    """Per core: the cheaper exact way to get E^T E and X E within the working-memory cap.
 
-    Returns ``(strategies, peak_bytes, small)``; a strategy is ``"environment"`` (form ``E_k``,
-    then two GEMMs) or ``"gram"`` (contract the doubled network and X directly). The cost is
-    the flop count plus a fixed price per pairwise contraction: on the small tensors of a
-    structure search, the Python overhead of a step outweighs its arithmetic. The peak counts
-    X, its unfolded copies, the largest environment or contraction intermediate, and with
-    environments reused along a sweep (``_FullData``) every block held at once. ``small``:
-    every environment and X have at most ``_ONE_THREAD_ENTRIES`` entries (see
-    :func:`_blas_threads`).
+    A strategy is ``"environment"`` (form ``E_k``, then two GEMMs) or ``"gram"`` (contract the
+    doubled network and X directly). The cost is the flop count plus a fixed price per pairwise
+    contraction: on the small tensors of a structure search, the Python overhead of a step
+    outweighs its arithmetic. Memory is bounded as well as time: an environment larger than
+    the cap (``_WORKING_FACTOR`` times the data plus the network, at least
+    ``_WORKING_FLOOR`` entries) is formed in slices over its leading data modes, each slice
+    adding its share to ``E^T E`` and ``X E`` (rank 2 on all bonds of a 4^10 tensor: an
+    environment of 2^27 entries, formed in 64 slices); the cheapest way within the cap wins,
+    the smallest one when none fits. Environments are reused along a sweep (``_FullData``)
+    only when every core forms its environment whole and the held blocks fit the cap too: on a
+    fully connected order-8 network the blocks of cores after ``k`` hold 2^24 entries each
+    where an environment has 2^21. The peak counts X, its unfolded copies, the largest
+    environment (slice) or contraction intermediate, and the held blocks.
     """
     graph = _graph(adjacency, permutation)
     shape = graph.shape
     total = math.prod(shape)
-    strategies, working, copies, largest = [], 0, 1, total
+    cap = _working_cap(graph)
+    strategies, sliced, working, copies, largest = [], [], 0, 0, total
     for k in range(graph.n_cores):
         others = graph.others(k)
         other_shapes = [graph.core_shapes[q] for q in others]
         size = shape[graph.mode_of_core[k]] if graph.mode_of_core[k] is not None else 1
         rows, bonds = total // size, graph.bond_sizes[k]
-        largest = max(largest, rows * bonds)
         if rows * bonds <= _SMALL_ENVIRONMENT:
             # A small environment is the cheaper way whatever the doubled network costs: no
             # need to plan anything here (path searches dominate a new structure's first fit;
             # a contraction that is planned later still checks the budget before it runs).
-            choice, memory = "environment", rows * bonds + bonds * bonds
+            options = [(0, "environment", 0, rows * bonds + bonds * bonds)]
         else:
-            env = contraction_info(graph.environment_subscripts(k), *other_shapes, optimize=_PATH)
-            env_memory = max(env.largest_intermediate, rows * bonds) + bonds * bonds
+            options = []
+            for n_sliced in range(len(shape) - (graph.mode_of_core[k] is not None) + 1):
+                shapes, modes = _sliced_shapes(graph, k, n_sliced)
+                n_slices = math.prod(shape[m] for m in modes)
+                env = contraction_info(
+                    graph.environment_subscripts(k),
+                    *shapes,
+                    optimize=_sliced_path(graph) if n_sliced else _PATH,
+                )
+                slice_rows = rows // n_slices
+                memory = max(env.largest_intermediate, slice_rows * bonds) + bonds * bonds
+                cost = n_slices * (
+                    env.flops
+                    + 2 * slice_rows * bonds * (bonds + size)
+                    + _STEP_FLOPS * (len(env.path) + 2 + 2 * (n_sliced > 0))
+                )
+                options.append((cost, "environment", n_sliced, memory))
+                if memory <= cap:
+                    break
             gram = contraction_info(
                 graph.gram_subscripts(k), *other_shapes, *other_shapes, optimize=_DOUBLED_PATH
             )
             rhs = contraction_info(
                 graph.rhs_subscripts(k), shape, *other_shapes, optimize=_DOUBLED_PATH
             )
-            env_cost = (
-                env.flops + 2 * rows * bonds * (bonds + size) + _STEP_FLOPS * (len(env.path) + 2)
-            )
             gram_cost = gram.flops + rhs.flops + _STEP_FLOPS * (len(gram.path) + len(rhs.path))
-            choice, memory = (
-                ("environment", env_memory)
-                if env_cost <= gram_cost
-                else ("gram", max(gram.largest_intermediate, rhs.largest_intermediate))
-            )
+            gram_memory = max(gram.largest_intermediate, rhs.largest_intermediate)
+            options.append((gram_cost, "gram", 0, gram_memory))
+        fitting = [option for option in options if option[3] <= cap]
+        _, choice, n_sliced, memory = (
+            min(fitting) if fitting else min(options, key=lambda option: option[3])
+        )
         strategies.append(choice)
+        sliced.append(n_sliced)
         working = max(working, memory)
-        copies += choice == "environment" and graph.mode_of_core[k] not in (None, 0)
+        _, modes = _sliced_shapes(graph, k, n_sliced)
+        largest = max(largest, rows * bonds // math.prod(shape[m] for m in modes))
+        unfolded = choice == "environment" and not n_sliced  # X_(k) held (see _FullData)
+        copies += unfolded and graph.mode_of_core[k] not in (None, 0)
     n = graph.n_cores
-    if n >= 3 and all(choice == "environment" for choice in strategies):
+    reuse = n >= 3 and all(c == "environment" for c in strategies) and not any(sliced)
+    if reuse:
 
         def size_of(block):
             return math.prod(graph.label_shape(graph.block_labels(block)))
 
         held = sum(size_of(range(j, n)) for j in range(1, n))
-        working += held + max(size_of(range(k + 1)) for k in range(n - 1))
-    return (
+        held += max(size_of(range(k + 1)) for k in range(n - 1))
+        reuse = held + working <= cap
+        working += held if reuse else 0
+    return _FitPlan(
         tuple(strategies),
-        (copies * total + working) * itemsize,
+        tuple(sliced),
+        reuse,
+        ((1 + copies) * total + working) * itemsize,
         largest <= _ONE_THREAD_ENTRIES,
     )
 
@@ -196,7 +269,7 @@ def network_memory(adjacency, permutation, shape, itemsize=8):
     True
     """
     _, permutation, _ = _check_structure(adjacency, permutation, tuple(shape))
-    return _plan(check_adjacency(adjacency), permutation, int(itemsize))[1]
+    return _plan(check_adjacency(adjacency), permutation, int(itemsize)).peak
 
 
 def _check_network_fit_params(max_iter, tol, target_error, n_init, verbose, alpha=0.0):
@@ -232,7 +305,16 @@ def _random_start(graph, X, norm_x, rng, std=None):
     ]
     if std is not None:
         return [core * std for core in cores]
-    norm = float(xp.sqrt(xp.abs(einsum(graph.norm_subscripts, *cores, *cores, optimize=_PATH))))
+    shapes = graph.core_shapes
+    if contraction_info(
+        graph.norm_subscripts, *shapes, *shapes, optimize=_PATH
+    ).largest_intermediate <= _working_cap(graph):
+        norm = float(xp.sqrt(xp.abs(einsum(graph.norm_subscripts, *cores, *cores, optimize=_PATH))))
+    else:
+        # The doubled network of a densely connected one (rank 2 on every bond of an order-8
+        # network: 2^32 entries) is too large to contract: its expected norm instead, exact
+        # for independent standard Gaussian cores (the fits are invariant to this scale).
+        norm = math.sqrt(math.prod(graph.shape) * math.prod(r for _, _, r in graph.edges))
     factor = (norm_x / norm) ** (1.0 / len(cores)) if norm > 0 else 1.0
     return [core * factor for core in cores]
 
@@ -249,18 +331,36 @@ class _FullData:
     """Full-data ALS: per core, X unfolded once and the chosen contraction strategy, its
     expressions compiled once for the whole fit."""
 
-    def __init__(self, X, graph, strategies):
+    def __init__(self, X, graph, plan):
         xp = get_namespace(X)
-        self.X, self.graph, self.strategies, self.xp = X, graph, strategies, xp
+        self.X, self.graph, self.plan, self.xp = X, graph, plan, xp
         self.norm_x_sq = float(xp.sum(X * X))
         itemsize = X.dtype.itemsize
         n = graph.n_cores
-        self.reuse = n >= 3 and all(strategy == "environment" for strategy in strategies)
-        self.unfolded, self.expressions = {}, []
+        self.reuse = plan.reuse
+        self.unfolded, self.expressions, self.slices = {}, [], {}
         for k in range(graph.n_cores):
             mode = graph.mode_of_core[k]
             other_shapes = [graph.core_shapes[q] for q in graph.others(k)]
-            if strategies[k] == "environment":
+            if plan.strategies[k] == "environment" and plan.sliced[k]:
+                # Sliced over the leading other data modes: X with core k's mode first (a
+                # view), each slice's block taken when it is used; the sliced cores by index.
+                shapes, modes = _sliced_shapes(graph, k, plan.sliced[k])
+                self.slices[k] = (
+                    xp.reshape(X, (1,) + X.shape) if mode is None else xp.moveaxis(X, mode, 0),
+                    [graph.core_of_mode[m] for m in modes],
+                    [X.shape[m] for m in modes],
+                )
+                self.expressions.append(
+                    compile_einsum(
+                        graph.environment_subscripts(k),
+                        *shapes,
+                        xp=xp,
+                        itemsize=itemsize,
+                        optimize=_sliced_path(graph),
+                    )
+                )
+            elif plan.strategies[k] == "environment":
                 # X_(k): core k's data mode first, the others in data order (one copy per mode).
                 self.unfolded[k] = (
                     xp.reshape(X, (1, -1))
@@ -369,14 +469,27 @@ class _FullData:
     def update(self, cores, k, ridge):
         """Solve core k in place; return its matricised solution, rhs and Gram matrix."""
         xp, graph = self.xp, self.graph
-        others = [cores[q] for q in graph.others(k)]
+        others = graph.others(k)
         bonds = graph.bond_sizes[k]
-        if self.strategies[k] == "environment":
-            return self._solve(cores, k, self.expressions[k](*others), ridge)
+        if k in self.slices:
+            moved, sliced_cores, sizes = self.slices[k]
+            gram = rhs = 0
+            for index in itertools.product(*map(range, sizes)):
+                operands = {q: cores[q][i : i + 1] for q, i in zip(sliced_cores, index)}
+                env = xp.reshape(
+                    self.expressions[k](*[operands.get(q, cores[q]) for q in others]),
+                    (-1, bonds),
+                )
+                block = xp.reshape(moved[(slice(None),) + index], (moved.shape[0], -1))
+                gram = gram + env.T @ env
+                rhs = rhs + block @ env
+        elif self.plan.strategies[k] == "environment":
+            return self._solve(cores, k, self.expressions[k](*[cores[q] for q in others]), ridge)
         else:
             gram_expression, rhs_expression = self.expressions[k]
-            gram = xp.reshape(gram_expression(*others, *others), (bonds, bonds))
-            rhs = xp.reshape(rhs_expression(self.X, *others), (-1, bonds))
+            operands = [cores[q] for q in others]
+            gram = xp.reshape(gram_expression(*operands, *operands), (bonds, bonds))
+            rhs = xp.reshape(rhs_expression(self.X, *operands), (-1, bonds))
         solution = _solve_core(gram, rhs, ridge)
         cores[k] = xp.reshape(solution, graph.core_shapes[k])
         return solution, rhs, gram
@@ -642,12 +755,12 @@ def network_als(
     )
     floor = _MASKED_RIDGE if alpha_given is None and mask is not None else 0.0
     X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
-    strategies, peak, small = _plan(adjacency, permutation, X.dtype.itemsize)
-    check_memory(peak, f"network_als on a structure of {graph.n_cores} cores")
+    plan = _plan(adjacency, permutation, X.dtype.itemsize)
+    check_memory(plan.peak, f"network_als on a structure of {graph.n_cores} cores")
     xp = get_namespace(X)
     rng = check_random_state(random_state)
     if mask is None:
-        problem = _FullData(X, graph, strategies)
+        problem = _FullData(X, graph, plan)
         norm_x = math.sqrt(problem.norm_x_sq)
         observations = None
     else:
@@ -667,5 +780,5 @@ def network_als(
         )
         return _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, X.dtype)
 
-    with _blas_threads(small):
+    with _blas_threads(plan.small):
         return best_of_starts(fit, n_init, rng, stop=target_reached(target_error))
