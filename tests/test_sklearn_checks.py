@@ -58,12 +58,14 @@ def _expected_failed_checks(estimator):
         return _STRUCTURE_SEARCH
     if name == "TensorImputer":
         return _IMPUTER
-    if name == "TensorCompletionRegressor" and estimator.model == "tucker":
-        # The check fits 10-column "coordinates" (rounded standardised features): a Tucker
-        # model of order 10 and rank 2 is no regressor for that data and scores below 0.5.
+    if name == "TensorCompletionRegressor":
+        # The check fits 10-column "coordinates" (rounded standardised features): 200 entries
+        # of an order-10 tensor, one or two per parameter of a rank-2 model. The fit predicts
+        # held-out entries no better than their mean there, warns, and predicts the mean
+        # (whose training score is 0; the check asks for 0.5 on the training entries).
         return {
-            "check_regressors_train": "order-10 Tucker of rank 2 underfits the check's "
-            "synthetic data"
+            "check_regressors_train": "too few observations per parameter: the fit falls "
+            "back to the mean, as it should"
         }
     return {}
 

@@ -114,6 +114,8 @@ def grow_rank(
     min_improvement=0.01,
     callback=None,
     stop=None,
+    split=None,
+    score=None,
 ):
     """Fit increasing ranks with warm starts; keep the one best on held-out entries.
 
@@ -146,6 +148,13 @@ def grow_rank(
     stop : callable, optional
         ``stop()`` is asked before every rank after the first; True ends the growth there (a
         time budget).
+    split : callable, optional
+        ``split(observations, validation_fraction, random_state)`` gives ``(train,
+        held_out)``; default :func:`split_observations` (another representation of the
+        observations, such as a cluster's, brings its own).
+    score : callable, optional
+        ``score(format, held_out)``: the held-out relative error; default
+        :func:`~tnml.decompositions.observed_error` of ``format.entries``.
 
     Returns
     -------
@@ -174,14 +183,20 @@ def grow_rank(
     """
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise ValueError(f"patience must be a positive int, got {patience!r}")
-    train, held_out = split_observations(observations, validation_fraction, random_state)
+    split = split_observations if split is None else split
+    if score is None:
+
+        def score(model, held_out):
+            return observed_error(model.entries, held_out)
+
+    train, held_out = split(observations, validation_fraction, random_state)
     history, best, previous, misses = [], None, None, 0
     for rank in ranks:
         if previous is not None and stop is not None and stop():
             break
         init = None if previous is None or pad is None else pad(previous, rank)
         previous, info = fit(train, rank, init)
-        validation_error = observed_error(previous.entries, held_out)
+        validation_error = score(previous, held_out)
         history.append((rank, info.error, validation_error))
         if callback is not None:
             callback(rank, info.error, validation_error)

@@ -31,6 +31,8 @@ from ._masked import segment_sum
 __all__ = [
     "observed_subspaces",
     "projected_core",
+    "subspace_iteration",
+    "core_sum",
 ]
 
 # Largest k^N * n_obs multiply-adds spent on projecting the observations onto the core.
@@ -155,24 +157,49 @@ def observed_subspaces(observations, rank, n_iter=8, oversample=5, random_state=
         rank = max(rank, 2 * cached[0])
     values = observations.values
     xp = get_namespace(values)
-    rng = check_random_state(random_state)
-    shape = observations.shape
-    p = min(1.0, observations.n_obs / math.prod(shape))
+
+    def operator(mode):
+        matmul, rmatmul = _unfolding_products(observations, mode)
+        row_order, row_groups, row_starts = observations.sorted_by(mode)
+        diagonal = xp.zeros(observations.shape[mode], dtype=values.dtype)
+        diagonal[row_groups] = segment_sum((values * values)[row_order], row_starts)
+        return (lambda Y: matmul(rmatmul(Y))), diagonal
+
+    bases = subspace_iteration(
+        operator,
+        observations.shape,
+        observations.n_obs,
+        rank,
+        n_iter,
+        oversample,
+        check_random_state(random_state),
+        xp,
+        values.dtype,
+    )
+    observations._spectral_bases = (rank, bases)
+    return [basis[:, : min(wanted, basis.shape[1])] for basis in bases]
+
+
+def subspace_iteration(operator, shape, n_obs, rank, n_iter, oversample, rng, xp, dtype):
+    """The iteration of :func:`observed_subspaces` on any representation of the observations.
+
+    ``operator(mode)`` returns ``(Y -> M (M^T Y), diagonal of M M^T)`` for the zero-filled
+    mode-``mode`` unfolding ``M``; the random draws and every step on the small matrices are
+    the same whatever computes those products (in memory, or summed over a cluster's blocks).
+    """
+    p = min(1.0, n_obs / math.prod(shape))
     bases = []
     for mode, dim in enumerate(shape):
         k = min(rank, dim)
         width = min(dim, k + oversample)
-        matmul, rmatmul = _unfolding_products(observations, mode)
-        row_order, row_groups, row_starts = observations.sorted_by(mode)
-        diagonal = xp.zeros(dim, dtype=values.dtype)
-        diagonal[row_groups] = segment_sum((values * values)[row_order], row_starts)
+        gram, diagonal = operator(mode)
 
-        def apply(Y, matmul=matmul, rmatmul=rmatmul, diagonal=diagonal):
+        def apply(Y, gram=gram, diagonal=diagonal):
             # M (M^T Y) over the observed columns, minus the diagonal bias.
-            return matmul(rmatmul(Y)) - (1 - p) * diagonal[:, None] * Y
+            return gram(Y) - (1 - p) * diagonal[:, None] * Y
 
         Y = orthonormal_columns(
-            xp.asarray(to_device(rng.standard_normal((dim, width)), xp), dtype=values.dtype)
+            xp.asarray(to_device(rng.standard_normal((dim, width)), xp), dtype=dtype)
         )
         for _ in range(n_iter):
             Y = orthonormal_columns(apply(Y))
@@ -180,8 +207,7 @@ def observed_subspaces(observations, rank, n_iter=8, oversample=5, random_state=
         small = Y.T @ apply(Y)
         eigenvalues, vectors = xp.linalg.eigh((small + small.T) / 2)
         bases.append(Y @ vectors[:, xp.argsort(-eigenvalues)[:k]])
-    observations._spectral_bases = (rank, bases)
-    return [basis[:, : min(wanted, basis.shape[1])] for basis in bases]
+    return bases
 
 
 def projected_core(observations, bases):
@@ -198,11 +224,21 @@ def projected_core(observations, bases):
     if size * observations.n_obs > _CORE_FLOPS:
         return None
     p = min(1.0, observations.n_obs / math.prod(shape))
+    core = core_sum(observations.indices, values, bases)
+    return xp.reshape(core / p, tuple(b.shape[1] for b in bases))
+
+
+def core_sum(indices, values, bases):
+    """``sum_j x_j U_1[i_1j] o ... o U_N[i_Nj]`` over the given entries, as a matrix
+    ``(k_1, k_2 ... k_N)``: :func:`projected_core` before its ``1/p`` (a sum over blocks of
+    observations adds up to it)."""
+    xp = get_namespace(values)
+    size = math.prod(b.shape[1] for b in bases)
     first = bases[0].shape[1]
     core = xp.zeros((first, size // first), dtype=values.dtype)
     chunk = max(1, 2**21 // (size // first))
-    for begin in range(0, observations.n_obs, chunk):
-        idx = observations.indices[begin : begin + chunk]
+    for begin in range(0, values.shape[0], chunk):
+        idx = indices[begin : begin + chunk]
         rows = xp.ones((idx.shape[0], 1), dtype=values.dtype)
         for mode, basis in enumerate(bases[1:], start=1):
             gathered = xp.take(basis, idx[:, mode], axis=0)
@@ -210,4 +246,4 @@ def projected_core(observations, bases):
         # The first mode joins through one GEMM: the chunk's sum of outer products.
         weighted = xp.take(bases[0], idx[:, 0], axis=0) * values[begin : begin + chunk][:, None]
         core = core + weighted.T @ rows
-    return xp.reshape(core / p, tuple(b.shape[1] for b in bases))
+    return core

@@ -738,18 +738,38 @@ def spectral_cp(observations, rank, random_state=None, n_core_starts=5):
 
 
 def _spectral_cp(observations, rank, random_state, n_core_starts):
+    def scale_sums(weights, factors):
+        model = CPTensor(weights, factors).entries(observations.indices)
+        xp = get_namespace(model)
+        return float(xp.sum(model * observations.values)), float(xp.sum(model * model))
+
+    return spectral_cp_from(
+        observations.shape,
+        observations.n_obs,
+        rank,
+        lambda rank, rng: observed_subspaces(observations, rank, random_state=rng),
+        lambda bases: projected_core(observations, bases),
+        scale_sums,
+        random_state,
+        n_core_starts,
+    )
+
+
+def spectral_cp_from(shape, n_obs, rank, subspaces, core, scale_sums, random_state, n_core_starts):
+    """:func:`spectral_cp` given its three passes over the observations as functions.
+
+    ``subspaces(rank, rng)`` gives the bases of :func:`observed_subspaces`, ``core(bases)``
+    the :func:`projected_core` (or None), ``scale_sums(weights, factors)`` the sums
+    ``(<model, x>, <model, model>)`` over the observations; the rest runs on the small core
+    (the same steps whatever computes the passes: in memory, or summed over a cluster).
+    """
     rng = check_random_state(random_state)
-    shape = observations.shape
     # Below a few observations per parameter the subspaces are noise, and a start from noise
     # is worse than a damped random one (scikit-learn's order-10 check data: 200 entries).
-    if (
-        len(shape) < 2
-        or min(shape) < rank
-        or observations.n_obs < _MIN_OBS_PER_PARAM * rank * sum(shape)
-    ):
+    if len(shape) < 2 or min(shape) < rank or n_obs < _MIN_OBS_PER_PARAM * rank * sum(shape):
         return None
-    bases = observed_subspaces(observations, rank, random_state=rng)
-    core = projected_core(observations, bases)
+    bases = subspaces(rank, rng)
+    core = core(bases)
     if core is None or rank > max_cp_rank(core.shape):
         return None
     # The core is small (rank^N): several of its own starts cost nothing next to one sweep of
@@ -768,7 +788,5 @@ def _spectral_cp(observations, rank, random_state, n_core_starts):
     )
     factors = [basis @ factor for basis, factor in zip(bases, cp.factors)]
     # 1/p only estimates the scale: fit it to the observations (least squares in one scalar).
-    model = CPTensor(cp.weights, factors).entries(observations.indices)
-    xp = get_namespace(model)
-    scale = float(xp.sum(model * observations.values)) / (float(xp.sum(model * model)) or 1.0)
-    return cp.weights * scale, factors
+    inner, square = scale_sums(cp.weights, factors)
+    return cp.weights * (inner / (square or 1.0)), factors

@@ -1,0 +1,605 @@
+"""CP completion on a Dask cluster: masked ALS whose observations never leave the workers.
+
+The observations are dask arrays (coordinates ``(n_obs, N)`` and values ``(n_obs,)``, chunked
+along the observations). :func:`distribute_observations` lays them out once per mode in
+*row blocks* of that mode: block ``b`` of mode ``n`` holds every observation whose mode-``n``
+index lies in the block's range, so that a worker owns whole rows of the mode-``n`` factor and
+solves them itself (SPLATT's and DFacTo's layout). A factor update then moves only the small
+factors (scattered once per update, ``client.scatter(..., broadcast=True)``) and the solved
+rows back; nothing is reduced. The other layout, partial per-row Gram sums reduced across the
+input partitions, moves ``n_rows * R^2`` numbers per partition and mode: at 10^5 rows and rank
+10, 80 MB per partition per update, against 8 MB for a whole factor here. The price is one
+shuffle at the start and ``N`` copies of the observations on the workers.
+
+Every sweep performs the arithmetic of :func:`~tnml.decompositions.cp_complete` (same start,
+same damping, same balancing, same stopping rule), with the row sums accumulated on the
+workers, so that a fit equals the in-memory one to rounding. Dask retries the tasks of a lost
+worker from their inputs; a block whose inputs are lost too is recomputed from the original
+collections, so a fit either finishes with the same result or raises Dask's error.
+
+Dask is imported only when these functions run: ``pip install tnml[dask]``.
+"""
+
+import math
+
+import numpy as np
+
+from .._validation import check_positive_int
+from ..backend import serial_blas
+from ._fitting import (
+    best_of_starts,
+    check_fit_params,
+    check_n_init,
+    fit_sweeps,
+    is_exact_fit,
+    stalled,
+)
+from ._masked import Observations, SweepLog, segment_sum, solve_rowwise
+from ._starts import _CORE_FLOPS, _unfolding_products, core_sum, subspace_iteration
+from .cp import (
+    _ANNEAL_DECAY,
+    _ANNEAL_START,
+    CPTensor,
+    _balance,
+    _cp_design,
+    _typical_gram_diagonal,
+    random_cp,
+    spectral_cp_from,
+)
+
+# Tries of one update on a cluster that loses workers (see DistributedObservations._run).
+_TRIES = 5
+
+__all__ = [
+    "DistributedObservations",
+    "distribute_observations",
+    "cp_complete_distributed",
+    "entries_distributed",
+]
+
+
+def _client(client):
+    if client is not None:
+        return client
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:
+        raise ValueError(
+            "no Dask client: start one (distributed.Client(...)) before fitting dask "
+            "collections, or pass client="
+        ) from None
+
+
+class _Block:
+    """The observations of one row block of one mode, as they live on a worker.
+
+    The mode's coordinates are shifted by ``begin`` so that the block is an
+    :class:`Observations` of a tensor with ``stop - begin`` rows in that mode; its sort by that
+    mode is computed on the first update and kept with the block.
+    """
+
+    def __init__(self, indices, values, shape, mode, begin, stop):
+        self.mode, self.begin, self.stop, self.shape = mode, begin, stop, tuple(shape)
+        local_shape = list(shape)
+        local_shape[mode] = max(1, stop - begin)
+        local = indices.copy()
+        local[:, mode] -= begin
+        self.n_obs = int(values.shape[0])
+        self.observations = Observations(local, values, tuple(local_shape)) if self.n_obs else None
+
+    def global_indices(self):
+        indices = self.observations.indices.copy()
+        indices[:, self.mode] += self.begin
+        return indices
+
+    def subset(self, fraction, seed, held_out):
+        """The block's held-out (or training) observations of :func:`_held_out`."""
+        if self.observations is None:
+            return self
+        indices = self.global_indices()
+        keep = _held_out(indices, fraction, seed)
+        if not held_out:
+            keep = ~keep
+        values = self.observations.values[keep]
+        return _Block(indices[keep], values, self.shape, self.mode, self.begin, self.stop)
+
+
+def _mix(z):
+    """SplitMix64's finaliser on a uint64 array (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _held_out(indices, fraction, seed):
+    """Whether each entry is held out: a hash of its coordinates and ``seed`` below
+    ``fraction``. A function of the entry alone, so every mode's blocks, any chunking and any
+    worker agree, with nothing to draw on the client (a repeated entry stays on one side)."""
+    with np.errstate(over="ignore"):
+        hashed = _mix(np.full(indices.shape[0], np.uint64(seed), dtype=np.uint64))
+        for column in indices.T:
+            hashed = _mix(hashed ^ column.astype(np.uint64))
+    return (hashed >> np.uint64(11)).astype(np.float64) * 2.0**-53 < fraction
+
+
+def _split(indices, values, mode, edges):
+    """Pieces of one input partition, one per row block of ``mode`` (stable order)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    block = np.searchsorted(edges, indices[:, mode], side="right") - 1
+    order = np.argsort(block, kind="stable")
+    starts = np.searchsorted(block[order], np.arange(len(edges)))
+    pieces = []
+    for b in range(len(edges) - 1):
+        positions = order[starts[b] : starts[b + 1]]
+        pieces.append((indices[positions], values[positions]))
+    return pieces
+
+
+def _assemble(b, mode, edges, shape, *split_pieces):
+    """Block ``b`` of ``mode``: its pieces from every input partition, in partition order."""
+    indices = np.concatenate([pieces[b][0] for pieces in split_pieces])
+    values = np.concatenate([pieces[b][1] for pieces in split_pieces])
+    return _Block(indices, values, shape, mode, int(edges[b]), int(edges[b + 1]))
+
+
+def _solve_block(block, factors, rank, alpha):
+    """Rows ``begin:stop`` of the block's mode, solved from the block's observations."""
+    n_rows = block.stop - block.begin
+    if block.observations is None:
+        return np.zeros((n_rows, rank))
+    mode = block.mode
+    local = list(factors)
+    local[mode] = np.zeros((block.observations.shape[mode], rank))
+    columns = [block.observations.column(m) for m in range(len(local))]
+    design = _cp_design(local, columns, mode)
+    return solve_rowwise(block.observations, mode, design, n_rows, rank, alpha)
+
+
+def _squared_residual(block, factors):
+    return _model_residual(block, CPTensor(None, list(factors)))
+
+
+def _model_residual(block, model):
+    if block.observations is None:
+        return 0.0
+    residual = block.observations.values - model.entries(block.global_indices())
+    return float(residual @ residual)
+
+
+def _subset(block, fraction, seed, held_out):
+    return block.subset(fraction, seed, held_out)
+
+
+def _unfolding_gram(block, mode, Y):
+    """``M_b (M_b^T Y)`` for the block's part of the mode-``mode`` unfolding (``mode`` is not
+    the block's own mode, so every unfolding column lies in one block and the blocks' terms
+    add up to ``M (M^T Y)``), and the block's share of the diagonal of ``M M^T``."""
+    dim = block.observations.shape[mode] if block.observations is not None else None
+    if block.observations is None:
+        return 0.0, 0.0
+    products = block.__dict__.setdefault("_products", {})
+    if mode not in products:
+        observations = block.observations
+        matmul, rmatmul = _unfolding_products(observations, mode)
+        order, groups, starts = observations.sorted_by(mode)
+        diagonal = np.zeros(dim)
+        values = observations.values
+        diagonal[groups] = segment_sum((values * values)[order], starts)
+        products[mode] = (matmul, rmatmul, diagonal)
+    matmul, rmatmul, diagonal = products[mode]
+    return (None if Y is None else matmul(rmatmul(Y))), diagonal
+
+
+def _block_core(block, bases):
+    if block.observations is None:
+        return 0.0
+    return core_sum(block.global_indices(), block.observations.values, list(bases))
+
+
+def _block_scale_sums(block, weights, factors):
+    if block.observations is None:
+        return 0.0, 0.0
+    model = CPTensor(weights, list(factors)).entries(block.global_indices())
+    return float(model @ block.observations.values), float(model @ model)
+
+
+def _block_sums(block):
+    """``(n_obs, sum, sum of squares)`` of a block's values."""
+    if block.observations is None:
+        return 0, 0.0, 0.0
+    values = block.observations.values
+    return block.n_obs, float(values.sum()), float(values @ values)
+
+
+def _call_unpacked(block, function, args):
+    return function(block, *args)
+
+
+def _add(a, b):
+    if isinstance(a, tuple):
+        return tuple(_add(x, y) for x, y in zip(a, b))
+    if a is None:
+        return None
+    return a + b
+
+
+class DistributedObservations:
+    """Observed entries on a Dask cluster, laid out in row blocks of every mode.
+
+    Built by :func:`distribute_observations`; holds futures only (the observations stay on
+    the workers). ``blocks[mode]`` are the futures of that mode's row blocks.
+
+    Attributes
+    ----------
+    shape : tuple of int
+    n_obs : int
+    sum, squared_norm : float
+        Sum of the values and of their squares.
+    blocks : list of lists of futures
+    client : distributed.Client
+    """
+
+    def __init__(self, blocks, shape, client):
+        self.blocks, self.shape, self.client = blocks, tuple(shape), client
+        sums = client.gather(client.map(_block_sums, blocks[0], pure=False))
+        self.n_obs = sum(s[0] for s in sums)
+        self.sum = math.fsum(s[1] for s in sums)
+        self.squared_norm = math.fsum(s[2] for s in sums)
+
+    def split(self, fraction, seed):
+        """``(train, held_out)``: the entries whose coordinate hash (with ``seed``) falls
+        below ``fraction`` are held out; both keep the row-block layout."""
+        parts = []
+        for held_out in (False, True):
+            blocks = [
+                self.client.map(
+                    _subset,
+                    mode_blocks,
+                    fraction=fraction,
+                    seed=seed,
+                    held_out=held_out,
+                    pure=False,
+                )
+                for mode_blocks in self.blocks
+            ]
+            parts.append(DistributedObservations(blocks, self.shape, self.client))
+        if not (parts[0].n_obs and parts[1].n_obs):
+            raise ValueError(
+                f"a held-out fraction of {fraction} of {self.n_obs} observed entries leaves "
+                f"no entry on one side of the split"
+            )
+        return tuple(parts)
+
+    def relative_error(self, model):
+        """``||x - x_hat|| / ||x||`` over the observations, for any format ``model``."""
+        shared = self.client.scatter(model, broadcast=True, hash=False)
+        parts = self.client.map(_model_residual, self.blocks[0], model=shared, pure=False)
+        return math.sqrt(math.fsum(self.client.gather(parts))) / (
+            math.sqrt(self.squared_norm) or 1.0
+        )
+
+    def _run(self, function, blocks, **kwargs):
+        """``function(block, **kwargs)`` on every block, gathered in block order.
+
+        Dask reruns the tasks of a lost worker (and the tasks that made its blocks); what it
+        cannot rerun is a broadcast of the factors to a worker that died meanwhile, or one
+        whose every copy is lost: then the update is tried again with a fresh broadcast, and
+        after ``_TRIES`` tries the fit stops with an error rather than go on with a wrong
+        factor.
+        """
+        import time
+
+        from distributed.client import FutureCancelledError
+        from distributed.comm import CommClosedError
+
+        for attempt in range(_TRIES):
+            try:
+                shared = {
+                    name: self.scatter(value) if name in ("factors", "args") else value
+                    for name, value in kwargs.items()
+                }
+                futures = self.client.map(function, blocks, pure=False, **shared)
+                return self.client.gather(futures)
+            except (FutureCancelledError, CommClosedError, OSError) as error:
+                if attempt == _TRIES - 1:
+                    raise RuntimeError(
+                        f"the Dask cluster lost the data of {function.__name__} {_TRIES} "
+                        f"times in a row ({type(error).__name__}: {error}); the fit was "
+                        f"stopped, no model is returned"
+                    ) from error
+                time.sleep(0.5 * (attempt + 1))  # let the scheduler see the lost worker
+
+    def scatter(self, data):
+        """``data`` (the factors, a tuple of arrays) on every worker: one future, one
+        broadcast."""
+        [future] = self.client.scatter([tuple(data)], broadcast=True, hash=False)
+        return future
+
+    def solve(self, mode, factors, rank, alpha):
+        """The mode-``mode`` factor solved row block by row block on the workers."""
+        rows = self._run(_solve_block, self.blocks[mode], factors=factors, rank=rank, alpha=alpha)
+        return np.concatenate(rows, axis=0)
+
+    def squared_residual(self, factors):
+        """``sum (x - x_hat)^2`` over every observation (from mode 0's blocks)."""
+        return math.fsum(self._run(_squared_residual, self.blocks[0], factors=factors))
+
+    def _sum(self, func, blocks, *args):
+        shared = self.client.scatter([args], broadcast=True, hash=False)[0] if args else None
+        if shared is None:
+            parts = self.client.map(func, blocks, pure=False)
+        else:
+            parts = self.client.map(_call_unpacked, blocks, function=func, args=shared, pure=False)
+        results = self.client.gather(parts)
+        total = results[0]
+        for part in results[1:]:
+            total = _add(total, part)
+        return total
+
+    def spectral_start(self, rank, random_state=None, n_iter=8, oversample=5, n_core_starts=5):
+        """:func:`~tnml.decompositions._starts.spectral_cp` with its sparse products summed
+        over the blocks; ``(weights, factors)`` or None (then start at random)."""
+        shape = self.shape
+        n = len(shape)
+
+        def operator(mode):
+            # Blocks of another mode hold every unfolding column whole.
+            blocks = self.blocks[(mode + 1) % n]
+            _, diagonal = self._sum(_unfolding_gram, blocks, mode, None)
+            return (lambda Y: self._sum(_unfolding_gram, blocks, mode, Y)[0]), diagonal
+
+        def subspaces(rank, rng):
+            return subspace_iteration(
+                operator, shape, self.n_obs, rank, n_iter, oversample, rng, np, np.float64
+            )
+
+        def core(bases):
+            size = math.prod(b.shape[1] for b in bases)
+            if size * self.n_obs > _CORE_FLOPS:
+                return None
+            p = min(1.0, self.n_obs / math.prod(shape))
+            total = self._sum(_block_core, self.blocks[0], tuple(bases))
+            return np.reshape(total / p, tuple(b.shape[1] for b in bases))
+
+        def scale_sums(weights, factors):
+            return self._sum(_block_scale_sums, self.blocks[0], weights, tuple(factors))
+
+        with serial_blas():
+            return spectral_cp_from(
+                shape, self.n_obs, rank, subspaces, core, scale_sums, random_state, n_core_starts
+            )
+
+    def release(self):
+        """Drop the workers' copies of the observations."""
+        for futures in self.blocks:
+            self.client.cancel(futures)
+        self.blocks = []
+
+
+def distribute_observations(indices, values, shape, *, n_blocks=None, client=None):
+    """Lay out dask observations in row blocks of every mode, on the workers.
+
+    Parameters
+    ----------
+    indices : dask array of int, shape (n_obs, ndim)
+        Coordinates, chunked along the observations only.
+    values : dask array of float, shape (n_obs,)
+        Chunked like ``indices`` along the observations.
+    shape : tuple of int
+    n_blocks : int, optional
+        Row blocks per mode; default the number of input partitions (at least the number of
+        workers), at most the mode's size.
+    client : distributed.Client, optional
+        Default: the current client.
+
+    Returns
+    -------
+    DistributedObservations
+    """
+    client = _client(client)
+    shape = tuple(int(d) for d in shape)
+    indices = indices.rechunk({1: -1})
+    values = values.rechunk((indices.chunks[0],))
+    index_parts = client.compute(list(indices.to_delayed().ravel()))
+    value_parts = client.compute(list(values.to_delayed().ravel()))
+    if n_blocks is None:
+        n_blocks = max(len(index_parts), len(client.scheduler_info()["workers"]))
+    blocks = []
+    for mode, dim in enumerate(shape):
+        count = max(1, min(check_positive_int(n_blocks, "n_blocks"), dim))
+        edges = np.linspace(0, dim, count + 1).round().astype(np.int64)
+        split = client.map(_split, index_parts, value_parts, mode=mode, edges=edges, pure=False)
+        blocks.append(
+            [
+                client.submit(_assemble, b, mode, edges, shape, *split, pure=False)
+                for b in range(count)
+            ]
+        )
+    observations = DistributedObservations(blocks, shape, client)
+    # Only the blocks are held from here on: the scheduler forgets the input partitions and
+    # pieces but keeps their tasks, to recompute a block whose worker is lost.
+    del index_parts, value_parts, split
+    if observations.n_obs == 0:
+        raise ValueError("indices and values are empty: there are no observed entries to fit")
+    return observations
+
+
+def cp_complete_distributed(
+    observations,
+    rank,
+    *,
+    max_iter=100,
+    tol=1e-6,
+    init="spectral",
+    random_state=None,
+    alpha=1e-8,
+    verbose=False,
+    n_init=1,
+    callback=None,
+    state=None,
+    validation=None,
+):
+    """:func:`~tnml.decompositions.cp_complete` on observations held by a Dask cluster.
+
+    Parameters
+    ----------
+    observations : DistributedObservations
+        From :func:`distribute_observations`.
+    rank : int
+    max_iter, tol, random_state, verbose
+        As in :func:`~tnml.decompositions.cp_complete`.
+    init : {'spectral', 'random'} or CPTensor, default='spectral'
+        As in :func:`~tnml.decompositions.cp_complete`; the spectral start's sparse products
+        are sums over the blocks.
+    alpha : float, default=1e-8
+        The ridge term of every row's normal equations (``ridge`` of ``cp_complete``).
+    n_init : int, default=1
+        Starts: ``init``, then random ones; the lowest final training error wins. With
+        ``n_init=1`` a spectral start that stalls gets one random start more, as in
+        :func:`~tnml.decompositions.cp_complete`.
+    callback : callable, optional
+        ``callback(state)`` after every sweep, with ``state`` a dict of the balanced
+        ``factors`` (weights absorbed), the start's ``kind`` and the training ``errors`` so
+        far: what ``state=`` needs to continue the fit exactly (a checkpoint). With a
+        callback or a state, one start runs (``n_init`` must be 1; no extra start after a
+        stall), so that a resumed fit ends where an uninterrupted one does.
+    state : dict, optional
+        A ``callback``'s state to continue from instead of starting.
+    validation : DistributedObservations, optional
+        Held-out entries: each start's final relative error on them is its
+        ``validation_errors`` (one value), and starts are compared on it.
+
+    Returns
+    -------
+    cp : CPTensor
+    info : FitResult
+    """
+    rank = check_positive_int(rank, "rank")
+    tol, alpha = check_fit_params(max_iter, tol, verbose, alpha)
+
+    def fit(start, rng, state=None):
+        result = _fit(
+            observations,
+            rank,
+            init if start == 0 else "random",
+            rng,
+            max_iter,
+            tol,
+            alpha,
+            verbose,
+            callback,
+            state,
+        )
+        if validation is not None:
+            result[1].validation_errors = [validation.relative_error(result[0])]
+        return result
+
+    if callback is not None or state is not None:
+        if check_n_init(n_init) != 1:
+            raise ValueError(f"a checkpointed fit runs one start; got n_init={n_init}")
+        return fit(0, random_state, state)
+    if check_n_init(n_init) == 1:
+        result = fit(0, random_state)
+        if not (isinstance(init, str) and init != "random" and not result[1].converged):
+            return result
+        n_init = 2
+    return best_of_starts(fit, n_init, random_state)
+
+
+def _start(observations, rank, init, random_state):
+    """The start of :func:`~tnml.decompositions.cp_complete` for ``init``: (kind, factors)."""
+    shape = observations.shape
+    if isinstance(init, str):
+        if init not in ("spectral", "random"):
+            raise ValueError(f"init must be 'spectral', 'random' or a CPTensor, got {init!r}")
+        if init == "spectral":
+            start = observations.spectral_start(rank, random_state)
+            if start is not None:
+                weights, factors = start
+                factors[0] = factors[0] * weights
+                return init, _balance(factors)
+        mean_square = observations.squared_norm / observations.n_obs or 1.0
+        scale = (mean_square / rank) ** (1.0 / (2 * len(shape)))
+        return "random", [f * scale for f in random_cp(shape, rank, random_state).factors]
+    if not isinstance(init, CPTensor):
+        raise TypeError(
+            f"init must be 'spectral', 'random' or a CPTensor, got {type(init).__name__}"
+        )
+    if init.shape != shape or init.rank != rank:
+        raise ValueError(
+            f"init has shape {init.shape} and rank {init.rank}; expected {shape} and {rank}"
+        )
+    factors = [np.asarray(f, dtype=np.float64) for f in init.factors]
+    factors[0] = factors[0] * np.asarray(init.weights, dtype=np.float64)
+    return None, _balance(factors)
+
+
+def _fit(observations, rank, init, random_state, max_iter, tol, alpha, verbose, callback, state):
+    shape = observations.shape
+    if state is None:
+        kind, factors = _start(observations, rank, init, random_state)
+        done = []
+    else:
+        kind, done = state["kind"], list(state["errors"])
+        factors = [np.asarray(f, dtype=np.float64) for f in state["factors"]]
+    norm = math.sqrt(observations.squared_norm) or 1.0
+    log = SweepLog(None, None, "cp_complete_distributed", verbose)
+    log.errors.extend(done)
+
+    def step(iteration):
+        nonlocal factors
+        iteration += len(done)
+        for mode in range(len(shape)):
+            ridge = alpha
+            if kind == "random":
+                damping = _ANNEAL_START * _ANNEAL_DECAY**iteration
+                ridge = max(
+                    alpha,
+                    damping
+                    * _typical_gram_diagonal(factors, mode, observations.n_obs / shape[mode]),
+                )
+            factors[mode] = observations.solve(mode, factors, rank, ridge)
+        factors = _balance(factors)
+        error = math.sqrt(observations.squared_residual(factors)) / norm
+        if callback is not None:
+            callback({"factors": factors, "kind": kind, "errors": log.errors + [error]})
+        return CPTensor(None, factors), error
+
+    dtype = np.dtype(np.float64)
+    if done and (is_exact_fit(done[-1], dtype) or stalled(done, tol, 1)):
+        info = log.result(True)  # the checkpoint was written by the converged sweep
+    elif len(done) >= max_iter:
+        info = log.result(False)
+    else:
+        info = fit_sweeps(step, max_iter - len(done), tol, log, dtype)
+    return CPTensor(None, factors).normalize(), info
+
+
+def _entries(indices, model):
+    return model.entries(np.asarray(indices, dtype=np.int64))
+
+
+def entries_distributed(model, indices):
+    """The entries of a format at dask coordinates, as a lazy dask array (one task a chunk).
+
+    Parameters
+    ----------
+    model : FactorizedTensor
+        Any format (``CPTensor``, ...); it travels with the tasks (it is small).
+    indices : dask array of int, shape (n, ndim)
+
+    Returns
+    -------
+    dask array of shape (n,)
+    """
+    indices = indices.rechunk({1: -1})
+    try:  # on a cluster: one copy of the model per worker, not one per task
+        from distributed import default_client
+
+        model = default_client().scatter(model, broadcast=True)
+    except (ImportError, ValueError):
+        pass
+    return indices.map_blocks(_entries, model, drop_axis=1, dtype=np.float64)
