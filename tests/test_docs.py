@@ -20,6 +20,7 @@ API = ROOT / "docs" / "api.rst"
 MODULES = [
     "tnml",
     "tnml.decompositions",
+    "tnml.decompositions.distributed",
     "tnml.structure_search",
     "tnml.supervised.mps",
     "tnml.supervised.regression",
