@@ -69,7 +69,7 @@ def main(argv=None):
     print(f"{'model':<8} {'rank':>14} {'RSE':>7} {'PSNR (dB)':>10} {'seconds':>8}")
     results = []
     for model in args.models:
-        imputer = tnml.TensorImputer(model, random_state=0)
+        imputer = tnml.TensorImputer(model, random_state=0, ordered_axes=(0, 1))
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

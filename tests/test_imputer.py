@@ -38,7 +38,7 @@ def test_family_search_recovers_low_rank_tensor():
 def test_auto_tries_every_family_on_an_image():
     image = load_image("astronaut", size=16)  # 32 x 32 took 27 s, this well under 2
     X = np.where(make_mask(image.shape, 0.5, random_state=0), image, np.nan)
-    imputer = tnml.TensorImputer("auto", random_state=0, max_iter=10)
+    imputer = tnml.TensorImputer("auto", random_state=0, max_iter=10, ordered_axes=(0, 1))
     completed = imputer.fit_transform(X)
     probed = [c["model"] for c in imputer.summary_["candidates"] if c["stage"] == "probe"]
     assert probed == list(tnml.estimators.families.AUTOMATIC)  # every family but 'search'
@@ -78,8 +78,10 @@ def test_bad_input():
     with pytest.raises(ValueError, match="no observed entries"):
         tnml.TensorImputer("cp").fit(np.full((4, 5, 6), np.nan))
     imputer = tnml.TensorImputer("cp", rank=1).fit(_with_missing(X, 0.3))
-    with pytest.raises(ValueError, match="fitted on"):
+    with pytest.raises(ValueError, match="expecting 30 features"):
         imputer.transform(_with_missing(np.ones((4, 5, 7)), 0.3))
+    with pytest.raises(ValueError, match="fitted on rows of shape"):
+        imputer.transform(_with_missing(np.ones((4, 6, 5)), 0.3))
     with pytest.raises(ValueError, match="model"):
         tnml.TensorImputer("magic").fit(_with_missing(X, 0.3))
 
@@ -102,7 +104,10 @@ def test_default_on_a_matrix_skips_tubal_with_the_reason():
         warnings.simplefilter("ignore", ConvergenceWarning)
         imputer = tnml.TensorImputer(random_state=0, max_iter=20).fit(_with_missing(M, 0.3))
     skipped = {c["model"]: c["skipped"] for c in imputer.summary_["candidates"] if "skipped" in c}
-    assert list(skipped) == ["tubal"] and "3-way" in skipped["tubal"]
+    # Rows of samples: the families that cannot fold in new rows are skipped, with why.
+    assert list(skipped) == ["tucker", "tt", "tr", "tubal", "smooth"]
+    assert "3-way" in skipped["tubal"] and "fold in" in skipped["smooth"]
+    assert "low-rank matrix" in skipped["tt"] and imputer.summary_["model"] == "cp"
     completed = imputer.transform(_with_missing(M, 0.3))
     assert np.abs(completed - M).max() < 1e-3 * np.abs(M).max()
     with pytest.raises(ValueError, match="3-way"):
@@ -158,3 +163,135 @@ def test_summary_reports_the_chosen_ranks_held_out_error():
     (candidate,) = imputer.summary_["candidates"]
     assert candidate["validation_rse"] == chosen
     assert rank == 3 and chosen < 1e-4
+
+
+# -- issue 17: rows are samples; new rows fold in -----------------------------------------------
+def _exact(family, shape=(60, 6, 7, 5)):
+    from tnml.decompositions import random_tr, random_tt, random_tucker
+
+    makers = {
+        "cp": lambda: random_cp(shape, 3, random_state=0),
+        "tucker": lambda: random_tucker(shape, (3, 3, 3, 2)[: len(shape)], random_state=0),
+        "tt": lambda: random_tt(shape, 2, random_state=0),
+        "tr": lambda: random_tr(shape, 2, random_state=0),
+    }
+    X = makers[family]().to_tensor()
+    return X / np.abs(X).max()
+
+
+@pytest.mark.parametrize("family, rank", [("cp", 3), ("tucker", 3), ("tt", 2), ("tr", 2)])
+def test_fold_in_recovers_held_out_rows_of_an_exact_low_rank_tensor(family, rank):
+    X = _exact(family)
+    train, new = _with_missing(X[:45], 0.3), _with_missing(X[45:], 0.5, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        imputer = tnml.TensorImputer(family, rank=rank, random_state=0, max_iter=500)
+        imputer.fit(train)
+    completed = imputer.transform(new)
+    observed = ~np.isnan(new)
+    assert np.array_equal(completed[observed], new[observed])
+    assert np.abs(completed - X[45:]).max() < 1e-6
+
+
+def _digits_like(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 4)) @ rng.random((4, 24)) + 0.01 * rng.standard_normal((n, 24))
+    return X, _with_missing(X, 0.3, seed)
+
+
+def test_rows_are_independent_of_their_batch_and_refits_are_idempotent():
+    _, X = _digits_like()
+    imputer = tnml.TensorImputer("cp", random_state=0).fit(X[:80])
+    whole = imputer.transform(X[80:])
+    rows = np.concatenate([imputer.transform(X[80 + i : 81 + i]) for i in range(40)])
+    np.testing.assert_allclose(whole, rows, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(imputer.transform(X[90:95]), whole[10:15], rtol=1e-10, atol=1e-12)
+    again = tnml.TensorImputer("cp", random_state=0).fit(X[:80]).fit(X[:80])
+    np.testing.assert_allclose(again.transform(X[80:]), whole, rtol=1e-9, atol=1e-12)
+
+
+def test_fit_transform_is_fit_then_transform_for_rows_of_samples():
+    _, X = _digits_like()
+    imputer = tnml.TensorImputer("tucker", random_state=0)
+    np.testing.assert_allclose(
+        imputer.fit_transform(X), imputer.fit(X).transform(X), rtol=1e-7, atol=1e-9
+    )
+
+
+def test_flat_rows_with_tensor_shape():
+    X = _exact("tucker", shape=(60, 4, 6))
+    flat = _with_missing(X.reshape(60, 24), 0.3)
+    imputer = tnml.TensorImputer("tucker", rank=3, tensor_shape=(4, 6), random_state=0)
+    completed = imputer.fit(flat[:40]).transform(flat[40:])
+    assert completed.shape == (20, 24) and imputer.tensor_shape_ == (4, 6)
+    assert imputer.n_features_in_ == 24
+    with pytest.raises(ValueError, match="tensor_shape"):
+        tnml.TensorImputer("cp", tensor_shape=(5, 5)).fit(flat)
+    with pytest.raises(ValueError, match="expecting 24 features"):
+        imputer.transform(flat[:, :20])
+
+
+def test_rows_without_observed_entries_get_the_mean_row_never_nan():
+    _, X = _digits_like()
+    imputer = tnml.TensorImputer("cp", rank=4, random_state=0).fit(X[:80])
+    new = X[80:90].copy()
+    new[3] = np.nan
+    with pytest.warns(UserWarning, match="no observed entries"):
+        completed = imputer.transform(new)
+    assert np.isfinite(completed).all()
+    design, coefficients = tnml.decompositions.row_model(imputer.decomposition_)
+    np.testing.assert_allclose(completed[3], coefficients.mean(axis=0) @ design.T)
+
+
+def test_families_that_cannot_fold_in_say_which_can():
+    T = _with_missing(np.random.default_rng(0).random((8, 9, 10)), 0.3)
+    imputer = tnml.TensorImputer("tubal", random_state=0, max_iter=10).fit(T)
+    assert np.isfinite(imputer.transform(T)).all()  # the fitted tensor itself
+    with pytest.raises(ValueError, match="cp, tucker, tt, tr"):
+        imputer.transform(T[:4])
+
+
+def test_auto_never_assumes_ordered_rows_unless_told():
+    image = load_image("astronaut", size=16)
+    X = np.where(make_mask(image.shape, 0.5, random_state=0), image, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        rows = tnml.TensorImputer(random_state=0, max_iter=5).fit(X)
+    skipped = [c["model"] for c in rows.summary_["candidates"] if "skipped" in c]
+    assert skipped == ["tubal", "smooth"] and rows.layout_ == ("plain",)
+    assert rows.summary_["model"] in ("cp", "tucker", "tt", "tr")
+
+
+def test_memory_budget_refuses_before_the_search():
+    X = _with_missing(np.random.default_rng(0).random((200, 30, 20)), 0.3)
+    with tnml.config_context(max_memory="100kB"):
+        with pytest.raises(tnml.MemoryBudgetError, match="model search"):
+            tnml.TensorImputer("cp").fit(X)
+    imputer = tnml.TensorImputer("cp", rank=2, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        imputer.fit(X)
+    with tnml.config_context(max_memory="2kB"):
+        with pytest.raises(tnml.MemoryBudgetError, match="nearest of 200 rows|folding in"):
+            imputer.transform(X)
+
+
+def test_why_snippet_gives_scores_and_grid_search_over_rank():
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:240], y[:240]
+    X = _with_missing(X, 0.3)
+    pipe = make_pipeline(
+        tnml.TensorImputer("cp", max_rank=6, random_state=0), LogisticRegression(max_iter=200)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = cross_val_score(pipe, X, y, cv=3)
+        assert np.isfinite(scores).all() and scores.min() > 0.7
+        search = GridSearchCV(pipe, {"tensorimputer__rank": [2, 6]}, cv=2, n_jobs=2).fit(X, y)
+    assert search.best_params_["tensorimputer__rank"] in (2, 6)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()

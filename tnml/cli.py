@@ -162,8 +162,14 @@ def _complete(args):
     X = np.where(observed, data / scale, np.nan)
     os.makedirs(args.out, exist_ok=True)
     start = time.perf_counter()
+    # One whole tensor whose axes but the last are ordered (image rows and columns, space):
+    # the families that assume so ('smooth', ket augmentation) are candidates.
     imputer = TensorImputer(
-        args.model, rank=args.rank, random_state=args.seed, verbose=0 if args.quiet else 1
+        args.model,
+        rank="auto" if args.rank is None else args.rank,
+        ordered_axes=tuple(range(data.ndim - 1)),
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
     )
     completed = imputer.fit_transform(X)
     report = imputer.summary_
@@ -253,7 +259,7 @@ def _demo(args):
     best = None
     for name in AUTOMATIC:
         start = time.perf_counter()
-        imputer = TensorImputer(name, random_state=0)
+        imputer = TensorImputer(name, random_state=0, ordered_axes=(0, 1))
         completed = imputer.fit_transform(X)
         report = imputer.summary_
         elapsed = time.perf_counter() - start

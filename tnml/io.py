@@ -43,21 +43,36 @@ def _formats():
 
 
 def _estimators():
-    """Estimator classes a file may name; nothing else is ever instantiated by :func:`load`."""
+    """Estimator classes a file may name: those exported by :mod:`tnml` and
+    :mod:`tnml.estimators` (``StructureSearch`` included); nothing else is ever instantiated
+    by :func:`load`."""
     from sklearn.base import BaseEstimator
+
+    import tnml
 
     from . import estimators
 
     return {
         name: obj
-        for name in estimators.__all__
-        if isinstance(obj := getattr(estimators, name), type) and issubclass(obj, BaseEstimator)
+        for module in (estimators, tnml)
+        for name in module.__all__
+        if isinstance(obj := getattr(module, name), type) and issubclass(obj, BaseEstimator)
     }
 
 
+def _is_fitted_name(cls, name):
+    """Whether ``name`` is a fitted attribute of ``cls``: one it declares in
+    ``_fitted_attributes``, or, for a class that declares none, a name of scikit-learn's
+    convention (a trailing underscore, not a parameter, not private)."""
+    declared = getattr(cls, "_fitted_attributes", None)
+    if declared is not None:
+        return name in declared
+    return name.endswith("_") and not name.startswith("_") and name not in cls._get_param_names()
+
+
 def _estimator_state(obj):
-    """The fitted attributes of ``obj`` that its class declares (``_fitted_attributes``)."""
-    return {name: getattr(obj, name) for name in type(obj)._fitted_attributes if name in vars(obj)}
+    """The fitted attributes of ``obj`` (see :func:`_is_fitted_name`)."""
+    return {name: value for name, value in vars(obj).items() if _is_fitted_name(type(obj), name)}
 
 
 class _Encoder:
@@ -184,7 +199,7 @@ class _Decoder:
         unknown = sorted(set(params) - allowed)
         if unknown:
             self.fail(f"{name} has no parameters {unknown}")
-        undeclared = sorted(set(state) - set(cls._fitted_attributes))
+        undeclared = sorted(name for name in state if not _is_fitted_name(cls, name))
         if undeclared:
             self.fail(f"{name} does not declare the attributes {undeclared}")
         estimator = cls(**params)

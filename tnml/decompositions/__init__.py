@@ -13,6 +13,7 @@ from ._linalg import (
 from ._masked import Observations, observed_error
 from ._rank_search import grow_rank, split_mask, split_observations
 from .cp import CPTensor, cp_als, cp_complete, max_cp_rank, pad_cp, random_cp
+from .fold_in import fold_in, row_model
 from .network import (
     TensorNetwork,
     fully_connected_adjacency,
@@ -115,6 +116,8 @@ __all__ = [
     "tnn_complete",
     "tubal_complete",
     "smooth_tucker_complete",
+    "fold_in",
+    "row_model",
     "TensorNetwork",
     "random_network",
     "pad_network",

@@ -14,6 +14,7 @@ fitted in and any other choices made) and sets no state anywhere.
 """
 
 import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,12 +22,14 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 from ..backend import get_namespace
 from ..decompositions import (
     Observations,
     cp_als,
     cp_complete,
+    fold_in,
     grow_rank,
     max_cp_rank,
     max_tt_rank,
@@ -36,6 +39,7 @@ from ..decompositions import (
     pad_tr,
     pad_tt,
     pad_tucker,
+    row_model,
     smooth_tucker_complete,
     split_mask,
     split_observations,
@@ -50,6 +54,8 @@ from ..decompositions import (
     tucker_complete,
     tucker_hooi,
 )
+from ..decompositions.fold_in import nearest_rows, neighbour_residuals
+from ..metrics import rse
 
 __all__ = [
     "Family",
@@ -62,6 +68,10 @@ __all__ = [
     "from_layout",
     "default_layout",
     "family_ranks",
+    "RowScoring",
+    "choose_shrinkage",
+    "shrinkage_prior",
+    "complete_rows",
 ]
 
 # Sweeps per rank on the way up a ladder: the ranks there only need to be good warm starts
@@ -82,7 +92,8 @@ _SMOOTH_MAX_RANK = 64
 class SearchOptions:
     """What a model selection may use: the estimator's settings, nothing else."""
 
-    rank: int | None = None
+    rank: int | None = None  # None: chosen on held-out entries
+    max_rank: int | None = None  # the largest rank the held-out search tries
     max_iter: int = 50
     validation_fraction: float = 0.1
     random_state: Any = None
@@ -92,6 +103,23 @@ class SearchOptions:
     probe: bool = False
     deadline: float | None = None  # time.perf_counter() after which rank growth stops
     progress: Any = None  # progress(rank, validation_error) after every rank tried
+    # Rows are samples: ranks of the families that fold in are scored by folding the rows in
+    # (RowScoring) rather than by the joint fit's values at the held-out entries.
+    rows: Any = None
+
+
+@dataclass(frozen=True)
+class RowScoring:
+    """How held-out entries score a rank when rows are samples: each row's coefficients are
+    folded in from its training entries (:func:`~tnml.decompositions.fold_in`), shrunk
+    towards the mean coefficients of its ``n_neighbors`` nearest fitted rows (among at most
+    ``max_reference`` of them, never itself) with the best of ``alphas``, as ``transform``
+    completes new rows."""
+
+    n_neighbors: int | None = 10
+    alphas: tuple = (1e-8, 0.3, 3.0, 30.0, 300.0)
+    max_reference: int = 2000
+    random_state: Any = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +165,9 @@ class Family:
     automatic : bool
         Whether ``model='auto'`` (and ``tnml demo``) tries this family; False for families
         too slow to try by default (structure search).
+    folds_in : bool
+        Whether new sample-axis rows fold in (:func:`~tnml.decompositions.fold_in`) with the
+        fitted non-sample factors held fixed (in the plain layout).
     """
 
     name: str
@@ -149,6 +180,7 @@ class Family:
     tensorized: bool = False
     skip_reason: Callable = lambda shape: None
     automatic: bool = True
+    folds_in: bool = False
 
 
 # -- rank types ---------------------------------------------------------------------------------
@@ -250,8 +282,28 @@ def _grow(family, X, observed, options):
     observations = Observations.from_dense(tensor, mask)
 
     infos = []
+    scored = options.rows is not None and family.folds_in and layout == ("plain",)
+    alphas = {}
+    split_seed = options.random_state
+    if scored:
+        # One seed for the split that grow_rank makes and for the same split here, whose
+        # held-out values choose the shrinkage of the fold-in that scores each rank.
+        if not isinstance(split_seed, numbers.Integral):
+            split_seed = int(check_random_state(split_seed).randint(2**31 - 1))
+        held_out_values = split_observations(observations, options.validation_fraction, split_seed)[
+            1
+        ]
 
     def fit(obs, rank, init):
+        init = getattr(init, "format", init)
+        fitted, info = _fit(obs, rank, init)
+        if scored and obs is not observations:
+            folded = _FoldedIn(fitted, obs, held_out_values, options.rows)
+            alphas[_key(rank)] = folded.alpha
+            return folded, info
+        return fitted, info
+
+    def _fit(obs, rank, init):
         sweeps = options.max_iter if obs is observations else _GROWTH_SWEEPS
         if options.probe:
             sweeps = _PROBE_SWEEPS
@@ -268,21 +320,25 @@ def _grow(family, X, observed, options):
 
     if options.rank is not None:
         rank = family.rank(options.rank, tensor.shape)
-        train, held_out = split_observations(
-            observations, options.validation_fraction, options.random_state
-        )
+        train, held_out = split_observations(observations, options.validation_fraction, split_seed)
         fitted, _ = fit(train, rank, None)
         error = observed_error(fitted.entries, held_out)
         fitted, _ = fit(observations, rank, fitted)
     else:
-        ladder = family_ranks(family, family.ladder, tensor.shape)
+        pad = partial(family.pad, random_state=options.random_state)
+        ladder = family.ladder
+        if options.max_rank is not None:
+            ladder = tuple(r for r in ladder if r <= options.max_rank) or (options.max_rank,)
+        if scored:
+            ladder = _geometric(ladder)
+        ladder = family_ranks(family, ladder, tensor.shape)
         fitted, rank, history = grow_rank(
             fit,
-            partial(family.pad, random_state=options.random_state),
+            lambda previous, rank: pad(getattr(previous, "format", previous), rank),
             observations,
             ladder[:_PROBE_RANKS] if options.probe else ladder,
             validation_fraction=options.validation_fraction,
-            random_state=options.random_state,
+            random_state=split_seed,
             patience=2,  # one bad warm start (ALS local minimum) must not end the search
             callback=None
             if options.progress is None
@@ -294,19 +350,202 @@ def _grow(family, X, observed, options):
         error = next(h[2] for h in history if h[0] == rank)  # the chosen rank's, not the min
     # The last fit is the final one, on every observation.
     return Selection(
-        fitted, rank, float(error), layout, converged=infos[-1].converged, n_iter=infos[-1].n_iter
+        fitted,
+        rank,
+        float(error),
+        layout,
+        {"alpha": alphas[_key(rank)]} if _key(rank) in alphas else {},
+        converged=infos[-1].converged,
+        n_iter=infos[-1].n_iter,
     )
+
+
+# Rows of samples: rank growth steps by at least this factor (every rank there is also scored
+# by folding the rows in; the fold-in's shrinkage absorbs a rank between two steps).
+_ROW_LADDER_STEP = 1.5
+
+
+def _geometric(ladder):
+    """The ranks of ``ladder`` that grow by at least ``_ROW_LADDER_STEP`` each."""
+    kept = [ladder[0]]
+    for rank in ladder[1:]:
+        if rank >= _ROW_LADDER_STEP * kept[-1]:
+            kept.append(rank)
+    return tuple(kept)
+
+
+def _key(rank):
+    return tuple(rank) if isinstance(rank, (list, tuple)) else rank
+
+
+def _dense_rows(observations):
+    """Observations of a tensor with samples on axis 0 as dense rows: values (n, J), with 0
+    where unobserved, the mask of observed entries, and each entry's (row, column)."""
+    xp = get_namespace(observations.values)
+    shape = observations.shape
+    n, width = shape[0], math.prod(shape[1:])
+    columns = xp.zeros(observations.indices.shape[0], dtype=xp.int64)
+    for axis in range(1, len(shape)):
+        columns = columns * shape[axis] + observations.indices[:, axis]
+    rows = observations.indices[:, 0]
+    values = xp.zeros((n, width), dtype=observations.values.dtype)
+    mask = xp.zeros((n, width), dtype=bool)
+    values[rows, columns] = observations.values
+    mask[rows, columns] = True
+    return values, mask, rows, columns
+
+
+def shrinkage_prior(design, coefficients, values, mask, n_neighbors, reference=None):
+    """What each row is shrunk towards when folded in, and its nearest fitted rows.
+
+    The prior of a row is the mean coefficients of its ``n_neighbors`` nearest fitted rows
+    (by their model values on the row's observed entries; among the fitted rows
+    ``reference`` only, when given, and never the row of the same index), or of all fitted
+    rows when ``n_neighbors`` is None or the row is empty.
+
+    Returns
+    -------
+    prior : array of shape (n, R) or (R,)
+    nearest : int array of shape (n, k), or None without neighbours
+        Indices into the fitted rows (into ``reference`` when given).
+    """
+    xp = get_namespace(values)
+    mean = xp.mean(coefficients, axis=0)
+    if n_neighbors is None:
+        return mean, None
+    exclude = None
+    if reference is not None:
+        exclude = xp.full(values.shape[0], -1, dtype=xp.int64)
+        exclude[reference] = xp.arange(reference.shape[0])
+        coefficients = coefficients[reference]
+    nearest = nearest_rows(coefficients @ design.T, values, mask, n_neighbors, exclude=exclude)
+    prior = xp.mean(coefficients[nearest], axis=1)
+    return xp.where(xp.any(mask, axis=1)[:, None], prior, mean), nearest
+
+
+def complete_rows(
+    design,
+    coefficients,
+    fitted,
+    fitted_mask,
+    values,
+    mask,
+    n_neighbors,
+    alphas,
+    entries=None,
+    reference=None,
+):
+    """Fold rows in and add their nearest fitted rows' mean residual at ``entries``.
+
+    A row's value at an entry is its folded-in model value plus the mean, over its nearest
+    fitted rows that observed the entry, of their data minus model there (a
+    nearest-neighbour correction of what the low-rank model misses). With a large ``alpha``
+    this is a nearest-neighbour imputation, with a small one the row's own least squares.
+
+    Parameters
+    ----------
+    design, coefficients : the fitted row model (:func:`~tnml.decompositions.row_model`)
+    fitted, fitted_mask : arrays of shape (m, J)
+        The fitted rows' data and where it is observed (for their residuals).
+    values, mask : arrays of shape (n, J)
+        The rows to complete and where they are observed.
+    n_neighbors : int or None
+    alphas : sequence of float
+        Shrinkage strengths; one completion per value is yielded.
+    entries : (rows, columns) int arrays, optional
+        The entries corrected (default: the unobserved entries of ``values``).
+    reference : int array, optional
+        See :func:`shrinkage_prior`.
+
+    Yields
+    ------
+    alpha, completed : float and array of shape (n, J)
+    """
+    xp = get_namespace(values)
+    prior, nearest = shrinkage_prior(
+        design, coefficients, values, mask, n_neighbors, reference=reference
+    )
+    if entries is None:
+        entries = xp.nonzero(~mask)
+    rows, columns = entries
+    correction = None
+    if nearest is not None:
+        chosen = slice(None) if reference is None else reference
+        residuals = fitted[chosen] - coefficients[chosen] @ design.T
+        correction = neighbour_residuals(residuals, fitted_mask[chosen], nearest, rows, columns)
+        # An empty row has no nearest rows (every row is as near): it gets the mean row.
+        correction = xp.where(xp.any(mask, axis=1)[rows], correction, 0)
+    for alpha in alphas:
+        completed = fold_in(design, values, mask, prior=prior, alpha=alpha) @ design.T
+        if correction is not None:
+            completed[rows, columns] += correction
+        yield alpha, completed
+
+
+# A fold-in whose held-out relative error is below this fits to rounding.
+_EXACT = 1e-6
+
+
+class _FoldedIn:
+    """A fitted format whose ``entries`` are the values of its rows folded in from the
+    training observations, as :class:`~tnml.TensorImputer` completes new rows (the score
+    of a rank when rows are samples). ``format`` is the fitted format itself."""
+
+    def __init__(self, format, train, held_out, scoring):
+        self.format = format
+        xp = get_namespace(train.values)
+        values, mask, _, _ = _dense_rows(train)
+        design, coefficients = row_model(format)
+        n = values.shape[0]
+        rng = np.random.default_rng(
+            scoring.random_state if isinstance(scoring.random_state, int) else 0
+        )
+        reference = xp.asarray(np.sort(rng.permutation(n)[: scoring.max_reference]))
+        _, _, rows, columns = _dense_rows(held_out)
+        best = None
+        for alpha, completed in complete_rows(
+            design,
+            coefficients,
+            values,
+            mask,
+            values,
+            mask,
+            scoring.n_neighbors,
+            scoring.alphas,
+            entries=(rows, columns),
+            reference=reference,
+        ):
+            error = float(xp.linalg.norm(completed[rows, columns] - held_out.values))
+            if best is None or error < best[0]:
+                best = (error, completed, alpha)
+        self.alpha = best[2]
+        self._rows = best[1]
+        # A fold-in exact to rounding (exact low-rank data) scores the joint fit instead, so
+        # that ranks past the true one do not win on rounding noise.
+        self._joint = best[0] <= _EXACT * float(xp.linalg.norm(held_out.values))
+
+    def entries(self, indices):
+        if self._joint:
+            return self.format.entries(indices)
+        xp = get_namespace(self._rows)
+        columns = xp.zeros(indices.shape[0], dtype=xp.int64)
+        for axis in range(1, len(self.format.shape)):
+            columns = columns * self.format.shape[axis] + indices[:, axis]
+        return self._rows[indices[:, 0], columns]
+
+
+def choose_shrinkage(format, X, observed, scoring, validation_fraction):
+    """The fold-in shrinkage ``alpha`` of ``scoring.alphas`` that best predicts a held-out
+    ``validation_fraction`` of the observed entries of X (rows = samples) from the others,
+    for a ``format`` fitted to X."""
+    observations = Observations.from_dense(X, observed)
+    train, held_out = split_observations(observations, validation_fraction, scoring.random_state)
+    return _FoldedIn(format, train, held_out, scoring).alpha
 
 
 def _split_mask(observed, options):
     """A random ``validation_fraction`` of the observed entries held out: (train, held_out)."""
     return split_mask(observed, options.validation_fraction, options.random_state)
-
-
-def _held_out_error(completed, X, held_out):
-    """Relative error of ``completed`` on the ``held_out`` entries of ``X``."""
-    xp = get_namespace(X)
-    return float(xp.linalg.norm((completed - X)[held_out]) / xp.linalg.norm(X[held_out]))
 
 
 def _tnn(X, observed, order, transform, options):
@@ -334,7 +573,7 @@ def _select_tubal(family, X, observed, options):
         for transform in ("dct",) if options.probe else ("dct", "fft"):
             order = tuple(a for a in range(3) if a != tube_axis) + (tube_axis,)
             completed, info = _tnn(X, train, order, transform, options)
-            error = _held_out_error(completed, X, held_out)
+            error = rse(X, completed, mask=held_out)
             if best is None or error < best[0]:
                 best = (error, order, transform)
     error, order, transform = best
@@ -362,7 +601,7 @@ def _select_smooth(family, X, observed, options):
     best = None
     for feature_axis in feature_axes:
         channels = 1 if feature_axis is None else X.shape[feature_axis]
-        rank = min(options.rank or _SMOOTH_MAX_RANK, channels)
+        rank = min(options.rank or options.max_rank or _SMOOTH_MAX_RANK, channels)
         for order in _SMOOTH_ORDERS[-1:] if options.probe else _SMOOTH_ORDERS:
             for weight in _SMOOTH_WEIGHTS[-1:] if options.probe else _SMOOTH_WEIGHTS:
                 settings = {
@@ -374,7 +613,7 @@ def _select_smooth(family, X, observed, options):
                 fitted, info = smooth_tucker_complete(
                     X, mask=train, max_iter=options.max_iter, **settings
                 )
-                error = _held_out_error(fitted.to_tensor(), X, held_out)
+                error = rse(X, fitted.to_tensor(), mask=held_out)
                 if best is None or error < best[0]:
                     best = (error, settings, fitted, info)
     error, settings, fitted, info = best
@@ -403,7 +642,7 @@ def _select_search(family, X, observed, options):
     tensor = to_layout(xp.where(observed, X, xp.nan), layout)
     search = StructureSearch(
         "tnale",
-        max_rank=options.rank or _SEARCH_MAX_RANK,
+        max_rank=options.rank or options.max_rank or _SEARCH_MAX_RANK,
         max_evaluations=_SEARCH_EVALUATIONS,
         max_iter=options.max_iter,
         validation_fraction=options.validation_fraction,
@@ -427,6 +666,7 @@ FAMILIES = {
         select=_grow,
         complete=cp_complete,
         pad=pad_cp,
+        folds_in=True,
         ladder=_LADDER,
         rank=_cp_rank,
     ),
@@ -436,6 +676,7 @@ FAMILIES = {
         select=_grow,
         complete=tucker_complete,
         pad=pad_tucker,
+        folds_in=True,
         ladder=_LADDER[:16],
         rank=_tucker_rank,
     ),
@@ -448,6 +689,7 @@ FAMILIES = {
         ladder=(1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48),
         rank=_tt_rank,
         tensorized=True,
+        folds_in=True,
     ),
     "tr": Family(
         "tr",
@@ -458,6 +700,7 @@ FAMILIES = {
         ladder=(1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20),
         rank=_tr_rank,
         tensorized=True,
+        folds_in=True,
     ),
     "tubal": Family("tubal", fit=tubal_complete, select=_select_tubal, skip_reason=_tubal_skip),
     "smooth": Family(
