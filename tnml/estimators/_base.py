@@ -205,7 +205,7 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
         Returns
         -------
-        W : array of shape (n_samples, n_components_), in X's namespace
+        W : array of shape ``(n_samples, n_components_)``, in X's namespace
         """
         return self.fit(X, y)._sample_factor(self.decomposition_)
 
@@ -218,7 +218,7 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
         Returns
         -------
-        W : array of shape (n_samples, n_components_), in X's namespace. Samples with NaN
+        W : array of shape ``(n_samples, n_components_)``, in X's namespace. Samples with NaN
             entries are fitted on their observed entries only.
         """
         check_is_fitted(self)
@@ -249,7 +249,7 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_components_)
+        X : array of shape ``(n_samples, n_components_)``
 
         Returns
         -------
