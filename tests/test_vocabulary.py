@@ -23,7 +23,7 @@ OLD_PARAMETERS = {
 }
 OLD_ATTRIBUTES = ("best_rse_", "train_error_", "weights_", "shape_")
 # Estimators whose parameters other engineers own for now (imputer: issue 17).
-PENDING = {"TensorImputer"}
+PENDING = set()
 
 ESTIMATORS = [
     obj

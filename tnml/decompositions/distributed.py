@@ -436,7 +436,7 @@ def cp_complete_distributed(
     init="spectral",
     random_state=None,
     alpha=1e-8,
-    verbose=False,
+    verbose=0,
     n_init=1,
     callback=None,
     state=None,

@@ -235,7 +235,7 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
         Returns
         -------
-        W : array of shape (n_samples, n_components_), in X's namespace
+        W : array of shape ``(n_samples, n_components_)``, in X's namespace
         """
         return self.fit(X, y)._sample_factor(self.decomposition_)
 
@@ -248,7 +248,7 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
         Returns
         -------
-        W : array of shape (n_samples, n_components_), in X's namespace. Samples with NaN
+        W : array of shape ``(n_samples, n_components_)``, in X's namespace. Samples with NaN
             entries are fitted on their observed entries only.
         """
         check_is_fitted(self)
@@ -279,7 +279,7 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_components_)
+        X : array of shape ``(n_samples, n_components_)``
 
         Returns
         -------

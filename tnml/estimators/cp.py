@@ -52,7 +52,7 @@ class CP(TensorDecompositionMixin):
     ----------
     decomposition_ : CPTensor
         CP decomposition of the training tensor, sample mode first.
-    components_ : array of shape (rank, prod(tensor_shape_))
+    components_ : array of shape ``(rank, prod(tensor_shape_))``
         Weighted rank-one terms of the non-sample modes, one per row.
     n_components_ : int
     reconstruction_error_ : float

@@ -39,7 +39,7 @@ class TensorRing(TensorDecompositionMixin):
     Attributes
     ----------
     decomposition_ : TRTensor
-    components_ : array of shape (r_0 * r_1, prod(tensor_shape_))
+    components_ : array of shape ``(r_0 * r_1, prod(tensor_shape_))``
         The chain of non-sample cores, one row per pair of open bond values.
     n_components_, reconstruction_error_, n_iter_, tensor_shape_, n_features_in_
 

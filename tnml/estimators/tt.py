@@ -38,7 +38,7 @@ class TensorTrain(TensorDecompositionMixin):
     Attributes
     ----------
     decomposition_ : TTTensor
-    components_ : array of shape (r_1, prod(tensor_shape_))
+    components_ : array of shape ``(r_1, prod(tensor_shape_))``
         The right part of the train, one row per value of the first bond.
     n_components_, reconstruction_error_, n_iter_, tensor_shape_, n_features_in_
 

@@ -35,7 +35,7 @@ class Tucker(TensorDecompositionMixin):
     ----------
     decomposition_ : TuckerTensor
         Sample mode first; its factor is None when the sample axis is not compressed.
-    components_ : array of shape (n_components_, prod(tensor_shape_))
+    components_ : array of shape ``(n_components_, prod(tensor_shape_))``
     n_components_, reconstruction_error_, n_iter_, tensor_shape_, n_features_in_
 
     Examples

@@ -55,9 +55,9 @@ class TubalTensor(FactorizedTensor):
 
     Parameters
     ----------
-    U : array of shape (n1, r1, *tube)
-    s : array of shape (k, *tube), k <= min(r1, r2)
-    V : array of shape (n2, r2, *tube)
+    U : array of shape ``(n1, r1, *tube)``
+    s : array of shape ``(k, *tube)``, k <= min(r1, r2)
+    V : array of shape ``(n2, r2, *tube)``
     transform : {'fft', 'dct'} or matrix or sequence of matrices, default='fft'
         The transform under which the t-product is taken (see :func:`get_transform`).
 
@@ -317,7 +317,7 @@ def t_identity(n, tube_shape, transform="fft", *, xp=None, dtype="float64"):
 
     Returns
     -------
-    array of shape (n, n, *tube_shape)
+    array of shape ``(n, n, *tube_shape)``
 
     Examples
     --------
