@@ -90,6 +90,31 @@ def check_value_range(X, name="X", all_finite=False):
     return X
 
 
+def underflow_scale(X):
+    """A power of two that brings tiny data to magnitude ~1, or 1.0 when none is needed.
+
+    Every fit sums squares (norms, Gram matrices), and squares of values below about
+    ``sqrt(tiny)`` (1e-154 in float64) underflow to zero, so a fit of such data breaks
+    (``LinAlgError``, NaN). Scaling by a power of two is exact: fit ``X * scale`` and divide
+    the model by ``scale``. NaN entries are ignored; all-zero data gives 1.0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> 0.5 <= underflow_scale(np.full((2, 2), 1e-160)) * 1e-160 < 1
+    True
+    >>> underflow_scale(np.ones((2, 2)))
+    1.0
+    """
+    xp = get_namespace(X)
+    if not bool(xp.any(~xp.isnan(X))):
+        return 1.0
+    largest = max(float(xp.nanmax(X)), -float(xp.nanmin(X)))
+    if largest == 0 or largest >= float(xp.finfo(X.dtype).tiny) ** 0.25:
+        return 1.0
+    return math.ldexp(1.0, -math.frexp(largest)[1])
+
+
 def missing_mask(X, missing_values=np.nan):
     """True where ``X`` is missing: NaN always, and entries equal to ``missing_values``.
 

@@ -5,17 +5,19 @@ ends with one line on stderr and exit code 2, never a traceback.
 """
 
 import argparse
+import io
 import json
+import math
 import os
 import sys
 import time
 import warnings
-import zipfile
 
 import numpy as np
 
+from ._config import check_memory
+from ._files import atomic_write, default_max_bytes, read_array
 from .estimators.families import AUTOMATIC, FAMILIES
-from .io import atomic_write, read_npy
 from .structure_search import METHODS
 
 MODELS = ("auto", *FAMILIES)
@@ -27,41 +29,77 @@ class UsageError(Exception):
 
 
 # -- reading --------------------------------------------------------------------------------------
-def _read_file(path):
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def _read_file(path, key=None):
+    """The array in ``path`` (an image, ``.npy`` or ``.npz``; ``key``: the ``.npz`` entry to
+    prefer) and whether it is an image. Every file goes through the limits of
+    :func:`tnml.load`: what it declares may not exceed its size plus 64 MiB (nor
+    ``max_memory``), checked before anything is decompressed."""
     if not os.path.isfile(path):
         raise UsageError(f"no such file: {path}")
     suffix = os.path.splitext(path)[1].lower()
+    if suffix not in (*_IMAGE_SUFFIXES, ".npy", ".npz"):
+        raise UsageError(
+            f"unsupported file type {suffix!r}; use PNG/JPEG/TIFF images, .npy or .npz"
+        )
     try:
-        if suffix in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"):
-            from skimage import img_as_float, io
-
-            image = img_as_float(io.imread(path))
-            if image.ndim == 3 and image.shape[2] == 4:  # drop alpha
-                image = image[:, :, :3]
-            return image, True
-        if suffix == ".npy":
-            # tnml's own reader: the header is checked against the file's size before anything
-            # is allocated, and a file that is not an array is named as such.
-            with open(path, "rb") as stream:
-                return read_npy(stream, os.path.getsize(path), path), False
-        if suffix == ".npz":
-            with zipfile.ZipFile(path) as archive:
-                entries = archive.infolist()
-                if len(entries) != 1:
-                    raise UsageError(
-                        f"{path} holds {len(entries)} arrays "
-                        f"({', '.join(e.filename for e in entries)}); give a file "
-                        f"with one"
-                    )
-                with archive.open(entries[0]) as stream:
-                    return read_npy(
-                        stream, entries[0].file_size, f"{path}:{entries[0].filename}"
-                    ), False
-    except UsageError:
-        raise
+        if suffix in _IMAGE_SUFFIXES:
+            return _read_image(path), True
+        return read_array(path, key=key), False
+    except ValueError as error:
+        message = str(error)
+        if not message.startswith("cannot read"):
+            message = f"cannot read {path}: {message}"
+        raise UsageError(message) from None
     except Exception as error:  # noqa: BLE001 - any reader failure is the file's fault
         raise UsageError(f"cannot read {path}: {error}") from None
-    raise UsageError(f"unsupported file type {suffix!r}; use PNG/JPEG/TIFF images, .npy or .npz")
+
+
+def _read_image(path):
+    from PIL import Image, UnidentifiedImageError
+    from skimage import img_as_float
+    from skimage import io as skio
+
+    # The header's size is checked before any pixel is decoded: a small, highly compressed
+    # image can declare gigabytes (the limit of tnml.load, on the decoded bytes).
+    try:
+        with Image.open(path) as header:  # reads the header only
+            width, height = header.size
+            channels = len(header.getbands())
+            n_frames = getattr(header, "n_frames", 1)
+    except UnidentifiedImageError:  # a format only skimage's other plugins read
+        width = height = channels = n_frames = 0
+    declared = width * height * channels * n_frames
+    limit = default_max_bytes(path)
+    if declared > limit:
+        raise ValueError(
+            f"cannot read {path}: the image declares {width} x {height} x {channels} pixels "
+            f"({declared} bytes), more than the limit of {limit} bytes (its size plus 64 MiB, "
+            f"or max_memory)"
+        )
+    check_memory(8 * declared, f"reading {path}")  # the float64 image
+    image = img_as_float(skio.imread(path))
+    if image.ndim == 3 and image.shape[2] == 4:  # drop alpha
+        image = image[:, :, :3]
+    return image
+
+
+def _real_tensor(data, source):
+    """``data`` as a float64 array of real numbers with at least 2 axes, or a UsageError:
+    the one check of every command's input."""
+    data = np.asarray(data)
+    if data.dtype.kind == "c":
+        raise UsageError(
+            f"{source} holds complex numbers (dtype {data.dtype}); tnml works on real "
+            f"tensors: give the real and imaginary parts as two files"
+        )
+    if data.dtype.kind not in "biuf":
+        raise UsageError(f"{source} must hold real numbers, got dtype {data.dtype}")
+    if data.ndim < 2:
+        raise UsageError(f"{source} must have at least 2 axes, got shape {data.shape}")
+    return data.astype(np.float64)
 
 
 def _read_dataset(name):
@@ -133,17 +171,7 @@ def _complete(args):
     data, is_image = _read_file(args.file) if args.file is not None else _read_dataset(args.dataset)
     suffix = ".png" if is_image else ".npy"
     outputs = _output_paths(args, "completed" + suffix, "comparison.png", "metrics.json")
-    data = np.asarray(data)
-    if data.dtype.kind == "c":
-        raise UsageError(
-            f"the input holds complex numbers (dtype {data.dtype}); tnml completes "
-            f"real tensors: complete the real and imaginary parts as two files"
-        )
-    if data.dtype.kind not in "biuf":
-        raise UsageError(f"the input must hold real numbers, got dtype {data.dtype}")
-    data = data.astype(np.float64)
-    if data.ndim < 2:
-        raise UsageError(f"the input must have at least 2 axes, got shape {data.shape}")
+    data = _real_tensor(data, "the input")
     if np.isinf(data).any():
         raise UsageError("the input holds infinite values; only NaN may mark missing entries")
     observed = ~np.isnan(data)
@@ -209,8 +237,8 @@ def _complete(args):
         outputs[1],
         lambda stream: _comparison_figure(stream, X * scale, completed, original, scores, is_image),
     )
-    _write(outputs[2], lambda stream: stream.write(json.dumps(metrics, indent=2).encode()))
-    print(json.dumps({k: v for k, v in metrics.items() if k != "candidates"}))
+    _write(outputs[2], lambda stream: stream.write(_json(metrics, indent=2).encode()))
+    print(_json({k: v for k, v in metrics.items() if k != "candidates"}))
     return 0
 
 
@@ -218,23 +246,47 @@ def _finite_or_none(value):
     return float(value) if np.isfinite(value) else None
 
 
-def _output_paths(args, *names):
-    """The files a command will write in ``--out``, checked before any work is done: an
-    existing file is replaced only with ``--overwrite``, and the input file never."""
+def _json(value, **kwargs):
+    """Strict JSON (RFC 8259 has no Infinity or NaN): a non-finite number is written null."""
+
+    def clean(item):
+        if isinstance(item, float) and not math.isfinite(item):
+            return None
+        if isinstance(item, dict):
+            return {k: clean(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [clean(v) for v in item]
+        return item
+
+    return json.dumps(clean(value), allow_nan=False, **kwargs)
+
+
+def _output_paths(args, *names, inputs=()):
+    """The files a command will write in ``--out``, checked before any work is done: the
+    one rule of every command. An input (the FILE argument and ``inputs``) is never an
+    output, whatever its name and however it is reached (symbolic or hard link); an
+    existing file is replaced only with ``--overwrite``; a folder never."""
     paths = [os.path.join(args.out, name) for name in names]
-    source = getattr(args, "file", None)
+    sources = [p for p in (getattr(args, "file", None), *inputs) if p is not None]
     for path in paths:
-        if source is not None and os.path.exists(path) and os.path.samefile(path, source):
-            raise UsageError(
-                f"writing {path} would replace the input file {source}; choose another --out"
-            )
-        if os.path.exists(path) and not args.overwrite:
+        for source in sources:
+            if _same_file(path, source):
+                raise UsageError(
+                    f"writing {path} would replace the input file {source}; choose another --out"
+                )
+        if os.path.isdir(path):
+            raise UsageError(f"{path} is a folder; choose another --out")
+        if os.path.lexists(path) and not args.overwrite:
             raise UsageError(
                 f"{path} exists; pass --overwrite to replace it, or choose another --out"
             )
-        if os.path.isdir(path):
-            raise UsageError(f"{path} is a folder; choose another --out")
     return paths
+
+
+def _same_file(path, source):
+    if not (os.path.exists(path) and os.path.exists(source)):
+        return os.path.realpath(path) == os.path.realpath(source)
+    return os.path.samefile(path, source)
 
 
 def _write(path, write):
@@ -305,14 +357,7 @@ _HISTORY_COLUMNS = (
 def _read_search_input(path):
     """A tensor from .npy, an image, or an .npz: one array, or a structure-search instance
     (``goal``; the papers' files also hold the generating structure, which is not used)."""
-    if path.lower().endswith(".npz") and os.path.isfile(path):
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                if "goal" in archive.files:
-                    return np.asarray(archive["goal"], dtype=np.float64)
-        except Exception as error:  # noqa: BLE001 - any reader failure is the file's fault
-            raise UsageError(f"cannot read {path}: {error}") from None
-    return np.asarray(_read_file(path)[0], dtype=np.float64)
+    return _real_tensor(_read_file(path, key="goal")[0], "the input")
 
 
 def _trace_figure(path, histories):
@@ -336,7 +381,7 @@ def _save_figure(path, draw, size):
     fig, ax = plt.subplots(figsize=size)
     draw(ax)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
 
 
@@ -346,29 +391,20 @@ def _search(args):
     from .structure_search import StructureSearch
 
     methods = list(dict.fromkeys(args.method))
-    outputs = [os.path.join(args.out, name) for name in _SEARCH_OUTPUTS]
-    checkpoints = {m: os.path.join(args.out, f"checkpoint-{m}.npz") for m in methods}
-    if not args.overwrite:
-        existing = [p for p in outputs if os.path.exists(p)]
-        if not args.resume:
-            existing += [p for m, p in checkpoints.items() if args.checkpoint and os.path.exists(p)]
-        if existing:
-            raise UsageError(
-                f"{existing[0]} exists; give --overwrite to replace "
-                f"{'it' if len(existing) == 1 else 'the existing outputs'}"
-            )
     if args.resume and not args.checkpoint:
         raise UsageError("--resume continues a --checkpoint search; give both")
+    outputs = _output_paths(args, *_SEARCH_OUTPUTS)
+    checkpoints = {}
+    if args.checkpoint:
+        names = [f"checkpoint-{m}.npz" for m in methods]
+        if args.resume:  # a checkpoint is continued, not replaced: only the input rule applies
+            paths = _output_paths(argparse.Namespace(**{**vars(args), "overwrite": True}), *names)
+        else:
+            paths = _output_paths(args, *names)
+        checkpoints = dict(zip(methods, paths))
     X = _read_search_input(args.file)
-    if X.ndim < 2:
-        raise UsageError(f"the input must have at least 2 axes, got shape {X.shape}")
-    os.makedirs(args.out, exist_ok=True)
-    results, histories, best = {}, {}, None
-    for method in methods:
-        checkpoint = checkpoints[method] if args.checkpoint else None
-        if checkpoint and args.overwrite and not args.resume and os.path.exists(checkpoint):
-            os.remove(checkpoint)
-        search = StructureSearch(
+    searches = {
+        method: StructureSearch(
             method,
             objective=args.objective,
             rse_weight=args.rse_weight,
@@ -379,11 +415,24 @@ def _search(args):
             max_time=args.max_time,
             max_iter=args.max_iter,
             n_jobs=args.n_jobs,
-            checkpoint=checkpoint,
+            checkpoint=checkpoints.get(method),
             resume=args.resume,
             random_state=args.seed,
             verbose=0 if args.quiet else 1,
         )
+        for method in methods
+    }
+    for search in searches.values():  # every argument checked before --out is created
+        try:
+            search._validate_params()
+        except ValueError as error:
+            raise UsageError(_option_message(str(error))) from None
+    os.makedirs(args.out, exist_ok=True)
+    results, histories, best = {}, {}, None
+    for method, search in searches.items():
+        checkpoint = checkpoints.get(method)
+        if checkpoint and args.overwrite and not args.resume and os.path.lexists(checkpoint):
+            os.remove(checkpoint)  # never the input: _output_paths refused that above
         start = time.perf_counter()
         search.fit(X)
         structure = search.best_structure_
@@ -400,8 +449,10 @@ def _search(args):
         histories[method] = search.history_
         if best is None or search.best_objective_ < best[1]["objective"]:
             best = (method, results[method])
-    with open(outputs[1], "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=_HISTORY_COLUMNS, extrasaction="ignore")
+
+    def write_history(stream):
+        text = io.TextIOWrapper(stream, newline="", encoding="utf-8")
+        writer = csv.DictWriter(text, fieldnames=_HISTORY_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for history in histories.values():
             running = float("inf")
@@ -414,13 +465,20 @@ def _search(args):
                         "structure": json.dumps(record["structure"]),
                     }
                 )
-    _trace_figure(outputs[2], histories)
+        text.flush()
+        text.detach()
+
+    _write(outputs[1], write_history)
+    _write(outputs[2], lambda stream: _trace_figure(stream, histories))
     method, winner = best
-    _network_figure(
+    _write(
         outputs[3],
-        winner["best_structure"],
-        f"best: {method}, {winner['n_params']} parameters "
-        f"(ratio {winner['compression_ratio']:.4f}), RSE {winner['rse']:.2e}",
+        lambda stream: _network_figure(
+            stream,
+            winner["best_structure"],
+            f"best: {method}, {winner['n_params']} parameters "
+            f"(ratio {winner['compression_ratio']:.4f}), RSE {winner['rse']:.2e}",
+        ),
     )
     summary = {
         "file": args.file,
@@ -434,8 +492,7 @@ def _search(args):
         "best_method": method,
         "methods": results,
     }
-    with open(outputs[0], "w") as stream:
-        json.dump(summary, stream, indent=2)
+    _write(outputs[0], lambda stream: stream.write(_json(summary, indent=2).encode()))
     print(
         f"{'method':<8} {'evals':>6} {'params':>7} {'ratio':>8} {'RSE':>9} {'objective':>10} "
         f"{'time (s)':>9}"
@@ -448,6 +505,17 @@ def _search(args):
         )
     print(f"wrote {', '.join(outputs)}")
     return 0
+
+
+def _option_message(message):
+    """scikit-learn's "The 'rse_weight' parameter of StructureSearch must be ..." in the
+    CLI's words (--rse-weight)."""
+    import re
+
+    match = re.search(r"The '(\w+)' parameter of \w+ (must be .*)", message)
+    if match is None:
+        return message
+    return f"--{match.group(1).replace('_', '-')} {match.group(2)}"
 
 
 def build_parser():

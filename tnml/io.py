@@ -9,16 +9,21 @@ Device arrays are copied to the host explicitly on save and come back as NumPy a
 
 import hashlib
 import json
-import math
 import numbers
 import os
-import secrets
 import zipfile
-from contextlib import contextmanager
 
 import numpy as np
 
-from ._config import check_memory, format_bytes, get_config
+from ._config import format_bytes
+from ._files import ARRAY_KINDS as _ARRAY_KINDS
+from ._files import InvalidFile as _Invalid
+from ._files import (
+    atomic_write,
+    default_max_bytes,
+    read_npy,
+    remove_stale_temps,
+)
 from .backend import to_numpy
 
 __all__ = ["save", "load"]
@@ -184,7 +189,17 @@ class _Decoder:
         fields = self.decode(value.get("fields"))
         if not isinstance(fields, dict):
             self.fail(f"the fields of a {cls.__name__} must be a mapping")
-        return cls(**fields)
+        arrays = [a for name in cls._array_names for a in _flat_arrays(fields.get(name))]
+        dtypes = {a.dtype for a in arrays}
+        if any(d.kind != "f" for d in dtypes) or len(dtypes) > 1:
+            self.fail(
+                f"a {cls.__name__} holds arrays of one real floating dtype, got "
+                f"{sorted(str(d) for d in dtypes)}"
+            )
+        try:
+            return cls(**fields)
+        except (TypeError, ValueError) as error:
+            self.fail(f"invalid {cls.__name__}: {error}")
 
     def estimator(self, name, params, state):
         """An instance of a tnml estimator class with only what that class declares: the
@@ -205,19 +220,70 @@ class _Decoder:
         estimator = cls(**params)
         for attribute, content in state.items():
             setattr(estimator, attribute, content)
+        if any(key.endswith("_") and not key.startswith("_") for key in state):  # fitted
+            _check_fitted_arrays(estimator, state)
         return estimator
 
 
-class _Invalid(ValueError):
-    """Why a file is not a valid tnml file (becomes the documented ValueError)."""
+def _flat_arrays(value):
+    """The NumPy arrays in ``value`` (an array, or lists/tuples/dicts of them)."""
+    if isinstance(value, np.ndarray):
+        return [] if value.dtype == object else [value]
+    if isinstance(value, (list, tuple)):
+        return [a for item in value for a in _flat_arrays(item)]
+    if isinstance(value, dict):
+        return [a for item in value.values() for a in _flat_arrays(item)]
+    return []
 
 
-# Array dtype kinds a file may hold: bool, integers, floats, complex (never objects).
-_ARRAY_KINDS = "biufc"
-_TEMP_SUFFIX = ".tnml-tmp"
-# Bytes a file may declare beyond its own size (only compressed entries can): the default
-# of ``load(max_bytes=None)``. tnml writes uncompressed entries, whose size is the file's.
-_EXPANSION_ALLOWANCE = 64 * 2**20
+def _check_fitted_arrays(estimator, state):
+    """Check a loaded estimator's fitted arrays against what its parameters and its other
+    fitted attributes imply, so a file edited to hold another shape or dtype is refused
+    here rather than failing (or answering wrongly) at predict time.
+
+    Generic rules: no fitted array is complex; ``feature_names_in_`` has ``n_features_in_``
+    names. Per class: ``_fitted_shapes()`` (when the class defines it) maps fitted attribute
+    names to the shape they must have (``None``: any size on that axis; for a format, its
+    ``shape``); those arrays must be real floating.
+    """
+    name = type(estimator).__name__
+    for attribute, value in state.items():
+        for array in _flat_arrays(value):
+            if array.dtype.kind not in "biuf":
+                raise _Invalid(f"{name}.{attribute} has dtype {array.dtype}; it must be real")
+    names = state.get("feature_names_in_")
+    if names is not None and len(names) != state.get("n_features_in_"):
+        raise _Invalid(
+            f"{name}.feature_names_in_ has {len(names)} names for "
+            f"n_features_in_={state.get('n_features_in_')!r:.20}"
+        )
+    declared = getattr(estimator, "_fitted_shapes", None)
+    if declared is None:
+        return
+    try:
+        expected = declared()
+    except Exception as error:  # noqa: BLE001 - missing or ill-typed attributes
+        raise _Invalid(
+            f"{name}'s fitted attributes are incomplete or inconsistent "
+            f"({type(error).__name__}: {error!s:.200})"
+        ) from None
+    for attribute, shape in expected.items():
+        if attribute not in state:
+            raise _Invalid(f"{name} is fitted but has no {attribute}")
+        value = state[attribute]
+        actual = getattr(value, "shape", None)
+        dtype = getattr(value, "dtype", None)
+        if actual is None or getattr(dtype, "kind", None) != "f":
+            raise _Invalid(f"{name}.{attribute} must be a real floating array or format")
+        actual = tuple(actual)
+        if len(actual) != len(shape) or any(
+            e is not None and a != e for a, e in zip(actual, shape)
+        ):
+            want = tuple("any" if e is None else e for e in shape)
+            raise _Invalid(
+                f"{name}.{attribute} has shape {actual}; its parameters and fitted "
+                f"attributes imply {want}"
+            )
 
 
 class _Archive:
@@ -268,83 +334,6 @@ class _Archive:
         return array
 
 
-def read_npy(stream, size, what="the array"):
-    """Read one ``.npy`` array of ``size`` bytes from ``stream``, checking its header first.
-
-    The header's shape and dtype must account for exactly ``size`` bytes and the dtype must be
-    a number type, so a crafted header never makes this allocate more than the data it
-    claims to hold (nor unpickle anything). Raises ``ValueError`` naming ``what``.
-    """
-    try:
-        version = np.lib.format.read_magic(stream)
-    except ValueError:
-        raise _Invalid(f"{what} is not a NumPy .npy array (no .npy header)") from None
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-    else:
-        raise _Invalid(f"{what} has an unsupported .npy version {version}")
-    if dtype.hasobject or dtype.kind not in _ARRAY_KINDS:
-        raise _Invalid(f"{what} has dtype {dtype}, not a number type")
-    n_bytes = math.prod(shape) * dtype.itemsize
-    header = stream.tell()
-    if header + n_bytes != size:
-        raise _Invalid(
-            f"{what} declares shape {shape} of {dtype} ({format_bytes(n_bytes)}), "
-            f"but holds {format_bytes(max(size - header, 0))}"
-        )
-    check_memory(n_bytes, what)
-    buffer = np.empty(n_bytes, dtype=np.uint8)
-    view, filled = memoryview(buffer), 0
-    while filled < n_bytes:
-        count = stream.readinto(view[filled:])
-        if not count:
-            raise _Invalid(f"{what} is truncated")
-        filled += count
-    stream.read(1)  # reach the end of a zip entry, where zipfile checks its CRC
-    return buffer.view(dtype).reshape(shape, order="F" if fortran else "C")
-
-
-def _temp_prefix(path):
-    directory, name = os.path.split(os.path.abspath(path))
-    return os.path.join(directory, f".{name}.")
-
-
-def _remove_stale_temps(path):
-    """Remove the temporary files that saves of ``path`` by processes that no longer exist
-    left behind (a save killed by SIGKILL or a power cut cannot clean up after itself)."""
-    prefix = _temp_prefix(path)
-    directory, start = os.path.split(prefix)
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return
-    for name in names:
-        if not (name.startswith(start) and name.endswith(_TEMP_SUFFIX)):
-            continue
-        pid = name[len(start) : -len(_TEMP_SUFFIX)].split(".")[0]
-        if not pid.isdigit() or _process_alive(int(pid)):
-            continue
-        try:
-            os.unlink(os.path.join(directory, name))
-        except OSError:
-            pass
-
-
-def _process_alive(pid):
-    # On Windows os.kill(pid, 0) sends CTRL_C_EVENT instead of probing: never clean up there.
-    if pid == os.getpid() or os.name == "nt":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError, OverflowError):
-        return True  # another user's process, or a platform without signals: keep the file
-    return True
-
-
 def save(obj, path):
     """Save a format or an estimator (fitted or not) to ``path`` (an ``.npz`` file).
 
@@ -387,43 +376,6 @@ def save(obj, path):
         np.savez(stream, **{_MANIFEST: blob}, **encoder.arrays)
 
 
-@contextmanager
-def atomic_write(path):
-    """A new binary file that replaces ``path`` only once it is complete and on disk.
-
-    Written under a recognisable temporary name next to ``path`` (``.<name>.<pid>.<random>
-    .tnml-tmp``) and renamed; removed on any error. A temporary file that a killed process
-    left is removed by the next write or :func:`load` of the same path. The file gets the
-    permissions of any file the user creates (0o666 less the umask).
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from tnml.io import atomic_write
-    >>> path = os.path.join(tempfile.mkdtemp(), "out.bin")
-    >>> with atomic_write(path) as stream:
-    ...     _ = stream.write(b"complete")
-    >>> open(path, "rb").read()
-    b'complete'
-    """
-    path = os.fspath(path)
-    _remove_stale_temps(path)
-    tmp = f"{_temp_prefix(path)}{os.getpid()}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
-    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def load(path, *, max_bytes=None):
     """Load what :func:`save` wrote.
 
@@ -447,6 +399,8 @@ def load(path, *, max_bytes=None):
     ValueError
         Anything else: the file is not a tnml file, is corrupted or modified, names a class
         that is not a tnml format or estimator, sets attributes the class does not declare,
+        holds fitted arrays whose shapes or dtypes do not match what the parameters and the
+        other fitted attributes imply (a class's ``_fitted_shapes``; complex arrays never),
         or declares more than ``max_bytes``.
     """
     path = os.fspath(path)
@@ -456,12 +410,10 @@ def load(path, *, max_bytes=None):
         isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) or max_bytes < 0
     ):
         raise TypeError(f"max_bytes must be a non-negative int or None, got {max_bytes!r}")
-    _remove_stale_temps(path)
+    remove_stale_temps(path)
     try:
         if max_bytes is None:
-            max_bytes = os.path.getsize(path) + _EXPANSION_ALLOWANCE
-            budget = get_config()["max_memory"]
-            max_bytes = max_bytes if budget is None else min(max_bytes, budget)
+            max_bytes = default_max_bytes(path)
         if not zipfile.is_zipfile(path):
             raise _Invalid("it is not a zip archive (.npz)")
         with zipfile.ZipFile(path) as zf:

@@ -139,6 +139,17 @@ class FactorizedTensor:
         """A copy of this format with every array moved to the host."""
         return self._map_arrays(to_numpy)
 
+    def scaled(self, factor):
+        """A copy representing ``factor * self.to_tensor()`` (the first array is scaled: every
+        format is linear in it)."""
+        first = self._array_names[0]
+        kwargs = {name: getattr(self, name) for name in self._array_names}
+        value = kwargs[first]
+        kwargs[first] = (
+            [value[0] * factor, *value[1:]] if isinstance(value, (list, tuple)) else value * factor
+        )
+        return type(self)(**kwargs, **self._metadata())
+
     def _map_arrays(self, func):
         kwargs = {}
         for name in self._array_names:

@@ -36,6 +36,7 @@ def unfold(X, mode):
     xp = get_namespace(X)
     if mode == 0:
         return xp.reshape(X, (X.shape[0], -1))
+    check_memory(math.prod(X.shape) * X.dtype.itemsize, f"the mode-{mode} unfolding (a copy)")
     return xp.reshape(xp.moveaxis(X, mode, 0), (X.shape[mode], -1))
 
 
@@ -93,6 +94,14 @@ def truncated_svd(matrix, rank=None, delta=None, discarded=None):
     norm of the discarded singular values is appended to the list ``discarded`` when given.
     """
     xp = get_namespace(matrix)
+    rows, cols = matrix.shape
+    small = min(rows, cols)
+    # LAPACK's divide-and-conquer SVD works on a copy and needs about 4 small^2 of workspace
+    # next to U and Vt.
+    check_memory(
+        (rows * cols + (rows + cols) * small + 4 * small * small) * matrix.dtype.itemsize,
+        f"the SVD of a {rows} x {cols} matrix",
+    )
     u, s, vt = xp.linalg.svd(matrix, full_matrices=False)
     keep = s.shape[0]
     if delta is not None:
@@ -116,6 +125,7 @@ def low_rank_split(matrix, rank=None, delta=None, discarded=None):
     """
     xp = get_namespace(matrix)
     rows, cols = matrix.shape
+    _check_qr_memory(matrix, rank)
     if cols >= 2 * rows:  # wide: matrix = R^T Q^T
         triangular = xp.linalg.qr(matrix.T, mode="r")
         u, _, _ = truncated_svd(triangular.T, rank, delta, discarded)
@@ -128,11 +138,26 @@ def low_rank_split(matrix, rank=None, delta=None, discarded=None):
     return u, s[:, None] * vt
 
 
+def _check_qr_memory(matrix, rank):
+    """Refuse :func:`low_rank_split`'s QR before it runs: LAPACK factorises a copy of the
+    matrix, a tall one also forms Q (as large), and the result's long factor has ``rank``
+    rows or columns along the long side."""
+    rows, cols = matrix.shape
+    small, large = min(rows, cols), max(rows, cols)
+    keep = small if rank is None else min(rank, small)
+    copies = 1 if cols >= 2 * rows else 2
+    check_memory(
+        (copies * rows * cols + keep * large) * matrix.dtype.itemsize,
+        f"the QR of a {rows} x {cols} unfolding",
+    )
+
+
 def leading_left_singular_vectors(matrix, rank):
     """The ``rank`` leading left singular vectors of ``matrix`` (see :func:`low_rank_split`)."""
     xp = get_namespace(matrix)
     rows, cols = matrix.shape
     if cols >= 2 * rows:  # skip the GEMM that low_rank_split would add
+        _check_qr_memory(matrix, 0)
         u, _, _ = truncated_svd(xp.linalg.qr(matrix.T, mode="r").T, rank)
         return u
     return low_rank_split(matrix, rank)[0]

@@ -24,10 +24,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import check_tensor, check_value_range, missing_mask
+from .._validation import check_tensor, check_value_range, missing_mask, underflow_scale
 from ..backend import get_namespace, is_numpy
 from ..contract import einsum
-from ..decompositions import solve_spd
+from ..decompositions import FitResult, solve_spd
 from ..metrics import rse
 
 __all__ = ["TensorDecompositionMixin"]
@@ -102,6 +102,22 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         "_sklearn_output_config",
     )
 
+    def _fitted_shapes(self):
+        """Shapes the fitted arrays must have (checked by :func:`tnml.load`): the
+        components are recomputed from the decomposition, not trusted."""
+        shape = tuple(self.tensor_shape_)
+        if self.n_features_in_ != math.prod(shape):
+            raise ValueError(f"n_features_in_={self.n_features_in_} for tensor_shape_={shape}")
+        n_components = int(self._components(self.decomposition_).shape[0])
+        if self.n_components_ != n_components:
+            raise ValueError(
+                f"n_components_={self.n_components_}, the decomposition gives {n_components}"
+            )
+        return {
+            "decomposition_": (None, *shape),
+            "components_": (n_components, self.n_features_in_),
+        }
+
     # -- input ----------------------------------------------------------------------------------
     def _validate_tensor(self, X, reset):
         """Return X as a floating tensor (n_samples, *tensor_shape) in its own namespace."""
@@ -160,7 +176,9 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         ----------
         X : array of shape (n_samples, d_1, ..., d_k), or (n_samples, n_features)
             NumPy or CuPy; 2-D X is reshaped with ``tensor_shape`` when given. NaN marks a
-            missing entry: the model is fitted to the observed entries only.
+            missing entry: the model is fitted to the observed entries only. Tiny values
+            (below about 1e-77 in float64) are fitted scaled by a power of two, which is
+            exact; all-zero data gives the zero model with ``reconstruction_error_ == 0``.
         y : ignored
 
         Returns
@@ -169,7 +187,19 @@ class TensorDecompositionMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin
         """
         X = self._validate_tensor(X, reset=True)
         self.tensor_shape_ = tuple(X.shape[1:])
-        decomposition, info = self._decompose(X, _observed_mask(X))
+        mask = _observed_mask(X)
+        xp = get_namespace(X)
+        if not bool(xp.any(X != 0) if mask is None else xp.any(xp.where(mask, X, 0) != 0)):
+            # All-zero data: whatever the format, its exact model is zero (RSE 0, not 0/0).
+            decomposition, _ = self._decompose(X, mask)
+            decomposition = decomposition.scaled(0.0)
+            info = FitResult(1, [0.0], True)
+        else:
+            # Tiny data is fitted scaled by a power of two (exact), the model scaled back.
+            scale = underflow_scale(X)
+            decomposition, info = self._decompose(X * scale if scale != 1 else X, mask)
+            if scale != 1:
+                decomposition = decomposition.scaled(1 / scale)
         if info is not None and not info.converged:
             warnings.warn(
                 f"{type(self).__name__} did not converge in {info.n_iter} iterations "

@@ -291,6 +291,13 @@ class TensorCompletionRegressor(RegressorMixin, BaseEstimator):
         "resume": ["boolean"],
     }
 
+    def _fitted_shapes(self):
+        """Shapes the fitted arrays must have (checked by :func:`tnml.load`)."""
+        shape = tuple(self.tensor_shape_)
+        if self.n_features_in_ != len(shape):
+            raise ValueError(f"n_features_in_={self.n_features_in_} for tensor_shape_={shape}")
+        return {"decomposition_": shape}
+
     # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
     _fitted_attributes = (
         "n_features_in_",

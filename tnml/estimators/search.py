@@ -3,7 +3,9 @@
 The search itself (encodings, objectives, searchers, the evaluation runner) is
 :mod:`tnml.structure_search`, which re-exports this class."""
 
+import hashlib
 import numbers
+import os
 import time
 
 import numpy as np
@@ -11,8 +13,10 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from .._validation import check_tensor
-from ..backend import check_random_state, get_namespace, is_numpy
+from .._config import MemoryBudgetError
+from .._validation import check_tensor, underflow_scale
+from ..backend import check_random_state, get_namespace, is_numpy, to_numpy
+from ..decompositions import TensorNetwork, random_network
 from ..structure_search import (
     METHODS,
     SEARCHERS,
@@ -21,10 +25,24 @@ from ..structure_search import (
     Runner,
     SearchSpace,
     canonical_key,
+    check_checkpoint_path,
     holdout_split,
 )
 
 __all__ = ["StructureSearch"]
+
+
+def _data_hash(X):
+    """SHA-256 of the data's dtype, shape, values and NaN pattern: what a checkpoint must
+    have been written for (a sum would match -X, a permutation of X, or any data once one
+    entry is NaN)."""
+    host = np.ascontiguousarray(to_numpy(X))
+    missing = np.isnan(host)
+    digest = hashlib.sha256(f"{host.dtype.str}|{host.shape}|".encode())
+    # NaN payloads may differ between copies of the same data: hash the pattern, not the bits.
+    digest.update(np.where(missing, 0, host).tobytes())
+    digest.update(np.packbits(missing).tobytes())
+    return digest.hexdigest()
 
 
 class StructureSearch(BaseEstimator):
@@ -102,11 +120,16 @@ class StructureSearch(BaseEstimator):
     n_jobs : int or None, default=None
         Candidates fitted in parallel (joblib's meaning: None is 1 outside a
         ``parallel_config`` context, -1 all cores).
-    checkpoint : str or None, default=None
-        File written after every batch of evaluations.
+    checkpoint : str, path-like or None, default=None
+        File written after every batch of evaluations. It records a content hash of the
+        data (values, dtype, shape and NaN pattern) and the settings; a search holds an
+        exclusive lock on it (``<checkpoint>.lock``, released when the search ends, however
+        it ends), so a second search on the same file is refused.
     resume : bool, default=False
         Continue the search recorded in ``checkpoint`` (without it an existing checkpoint is
-        an error, never overwritten).
+        an error, never overwritten). Requires ``checkpoint``; the checkpoint must have been
+        written for the same data and settings, and its records are checked (objectives
+        recomputed) before they are reused.
     random_state : None, int or RandomState
         Seeds the search; each candidate's fit is seeded from it and the candidate itself.
     verbose : int, default=0
@@ -168,7 +191,7 @@ class StructureSearch(BaseEstimator):
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "n_jobs": [numbers.Integral, None],
-        "checkpoint": [str, None],
+        "checkpoint": [str, os.PathLike, None],
         "resume": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -258,12 +281,7 @@ class StructureSearch(BaseEstimator):
         )
         if params["permutation"] is not None:
             params["permutation"] = np.asarray(params["permutation"]).tolist()
-        return {
-            "shape": list(X.shape),
-            "seed": seed,
-            "params": params,
-            "data": float(get_namespace(X).sum(get_namespace(X).abs(X))),
-        }
+        return {"shape": list(X.shape), "seed": seed, "params": params, "data": _data_hash(X)}
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -291,6 +309,9 @@ class StructureSearch(BaseEstimator):
                 input_name="X",
             )
         X = check_tensor(X, "X", allow_nan=True)
+        if self.resume and self.checkpoint is None:
+            raise ValueError("resume=True continues a checkpoint: give checkpoint= as well")
+        checkpoint = None if self.checkpoint is None else check_checkpoint_path(self.checkpoint)
         xp = get_namespace(X)
         observed = ~xp.isnan(X)
         complete = bool(xp.all(observed))
@@ -305,10 +326,15 @@ class StructureSearch(BaseEstimator):
         )
         space = self._space(X.shape)
         objective = Objective(self.objective, rse_weight=self.rse_weight, max_rse=self.max_rse)
+        # Hashing the data costs a pass over it (a host copy for device data): only for a
+        # checkpoint, the one place it is compared.
+        fingerprint = self._fingerprint(X, seed) if checkpoint is not None else None
+        # Tiny data is fitted scaled by a power of two (exact), the network scaled back.
+        scale = underflow_scale(X)
         if complete:
-            data, train, held_out = X, None, None
+            data, train, held_out = X * scale if scale != 1 else X, None, None
         else:
-            data = xp.where(observed, X, 0)
+            data = xp.where(observed, X * scale, 0)
             train, held_out = holdout_split(observed, self.validation_fraction, seed)
         fit_params = {
             "max_iter": self.max_iter,
@@ -328,24 +354,35 @@ class StructureSearch(BaseEstimator):
             n_jobs=self.n_jobs,
             max_evaluations=self.max_evaluations,
             max_time=self.max_time,
-            checkpoint=self.checkpoint,
+            checkpoint=checkpoint,
             resume=self.resume,
             progress=progress and progress[1],
-            fingerprint=self._fingerprint(X, seed),
+            fingerprint=fingerprint,
         )
         start = time.perf_counter()
+        zero = not bool(xp.any(data != 0))
         try:
-            with runner:  # one worker pool for the whole search
-                SEARCHERS[self.method](
-                    runner, space, np.random.RandomState(seed), **self._searcher_params(space)
-                )
+            if zero:
+                # All-zero data: the zero network of the smallest structure is exact.
+                self._zero_search(runner, space, seed)
+            else:
+                with runner:  # one worker pool for the whole search
+                    SEARCHERS[self.method](
+                        runner, space, np.random.RandomState(seed), **self._searcher_params(space)
+                    )
         except BudgetExhausted:
             pass
         finally:
+            runner.close()
             if progress:
                 progress[0].close()
-        if runner.best is None or runner.best["status"] != "ok":
+        if runner.best is None:
             raise ValueError(
+                f"max_time={self.max_time} s ran out before any candidate structure was "
+                f"fitted; raise max_time"
+            )
+        if runner.best["status"] != "ok":
+            raise MemoryBudgetError(
                 "no candidate structure could be fitted (every one was skipped "
                 "for max_memory); raise max_memory or lower max_rank"
             )
@@ -354,10 +391,12 @@ class StructureSearch(BaseEstimator):
         structure = np.asarray(best["structure"])
         if network is None:  # not kept (or restored from a checkpoint): refit, same seed
             network = runner.refit(structure, best["seed"])["network"]
-        if not complete:  # the held-out entries only served to choose; fit on all of them
+        if not complete and not zero:  # held-out entries only served to choose: refit on all
             network = runner.refit(structure, best["seed"], network, train=observed, held_out=None)[
                 "network"
             ]
+        if scale != 1:
+            network = TensorNetwork([network.cores[0] / scale, *network.cores[1:]], structure)
         self.shape_ = tuple(X.shape)
         self.best_structure_ = structure
         self.best_network_ = self.decomposition_ = network
@@ -369,6 +408,27 @@ class StructureSearch(BaseEstimator):
         self.n_cache_hits_ = runner.n_cache_hits
         self.search_seconds_ = time.perf_counter() - start
         return self
+
+    @staticmethod
+    def _zero_search(runner, space, seed):
+        """Answer all-zero data exactly: the structure with every bond rank 1, zero cores."""
+        structure = space.structure([1] * len(space.edges))
+        network = random_network(structure, random_state=seed)
+        xp = get_namespace(runner.X)
+        zero = TensorNetwork([xp.zeros_like(xp.asarray(c)) for c in network.cores], structure)
+        runner.record_exact(structure, zero)
+
+    def _fitted_shapes(self):
+        """Shapes the fitted arrays must have (checked by :func:`tnml.load`)."""
+        shape = tuple(self.shape_)
+        structure = np.asarray(self.best_structure_)
+        if (
+            structure.ndim != 2
+            or structure.shape[0] < len(shape)
+            or tuple(int(d) for d in np.diag(structure)[: len(shape)]) != shape
+        ):
+            raise ValueError(f"best_structure_ does not carry the modes of shape_={shape}")
+        return {"decomposition_": shape, "best_network_": shape}
 
     def _searcher_params(self, space):
         return SEARCHERS[self.method].params(self.get_params(), space)

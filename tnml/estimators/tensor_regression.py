@@ -23,6 +23,16 @@ __all__ = ["CPRegressor", "TuckerRegressor", "TTRegressor"]
 class _TensorRegressor(RegressorMixin, BaseEstimator):
     """Shared input handling; subclasses set ``_solve(X, y)`` returning the solver's output."""
 
+    def _fitted_shapes(self):
+        """Shapes the fitted arrays must have (checked by :func:`tnml.load`)."""
+        shape = tuple(self.tensor_shape_)
+        n_features = 1
+        for size in shape:
+            n_features *= size
+        if self.n_features_in_ != n_features:
+            raise ValueError(f"n_features_in_={self.n_features_in_} for tensor_shape_={shape}")
+        return {"decomposition_": shape, "_coef": (n_features,)}
+
     # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
     _fitted_attributes = (
         "n_features_in_",

@@ -6,7 +6,7 @@ The :class:`~tnml.StructureSearch` estimator lives with the other estimators
 
 from .encoding import SearchSpace, canonical_key, n_params, to_data_order
 from .objective import Objective, holdout_split
-from .runner import BudgetExhausted, Runner, cache_key, candidate_seed
+from .runner import BudgetExhausted, Runner, cache_key, candidate_seed, check_checkpoint_path
 from .searchers import METHODS, SEARCHERS, greedy, random_search, tnale, tnls, uniform_scan
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "BudgetExhausted",
     "cache_key",
     "candidate_seed",
+    "check_checkpoint_path",
     "SEARCHERS",
     "greedy",
     "tnale",

@@ -179,6 +179,7 @@ class SearchSpace:
     ):
         self.shape = tuple(int(d) for d in shape)
         ndim = len(self.shape)
+        self.permutation = check_permutation(permutation, ndim)
         if isinstance(graph, str):
             if graph not in _GRAPHS:
                 raise ValueError(
@@ -190,7 +191,8 @@ class SearchSpace:
                 edges = [(i, i + 1) for i in range(ndim - 1)]
                 if graph == "ring" and ndim > 2:
                     edges.append((0, ndim - 1))
-            self.sizes = self.shape
+            # A named graph is built over slots: slot ``s`` carries mode ``permutation[s]``.
+            self.sizes = tuple(self.shape[p] for p in self.permutation)
             self.n_internal = 0
             self.start_ranks = [1] * len(edges)
         else:
@@ -218,7 +220,6 @@ class SearchSpace:
                     "graph has no edge to search over (all off-diagonal entries are 0)"
                 )
         self.edges = edges
-        self.permutation = check_permutation(permutation, ndim)
         if tuple(self.sizes[s] for s in np.argsort(self.permutation)) != self.shape:
             placed = tuple(int(self.sizes[s]) for s in np.argsort(self.permutation))
             raise ValueError(

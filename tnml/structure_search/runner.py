@@ -19,15 +19,17 @@ A searcher hands the :class:`Runner` batches of candidate structures. The runner
   in: parallel and serial searches are identical;
 - records every evaluation (structure, parameters, RSE, objective, seconds, seed, status;
   candidates whose fit would exceed ``max_memory`` are recorded as skipped, not crashed);
-- writes a checkpoint after each batch (a temporary file moved into place with
-  :func:`os.replace`, so a crash never leaves half a file). With ``resume=True`` the searcher
-  is replayed from the start: every candidate found in the checkpoint takes its recorded
-  result instead of being fitted again, so the resumed search makes exactly the decisions,
-  and ends with exactly the history, of an uninterrupted one.
+- writes a checkpoint after each batch (a uniquely named temporary file moved into place
+  with :func:`os.replace`, so a crash never leaves half a file; a killed writer's temporary is
+  removed by the next search on the checkpoint), holding an exclusive lock on it for the
+  whole search so that a second search on the same file is refused, not interleaved. With
+  ``resume=True`` the searcher is replayed from the start: every candidate found in the
+  checkpoint takes its recorded result instead of being fitted again, so the resumed search
+  makes exactly the decisions, and ends with exactly the history, of an uninterrupted one.
 """
 
+import errno
 import hashlib
-import io
 import json
 import math
 import os
@@ -36,11 +38,12 @@ import time
 import numpy as np
 
 from .._config import config_context, get_config
+from .._files import atomic_write, read_arrays, remove_stale_temps
 from ..backend import to_numpy
 from ..metrics import rse
 from .encoding import canonical_key, n_params
 
-__all__ = ["Runner", "BudgetExhausted", "cache_key", "candidate_seed"]
+__all__ = ["Runner", "BudgetExhausted", "cache_key", "candidate_seed", "check_checkpoint_path"]
 
 _FORMAT = "tnml-structure-search-checkpoint-1"
 # Fitted networks kept for warm starts besides the best one and the latest batch's.
@@ -208,17 +211,34 @@ class Runner:
         self._elapsed_before = 0.0
         self._start = time.perf_counter()
         self._config = get_config()
+        self._lock = None
         if checkpoint is not None:
-            if os.path.exists(checkpoint):
-                if not resume:
-                    raise ValueError(
-                        f"checkpoint {checkpoint!r} already exists; pass "
-                        f"resume=True to continue it, or remove it to start over"
-                    )
-                self._load_checkpoint()
+            self.checkpoint = checkpoint = check_checkpoint_path(checkpoint)
             directory = os.path.dirname(os.path.abspath(checkpoint))
             if not os.path.isdir(directory):
                 raise ValueError(f"checkpoint {checkpoint!r}: folder {directory!r} does not exist")
+            # Taken before the file is looked at: two searches never both start (or resume)
+            # the same checkpoint, so neither silently replaces the other's file.
+            self._lock = _CheckpointLock(checkpoint)
+            try:
+                # Ours now: a temporary file next to it is what a killed writer left.
+                remove_stale_temps(checkpoint, include_alive=True)
+                if os.path.exists(checkpoint):
+                    if not resume:
+                        raise ValueError(
+                            f"checkpoint {checkpoint!r} already exists; pass "
+                            f"resume=True to continue it, or remove it to start over"
+                        )
+                    self._load_checkpoint()
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self):
+        """Release the checkpoint's lock (the search is over)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     _DEFAULT = object()
 
@@ -419,6 +439,25 @@ class Runner:
             raise BudgetExhausted
         return records
 
+    def record_exact(self, structure, network):
+        """Record ``network``, known to fit the data exactly (RSE 0), as one evaluation."""
+        candidate = {"structure": structure}
+        plan = self._plan(candidate)
+        key = plan[0]
+        if key in self._restored:
+            record, _ = self._restored.pop(key)
+            record = dict(record)
+        else:
+            result = {"status": "ok", "rse": 0.0, "network": network, "seconds": 0.0}
+            record = self._record(key, candidate, result, plan)
+            record["evaluation"] = 1
+            record["elapsed"] = round(self.elapsed, 3)
+        self.history.append(record)
+        self._cache[key] = record
+        self.networks[1] = network
+        self.best, self.best_network = record, network
+        self._write_checkpoint()
+
     def _forget(self, batch):
         """Drop the least recently used kept networks beyond ``KEPT_NETWORKS``, never the
         best one's nor the latest batch's."""
@@ -485,46 +524,218 @@ class Runner:
                 continue
             for index, core in enumerate(_network_arrays(network)):
                 arrays[f"network_{evaluation}_{index}"] = core
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        temporary = f"{self.checkpoint}.tmp{os.getpid()}"
-        with open(temporary, "wb") as stream:
-            stream.write(buffer.getvalue())
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, self.checkpoint)
+        # A unique temporary name next to the file, renamed into place once on disk.
+        with atomic_write(self.checkpoint) as stream:
+            np.savez(stream, **arrays)
 
     def _load_checkpoint(self):
         path = self.checkpoint
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                meta = json.loads(archive["meta"].tobytes().decode())
-                if meta.get("format") != _FORMAT:
-                    raise ValueError(f"unknown format {meta.get('format')!r}")
-                cores = {}
-                for name in archive.files:
-                    if name.startswith("network_"):
-                        _, evaluation, index = name.split("_")
-                        cores.setdefault(int(evaluation), {})[int(index)] = archive[name]
-                history = meta["history"]
-                elapsed = float(meta["elapsed"])
+            entries = read_arrays(path)  # tnml.load's limits on what the archive declares
+            if "meta" not in entries:
+                raise ValueError("no 'meta' entry")
+            meta = json.loads(entries.pop("meta").tobytes().decode())
+            if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+                raise ValueError(f"unknown format {meta.get('format')!r:.80}")
+            cores = {}
+            for name, array in entries.items():
+                parts = name.split("_")
+                if len(parts) != 3 or parts[0] != "network":
+                    raise ValueError(f"unexpected entry {name!r:.80}")
+                cores.setdefault(int(parts[1]), {})[int(parts[2])] = array
+            fingerprint = meta.get("fingerprint")
+            history = meta.get("history")
+            elapsed = meta.get("elapsed")
+            if not isinstance(elapsed, (int, float)) or not 0 <= elapsed < float("inf"):
+                raise ValueError(f"'elapsed' must be a number of seconds, got {elapsed!r:.40}")
         except Exception as error:  # noqa: BLE001 - any failure means an unusable file
             raise ValueError(
                 f"checkpoint {path!r} is corrupted or not a structure-search "
                 f"checkpoint ({type(error).__name__}: {error}); it was left "
                 f"untouched: remove it or give another checkpoint path"
             ) from None
-        if meta["fingerprint"] != self.fingerprint:
+        if fingerprint != self.fingerprint:
             raise ValueError(
-                f"checkpoint {path!r} was written by a different search "
-                f"({meta['fingerprint']}); this one is {self.fingerprint}"
+                f"checkpoint {path!r} was written by a different search (other data, "
+                f"shape or settings): {_difference(fingerprint, self.fingerprint)}"
             )
-        for record in history:
-            network = None
-            if record["evaluation"] in cores:
-                parts = cores[record["evaluation"]]
-                network = _network_from_arrays(
-                    record["structure"], [parts[i] for i in range(len(parts))]
+        try:
+            restored = self._validated_history(history, cores)
+        except (ValueError, TypeError, KeyError, IndexError) as error:
+            raise ValueError(
+                f"checkpoint {path!r} has an invalid history ({error}); it was left "
+                f"untouched: remove it or give another checkpoint path"
+            ) from None
+        self._restored = restored
+        self._elapsed_before = float(elapsed)
+
+    def _validated_history(self, history, cores):
+        """The records of a checkpoint's history, each checked against what this search
+        would have recorded for it: the structure fits the data, the key, parameter count and
+        seed follow from it, and the objective is recomputed from the RSE (never trusted)."""
+        if not isinstance(history, list):
+            raise ValueError("the history is not a list")
+        restored = {}
+        shape = tuple(self.X.shape)
+        for index, record in enumerate(history, start=1):
+            if not isinstance(record, dict):
+                raise ValueError(f"record {index} is not a mapping")
+            missing = [k for k in _RECORD_KEYS if k not in record]
+            if missing:
+                raise ValueError(f"record {index} lacks {missing}")
+            if record["evaluation"] != index:
+                raise ValueError(f"record {index} is numbered {record['evaluation']!r:.20}")
+            structure = np.asarray(record["structure"])
+            if (
+                structure.ndim != 2
+                or structure.shape[0] != structure.shape[1]
+                or structure.shape[0] < len(shape)
+                or structure.dtype.kind not in "iu"
+                or np.any(structure < 0)
+                or not np.array_equal(structure, structure.T)
+                or tuple(np.diag(structure)[: len(shape)]) != shape
+            ):
+                raise ValueError(f"record {index}: structure does not fit data of shape {shape}")
+            stage = record["stage"]
+            if not isinstance(stage, str):
+                raise ValueError(f"record {index}: stage must be a string")
+            # The cache key starts with the stage and the canonical form, the seed's key
+            # (see cache_key); what follows (settings, starts) is the searcher's to match.
+            seed_key, key = f"{stage}|{canonical_key(structure)}", record["key"]
+            if (
+                not isinstance(key, str)
+                or not (key == seed_key or key.startswith(seed_key + "|"))
+                or record["seed"] != candidate_seed(self.seed, seed_key)
+            ):
+                raise ValueError(f"record {index}: key or seed does not match its structure")
+            params = n_params(structure)
+            if record["n_params"] != params:
+                raise ValueError(f"record {index}: n_params is not {params}")
+            rse, status = record["rse"], record["status"]
+            if status == "ok":
+                if not isinstance(rse, (int, float)) or not rse >= 0:
+                    raise ValueError(f"record {index}: rse must be a number >= 0")
+                objective = self.objective(params, self.n_entries, rse)
+            elif status == "skipped_memory":
+                objective = float("inf")
+            else:
+                raise ValueError(f"record {index}: unknown status {status!r:.40}")
+            recorded = record["objective"]
+            if not isinstance(recorded, (int, float)) or not (
+                recorded == objective or math.isclose(recorded, objective, rel_tol=1e-9)
+            ):
+                raise ValueError(
+                    f"record {index}: objective {recorded!r:.40} is not the {objective!r} "
+                    f"its parameters and RSE give"
                 )
-            self._restored[record["key"]] = (record, network)
-        self._elapsed_before = elapsed
+            record = {**record, "compression_ratio": params / self.n_entries}
+            network = None
+            if index in cores:
+                parts = cores.pop(index)
+                if sorted(parts) != list(range(len(parts))):
+                    raise ValueError(f"record {index}: its network's cores are not numbered")
+                arrays = [parts[i] for i in range(len(parts))]
+                if any(a.dtype.kind != "f" for a in arrays):
+                    raise ValueError(f"record {index}: its network's cores are not real")
+                network = _network_from_arrays(structure, arrays)
+            restored[key] = (record, network)
+        if cores:
+            raise ValueError(f"networks of evaluations {sorted(cores)} have no record")
+        return restored
+
+
+_RECORD_KEYS = (
+    "evaluation",
+    "method",
+    "stage",
+    "structure",
+    "key",
+    "n_params",
+    "rse",
+    "objective",
+    "seed",
+    "status",
+)
+
+
+def _difference(old, new):
+    """What differs between two fingerprints, in words (never the whole data hash)."""
+    if not isinstance(old, dict):
+        return "the checkpoint has no valid fingerprint"
+    if old.get("data") != new.get("data"):
+        return "the data differ (content hash of the values and of the NaN pattern)"
+    changed = sorted(
+        k for k in set(old) | set(new) if k not in ("data", "params") and old.get(k) != new.get(k)
+    )
+    params = old.get("params") if isinstance(old.get("params"), dict) else {}
+    changed += sorted(
+        k for k in set(params) | set(new["params"]) if params.get(k) != new["params"].get(k)
+    )
+    return f"{', '.join(changed)} differ" if changed else "the settings differ"
+
+
+def check_checkpoint_path(checkpoint):
+    """``checkpoint`` as a str path: a str or path-like naming a file."""
+    if isinstance(checkpoint, bytes) or not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(
+            f"checkpoint must be a str, a path-like or None, got {type(checkpoint).__name__}"
+        )
+    path = os.fspath(checkpoint)
+    if not isinstance(path, str) or not path.strip():
+        raise ValueError(f"checkpoint must name a file, got {checkpoint!r}")
+    if os.path.isdir(path):
+        raise ValueError(f"checkpoint {path!r} is a folder; give a file name")
+    return path
+
+
+# What a non-blocking lock attempt reports when another holder has it (msvcrt: EDEADLOCK).
+_HELD = (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, getattr(errno, "EDEADLOCK", errno.EDEADLK))
+
+
+class _CheckpointLock:
+    """An exclusive OS lock on ``<checkpoint>.lock``, held while a search uses the checkpoint.
+
+    The operating system drops the lock when its process ends, however it ends, so a killed
+    search never leaves a stale lock; the (empty) lock file itself may stay.
+    """
+
+    def __init__(self, checkpoint):
+        self.path = checkpoint + ".lock"
+        self.handle = open(self.path, "a+b")  # noqa: SIM115 - held until release()
+        try:
+            _lock_file(self.handle)
+        except OSError as error:
+            self.handle.close()
+            if error.errno not in _HELD:
+                raise OSError(
+                    error.errno, f"cannot lock checkpoint {checkpoint!r} ({error.strerror})"
+                ) from None
+            raise ValueError(
+                f"checkpoint {checkpoint!r} is in use by another search (lock {self.path!r} "
+                f"is held); wait for it to finish or give another checkpoint"
+            ) from None
+
+    def release(self):
+        _unlock_file(self.handle)
+        self.handle.close()
+
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock_file(handle):
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+
+    def _unlock_file(handle):
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock_file(handle):
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock_file(handle):
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -74,8 +74,11 @@ def _converged(losses, tol, y):
     return len(losses) > 1 and abs(losses[-2] - losses[-1]) <= tol * scale
 
 
-def _check_design_memory(n, size, itemsize):
-    check_memory(n * size * itemsize, "tensor regression design matrix")
+def _check_step_memory(n, size, itemsize, extra=0, what="tensor regression"):
+    """Refuse a ridge step before it allocates: its design (``n x size``), the Gram matrix
+    and the copy the solver factorises (``size x size`` each) and ``extra`` entries of
+    intermediates, alive together."""
+    check_memory((n * size + 2 * size * size + extra) * itemsize, f"{what} (one ridge step)")
 
 
 def cp_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercept=True):
@@ -118,6 +121,12 @@ def cp_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
     X, y, X_mean, y_mean = _prepare(X, y, fit_intercept)
     xp = get_namespace(X)
     n, k = X.shape[0], X.ndim - 1
+    shape = X.shape[1:]
+    for m in range(k):  # the largest step decides, before any work
+        A, d, B = math.prod(shape[:m]), shape[m], math.prod(shape[m + 1 :])
+        after = B >= A if m < k - 1 else False
+        extra = n * rank * d * (A if after else B) + rank * (A + B)
+        _check_step_memory(n, d * rank, X.dtype.itemsize, extra, "CP regression")
     factors = _initial_bases(X, y, [rank] * k)
     factors = [_pad_columns(f, rank, xp) for f in factors]
     losses = []
@@ -160,6 +169,13 @@ def tucker_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_inte
     xp = get_namespace(X)
     n, k = X.shape[0], X.ndim - 1
     rank = tuple(min(int(r), d) for r, d in zip(rank, X.shape[1:]))
+    # The core's step: its design is n x prod(rank); the first projection of X is the
+    # largest intermediate. A factor's step: n x (d_m r_m), with the einsum over X.
+    first = n * math.prod(X.shape[1:-1]) * rank[-1]
+    _check_step_memory(n, math.prod(rank), X.dtype.itemsize, first, "Tucker regression")
+    for d, r in zip(X.shape[1:], rank):
+        partial = r * math.prod(X.shape[1:]) // d  # the core times every other factor
+        _check_step_memory(n, d * r, X.dtype.itemsize, 2 * partial, "Tucker regression")
     factors = [_pad_columns(f, r, xp) for f, r in zip(_initial_bases(X, y, rank), rank)]
 
     def core_design():
@@ -232,6 +248,10 @@ def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
     for j, r in enumerate(rank):
         ranks.append(max(1, min(int(r), ranks[-1] * shape[j], math.prod(shape[j + 1 :]))))
     ranks.append(1)
+    for m in range(k):
+        size = ranks[m] * shape[m] * ranks[m + 1]
+        extra = n * ranks[m] * math.prod(shape[m:]) + math.prod(shape)
+        _check_step_memory(n, size, X.dtype.itemsize, extra, "TT regression")
     # Start from the cross-covariance's TT-SVD truncated to the ranks (zero-padded if short).
     from ..decompositions.tt import tt_svd
 
@@ -252,7 +272,6 @@ def tt_regression(X, y, rank, *, alpha=1.0, max_iter=100, tol=1e-4, fit_intercep
             left_size, right_size = math.prod(shape[:m]), math.prod(shape[m + 1 :])
             left = _chain(cores[:m], xp, X.dtype, from_left=True)  # (left_size, a)
             right = _chain(cores[m + 1 :], xp, X.dtype, from_left=False)  # (b, right_size)
-            _check_design_memory(n, cores[m].size, X.dtype.itemsize)
             T = xp.matmul(left.T, xp.reshape(X, (n, left_size, shape[m] * right_size)))
             T = xp.reshape(T, (n, left.shape[1] * shape[m], right_size))
             design = xp.reshape(xp.matmul(T, right.T), (n, -1))
