@@ -432,11 +432,6 @@ def test_load_refuses_complex_fitted_arrays(tmp_path, estimator):
     assert "complex" in str(info.value) or name in str(info.value)
 
 
-@pytest.mark.xfail(
-    reason="the MPS fitted state becomes a format with its declared shapes in engineer B's "
-    "work (issue 21, item 7); the generic check plugs in through _fitted_shapes",
-    strict=False,
-)
 def test_load_checks_an_mps_classifiers_classes(tmp_path):
     rng = np.random.default_rng(0)
     model = tnml.MPSClassifier(bond_dim=4, max_iter=2).fit(rng.random((30, 6)), np.arange(30) % 3)

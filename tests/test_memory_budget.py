@@ -70,22 +70,7 @@ def _cases():
     }
 
 
-OTHERS = {
-    "MPSClassifier": "the MPS memory-budget check is engineer B's work (issue 21, item 8)",
-    "MPSRegressor": "the MPS memory-budget check is engineer B's work (issue 21, item 8)",
-    "TensorImputer": "the imputer's budget check is engineer D's work (issue 21, item 8)",
-}
-
-
-def _params():
-    for name in _cases():
-        marks = []
-        if name in OTHERS:
-            marks.append(pytest.mark.xfail(reason=OTHERS[name], strict=False))
-        yield pytest.param(name, marks=marks, id=name)
-
-
-@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("name", list(_cases()))
 def test_fit_is_refused_before_passing_the_budget(name):
     estimator, data = _cases()[name]
     tracemalloc.start()

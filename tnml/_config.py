@@ -131,12 +131,38 @@ def _physical_memory():
         return None
 
 
+@contextmanager
+def held_memory(n_bytes):
+    """Count ``n_bytes`` that a fit holds for its whole length in every budget check meanwhile.
+
+    A fit made of many steps (a model search) keeps arrays alive across them (the observed
+    entries, their splits, the best model so far); each step's own check then asks whether
+    its allocation fits beside them, not alone. Nested contexts add up; per thread.
+
+    Examples
+    --------
+    >>> from tnml._config import check_memory, config_context, held_memory
+    >>> with config_context(max_memory="10MB"), held_memory(8 * 10**6):
+    ...     check_memory(4 * 10**6, "a step")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    MemoryBudgetError: a step needs 12 MB, more than max_memory=10 MB; ...
+    """
+    previous = getattr(_local, "held", 0)
+    _local.held = previous + int(n_bytes)
+    try:
+        yield
+    finally:
+        _local.held = previous
+
+
 def check_memory(n_bytes, what):
-    """Refuse an allocation of ``n_bytes`` for ``what`` when it exceeds ``max_memory``.
+    """Refuse an allocation of ``n_bytes`` for ``what`` when it exceeds ``max_memory``
+    together with what the running fit holds (:func:`held_memory`).
 
     Without a budget, an allocation larger than the machine's whole memory is refused too:
     it could only end with the process swapped to a halt or killed by the kernel.
     """
+    n_bytes = n_bytes + getattr(_local, "held", 0)
     limit = _state()["max_memory"]
     if limit is not None and n_bytes > limit:
         raise MemoryBudgetError(

@@ -69,6 +69,24 @@ class _MPSBase(BaseEstimator):
     """Shared fitting machinery; subclasses turn ``y`` into targets and outputs back into
     predictions (``_encode_targets``, ``_n_outputs``)."""
 
+    def _fitted_shapes(self):
+        """Shapes the fitted arrays must have (checked by :func:`tnml.load`): one site of the
+        feature map's size per feature (at least two), the label index of the outputs' size
+        after ``label_site_``, and the scaling of every feature."""
+        n_features = int(self.n_features_in_)
+        n_sites = max(2, n_features)
+        n_outputs = self._fitted_n_outputs()
+        if not 0 <= int(self.label_site_) < n_sites:
+            raise ValueError(f"label_site_={self.label_site_} for {n_sites} sites")
+        d = int(self.decomposition_.shape[0])
+        shape = [d] * n_sites
+        shape.insert(int(self.label_site_) + 1, n_outputs)
+        return {
+            "decomposition_": tuple(shape),
+            "data_min_": (n_features,),
+            "data_range_": (n_features,),
+        }
+
     # What :func:`tnml.load` may restore besides the parameters (nothing else is set).
     _fitted_attributes = (
         "n_features_in_",
@@ -344,7 +362,9 @@ class _MPSBase(BaseEstimator):
         n, n_sites = X.shape[0], max(2, X.shape[1])
         d = 2  # both named maps; a callable's d is known only once it has run
         rows = n if self.solver == "dmrg" else min(n, self.batch_size)
-        needed = environment_bytes(rows, n_sites, d, self.bond_dim, n_outputs, X.dtype.itemsize)
+        needed = environment_bytes(
+            rows, n_sites, d, self.bond_dim, n_outputs, X.dtype.itemsize, self.n_local_steps
+        )
         needed += n * n_sites * d * X.dtype.itemsize  # the local features of every sample
         check_memory(
             needed,
@@ -553,6 +573,9 @@ class MPSClassifier(ClassifierMixin, _MPSBase):
         xp = get_namespace(f)
         return float(xp.mean(xp.argmax(f, axis=1) == xp.argmax(Y, axis=1)))
 
+    def _fitted_n_outputs(self):
+        return len(self.classes_)
+
     def _encode_targets(self, y, X, classes=None, refit=True):
         xp = get_namespace(X)
         y = to_numpy(y)
@@ -657,6 +680,9 @@ class MPSRegressor(RegressorMixin, _MPSBase):
         total = xp.sum((Y - xp.mean(Y, axis=0)) ** 2, axis=0)
         total = xp.where(total > 0, total, xp.ones_like(total))
         return float(xp.mean(1 - residual / total))
+
+    def _fitted_n_outputs(self):
+        return int(self.y_mean_.shape[0])
 
     def _encode_targets(self, y, X, classes=None, refit=True):
         xp = get_namespace(X)

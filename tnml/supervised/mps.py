@@ -245,13 +245,35 @@ def _leading_directions(M, rank):
     return vectors[:, ::-1][:, :keep]
 
 
-def environment_bytes(n_samples, n_sites, d, bond_dim, n_outputs, itemsize):
-    """Bytes of the per-sample arrays a DMRG fit holds at once: the environments of every
-    site, the local features and one bond's design and outputs (the budget that
-    :func:`tnml.config_context`'s ``max_memory`` bounds)."""
+# Arrays of a two-site tensor's size that one bond solve holds at once, measured (the tensor, its
+# solution, and the conjugate-gradient residual, direction and product).
+_BOND_ARRAYS = 12
+
+
+def environment_bytes(n_samples, n_sites, d, bond_dim, n_outputs, itemsize, n_steps=5):
+    """Bytes a DMRG fit holds at once.
+
+    Per sample: the environments of every site (left and right, and their next sweep's), the
+    local features (and their per-site copy), one bond's design halves, its direct-solve
+    design row and the contraction intermediates of its outputs (``n_steps``, the
+    conjugate-gradient steps per bond, sets the widest bond solved directly). Once: the bond
+    solve, whose two-site tensor and conjugate-gradient vectors have ``(bond_dim d)^2
+    n_outputs`` entries each. This is the budget that :func:`tnml.config_context`'s
+    ``max_memory`` bounds.
+
+    Examples
+    --------
+    >>> from tnml.supervised.mps import environment_bytes
+    >>> environment_bytes(1000, 64, 2, 20, 10, 8) < environment_bytes(1000, 64, 2, 300, 10, 8)
+    True
+    """
     dims = [min(bond_dim, d ** min(k, n_sites - k, 60)) for k in range(n_sites + 1)]
-    per_sample = sum(dims) + 2 * n_sites * d + 4 * bond_dim * d + 4 * n_outputs
-    return int(n_samples) * per_sample * int(itemsize)
+    direct_row = max(64, 2 * n_steps * n_outputs)  # the widest bond _solve_bond solves directly
+    per_sample = (
+        2 * sum(dims) + 4 * n_sites * d + 4 * bond_dim * d + 4 * n_outputs + direct_row
+    ) + 2 * bond_dim * d * n_outputs
+    bond = _BOND_ARRAYS * (bond_dim * d) ** 2 * n_outputs
+    return (int(n_samples) * per_sample + bond) * int(itemsize)
 
 
 def init_mps(
