@@ -11,6 +11,8 @@ shrunk towards the mean coefficients of the fitted rows: an R x R system per row
 for a batch of rows by two GEMMs and solved as one batched solve.
 """
 
+import numbers
+
 from .._config import check_memory, get_config
 from ..backend import get_namespace
 from ._linalg import mode_dot
@@ -175,12 +177,15 @@ def fold_in(design, X, mask, *, prior=None, alpha=1e-8):
         The coefficients towards which rows are shrunk (default zero): one for every row
         (e.g. the mean of the fitted rows' coefficients) or one per row (e.g. the mean of
         its nearest fitted rows', :func:`nearest_rows`).
-    alpha : float, default=1e-8
-        Strength of the shrinkage, in pseudo-observations (see above).
+    alpha : float or sequence of float, default=1e-8
+        Strength of the shrinkage, in pseudo-observations (see above). A sequence gives one
+        solution per value, from the same Gram matrices (which cost ``n J R^2``; each value
+        then costs one batched ``R x R`` solve).
 
     Returns
     -------
-    coefficients : array of shape (n, R); ``coefficients @ design.T`` are the rows' values.
+    coefficients : array of shape (n, R), or (len(alpha), n, R) for a sequence of ``alpha``;
+        ``coefficients @ design.T`` are the rows' values.
 
     Examples
     --------
@@ -205,15 +210,16 @@ def fold_in(design, X, mask, *, prior=None, alpha=1e-8):
     dtype = design.dtype
     rows, features, peak = _blocks(n, n_features, rank, dtype.itemsize)
     check_memory(peak, f"folding in {n} rows of {n_features} entries at rank {rank}")
+    single = isinstance(alpha, numbers.Real)
+    alphas = (alpha,) if single else tuple(alpha)
     scale = float(xp.sum(design * design)) / max(1, n_features * rank)
-    lam = alpha * scale if scale > 0 else alpha
     # A floor far below any data-driven value keeps an empty row's system (0 + lam I) regular.
-    lam = max(lam, 1e-300)
+    lams = [max(a * scale if scale > 0 else a, 1e-300) for a in alphas]
     prior = xp.zeros(rank, dtype=dtype) if prior is None else xp.asarray(prior, dtype=dtype)
     if prior.ndim == 1:
         prior = xp.broadcast_to(prior, (n, rank))
     identity = xp.eye(rank, dtype=dtype)
-    out = xp.empty((n, rank), dtype=dtype)
+    out = xp.empty((len(alphas), n, rank), dtype=dtype)
     for start in range(0, n, rows):
         stop = min(n, start + rows)
         observed = xp.asarray(mask[start:stop], dtype=dtype)
@@ -223,10 +229,13 @@ def fold_in(design, X, mask, *, prior=None, alpha=1e-8):
             block = design[j : j + features]
             outer = xp.reshape(block[:, :, None] * block[:, None, :], (block.shape[0], -1))
             grams += observed[:, j : j + features] @ outer
-        grams = xp.reshape(grams, (-1, rank, rank)) + lam * identity
-        rhs = values @ design + lam * prior[start:stop]
-        out[start:stop] = xp.linalg.solve(grams, rhs[:, :, None])[:, :, 0]
-    return out
+        grams = xp.reshape(grams, (-1, rank, rank))
+        rhs = values @ design
+        for which, lam in enumerate(lams):
+            out[which, start:stop] = xp.linalg.solve(
+                grams + lam * identity, (rhs + lam * prior[start:stop])[:, :, None]
+            )[:, :, 0]
+    return out[0] if single else out
 
 
 def nearest_rows(reference, X, mask, n_neighbors, *, exclude=None):
