@@ -220,8 +220,20 @@ def fold_in(design, X, mask, *, prior=None, alpha=1e-8):
         prior = xp.broadcast_to(prior, (n, rank))
     identity = xp.eye(rank, dtype=dtype)
     out = xp.empty((len(alphas), n, rank), dtype=dtype)
+    kernel = None
     for start in range(0, n, rows):
         stop = min(n, start + rows)
+        widest = int(xp.max(xp.sum(mask[start:stop], axis=1))) if stop > start else 0
+        if widest < rank:
+            # Fewer observed entries than coefficients: the same ridge solution in its dual
+            # form, a - prior = D_o^T (D_o D_o^T + lam I)^{-1} (x_o - D_o prior), one system
+            # of the row's observed entries (padded to the block's widest row).
+            if kernel is None:
+                kernel = design @ design.T
+            out[:, start:stop] = _fold_in_dual(
+                design, kernel, X[start:stop], mask[start:stop], prior[start:stop], lams, widest
+            )
+            continue
         observed = xp.asarray(mask[start:stop], dtype=dtype)
         values = xp.where(mask[start:stop], X[start:stop], 0).astype(dtype, copy=False)
         grams = xp.zeros((stop - start, rank * rank), dtype=dtype)
@@ -236,6 +248,31 @@ def fold_in(design, X, mask, *, prior=None, alpha=1e-8):
                 grams + lam * identity, (rhs + lam * prior[start:stop])[:, :, None]
             )[:, :, 0]
     return out[0] if single else out
+
+
+def _fold_in_dual(design, kernel, X, mask, prior, lams, widest):
+    """:func:`fold_in` of a block of rows with at most ``widest`` (< R) observed entries each,
+    through the kernel ``design @ design.T``: ``(len(lams), n, R)``."""
+    xp = get_namespace(design)
+    n, rank = X.shape[0], design.shape[1]
+    dtype = design.dtype
+    counts = xp.sum(mask, axis=1)
+    # Each row's observed columns first (a stable sort keeps their order), padded with others.
+    order = xp.argsort(~mask, axis=1, kind="stable")[:, :widest]
+    valid = xp.arange(widest)[None, :] < counts[:, None]
+    both = valid[:, :, None] & valid[:, None, :]
+    gram = xp.where(both, kernel[order[:, :, None], order[:, None, :]], 0)
+    # A padded slot gets the equation w = 0.
+    gram = gram + xp.where(both, 0, 1) * xp.eye(widest, dtype=dtype) * ~valid[:, :, None]
+    rows = design[order]  # (n, widest, R)
+    values = xp.take_along_axis(xp.where(mask, X, 0), order, axis=1)
+    residual = xp.where(valid, values - xp.sum(rows * prior[:, None, :], axis=2), 0)
+    eye = xp.eye(widest, dtype=dtype) * valid[:, :, None]
+    out = xp.empty((len(lams), n, rank), dtype=dtype)
+    for which, lam in enumerate(lams):
+        w = xp.linalg.solve(gram + lam * eye, residual[:, :, None])[:, :, 0]
+        out[which] = prior + xp.sum(rows * w[:, :, None], axis=1)
+    return out
 
 
 def nearest_rows(reference, X, mask, n_neighbors, *, exclude=None):
