@@ -154,7 +154,9 @@ def soft_impute(
         Z = new
         errors.append(float(xp.linalg.norm(xp.where(mask, centred - Z, 0))) / norm_observed)
         if verbose:
-            print(f"soft_impute iteration {iteration + 1}: rank {s.shape[0]}, error {errors[-1]:.6g}")
+            print(
+                f"soft_impute iteration {iteration + 1}: rank {s.shape[0]}, error {errors[-1]:.6g}"
+            )
         if change < tol:
             converged = True
             break

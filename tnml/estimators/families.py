@@ -17,7 +17,7 @@ import math
 import numbers
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -278,15 +278,38 @@ def select(name, X, observed, options):
 
 
 def _grow(family, X, observed, options):
-    """Warm-started rank growth on held-out observations (or the given rank)."""
-    if (
+    """Warm-started rank growth on held-out observations (or the given rank); for a matrix
+    of rows with a short side, also the soft-impute path (:func:`_soft_impute_path`), and
+    the one of lower held-out error (on the same held-out entries)."""
+    convex = (
         family.name == "cp"
         and options.rows is not None
         and options.rank is None
+        and not options.probe
         and X.ndim == 2
         and min(X.shape) <= _SOFT_IMPUTE_MAX_SIDE
-    ):
-        return _soft_impute_path(X, observed, options)
+    )
+    if convex and not isinstance(options.random_state, numbers.Integral):
+        # One seed, so that both searches hold out the same entries.
+        seed = int(check_random_state(options.random_state).randint(2**31 - 1))
+        options = replace(options, random_state=seed)
+    if not convex:
+        return _grow_ladder(family, X, observed, options)
+    # The convex path wins on noisy data (a high rank, shrunk); the rank ladder's unshrunk fit
+    # wins on exactly or nearly low-rank data. The ladder runs in full only where its probe
+    # (its first ranks, few sweeps) comes near the convex path's held-out error.
+    convex = _soft_impute_path(X, observed, options)
+    probe = _grow_ladder(
+        family, X, observed, replace(options, probe=True, max_iter=min(options.max_iter, 10))
+    )
+    if probe.validation_rse > _LADDER_MARGIN * convex.validation_rse:
+        return convex
+    ladder = _grow_ladder(family, X, observed, options)
+    return min((ladder, convex), key=lambda selection: selection.validation_rse)
+
+
+def _grow_ladder(family, X, observed, options):
+    """Warm-started rank growth on held-out observations (or the given rank)."""
     layout = default_layout(family, X.shape, options.tensorize)
     tensor, mask = to_layout(X, layout), to_layout(observed, layout)
     observations = Observations.from_dense(tensor, mask)
@@ -377,6 +400,9 @@ _SOFT_IMPUTE_MAX_SIDE = 2048
 # (warm-started), and the convergence tolerance of each step.
 _SOFT_IMPUTE_THRESHOLDS = tuple(0.5**k for k in range(1, 12))
 _SOFT_IMPUTE_TOL = 1e-5
+# The rank ladder is searched in full next to it when its probe's held-out error is within
+# this factor of the path's.
+_LADDER_MARGIN = 1.25
 # The path stops after this many thresholds in a row that lower the held-out error by less
 # than this share (as grow_rank).
 _PATIENCE = 2
@@ -443,6 +469,7 @@ def _soft_impute_path(X, observed, options):
         if options.progress is not None:
             options.progress(fitted.rank, error)
         import os  # DEBUG
+
         if os.environ.get("TNML_DEBUG"):
             print("   threshold", threshold, "rank", fitted.rank, "error", error, "alpha", alpha)
         if best is None or error < best[0]:
@@ -472,7 +499,6 @@ def _soft_impute_path(X, observed, options):
         converged=info.converged,
         n_iter=info.n_iter,
     )
-
 
 
 # Rows of samples: rank growth steps by at least this factor (every rank there is also scored
