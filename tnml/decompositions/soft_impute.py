@@ -87,7 +87,10 @@ def soft_impute(
     max_iter : int, default=100
         Iterations (each one thresholded SVD).
     tol : float, default=1e-5
-        Stop when ``||Z_new - Z||^2 / ||Z||^2`` falls below ``tol``.
+        Stop when ``||Z_new - Z||^2 / ||Z||^2`` falls below ``tol`` (squared: 1e-5 stops at
+        a relative change of 0.3%; along a warm-started path that is early stopping, which
+        regularises too). Small thresholds from a cold start converge slowly (hundreds of
+        iterations): warm-start them from larger ones.
     max_rank : int, optional
         Keep at most this many singular values (rank-restricted soft-impute).
     init : CPTensor, optional
@@ -117,10 +120,10 @@ def soft_impute(
     >>> import numpy as np
     >>> from tnml.decompositions.soft_impute import soft_impute
     >>> rng = np.random.default_rng(0)
-    >>> X = rng.standard_normal((60, 3)) @ rng.standard_normal((3, 40))
+    >>> X = rng.standard_normal((60, 3)) @ rng.standard_normal((3, 40)) + 5.0
     >>> mask = rng.random(X.shape) < 0.6
-    >>> cp, info = soft_impute(X, mask=mask, alpha=1e-4, max_iter=500, tol=1e-12)
-    >>> bool(np.linalg.norm(cp.to_tensor() - X) / np.linalg.norm(X) < 1e-3)
+    >>> cp, info = soft_impute(X, mask=mask, alpha=0.01, max_iter=1000, tol=1e-10)
+    >>> bool(np.linalg.norm(cp.to_tensor() - X) / np.linalg.norm(X) < 2e-2)
     True
     """
     X, mask = check_masked_tensor(X, mask, min_order=2, require_mask=True)

@@ -468,10 +468,6 @@ def _soft_impute_path(X, observed, options):
         )
         if options.progress is not None:
             options.progress(fitted.rank, error)
-        import os  # DEBUG
-
-        if os.environ.get("TNML_DEBUG"):
-            print("   threshold", threshold, "rank", fitted.rank, "error", error, "alpha", alpha)
         if best is None or error < best[0]:
             best = (error, alpha, threshold, fitted)
         if error < (1 - _MIN_IMPROVEMENT) * target:
