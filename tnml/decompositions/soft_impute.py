@@ -70,7 +70,7 @@ def largest_singular_value(X, mask):
 
 
 def soft_impute(
-    X, *, mask, alpha, max_iter=100, tol=1e-5, max_rank=None, init=None, scale=None, verbose=0
+    X, *, mask, alpha, rank="auto", max_iter=100, tol=1e-5, init=None, scale=None, verbose=0
 ):
     """Soft-impute completion of a matrix: column means plus a nuclear-norm-shrunk low rank.
 
@@ -84,6 +84,9 @@ def soft_impute(
         The singular-value threshold ``lam``, relative to ``scale`` (default: the largest
         singular value of the centred zero-filled observations, at which the low-rank part
         vanishes), so in (0, 1) for a model with a low-rank part.
+    rank : int or 'auto', default='auto'
+        'auto': every singular value above the threshold is kept (the rank follows from
+        ``alpha``); an int keeps at most that many (rank-restricted soft-impute).
     max_iter : int, default=100
         Iterations (each one thresholded SVD).
     tol : float, default=1e-5
@@ -91,8 +94,6 @@ def soft_impute(
         a relative change of 0.3%; along a warm-started path that is early stopping, which
         regularises too). Small thresholds from a cold start converge slowly (hundreds of
         iterations): warm-start them from larger ones.
-    max_rank : int, optional
-        Keep at most this many singular values (rank-restricted soft-impute).
     init : CPTensor, optional
         A previous fit of the same shape (e.g. at a larger ``alpha``): the warm start.
     scale : float, optional
@@ -132,8 +133,10 @@ def soft_impute(
     alpha = check_nonneg_float(alpha, "alpha")
     check_positive_int(max_iter, "max_iter")
     tol = check_nonneg_float(tol, "tol")
-    if max_rank is not None:
-        check_positive_int(max_rank, "max_rank")
+    if rank == "auto":
+        max_rank = None
+    else:
+        max_rank = check_positive_int(rank, "rank")
     xp = get_namespace(X)
     check_memory(soft_impute_memory(X.shape, X.dtype.itemsize), "soft_impute")
     centred, mean = _centred(X, mask)

@@ -288,6 +288,7 @@ def _grow(family, X, observed, options):
         and not options.probe
         and X.ndim == 2
         and min(X.shape) <= _SOFT_IMPUTE_MAX_SIDE
+        and (options.max_rank is None or options.max_rank >= 2)
     )
     if convex and not isinstance(options.random_state, numbers.Integral):
         # One seed, so that both searches hold out the same entries.
@@ -409,6 +410,12 @@ _PATIENCE = 2
 _MIN_IMPROVEMENT = 0.01
 
 
+def _soft_impute_rank(options):
+    """Singular values soft-impute may keep: its format has one more component (the column
+    means), and ``max_rank`` caps the format's rank."""
+    return "auto" if options.max_rank is None else options.max_rank - 1
+
+
 def _soft_impute_path(X, observed, options):
     """Choose the soft-impute threshold (and so the rank) of a matrix of rows on held-out
     entries, scored as ``transform`` completes rows (folded in with the nearest-row prior and
@@ -447,7 +454,7 @@ def _soft_impute_path(X, observed, options):
             scale=scale,
             max_iter=options.max_iter,
             tol=_SOFT_IMPUTE_TOL,
-            max_rank=options.max_rank,
+            rank=_soft_impute_rank(options),
         )
         previous = fitted
         design, coefficients = row_model(fitted)
@@ -484,7 +491,7 @@ def _soft_impute_path(X, observed, options):
         init=fitted,
         max_iter=options.max_iter,
         tol=_SOFT_IMPUTE_TOL,
-        max_rank=options.max_rank,
+        rank=_soft_impute_rank(options),
     )
     return Selection(
         final,
