@@ -266,12 +266,13 @@ def _fold_in_dual(design, kernel, X, mask, prior, lams, widest):
     gram = gram + xp.where(both, 0, 1) * xp.eye(widest, dtype=dtype) * ~valid[:, :, None]
     rows = design[order]  # (n, widest, R)
     values = xp.take_along_axis(xp.where(mask, X, 0), order, axis=1)
-    residual = xp.where(valid, values - xp.sum(rows * prior[:, None, :], axis=2), 0)
+    residual = xp.where(valid, values - xp.matmul(rows, prior[:, :, None])[:, :, 0], 0)
     eye = xp.eye(widest, dtype=dtype) * valid[:, :, None]
     out = xp.empty((len(lams), n, rank), dtype=dtype)
+    rows_t = xp.swapaxes(rows, 1, 2)
     for which, lam in enumerate(lams):
-        w = xp.linalg.solve(gram + lam * eye, residual[:, :, None])[:, :, 0]
-        out[which] = prior + xp.sum(rows * w[:, :, None], axis=1)
+        w = xp.linalg.solve(gram + lam * eye, residual[:, :, None])
+        out[which] = prior + xp.matmul(rows_t, w)[:, :, 0]
     return out
 
 

@@ -281,7 +281,7 @@ def _grow(family, X, observed, options):
     """Warm-started rank growth on held-out observations (or the given rank); for a matrix
     of rows with a short side, also the soft-impute path (:func:`_soft_impute_path`), and
     the one of lower held-out error (on the same held-out entries)."""
-    convex = (
+    path = (
         family.name == "cp"
         and options.rows is not None
         and options.rank is None
@@ -290,11 +290,11 @@ def _grow(family, X, observed, options):
         and min(X.shape) <= _SOFT_IMPUTE_MAX_SIDE
         and (options.max_rank is None or options.max_rank >= 2)
     )
-    if convex and not isinstance(options.random_state, numbers.Integral):
+    if path and not isinstance(options.random_state, numbers.Integral):
         # One seed, so that both searches hold out the same entries.
         seed = int(check_random_state(options.random_state).randint(2**31 - 1))
         options = replace(options, random_state=seed)
-    if not convex:
+    if not path:
         return _grow_ladder(family, X, observed, options)
     # The convex path wins on noisy data (a high rank, shrunk); the rank ladder's unshrunk fit
     # wins on exactly or nearly low-rank data. The ladder runs in full only where its probe
