@@ -260,18 +260,28 @@ def _fold_in_dual(design, kernel, X, mask, prior, lams, widest):
     # Each row's observed columns first (a stable sort keeps their order), padded with others.
     order = xp.argsort(~mask, axis=1, kind="stable")[:, :widest]
     valid = xp.arange(widest)[None, :] < counts[:, None]
-    both = valid[:, :, None] & valid[:, None, :]
-    gram = xp.where(both, kernel[order[:, :, None], order[:, None, :]], 0)
-    # A padded slot gets the equation w = 0.
-    gram = gram + xp.where(both, 0, 1) * xp.eye(widest, dtype=dtype) * ~valid[:, :, None]
+    gram = xp.where(
+        valid[:, :, None] & valid[:, None, :], kernel[order[:, :, None], order[:, None, :]], 0
+    )
+    # A padded slot's equation (1 + lam) w = 0 keeps w = 0 there.
+    padded_rows, padded_slots = xp.nonzero(~valid)
+    gram[padded_rows, padded_slots, padded_slots] = 1
     rows = design[order]  # (n, widest, R)
     values = xp.take_along_axis(xp.where(mask, X, 0), order, axis=1)
     residual = xp.where(valid, values - xp.matmul(rows, prior[:, :, None])[:, :, 0], 0)
-    eye = xp.eye(widest, dtype=dtype) * valid[:, :, None]
     out = xp.empty((len(lams), n, rank), dtype=dtype)
     rows_t = xp.swapaxes(rows, 1, 2)
+    if len(lams) == 1:
+        w = xp.linalg.solve(gram + lams[0] * xp.eye(widest, dtype=dtype), residual[:, :, None])
+        out[0] = prior + xp.matmul(rows_t, w)[:, :, 0]
+        return out
+    # Several strengths: one eigendecomposition per row, then a diagonal scaling per value
+    # (a solve per value costs about as much as the eigendecomposition).
+    eigenvalues, vectors = xp.linalg.eigh(gram)
+    eigenvalues = xp.maximum(eigenvalues, 0)  # a Gram matrix: negatives are rounding
+    projected = xp.matmul(xp.swapaxes(vectors, 1, 2), residual[:, :, None])
     for which, lam in enumerate(lams):
-        w = xp.linalg.solve(gram + lam * eye, residual[:, :, None])
+        w = xp.matmul(vectors, projected / (eigenvalues[:, :, None] + lam))
         out[which] = prior + xp.matmul(rows_t, w)[:, :, 0]
     return out
 
