@@ -20,11 +20,14 @@ implementation does, and where it differs from the paper:
   parameters it costs, so that the fit trades error against parameters as the search's
   objective does. It is relative to the scale of each core's normal equations, so neither
   the data's scale nor the network's gauge changes it.
-- **Start.** Every template bond starts at the largest rank (at most ``max_rank``) for which
-  no core has more bond unknowns than the data has entries for it (``rank^degree <=`` the
-  product of the other modes' sizes); the paper starts from a given rank. Bonds never grow,
-  so a structure that needs a larger rank than this start is out of reach (modes of size 3
-  on a fully connected order-6 graph start at rank 3).
+- **Start, and a second stage.** Every template bond starts at the largest rank (at most
+  ``max_rank``) for which no core has more bond unknowns than the data has entries for it
+  (``rank^degree <=`` the product of the other modes' sizes) nor more than 1024 (see
+  :func:`start_rank`); the paper starts from a given rank. Once the rounds have thinned the
+  template, the bonds that survived restart (from random cores) at the largest rank they
+  afford with no more parameters than the start had, and are thinned again: a sparse graph
+  affords higher ranks than the full one (modes of size 3 on a fully connected order-6 graph
+  start at rank 3; a ring that needs a bond of rank 4 is found in the second stage only).
 - **Refit and polish.** The structure found is refitted without penalty (warm), then
   polished: each bond is lowered by one (its smallest singular direction dropped, warm start)
   and the move with the best objective is taken while it improves the objective.
@@ -50,13 +53,21 @@ import numbers
 import numpy as np
 
 from ..backend import get_namespace, to_numpy
-from .encoding import n_params
+from .encoding import canonical_key, n_params
 
 __all__ = ["BondPenalty", "svdins"]
 
 # A bond index's weight is alpha * cost / (share + _SHARE_FLOOR): the floor bounds the weight
 # of an index that carries nothing (reweighted-l1's epsilon).
 _SHARE_FLOOR = 0.1
+# Unpenalised refits: a warm start from a penalised fit converges slowly to an exact fit
+# (greedy's precise refits run 500 sweeps); polish moves only have to show an improvement.
+_REFIT = {"max_iter": 300, "tol": 0.0}
+# Bond unknowns per core of a start: above this the first sweeps of a fully connected start
+# dominate the search (order 5, modes of 7: rank 5, 625 unknowns, 0.7 s a sweep; rank 6,
+# 1296 unknowns, 3.6 s).
+_MAX_START_UNKNOWNS = 1024
+_POLISH = {"max_iter": 100}
 
 
 class BondPenalty:
@@ -118,10 +129,24 @@ class BondPenalty:
         return weights
 
 
-def start_rank(space):
-    """The rank every template bond of :func:`svdins` starts at: the largest one, at most
+def start_rank(space, graph=None, max_params=None):
+    """The rank every bond of a :func:`svdins` start takes: the largest one, at most
     ``space.max_rank``, with which no data core has more bond unknowns than the product of
-    the other modes' sizes (internal cores are not bounded).
+    the other modes' sizes (its least-squares problems stay determined) nor more than 1024
+    (the first sweeps stay affordable), and, when given, the network has at most
+    ``max_params`` parameters. Internal cores are not bounded.
+
+    Parameters
+    ----------
+    space : SearchSpace
+    graph : (N, N) int array or None
+        A structure whose bonds (entries >= 2) are the ones to size; None: the template.
+    max_params : int or None
+
+    Returns
+    -------
+    int
+        At least 2 (a bond of rank 1 is no bond).
 
     Examples
     --------
@@ -134,13 +159,20 @@ def start_rank(space):
     """
     shape = space.shape
     total = math.prod(shape)
-    for rank in range(space.max_rank, 1, -1):
-        structure = space.structure([rank] * len(space.edges))
-        bonds = np.where(structure >= 2, structure, 1)
-        np.fill_diagonal(bonds, 1)
-        if all(math.prod(bonds[k].tolist()) <= total // shape[k] for k in range(len(shape))):
+    template = space.structure([2] * len(space.edges))
+    edges = (template if graph is None else np.asarray(graph)) >= 2
+    np.fill_diagonal(edges, False)
+    for rank in range(space.max_rank, 2, -1):
+        structure = np.where(edges, rank, 0)
+        np.fill_diagonal(structure, np.diag(template))
+        bonds = np.where(edges, rank, 1)
+        fits = all(
+            math.prod(bonds[k].tolist()) <= min(total // shape[k], _MAX_START_UNKNOWNS)
+            for k in range(len(shape))
+        )
+        if fits and (max_params is None or n_params(structure) <= max_params):
             return rank
-    return 1
+    return 2
 
 
 def svdins(
@@ -154,6 +186,7 @@ def svdins(
     max_rounds=40,
     patience=6,
     n_paths=1,
+    inflate=True,
     polish=True,
 ):
     """One-shot regularised structure search [svdins]_ (see the module doc).
@@ -172,75 +205,131 @@ def svdins(
     round_iter : int, default=3
         ALS sweeps per round.
     max_rounds : int, default=40
+        Rounds per stage.
     patience : int, default=6
-        Rounds without a change of structure after which a path stops.
+        Rounds without a change of structure after which a stage ends.
     n_paths : int, default=1
         Independent paths (random starts), run side by side.
+    inflate : bool, default=True
+        Once the template is thinned, refit the bonds that survived at the largest rank
+        they afford (:func:`start_rank`, no more parameters than the start had) and prune
+        again: the start's rank bounds what the first stage can find.
     polish : bool, default=True
         Lower single bond ranks after the refit while the objective improves.
     """
     del rng  # every fit is seeded by the runner from its candidate
     if not isinstance(n_paths, numbers.Integral) or n_paths < 1:
         raise ValueError(f"n_paths must be an int >= 1, got {n_paths!r}")
-    penalty = BondPenalty(alpha)
-    rank = start_rank(space)
-    structure = space.structure([rank] * len(space.edges), space.permutation)
+    settings = {
+        "penalty": BondPenalty(alpha),
+        "cutoff": cutoff,
+        "round_iter": round_iter,
+        "max_rounds": max_rounds,
+        "patience": patience,
+        "inflate": inflate,
+    }
+    paths = [_path(space, f"-{p}" if p else "", **settings) for p in range(n_paths)]
+    finished = [r for r in _run_side_by_side(runner, paths) if r is not None]
+    if finished and polish:
+        _polish(runner, min(finished, key=lambda r: (r["objective"], r["n_params"])))
+
+
+def _run_side_by_side(runner, paths):
+    """Drive generators that yield candidates and receive their records: one batch per
+    step with one candidate of every unfinished path. Returns what each path returns."""
+    results = [None] * len(paths)
+    pending = {}
+    for index, path in enumerate(paths):
+        pending[index] = next(path)
+    while pending:
+        order = list(pending)
+        records = runner.evaluate([pending[i] for i in order])
+        for index, record in zip(order, records):
+            try:
+                pending[index] = paths[index].send(record)
+            except StopIteration as stop:
+                results[index] = stop.value
+                del pending[index]
+    return results
+
+
+def _path(space, suffix, *, penalty, cutoff, round_iter, max_rounds, patience, inflate):
+    """One path (a generator of candidates): thin the template, inflate what survived and
+    thin again, then refit; returns its best refit record (None when nothing was fitted)."""
     # tol 0: a round always runs its sweeps; no target: a penalised fit does not reach one.
     settings = {"max_iter": round_iter, "tol": 0.0, "target_error": None}
-    current = runner.evaluate(
-        [
-            {
-                "structure": structure,
-                "stage": f"svdins-start-{path}" if path else "svdins-start",
-                "keep": True,
-                "prune": cutoff,
-                "fit_params": {**settings, "n_init": 1},
-            }
-            for path in range(n_paths)
-        ]
-    )
-    sizes = [[n_params(r["pruned"])] if r["status"] == "ok" else [] for r in current]
-    live = [p for p in range(n_paths) if sizes[p]]
+    template = space.structure([start_rank(space)] * len(space.edges), space.permutation)
+    start = {
+        "stage": "svdins-start" + suffix,
+        "keep": True,
+        "prune": cutoff,
+        "fit_params": {**settings, "n_init": 1},
+    }
+    record = yield {"structure": template, **start}
+    if record["status"] != "ok":
+        return None
+    limits = (max_rounds, patience)
+    rounds = yield from _rounds(record, suffix, penalty, cutoff, settings, *limits)
+    stages = [rounds]
+    graph = np.asarray(rounds[-1]["pruned"])
+    rank = start_rank(space, graph, max_params=n_params(template))
+    inflated = np.where(graph >= 2, rank, 0)
+    np.fill_diagonal(inflated, np.diag(graph))
+    if inflate and np.any(np.maximum(inflated, 1) > np.maximum(graph, 1)):
+        record = yield {"structure": inflated, **start, "stage": "svdins-inflate" + suffix}
+        if record["status"] == "ok":
+            stages.append((yield from _rounds(record, suffix, penalty, cutoff, settings, *limits)))
+    best = None
+    for rounds in reversed(stages):  # the second stage's answer first
+        refit = yield from _refit_back(rounds)
+        if refit is not None and (best is None or refit["objective"] < best["objective"]):
+            best = refit
+    return best
+
+
+def _rounds(record, suffix, penalty, cutoff, settings, max_rounds, patience):
+    """Penalised rounds from ``record``, each pruned; returns the rounds' records."""
+    rounds = [record]
+    sizes = [n_params(record["pruned"])]
     for _ in range(max_rounds):
-        live = [
-            p for p in live if len(sizes[p]) <= patience or sizes[p][-1] != sizes[p][-1 - patience]
-        ]
-        if not live:
+        if len(sizes) > patience and sizes[-1] == sizes[-1 - patience]:
             break
-        records = runner.evaluate(
-            [
-                {
-                    "structure": current[p]["pruned"],
-                    "stage": "svdins",
-                    "warm_from": current[p],
-                    "keep": True,
-                    "prune": cutoff,
-                    "fit_params": {**settings, "bond_penalty": penalty},
-                }
-                for p in live
-            ]
-        )
-        for p, record in zip(live, records):
-            if record["status"] != "ok":
-                sizes[p] = []
-                continue
-            current[p] = record
-            sizes[p].append(n_params(record["pruned"]))
-        live = [p for p in live if sizes[p]]
-    finished = [current[p] for p in range(n_paths) if current[p]["status"] == "ok"]
-    if not finished:
-        return
-    refits = runner.evaluate(
-        [
-            {"structure": record["pruned"], "stage": "refit", "warm_from": record, "keep": True}
-            for record in finished
-        ]
-    )
-    usable = [r for r in refits if r["status"] == "ok"]
-    if not usable or not polish:
-        return
-    best = min(usable, key=lambda r: (r["objective"], r["n_params"]))
-    _polish(runner, best)
+        record = yield {
+            "structure": rounds[-1]["pruned"],
+            "stage": "svdins" + suffix,
+            "warm_from": rounds[-1],
+            "keep": True,
+            "prune": cutoff,
+            "fit_params": {**settings, "bond_penalty": penalty},
+        }
+        if record["status"] != "ok":
+            break
+        rounds.append(record)
+        sizes.append(n_params(record["pruned"]))
+    return rounds
+
+
+def _refit_back(rounds):
+    """Refit (unpenalised, warm) the structure the last round left, then, while that
+    improves the objective, those of rounds 1, 2, 4, ... before it: a penalty strong enough
+    to prune quickly can prune one index too many."""
+    best = None
+    candidates, seen = [], set()
+    step = 0
+    while step < len(rounds):
+        record = rounds[-1 - step]
+        step = 2 * step or 1
+        if canonical_key(record["pruned"]) not in seen:
+            seen.add(canonical_key(record["pruned"]))
+            candidates.append({"structure": record["pruned"], "warm_from": record})
+    for candidate in candidates:
+        refit = yield {**candidate, "stage": "refit", "keep": True, "fit_params": _REFIT}
+        if refit["status"] != "ok":
+            continue
+        if best is not None and refit["objective"] >= best["objective"]:
+            break
+        best = refit
+    return best
 
 
 def _polish(runner, current):
@@ -253,7 +342,13 @@ def _polish(runner, current):
             lower = structure.copy()
             lower[k, q] = lower[q, k] = structure[k, q] - 1 if structure[k, q] > 2 else 0
             batch.append(
-                {"structure": lower, "stage": "polish", "warm_from": current, "keep": True}
+                {
+                    "structure": lower,
+                    "stage": "polish",
+                    "warm_from": current,
+                    "keep": True,
+                    "fit_params": _POLISH,
+                }
             )
         if not batch:
             return
