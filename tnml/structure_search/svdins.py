@@ -28,17 +28,22 @@ implementation does, and where it differs from the paper:
   afford with no more parameters than the start had, and are thinned again: a sparse graph
   affords higher ranks than the full one (modes of size 3 on a fully connected order-6 graph
   start at rank 3; a ring that needs a bond of rank 4 is found in the second stage only).
-- **Refit and polish.** The structure found is refitted without penalty (warm), then
-  polished: each bond is lowered by one (its smallest singular direction dropped, warm start)
-  and the move with the best objective is taken while it improves the objective.
+- **Refit and polish.** The structure each stage ends with is refitted without penalty
+  (warm, up to 300 sweeps); while that improves the objective, so are those of the rounds 1,
+  2, 4, ... before it (a penalty strong enough to prune quickly can prune one index too
+  many). The best refit is then polished: each bond is lowered by one (its smallest
+  singular direction dropped, warm start) and the move with the best objective is taken
+  while it improves the objective.
 
-Every round, refit and polish fit is an evaluation of the :class:`Runner`: recorded
-(stages ``'svdins-start'``, ``'svdins'``, ``'refit'``, ``'polish'``; the RSE of a round is
-that of its penalised fit), checkpointed and resumable, within ``max_evaluations`` and
-``max_time``. ``n_paths`` independent paths (different random starts) run side by side, one
-candidate per path in each batch, so they use ``n_jobs`` workers or a Dask cluster; a single
-path is sequential (each round starts from the one before), and only the polish batches have
-several candidates.
+Every round, refit and polish fit is an evaluation of the :class:`Runner`: recorded (stages
+``'svdins-start'``, ``'svdins'`` and ``'svdins-inflate'``, with ``-1``, ``-2``, ... for the
+paths after the first, then ``'refit'`` and ``'polish'``; the RSE of a round is that of its
+penalised fit, and its record holds the structure pruning left of it, ``pruned``),
+checkpointed and resumable, within ``max_evaluations`` and ``max_time``. ``n_paths``
+independent paths (different random starts) run side by side, one candidate per path in
+each batch, so they use ``n_jobs`` workers or a Dask cluster; a single path is sequential
+(each round starts from the one before) and runs in one worker at a time: only the polish
+batches (one candidate per bond) use the others.
 
 References
 ----------
