@@ -91,6 +91,40 @@ def _history(checkpoint):
         return json.loads(archive["meta"].tobytes().decode())["history"]
 
 
+def test_svdins_paths_in_parallel_give_the_serial_result():
+    # n_init paths run side by side: one candidate per path in each batch
+    X = random_network(RING, RING_PERMUTATION, random_state=1).to_tensor()
+    serial = _search(random_state=1, n_jobs=1).fit(X)
+    parallel = _search(random_state=1, n_jobs=2).fit(X)
+    assert [h["key"] for h in serial.history_] == [h["key"] for h in parallel.history_]
+    assert [h["rse"] for h in serial.history_] == pytest.approx(
+        [h["rse"] for h in parallel.history_], rel=1e-6, abs=1e-12
+    )
+
+
+@pytest.mark.slow
+def test_svdins_on_a_dask_cluster_gives_the_serial_result():
+    import warnings
+
+    import joblib
+
+    distributed = pytest.importorskip("dask.distributed")
+    X = random_network(RING, RING_PERMUTATION, random_state=1).to_tensor()
+    serial = _search(random_state=1).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster),
+        ):
+            with joblib.parallel_config(backend="dask"):
+                remote = _search(random_state=1).fit(X)
+    assert [h["key"] for h in remote.history_] == [h["key"] for h in serial.history_]
+    assert remote.best_network_.n_params == serial.best_network_.n_params
+
+
 def test_checkpoint_with_a_forged_pruned_structure_is_refused(tmp_path):
     import json
 
