@@ -256,9 +256,9 @@ def _solve_core(gram, rhs, ridge, diagonal=None):
 
 
 def _bond_diagonals(graph, penalty, like):
-    """Per core, the vector that ``bond_penalty`` adds to the diagonal of its normal equations
-    (None for a core without one): entry ``(r_1, ..., r_m)`` of the core's bonds (in its
-    layout order) gets ``sum_j penalty[(k, q_j)][r_j]``."""
+    """Per core, the vector that ``bond_penalty`` adds to the diagonal of its normal equations,
+    relative to their mean diagonal (None for a core without one): entry ``(r_1, ..., r_m)``
+    of the core's bonds (in its layout order) gets ``sum_j penalty[(k, q_j)][r_j]``."""
     if not isinstance(penalty, Mapping):
         raise TypeError(
             f"bond_penalty must be a mapping {{(core, neighbour): weights}} (or a callable "
@@ -788,8 +788,10 @@ def network_als(
         A weighted ridge per bond index: ``{(k, q): weights}`` with ``weights`` a vector of
         the rank of the bond between cores ``k`` and ``q`` (core numbering of ``adjacency``);
         every entry of core ``k`` whose index on that bond is ``r`` is penalised by
-        ``weights[r]`` times its square (absolute, like ``alpha``; summed over the core's
-        bonds). A callable ``bond_penalty(network)`` returning such a mapping is called
+        ``weights[r]`` times its square, summed over the core's bonds. The weights are
+        relative, like the regularisation path's ridge: multiplied by the mean diagonal of
+        the core's normal equations when it is solved, so they do not depend on the data's
+        scale nor on how the network's norm is spread over its cores. A callable ``bond_penalty(network)`` returning such a mapping is called
         before every sweep with the current network: penalties reweighted from the fit, as
         the ``'svdins'`` structure search does (:func:`~tnml.structure_search.svdins`) to
         drive unneeded bond indices to zero.
