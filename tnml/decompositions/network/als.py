@@ -791,8 +791,9 @@ def network_als(
         ``weights[r]`` times its square, summed over the core's bonds. The weights are
         relative, like the regularisation path's ridge: multiplied by the mean diagonal of
         the core's normal equations when it is solved, so they do not depend on the data's
-        scale nor on how the network's norm is spread over its cores. A callable ``bond_penalty(network)`` returning such a mapping is called
-        before every sweep with the current network: penalties reweighted from the fit, as
+        scale nor on how the network's norm is spread over its cores. A callable
+        ``bond_penalty(network)`` returning such a mapping is called before every sweep
+        with the current network: penalties reweighted from the fit, as
         the ``'svdins'`` structure search does (:func:`~tnml.structure_search.svdins`) to
         drive unneeded bond indices to zero.
     regularization_path : bool, default=True
