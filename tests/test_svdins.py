@@ -218,6 +218,21 @@ def test_bond_penalty_hook_drives_a_penalised_index_to_zero_whatever_the_scale()
     assert max(slices) < 1e-3
 
 
+def test_bond_penalty_applies_to_masked_fits_and_svdins_takes_missing_data():
+    X = random_network(RING, random_state=0).to_tensor()
+    mask = np.random.default_rng(0).random(X.shape) < 0.8
+    big = np.array(RING)
+    big[big == 2] = 3
+    start = pad_network(random_network(RING, random_state=0), big, random_state=0)
+    penalty = {(0, 1): [0.0, 0.0, 1e3], (1, 0): [0.0, 0.0, 1e3]}
+    net, _ = network_als(X, big, mask=mask, init=start, max_iter=10, tol=0, bond_penalty=penalty)
+    core = np.asarray(net.cores[0])
+    assert np.linalg.norm(core[:, 2]) < 1e-3 * np.linalg.norm(core)
+    Y = np.where(mask, X, np.nan)
+    search = _search(max_evaluations=20, random_state=1).fit(Y)
+    assert search.n_evaluations_ <= 20 and np.isfinite(search.reconstruction_error_)
+
+
 def test_bond_penalty_callable_is_called_every_sweep():
     X = random_network(RING, random_state=0).to_tensor()
     calls = []
