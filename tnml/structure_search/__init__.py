@@ -8,7 +8,7 @@ from .encoding import SearchSpace, canonical_key, n_params, to_data_order
 from .objective import Objective, holdout_split
 from .runner import BudgetExhausted, Runner, cache_key, candidate_seed, check_checkpoint_path
 from .searchers import METHODS, SEARCHERS, greedy, random_search, tnale, tnls, uniform_scan
-from .svdins import BondPenalty, svdins
+from .regularized import BondPenalty, svdins
 
 __all__ = [
     "StructureSearch",

@@ -1,5 +1,5 @@
 """The searchers: greedy rank growth, TnALE, TNLS, random sampling, and (registered here from
-:mod:`.svdins`) the one-shot regularised search.
+:mod:`.regularized`) the one-shot regularised search.
 
 Each searcher moves in a :class:`~tnml.structure_search.encoding.SearchSpace` and hands batches
 of candidates to a :class:`~tnml.structure_search.runner.Runner`, which fits, scores, caches
@@ -20,7 +20,7 @@ References
 import numpy as np
 
 from .encoding import SearchSpace, n_params
-from .svdins import svdins
+from .regularized import svdins
 
 __all__ = ["greedy", "tnale", "tnls", "random_search", "uniform_scan", "SEARCHERS", "METHODS"]
 

@@ -156,7 +156,7 @@ def start_rank(space, graph=None, max_params=None):
     Examples
     --------
     >>> from tnml.structure_search import SearchSpace
-    >>> from tnml.structure_search.svdins import start_rank
+    >>> from tnml.structure_search.regularized import start_rank
     >>> start_rank(SearchSpace((3,) * 6, "full", max_rank=7))  # 3^5 = 243 = 3^5
     3
     >>> start_rank(SearchSpace((3,) * 6, "ring", max_rank=7))  # 7^2 <= 243
