@@ -60,6 +60,14 @@ def test_svdins_is_registered_for_the_estimator_and_the_cli():
 
 
 # -- runner features -----------------------------------------------------------------------------
+def test_svdins_keeps_max_rank():
+    X = random_network(RING, random_state=1).to_tensor()
+    search = _search(max_rank=1, random_state=1).fit(X)
+    assert search.n_evaluations_ == 1 and search.best_network_.n_params == 12
+    search = _search(max_rank=2, random_state=1).fit(X)
+    assert all(np.max(np.asarray(h["structure"]) * (1 - np.eye(4))) <= 2 for h in search.history_)
+
+
 def test_svdins_budget_is_respected():
     X = random_network(RING, random_state=1).to_tensor()
     search = _search(max_evaluations=5, random_state=1).fit(X)

@@ -6,9 +6,9 @@ The :class:`~tnml.StructureSearch` estimator lives with the other estimators
 
 from .encoding import SearchSpace, canonical_key, n_params, to_data_order
 from .objective import Objective, holdout_split
+from .regularized import BondPenalty, svdins
 from .runner import BudgetExhausted, Runner, cache_key, candidate_seed, check_checkpoint_path
 from .searchers import METHODS, SEARCHERS, greedy, random_search, tnale, tnls, uniform_scan
-from .regularized import BondPenalty, svdins
 
 __all__ = [
     "StructureSearch",

@@ -151,7 +151,7 @@ def start_rank(space, graph=None, max_params=None):
     Returns
     -------
     int
-        At least 2 (a bond of rank 1 is no bond).
+        At least 2 (a bond of rank 1 is no bond) unless ``space.max_rank`` is 1.
 
     Examples
     --------
@@ -177,7 +177,7 @@ def start_rank(space, graph=None, max_params=None):
         )
         if fits and (max_params is None or n_params(structure) <= max_params):
             return rank
-    return 2
+    return min(2, space.max_rank)
 
 
 def svdins(
@@ -233,6 +233,9 @@ def svdins(
         "patience": patience,
         "inflate": inflate,
     }
+    if space.max_rank < 2:  # no bond to prune: the one structure there is
+        runner.evaluate([{"structure": space.structure([1] * len(space.edges))}])
+        return
     paths = [_path(space, f"-{p}" if p else "", **settings) for p in range(n_paths)]
     finished = [r for r in _run_side_by_side(runner, paths) if r is not None]
     if finished and polish:
