@@ -238,7 +238,7 @@ def test_sliced_environments_and_expected_norm_start_fit_as_the_whole_ones(monke
     # reused along the sweep, once with every environment sliced and the random start scaled
     # by its expected norm (as when the doubled network is too large): ALS is invariant to
     # the start's scale, so the errors agree to round-off.
-    from tnml.decompositions.network import als
+    from tnml.decompositions.network import als, structure
 
     A = fully_connected_adjacency((4, 4, 4, 4, 1), 2)
     A[4, 4] = 0
@@ -246,8 +246,8 @@ def test_sliced_environments_and_expected_norm_start_fit_as_the_whole_ones(monke
     X = X + 0.01 * np.random.default_rng(0).standard_normal(X.shape)
     whole = network_als(X, A, max_iter=5, tol=0, random_state=1)[1].errors
     als._plan.cache_clear()
-    monkeypatch.setattr(als, "_WORKING_FLOOR", 1)
-    monkeypatch.setattr(als, "_WORKING_FACTOR", 1)
+    monkeypatch.setattr(structure, "_WORKING_FLOOR", 1)
+    monkeypatch.setattr(structure, "_WORKING_FACTOR", 1)
     monkeypatch.setattr(als, "_SMALL_ENVIRONMENT", 1)
     plan = als._plan(als.check_adjacency(A), (0, 1, 2, 3), 8)
     assert all(plan.sliced) and not plan.reuse

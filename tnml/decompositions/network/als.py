@@ -46,7 +46,14 @@ from .._fitting import (
 from .._linalg import solve_spd
 from .._masked import Observations, SweepLog, solve_rowwise
 from .format import TensorNetwork
-from .structure import _PATH, _check_structure, _graph, check_adjacency
+from .structure import (
+    _PATH,
+    _check_structure,
+    _full_contraction,
+    _graph,
+    _working_cap,
+    check_adjacency,
+)
 
 # Observations whose design rows set the scale of the masked ridge.
 _RIDGE_SAMPLE = 2048
@@ -59,10 +66,6 @@ _DENSE_ENVIRONMENT_ENTRIES = 2**20
 _RIDGE_START, _RIDGE_DECAY = 1.0, 0.5
 # Environments of at most this many entries are always formed (see _plan).
 _SMALL_ENVIRONMENT = 2**15
-# The working memory of a full-data fit (see _plan): at most this factor times the entries of
-# the data plus the network, or this many entries (32 MB in float64) if that is more.
-_WORKING_FACTOR = 8
-_WORKING_FLOOR = 2**22
 # Fits whose environments and data have at most this many entries run BLAS on one thread.
 _ONE_THREAD_ENTRIES = 2**20
 # Core solves with at most this many unknowns per row run LAPACK on one thread (_solve_core).
@@ -90,12 +93,6 @@ class _FitPlan(NamedTuple):
     reuse: bool  # environments reused along a sweep (blocks held, see _FullData)
     peak: int  # bytes
     small: bool  # every environment and X at most _ONE_THREAD_ENTRIES entries
-
-
-def _working_cap(graph):
-    """Entries a full-data fit may hold at once (see ``_WORKING_FACTOR``)."""
-    n_params = sum(math.prod(s) for s in graph.core_shapes)
-    return max(_WORKING_FACTOR * (math.prod(graph.shape) + n_params), _WORKING_FLOOR)
 
 
 def _sliced_path(graph):
@@ -401,9 +398,8 @@ class _FullData:
                         ),
                     )
                 )
-        self.full = compile_einsum(
-            graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize, optimize=_PATH
-        )
+        # Only near round-off (see error); in slices on densely connected networks.
+        self.full = _full_contraction(graph, xp, itemsize)
         if self.reuse:
             # Sweeping 0..N-1, core k's environment is (cores 0..k-1, already updated) x
             # (cores k+1..N-1, not yet): right blocks R_j = cores j..N-1 are built once per
@@ -535,9 +531,7 @@ class _MaskedData:
         if self.dense:
             itemsize = X.dtype.itemsize
             self.weight = xp.asarray(mask, dtype=X.dtype)
-            self.full = compile_einsum(
-                graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize, optimize=_PATH
-            )
+            self.full = _full_contraction(graph, xp, itemsize)
             self.environments, self.rows = [], []
             for k in range(graph.n_cores):
                 others = graph.others(k)
