@@ -64,8 +64,16 @@ _MASKED_RIDGE = 1e-10
 _DENSE_ENVIRONMENT_ENTRIES = 2**20
 # The regularisation path of random starts (see _ridge_path).
 _RIDGE_START, _RIDGE_DECAY = 1.0, 0.5
-# Environments of at most this many entries are always formed (see _plan).
+# Environments of at most this many entries are always formed, on networks of at most
+# _SMALL_NETWORK cores (see _plan): on larger densely connected ones a small environment can
+# still pass through large intermediates (rank 2 on every bond of an order-8 network of
+# modes of size 2: an environment of 2^14 entries, an intermediate of 2^21).
 _SMALL_ENVIRONMENT = 2**15
+_SMALL_NETWORK = 6
+# Bytes a pairwise contraction step holds per entry of its largest intermediate, as
+# tracemalloc measures it: its operands, their transposed copies for the GEMM, and its result
+# (an order-8 fully connected rank-2 fit: 41.6 MB measured for 16.6 MB of intermediates).
+_EXECUTION_FACTOR = 3
 # Fits whose environments and data have at most this many entries run BLAS on one thread.
 _ONE_THREAD_ENTRIES = 2**20
 # Core solves with at most this many unknowns per row run LAPACK on one thread (_solve_core).
@@ -125,8 +133,9 @@ def _plan(adjacency, permutation, itemsize):
     the smallest one when none fits. Environments are reused along a sweep (``_FullData``)
     only when every core forms its environment whole and the held blocks fit the cap too: on a
     fully connected order-8 network the blocks of cores after ``k`` hold 2^24 entries each
-    where an environment has 2^21. The peak counts X, its unfolded copies, the largest
-    environment (slice) or contraction intermediate, and the held blocks.
+    where an environment has 2^21. The peak counts X, its unfolded copies, and
+    ``_EXECUTION_FACTOR`` times the largest environment (slice) or contraction intermediate
+    and the held blocks.
     """
     graph = _graph(adjacency, permutation)
     shape = graph.shape
@@ -138,7 +147,7 @@ def _plan(adjacency, permutation, itemsize):
         other_shapes = [graph.core_shapes[q] for q in others]
         size = shape[graph.mode_of_core[k]] if graph.mode_of_core[k] is not None else 1
         rows, bonds = total // size, graph.bond_sizes[k]
-        if rows * bonds <= _SMALL_ENVIRONMENT:
+        if rows * bonds <= _SMALL_ENVIRONMENT and graph.n_cores <= _SMALL_NETWORK:
             # A small environment is the cheaper way whatever the doubled network costs: no
             # need to plan anything here (path searches dominate a new structure's first fit;
             # a contraction that is planned later still checks the budget before it runs).
@@ -198,7 +207,7 @@ def _plan(adjacency, permutation, itemsize):
         tuple(strategies),
         tuple(sliced),
         reuse,
-        ((1 + copies) * total + working) * itemsize,
+        ((1 + copies) * total + _EXECUTION_FACTOR * working) * itemsize,
         largest <= _ONE_THREAD_ENTRIES,
     )
 
