@@ -591,6 +591,27 @@ def test_a_legacy_whole_file_checkpoint_is_resumed_and_compacted(tmp_path):
     assert log.is_log(checkpoint)
 
 
+@pytest.mark.parametrize("image", ["camera", "moon"])
+def test_default_search_is_never_worse_than_plain_tt_and_tr_it_can_reach(image):
+    # Issue 18 item 3: with the defaults (graph 'full', tnale from the uniform chain and the
+    # rings inside the full graph), the result is never worse than plain TT (TT-SVD) or TR
+    # (TR-ALS) of any single rank within max_rank.
+    from tnml.datasets import load_image
+    from tnml.decompositions import tr_als, tt_svd
+
+    X = load_image(image, size=16).reshape((4,) * 4)
+    search = tnml.StructureSearch(rse_weight=5, max_rank=4, max_evaluations=60, random_state=0)
+    search.fit(X)
+
+    def objective(model):
+        rse = np.linalg.norm(X - model.to_tensor()) / np.linalg.norm(X)
+        return model.n_params / X.size + 5 * rse**2
+
+    plain = [objective(tt_svd(X, r)[0]) for r in range(1, 5)]
+    plain += [objective(tr_als(X, r, max_iter=20, random_state=0)[0]) for r in range(1, 5)]
+    assert search.best_objective_ <= min(plain) + 1e-12
+
+
 # -- bad input -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "params, text",
