@@ -51,7 +51,8 @@ class CheckpointDamaged(UserWarning):
 
 
 def _frame(meta, arrays=()):
-    """The bytes of one frame: ``meta`` (a dict, JSON) and ``arrays`` after it."""
+    """The bytes of one frame: ``meta`` (a dict, JSON) and ``arrays`` after it; and the
+    bytes each array takes in it."""
     blobs = []
     for array in arrays:
         stream = io.BytesIO()
@@ -60,12 +61,13 @@ def _frame(meta, arrays=()):
     meta = {**meta, "arrays": [len(blob) for blob in blobs]}
     header = json.dumps(meta, separators=(",", ":")).encode()
     payload = b"".join([struct.pack("<Q", len(header)), header, *blobs])
-    return _FRAME + struct.pack("<Q", len(payload)) + hashlib.sha256(payload).digest() + payload
+    frame = _FRAME + struct.pack("<Q", len(payload)) + hashlib.sha256(payload).digest() + payload
+    return frame, [len(blob) for blob in blobs]
 
 
 def _batch_frame(records, elapsed, kept, networks):
     """A batch's frame: its records, the kept evaluations, and ``networks`` (evaluation ->
-    list of host arrays) newly written."""
+    list of host arrays) newly written; and the bytes each network takes in it."""
     arrays, listed = [], []
     for evaluation, cores in networks.items():
         listed.append([int(evaluation), len(cores)])
@@ -77,7 +79,12 @@ def _batch_frame(records, elapsed, kept, networks):
         "kept": sorted(int(e) for e in kept),
         "networks": listed,
     }
-    return _frame(meta, arrays)
+    frame, sizes = _frame(meta, arrays)
+    written, position = {}, 0
+    for evaluation, n_cores in listed:
+        written[evaluation] = sum(sizes[position : position + n_cores])
+        position += n_cores
+    return frame, written
 
 
 def write_log(path, fingerprint, history, elapsed, kept, networks):
@@ -96,14 +103,14 @@ def write_log(path, fingerprint, history, elapsed, kept, networks):
 
     Returns
     -------
-    int
-        Bytes of the networks written.
+    dict
+        Evaluation -> bytes its network takes in the file.
     """
-    header = _frame({"kind": "header", "format": LOG_FORMAT, "fingerprint": fingerprint})
-    batch = _batch_frame(history, elapsed, kept, networks)
+    header, _ = _frame({"kind": "header", "format": LOG_FORMAT, "fingerprint": fingerprint})
+    batch, written = _batch_frame(history, elapsed, kept, networks)
     with atomic_write(path) as stream:
         stream.write(_MAGIC + header + batch)
-    return sum(core.nbytes for cores in networks.values() for core in cores)
+    return written
 
 
 def append_batch(path, records, elapsed, kept, networks):
@@ -111,15 +118,15 @@ def append_batch(path, records, elapsed, kept, networks):
 
     Returns
     -------
-    int
-        Bytes of the networks written.
+    dict
+        Evaluation -> bytes its network takes in the file.
     """
-    data = _batch_frame(records, elapsed, kept, networks)
+    data, written = _batch_frame(records, elapsed, kept, networks)
     with open(path, "ab") as stream:
         stream.write(data)
         stream.flush()
         os.fsync(stream.fileno())
-    return sum(core.nbytes for cores in networks.values() for core in cores)
+    return written
 
 
 def is_log(path):

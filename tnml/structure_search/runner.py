@@ -50,8 +50,8 @@ from .encoding import canonical_key, n_params
 __all__ = ["Runner", "BudgetExhausted", "cache_key", "candidate_seed", "check_checkpoint_path"]
 
 # A running search compacts its checkpoint once the networks it dropped take more bytes than
-# this and than what the compacted file holds (amortised O(batch) I/O per batch).
-_COMPACT_SLACK = 2**20
+# this and than the rest of the file (amortised O(batch) I/O per batch).
+_COMPACT_SLACK = 2**18
 # Fitted networks kept for warm starts besides the best one and the latest batch's.
 KEPT_NETWORKS = 64
 
@@ -218,11 +218,11 @@ class Runner:
         self._start = time.perf_counter()
         self._config = get_config()
         self._lock = None
-        # The checkpoint log: records written, bytes of networks written (dropped ones
-        # included), bytes of the records' JSON, and whether it must be rewritten whole.
+        # The checkpoint log: records written, its size, the bytes each network written to
+        # it takes (dropped ones included), and whether it must be rewritten whole.
         self._persisted = 0
-        self._file_network_bytes = 0
-        self._history_bytes = 0
+        self._file_size = 0
+        self._network_sizes = {}
         self._rewrite = True
         if checkpoint is not None:
             self.checkpoint = checkpoint = check_checkpoint_path(checkpoint)
@@ -527,32 +527,39 @@ class Runner:
     def _write_checkpoint(self):
         """Append the records since the last write, and the networks they newly kept, to the
         checkpoint log; write it whole (compacted) when it is new, when the replay of a
-        resumed search diverged from it, or when dropped networks outweigh what it holds."""
+        resumed search diverged from it, or when dropped networks take more than half of
+        it (so it stays within about twice its compacted size, for an amortised O(batch)
+        of I/O per batch)."""
         if self.checkpoint is None or (not self._rewrite and self.n_evaluations <= self._persisted):
             return  # nothing new (a resumed search replaying what the log holds)
         kept = {e: n for e, n in self.networks.items() if n is not None}  # see self.networks
-        live = sum(core.nbytes for network in kept.values() for core in network.cores)
-        dead = self._file_network_bytes - live
-        if self._rewrite or dead > max(live + self._history_bytes, _COMPACT_SLACK):
+        dead = sum(size for e, size in self._network_sizes.items() if e not in kept)
+        if self._rewrite or dead > max(self._file_size - dead, _COMPACT_SLACK):
             self._compact(kept)
             return
         records = self.history[self._persisted :]
         fresh = {r["evaluation"] for r in records}
         networks = {e: _network_arrays(n) for e, n in kept.items() if e in fresh}
-        self._file_network_bytes += append_batch(
-            self.checkpoint, records, self.elapsed, list(kept), networks
+        self._network_sizes.update(
+            append_batch(self.checkpoint, records, self.elapsed, list(kept), networks)
         )
-        self._history_bytes += len(json.dumps(records))
+        self._file_size = os.path.getsize(self.checkpoint)
         self._persisted = len(self.history)
 
-    def _compact(self, kept):
+    def _compact(self, kept, history=None, elapsed=None):
         """Write the checkpoint log whole: every record and the kept networks."""
         networks = {e: _network_arrays(n) for e, n in kept.items()}
-        self._file_network_bytes = write_log(
-            self.checkpoint, self.fingerprint, self.history, self.elapsed, list(kept), networks
+        history = self.history if history is None else history
+        self._network_sizes = write_log(
+            self.checkpoint,
+            self.fingerprint,
+            history,
+            self.elapsed if elapsed is None else elapsed,
+            list(kept),
+            networks,
         )
-        self._history_bytes = len(json.dumps(self.history))
-        self._persisted = len(self.history)
+        self._file_size = os.path.getsize(self.checkpoint)
+        self._persisted = len(history)
         self._rewrite = False
 
     def _load_checkpoint(self):
@@ -586,13 +593,7 @@ class Runner:
         # Compacted on resume: every record, the kept networks only, no damaged tail. The
         # replay then appends only what it evaluates beyond the records.
         kept = {r["evaluation"]: n for r, n in restored.values() if n is not None}
-        networks = {e: _network_arrays(n) for e, n in kept.items()}
-        self._file_network_bytes = write_log(
-            path, self.fingerprint, history, float(elapsed), list(kept), networks
-        )
-        self._history_bytes = len(json.dumps(history))
-        self._persisted = len(history)
-        self._rewrite = False
+        self._compact(kept, history, float(elapsed))
 
     def _validated_history(self, history, cores):
         """The records of a checkpoint's history, each checked against what this search
