@@ -70,13 +70,17 @@ def test_einsum_checks_subscripts(rng):
         einsum("ij,jk->ik", rng.random((2, 3)), rng.random((4, 4)))
 
 
+@pytest.mark.parametrize("long_run", [128, 5])
 @pytest.mark.parametrize("chunk_rows", [10**6, 7])
-def test_rowwise_least_squares_matches_direct_solves(chunk_rows, rng, monkeypatch):
+def test_rowwise_least_squares_matches_direct_solves(chunk_rows, long_run, rng, monkeypatch):
     import tnml.decompositions._masked as masked
 
     monkeypatch.setattr(masked, "_CHUNK_BYTES", chunk_rows * 16 * 8)
+    monkeypatch.setattr(masked, "_LONG_RUN", long_run)
     X = rng.random((7, 8, 9))
-    mask = rng.random(X.shape) < 0.4
+    # Slices seen by 0 to ~60 entries: short runs padded in several length groups, long ones
+    # (with a low _LONG_RUN) by GEMM, and an empty slice that gets the zero solution.
+    mask = rng.random(X.shape) < np.linspace(0.0, 1.0, 8)[None, :, None]
     obs = masked.Observations.from_dense(X, mask)
     design = rng.random((obs.n_obs, 4))
     W = masked.solve_rowwise(obs, 1, lambda idx: design[idx], 8, 4, alpha=1e-3)
