@@ -160,6 +160,8 @@ def _read_frames(path):
 
 def _parse(payload, what):
     """(meta, arrays) of a frame's payload."""
+    if len(payload) < 8:
+        raise ValueError(f"{what} is shorter than its header")
     (length,) = struct.unpack("<Q", payload[:8])
     if length > len(payload) - 8:
         raise ValueError(f"{what}: its header is longer than the frame")
@@ -271,7 +273,12 @@ def read_legacy(path):
 def read_content(path):
     """:func:`read_log` or :func:`read_legacy`, whichever the file is; a damaged tail is
     reported with a :class:`CheckpointDamaged` warning."""
-    content = read_log(path) if is_log(path) else read_legacy(path)
+    if is_log(path):
+        content = read_log(path)
+    elif zipfile.is_zipfile(path):
+        content = read_legacy(path)
+    else:
+        raise ValueError("it does not start as a structure-search checkpoint log")
     if content["damaged"] is not None:
         offset, n_bytes = content["damaged"]
         warnings.warn(
