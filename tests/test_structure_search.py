@@ -284,7 +284,8 @@ def test_internal_cores_are_relabelled_in_the_canonical_form():
 
 def test_candidates_over_the_memory_budget_are_recorded_as_skipped():
     X = _planted()
-    with tnml.config_context(max_memory=20000):
+    # bytes: a fit's plan counts what its contraction steps hold (_EXECUTION_FACTOR)
+    with tnml.config_context(max_memory=60000):
         search = tnml.StructureSearch("random", max_rank=6, max_evaluations=10, random_state=0).fit(
             X
         )
