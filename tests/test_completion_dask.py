@@ -82,6 +82,23 @@ def test_estimator_on_dask_collections(client):
         fitted.predict(da.from_array(coords[:10] + 100, chunks=(5, 3))).compute()
 
 
+def test_estimator_on_a_dask_dataframe(client):
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    coords, values = _data()
+    expected = TensorCompletionRegressor(rank=3, random_state=0, tol=1e-8).fit(coords, values)
+    frame = pd.DataFrame({"i": coords[:, 0], "j": coords[:, 1], "k": coords[:, 2], "x": values})
+    ddf = dd.from_pandas(frame, npartitions=3)
+    # The last column as the values, or the values as a Series.
+    for X, y in [(ddf, None), (ddf[["i", "j", "k"]], ddf["x"])]:
+        fitted = TensorCompletionRegressor(rank=3, random_state=0, tol=1e-8).fit(X, y)
+        assert fitted.tensor_shape_ == SHAPE and fitted.n_features_in_ == 3
+        assert _relative_difference(fitted.decomposition_, expected.decomposition_) < 1e-10
+    predicted = fitted.predict(ddf[["i", "j", "k"]])
+    assert isinstance(predicted, da.Array)
+    np.testing.assert_allclose(predicted.compute(), expected.predict(coords), rtol=1e-9)
+
+
 def test_other_families_name_the_distributed_ones(client):
     coords, values = _data(n=500)
     with pytest.raises(ValueError, match=r"run distributed are \('cp',\)"):

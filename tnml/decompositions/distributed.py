@@ -434,7 +434,9 @@ class DistributedObservations:
         n = len(shape)
 
         def operator(mode):
-            # Blocks of another mode hold every unfolding column whole.
+            # Blocks of another mode hold every unfolding column whole. One mode's sparse
+            # products at a time: the previous mode's are dropped first.
+            self._forget_products()
             blocks = self.blocks[(mode + 1) % n]
             _, diagonal = self._sum(_unfolding_gram, blocks, mode, None)
             return (lambda Y: self._sum(_unfolding_gram, blocks, mode, Y)[0]), diagonal
@@ -468,8 +470,11 @@ class DistributedObservations:
                     n_core_starts,
                 )
         finally:
-            for blocks in self.blocks:
-                self.client.gather(self.client.map(_forget_products, blocks, pure=False))
+            self._forget_products()
+
+    def _forget_products(self):
+        for blocks in self.blocks:
+            self.client.gather(self.client.map(_forget_products, blocks, pure=False))
 
     def release(self):
         """Drop the workers' copies of the observations."""
