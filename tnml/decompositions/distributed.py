@@ -9,7 +9,12 @@ factors (scattered once per update, ``client.scatter(..., broadcast=True)``) and
 rows back; nothing is reduced. The other layout, partial per-row Gram sums reduced across the
 input partitions, moves ``n_rows * R^2`` numbers per partition and mode: at 10^5 rows and rank
 10, 80 MB per partition per update, against 8 MB for a whole factor here. The price is one
-shuffle at the start and ``N`` copies of the observations on the workers.
+shuffle at the start and ``N`` copies of the observations on the workers, kept compact: a
+block is sorted by its mode (its own coordinate becomes run pointers), the other coordinates
+are stored in the smallest unsigned type that holds them and the values in float64, 14-16
+bytes per observation and mode for a third-order tensor. The shuffle runs one mode at a time,
+reading the inputs again for each, so that only one mode's pieces are in flight besides the
+finished blocks; every per-observation work buffer is chunked.
 
 Every sweep performs the arithmetic of :func:`~tnml.decompositions.cp_complete` (same start,
 same damping, same balancing, same stopping rule), with the row sums accumulated on the
