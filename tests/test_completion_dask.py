@@ -67,6 +67,58 @@ def test_distributed_fit_equals_in_memory_fit(client, chunk, init, n_init):
     observations.release()
 
 
+def test_row_blocks_are_compact_and_chunking_changes_nothing(monkeypatch):
+    # In this process, without a cluster: the blocks of every mode from two input
+    # partitions, read in chunks of 7 observations.
+    from tnml.decompositions import distributed as dist
+    from tnml.decompositions._masked import solve_rowwise
+    from tnml.decompositions.cp import _cp_design
+
+    monkeypatch.setattr(dist, "_CHUNK", 7)
+    coords, values = _data(n=500)
+    factors = random_cp(SHAPE, 3, random_state=1).factors
+    model = random_cp(SHAPE, 3, random_state=2)
+    parts = [(coords[:230], values[:230]), (coords[230:], values[230:])]
+    for mode, dim in enumerate(SHAPE):
+        edges = np.array([0, dim // 3, dim])
+        pieces = [dist._split(c, v, mode, edges, SHAPE) for c, v in parts]
+        blocks = [dist._assemble(b, mode, edges, SHAPE, *(p[b] for p in pieces)) for b in (0, 1)]
+        for b, block in enumerate(blocks):
+            # A stable sort by the block's mode, as Observations.sorted_by has it.
+            inside = (coords[:, mode] >= edges[b]) & (coords[:, mode] < edges[b + 1])
+            order = np.argsort(coords[inside, mode], kind="stable")
+            expected, expected_values = coords[inside][order], values[inside][order]
+            np.testing.assert_array_equal(block.global_indices(), expected)
+            np.testing.assert_array_equal(block.values, expected_values)
+            # The own mode is not stored; the others as uint8 here (modes below 256).
+            assert block.columns[mode] is None
+            assert all(c.dtype == np.uint8 for c in block.columns if c is not None)
+            residual = expected_values - model.entries(expected)
+            assert np.isclose(dist._model_residual(block, model), residual @ residual)
+            held_out = block.subset(0.3, 5, True)
+            train = block.subset(0.3, 5, False)
+            assert held_out.n_obs + train.n_obs == block.n_obs and held_out.n_obs > 0
+            np.testing.assert_array_equal(
+                held_out.global_indices(), expected[dist._held_out(expected, 0.3, 5)]
+            )
+            # The rows solved from the block are the in-memory ones.
+            local = expected.copy()
+            local[:, mode] -= edges[b]
+            shape = list(SHAPE)
+            shape[mode] = edges[b + 1] - edges[b]
+            obs = Observations(local, expected_values, tuple(shape))
+            columns = [obs.column(m) for m in range(3)]
+            design = _cp_design(list(factors), columns, mode)
+            direct = solve_rowwise(obs, mode, design, shape[mode], 3, 1e-3)
+            np.testing.assert_allclose(dist._solve_block(block, factors, 3, 1e-3), direct)
+        # 8 bytes a value and 1 a coordinate of each other mode, plus the run pointers.
+        held = sum(
+            sum(c.nbytes for c in block.columns if c is not None) + block.values.nbytes
+            for block in blocks
+        )
+        assert held == 500 * (8 + 2)
+
+
 def test_estimator_on_dask_collections(client):
     coords, values = _data()
     reg = TensorCompletionRegressor(rank=3, random_state=0, tol=1e-8)
