@@ -23,15 +23,25 @@ issue.
     (``n_init=1``), ``n_jobs=1`` in (a) and (b): its rounds are sequential, and a pool's
     overhead per batch outweighs rounds of milliseconds.
 (c) ALS against the reference protocol (Adam): ``bench_network_fit.py``, run from here.
-(cost) Kept networks, process memory and checkpoint size every 100 evaluations of a
-    ``--cost-evaluations`` long tnale search (full graph, order-6 ring): the kept networks stay
-    bounded (the best, the latest batch and ``KEPT_NETWORKS`` recent ones).
+(cost) Kept networks, process memory, checkpoint size and bytes written every 100 evaluations
+    of a ``--cost-evaluations`` long tnale search (full graph, order-6 ring): the kept
+    networks stay bounded (the best, the latest batch and ``KEPT_NETWORKS`` recent ones), the
+    checkpoint log is appended per batch (compacted when dropped networks outweigh it). Target:
+    bytes written per 100 evaluations and memory flat along the search.
 (d) The four images ``tnale_image_{A..D}.npz`` (order 8, lambda = 5): the best objective and
     compression ratio found by the search (TnALE with its defaults: ring template started
     from the best uniform ring its rank scan finds, bond ranks <= 16 and the mode placement
     searched, ``--image-time`` seconds each), against plain TT and TR at their best single
     rank (and, beside it, the best of each with RSE <= 0.1 when one gets there).
     Target: the search's objective is at most the better of TT's and TR's.
+
+(e) Tensors no paper tuned on (``--e-tensors``): the Indian Pines cube bundled with TensorLy
+    (64 x 64 pixels x 16 bands, reshaped to order 6) and scikit-image photographs (256 x 256
+    grey, reshaped to 4^8), lambda = 5: every method (``--e-methods``, ``--e-time`` seconds
+    each) against TT-SVD and TR-ALS at their best single rank, overall and within the
+    search's ``max_rank`` (``--e-max-rank``); then ``StructureSearch()``'s defaults alone on
+    more photographs (``--e-defaults-tensors``). Target: the defaults are never worse than
+    the best plain TT/TR within max_rank.
 
 Reference files are read from ``--reference`` (default ``../shared/reference``); parts whose
 files are absent are skipped. Exit status 1 when a target is missed.
@@ -458,10 +468,12 @@ def _rss_mb():
 
 def part_cost(n_evaluations, n_jobs, seed):
     """Memory and checkpoint size along a long search: tnale on the full graph of an order-6
-    ring (3^6), restarted until ``n_evaluations`` fits, a checkpoint written after each batch."""
+    ring (3^6), restarted until ``n_evaluations`` fits, the checkpoint log appended after each
+    batch. Bytes written are counted at the log's two writers (appends, whole rewrites)."""
     import tempfile
 
     from tnml.structure_search import Objective, Runner, SearchSpace, tnale
+    from tnml.structure_search import runner as runner_module
     from tnml.structure_search.runner import BudgetExhausted
 
     X = random_network(
@@ -470,21 +482,44 @@ def part_cost(n_evaluations, n_jobs, seed):
     X = X + 1e-3 * np.random.default_rng(seed).standard_normal(X.shape)
     print(
         f"\n(cost) tnale on the full graph of a 3^6 ring, {n_evaluations} evaluations, "
-        f"n_jobs={n_jobs}: kept networks, process memory and checkpoint size"
+        f"n_jobs={n_jobs}: kept networks, process memory, checkpoint size and bytes written "
+        f"per 100 evaluations (appends; whole rewrites: creation and compactions)"
     )
-    print(f"{'evals':>6} {'kept nets':>9} {'RSS MB':>7} {'checkpoint KB':>13} {'elapsed s':>9}")
+    print(
+        f"{'evals':>6} {'kept nets':>9} {'RSS MB':>7} {'checkpoint KB':>13} "
+        f"{'written KB':>10} {'rewrites':>8} {'elapsed s':>9}"
+    )
+    written = {"bytes": 0, "rewrites": 0}
+    append, write = runner_module.append_batch, runner_module.write_log
+
+    def counted_append(path, *args):
+        before = os.path.getsize(path)
+        result = append(path, *args)
+        written["bytes"] += os.path.getsize(path) - before
+        return result
+
+    def counted_write(path, *args):
+        result = write(path, *args)
+        written["bytes"] += os.path.getsize(path)
+        written["rewrites"] += 1
+        return result
+
     rows, marks = [], iter(range(100, n_evaluations + 1, 100))
     mark = [next(marks)]
     with tempfile.TemporaryDirectory() as folder:
-        checkpoint = os.path.join(folder, "search.npz")
+        checkpoint = os.path.join(folder, "search.ckpt")
 
         def progress(runner):
             if runner.n_evaluations >= mark[0]:
                 size = os.path.getsize(checkpoint) / 1024
-                rows.append((runner.n_evaluations, len(runner.networks), _rss_mb(), size))
+                rows.append(
+                    (runner.n_evaluations, len(runner.networks), _rss_mb(), size, written["bytes"])
+                )
+                step = (rows[-1][4] - (rows[-2][4] if len(rows) > 1 else 0)) / 1024
                 print(
                     f"{rows[-1][0]:>6} {rows[-1][1]:>9} {rows[-1][2]:>7.0f} {size:>13.0f} "
-                    f"{runner.elapsed:>9.1f}"
+                    f"{step:>10.0f} {written['rewrites']:>8} {runner.elapsed:>9.1f}",
+                    flush=True,
                 )
                 mark[0] = next(marks, n_evaluations + 1)
 
@@ -502,12 +537,118 @@ def part_cost(n_evaluations, n_jobs, seed):
             progress=progress,
         )
         space = SearchSpace(X.shape, "full", max_rank=4)
+        runner_module.append_batch, runner_module.write_log = counted_append, counted_write
         try:
             with runner:
                 tnale(runner, space, np.random.RandomState(seed), n_restarts=10**6, start="ring")
         except BudgetExhausted:
             pass
-    return True
+        finally:
+            runner_module.append_batch, runner_module.write_log = append, write
+    if len(rows) < 4:
+        return True
+    # Flat: the bytes written per 100 evaluations and the memory do not grow with the search
+    # (the last half's mean within 2x of the first half's, after the first 100).
+    steps = np.diff([0] + [r[4] for r in rows])[1:]
+    half = len(steps) // 2
+    io_flat = steps[half:].mean() <= 2 * steps[:half].mean()
+    rss_flat = rows[-1][2] <= 1.25 * rows[len(rows) // 2][2] + 20
+    print(
+        f"   target bytes written per batch flat (O(batch)): {'met' if io_flat else 'MISSED'}; "
+        f"memory flat: {'met' if rss_flat else 'MISSED'}"
+    )
+    return io_flat and rss_flat
+
+
+# -- part (e): tensors no paper tuned on -------------------------------------------------------
+E_PHOTOGRAPHS = ("coins", "camera", "astronaut", "moon")
+
+
+def _e_tensor(name):
+    """(tensor, description) of part (e): the Indian Pines crop or a photograph at 4^8."""
+    from tnml.datasets import load_image, load_indian_pines
+
+    if name == "indian_pines":
+        # 64 x 64 pixels x 16 bands (every 12th from band 0), scaled to [0, 1]: order 6
+        cube = load_indian_pines()[:64, :64, ::12][:, :, :16]
+        cube = cube / cube.max()
+        return cube.reshape(8, 8, 8, 8, 4, 4), "64x64 px x 16 bands -> (8,8,8,8,4,4)"
+    image = load_image(name, size=256, as_gray=True)
+    return image.reshape((4,) * 8), "256x256 grey -> 4^8"
+
+
+def _plain_best(X, max_rank, seed):
+    """Best single-rank TT-SVD (ranks 1-64) and TR-ALS (ranks 1-10), overall and within
+    ``max_rank``: {name: ((objective, ratio, RSE, rank), within)}."""
+    out = {}
+    for name, fit, ranks in (
+        ("TT", lambda Y, r: tt_svd(Y, r)[0], range(1, 65)),
+        ("TR", lambda Y, r: tr_als(Y, r, max_iter=20, random_state=seed)[0], range(1, 11)),
+    ):
+        results = []
+        for rank in ranks:
+            model = fit(X, rank)
+            rse = float(np.linalg.norm(X - model.to_tensor()) / np.linalg.norm(X))
+            ratio = model.n_params / X.size
+            results.append((ratio + 5 * rse**2, ratio, rse, rank))
+        out[name] = (min(results), min(r for r in results if r[3] <= max_rank))
+    return out
+
+
+def part_e(names, methods, n_jobs, run_time, max_rank, seed):
+    print(
+        f"\n(e) tensors no paper tuned on, lambda = 5, max_rank {max_rank}, {run_time:.0f} s per "
+        f"method: best objective (ratio, RSE) against TT-SVD (ranks 1-64) and TR-ALS (ranks "
+        f"1-10) at their best single rank; 'reach': the best within max_rank. 'defaults' is "
+        f"StructureSearch() (graph 'full'); greedy and svdins run on 'full', tnale, tnls and "
+        f"random on 'ring' with the mode placement searched"
+    )
+    print(
+        f"{'tensor':<13} {'method':<9} {'objective':>9} {'ratio':>7} {'RSE':>6} "
+        f"{'evals/rank':>10} {'seconds':>7}"
+    )
+    ok = True
+    for name in names:
+        X, description = _e_tensor(name)
+        print(f"{name}: {description}", flush=True)
+        rows = {}
+        for method in methods:
+            graph = "full" if method in ("defaults", "greedy", "svdins") else "ring"
+            kwargs = {} if method == "defaults" else {"method": method, "graph": graph}
+            start = time.perf_counter()
+            with tnml.config_context(max_memory="2GB"):  # larger candidates: recorded skipped
+                search = tnml.StructureSearch(
+                    **kwargs,
+                    rse_weight=5,
+                    max_rank=max_rank,
+                    max_evaluations=None,
+                    max_time=run_time,
+                    n_jobs=n_jobs,
+                    random_state=seed,
+                ).fit(X)
+            seconds = time.perf_counter() - start
+            fitted = [h for h in search.history_ if h["status"] == "ok"]
+            best = min(fitted, key=lambda h: h["objective"])
+            rows[method] = best["objective"]
+            print(
+                f"{name:<13} {method:<9} {best['objective']:>9.4f} "
+                f"{best['compression_ratio']:>7.4f} {best['rse']:>6.3f} "
+                f"{str(search.n_evaluations_) + ' ev':>10} {seconds:>7.0f}",
+                flush=True,
+            )
+        for plain, (overall, within) in _plain_best(X, max_rank, seed).items():
+            for tag, result in ((plain, overall), (f"{plain} reach", within)):
+                print(
+                    f"{name:<13} {tag:<9} {result[0]:>9.4f} {result[1]:>7.4f} {result[2]:>6.3f} "
+                    f"{'r=' + str(result[3]):>10}",
+                    flush=True,
+                )
+                rows[tag] = result[0]
+        if "defaults" in rows:
+            met = rows["defaults"] <= min(rows["TT reach"], rows["TR reach"])
+            print(f"   target defaults <= best TT/TR within max_rank: {'met' if met else 'MISSED'}")
+            ok &= met
+    return ok
 
 
 def main(argv=None):
@@ -520,8 +661,8 @@ def main(argv=None):
     parser.add_argument(
         "--parts",
         nargs="+",
-        choices=("a", "b", "c", "d", "cost"),
-        default=["a", "b", "c", "d", "cost"],
+        choices=("a", "b", "c", "d", "e", "cost"),
+        default=["a", "b", "c", "d", "e", "cost"],
     )
     parser.add_argument(
         "--methods",
@@ -541,6 +682,31 @@ def main(argv=None):
     parser.add_argument(
         "--images", nargs="+", choices=tuple("ABCD"), default=list("ABCD"), help="for part (d)"
     )
+    parser.add_argument(
+        "--e-tensors",
+        nargs="+",
+        choices=("indian_pines",) + E_PHOTOGRAPHS,
+        default=["indian_pines", "coins"],
+        help="tensors of part (e), every method",
+    )
+    parser.add_argument(
+        "--e-defaults-tensors",
+        nargs="*",
+        choices=E_PHOTOGRAPHS,
+        default=["camera", "astronaut", "moon"],
+        help="more photographs of part (e), StructureSearch()'s defaults only (issue 18 item 3)",
+    )
+    parser.add_argument(
+        "--e-methods",
+        nargs="+",
+        choices=("defaults",) + tnml.structure_search.METHODS,
+        default=["defaults", *tnml.structure_search.METHODS],
+        help="methods of part (e) ('defaults': StructureSearch() on the full graph)",
+    )
+    parser.add_argument(
+        "--e-time", type=float, default=120.0, help="seconds per method and tensor in (e)"
+    )
+    parser.add_argument("--e-max-rank", type=int, default=8, help="max_rank of (e)")
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument(
         "--cost-evaluations", type=int, default=1000, help="length of the search of (cost)"
@@ -586,6 +752,19 @@ def main(argv=None):
             ok &= part_d(images, args.n_jobs, args.image_time, args.seed, not args.no_svdins)
         else:
             print("(d) skipped: no tnale_image_*.npz found")
+    if "e" in args.parts:
+        ok &= part_e(
+            args.e_tensors, args.e_methods, args.n_jobs, args.e_time, args.e_max_rank, args.seed
+        )
+        if args.e_defaults_tensors:
+            ok &= part_e(
+                args.e_defaults_tensors,
+                ["defaults"],
+                args.n_jobs,
+                args.e_time,
+                args.e_max_rank,
+                args.seed,
+            )
     print("\nall targets met" if ok else "\nsome targets MISSED")
     return 0 if ok else 1
 

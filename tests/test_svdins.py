@@ -93,10 +93,7 @@ def test_svdins_resumed_makes_the_uninterrupted_decisions(tmp_path):
 
 
 def _history(checkpoint):
-    import json
-
-    with np.load(checkpoint) as archive:
-        return json.loads(archive["meta"].tobytes().decode())["history"]
+    return tnml.structure_search.read_checkpoint(checkpoint)["history"]
 
 
 def test_svdins_paths_in_parallel_give_the_serial_result():
@@ -134,18 +131,19 @@ def test_svdins_on_a_dask_cluster_gives_the_serial_result():
 
 
 def test_checkpoint_with_a_forged_pruned_structure_is_refused(tmp_path):
-    import json
+    from tnml.structure_search.checkpoint import write_log
 
     X = random_network(RING, random_state=1).to_tensor()
     checkpoint = str(tmp_path / "search.npz")
     _search(max_evaluations=4, random_state=1, checkpoint=checkpoint).fit(X)
-    with np.load(checkpoint) as archive:
-        arrays = dict(archive)
-    meta = json.loads(arrays["meta"].tobytes().decode())
-    record = next(h for h in meta["history"] if "pruned" in h)
+    content = tnml.structure_search.read_checkpoint(checkpoint)
+    record = next(h for h in content["history"] if "pruned" in h)
     record["pruned"] = (np.asarray(record["structure"]) + 1).tolist()  # grows every bond
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez(checkpoint, **arrays)
+    networks = content["networks"]
+    write_log(
+        checkpoint, content["fingerprint"], content["history"], content["elapsed"],
+        list(networks), networks,
+    )  # fmt: skip
     with pytest.raises(ValueError, match="pruned"):
         _search(max_evaluations=8, random_state=1, checkpoint=checkpoint, resume=True).fit(X)
 

@@ -4,6 +4,7 @@ The :class:`~tnml.StructureSearch` estimator lives with the other estimators
 (:mod:`tnml.estimators`) and is re-exported here.
 """
 
+from .checkpoint import read_checkpoint
 from .encoding import SearchSpace, canonical_key, n_params, to_data_order
 from .objective import Objective, holdout_split
 from .regularized import BondPenalty, svdins
@@ -24,6 +25,7 @@ __all__ = [
     "cache_key",
     "candidate_seed",
     "check_checkpoint_path",
+    "read_checkpoint",
     "SEARCHERS",
     "greedy",
     "tnale",

@@ -19,8 +19,11 @@ A searcher hands the :class:`Runner` batches of candidate structures. The runner
   in: parallel and serial searches are identical;
 - records every evaluation (structure, parameters, RSE, objective, seconds, seed, status;
   candidates whose fit would exceed ``max_memory`` are recorded as skipped, not crashed);
-- writes a checkpoint after each batch (a uniquely named temporary file moved into place
-  with :func:`os.replace`, so a crash never leaves half a file; a killed writer's temporary is
+- appends each batch to a checkpoint log (:mod:`tnml.structure_search.checkpoint`: the
+  batch's records and the networks it newly kept, hashed, so that writing a batch costs
+  O(batch) and a write cut short by a crash is ignored on resume), compacted when it is
+  resumed and whenever dropped networks outweigh what it must hold (a uniquely named
+  temporary file moved into place with :func:`os.replace`; a killed writer's temporary is
   removed by the next search on the checkpoint), holding an exclusive lock on it for the
   whole search so that a second search on the same file is refused, not interleaved. With
   ``resume=True`` the searcher is replayed from the start: every candidate found in the
@@ -38,14 +41,17 @@ import time
 import numpy as np
 
 from .._config import config_context, get_config
-from .._files import atomic_write, read_arrays, remove_stale_temps
+from .._files import remove_stale_temps
 from ..backend import to_numpy
 from ..metrics import rse
+from .checkpoint import append_batch, read_content, write_log
 from .encoding import canonical_key, n_params
 
 __all__ = ["Runner", "BudgetExhausted", "cache_key", "candidate_seed", "check_checkpoint_path"]
 
-_FORMAT = "tnml-structure-search-checkpoint-1"
+# A running search compacts its checkpoint once the networks it dropped take more bytes than
+# this and than the rest of the file (amortised O(batch) I/O per batch).
+_COMPACT_SLACK = 2**18
 # Fitted networks kept for warm starts besides the best one and the latest batch's.
 KEPT_NETWORKS = 64
 
@@ -222,6 +228,12 @@ class Runner:
         self._start = time.perf_counter()
         self._config = get_config()
         self._lock = None
+        # The checkpoint log: records written, its size, the bytes each network written to
+        # it takes (dropped ones included), and whether it must be rewritten whole.
+        self._persisted = 0
+        self._file_size = 0
+        self._network_sizes = {}
+        self._rewrite = True
         if checkpoint is not None:
             self.checkpoint = checkpoint = check_checkpoint_path(checkpoint)
             directory = os.path.dirname(os.path.abspath(checkpoint))
@@ -445,6 +457,9 @@ class Runner:
                 network = result["network"]
                 if candidate.get("prune") is not None and network is not None:
                     record["pruned"] = _pruned_structure(network, candidate["prune"])
+                # A fresh evaluation where the log holds a recorded one: a replay that
+                # asked otherwise (a shorter budget, other settings) rewrites the log.
+                self._rewrite |= self.n_evaluations < self._persisted
             record["evaluation"] = self.n_evaluations + 1
             if "elapsed" not in record:  # a restored record keeps its original time
                 record["elapsed"] = round(self.elapsed, 3)
@@ -537,42 +552,49 @@ class Runner:
 
     # -- checkpoint -----------------------------------------------------------------------------
     def _write_checkpoint(self):
-        if self.checkpoint is None:
+        """Append the records since the last write, and the networks they newly kept, to the
+        checkpoint log; write it whole (compacted) when it is new, when the replay of a
+        resumed search diverged from it, or when dropped networks take more than half of
+        it (so it stays within about twice its compacted size, for an amortised O(batch)
+        of I/O per batch)."""
+        if self.checkpoint is None or (not self._rewrite and self.n_evaluations <= self._persisted):
+            return  # nothing new (a resumed search replaying what the log holds)
+        kept = {e: n for e, n in self.networks.items() if n is not None}  # see self.networks
+        dead = sum(size for e, size in self._network_sizes.items() if e not in kept)
+        if self._rewrite or dead > max(self._file_size - dead, _COMPACT_SLACK):
+            self._compact(kept)
             return
-        meta = {
-            "format": _FORMAT,
-            "fingerprint": self.fingerprint,
-            "history": self.history,
-            "elapsed": self.elapsed,
-        }
-        arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
-        for evaluation, network in self.networks.items():
-            if network is None:  # see self.networks
-                continue
-            for index, core in enumerate(_network_arrays(network)):
-                arrays[f"network_{evaluation}_{index}"] = core
-        # A unique temporary name next to the file, renamed into place once on disk.
-        with atomic_write(self.checkpoint) as stream:
-            np.savez(stream, **arrays)
+        records = self.history[self._persisted :]
+        fresh = {r["evaluation"] for r in records}
+        networks = {e: _network_arrays(n) for e, n in kept.items() if e in fresh}
+        self._network_sizes.update(
+            append_batch(self.checkpoint, records, self.elapsed, list(kept), networks)
+        )
+        self._file_size = os.path.getsize(self.checkpoint)
+        self._persisted = len(self.history)
+
+    def _compact(self, kept, history=None, elapsed=None):
+        """Write the checkpoint log whole: every record and the kept networks."""
+        networks = {e: _network_arrays(n) for e, n in kept.items()}
+        history = self.history if history is None else history
+        self._network_sizes = write_log(
+            self.checkpoint,
+            self.fingerprint,
+            history,
+            self.elapsed if elapsed is None else elapsed,
+            list(kept),
+            networks,
+        )
+        self._file_size = os.path.getsize(self.checkpoint)
+        self._persisted = len(history)
+        self._rewrite = False
 
     def _load_checkpoint(self):
         path = self.checkpoint
         try:
-            entries = read_arrays(path)  # tnml.load's limits on what the archive declares
-            if "meta" not in entries:
-                raise ValueError("no 'meta' entry")
-            meta = json.loads(entries.pop("meta").tobytes().decode())
-            if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-                raise ValueError(f"unknown format {meta.get('format')!r:.80}")
-            cores = {}
-            for name, array in entries.items():
-                parts = name.split("_")
-                if len(parts) != 3 or parts[0] != "network":
-                    raise ValueError(f"unexpected entry {name!r:.80}")
-                cores.setdefault(int(parts[1]), {})[int(parts[2])] = array
-            fingerprint = meta.get("fingerprint")
-            history = meta.get("history")
-            elapsed = meta.get("elapsed")
+            content = read_content(path)
+            fingerprint, history = content["fingerprint"], content["history"]
+            cores, elapsed = content["cores"], content["elapsed"]
             if not isinstance(elapsed, (int, float)) or not 0 <= elapsed < float("inf"):
                 raise ValueError(f"'elapsed' must be a number of seconds, got {elapsed!r:.40}")
         except Exception as error:  # noqa: BLE001 - any failure means an unusable file
@@ -595,6 +617,10 @@ class Runner:
             ) from None
         self._restored = restored
         self._elapsed_before = float(elapsed)
+        # Compacted on resume: every record, the kept networks only, no damaged tail. The
+        # replay then appends only what it evaluates beyond the records.
+        kept = {r["evaluation"]: n for r, n in restored.values() if n is not None}
+        self._compact(kept, history, float(elapsed))
 
     def _validated_history(self, history, cores):
         """The records of a checkpoint's history, each checked against what this search

@@ -57,7 +57,14 @@ from .._fitting import (
 from .._linalg import solve_spd
 from .._masked import Observations, SweepLog, solve_rowwise
 from .format import TensorNetwork
-from .structure import _PATH, _check_structure, _graph, check_adjacency
+from .structure import (
+    _PATH,
+    _check_structure,
+    _full_contraction,
+    _graph,
+    _working_cap,
+    check_adjacency,
+)
 
 # Observations whose design rows set the scale of the masked ridge.
 _RIDGE_SAMPLE = 2048
@@ -68,12 +75,16 @@ _MASKED_RIDGE = 1e-10
 _DENSE_ENVIRONMENT_ENTRIES = 2**20
 # The regularisation path of random starts (see _ridge_path).
 _RIDGE_START, _RIDGE_DECAY = 1.0, 0.5
-# Environments of at most this many entries are always formed (see _plan).
+# Environments of at most this many entries are always formed, on networks of at most
+# _SMALL_NETWORK cores (see _plan): on larger densely connected ones a small environment can
+# still pass through large intermediates (rank 2 on every bond of an order-8 network of
+# modes of size 2: an environment of 2^14 entries, an intermediate of 2^21).
 _SMALL_ENVIRONMENT = 2**15
-# The working memory of a full-data fit (see _plan): at most this factor times the entries of
-# the data plus the network, or this many entries (32 MB in float64) if that is more.
-_WORKING_FACTOR = 8
-_WORKING_FLOOR = 2**22
+_SMALL_NETWORK = 6
+# Bytes a pairwise contraction step holds per entry of its largest intermediate, as
+# tracemalloc measures it: its operands, their transposed copies for the GEMM, and its result
+# (an order-8 fully connected rank-2 fit: 41.6 MB measured for 16.6 MB of intermediates).
+_EXECUTION_FACTOR = 3
 # Fits whose environments and data have at most this many entries run BLAS on one thread.
 _ONE_THREAD_ENTRIES = 2**20
 # Core solves with at most this many unknowns per row run LAPACK on one thread (_solve_core).
@@ -101,12 +112,6 @@ class _FitPlan(NamedTuple):
     reuse: bool  # environments reused along a sweep (blocks held, see _FullData)
     peak: int  # bytes
     small: bool  # every environment and X at most _ONE_THREAD_ENTRIES entries
-
-
-def _working_cap(graph):
-    """Entries a full-data fit may hold at once (see ``_WORKING_FACTOR``)."""
-    n_params = sum(math.prod(s) for s in graph.core_shapes)
-    return max(_WORKING_FACTOR * (math.prod(graph.shape) + n_params), _WORKING_FLOOR)
 
 
 def _sliced_path(graph):
@@ -139,8 +144,9 @@ def _plan(adjacency, permutation, itemsize):
     the smallest one when none fits. Environments are reused along a sweep (``_FullData``)
     only when every core forms its environment whole and the held blocks fit the cap too: on a
     fully connected order-8 network the blocks of cores after ``k`` hold 2^24 entries each
-    where an environment has 2^21. The peak counts X, its unfolded copies, the largest
-    environment (slice) or contraction intermediate, and the held blocks.
+    where an environment has 2^21. The peak counts X, its unfolded copies, and
+    ``_EXECUTION_FACTOR`` times the largest environment (slice) or contraction intermediate
+    and the held blocks.
     """
     graph = _graph(adjacency, permutation)
     shape = graph.shape
@@ -152,7 +158,7 @@ def _plan(adjacency, permutation, itemsize):
         other_shapes = [graph.core_shapes[q] for q in others]
         size = shape[graph.mode_of_core[k]] if graph.mode_of_core[k] is not None else 1
         rows, bonds = total // size, graph.bond_sizes[k]
-        if rows * bonds <= _SMALL_ENVIRONMENT:
+        if rows * bonds <= _SMALL_ENVIRONMENT and graph.n_cores <= _SMALL_NETWORK:
             # A small environment is the cheaper way whatever the doubled network costs: no
             # need to plan anything here (path searches dominate a new structure's first fit;
             # a contraction that is planned later still checks the budget before it runs).
@@ -212,7 +218,7 @@ def _plan(adjacency, permutation, itemsize):
         tuple(strategies),
         tuple(sliced),
         reuse,
-        ((1 + copies) * total + working) * itemsize,
+        ((1 + copies) * total + _EXECUTION_FACTOR * working) * itemsize,
         largest <= _ONE_THREAD_ENTRIES,
     )
 
@@ -463,9 +469,8 @@ class _FullData:
                         ),
                     )
                 )
-        self.full = compile_einsum(
-            graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize, optimize=_PATH
-        )
+        # Only near round-off (see error); in slices on densely connected networks.
+        self.full = _full_contraction(graph, xp, itemsize)
         if self.reuse:
             # Sweeping 0..N-1, core k's environment is (cores 0..k-1, already updated) x
             # (cores k+1..N-1, not yet): right blocks R_j = cores j..N-1 are built once per
@@ -598,9 +603,7 @@ class _MaskedData:
         if self.dense:
             itemsize = X.dtype.itemsize
             self.weight = xp.asarray(mask, dtype=X.dtype)
-            self.full = compile_einsum(
-                graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize, optimize=_PATH
-            )
+            self.full = _full_contraction(graph, xp, itemsize)
             self.environments, self.rows = [], []
             for k in range(graph.n_cores):
                 others = graph.others(k)

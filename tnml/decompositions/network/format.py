@@ -8,13 +8,17 @@ import numpy as np
 
 from ..._validation import check_nonneg_float
 from ...backend import check_random_state, get_namespace, to_device, to_numpy
-from ...contract import contraction_info, einsum
+from ...contract import compile_sliced_einsum, einsum
 from .._base import FactorizedTensor
 from .._linalg import PAD_SCALE, pad_array
 from .structure import (
     _PATH,
     _check_structure,
+    _full_contraction,
+    _full_info,
     _graph,
+    _norm_by_dense,
+    _working_cap,
     check_adjacency,
     check_permutation,
     fully_connected_adjacency,
@@ -134,14 +138,13 @@ class TensorNetwork(FactorizedTensor):
     # -- values -----------------------------------------------------------------------------------
     # _to_tensor and _to_tensor_bytes fill in FactorizedTensor.to_tensor, which checks the
     # memory budget before densifying.
+    # Densely connected networks are contracted in slices (see _full_contraction), so that
+    # the memory held stays within a small factor of the tensor and the network.
     def _to_tensor(self):
-        return einsum(self._graph.full_subscripts, *self.cores, optimize=_PATH)
+        return _full_contraction(self._graph, self.xp, self.dtype.itemsize)(*self.cores)
 
     def _to_tensor_bytes(self):
-        info = contraction_info(
-            self._graph.full_subscripts, *self._graph.core_shapes, optimize=_PATH
-        )
-        return info.largest_intermediate * self.dtype.itemsize
+        return _full_info(self._graph).nbytes(self.dtype.itemsize)
 
     def entries(self, indices):
         """Values at integer coordinates ``indices`` of shape ``(n, ndim)``, never densifying:
@@ -155,12 +158,24 @@ class TensorNetwork(FactorizedTensor):
         )
 
     def norm(self):
-        """Frobenius norm from the doubled network (no densifying); a 0-d array of the cores'
-        namespace."""
-        xp = self.xp
-        return xp.sqrt(
-            xp.abs(einsum(self._graph.norm_subscripts, *self.cores, *self.cores, optimize=_PATH))
+        """Frobenius norm, from the doubled network, or from the dense tensor's slices (never
+        held whole) when that is cheaper, as on densely connected networks; a 0-d array of
+        the cores' namespace."""
+        xp, graph, itemsize = self.xp, self._graph, self.dtype.itemsize
+        if _norm_by_dense(graph):
+            full = _full_contraction(graph, xp, itemsize)
+            squares = sum(xp.sum(block * block) for _, block in full.blocks(*self.cores))
+            return xp.sqrt(xp.asarray(squares))
+        doubled = compile_sliced_einsum(
+            graph.norm_subscripts,
+            *graph.core_shapes,
+            *graph.core_shapes,
+            max_entries=_working_cap(graph),
+            xp=xp,
+            itemsize=itemsize,
+            optimize=_PATH,
         )
+        return xp.sqrt(xp.abs(xp.asarray(doubled(*self.cores, *self.cores))))
 
     # -- constructors ---------------------------------------------------------------------------
     @classmethod
