@@ -157,9 +157,9 @@ def start_rank(space, graph=None, max_params=None):
     --------
     >>> from tnml.structure_search import SearchSpace
     >>> from tnml.structure_search.regularized import start_rank
-    >>> start_rank(SearchSpace((3,) * 6, "full", max_rank=7))  # 3^5 = 243 = 3^5
+    >>> start_rank(SearchSpace((3,) * 6, "full", max_rank=7))  # 5 bonds: 3^5 <= 3^5 < 4^5
     3
-    >>> start_rank(SearchSpace((3,) * 6, "ring", max_rank=7))  # 7^2 <= 243
+    >>> start_rank(SearchSpace((3,) * 6, "ring", max_rank=7))  # 2 bonds: 7^2 <= 3^5
     7
     """
     shape = space.shape
