@@ -170,8 +170,9 @@ def solve_rowwise(observations, mode, design_rows, n_rows, size, alpha=1e-10, va
         Number of slices (``shape[mode]``, or 1 when ``mode`` is None).
     size : int
         Number of unknowns per slice, ``P``.
-    alpha : float
-        The ridge penalty ``alpha`` (absolute: added to the diagonal as is); a slice with no
+    alpha : float or array of shape (size,)
+        The ridge penalty ``alpha`` (absolute: added to the diagonal as is; a vector gives
+        each unknown its own); a slice with no
         observations gets the zero solution.
     values : array, optional
         Targets to fit instead of ``observations.values`` (same order).

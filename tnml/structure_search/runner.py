@@ -75,7 +75,8 @@ def candidate_seed(seed, key):
 def cache_key(structure, *, stage="fit", fit_params=None, starts=("random",), parent=None):
     """The runner's cache key of a candidate: everything that changes its answer.
 
-    ``stage|canonical form``, then the fit settings the candidate overrides (sorted JSON),
+    ``stage|canonical form``, then the fit settings the candidate overrides (sorted JSON;
+    objects by their repr),
     then its starts when they are not a plain random start, a warm one naming the cache key
     of the evaluation it starts from (``parent``, hashed: keys do not grow along a chain of
     warm starts).
@@ -90,7 +91,9 @@ def cache_key(structure, *, stage="fit", fit_params=None, starts=("random",), pa
     """
     key = f"{stage}|{canonical_key(structure)}"
     if fit_params:
-        key += "|" + json.dumps(fit_params, sort_keys=True, separators=(",", ":"))
+        # A setting that is an object (e.g. a bond penalty) enters by its repr, which says
+        # everything that changes the fit.
+        key += "|" + json.dumps(fit_params, sort_keys=True, separators=(",", ":"), default=repr)
     if tuple(starts) != ("random",):
         warm = "" if parent is None else hashlib.sha256(parent.encode()).hexdigest()[:16]
         key += "|" + "+".join(f"warm<{warm}>" if s == "warm" else s for s in starts)
@@ -146,6 +149,13 @@ def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
         "network": network,
         "seconds": time.perf_counter() - start,
     }
+
+
+def _pruned_structure(network, cutoff):
+    """The structure (data order) left of ``network`` by :func:`prune_network` at ``cutoff``."""
+    from ..decompositions.network import prune_network
+
+    return np.asarray(prune_network(network, cutoff)[0].adjacency).tolist()
 
 
 def _network_arrays(network):
@@ -336,8 +346,10 @@ class Runner:
 
     def _starts(self, candidate, starts, parent, seed):
         """The ``init`` of :func:`_evaluate`: None for a random start, the parent's network
-        (padded to the candidate's bonds) for a warm one."""
-        from ..decompositions.network import pad_network
+        for a warm one, its bonds brought to the candidate's: truncated to the largest
+        singular values of a bond where the candidate's is smaller
+        (:func:`~tnml.decompositions.prune_network`), padded where it is larger."""
+        from ..decompositions.network import pad_network, prune_network
 
         inits = []
         for start in starts:
@@ -349,9 +361,19 @@ class Runner:
             if network is None:  # replayed, and dropped before the checkpoint was written
                 inits.append(None)
             elif not np.array_equal(network.adjacency, structure):
-                inits.append(
-                    pad_network(network, structure, random_state=candidate.get("pad_seed", seed))
-                )
+                bonds = np.maximum(network.adjacency, 1)
+                wanted = np.maximum(structure, 1)
+                smaller = {
+                    (k, q): int(wanted[k, q])
+                    for k, q in zip(*np.nonzero(np.triu(bonds > wanted, 1)))
+                }
+                if smaller:
+                    network, _ = prune_network(network, ranks=smaller)
+                if not np.array_equal(network.adjacency, structure):
+                    network = pad_network(
+                        network, structure, random_state=candidate.get("pad_seed", seed)
+                    )
+                inits.append(network)
             else:
                 inits.append(network)
         return inits
@@ -365,10 +387,13 @@ class Runner:
             ``structure`` (data-mode-ordered matrix), and optionally ``stage`` (str, e.g.
             ``"refit"``), ``fit_params`` (overrides of the runner's), ``keep`` (keep the
             fitted network for warm starts), ``warm_from`` (a record whose network, padded to
-            the structure with seed ``pad_seed``, is the start: ignored when that network is
-            no longer kept, see :meth:`can_warm_start`) and ``starts`` (the starts in turn,
-            ``"random"`` and/or ``"warm"``; default the warm start when ``warm_from`` is given,
-            else ``n_init`` random ones). Each of these is part of the cache key.
+            the structure with seed ``pad_seed``, or truncated to it, is the start: ignored
+            when that network is no longer kept, see :meth:`can_warm_start`) and ``starts``
+            (the starts in turn, ``"random"`` and/or ``"warm"``; default the warm start when
+            ``warm_from`` is given, else ``n_init`` random ones). Each of these is part of the
+            cache key. ``prune`` (a cutoff) records as ``pruned`` the structure that
+            :func:`~tnml.decompositions.prune_network` leaves of the fitted network at that
+            cutoff: kept in the checkpoint, so a resumed search knows it without the network.
 
         Raises
         ------
@@ -430,6 +455,8 @@ class Runner:
                 result = results[key]
                 record = self._record(key, candidate, result, plans[position])
                 network = result["network"]
+                if candidate.get("prune") is not None and network is not None:
+                    record["pruned"] = _pruned_structure(network, candidate["prune"])
                 # A fresh evaluation where the log holds a recorded one: a replay that
                 # asked otherwise (a shorter budget, other settings) rewrites the log.
                 self._rewrite |= self.n_evaluations < self._persisted
@@ -654,6 +681,17 @@ class Runner:
                     f"record {index}: objective {recorded!r:.40} is not the {objective!r} "
                     f"its parameters and RSE give"
                 )
+            if "pruned" in record:
+                pruned = np.asarray(record["pruned"])
+                if (
+                    pruned.shape != structure.shape
+                    or pruned.dtype.kind not in "iu"
+                    or not np.array_equal(np.diag(pruned), np.diag(structure))
+                    or not np.array_equal(pruned, pruned.T)
+                    or np.any(pruned < 0)
+                    or np.any(np.maximum(pruned, 1) > np.maximum(structure, 1))
+                ):
+                    raise ValueError(f"record {index}: pruned is not a pruned structure")
             record = {**record, "compression_ratio": params / self.n_entries}
             network = None
             if index in cores:

@@ -28,12 +28,23 @@ regularisation path (a relative ridge of 1 halved every sweep) avoids most of th
 import contextlib
 import itertools
 import math
+import numbers
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
+
 from ..._config import check_memory
 from ..._validation import check_masked_tensor, check_nonneg_float, check_positive_int
-from ...backend import check_random_state, get_namespace, is_numpy, serial_blas, to_device
+from ...backend import (
+    check_random_state,
+    get_namespace,
+    is_numpy,
+    serial_blas,
+    to_device,
+    to_numpy,
+)
 from ...contract import compile_einsum, contraction_info, einsum
 from .._fitting import (
     best_of_starts,
@@ -229,8 +240,10 @@ def _effective_ridge(ridge, scale):
     return max(relative * scale if scale > 0 else relative, alpha)
 
 
-def _solve_core(gram, rhs, ridge):
-    """A core's normal equations with the ridge ``(relative, alpha)`` (see _effective_ridge).
+def _solve_core(gram, rhs, ridge, diagonal=None):
+    """A core's normal equations with the ridge ``(relative, alpha)`` (see _effective_ridge)
+    and, when given, the core's bond penalty (a vector added to the diagonal, see
+    :func:`_bond_diagonals`).
 
     Systems of at most ``_ONE_THREAD_SOLVE`` unknowns per row run LAPACK on one thread even
     when the fit's contractions are threaded: threads gain nothing on solves that small, and
@@ -240,10 +253,58 @@ def _solve_core(gram, rhs, ridge):
     bonds = gram.shape[0]
     scale = float(xp.trace(gram)) / bonds
     alpha = _effective_ridge(ridge, scale)
+    if diagonal is not None:
+        alpha = diagonal * scale + alpha
     if bonds > _ONE_THREAD_SOLVE or not is_numpy(xp):
         return solve_spd(gram, rhs, alpha)
     with serial_blas():
         return solve_spd(gram, rhs, alpha)
+
+
+def _bond_diagonals(graph, penalty, like):
+    """Per core, the vector that ``bond_penalty`` adds to the diagonal of its normal equations,
+    relative to their mean diagonal (None for a core without one): entry ``(r_1, ..., r_m)``
+    of the core's bonds (in its layout order) gets ``sum_j penalty[(k, q_j)][r_j]``."""
+    if not isinstance(penalty, Mapping):
+        raise TypeError(
+            f"bond_penalty must be a mapping {{(core, neighbour): weights}} (or a callable "
+            f"returning one), got {type(penalty).__name__}"
+        )
+    xp = get_namespace(like)
+    weights = {}
+    for key, values in penalty.items():
+        if (
+            not isinstance(key, tuple)
+            or len(key) != 2
+            or not all(isinstance(c, numbers.Integral) for c in key)
+        ):
+            raise ValueError(f"bond_penalty keys must be (core, neighbour) pairs, got {key!r:.40}")
+        k, q = int(key[0]), int(key[1])
+        if not (0 <= k < graph.n_cores and q in graph.neighbours[k]):
+            raise ValueError(
+                f"bond_penalty key {key!r}: cores {k} and {q} are not joined by a bond of rank >= 2"
+            )
+        host = np.asarray(to_numpy(values), dtype=np.float64)
+        rank = graph.bond_shapes[k][graph.neighbours[k].index(q)]
+        if host.shape != (rank,) or not np.all(np.isfinite(host)) or np.any(host < 0):
+            raise ValueError(
+                f"bond_penalty[{key!r}] must hold {rank} finite weights >= 0 (the bond's "
+                f"rank), got shape {host.shape}"
+            )
+        weights[k, q] = host
+    diagonals = []
+    for k in range(graph.n_cores):
+        axes = [weights.get((k, q)) for q in graph.neighbours[k]]
+        if all(w is None for w in axes):
+            diagonals.append(None)
+            continue
+        shape = graph.bond_shapes[k]
+        total = np.zeros(shape)
+        for j, w in enumerate(axes):
+            if w is not None:
+                total = total + np.reshape(w, [-1 if i == j else 1 for i in range(len(shape))])
+        diagonals.append(xp.asarray(to_device(total.ravel(), xp), dtype=like.dtype))
+    return diagonals
 
 
 def network_memory(adjacency, permutation, shape, itemsize=8):
@@ -340,6 +401,7 @@ class _FullData:
     def __init__(self, X, graph, plan):
         xp = get_namespace(X)
         self.X, self.graph, self.plan, self.xp = X, graph, plan, xp
+        self.diagonals = [None] * graph.n_cores  # bond penalties (see _bond_diagonals)
         self.norm_x_sq = float(xp.sum(X * X))
         itemsize = X.dtype.itemsize
         n = graph.n_cores
@@ -467,7 +529,7 @@ class _FullData:
         env = xp.reshape(env, (-1, bonds))
         gram = env.T @ env
         rhs = self.unfolded[k] @ env
-        solution = _solve_core(gram, rhs, ridge)
+        solution = _solve_core(gram, rhs, ridge, self.diagonals[k])
         cores[k] = xp.reshape(solution, self.graph.core_shapes[k])
         return solution, rhs, gram
 
@@ -495,7 +557,7 @@ class _FullData:
             operands = [cores[q] for q in others]
             gram = xp.reshape(gram_expression(*operands, *operands), (bonds, bonds))
             rhs = xp.reshape(rhs_expression(self.X, *operands), (-1, bonds))
-        solution = _solve_core(gram, rhs, ridge)
+        solution = _solve_core(gram, rhs, ridge, self.diagonals[k])
         cores[k] = xp.reshape(solution, graph.core_shapes[k])
         return solution, rhs, gram
 
@@ -532,6 +594,7 @@ class _MaskedData:
         xp = get_namespace(X)
         self.observations = obs = Observations.from_dense(X, mask)
         self.graph, self.xp, self.X = graph, xp, X
+        self.diagonals = [None] * graph.n_cores  # bond penalties (see _bond_diagonals)
         self.columns = [obs.column(m) for m in range(len(graph.shape))]
         self.design = [graph.design_subscripts(k) for k in range(graph.n_cores)]
         self.norm_observed = float(xp.linalg.norm(obs.values)) or 1.0
@@ -597,9 +660,10 @@ class _MaskedData:
         # equations, estimated from a sample of design rows.
         sample = design(xp.arange(min(obs.n_obs, _RIDGE_SAMPLE)))
         scale = float(xp.mean(sample * sample)) * obs.n_obs / n_rows
-        solution = solve_rowwise(
-            obs, mode, design, n_rows, bonds, alpha=_effective_ridge(ridge, scale)
-        )
+        alpha = _effective_ridge(ridge, scale)
+        if self.diagonals[k] is not None:
+            alpha = self.diagonals[k] * scale + alpha
+        solution = solve_rowwise(obs, mode, design, n_rows, bonds, alpha=alpha)
         cores[k] = xp.reshape(solution, graph.core_shapes[k])
         return solution, None, None
 
@@ -635,9 +699,12 @@ def _normalize(cores, k):
         cores[k] = cores[k] / norm
 
 
-def _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, dtype):
+def _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, dtype, penalty):
 
     def sweep(iteration):
+        if callable(penalty):  # reweighted from the current cores before every sweep
+            network = TensorNetwork._trusted(list(cores), graph)
+            problem.diagonals = _bond_diagonals(graph, penalty(network), cores[0])
         solution, rhs, gram = problem.sweep(cores, next(ridges))
         return (
             TensorNetwork._trusted(list(cores), graph),
@@ -678,6 +745,7 @@ def network_als(
     target_error=None,
     n_init=1,
     alpha=None,
+    bond_penalty=None,
     regularization_path=True,
     random_state=None,
     verbose=0,
@@ -719,6 +787,18 @@ def network_als(
         falls back to the pseudo-inverse); with a mask, a safeguard of 1e-10 times the mean
         diagonal of each normal-equation matrix (a slice with few observed entries has a
         singular system).
+    bond_penalty : mapping, callable or None, default=None
+        A weighted ridge per bond index: ``{(k, q): weights}`` with ``weights`` a vector of
+        the rank of the bond between cores ``k`` and ``q`` (core numbering of ``adjacency``);
+        every entry of core ``k`` whose index on that bond is ``r`` is penalised by
+        ``weights[r]`` times its square, summed over the core's bonds. The weights are
+        relative, like the regularisation path's ridge: multiplied by the mean diagonal of
+        the core's normal equations when it is solved, so they do not depend on the data's
+        scale nor on how the network's norm is spread over its cores. A callable
+        ``bond_penalty(network)`` returning such a mapping is called before every sweep
+        with the current network: penalties reweighted from the fit, as
+        the ``'svdins'`` structure search does (:func:`~tnml.structure_search.svdins`) to
+        drive unneeded bond indices to zero.
     regularization_path : bool, default=True
         On networks with cycles, random starts begin with a ridge of 1 times the mean diagonal,
         halved every sweep (the larger of it and ``alpha`` is used): this keeps them out of the poor
@@ -773,6 +853,9 @@ def network_als(
         )
         observations = problem.observations
 
+    if bond_penalty is not None and not callable(bond_penalty):
+        problem.diagonals = _bond_diagonals(graph, bond_penalty, X)
+
     def fit(start, rng):
         warm = start == 0 and isinstance(init, TensorNetwork)
         cores = _initial_cores(graph, X, init if warm else "random", norm_x, rng)
@@ -781,7 +864,9 @@ def network_als(
         ridges = (
             (relative, alpha) for relative in _ridge_path(floor, _RIDGE_START if path else floor)
         )
-        return _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, X.dtype)
+        return _als_run(
+            problem, graph, cores, max_iter, tol, target_error, log, ridges, X.dtype, bond_penalty
+        )
 
     with _blas_threads(plan.small):
         return best_of_starts(fit, n_init, rng, stop=target_reached(target_error))
