@@ -343,6 +343,18 @@ def _bond_ranks(structure):
     return set(matrix[~np.eye(len(matrix), dtype=bool) & (matrix > 1)].tolist())
 
 
+def _history_row(records, label):
+    """The table row of a search's records: the best objective (ratio, RSE, ``label``) and,
+    beside it, the best (objective, ratio) among those with RSE <= 0.1 (None if none)."""
+    best = min(records, key=lambda h: h["objective"])
+    within = [h for h in records if h["rse"] <= 0.1]
+    within = min(within, key=lambda h: h["objective"], default=None)
+    return (
+        (best["objective"], best["compression_ratio"], best["rse"], label),
+        within and (within["objective"], within["compression_ratio"]),
+    )
+
+
 def part_d(paths, n_jobs, image_time, seed, svdins=True):
     print(
         f"\n(d) images, order 8 (4^8), lambda = 5: best objective (ratio, RSE) of TnALE "
@@ -374,34 +386,11 @@ def part_d(paths, n_jobs, image_time, seed, svdins=True):
                 random_state=seed,
             ).fit(X)
         fitted = [h for h in search.history_ if h["status"] == "ok"]
-        best = min(fitted, key=lambda h: h["objective"])
-        within = [h for h in fitted if h["rse"] <= 0.1]
-        best_within = min(within, key=lambda h: h["objective"]) if within else None
-        rows = {
-            "tnale": (
-                (
-                    best["objective"],
-                    best["compression_ratio"],
-                    best["rse"],
-                    f"{search.n_evaluations_} ev",
-                ),
-                best_within and (best_within["objective"], best_within["compression_ratio"]),
-            ),
-        }
+        rows = {"tnale": _history_row(fitted, f"{search.n_evaluations_} ev")}
         uniform = [h for h in fitted if len(_bond_ranks(h["structure"])) == 1]
         if uniform:  # what the rank scan started the sweeps from
-            scan = min(uniform, key=lambda h: h["objective"])
-            scan_within = [h for h in uniform if h["rse"] <= 0.1]
-            scan_within = min(scan_within, key=lambda h: h["objective"], default=None)
-            rows["  scan"] = (
-                (
-                    scan["objective"],
-                    scan["compression_ratio"],
-                    scan["rse"],
-                    f"r={_bond_ranks(scan['structure']).pop()}",
-                ),
-                scan_within and (scan_within["objective"], scan_within["compression_ratio"]),
-            )
+            scan_rank = _bond_ranks(min(uniform, key=lambda h: h["objective"])["structure"])
+            rows["  scan"] = _history_row(uniform, f"r={scan_rank.pop()}")
         if svdins:
             # from the full graph (rank 2 on its 28 bonds), the same budget; refits and polish
             # moves (not the penalised rounds) are the structures it answers with
@@ -423,18 +412,7 @@ def part_d(paths, n_jobs, image_time, seed, svdins=True):
                 if h["status"] == "ok" and h["stage"] in ("refit", "polish")
             ]
             if answers:
-                top = min(answers, key=lambda h: h["objective"])
-                top_within = [h for h in answers if h["rse"] <= 0.1]
-                top_within = min(top_within, key=lambda h: h["objective"], default=None)
-                rows["svdins"] = (
-                    (
-                        top["objective"],
-                        top["compression_ratio"],
-                        top["rse"],
-                        f"{one_shot.search_seconds_:.0f} s",
-                    ),
-                    top_within and (top_within["objective"], top_within["compression_ratio"]),
-                )
+                rows["svdins"] = _history_row(answers, f"{one_shot.search_seconds_:.0f} s")
         for name, fit, ranks in (
             ("TT", lambda Y, r: tt_svd(Y, r)[0], range(1, 65)),
             ("TR", lambda Y, r: tr_als(Y, r, max_iter=20, random_state=seed)[0], range(1, 11)),
