@@ -67,6 +67,58 @@ def test_distributed_fit_equals_in_memory_fit(client, chunk, init, n_init):
     observations.release()
 
 
+def test_row_blocks_are_compact_and_chunking_changes_nothing(monkeypatch):
+    # In this process, without a cluster: the blocks of every mode from two input
+    # partitions, read in chunks of 7 observations.
+    from tnml.decompositions import distributed as dist
+    from tnml.decompositions._masked import solve_rowwise
+    from tnml.decompositions.cp import _cp_design
+
+    monkeypatch.setattr(dist, "_CHUNK", 7)
+    coords, values = _data(n=500)
+    factors = random_cp(SHAPE, 3, random_state=1).factors
+    model = random_cp(SHAPE, 3, random_state=2)
+    parts = [(coords[:230], values[:230]), (coords[230:], values[230:])]
+    for mode, dim in enumerate(SHAPE):
+        edges = np.array([0, dim // 3, dim])
+        pieces = [dist._split(c, v, mode, edges, SHAPE) for c, v in parts]
+        blocks = [dist._assemble(b, mode, edges, SHAPE, *(p[b] for p in pieces)) for b in (0, 1)]
+        for b, block in enumerate(blocks):
+            # A stable sort by the block's mode, as Observations.sorted_by has it.
+            inside = (coords[:, mode] >= edges[b]) & (coords[:, mode] < edges[b + 1])
+            order = np.argsort(coords[inside, mode], kind="stable")
+            expected, expected_values = coords[inside][order], values[inside][order]
+            np.testing.assert_array_equal(block.global_indices(), expected)
+            np.testing.assert_array_equal(block.values, expected_values)
+            # The own mode is not stored; the others as uint8 here (modes below 256).
+            assert block.columns[mode] is None
+            assert all(c.dtype == np.uint8 for c in block.columns if c is not None)
+            residual = expected_values - model.entries(expected)
+            assert np.isclose(dist._model_residual(block, model), residual @ residual)
+            held_out = block.subset(0.3, 5, True)
+            train = block.subset(0.3, 5, False)
+            assert held_out.n_obs + train.n_obs == block.n_obs and held_out.n_obs > 0
+            np.testing.assert_array_equal(
+                held_out.global_indices(), expected[dist._held_out(expected, 0.3, 5)]
+            )
+            # The rows solved from the block are the in-memory ones.
+            local = expected.copy()
+            local[:, mode] -= edges[b]
+            shape = list(SHAPE)
+            shape[mode] = edges[b + 1] - edges[b]
+            obs = Observations(local, expected_values, tuple(shape))
+            columns = [obs.column(m) for m in range(3)]
+            design = _cp_design(list(factors), columns, mode)
+            direct = solve_rowwise(obs, mode, design, shape[mode], 3, 1e-3)
+            np.testing.assert_allclose(dist._solve_block(block, factors, 3, 1e-3), direct)
+        # 8 bytes a value and 1 a coordinate of each other mode, plus the run pointers.
+        held = sum(
+            sum(c.nbytes for c in block.columns if c is not None) + block.values.nbytes
+            for block in blocks
+        )
+        assert held == 500 * (8 + 2)
+
+
 def test_estimator_on_dask_collections(client):
     coords, values = _data()
     reg = TensorCompletionRegressor(rank=3, random_state=0, tol=1e-8)
@@ -80,6 +132,23 @@ def test_estimator_on_dask_collections(client):
     np.testing.assert_allclose(predicted.compute(), reg.predict(coords[:100]), rtol=1e-9)
     with pytest.raises(ValueError, match="outside tensor_shape"):
         fitted.predict(da.from_array(coords[:10] + 100, chunks=(5, 3))).compute()
+
+
+def test_estimator_on_a_dask_dataframe(client):
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    coords, values = _data()
+    expected = TensorCompletionRegressor(rank=3, random_state=0, tol=1e-8).fit(coords, values)
+    frame = pd.DataFrame({"i": coords[:, 0], "j": coords[:, 1], "k": coords[:, 2], "x": values})
+    ddf = dd.from_pandas(frame, npartitions=3)
+    # The last column as the values, or the values as a Series.
+    for X, y in [(ddf, None), (ddf[["i", "j", "k"]], ddf["x"])]:
+        fitted = TensorCompletionRegressor(rank=3, random_state=0, tol=1e-8).fit(X, y)
+        assert fitted.tensor_shape_ == SHAPE and fitted.n_features_in_ == 3
+        assert _relative_difference(fitted.decomposition_, expected.decomposition_) < 1e-10
+    predicted = fitted.predict(ddf[["i", "j", "k"]])
+    assert isinstance(predicted, da.Array)
+    np.testing.assert_allclose(predicted.compute(), expected.predict(coords), rtol=1e-9)
 
 
 def test_other_families_name_the_distributed_ones(client):

@@ -216,8 +216,8 @@ def test_a_second_search_on_a_checkpoint_in_use_is_refused(tmp_path, monkeypatch
         release.set()
         thread.join(60)
     assert not errors
-    with np.load(path) as archive:  # the first search's file, complete
-        assert len(json.loads(archive["meta"].tobytes())["history"]) == FAST["max_evaluations"]
+    # the first search's file, complete
+    assert len(tnml.structure_search.read_checkpoint(path)["history"]) == FAST["max_evaluations"]
     _checkpointed(path, resume=True)  # released when the first search ended
 
 
@@ -262,12 +262,22 @@ def test_checkpoint_accepts_a_path_and_refuses_an_empty_name(tmp_path, monkeypat
 
 # -- item 6: checkpoint contents validated like saved models -------------------------------------
 def _edit_checkpoint(path, edit):
-    with np.load(path) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    meta = json.loads(arrays["meta"].tobytes())
+    """Rewrite the checkpoint log with ``edit`` applied, its hashes valid (a deliberate edit,
+    not a damaged write: the records themselves must be checked)."""
+    from tnml.structure_search import checkpoint as log
+
+    content = log.read_log(str(path))
+    meta = {"history": content["history"], "elapsed": content["elapsed"]}
     edit(meta)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez(path, **arrays)
+    networks = {e: [p[i] for i in sorted(p)] for e, p in content["cores"].items()}
+    log.write_log(
+        str(path),
+        content["fingerprint"],
+        meta["history"],
+        meta["elapsed"],
+        content["kept"],
+        networks,
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,5 @@
 """Structure search: planted structures recovered, cache, Dask, resume, bad input."""
 
-import json
 import os
 import signal
 import subprocess
@@ -285,7 +284,8 @@ def test_internal_cores_are_relabelled_in_the_canonical_form():
 
 def test_candidates_over_the_memory_budget_are_recorded_as_skipped():
     X = _planted()
-    with tnml.config_context(max_memory=20000):
+    # bytes: a fit's plan counts what its contraction steps hold (_EXECUTION_FACTOR)
+    with tnml.config_context(max_memory=60000):
         search = tnml.StructureSearch("random", max_rank=6, max_evaluations=10, random_state=0).fit(
             X
         )
@@ -374,8 +374,7 @@ _RESUME_SCRIPT = textwrap.dedent("""
 
 
 def _history(checkpoint):
-    with np.load(checkpoint) as archive:
-        return json.loads(archive["meta"].tobytes().decode())["history"]
+    return tnml.structure_search.read_checkpoint(checkpoint)["history"]
 
 
 def test_killed_search_resumes_without_losing_or_repeating_evaluations(tmp_path):
@@ -462,6 +461,162 @@ def test_tnale_resumed_mid_scan_makes_the_uninterrupted_decisions(tmp_path):
     uninterrupted = tnml.StructureSearch("tnale", max_evaluations=25, **kwargs).fit(X)
     assert [h["key"] for h in resumed.history_] == [h["key"] for h in uninterrupted.history_]
     assert resumed.best_objective_ == uninterrupted.best_objective_
+
+
+def _greedy_checkpointed(checkpoint, max_evaluations, **kwargs):
+    return tnml.StructureSearch(
+        "greedy",
+        max_rank=3,
+        max_rse=1e-6,
+        random_state=0,
+        max_evaluations=max_evaluations,
+        checkpoint=checkpoint,
+        **kwargs,
+    ).fit(_planted())
+
+
+def test_checkpoint_is_appended_per_batch_not_rewritten(tmp_path, monkeypatch):
+    # Issue 18 item 2: each batch appends its own records and newly kept networks; the
+    # file was rewritten whole after every batch (I/O quadratic in the search's length).
+    from tnml.structure_search import checkpoint as log
+    from tnml.structure_search import runner as runner_module
+
+    growth, whole = [], []
+    append, write = log.append_batch, log.write_log
+
+    def counted_append(path, records, *args):
+        before = os.path.getsize(path)
+        written = append(path, records, *args)
+        growth.append((len(records), os.path.getsize(path) - before))
+        return written
+
+    def counted_write(path, *args):
+        whole.append(1)
+        return write(path, *args)
+
+    monkeypatch.setattr(runner_module, "append_batch", counted_append)
+    monkeypatch.setattr(runner_module, "write_log", counted_write)
+    checkpoint = str(tmp_path / "search.ckpt")
+    search = _greedy_checkpointed(checkpoint, 40)
+    assert len(whole) == 1 and len(growth) >= 10  # created once, then appended
+    # a batch writes its records (about 1 kB each with their network), whatever came before
+    assert all(size <= 4096 * n_records for n_records, size in growth)
+    first, last = growth[0][1] / growth[0][0], growth[-1][1] / growth[-1][0]
+    assert last <= 3 * first
+    assert len(tnml.structure_search.read_checkpoint(checkpoint)["history"]) == 40
+    assert search.n_evaluations_ == 40
+
+
+def test_checkpoint_is_compacted_on_resume_and_when_dropped_networks_dominate(
+    tmp_path, monkeypatch
+):
+    from tnml.structure_search import checkpoint as log
+    from tnml.structure_search import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "KEPT_NETWORKS", 2)
+    monkeypatch.setattr(runner_module, "_COMPACT_SLACK", 10**9)  # never while running
+    checkpoint = str(tmp_path / "search.ckpt")
+    _greedy_checkpointed(checkpoint, 30)
+    content = log.read_log(checkpoint)
+    kept = sum(a.nbytes for parts in content["cores"].values() for a in parts.values())
+    assert content["network_bytes"] > 2 * kept  # the networks dropped since are still there
+    assert len(log._read_frames(checkpoint)[0]) > 2
+    resumed = _greedy_checkpointed(checkpoint, 30, resume=True)  # nothing left to fit
+    assert len(log._read_frames(checkpoint)[0]) == 2  # the header and one batch
+    compacted = log.read_log(checkpoint)
+    assert compacted["network_bytes"] == kept
+    assert compacted["history"] == content["history"] == resumed.history_
+    # while running: the file stays within about twice its compacted size
+    monkeypatch.setattr(runner_module, "_COMPACT_SLACK", 0)
+    sizes = []
+    write_checkpoint = runner_module.Runner._write_checkpoint
+
+    def measured(self):
+        before = os.path.getsize(self.checkpoint) if os.path.exists(self.checkpoint) else 0
+        write_checkpoint(self)
+        kept = {e: [c for c in n.cores] for e, n in self.networks.items() if n is not None}
+        compacted = str(tmp_path / "compacted.ckpt")
+        log.write_log(compacted, self.fingerprint, self.history, 0.0, list(kept), kept)
+        after = os.path.getsize(self.checkpoint)
+        sizes.append((after, os.path.getsize(compacted), max(after - before, 0)))
+
+    monkeypatch.setattr(runner_module.Runner, "_write_checkpoint", measured)
+    _greedy_checkpointed(str(tmp_path / "running.ckpt"), 30)
+    # within twice the compacted file, give or take the batch just appended
+    assert all(size <= 2 * compacted + batch for size, compacted, batch in sizes)
+    assert any(size < before for (before, _, _), (size, _, _) in zip(sizes, sizes[1:]))
+
+
+@pytest.mark.parametrize("damage", ["cut", "garbage"])
+def test_a_damaged_checkpoint_tail_is_ignored_and_the_resume_matches(tmp_path, damage):
+    # A crash in the middle of an append leaves a frame cut short (or a disk's garbage):
+    # resuming warns, drops that batch only, and fits it again: the same search as an
+    # uninterrupted one.
+    from tnml.structure_search.checkpoint import CheckpointDamaged
+
+    checkpoint = tmp_path / "search.ckpt"
+    _greedy_checkpointed(str(checkpoint), 20)
+    data = checkpoint.read_bytes()
+    last = data.rindex(b"TNMF")
+    if damage == "cut":
+        checkpoint.write_bytes(data[: last + (len(data) - last) // 2])
+    else:
+        checkpoint.write_bytes(data[:last] + bytes(len(data) - last))
+    with pytest.warns(CheckpointDamaged, match="cut short"):
+        resumed = _greedy_checkpointed(str(checkpoint), 35, resume=True)
+    uninterrupted = tnml.StructureSearch(
+        "greedy", max_rank=3, max_rse=1e-6, random_state=0, max_evaluations=35
+    ).fit(_planted())
+    assert [h["key"] for h in resumed.history_] == [h["key"] for h in uninterrupted.history_]
+    assert [h["rse"] for h in resumed.history_] == [h["rse"] for h in uninterrupted.history_]
+    assert resumed.best_objective_ == uninterrupted.best_objective_
+    assert len(tnml.structure_search.read_checkpoint(checkpoint)["history"]) == 35
+
+
+def test_a_legacy_whole_file_checkpoint_is_resumed_and_compacted(tmp_path):
+    import json
+
+    from tnml.structure_search import checkpoint as log
+
+    checkpoint = str(tmp_path / "search.npz")
+    first = _greedy_checkpointed(checkpoint, 10)
+    content = log.read_log(checkpoint)
+    meta = {
+        "format": log.LEGACY_FORMAT,
+        "fingerprint": content["fingerprint"],
+        "history": content["history"],
+        "elapsed": content["elapsed"],
+    }
+    arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
+    for evaluation, parts in content["cores"].items():
+        for index, core in parts.items():
+            arrays[f"network_{evaluation}_{index}"] = core
+    with open(checkpoint, "wb") as stream:
+        np.savez(stream, **arrays)
+    resumed = _greedy_checkpointed(checkpoint, 10, resume=True)
+    assert resumed.history_ == first.history_
+    assert log.is_log(checkpoint)
+
+
+@pytest.mark.parametrize("image", ["camera", "moon"])
+def test_default_search_is_never_worse_than_plain_tt_and_tr_it_can_reach(image):
+    # Issue 18 item 3: with the defaults (graph 'full', tnale from the uniform chain and the
+    # rings inside the full graph), the result is never worse than plain TT (TT-SVD) or TR
+    # (TR-ALS) of any single rank within max_rank.
+    from tnml.datasets import load_image
+    from tnml.decompositions import tr_als, tt_svd
+
+    X = load_image(image, size=16).reshape((4,) * 4)
+    search = tnml.StructureSearch(rse_weight=5, max_rank=4, max_evaluations=60, random_state=0)
+    search.fit(X)
+
+    def objective(model):
+        rse = np.linalg.norm(X - model.to_tensor()) / np.linalg.norm(X)
+        return model.n_params / X.size + 5 * rse**2
+
+    plain = [objective(tt_svd(X, r)[0]) for r in range(1, 5)]
+    plain += [objective(tr_als(X, r, max_iter=20, random_state=0)[0]) for r in range(1, 5)]
+    assert search.best_objective_ <= min(plain) + 1e-12
 
 
 # -- bad input -------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ its cost (flops) and largest intermediate are known from the path, and a contrac
 intermediate would exceed ``max_memory`` is refused before anything is allocated.
 """
 
+import itertools
+import math
 from dataclasses import dataclass
 from functools import lru_cache, partial
 
@@ -15,7 +17,16 @@ import opt_einsum
 from ._config import check_memory
 from .backend import get_namespace, namespace_name
 
-__all__ = ["einsum", "compile_einsum", "contraction_info", "ContractionInfo", "clear_cache"]
+__all__ = [
+    "einsum",
+    "compile_einsum",
+    "compile_sliced_einsum",
+    "sliced_contraction_info",
+    "contraction_info",
+    "ContractionInfo",
+    "SlicedInfo",
+    "clear_cache",
+]
 
 
 @dataclass(frozen=True)
@@ -182,9 +193,226 @@ def compile_einsum(subscripts, *shapes, xp=None, itemsize=8, optimize="auto"):
     return partial(expression, backend=backend)
 
 
+# -- sliced contractions --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SlicedInfo:
+    """How a contraction runs in slices (see :func:`sliced_contraction_info`).
+
+    Attributes
+    ----------
+    labels : str
+        The sliced indices: the contraction runs once per combination of their values, with
+        each operand cut to that value (an output index: the slice fills its part of the
+        output; a summed one: the slices are added up).
+    n_slices : int
+    info : ContractionInfo
+        Of one slice (flops and largest intermediate per slice).
+    output_size : int
+        Entries of the whole output.
+    """
+
+    labels: str
+    n_slices: int
+    info: ContractionInfo
+    output_size: int
+
+    @property
+    def flops(self):
+        """Floating-point operations of all the slices together."""
+        return self.n_slices * self.info.flops
+
+    @property
+    def largest_intermediate(self):
+        """Entries held at once: the output, one slice's result being added to it, and the
+        slice's largest intermediate."""
+        if not self.labels:
+            return self.info.largest_intermediate
+        return self.output_size + 2 * self.info.largest_intermediate
+
+    def nbytes(self, itemsize=8):
+        """Bytes of :attr:`largest_intermediate` for elements of ``itemsize`` bytes."""
+        return self.largest_intermediate * itemsize
+
+
+def _sliced_shapes(subscripts, shapes, labels):
+    inputs = subscripts.replace(" ", "").split("->")[0].split(",")
+    return tuple(
+        tuple(1 if label in labels else dim for label, dim in zip(term, shape))
+        for term, shape in zip(inputs, shapes)
+    )
+
+
+def _largest_labels(subscripts, shapes):
+    """The indices of the largest intermediate (or output) of the greedy path: slicing any
+    other index cannot make it smaller."""
+    _, path_info = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize="greedy")
+    sizes = path_info.size_dict
+    largest, labels = -1, ""
+    for step in path_info.contraction_list:
+        result = step[2].split("->")[1]
+        size = math.prod(sizes[c] for c in result)
+        if size > largest:
+            largest, labels = size, result
+    return labels
+
+
+@lru_cache(maxsize=1024)
+def _slicing(subscripts, shapes, optimize, max_entries):
+    sliced = ""
+    current = shapes
+    info = _compiled(subscripts, shapes, "numpy", optimize)[1]
+    sizes = {}
+    for term, shape in zip(subscripts.replace(" ", "").split("->")[0].split(","), shapes):
+        sizes.update(zip(term, shape))
+    # Greedy, as cotengra slices: cut the index that shrinks the largest intermediate most
+    # (then costs the fewest flops over all slices), among those of the largest intermediate.
+    while info.largest_intermediate > max_entries:
+        candidates = [c for c in _largest_labels(subscripts, current) if sizes[c] > 1]
+        candidates = [c for c in candidates if c not in sliced]
+        if not candidates:
+            break
+        best = None
+        for label in candidates:
+            trial = _sliced_shapes(subscripts, shapes, sliced + label)
+            _, path_info = opt_einsum.contract_path(
+                subscripts, *trial, shapes=True, optimize="greedy"
+            )
+            n_slices = math.prod(sizes[c] for c in sliced + label)
+            score = (int(path_info.largest_intermediate), n_slices * int(path_info.opt_cost))
+            if best is None or score < best[0]:
+                best = (score, label)
+        sliced += best[1]
+        current = _sliced_shapes(subscripts, shapes, sliced)
+        info = _compiled(subscripts, current, "numpy", optimize)[1]
+    output_size = math.prod(_output_shape(subscripts, shapes))
+    return SlicedInfo(sliced, math.prod(sizes[c] for c in sliced), info, output_size)
+
+
+def sliced_contraction_info(subscripts, *shapes, max_entries, optimize="auto"):
+    """How a contraction runs in slices whose largest intermediate has at most ``max_entries``.
+
+    Contracting a densely connected network to its dense tensor (rank 2 on every bond of a
+    fully connected order-8 network: an intermediate of 2^24 entries for an output of 2^16)
+    needs far more memory than its result; cutting a few indices to one value at a time and
+    running the contraction once per combination holds one slice's intermediates instead.
+    Indices are chosen greedily (the one that shrinks the largest intermediate most), until
+    the largest intermediate of a slice fits ``max_entries`` (or nothing is left to cut).
+
+    Parameters
+    ----------
+    subscripts : str
+    *shapes : tuple of int
+    max_entries : int
+        Largest intermediate wanted per slice.
+    optimize : str, default="auto"
+        The path optimiser of each slice.
+
+    Returns
+    -------
+    SlicedInfo
+
+    Examples
+    --------
+    >>> from tnml.contract import sliced_contraction_info
+    >>> info = sliced_contraction_info("ia,ja,ka->ijk", (64, 2), (64, 2), (64, 2),
+    ...                                max_entries=2**12)
+    >>> info.n_slices > 1, info.info.largest_intermediate <= 2**12
+    (True, True)
+    """
+    shapes = tuple(tuple(int(d) for d in shape) for shape in shapes)
+    _check_subscripts(subscripts, shapes)
+    return _slicing(subscripts, shapes, optimize, int(max_entries))
+
+
+def compile_sliced_einsum(subscripts, *shapes, max_entries, xp=None, itemsize=8, optimize="auto"):
+    """:func:`compile_einsum` run in slices whose intermediates hold at most ``max_entries``
+    (see :func:`sliced_contraction_info`); the memory budget is checked once, for the output
+    and one slice.
+
+    Returns
+    -------
+    callable
+        ``f(*operands)`` returns the contraction; ``f.blocks(*operands)`` yields ``(index,
+        block)`` pairs instead, ``block`` being ``out[index]`` (for reductions such as a norm
+        that need not hold the output); ``f.info`` is the :class:`SlicedInfo`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.contract import compile_sliced_einsum
+    >>> a = np.arange(12.0).reshape(3, 4)
+    >>> f = compile_sliced_einsum("ij,jk->ik", (3, 4), (4, 3), max_entries=3)
+    >>> bool(np.allclose(f(a, a.T), a @ a.T)), f.info.n_slices > 1
+    (True, True)
+    """
+    shapes = tuple(tuple(int(d) for d in shape) for shape in shapes)
+    _check_subscripts(subscripts, shapes)
+    sliced = _slicing(subscripts, shapes, optimize, int(max_entries))
+    backend = namespace_name(get_namespace() if xp is None else xp)
+    check_memory(sliced.nbytes(itemsize), f"contraction {subscripts!r}")
+    return _SlicedEinsum(subscripts, shapes, sliced, backend, optimize)
+
+
+class _SlicedEinsum:
+    def __init__(self, subscripts, shapes, info, backend, optimize):
+        self.info, self.backend = info, backend
+        inputs, output = subscripts.replace(" ", "").split("->")
+        self.inputs, self.output = inputs.split(","), output
+        sizes = {}
+        for term, shape in zip(self.inputs, shapes):
+            sizes.update(zip(term, shape))
+        self.out_shape = tuple(sizes[c] for c in output)
+        # Output indices outermost: the summed ones of one output slice are added up in turn.
+        self.labels = [c for c in info.labels if c in output] + [
+            c for c in info.labels if c not in output
+        ]
+        self.n_out = sum(c in output for c in info.labels)
+        self.ranges = [range(sizes[c]) for c in self.labels]
+        sliced_shapes = _sliced_shapes(subscripts, shapes, info.labels)
+        self.expression = _compiled(subscripts, sliced_shapes, backend, optimize)[0]
+
+    def _cut(self, operands, values):
+        chosen = dict(zip(self.labels, values))
+        return [
+            operand[
+                tuple(slice(chosen[c], chosen[c] + 1) if c in chosen else slice(None) for c in term)
+            ]
+            if any(c in chosen for c in term)
+            else operand
+            for term, operand in zip(self.inputs, operands)
+        ]
+
+    def blocks(self, *operands):
+        """``(index, block)`` for every slice of the output (see compile_sliced_einsum)."""
+        outer = self.ranges[: self.n_out]
+        inner = self.ranges[self.n_out :]
+        for head in itertools.product(*outer):
+            block = None
+            for tail in itertools.product(*inner):
+                part = self.expression(*self._cut(operands, head + tail), backend=self.backend)
+                block = part if block is None else block + part
+            chosen = dict(zip(self.labels, head))
+            index = tuple(
+                slice(chosen[c], chosen[c] + 1) if c in chosen else slice(None) for c in self.output
+            )
+            yield index, block
+
+    def __call__(self, *operands):
+        if not self.info.labels:
+            return self.expression(*operands, backend=self.backend)
+        xp = get_namespace(*operands)
+        out = None
+        for index, block in self.blocks(*operands):
+            if out is None:
+                out = xp.zeros(self.out_shape, dtype=block.dtype)
+            out[index] = block
+        return out
+
+
 def clear_cache():
     """Forget every compiled expression (mainly for tests and benchmarks)."""
     _compiled.cache_clear()
+    _slicing.cache_clear()
 
 
 def cache_info():

@@ -22,6 +22,7 @@ from .network import (
     network_als,
     network_memory,
     pad_network,
+    prune_network,
     random_network,
     ring_adjacency,
 )
@@ -125,6 +126,7 @@ __all__ = [
     "TensorNetwork",
     "random_network",
     "pad_network",
+    "prune_network",
     "network_als",
     "network_adam",
     "network_memory",

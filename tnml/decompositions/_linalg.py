@@ -63,11 +63,14 @@ def solve_spd(gram, rhs, alpha=0.0):
     """Solve ``X @ gram = rhs`` for X with a symmetric positive (semi)definite ``gram``.
 
     A singular Gram matrix (collinear factors) falls back to a least-squares pseudo-inverse
-    so that ALS never stops on a singular system.
+    so that ALS never stops on a singular system. ``alpha`` is a ridge added to the diagonal:
+    a number, or a vector of one value per unknown (a weighted ridge).
     """
     xp = get_namespace(gram, rhs)
     size = gram.shape[0]
-    if alpha:
+    if getattr(alpha, "ndim", 0):
+        gram = gram + xp.diag(alpha)
+    elif alpha:
         gram = gram + alpha * xp.eye(size, dtype=gram.dtype)
     try:
         # X gram = rhs  <=>  gram X^T = rhs^T (gram symmetric); LU on R x R is cheapest.

@@ -21,7 +21,14 @@ from .._config import check_memory
 from .._validation import check_indices
 from ..backend import get_namespace
 
-__all__ = ["Observations", "solve_rowwise", "segment_sum", "SweepLog", "observed_error"]
+__all__ = [
+    "Observations",
+    "solve_rowwise",
+    "solve_runs",
+    "segment_sum",
+    "SweepLog",
+    "observed_error",
+]
 
 # Bytes of design rows handled at once (the padded run buffer is about as large again).
 _CHUNK_BYTES = 64 * 2**20
@@ -163,8 +170,9 @@ def solve_rowwise(observations, mode, design_rows, n_rows, size, alpha=1e-10, va
         Number of slices (``shape[mode]``, or 1 when ``mode`` is None).
     size : int
         Number of unknowns per slice, ``P``.
-    alpha : float
-        The ridge penalty ``alpha`` (absolute: added to the diagonal as is); a slice with no
+    alpha : float or array of shape (size,)
+        The ridge penalty ``alpha`` (absolute: added to the diagonal as is; a vector gives
+        each unknown its own); a slice with no
         observations gets the zero solution.
     values : array, optional
         Targets to fit instead of ``observations.values`` (same order).
@@ -174,18 +182,42 @@ def solve_rowwise(observations, mode, design_rows, n_rows, size, alpha=1e-10, va
     W : array of shape (n_rows, size)
     """
     xp = get_namespace(observations.values)
-    dtype = observations.values.dtype
     values = observations.values if values is None else values
     if mode is None:
-        order = xp.arange(observations.n_obs)
-        groups = xp.zeros(1, dtype=order.dtype)
-        starts = xp.zeros(1, dtype=order.dtype)
+        order = None
+        groups = xp.zeros(1, dtype=xp.int64)
+        starts = xp.zeros(1, dtype=xp.int64)
     else:
         order, groups, starts = observations.sorted_by(mode)
+    return solve_runs(design_rows, values, order, groups, starts, n_rows, size, alpha)
+
+
+def solve_runs(design_rows, values, order, groups, starts, n_rows, size, alpha=1e-10):
+    """:func:`solve_rowwise` on observations already grouped into runs of one slice each.
+
+    Parameters
+    ----------
+    design_rows : callable
+        ``design_rows(idx)`` returns the design rows of observations ``idx`` (positions).
+    values : array of shape (n_obs,)
+        Targets, in the observations' order.
+    order : int array of shape (n_obs,) or None
+        The permutation that makes the runs contiguous; None when they already are.
+    groups, starts : int arrays
+        The slice of each run and where it begins in ``order``.
+    n_rows, size, alpha
+        As in :func:`solve_rowwise`.
+
+    Returns
+    -------
+    W : array of shape (n_rows, size)
+    """
+    xp = get_namespace(values)
+    dtype = values.dtype
     check_memory(n_rows * size * size * dtype.itemsize, "row-wise normal equations")
     gram = xp.zeros((n_rows, size, size), dtype=dtype)
     rhs = xp.zeros((n_rows, size), dtype=dtype)
-    n_obs = observations.n_obs
+    n_obs = int(values.shape[0])
     starts_host = np.asarray(_host_ints(starts))
     groups_host = np.asarray(_host_ints(groups))
     chunk = max(1, _CHUNK_BYTES // (size * dtype.itemsize))
@@ -196,8 +228,12 @@ def solve_rowwise(observations, mode, design_rows, n_rows, size, alpha=1e-10, va
         last = int(np.searchsorted(starts_host, end, side="left"))
         local = np.concatenate([[begin], starts_host[first + 1 : last]]) - begin
         rows = groups_host[first:last]
-        idx = order[begin:end]
-        _add_run_grams(gram, rhs, design_rows(idx), values[idx], local, rows)
+        if order is None:
+            idx, targets = xp.arange(begin, end), values[begin:end]
+        else:
+            idx = order[begin:end]
+            targets = values[idx]
+        _add_run_grams(gram, rhs, design_rows(idx), targets, local, rows)
     eye = xp.eye(size, dtype=dtype)
     try:
         solution = xp.linalg.solve(gram + alpha * eye, rhs[:, :, None])[:, :, 0]

@@ -33,7 +33,7 @@ from ._linalg import (
     unfold,
 )
 from ._masked import Observations, SweepLog, solve_rowwise
-from ._starts import observed_subspaces, projected_core
+from ._starts import _CORE_FLOPS, observed_subspaces, projected_core
 
 __all__ = ["CPTensor", "cp_als", "cp_complete", "pad_cp", "random_cp", "max_cp_rank"]
 
@@ -767,6 +767,9 @@ def spectral_cp_from(shape, n_obs, rank, subspaces, core, scale_sums, random_sta
     # Below a few observations per parameter the subspaces are noise, and a start from noise
     # is worse than a damped random one (scikit-learn's order-10 check data: 200 entries).
     if len(shape) < 2 or min(shape) < rank or n_obs < _MIN_OBS_PER_PARAM * rank * sum(shape):
+        return None
+    # The projected core (rank^N per observation) would be refused: skip the subspaces too.
+    if rank ** len(shape) * n_obs > _CORE_FLOPS:
         return None
     bases = subspaces(rank, rng)
     core = core(bases)

@@ -9,7 +9,12 @@ factors (scattered once per update, ``client.scatter(..., broadcast=True)``) and
 rows back; nothing is reduced. The other layout, partial per-row Gram sums reduced across the
 input partitions, moves ``n_rows * R^2`` numbers per partition and mode: at 10^5 rows and rank
 10, 80 MB per partition per update, against 8 MB for a whole factor here. The price is one
-shuffle at the start and ``N`` copies of the observations on the workers.
+shuffle at the start and ``N`` copies of the observations on the workers, kept compact: a
+block is sorted by its mode (its own coordinate becomes run pointers), the other coordinates
+are stored in the smallest unsigned type that holds them and the values in float64, 14-16
+bytes per observation and mode for a third-order tensor. The shuffle runs one mode at a time,
+reading the inputs again for each, so that only one mode's pieces are in flight besides the
+finished blocks; every per-observation work buffer is chunked.
 
 Every sweep performs the arithmetic of :func:`~tnml.decompositions.cp_complete` (same start,
 same damping, same balancing, same stopping rule), with the row sums accumulated on the
@@ -34,7 +39,7 @@ from ._fitting import (
     is_exact_fit,
     stalled,
 )
-from ._masked import Observations, SweepLog, segment_sum, solve_rowwise
+from ._masked import Observations, SweepLog, segment_sum, solve_runs
 from ._starts import _CORE_FLOPS, _unfolding_products, core_sum, subspace_iteration
 from .cp import (
     _ANNEAL_DECAY,
@@ -72,38 +77,111 @@ def _client(client):
         ) from None
 
 
+# Observations per row block by default (16 bytes each for a third-order tensor: 64 MB).
+_BLOCK_OBSERVATIONS = 4 * 10**6
+# Entries evaluated at once when a block computes model values (bounds the work buffers).
+_CHUNK = 2**18
+
+
+def _coordinate_dtype(dim):
+    """The smallest unsigned integer type that holds the indices ``0 .. dim - 1``."""
+    return np.min_scalar_type(max(0, int(dim) - 1))
+
+
 class _Block:
     """The observations of one row block of one mode, as they live on a worker.
 
-    The mode's coordinates are shifted by ``begin`` so that the block is an
-    :class:`Observations` of a tensor with ``stop - begin`` rows in that mode; its sort by that
-    mode is computed on the first update and kept with the block.
+    Sorted (stably) by the block's mode, so that the observations of local row ``r`` are the
+    run ``ptr[r]:ptr[r + 1]``: the mode's own coordinates are not stored. The other modes'
+    coordinates are kept one contiguous column each, in the smallest unsigned type that holds
+    them (2 or 4 bytes for modes up to 2^32), and the values in float64: 16 bytes per
+    observation for a third-order tensor with modes up to 2^32, instead of 32 for int64
+    coordinates and values.
     """
 
-    def __init__(self, indices, values, shape, mode, begin, stop):
+    def __init__(self, columns, values, ptr, shape, mode, begin, stop):
         self.mode, self.begin, self.stop, self.shape = mode, begin, stop, tuple(shape)
-        local_shape = list(shape)
-        local_shape[mode] = max(1, stop - begin)
-        local = indices.copy()
-        local[:, mode] -= begin
+        self.columns, self.values, self.ptr = columns, values, ptr
         self.n_obs = int(values.shape[0])
-        self.observations = Observations(local, values, tuple(local_shape)) if self.n_obs else None
+        self._products = {}
 
-    def global_indices(self):
-        indices = self.observations.indices.copy()
-        indices[:, self.mode] += self.begin
+    @classmethod
+    def from_pieces(cls, pieces, shape, mode, begin, stop):
+        """The block from ``(rows, columns, values)`` pieces (``rows`` local to the block),
+        concatenated in order and sorted stably by row: within a row the observations keep
+        the order of the input, as in :meth:`Observations.sorted_by`."""
+        rows = np.concatenate([p[0] for p in pieces])
+        order = np.argsort(rows, kind="stable")
+        counts = np.bincount(rows, minlength=stop - begin)
+        del rows
+        ptr = np.zeros(stop - begin + 1, dtype=np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        columns = [
+            None if m == mode else np.concatenate([p[1][m] for p in pieces])[order]
+            for m in range(len(shape))
+        ]
+        values = np.concatenate([p[2] for p in pieces])[order]
+        return cls(columns, values, ptr, shape, mode, begin, stop)
+
+    def __sizeof__(self):
+        # What Dask's memory accounting sees of a block.
+        arrays = [c for c in self.columns if c is not None] + [self.values, self.ptr]
+        return object.__sizeof__(self) + sum(a.nbytes for a in arrays)
+
+    def runs(self):
+        """``(groups, starts)``: the local rows with observations and where their runs begin."""
+        groups = np.nonzero(np.diff(self.ptr))[0]
+        return groups, self.ptr[groups]
+
+    def own_rows(self, begin, end):
+        """Local rows of the block's mode of observations ``begin:end``."""
+        return np.searchsorted(self.ptr, np.arange(begin, end), side="right") - 1
+
+    def global_indices(self, begin=0, end=None):
+        """Coordinates (int64, global) of observations ``begin:end``."""
+        end = self.n_obs if end is None else end
+        indices = np.empty((end - begin, len(self.shape)), dtype=np.int64)
+        for m, column in enumerate(self.columns):
+            if m == self.mode:
+                indices[:, m] = self.own_rows(begin, end) + self.begin
+            else:
+                indices[:, m] = column[begin:end]
         return indices
+
+    def chunks(self):
+        return range(0, self.n_obs, _CHUNK)
+
+    def entries(self, model):
+        """The model's entries at the block's observations, chunk by chunk (a generator)."""
+        for begin in self.chunks():
+            end = min(begin + _CHUNK, self.n_obs)
+            yield begin, end, model.entries(self.global_indices(begin, end))
+
+    def take(self, keep):
+        """The observations where the boolean ``keep`` holds, as a block (order kept)."""
+        kept = np.zeros(self.n_obs + 1, dtype=np.int64)
+        np.cumsum(keep, out=kept[1:])
+        columns = [None if c is None else c[keep] for c in self.columns]
+        return _Block(
+            columns, self.values[keep], kept[self.ptr], self.shape, self.mode, self.begin, self.stop
+        )
 
     def subset(self, fraction, seed, held_out):
         """The block's held-out (or training) observations of :func:`_held_out`."""
-        if self.observations is None:
-            return self
+        keep = np.empty(self.n_obs, dtype=bool)
+        for begin in self.chunks():
+            end = min(begin + _CHUNK, self.n_obs)
+            keep[begin:end] = _held_out(self.global_indices(begin, end), fraction, seed)
+        return self.take(keep if held_out else ~keep)
+
+    def observations(self):
+        """The block as an :class:`Observations` with the block's mode shifted to start at 0
+        (int64 coordinates: for the spectral start's sparse products only)."""
+        local_shape = list(self.shape)
+        local_shape[self.mode] = max(1, self.stop - self.begin)
         indices = self.global_indices()
-        keep = _held_out(indices, fraction, seed)
-        if not held_out:
-            keep = ~keep
-        values = self.observations.values[keep]
-        return _Block(indices[keep], values, self.shape, self.mode, self.begin, self.stop)
+        indices[:, self.mode] -= self.begin
+        return Observations(indices, self.values, tuple(local_shape))
 
 
 def _mix(z):
@@ -124,38 +202,46 @@ def _held_out(indices, fraction, seed):
     return (hashed >> np.uint64(11)).astype(np.float64) * 2.0**-53 < fraction
 
 
-def _split(indices, values, mode, edges):
-    """Pieces of one input partition, one per row block of ``mode`` (stable order)."""
-    indices = np.asarray(indices, dtype=np.int64)
+def _split(indices, values, mode, edges, shape):
+    """Pieces of one input partition, one per row block of ``mode`` (stable order): the rows
+    local to the block, the other modes' coordinates in their smallest type, the values."""
+    indices = np.asarray(indices)
     values = np.asarray(values, dtype=np.float64)
-    block = np.searchsorted(edges, indices[:, mode], side="right") - 1
+    own = indices[:, mode]
+    block = np.searchsorted(edges, own, side="right") - 1
     order = np.argsort(block, kind="stable")
     starts = np.searchsorted(block[order], np.arange(len(edges)))
+    del block
+    row_dtype = _coordinate_dtype(int(np.max(np.diff(edges))))
     pieces = []
     for b in range(len(edges) - 1):
         positions = order[starts[b] : starts[b + 1]]
-        pieces.append((indices[positions], values[positions]))
+        rows = (own[positions] - edges[b]).astype(row_dtype)
+        columns = [
+            None if m == mode else indices[positions, m].astype(_coordinate_dtype(dim))
+            for m, dim in enumerate(shape)
+        ]
+        pieces.append((rows, columns, values[positions]))
     return pieces
 
 
-def _assemble(b, mode, edges, shape, *split_pieces):
+def _piece(pieces, b):
+    return pieces[b]
+
+
+def _assemble(b, mode, edges, shape, *pieces):
     """Block ``b`` of ``mode``: its pieces from every input partition, in partition order."""
-    indices = np.concatenate([pieces[b][0] for pieces in split_pieces])
-    values = np.concatenate([pieces[b][1] for pieces in split_pieces])
-    return _Block(indices, values, shape, mode, int(edges[b]), int(edges[b + 1]))
+    return _Block.from_pieces(pieces, shape, mode, int(edges[b]), int(edges[b + 1]))
 
 
 def _solve_block(block, factors, rank, alpha):
     """Rows ``begin:stop`` of the block's mode, solved from the block's observations."""
     n_rows = block.stop - block.begin
-    if block.observations is None:
+    if block.n_obs == 0:
         return np.zeros((n_rows, rank))
-    mode = block.mode
-    local = list(factors)
-    local[mode] = np.zeros((block.observations.shape[mode], rank))
-    columns = [block.observations.column(m) for m in range(len(local))]
-    design = _cp_design(local, columns, mode)
-    return solve_rowwise(block.observations, mode, design, n_rows, rank, alpha)
+    design = _cp_design(list(factors), block.columns, block.mode)
+    groups, starts = block.runs()
+    return solve_runs(design, block.values, None, groups, starts, n_rows, rank, alpha)
 
 
 def _squared_residual(block, factors):
@@ -163,10 +249,11 @@ def _squared_residual(block, factors):
 
 
 def _model_residual(block, model):
-    if block.observations is None:
-        return 0.0
-    residual = block.observations.values - model.entries(block.global_indices())
-    return float(residual @ residual)
+    total = 0.0
+    for begin, end, entries in block.entries(model):
+        residual = block.values[begin:end] - entries
+        total += float(residual @ residual)
+    return total
 
 
 def _subset(block, fraction, seed, held_out):
@@ -177,15 +264,15 @@ def _unfolding_gram(block, mode, Y):
     """``M_b (M_b^T Y)`` for the block's part of the mode-``mode`` unfolding (``mode`` is not
     the block's own mode, so every unfolding column lies in one block and the blocks' terms
     add up to ``M (M^T Y)``), and the block's share of the diagonal of ``M M^T``."""
-    dim = block.observations.shape[mode] if block.observations is not None else None
-    if block.observations is None:
+    if block.n_obs == 0:
         return 0.0, 0.0
-    products = block.__dict__.setdefault("_products", {})
+    products = block._products
     if mode not in products:
-        observations = block.observations
+        # Kept until the start is computed (_forget_products): sparse copies of the block.
+        observations = block.observations()
         matmul, rmatmul = _unfolding_products(observations, mode)
         order, groups, starts = observations.sorted_by(mode)
-        diagonal = np.zeros(dim)
+        diagonal = np.zeros(block.shape[mode])
         values = observations.values
         diagonal[groups] = segment_sum((values * values)[order], starts)
         products[mode] = (matmul, rmatmul, diagonal)
@@ -193,24 +280,30 @@ def _unfolding_gram(block, mode, Y):
     return (None if Y is None else matmul(rmatmul(Y))), diagonal
 
 
+def _forget_products(block):
+    block._products.clear()
+
+
 def _block_core(block, bases):
-    if block.observations is None:
-        return 0.0
-    return core_sum(block.global_indices(), block.observations.values, list(bases))
+    total = 0.0
+    for begin in block.chunks():
+        end = min(begin + _CHUNK, block.n_obs)
+        indices = block.global_indices(begin, end)
+        total = total + core_sum(indices, block.values[begin:end], list(bases))
+    return total
 
 
 def _block_scale_sums(block, weights, factors):
-    if block.observations is None:
-        return 0.0, 0.0
-    model = CPTensor(weights, list(factors)).entries(block.global_indices())
-    return float(model @ block.observations.values), float(model @ model)
+    cross = square = 0.0
+    for begin, end, model in block.entries(CPTensor(weights, list(factors))):
+        cross += float(model @ block.values[begin:end])
+        square += float(model @ model)
+    return cross, square
 
 
 def _block_sums(block):
     """``(n_obs, sum, sum of squares)`` of a block's values."""
-    if block.observations is None:
-        return 0, 0.0, 0.0
-    values = block.observations.values
+    values = block.values
     return block.n_obs, float(values.sum()), float(values @ values)
 
 
@@ -346,7 +439,9 @@ class DistributedObservations:
         n = len(shape)
 
         def operator(mode):
-            # Blocks of another mode hold every unfolding column whole.
+            # Blocks of another mode hold every unfolding column whole. One mode's sparse
+            # products at a time: the previous mode's are dropped first.
+            self._forget_products()
             blocks = self.blocks[(mode + 1) % n]
             _, diagonal = self._sum(_unfolding_gram, blocks, mode, None)
             return (lambda Y: self._sum(_unfolding_gram, blocks, mode, Y)[0]), diagonal
@@ -367,10 +462,24 @@ class DistributedObservations:
         def scale_sums(weights, factors):
             return self._sum(_block_scale_sums, self.blocks[0], weights, tuple(factors))
 
-        with serial_blas():
-            return spectral_cp_from(
-                shape, self.n_obs, rank, subspaces, core, scale_sums, random_state, n_core_starts
-            )
+        try:
+            with serial_blas():
+                return spectral_cp_from(
+                    shape,
+                    self.n_obs,
+                    rank,
+                    subspaces,
+                    core,
+                    scale_sums,
+                    random_state,
+                    n_core_starts,
+                )
+        finally:
+            self._forget_products()
+
+    def _forget_products(self):
+        for blocks in self.blocks:
+            self.client.gather(self.client.map(_forget_products, blocks, pure=False))
 
     def release(self):
         """Drop the workers' copies of the observations."""
@@ -390,8 +499,8 @@ def distribute_observations(indices, values, shape, *, n_blocks=None, client=Non
         Chunked like ``indices`` along the observations.
     shape : tuple of int
     n_blocks : int, optional
-        Row blocks per mode; default the number of input partitions (at least the number of
-        workers), at most the mode's size.
+        Row blocks per mode, at most the mode's size; default one per 4 x 10^6 observations,
+        at least two per worker.
     client : distributed.Client, optional
         Default: the current client.
 
@@ -399,29 +508,44 @@ def distribute_observations(indices, values, shape, *, n_blocks=None, client=Non
     -------
     DistributedObservations
     """
+    import dask
+    from distributed import wait
+
     client = _client(client)
     shape = tuple(int(d) for d in shape)
     indices = indices.rechunk({1: -1})
     values = values.rechunk((indices.chunks[0],))
-    index_parts = client.compute(list(indices.to_delayed().ravel()))
-    value_parts = client.compute(list(values.to_delayed().ravel()))
+    index_parts = indices.to_delayed().ravel()
+    value_parts = values.to_delayed().ravel()
     if n_blocks is None:
-        n_blocks = max(len(index_parts), len(client.scheduler_info()["workers"]))
+        n_workers = len(client.scheduler_info()["workers"])
+        n_blocks = max(2 * n_workers, -(-indices.shape[0] // _BLOCK_OBSERVATIONS))
+    n_blocks = check_positive_int(n_blocks, "n_blocks")
+    split = dask.delayed(_split, pure=True)
     blocks = []
     for mode, dim in enumerate(shape):
-        count = max(1, min(check_positive_int(n_blocks, "n_blocks"), dim))
+        count = max(1, min(n_blocks, dim))
         edges = np.linspace(0, dim, count + 1).round().astype(np.int64)
-        split = client.map(_split, index_parts, value_parts, mode=mode, edges=edges, pure=False)
-        blocks.append(
-            [
-                client.submit(_assemble, b, mode, edges, shape, *split, pure=False)
-                for b in range(count)
-            ]
+        # One graph per mode: Dask's ordering splits each input partition as soon as it is
+        # read (or generated) and frees it, so the inputs are never all in memory at once;
+        # they are read again for the next mode.
+        parts = client.compute(
+            [split(i, v, mode, edges, shape) for i, v in zip(index_parts, value_parts)]
         )
+        pieces = [client.map(_piece, parts, [b] * len(parts), pure=False) for b in range(count)]
+        del parts  # each partition's pieces are separate keys: the list itself is freed
+        mode_blocks = [
+            client.submit(_assemble, b, mode, edges, shape, *pieces[b], pure=False)
+            for b in range(count)
+        ]
+        # The pieces of one mode at a time: the blocks of the next mode are built only once
+        # these are done and their pieces freed.
+        wait(mode_blocks)
+        del pieces
+        blocks.append(mode_blocks)
     observations = DistributedObservations(blocks, shape, client)
     # Only the blocks are held from here on: the scheduler forgets the input partitions and
     # pieces but keeps their tasks, to recompute a block whose worker is lost.
-    del index_parts, value_parts, split
     if observations.n_obs == 0:
         raise ValueError("indices and values are empty: there are no observed entries to fit")
     return observations

@@ -57,14 +57,18 @@ class StructureSearch(BaseEstimator):
 
     Parameters
     ----------
-    method : {'tnale', 'greedy', 'tnls', 'random'}, default='tnale'
+    method : {'tnale', 'greedy', 'tnls', 'random', 'svdins'}, default='tnale'
         'tnale': alternating local enumeration of each bond rank and of the permutation (Li
         et al., ICML 2023). 'greedy': rank growth from all ranks 1, one edge at a time, with
         warm starts (Hashemizadeh et al.), then pruning of redundant ranks and bond exchange;
         on complete data the cheapest spanning tree, priced by the singular values of the
         unfoldings, is fitted first and bounds the growth. 'tnls': local sampling (Li et
         al., ICML 2022).
-        'random': uniform random structures, the baseline.
+        'random': uniform random structures, the baseline. 'svdins': one regularised fit of
+        the whole template, bond indices pruned as it goes, then an unpenalised refit and a
+        polish of single ranks (in the spirit of SVDinsTN, Zheng et al., CVPR 2024; see
+        :func:`~tnml.structure_search.svdins`); it runs ``n_init`` independent paths and
+        does not search the mode placement.
     objective : {'penalized', 'constrained'}, default='penalized'
         'penalized': ``n_params / n_entries + rse_weight * RSE^2`` (the papers' score).
         'constrained': fewest parameters with ``RSE <= max_rse``.
@@ -104,6 +108,10 @@ class StructureSearch(BaseEstimator):
         Rank step of 'greedy'.
     radius : int, default=1
         Half-width of the rank windows of 'tnale' (after its first sweep) and of 'tnls'.
+    alpha : float, default=1e-4
+        Strength of the bond penalty of 'svdins': the squared relative error one parameter
+        of a bond index is worth (relative: independent of the data's scale; see
+        :class:`~tnml.structure_search.BondPenalty`). Larger prunes more.
     max_evaluations : int or None, default=300
         Budget of structure fits (cache hits are free).
     max_time : float or None, default=None
@@ -114,7 +122,8 @@ class StructureSearch(BaseEstimator):
         ALS stops when the relative error changes less than this.
     n_init : int, default=2
         Random starts per candidate, tried in turn until one fits to the objective's
-        resolution (ALS on a ring stalls in a local minimum from about one start in three).
+        resolution (ALS on a ring stalls in a local minimum from about one start in three);
+        for 'svdins', independent paths of the regularised fit.
     validation_fraction : float, default=0.1
         With missing entries (NaN): share of the observed entries held out to measure the RSE.
     n_jobs : int or None, default=None
@@ -184,6 +193,7 @@ class StructureSearch(BaseEstimator):
         "max_rank": [Interval(numbers.Integral, 1, None, closed="left")],
         "rank_increment": [Interval(numbers.Integral, 1, None, closed="left")],
         "radius": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_evaluations": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -211,6 +221,7 @@ class StructureSearch(BaseEstimator):
         max_rank=8,
         rank_increment=1,
         radius=1,
+        alpha=1e-4,
         max_evaluations=300,
         max_time=None,
         max_iter=100,
@@ -234,6 +245,7 @@ class StructureSearch(BaseEstimator):
         self.max_rank = max_rank
         self.rank_increment = rank_increment
         self.radius = radius
+        self.alpha = alpha
         self.max_evaluations = max_evaluations
         self.max_time = max_time
         self.max_iter = max_iter

@@ -4,8 +4,10 @@ The :class:`~tnml.StructureSearch` estimator lives with the other estimators
 (:mod:`tnml.estimators`) and is re-exported here.
 """
 
+from .checkpoint import read_checkpoint
 from .encoding import SearchSpace, canonical_key, n_params, to_data_order
 from .objective import Objective, holdout_split
+from .regularized import BondPenalty, svdins
 from .runner import BudgetExhausted, Runner, cache_key, candidate_seed, check_checkpoint_path
 from .searchers import METHODS, SEARCHERS, greedy, random_search, tnale, tnls, uniform_scan
 
@@ -23,12 +25,15 @@ __all__ = [
     "cache_key",
     "candidate_seed",
     "check_checkpoint_path",
+    "read_checkpoint",
     "SEARCHERS",
     "greedy",
     "tnale",
     "tnls",
     "random_search",
     "uniform_scan",
+    "svdins",
+    "BondPenalty",
 ]
 
 

@@ -19,8 +19,11 @@ A searcher hands the :class:`Runner` batches of candidate structures. The runner
   in: parallel and serial searches are identical;
 - records every evaluation (structure, parameters, RSE, objective, seconds, seed, status;
   candidates whose fit would exceed ``max_memory`` are recorded as skipped, not crashed);
-- writes a checkpoint after each batch (a uniquely named temporary file moved into place
-  with :func:`os.replace`, so a crash never leaves half a file; a killed writer's temporary is
+- appends each batch to a checkpoint log (:mod:`tnml.structure_search.checkpoint`: the
+  batch's records and the networks it newly kept, hashed, so that writing a batch costs
+  O(batch) and a write cut short by a crash is ignored on resume), compacted when it is
+  resumed and whenever dropped networks outweigh what it must hold (a uniquely named
+  temporary file moved into place with :func:`os.replace`; a killed writer's temporary is
   removed by the next search on the checkpoint), holding an exclusive lock on it for the
   whole search so that a second search on the same file is refused, not interleaved. With
   ``resume=True`` the searcher is replayed from the start: every candidate found in the
@@ -38,14 +41,17 @@ import time
 import numpy as np
 
 from .._config import config_context, get_config
-from .._files import atomic_write, read_arrays, remove_stale_temps
+from .._files import remove_stale_temps
 from ..backend import to_numpy
 from ..metrics import rse
+from .checkpoint import append_batch, read_content, write_log
 from .encoding import canonical_key, n_params
 
 __all__ = ["Runner", "BudgetExhausted", "cache_key", "candidate_seed", "check_checkpoint_path"]
 
-_FORMAT = "tnml-structure-search-checkpoint-1"
+# A running search compacts its checkpoint once the networks it dropped take more bytes than
+# this and than the rest of the file (amortised O(batch) I/O per batch).
+_COMPACT_SLACK = 2**18
 # Fitted networks kept for warm starts besides the best one and the latest batch's.
 KEPT_NETWORKS = 64
 
@@ -69,7 +75,8 @@ def candidate_seed(seed, key):
 def cache_key(structure, *, stage="fit", fit_params=None, starts=("random",), parent=None):
     """The runner's cache key of a candidate: everything that changes its answer.
 
-    ``stage|canonical form``, then the fit settings the candidate overrides (sorted JSON),
+    ``stage|canonical form``, then the fit settings the candidate overrides (sorted JSON;
+    objects by their repr),
     then its starts when they are not a plain random start, a warm one naming the cache key
     of the evaluation it starts from (``parent``, hashed: keys do not grow along a chain of
     warm starts).
@@ -84,7 +91,9 @@ def cache_key(structure, *, stage="fit", fit_params=None, starts=("random",), pa
     """
     key = f"{stage}|{canonical_key(structure)}"
     if fit_params:
-        key += "|" + json.dumps(fit_params, sort_keys=True, separators=(",", ":"))
+        # A setting that is an object (e.g. a bond penalty) enters by its repr, which says
+        # everything that changes the fit.
+        key += "|" + json.dumps(fit_params, sort_keys=True, separators=(",", ":"), default=repr)
     if tuple(starts) != ("random",):
         warm = "" if parent is None else hashlib.sha256(parent.encode()).hexdigest()[:16]
         key += "|" + "+".join(f"warm<{warm}>" if s == "warm" else s for s in starts)
@@ -140,6 +149,13 @@ def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
         "network": network,
         "seconds": time.perf_counter() - start,
     }
+
+
+def _pruned_structure(network, cutoff):
+    """The structure (data order) left of ``network`` by :func:`prune_network` at ``cutoff``."""
+    from ..decompositions.network import prune_network
+
+    return np.asarray(prune_network(network, cutoff)[0].adjacency).tolist()
 
 
 def _network_arrays(network):
@@ -212,6 +228,12 @@ class Runner:
         self._start = time.perf_counter()
         self._config = get_config()
         self._lock = None
+        # The checkpoint log: records written, its size, the bytes each network written to
+        # it takes (dropped ones included), and whether it must be rewritten whole.
+        self._persisted = 0
+        self._file_size = 0
+        self._network_sizes = {}
+        self._rewrite = True
         if checkpoint is not None:
             self.checkpoint = checkpoint = check_checkpoint_path(checkpoint)
             directory = os.path.dirname(os.path.abspath(checkpoint))
@@ -324,8 +346,10 @@ class Runner:
 
     def _starts(self, candidate, starts, parent, seed):
         """The ``init`` of :func:`_evaluate`: None for a random start, the parent's network
-        (padded to the candidate's bonds) for a warm one."""
-        from ..decompositions.network import pad_network
+        for a warm one, its bonds brought to the candidate's: truncated to the largest
+        singular values of a bond where the candidate's is smaller
+        (:func:`~tnml.decompositions.prune_network`), padded where it is larger."""
+        from ..decompositions.network import pad_network, prune_network
 
         inits = []
         for start in starts:
@@ -337,9 +361,19 @@ class Runner:
             if network is None:  # replayed, and dropped before the checkpoint was written
                 inits.append(None)
             elif not np.array_equal(network.adjacency, structure):
-                inits.append(
-                    pad_network(network, structure, random_state=candidate.get("pad_seed", seed))
-                )
+                bonds = np.maximum(network.adjacency, 1)
+                wanted = np.maximum(structure, 1)
+                smaller = {
+                    (k, q): int(wanted[k, q])
+                    for k, q in zip(*np.nonzero(np.triu(bonds > wanted, 1)))
+                }
+                if smaller:
+                    network, _ = prune_network(network, ranks=smaller)
+                if not np.array_equal(network.adjacency, structure):
+                    network = pad_network(
+                        network, structure, random_state=candidate.get("pad_seed", seed)
+                    )
+                inits.append(network)
             else:
                 inits.append(network)
         return inits
@@ -353,10 +387,13 @@ class Runner:
             ``structure`` (data-mode-ordered matrix), and optionally ``stage`` (str, e.g.
             ``"refit"``), ``fit_params`` (overrides of the runner's), ``keep`` (keep the
             fitted network for warm starts), ``warm_from`` (a record whose network, padded to
-            the structure with seed ``pad_seed``, is the start: ignored when that network is
-            no longer kept, see :meth:`can_warm_start`) and ``starts`` (the starts in turn,
-            ``"random"`` and/or ``"warm"``; default the warm start when ``warm_from`` is given,
-            else ``n_init`` random ones). Each of these is part of the cache key.
+            the structure with seed ``pad_seed``, or truncated to it, is the start: ignored
+            when that network is no longer kept, see :meth:`can_warm_start`) and ``starts``
+            (the starts in turn, ``"random"`` and/or ``"warm"``; default the warm start when
+            ``warm_from`` is given, else ``n_init`` random ones). Each of these is part of the
+            cache key. ``prune`` (a cutoff) records as ``pruned`` the structure that
+            :func:`~tnml.decompositions.prune_network` leaves of the fitted network at that
+            cutoff: kept in the checkpoint, so a resumed search knows it without the network.
 
         Raises
         ------
@@ -418,6 +455,11 @@ class Runner:
                 result = results[key]
                 record = self._record(key, candidate, result, plans[position])
                 network = result["network"]
+                if candidate.get("prune") is not None and network is not None:
+                    record["pruned"] = _pruned_structure(network, candidate["prune"])
+                # A fresh evaluation where the log holds a recorded one: a replay that
+                # asked otherwise (a shorter budget, other settings) rewrites the log.
+                self._rewrite |= self.n_evaluations < self._persisted
             record["evaluation"] = self.n_evaluations + 1
             if "elapsed" not in record:  # a restored record keeps its original time
                 record["elapsed"] = round(self.elapsed, 3)
@@ -510,42 +552,49 @@ class Runner:
 
     # -- checkpoint -----------------------------------------------------------------------------
     def _write_checkpoint(self):
-        if self.checkpoint is None:
+        """Append the records since the last write, and the networks they newly kept, to the
+        checkpoint log; write it whole (compacted) when it is new, when the replay of a
+        resumed search diverged from it, or when dropped networks take more than half of
+        it (so it stays within about twice its compacted size, for an amortised O(batch)
+        of I/O per batch)."""
+        if self.checkpoint is None or (not self._rewrite and self.n_evaluations <= self._persisted):
+            return  # nothing new (a resumed search replaying what the log holds)
+        kept = {e: n for e, n in self.networks.items() if n is not None}  # see self.networks
+        dead = sum(size for e, size in self._network_sizes.items() if e not in kept)
+        if self._rewrite or dead > max(self._file_size - dead, _COMPACT_SLACK):
+            self._compact(kept)
             return
-        meta = {
-            "format": _FORMAT,
-            "fingerprint": self.fingerprint,
-            "history": self.history,
-            "elapsed": self.elapsed,
-        }
-        arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
-        for evaluation, network in self.networks.items():
-            if network is None:  # see self.networks
-                continue
-            for index, core in enumerate(_network_arrays(network)):
-                arrays[f"network_{evaluation}_{index}"] = core
-        # A unique temporary name next to the file, renamed into place once on disk.
-        with atomic_write(self.checkpoint) as stream:
-            np.savez(stream, **arrays)
+        records = self.history[self._persisted :]
+        fresh = {r["evaluation"] for r in records}
+        networks = {e: _network_arrays(n) for e, n in kept.items() if e in fresh}
+        self._network_sizes.update(
+            append_batch(self.checkpoint, records, self.elapsed, list(kept), networks)
+        )
+        self._file_size = os.path.getsize(self.checkpoint)
+        self._persisted = len(self.history)
+
+    def _compact(self, kept, history=None, elapsed=None):
+        """Write the checkpoint log whole: every record and the kept networks."""
+        networks = {e: _network_arrays(n) for e, n in kept.items()}
+        history = self.history if history is None else history
+        self._network_sizes = write_log(
+            self.checkpoint,
+            self.fingerprint,
+            history,
+            self.elapsed if elapsed is None else elapsed,
+            list(kept),
+            networks,
+        )
+        self._file_size = os.path.getsize(self.checkpoint)
+        self._persisted = len(history)
+        self._rewrite = False
 
     def _load_checkpoint(self):
         path = self.checkpoint
         try:
-            entries = read_arrays(path)  # tnml.load's limits on what the archive declares
-            if "meta" not in entries:
-                raise ValueError("no 'meta' entry")
-            meta = json.loads(entries.pop("meta").tobytes().decode())
-            if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-                raise ValueError(f"unknown format {meta.get('format')!r:.80}")
-            cores = {}
-            for name, array in entries.items():
-                parts = name.split("_")
-                if len(parts) != 3 or parts[0] != "network":
-                    raise ValueError(f"unexpected entry {name!r:.80}")
-                cores.setdefault(int(parts[1]), {})[int(parts[2])] = array
-            fingerprint = meta.get("fingerprint")
-            history = meta.get("history")
-            elapsed = meta.get("elapsed")
+            content = read_content(path)
+            fingerprint, history = content["fingerprint"], content["history"]
+            cores, elapsed = content["cores"], content["elapsed"]
             if not isinstance(elapsed, (int, float)) or not 0 <= elapsed < float("inf"):
                 raise ValueError(f"'elapsed' must be a number of seconds, got {elapsed!r:.40}")
         except Exception as error:  # noqa: BLE001 - any failure means an unusable file
@@ -568,6 +617,10 @@ class Runner:
             ) from None
         self._restored = restored
         self._elapsed_before = float(elapsed)
+        # Compacted on resume: every record, the kept networks only, no damaged tail. The
+        # replay then appends only what it evaluates beyond the records.
+        kept = {r["evaluation"]: n for r, n in restored.values() if n is not None}
+        self._compact(kept, history, float(elapsed))
 
     def _validated_history(self, history, cores):
         """The records of a checkpoint's history, each checked against what this search
@@ -628,6 +681,17 @@ class Runner:
                     f"record {index}: objective {recorded!r:.40} is not the {objective!r} "
                     f"its parameters and RSE give"
                 )
+            if "pruned" in record:
+                pruned = np.asarray(record["pruned"])
+                if (
+                    pruned.shape != structure.shape
+                    or pruned.dtype.kind not in "iu"
+                    or not np.array_equal(np.diag(pruned), np.diag(structure))
+                    or not np.array_equal(pruned, pruned.T)
+                    or np.any(pruned < 0)
+                    or np.any(np.maximum(pruned, 1) > np.maximum(structure, 1))
+                ):
+                    raise ValueError(f"record {index}: pruned is not a pruned structure")
             record = {**record, "compression_ratio": params / self.n_entries}
             network = None
             if index in cores:

@@ -1,4 +1,5 @@
-"""The searchers: greedy rank growth, TnALE, TNLS and random sampling.
+"""The searchers: greedy rank growth, TnALE, TNLS, random sampling, and (registered here from
+:mod:`.regularized`) the one-shot regularised search.
 
 Each searcher moves in a :class:`~tnml.structure_search.encoding.SearchSpace` and hands batches
 of candidates to a :class:`~tnml.structure_search.runner.Runner`, which fits, scores, caches
@@ -19,6 +20,7 @@ References
 import numpy as np
 
 from .encoding import SearchSpace, n_params
+from .regularized import svdins
 
 __all__ = ["greedy", "tnale", "tnls", "random_search", "uniform_scan", "SEARCHERS", "METHODS"]
 
@@ -631,6 +633,13 @@ tnls.params = lambda settings, space: {
     "start": _auto_start(settings, space, "random"),
 }
 random_search.params = lambda settings, space: {}
+svdins.params = lambda settings, space: {"alpha": settings["alpha"], "n_paths": settings["n_init"]}
 
-SEARCHERS = {"greedy": greedy, "tnale": tnale, "tnls": tnls, "random": random_search}
+SEARCHERS = {
+    "greedy": greedy,
+    "tnale": tnale,
+    "tnls": tnls,
+    "random": random_search,
+    "svdins": svdins,
+}
 METHODS = tuple(SEARCHERS)

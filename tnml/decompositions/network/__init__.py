@@ -29,7 +29,13 @@ reference instances), :mod:`.als` (fit plans and memory, :func:`network_als`) an
 
 from .adam import adam_update, network_adam
 from .als import network_als, network_memory
-from .format import TensorNetwork, load_network_instance, pad_network, random_network
+from .format import (
+    TensorNetwork,
+    load_network_instance,
+    pad_network,
+    prune_network,
+    random_network,
+)
 from .structure import (
     check_adjacency,
     check_permutation,
@@ -48,6 +54,7 @@ __all__ = [
     "network_als",
     "network_memory",
     "pad_network",
+    "prune_network",
     "random_network",
     "ring_adjacency",
 ]

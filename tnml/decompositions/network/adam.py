@@ -11,12 +11,19 @@ import math
 from ..._config import check_memory
 from ..._validation import check_nonneg_float
 from ...backend import check_random_state, get_namespace
-from ...contract import compile_einsum
+from ...contract import compile_einsum, contraction_info
 from .._base import FitResult
 from .._fitting import best_of_starts, target_reached
-from .als import _blas_threads, _check_network_fit_params, _initial_cores, _plan, _prepare
+from .als import (
+    _EXECUTION_FACTOR,
+    _blas_threads,
+    _check_network_fit_params,
+    _initial_cores,
+    _plan,
+    _prepare,
+)
 from .format import TensorNetwork
-from .structure import _PATH
+from .structure import _PATH, _full_contraction
 
 
 # -- Adam -----------------------------------------------------------------------------------------
@@ -101,15 +108,28 @@ def network_adam(
     init_std = check_nonneg_float(init_std, "init_std")
     X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
     plan = _plan(adjacency, permutation, X.dtype.itemsize)
-    check_memory(plan.peak, f"network_adam on a structure of {graph.n_cores} cores")
+    itemsize = X.dtype.itemsize
+    # Adam's own peak, not ALS's (whose plan slices environments Adam never forms): X, the
+    # residual and the mask's weights, and the larger of the dense tensor's contraction (in
+    # slices) and a gradient's (the residual contracted with a core's environment).
+    gradient = max(
+        contraction_info(
+            graph.rhs_subscripts(k),
+            X.shape,
+            *[graph.core_shapes[q] for q in graph.others(k)],
+            optimize=_PATH,
+        ).nbytes(itemsize)
+        for k in range(graph.n_cores)
+    )
     xp = get_namespace(X)
+    full = _full_contraction(graph, xp, itemsize)
+    check_memory(
+        3 * X.size * itemsize + _EXECUTION_FACTOR * max(full.info.nbytes(itemsize), gradient),
+        f"network_adam on a structure of {graph.n_cores} cores",
+    )
     rng = check_random_state(random_state)
     weight = None if mask is None else xp.asarray(mask, dtype=X.dtype)
     norm_x_sq = float(xp.sum(X * X)) or 1.0
-    itemsize = X.dtype.itemsize
-    full = compile_einsum(
-        graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize, optimize=_PATH
-    )
     gradients = [
         compile_einsum(
             graph.rhs_subscripts(k),

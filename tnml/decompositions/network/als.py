@@ -28,12 +28,23 @@ regularisation path (a relative ridge of 1 halved every sweep) avoids most of th
 import contextlib
 import itertools
 import math
+import numbers
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
+
 from ..._config import check_memory
 from ..._validation import check_masked_tensor, check_nonneg_float, check_positive_int
-from ...backend import check_random_state, get_namespace, is_numpy, serial_blas, to_device
+from ...backend import (
+    check_random_state,
+    get_namespace,
+    is_numpy,
+    serial_blas,
+    to_device,
+    to_numpy,
+)
 from ...contract import compile_einsum, contraction_info, einsum
 from .._fitting import (
     best_of_starts,
@@ -46,7 +57,14 @@ from .._fitting import (
 from .._linalg import solve_spd
 from .._masked import Observations, SweepLog, solve_rowwise
 from .format import TensorNetwork
-from .structure import _PATH, _check_structure, _graph, check_adjacency
+from .structure import (
+    _PATH,
+    _check_structure,
+    _full_contraction,
+    _graph,
+    _working_cap,
+    check_adjacency,
+)
 
 # Observations whose design rows set the scale of the masked ridge.
 _RIDGE_SAMPLE = 2048
@@ -57,12 +75,16 @@ _MASKED_RIDGE = 1e-10
 _DENSE_ENVIRONMENT_ENTRIES = 2**20
 # The regularisation path of random starts (see _ridge_path).
 _RIDGE_START, _RIDGE_DECAY = 1.0, 0.5
-# Environments of at most this many entries are always formed (see _plan).
+# Environments of at most this many entries are always formed, on networks of at most
+# _SMALL_NETWORK cores (see _plan): on larger densely connected ones a small environment can
+# still pass through large intermediates (rank 2 on every bond of an order-8 network of
+# modes of size 2: an environment of 2^14 entries, an intermediate of 2^21).
 _SMALL_ENVIRONMENT = 2**15
-# The working memory of a full-data fit (see _plan): at most this factor times the entries of
-# the data plus the network, or this many entries (32 MB in float64) if that is more.
-_WORKING_FACTOR = 8
-_WORKING_FLOOR = 2**22
+_SMALL_NETWORK = 6
+# Bytes a pairwise contraction step holds per entry of its largest intermediate, as
+# tracemalloc measures it: its operands, their transposed copies for the GEMM, and its result
+# (an order-8 fully connected rank-2 fit: 41.6 MB measured for 16.6 MB of intermediates).
+_EXECUTION_FACTOR = 3
 # Fits whose environments and data have at most this many entries run BLAS on one thread.
 _ONE_THREAD_ENTRIES = 2**20
 # Core solves with at most this many unknowns per row run LAPACK on one thread (_solve_core).
@@ -90,12 +112,6 @@ class _FitPlan(NamedTuple):
     reuse: bool  # environments reused along a sweep (blocks held, see _FullData)
     peak: int  # bytes
     small: bool  # every environment and X at most _ONE_THREAD_ENTRIES entries
-
-
-def _working_cap(graph):
-    """Entries a full-data fit may hold at once (see ``_WORKING_FACTOR``)."""
-    n_params = sum(math.prod(s) for s in graph.core_shapes)
-    return max(_WORKING_FACTOR * (math.prod(graph.shape) + n_params), _WORKING_FLOOR)
 
 
 def _sliced_path(graph):
@@ -128,8 +144,9 @@ def _plan(adjacency, permutation, itemsize):
     the smallest one when none fits. Environments are reused along a sweep (``_FullData``)
     only when every core forms its environment whole and the held blocks fit the cap too: on a
     fully connected order-8 network the blocks of cores after ``k`` hold 2^24 entries each
-    where an environment has 2^21. The peak counts X, its unfolded copies, the largest
-    environment (slice) or contraction intermediate, and the held blocks.
+    where an environment has 2^21. The peak counts X, its unfolded copies, and
+    ``_EXECUTION_FACTOR`` times the largest environment (slice) or contraction intermediate
+    and the held blocks.
     """
     graph = _graph(adjacency, permutation)
     shape = graph.shape
@@ -141,7 +158,7 @@ def _plan(adjacency, permutation, itemsize):
         other_shapes = [graph.core_shapes[q] for q in others]
         size = shape[graph.mode_of_core[k]] if graph.mode_of_core[k] is not None else 1
         rows, bonds = total // size, graph.bond_sizes[k]
-        if rows * bonds <= _SMALL_ENVIRONMENT:
+        if rows * bonds <= _SMALL_ENVIRONMENT and graph.n_cores <= _SMALL_NETWORK:
             # A small environment is the cheaper way whatever the doubled network costs: no
             # need to plan anything here (path searches dominate a new structure's first fit;
             # a contraction that is planned later still checks the budget before it runs).
@@ -201,7 +218,7 @@ def _plan(adjacency, permutation, itemsize):
         tuple(strategies),
         tuple(sliced),
         reuse,
-        ((1 + copies) * total + working) * itemsize,
+        ((1 + copies) * total + _EXECUTION_FACTOR * working) * itemsize,
         largest <= _ONE_THREAD_ENTRIES,
     )
 
@@ -223,8 +240,10 @@ def _effective_ridge(ridge, scale):
     return max(relative * scale if scale > 0 else relative, alpha)
 
 
-def _solve_core(gram, rhs, ridge):
-    """A core's normal equations with the ridge ``(relative, alpha)`` (see _effective_ridge).
+def _solve_core(gram, rhs, ridge, diagonal=None):
+    """A core's normal equations with the ridge ``(relative, alpha)`` (see _effective_ridge)
+    and, when given, the core's bond penalty (a vector added to the diagonal, see
+    :func:`_bond_diagonals`).
 
     Systems of at most ``_ONE_THREAD_SOLVE`` unknowns per row run LAPACK on one thread even
     when the fit's contractions are threaded: threads gain nothing on solves that small, and
@@ -234,10 +253,58 @@ def _solve_core(gram, rhs, ridge):
     bonds = gram.shape[0]
     scale = float(xp.trace(gram)) / bonds
     alpha = _effective_ridge(ridge, scale)
+    if diagonal is not None:
+        alpha = diagonal * scale + alpha
     if bonds > _ONE_THREAD_SOLVE or not is_numpy(xp):
         return solve_spd(gram, rhs, alpha)
     with serial_blas():
         return solve_spd(gram, rhs, alpha)
+
+
+def _bond_diagonals(graph, penalty, like):
+    """Per core, the vector that ``bond_penalty`` adds to the diagonal of its normal equations,
+    relative to their mean diagonal (None for a core without one): entry ``(r_1, ..., r_m)``
+    of the core's bonds (in its layout order) gets ``sum_j penalty[(k, q_j)][r_j]``."""
+    if not isinstance(penalty, Mapping):
+        raise TypeError(
+            f"bond_penalty must be a mapping {{(core, neighbour): weights}} (or a callable "
+            f"returning one), got {type(penalty).__name__}"
+        )
+    xp = get_namespace(like)
+    weights = {}
+    for key, values in penalty.items():
+        if (
+            not isinstance(key, tuple)
+            or len(key) != 2
+            or not all(isinstance(c, numbers.Integral) for c in key)
+        ):
+            raise ValueError(f"bond_penalty keys must be (core, neighbour) pairs, got {key!r:.40}")
+        k, q = int(key[0]), int(key[1])
+        if not (0 <= k < graph.n_cores and q in graph.neighbours[k]):
+            raise ValueError(
+                f"bond_penalty key {key!r}: cores {k} and {q} are not joined by a bond of rank >= 2"
+            )
+        host = np.asarray(to_numpy(values), dtype=np.float64)
+        rank = graph.bond_shapes[k][graph.neighbours[k].index(q)]
+        if host.shape != (rank,) or not np.all(np.isfinite(host)) or np.any(host < 0):
+            raise ValueError(
+                f"bond_penalty[{key!r}] must hold {rank} finite weights >= 0 (the bond's "
+                f"rank), got shape {host.shape}"
+            )
+        weights[k, q] = host
+    diagonals = []
+    for k in range(graph.n_cores):
+        axes = [weights.get((k, q)) for q in graph.neighbours[k]]
+        if all(w is None for w in axes):
+            diagonals.append(None)
+            continue
+        shape = graph.bond_shapes[k]
+        total = np.zeros(shape)
+        for j, w in enumerate(axes):
+            if w is not None:
+                total = total + np.reshape(w, [-1 if i == j else 1 for i in range(len(shape))])
+        diagonals.append(xp.asarray(to_device(total.ravel(), xp), dtype=like.dtype))
+    return diagonals
 
 
 def network_memory(adjacency, permutation, shape, itemsize=8):
@@ -334,6 +401,7 @@ class _FullData:
     def __init__(self, X, graph, plan):
         xp = get_namespace(X)
         self.X, self.graph, self.plan, self.xp = X, graph, plan, xp
+        self.diagonals = [None] * graph.n_cores  # bond penalties (see _bond_diagonals)
         self.norm_x_sq = float(xp.sum(X * X))
         itemsize = X.dtype.itemsize
         n = graph.n_cores
@@ -401,9 +469,8 @@ class _FullData:
                         ),
                     )
                 )
-        self.full = compile_einsum(
-            graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize, optimize=_PATH
-        )
+        # Only near round-off (see error); in slices on densely connected networks.
+        self.full = _full_contraction(graph, xp, itemsize)
         if self.reuse:
             # Sweeping 0..N-1, core k's environment is (cores 0..k-1, already updated) x
             # (cores k+1..N-1, not yet): right blocks R_j = cores j..N-1 are built once per
@@ -462,7 +529,7 @@ class _FullData:
         env = xp.reshape(env, (-1, bonds))
         gram = env.T @ env
         rhs = self.unfolded[k] @ env
-        solution = _solve_core(gram, rhs, ridge)
+        solution = _solve_core(gram, rhs, ridge, self.diagonals[k])
         cores[k] = xp.reshape(solution, self.graph.core_shapes[k])
         return solution, rhs, gram
 
@@ -490,7 +557,7 @@ class _FullData:
             operands = [cores[q] for q in others]
             gram = xp.reshape(gram_expression(*operands, *operands), (bonds, bonds))
             rhs = xp.reshape(rhs_expression(self.X, *operands), (-1, bonds))
-        solution = _solve_core(gram, rhs, ridge)
+        solution = _solve_core(gram, rhs, ridge, self.diagonals[k])
         cores[k] = xp.reshape(solution, graph.core_shapes[k])
         return solution, rhs, gram
 
@@ -527,6 +594,7 @@ class _MaskedData:
         xp = get_namespace(X)
         self.observations = obs = Observations.from_dense(X, mask)
         self.graph, self.xp, self.X = graph, xp, X
+        self.diagonals = [None] * graph.n_cores  # bond penalties (see _bond_diagonals)
         self.columns = [obs.column(m) for m in range(len(graph.shape))]
         self.design = [graph.design_subscripts(k) for k in range(graph.n_cores)]
         self.norm_observed = float(xp.linalg.norm(obs.values)) or 1.0
@@ -535,9 +603,7 @@ class _MaskedData:
         if self.dense:
             itemsize = X.dtype.itemsize
             self.weight = xp.asarray(mask, dtype=X.dtype)
-            self.full = compile_einsum(
-                graph.full_subscripts, *graph.core_shapes, xp=xp, itemsize=itemsize, optimize=_PATH
-            )
+            self.full = _full_contraction(graph, xp, itemsize)
             self.environments, self.rows = [], []
             for k in range(graph.n_cores):
                 others = graph.others(k)
@@ -594,9 +660,10 @@ class _MaskedData:
         # equations, estimated from a sample of design rows.
         sample = design(xp.arange(min(obs.n_obs, _RIDGE_SAMPLE)))
         scale = float(xp.mean(sample * sample)) * obs.n_obs / n_rows
-        solution = solve_rowwise(
-            obs, mode, design, n_rows, bonds, alpha=_effective_ridge(ridge, scale)
-        )
+        alpha = _effective_ridge(ridge, scale)
+        if self.diagonals[k] is not None:
+            alpha = self.diagonals[k] * scale + alpha
+        solution = solve_rowwise(obs, mode, design, n_rows, bonds, alpha=alpha)
         cores[k] = xp.reshape(solution, graph.core_shapes[k])
         return solution, None, None
 
@@ -632,9 +699,12 @@ def _normalize(cores, k):
         cores[k] = cores[k] / norm
 
 
-def _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, dtype):
+def _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, dtype, penalty):
 
     def sweep(iteration):
+        if callable(penalty):  # reweighted from the current cores before every sweep
+            network = TensorNetwork._trusted(list(cores), graph)
+            problem.diagonals = _bond_diagonals(graph, penalty(network), cores[0])
         solution, rhs, gram = problem.sweep(cores, next(ridges))
         return (
             TensorNetwork._trusted(list(cores), graph),
@@ -675,6 +745,7 @@ def network_als(
     target_error=None,
     n_init=1,
     alpha=None,
+    bond_penalty=None,
     regularization_path=True,
     random_state=None,
     verbose=0,
@@ -716,6 +787,18 @@ def network_als(
         falls back to the pseudo-inverse); with a mask, a safeguard of 1e-10 times the mean
         diagonal of each normal-equation matrix (a slice with few observed entries has a
         singular system).
+    bond_penalty : mapping, callable or None, default=None
+        A weighted ridge per bond index: ``{(k, q): weights}`` with ``weights`` a vector of
+        the rank of the bond between cores ``k`` and ``q`` (core numbering of ``adjacency``);
+        every entry of core ``k`` whose index on that bond is ``r`` is penalised by
+        ``weights[r]`` times its square, summed over the core's bonds. The weights are
+        relative, like the regularisation path's ridge: multiplied by the mean diagonal of
+        the core's normal equations when it is solved, so they do not depend on the data's
+        scale nor on how the network's norm is spread over its cores. A callable
+        ``bond_penalty(network)`` returning such a mapping is called before every sweep
+        with the current network: penalties reweighted from the fit, as
+        the ``'svdins'`` structure search does (:func:`~tnml.structure_search.svdins`) to
+        drive unneeded bond indices to zero.
     regularization_path : bool, default=True
         On networks with cycles, random starts begin with a ridge of 1 times the mean diagonal,
         halved every sweep (the larger of it and ``alpha`` is used): this keeps them out of the poor
@@ -770,6 +853,9 @@ def network_als(
         )
         observations = problem.observations
 
+    if bond_penalty is not None and not callable(bond_penalty):
+        problem.diagonals = _bond_diagonals(graph, bond_penalty, X)
+
     def fit(start, rng):
         warm = start == 0 and isinstance(init, TensorNetwork)
         cores = _initial_cores(graph, X, init if warm else "random", norm_x, rng)
@@ -778,7 +864,9 @@ def network_als(
         ridges = (
             (relative, alpha) for relative in _ridge_path(floor, _RIDGE_START if path else floor)
         )
-        return _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, X.dtype)
+        return _als_run(
+            problem, graph, cores, max_iter, tol, target_error, log, ridges, X.dtype, bond_penalty
+        )
 
     with _blas_threads(plan.small):
         return best_of_starts(fit, n_init, rng, stop=target_reached(target_error))

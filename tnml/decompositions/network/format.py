@@ -2,18 +2,23 @@
 structure-search instances."""
 
 import math
+import numbers
 
 import numpy as np
 
 from ..._validation import check_nonneg_float
-from ...backend import check_random_state, get_namespace, to_device
-from ...contract import contraction_info, einsum
+from ...backend import check_random_state, get_namespace, to_device, to_numpy
+from ...contract import compile_sliced_einsum, einsum
 from .._base import FactorizedTensor
 from .._linalg import PAD_SCALE, pad_array
 from .structure import (
     _PATH,
     _check_structure,
+    _full_contraction,
+    _full_info,
     _graph,
+    _norm_by_dense,
+    _working_cap,
     check_adjacency,
     check_permutation,
     fully_connected_adjacency,
@@ -133,14 +138,13 @@ class TensorNetwork(FactorizedTensor):
     # -- values -----------------------------------------------------------------------------------
     # _to_tensor and _to_tensor_bytes fill in FactorizedTensor.to_tensor, which checks the
     # memory budget before densifying.
+    # Densely connected networks are contracted in slices (see _full_contraction), so that
+    # the memory held stays within a small factor of the tensor and the network.
     def _to_tensor(self):
-        return einsum(self._graph.full_subscripts, *self.cores, optimize=_PATH)
+        return _full_contraction(self._graph, self.xp, self.dtype.itemsize)(*self.cores)
 
     def _to_tensor_bytes(self):
-        info = contraction_info(
-            self._graph.full_subscripts, *self._graph.core_shapes, optimize=_PATH
-        )
-        return info.largest_intermediate * self.dtype.itemsize
+        return _full_info(self._graph).nbytes(self.dtype.itemsize)
 
     def entries(self, indices):
         """Values at integer coordinates ``indices`` of shape ``(n, ndim)``, never densifying:
@@ -154,12 +158,24 @@ class TensorNetwork(FactorizedTensor):
         )
 
     def norm(self):
-        """Frobenius norm from the doubled network (no densifying); a 0-d array of the cores'
-        namespace."""
-        xp = self.xp
-        return xp.sqrt(
-            xp.abs(einsum(self._graph.norm_subscripts, *self.cores, *self.cores, optimize=_PATH))
+        """Frobenius norm, from the doubled network, or from the dense tensor's slices (never
+        held whole) when that is cheaper, as on densely connected networks; a 0-d array of
+        the cores' namespace."""
+        xp, graph, itemsize = self.xp, self._graph, self.dtype.itemsize
+        if _norm_by_dense(graph):
+            full = _full_contraction(graph, xp, itemsize)
+            squares = sum(xp.sum(block * block) for _, block in full.blocks(*self.cores))
+            return xp.sqrt(xp.asarray(squares))
+        doubled = compile_sliced_einsum(
+            graph.norm_subscripts,
+            *graph.core_shapes,
+            *graph.core_shapes,
+            max_entries=_working_cap(graph),
+            xp=xp,
+            itemsize=itemsize,
+            optimize=_PATH,
         )
+        return xp.sqrt(xp.abs(xp.asarray(doubled(*self.cores, *self.cores))))
 
     # -- constructors ---------------------------------------------------------------------------
     @classmethod
@@ -353,6 +369,106 @@ def pad_network(network, adjacency, *, random_state=None, scale=PAD_SCALE):
         )
         cores.append(pad_array(xp.reshape(core, expanded_shape), shape, scale, rng))
     return TensorNetwork(cores, new, network.permutation)
+
+
+def prune_network(network, cutoff=0.0, *, ranks=None):
+    """Insert a diagonal factor on every bond (by SVD) and drop its small entries.
+
+    Bond by bond (in the order of the edges), the two cores ``k`` and ``q`` it joins are
+    brought to a gauge in which the bond carries the singular values of their product: with
+    ``H_k = Q_k R_k`` and ``H_q = Q_q R_q`` (QR with the bond as columns) and
+    ``R_k R_q^T = U S V^T``, the cores become ``Q_k U S^(1/2)`` and ``Q_q V S^(1/2)``. The
+    tensor is unchanged (up to round-off) until indices are dropped: those whose singular value
+    is at most ``cutoff`` times the bond's largest, or all but the ``ranks`` largest. A bond
+    left with one index is no bond (its rank becomes 0 in the adjacency). In a network with
+    cycles these are singular values of the two cores only, not of the whole tensor across
+    the bond: a measure of how much each index of the bond carries (the diagonal factors of
+    SVDinsTN), exact on a tree in canonical form.
+
+    Parameters
+    ----------
+    network : TensorNetwork
+    cutoff : float, default=0.0
+        Relative singular value at or below which a bond index is dropped (0: only exact
+        zeros; the largest index of a bond is always kept).
+    ranks : mapping or None
+        ``{(k, q): rank}`` (``k < q``, core numbering): keep at most this many indices of the
+        bond between cores ``k`` and ``q`` (the largest singular values); other bonds are
+        pruned by ``cutoff`` alone.
+
+    Returns
+    -------
+    network : TensorNetwork
+        Same permutation; bonds never grow.
+    spectra : dict
+        ``{(k, q): singular values kept}`` (descending, NumPy) for every bond the input
+        network had (one value for a bond now removed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tnml.decompositions import TensorNetwork, random_network, prune_network
+    >>> net = random_network([[3, 2, 2], [2, 3, 2], [2, 2, 3]], random_state=0)
+    >>> same, spectra = prune_network(net)
+    >>> bool(np.allclose(same.to_tensor(), net.to_tensor())), sorted(spectra)
+    (True, [(0, 1), (0, 2), (1, 2)])
+    >>> smaller, _ = prune_network(net, ranks={(0, 1): 1})  # the bond 0-1 removed
+    >>> smaller.adjacency.tolist()
+    [[3, 0, 2], [0, 3, 2], [2, 2, 3]]
+    """
+    if not isinstance(network, TensorNetwork):
+        raise TypeError(f"network must be a TensorNetwork, got {type(network).__name__}")
+    cutoff = check_nonneg_float(cutoff, "cutoff")
+    graph = network._graph
+    ranks = {} if ranks is None else dict(ranks)
+    for key, rank in ranks.items():
+        if (
+            not isinstance(key, tuple)
+            or len(key) != 2
+            or key[0] >= key[1]
+            or key[1] not in graph.neighbours[key[0]]
+        ):
+            raise ValueError(
+                f"ranks keys must be (k, q) with k < q, cores joined by a bond, got {key!r:.40}"
+            )
+        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or rank < 1:
+            raise ValueError(f"ranks[{key!r}] must be an int >= 1, got {rank!r:.40}")
+    xp = network.xp
+    cores = list(network.cores)
+    # Axis of the bond towards each neighbour; positions do not move while bonds shrink.
+    axis = {
+        (k, q): int(graph.mode_of_core[k] is not None) + j
+        for k in range(graph.n_cores)
+        for j, q in enumerate(graph.neighbours[k])
+    }
+    adjacency = np.array(graph.adjacency, dtype=np.int64)
+    spectra = {}
+    for k, q, _ in graph.edges:
+        left = xp.moveaxis(cores[k], axis[k, q], -1)
+        right = xp.moveaxis(cores[q], axis[q, k], -1)
+        q_left, r_left = xp.linalg.qr(xp.reshape(left, (-1, left.shape[-1])))
+        q_right, r_right = xp.linalg.qr(xp.reshape(right, (-1, right.shape[-1])))
+        u, values, vt = xp.linalg.svd(r_left @ r_right.T)
+        host = to_numpy(values)
+        keep = int(np.sum(host > cutoff * host[0])) if host[0] > 0 else 1
+        keep = max(1, min(keep, ranks.get((k, q), keep)))
+        root = xp.sqrt(values[:keep])
+        left = xp.reshape((q_left @ u[:, :keep]) * root, left.shape[:-1] + (keep,))
+        right = xp.reshape((q_right @ vt[:keep].T) * root, right.shape[:-1] + (keep,))
+        cores[k] = xp.moveaxis(left, -1, axis[k, q])
+        cores[q] = xp.moveaxis(right, -1, axis[q, k])
+        adjacency[k, q] = adjacency[q, k] = keep
+        spectra[k, q] = host[:keep]
+    # Bonds of rank 1 are no bonds: their axes go (from the last, so positions stay valid).
+    for k in range(graph.n_cores):
+        for q in reversed(graph.neighbours[k]):
+            if adjacency[k, q] == 1:
+                cores[k] = xp.reshape(
+                    cores[k], tuple(d for i, d in enumerate(cores[k].shape) if i != axis[k, q])
+                )
+    adjacency[adjacency == 1] = 0
+    np.fill_diagonal(adjacency, np.diag(np.array(graph.adjacency)))
+    return TensorNetwork(cores, adjacency, network.permutation), spectra
 
 
 # -- reference instances --------------------------------------------------------------------------

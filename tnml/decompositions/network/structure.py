@@ -12,11 +12,70 @@ import numpy as np
 import opt_einsum
 
 from ..._validation import check_positive_int
+from ...contract import compile_sliced_einsum, contraction_info, sliced_contraction_info
 
 # Path optimiser of a network's own contractions (environments, values, norm). "dp" (optimal
 # dynamic programme) plans 6-operand environments faster but 12-operand norms 5x slower;
 # "auto" was the fastest overall on the TnALE order-6 ring (planning a new structure: 20 ms).
 _PATH = "auto"
+# The working memory of a network's contractions (a full-data fit, the dense tensor, the
+# norm): at most this factor times the entries of the data plus the network, or this many
+# entries (32 MB in float64) if that is more; larger intermediates are formed in slices.
+_WORKING_FACTOR = 8
+_WORKING_FLOOR = 2**22
+_DENSE_FLOOR = 2**16
+
+
+def _working_cap(graph):
+    """Entries a network's contractions may hold at once (see ``_WORKING_FACTOR``)."""
+    n_params = sum(math.prod(s) for s in graph.core_shapes)
+    return max(_WORKING_FACTOR * (math.prod(graph.shape) + n_params), _WORKING_FLOOR)
+
+
+def _dense_cap(graph):
+    """Entries per slice of the dense tensor's contraction: its own size and the network's
+    (at least ``_DENSE_FLOOR``): slicing that fine costs under 2x the time of the 32 MB
+    slices of the working cap (rank 2 on every bond of an order-8 network: 1.2 s instead of
+    0.7 s) and holds 4 MB instead of 100 MB."""
+    n_params = sum(math.prod(s) for s in graph.core_shapes)
+    return max(math.prod(graph.shape) + n_params, _DENSE_FLOOR)
+
+
+def _full_contraction(graph, xp=None, itemsize=8):
+    """The network's dense tensor as a contraction run in slices within the working cap
+    (rank 2 on every bond of a fully connected order-8 network: an intermediate of 2^24
+    entries unsliced, for a tensor of 2^16)."""
+    return compile_sliced_einsum(
+        graph.full_subscripts,
+        *graph.core_shapes,
+        max_entries=_dense_cap(graph),
+        xp=xp,
+        itemsize=itemsize,
+        optimize=_PATH,
+    )
+
+
+def _full_info(graph):
+    return sliced_contraction_info(
+        graph.full_subscripts, *graph.core_shapes, max_entries=_dense_cap(graph), optimize=_PATH
+    )
+
+
+@lru_cache(maxsize=1024)
+def _norm_by_dense(graph):
+    """Whether the norm is cheaper from the dense tensor's slices than from the doubled
+    network (whose largest intermediate on a densely connected network, 2^32 entries for
+    rank 2 on every bond of an order-8 one, squares that of the dense tensor): both are
+    planned within the working cap, and the one of fewer flops runs."""
+    shapes = graph.core_shapes
+    cap = _working_cap(graph)
+    doubled = contraction_info(graph.norm_subscripts, *shapes, *shapes, optimize=_PATH)
+    if doubled.largest_intermediate <= cap:
+        return False
+    doubled = sliced_contraction_info(
+        graph.norm_subscripts, *shapes, *shapes, max_entries=cap, optimize=_PATH
+    )
+    return _full_info(graph).flops < doubled.flops
 
 
 def check_adjacency(adjacency, name="adjacency"):
