@@ -295,3 +295,70 @@ def test_why_snippet_gives_scores_and_grid_search_over_rank():
         search = GridSearchCV(pipe, {"tensorimputer__rank": [2, 6]}, cv=2, n_jobs=2).fit(X, y)
     assert search.best_params_["tensorimputer__rank"] in (2, 6)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_soft_impute_recovers_a_low_rank_matrix_and_warm_starts():
+    from tnml.decompositions import soft_impute
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3)) @ rng.standard_normal((3, 40)) + 5.0
+    mask = rng.random(X.shape) < 0.6
+    cp, info = soft_impute(X, mask=mask, alpha=0.01, max_iter=1000, tol=1e-10)
+    # Shrinkage biases the singular values by the threshold: close, not exact.
+    assert np.linalg.norm(cp.to_tensor() - X) / np.linalg.norm(X) < 2e-2
+    # The column means are a component of their own; few components beyond rank 3 survive.
+    assert cp.rank <= 3 + 1 + 2 and info.converged
+    # A large threshold leaves the column means alone; a warm start continues a fit.
+    means, _ = soft_impute(X, mask=mask, alpha=1.0)
+    column_means = np.nanmean(np.where(mask, X, np.nan), axis=0)
+    np.testing.assert_allclose(means.to_tensor(), np.broadcast_to(column_means, X.shape))
+    _, warm_info = soft_impute(X, mask=mask, alpha=0.01, init=cp, max_iter=1000, tol=1e-10)
+    assert warm_info.n_iter < info.n_iter
+    with pytest.raises(ValueError, match="matrix"):
+        soft_impute(X[None], mask=mask[None], alpha=0.1)
+
+
+def test_fold_in_dual_form_and_alpha_sequence_match_the_primal():
+    from tnml.decompositions import fold_in
+
+    rng = np.random.default_rng(0)
+    design = rng.standard_normal((40, 30))
+    X = rng.standard_normal((50, 40))
+    prior = rng.standard_normal((50, 30))
+    for share in (0.3, 0.95):  # fewer observed entries than coefficients (dual), or more
+        mask = rng.random(X.shape) < share
+        mask[0] = False  # an empty row gets its prior
+        solutions = fold_in(design, X, mask, prior=prior, alpha=(0.3, 30.0))
+        scale = np.sum(design * design) / design.size
+        for alpha, solution in zip((0.3, 30.0), solutions):
+            lam = alpha * scale
+            for i in range(X.shape[0]):
+                D = design[mask[i]]
+                expected = np.linalg.solve(
+                    D.T @ D + lam * np.eye(30), D.T @ X[i, mask[i]] + lam * prior[i]
+                )
+                np.testing.assert_allclose(solution[i], expected, rtol=1e-8, atol=1e-10)
+            np.testing.assert_allclose(
+                fold_in(design, X, mask, prior=prior, alpha=alpha), solution, rtol=1e-12
+            )
+
+
+def test_matrix_of_noisy_rows_is_completed_by_the_soft_impute_path():
+    # Many weak components under noise: the convex path (shrunk, high rank) predicts held-out
+    # rows better than the unshrunk rank ladder, and 'auto' keeps it.
+    rng = np.random.default_rng(0)
+    spectrum = 0.8 ** np.arange(30)
+    X = (rng.standard_normal((300, 30)) * spectrum) @ rng.standard_normal((30, 40))
+    X += 0.3 * rng.standard_normal(X.shape)
+    X_missing = _with_missing(X, 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        imputer = tnml.TensorImputer(random_state=0).fit(X_missing[:240])
+        ladder = tnml.TensorImputer("cp", rank=5, random_state=0).fit(X_missing[:240])
+    assert imputer.summary_["settings"]["solver"] == "soft-impute"
+    missing = np.isnan(X_missing[240:])
+
+    def rmse(model):
+        return np.sqrt(np.mean((model.transform(X_missing[240:])[missing] - X[240:][missing]) ** 2))
+
+    assert rmse(imputer) < rmse(ladder)

@@ -113,6 +113,7 @@ def test_every_fitting_function_returns_a_format_and_a_fit_result():
         "tnn_complete": lambda: D.tnn_complete(X, mask=mask, max_iter=2),
         "tubal_complete": lambda: D.tubal_complete(X, mask=mask, max_iter=2),
         "smooth_tucker_complete": lambda: D.smooth_tucker_complete(X, mask=mask, max_iter=1),
+        "soft_impute": lambda: D.soft_impute(X[0], mask=mask[0], alpha=0.1, max_iter=2),
         "network_als": lambda: D.network_als(X, ring, max_iter=2),
         "network_adam": lambda: D.network_adam(X, ring, max_iter=2),
         "cp_regression": lambda: regression.cp_regression(X, X[:, 0, 0], 1, max_iter=2),

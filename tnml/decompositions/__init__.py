@@ -27,6 +27,7 @@ from .network import (
     ring_adjacency,
 )
 from .smooth import smooth_tucker_complete
+from .soft_impute import largest_singular_value, soft_impute, soft_impute_memory
 from .tr import TRTensor, pad_tr, random_tr, tr_als, tr_complete, tr_svd
 from .tt import (
     TTTensor,
@@ -117,6 +118,9 @@ __all__ = [
     "tnn_complete",
     "tubal_complete",
     "smooth_tucker_complete",
+    "soft_impute",
+    "soft_impute_memory",
+    "largest_singular_value",
     "fold_in",
     "row_model",
     "TensorNetwork",

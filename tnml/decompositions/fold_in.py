@@ -11,6 +11,8 @@ shrunk towards the mean coefficients of the fitted rows: an R x R system per row
 for a batch of rows by two GEMMs and solved as one batched solve.
 """
 
+import numbers
+
 from .._config import check_memory, get_config
 from ..backend import get_namespace
 from ._linalg import mode_dot
@@ -175,12 +177,15 @@ def fold_in(design, X, mask, *, prior=None, alpha=1e-8):
         The coefficients towards which rows are shrunk (default zero): one for every row
         (e.g. the mean of the fitted rows' coefficients) or one per row (e.g. the mean of
         its nearest fitted rows', :func:`nearest_rows`).
-    alpha : float, default=1e-8
-        Strength of the shrinkage, in pseudo-observations (see above).
+    alpha : float or sequence of float, default=1e-8
+        Strength of the shrinkage, in pseudo-observations (see above). A sequence gives one
+        solution per value, from the same Gram matrices (which cost ``n J R^2``; each value
+        then costs one batched ``R x R`` solve).
 
     Returns
     -------
-    coefficients : array of shape (n, R); ``coefficients @ design.T`` are the rows' values.
+    coefficients : array of shape (n, R), or (len(alpha), n, R) for a sequence of ``alpha``;
+        ``coefficients @ design.T`` are the rows' values.
 
     Examples
     --------
@@ -205,17 +210,30 @@ def fold_in(design, X, mask, *, prior=None, alpha=1e-8):
     dtype = design.dtype
     rows, features, peak = _blocks(n, n_features, rank, dtype.itemsize)
     check_memory(peak, f"folding in {n} rows of {n_features} entries at rank {rank}")
+    single = isinstance(alpha, numbers.Real)
+    alphas = (alpha,) if single else tuple(alpha)
     scale = float(xp.sum(design * design)) / max(1, n_features * rank)
-    lam = alpha * scale if scale > 0 else alpha
     # A floor far below any data-driven value keeps an empty row's system (0 + lam I) regular.
-    lam = max(lam, 1e-300)
+    lams = [max(a * scale if scale > 0 else a, 1e-300) for a in alphas]
     prior = xp.zeros(rank, dtype=dtype) if prior is None else xp.asarray(prior, dtype=dtype)
     if prior.ndim == 1:
         prior = xp.broadcast_to(prior, (n, rank))
     identity = xp.eye(rank, dtype=dtype)
-    out = xp.empty((n, rank), dtype=dtype)
+    out = xp.empty((len(alphas), n, rank), dtype=dtype)
+    kernel = None
     for start in range(0, n, rows):
         stop = min(n, start + rows)
+        widest = int(xp.max(xp.sum(mask[start:stop], axis=1))) if stop > start else 0
+        if widest < rank:
+            # Fewer observed entries than coefficients: the same ridge solution in its dual
+            # form, a - prior = D_o^T (D_o D_o^T + lam I)^{-1} (x_o - D_o prior), one system
+            # of the row's observed entries (padded to the block's widest row).
+            if kernel is None:
+                kernel = design @ design.T
+            out[:, start:stop] = _fold_in_dual(
+                design, kernel, X[start:stop], mask[start:stop], prior[start:stop], lams, widest
+            )
+            continue
         observed = xp.asarray(mask[start:stop], dtype=dtype)
         values = xp.where(mask[start:stop], X[start:stop], 0).astype(dtype, copy=False)
         grams = xp.zeros((stop - start, rank * rank), dtype=dtype)
@@ -223,9 +241,48 @@ def fold_in(design, X, mask, *, prior=None, alpha=1e-8):
             block = design[j : j + features]
             outer = xp.reshape(block[:, :, None] * block[:, None, :], (block.shape[0], -1))
             grams += observed[:, j : j + features] @ outer
-        grams = xp.reshape(grams, (-1, rank, rank)) + lam * identity
-        rhs = values @ design + lam * prior[start:stop]
-        out[start:stop] = xp.linalg.solve(grams, rhs[:, :, None])[:, :, 0]
+        grams = xp.reshape(grams, (-1, rank, rank))
+        rhs = values @ design
+        for which, lam in enumerate(lams):
+            out[which, start:stop] = xp.linalg.solve(
+                grams + lam * identity, (rhs + lam * prior[start:stop])[:, :, None]
+            )[:, :, 0]
+    return out[0] if single else out
+
+
+def _fold_in_dual(design, kernel, X, mask, prior, lams, widest):
+    """:func:`fold_in` of a block of rows with at most ``widest`` (< R) observed entries each,
+    through the kernel ``design @ design.T``: ``(len(lams), n, R)``."""
+    xp = get_namespace(design)
+    n, rank = X.shape[0], design.shape[1]
+    dtype = design.dtype
+    counts = xp.sum(mask, axis=1)
+    # Each row's observed columns first (a stable sort keeps their order), padded with others.
+    order = xp.argsort(~mask, axis=1, kind="stable")[:, :widest]
+    valid = xp.arange(widest)[None, :] < counts[:, None]
+    gram = xp.where(
+        valid[:, :, None] & valid[:, None, :], kernel[order[:, :, None], order[:, None, :]], 0
+    )
+    # A padded slot's equation (1 + lam) w = 0 keeps w = 0 there.
+    padded_rows, padded_slots = xp.nonzero(~valid)
+    gram[padded_rows, padded_slots, padded_slots] = 1
+    rows = design[order]  # (n, widest, R)
+    values = xp.take_along_axis(xp.where(mask, X, 0), order, axis=1)
+    residual = xp.where(valid, values - xp.matmul(rows, prior[:, :, None])[:, :, 0], 0)
+    out = xp.empty((len(lams), n, rank), dtype=dtype)
+    rows_t = xp.swapaxes(rows, 1, 2)
+    if len(lams) == 1:
+        w = xp.linalg.solve(gram + lams[0] * xp.eye(widest, dtype=dtype), residual[:, :, None])
+        out[0] = prior + xp.matmul(rows_t, w)[:, :, 0]
+        return out
+    # Several strengths: one eigendecomposition per row, then a diagonal scaling per value
+    # (a solve per value costs about as much as the eigendecomposition).
+    eigenvalues, vectors = xp.linalg.eigh(gram)
+    eigenvalues = xp.maximum(eigenvalues, 0)  # a Gram matrix: negatives are rounding
+    projected = xp.matmul(xp.swapaxes(vectors, 1, 2), residual[:, :, None])
+    for which, lam in enumerate(lams):
+        w = xp.matmul(vectors, projected / (eigenvalues[:, :, None] + lam))
+        out[which] = prior + xp.matmul(rows_t, w)[:, :, 0]
     return out
 
 

@@ -17,7 +17,7 @@ import math
 import numbers
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -31,6 +31,7 @@ from ..decompositions import (
     cp_complete,
     fold_in,
     grow_rank,
+    largest_singular_value,
     max_cp_rank,
     max_tt_rank,
     network_als,
@@ -41,6 +42,7 @@ from ..decompositions import (
     pad_tucker,
     row_model,
     smooth_tucker_complete,
+    soft_impute,
     split_mask,
     split_observations,
     t_svd,
@@ -276,6 +278,38 @@ def select(name, X, observed, options):
 
 
 def _grow(family, X, observed, options):
+    """Warm-started rank growth on held-out observations (or the given rank); for a matrix
+    of rows with a short side, also the soft-impute path (:func:`_soft_impute_path`), and
+    the one of lower held-out error (on the same held-out entries)."""
+    path = (
+        family.name == "cp"
+        and options.rows is not None
+        and options.rank is None
+        and not options.probe
+        and X.ndim == 2
+        and min(X.shape) <= _SOFT_IMPUTE_MAX_SIDE
+        and (options.max_rank is None or options.max_rank >= 2)
+    )
+    if path and not isinstance(options.random_state, numbers.Integral):
+        # One seed, so that both searches hold out the same entries.
+        seed = int(check_random_state(options.random_state).randint(2**31 - 1))
+        options = replace(options, random_state=seed)
+    if not path:
+        return _grow_ladder(family, X, observed, options)
+    # The convex path wins on noisy data (a high rank, shrunk); the rank ladder's unshrunk fit
+    # wins on exactly or nearly low-rank data. The ladder runs in full only where its probe
+    # (its first ranks, few sweeps) comes near the convex path's held-out error.
+    convex = _soft_impute_path(X, observed, options)
+    probe = _grow_ladder(
+        family, X, observed, replace(options, probe=True, max_iter=min(options.max_iter, 10))
+    )
+    if probe.validation_rse > _LADDER_MARGIN * convex.validation_rse:
+        return convex
+    ladder = _grow_ladder(family, X, observed, options)
+    return min((ladder, convex), key=lambda selection: selection.validation_rse)
+
+
+def _grow_ladder(family, X, observed, options):
     """Warm-started rank growth on held-out observations (or the given rank)."""
     layout = default_layout(family, X.shape, options.tensorize)
     tensor, mask = to_layout(X, layout), to_layout(observed, layout)
@@ -357,6 +391,116 @@ def _grow(family, X, observed, options):
         {"alpha": alphas[_key(rank)]} if _key(rank) in alphas else {},
         converged=infos[-1].converged,
         n_iter=infos[-1].n_iter,
+    )
+
+
+# A matrix of rows (the CP family of order 2) with a side this short or shorter is completed by
+# soft-impute: one iteration is a Gram matrix of that side and its eigendecomposition.
+_SOFT_IMPUTE_MAX_SIDE = 2048
+# Its path: singular-value thresholds relative to the largest singular value, halved each step
+# (warm-started), and the convergence tolerance of each step.
+_SOFT_IMPUTE_THRESHOLDS = tuple(0.5**k for k in range(1, 12))
+_SOFT_IMPUTE_TOL = 1e-5
+# The rank ladder is searched in full next to it when its probe's held-out error is within
+# this factor of the path's.
+_LADDER_MARGIN = 1.25
+# The path stops after this many thresholds in a row that lower the held-out error by less
+# than this share (as grow_rank).
+_PATIENCE = 2
+_MIN_IMPROVEMENT = 0.01
+
+
+def _soft_impute_rank(options):
+    """Singular values soft-impute may keep: its format has one more component (the column
+    means), and ``max_rank`` caps the format's rank."""
+    return "auto" if options.max_rank is None else options.max_rank - 1
+
+
+def _soft_impute_path(X, observed, options):
+    """Choose the soft-impute threshold (and so the rank) of a matrix of rows on held-out
+    entries, scored as ``transform`` completes rows (folded in with the nearest-row prior and
+    correction, :func:`complete_rows`), on at most ``options.rows.max_reference`` rows.
+
+    The regularisation path runs from a large threshold (a low rank, strong shrinkage) down,
+    each fit warm-started from the previous one, and stops after two thresholds in a row fail
+    to lower the held-out error by 1%, or at ``options.deadline``. The threshold of the lowest
+    held-out error is refitted on every observation (warm-started): along a convex path a
+    smaller threshold that scores lower is no more complex to fold in."""
+    xp = get_namespace(X)
+    scoring = options.rows
+    seed = options.random_state
+    if not isinstance(seed, numbers.Integral):
+        seed = int(check_random_state(seed).randint(2**31 - 1))
+    train, held = split_mask(observed, options.validation_fraction, seed)
+    scale = largest_singular_value(X, train)
+    n = X.shape[0]
+    rows = xp.asarray(np.sort(np.random.default_rng(seed).permutation(n)[: scoring.max_reference]))
+    values = xp.where(train, X, 0)[rows]
+    mask = train[rows]
+    held_rows, held_columns = xp.nonzero(held[rows])
+    truth = X[rows][held_rows, held_columns]
+    norm = max(float(xp.linalg.norm(truth)), 1e-300)
+    reference = xp.arange(rows.shape[0])
+    best, previous, misses, target = None, None, 0, math.inf
+    for threshold in _SOFT_IMPUTE_THRESHOLDS:
+        if previous is not None and options.deadline is not None:
+            if time.perf_counter() > options.deadline:
+                break
+        fitted, _ = soft_impute(
+            X,
+            mask=train,
+            alpha=threshold,
+            init=previous,
+            scale=scale,
+            max_iter=options.max_iter,
+            tol=_SOFT_IMPUTE_TOL,
+            rank=_soft_impute_rank(options),
+        )
+        previous = fitted
+        design, coefficients = row_model(fitted)
+        error, alpha = min(
+            (float(xp.linalg.norm(completed[held_rows, held_columns] - truth)) / norm, alpha)
+            for alpha, completed in complete_rows(
+                design,
+                coefficients[rows],
+                values,
+                mask,
+                values,
+                mask,
+                scoring.n_neighbors,
+                scoring.alphas,
+                entries=(held_rows, held_columns),
+                reference=reference,
+            )
+        )
+        if options.progress is not None:
+            options.progress(fitted.rank, error)
+        if best is None or error < best[0]:
+            best = (error, alpha, threshold, fitted)
+        if error < (1 - _MIN_IMPROVEMENT) * target:
+            target, misses = error, 0
+        else:
+            misses += 1
+            if misses >= _PATIENCE:
+                break
+    error, alpha, threshold, fitted = best
+    final, info = soft_impute(
+        X,
+        mask=observed,
+        alpha=threshold,
+        init=fitted,
+        max_iter=options.max_iter,
+        tol=_SOFT_IMPUTE_TOL,
+        rank=_soft_impute_rank(options),
+    )
+    return Selection(
+        final,
+        final.rank,
+        error,
+        ("plain",),
+        {"alpha": alpha, "solver": "soft-impute", "threshold": threshold},
+        converged=info.converged,
+        n_iter=info.n_iter,
     )
 
 
@@ -475,8 +619,10 @@ def complete_rows(
         correction = neighbour_residuals(residuals, fitted_mask[chosen], nearest, rows, columns)
         # An empty row has no nearest rows (every row is as near): it gets the mean row.
         correction = xp.where(xp.any(mask, axis=1)[rows], correction, 0)
-    for alpha in alphas:
-        completed = fold_in(design, values, mask, prior=prior, alpha=alpha) @ design.T
+    # One set of Gram matrices for every alpha.
+    solutions = fold_in(design, values, mask, prior=prior, alpha=tuple(alphas))
+    for alpha, coefficients_ in zip(alphas, solutions):
+        completed = coefficients_ @ design.T
         if correction is not None:
             completed[rows, columns] += correction
         yield alpha, completed

@@ -80,7 +80,12 @@ default='auto'
         ranks with few sweeps, one setting), searches the two best fully (the second only
         if its probe's held-out error is within 25% of the best) and keeps the one with the
         lowest held-out error. Unless axis 0 is in ``ordered_axes``, 'auto' tries only the
-        families that fold in new rows ('cp', 'tucker', 'tt', 'tr'). 'search': a
+        families that fold in new rows ('cp', 'tucker', 'tt', 'tr'); on a matrix of rows
+        (2-D X, one side at most 2048 long) 'cp' with ``rank='auto'`` also runs the
+        soft-impute path (:func:`~tnml.decompositions.soft_impute`: column means plus a
+        nuclear-norm-shrunk low rank, its threshold chosen on held-out entries), and keeps it
+        where it predicts the held-out entries better than the rank ladder (noisy data; the
+        ladder's unshrunk fit wins on exactly low-rank data). 'search': a
         tensor-network structure search (:class:`~tnml.StructureSearch`, TnALE, bond ranks
         up to ``max_rank``, default 4); 'auto' never tries it.
     rank : int or 'auto', default='auto'
