@@ -370,21 +370,20 @@ def part_d(paths, n_jobs, image_time, seed, svdins=True):
     ok = True
     for path in paths:
         X = np.asarray(np.load(path)["goal"], dtype=np.float64)
+        settings = dict(
+            rse_weight=5,
+            max_rank=16,
+            max_evaluations=None,
+            max_time=image_time,
+            # the estimator's default sweeps: 20 leave the rank-6 ring of image C at RSE
+            # 0.093 (100: 0.086), under-scoring every candidate of the scan and the sweeps
+            max_iter=100,
+            n_init=1,
+            n_jobs=n_jobs,
+            random_state=seed,
+        )
         with tnml.config_context(max_memory="2GB"):  # larger candidates are recorded skipped
-            search = tnml.StructureSearch(
-                "tnale",
-                graph="ring",
-                rse_weight=5,
-                max_rank=16,
-                max_evaluations=None,
-                max_time=image_time,
-                # the estimator's default sweeps: 20 leave the rank-6 ring of image C at RSE
-                # 0.093 (100: 0.086), under-scoring every candidate of the scan and the sweeps
-                max_iter=100,
-                n_init=1,
-                n_jobs=n_jobs,
-                random_state=seed,
-            ).fit(X)
+            search = tnml.StructureSearch("tnale", graph="ring", **settings).fit(X)
         fitted = [h for h in search.history_ if h["status"] == "ok"]
         rows = {"tnale": _history_row(fitted, f"{search.n_evaluations_} ev")}
         uniform = [h for h in fitted if len(_bond_ranks(h["structure"])) == 1]
@@ -395,17 +394,7 @@ def part_d(paths, n_jobs, image_time, seed, svdins=True):
             # from the full graph (rank 2 on its 28 bonds), the same budget; refits and polish
             # moves (not the penalised rounds) are the structures it answers with
             with tnml.config_context(max_memory="2GB"):
-                one_shot = tnml.StructureSearch(
-                    "svdins",
-                    rse_weight=5,
-                    max_rank=16,
-                    max_evaluations=None,
-                    max_time=image_time,
-                    max_iter=100,
-                    n_init=1,
-                    n_jobs=n_jobs,
-                    random_state=seed,
-                ).fit(X)
+                one_shot = tnml.StructureSearch("svdins", **settings).fit(X)
             answers = [
                 h
                 for h in one_shot.history_

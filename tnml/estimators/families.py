@@ -458,21 +458,17 @@ def _soft_impute_path(X, observed, options):
         )
         previous = fitted
         design, coefficients = row_model(fitted)
-        error, alpha = min(
-            (float(xp.linalg.norm(completed[held_rows, held_columns] - truth)) / norm, alpha)
-            for alpha, completed in complete_rows(
-                design,
-                coefficients[rows],
-                values,
-                mask,
-                values,
-                mask,
-                scoring.n_neighbors,
-                scoring.alphas,
-                entries=(held_rows, held_columns),
-                reference=reference,
-            )
+        error, alpha, _ = _best_fold_in(
+            design,
+            coefficients[rows],
+            values,
+            mask,
+            scoring,
+            (held_rows, held_columns),
+            truth,
+            reference,
         )
+        error /= norm
         if options.progress is not None:
             options.progress(fitted.rank, error)
         if best is None or error < best[0]:
@@ -628,6 +624,30 @@ def complete_rows(
         yield alpha, completed
 
 
+def _best_fold_in(design, coefficients, values, mask, scoring, entries, truth, reference):
+    """Rows completed by folding them in, at the shrinkage of ``scoring.alphas`` whose values
+    at ``entries`` (a pair of index arrays) come closest to ``truth``: ``(error, alpha,
+    completed)``, the error an absolute norm."""
+    xp = get_namespace(values)
+    best = None
+    for alpha, completed in complete_rows(
+        design,
+        coefficients,
+        values,
+        mask,
+        values,
+        mask,
+        scoring.n_neighbors,
+        scoring.alphas,
+        entries=entries,
+        reference=reference,
+    ):
+        error = float(xp.linalg.norm(completed[entries] - truth))
+        if best is None or error < best[0]:
+            best = (error, alpha, completed)
+    return best
+
+
 # A fold-in whose held-out relative error is below this fits to rounding.
 _EXACT = 1e-6
 
@@ -648,27 +668,19 @@ class _FoldedIn:
         )
         reference = xp.asarray(np.sort(rng.permutation(n)[: scoring.max_reference]))
         _, _, rows, columns = _dense_rows(held_out)
-        best = None
-        for alpha, completed in complete_rows(
+        error, self.alpha, self._rows = _best_fold_in(
             design,
             coefficients,
             values,
             mask,
-            values,
-            mask,
-            scoring.n_neighbors,
-            scoring.alphas,
-            entries=(rows, columns),
-            reference=reference,
-        ):
-            error = float(xp.linalg.norm(completed[rows, columns] - held_out.values))
-            if best is None or error < best[0]:
-                best = (error, completed, alpha)
-        self.alpha = best[2]
-        self._rows = best[1]
+            scoring,
+            (rows, columns),
+            held_out.values,
+            reference,
+        )
         # A fold-in exact to rounding (exact low-rank data) scores the joint fit instead, so
         # that ranks past the true one do not win on rounding noise.
-        self._joint = best[0] <= _EXACT * float(xp.linalg.norm(held_out.values))
+        self._joint = error <= _EXACT * float(xp.linalg.norm(held_out.values))
 
     def entries(self, indices):
         if self._joint:
