@@ -10,6 +10,8 @@ already has (``<X, X_hat>`` from the last MTTKRP), so it costs no extra pass.
 
 import math
 
+import numpy as np
+
 from .._validation import check_masked_tensor, check_positive_int
 from ..backend import check_random_state, get_namespace, serial_blas, to_device
 from ._base import FactorizedTensor
@@ -159,8 +161,6 @@ def max_cp_rank(shape):
 
 def random_cp(shape, rank, random_state=None, xp=None, dtype="float64"):
     """A CP tensor with standard normal factors and unit weights (drawn on the host)."""
-    import numpy as np
-
     rng = check_random_state(random_state)
     xp = np if xp is None else xp
     factors = [to_device(rng.standard_normal((dim, rank)).astype(dtype), xp) for dim in shape]
@@ -495,14 +495,8 @@ def cp_complete(
     def step(iteration):
         nonlocal factors
         for mode in range(len(shape)):
-            damped = alpha
-            if kind == "random":
-                damping = _ANNEAL_START * _ANNEAL_DECAY**iteration
-                damped = max(
-                    alpha,
-                    damping
-                    * _typical_gram_diagonal(factors, mode, observations.n_obs / shape[mode]),
-                )
+            rows_per_slice = observations.n_obs / shape[mode]
+            damped = _sweep_ridge(kind, alpha, iteration, factors, mode, rows_per_slice)
             factors[mode] = solve_rowwise(
                 observations, mode, _cp_design(factors, columns, mode), shape[mode], rank, damped
             )
@@ -573,35 +567,65 @@ def _initial_complete_factors(observations, rank, init, random_state):
     """Factors (weights absorbed) for :func:`cp_complete`, in the observations' namespace."""
     values = observations.values
     xp = get_namespace(values)
+    return _complete_start(
+        observations.shape,
+        rank,
+        init,
+        random_state,
+        spectral=lambda: spectral_cp(observations, rank, random_state),
+        mean_square=lambda: float(xp.sum(values * values)) / observations.n_obs,
+        xp=xp,
+        dtype=values.dtype,
+    )
+
+
+def _complete_start(shape, rank, init, random_state, spectral, mean_square, xp=np, dtype=None):
+    """``(kind, factors)``: the start of masked CP ALS for ``init``, weights absorbed.
+
+    ``spectral()`` computes the spectral start, ``(weights, factors)`` or None where it does
+    not apply (then the start is random); ``mean_square()`` the observed values' mean square,
+    which scales a random start. In-memory and distributed fits share this, so that equal
+    seeds give equal starts.
+    """
+    dtype = np.float64 if dtype is None else dtype
     if isinstance(init, str):
         if init not in ("spectral", "random"):
             raise ValueError(f"init must be 'spectral', 'random' or a CPTensor, got {init!r}")
         if init == "spectral":
-            start = spectral_cp(observations, rank, random_state)
+            start = spectral()
             if start is not None:
                 weights, factors = start
                 factors[0] = factors[0] * weights
                 return init, _balance(factors)
         # Entries of a product of N Gaussian factors with entry variance s^2 have variance
         # R s^(2N): choose s so that the start has the data's root mean square.
-        mean_square = float(xp.sum(values * values)) / observations.n_obs or 1.0
-        scale = (mean_square / rank) ** (1.0 / (2 * len(observations.shape)))
-        return "random", [
-            f * scale
-            for f in random_cp(observations.shape, rank, random_state, xp, values.dtype).factors
-        ]
+        scale = ((mean_square() or 1.0) / rank) ** (1.0 / (2 * len(shape)))
+        start = random_cp(shape, rank, random_state, xp, dtype)
+        return "random", [f * scale for f in start.factors]
     if not isinstance(init, CPTensor):
         raise TypeError(
             f"init must be 'spectral', 'random' or a CPTensor, got {type(init).__name__}"
         )
-    if init.shape != observations.shape or init.rank != rank:
+    if init.shape != tuple(shape) or init.rank != rank:
         raise ValueError(
-            f"init has shape {init.shape} and rank {init.rank}; expected "
-            f"{observations.shape} and {rank}"
+            f"init has shape {init.shape} and rank {init.rank}; expected {tuple(shape)} and {rank}"
         )
-    factors = [xp.asarray(f, dtype=values.dtype) for f in init.factors]
-    factors[0] = factors[0] * xp.asarray(init.weights, dtype=values.dtype)
+    factors = [xp.asarray(f, dtype=dtype) for f in init.factors]
+    factors[0] = factors[0] * xp.asarray(init.weights, dtype=dtype)
     return None, _balance(factors)
+
+
+def _sweep_ridge(kind, alpha, iteration, factors, mode, rows_per_slice):
+    """The ridge of mode ``mode``'s row solves in sweep ``iteration`` of masked CP ALS.
+
+    From a random start (``kind == 'random'``) the first sweeps are damped by a ridge of
+    ``_ANNEAL_START`` times the typical Gram diagonal, decaying by ``_ANNEAL_DECAY`` a sweep
+    down to ``alpha`` (see :func:`_typical_gram_diagonal`); otherwise ``alpha``.
+    """
+    if kind != "random":
+        return alpha
+    damping = _ANNEAL_START * _ANNEAL_DECAY**iteration
+    return max(alpha, damping * _typical_gram_diagonal(factors, mode, rows_per_slice))
 
 
 def pad_cp(cp, new_rank, scale=PAD_SCALE, random_state=None):

@@ -42,13 +42,11 @@ from ._fitting import (
 from ._masked import Observations, SweepLog, segment_sum, solve_runs
 from ._starts import _CORE_FLOPS, _unfolding_products, core_sum, subspace_iteration
 from .cp import (
-    _ANNEAL_DECAY,
-    _ANNEAL_START,
     CPTensor,
     _balance,
+    _complete_start,
     _cp_design,
-    _typical_gram_diagonal,
-    random_cp,
+    _sweep_ridge,
     spectral_cp_from,
 )
 
@@ -579,7 +577,8 @@ def cp_complete_distributed(
         As in :func:`~tnml.decompositions.cp_complete`; the spectral start's sparse products
         are sums over the blocks.
     alpha : float, default=1e-8
-        The ridge term of every row's normal equations (``ridge`` of ``cp_complete``).
+        The ridge penalty of every row's normal equations, as ``alpha`` of
+        :func:`~tnml.decompositions.cp_complete`.
     n_init : int, default=1
         Starts: ``init``, then random ones; the lowest final training error wins. With
         ``n_init=1`` a spectral start that stalls gets one random start more, as in
@@ -635,30 +634,14 @@ def cp_complete_distributed(
 
 def _start(observations, rank, init, random_state):
     """The start of :func:`~tnml.decompositions.cp_complete` for ``init``: (kind, factors)."""
-    shape = observations.shape
-    if isinstance(init, str):
-        if init not in ("spectral", "random"):
-            raise ValueError(f"init must be 'spectral', 'random' or a CPTensor, got {init!r}")
-        if init == "spectral":
-            start = observations.spectral_start(rank, random_state)
-            if start is not None:
-                weights, factors = start
-                factors[0] = factors[0] * weights
-                return init, _balance(factors)
-        mean_square = observations.squared_norm / observations.n_obs or 1.0
-        scale = (mean_square / rank) ** (1.0 / (2 * len(shape)))
-        return "random", [f * scale for f in random_cp(shape, rank, random_state).factors]
-    if not isinstance(init, CPTensor):
-        raise TypeError(
-            f"init must be 'spectral', 'random' or a CPTensor, got {type(init).__name__}"
-        )
-    if init.shape != shape or init.rank != rank:
-        raise ValueError(
-            f"init has shape {init.shape} and rank {init.rank}; expected {shape} and {rank}"
-        )
-    factors = [np.asarray(f, dtype=np.float64) for f in init.factors]
-    factors[0] = factors[0] * np.asarray(init.weights, dtype=np.float64)
-    return None, _balance(factors)
+    return _complete_start(
+        observations.shape,
+        rank,
+        init,
+        random_state,
+        spectral=lambda: observations.spectral_start(rank, random_state),
+        mean_square=lambda: observations.squared_norm / observations.n_obs,
+    )
 
 
 def _fit(observations, rank, init, random_state, max_iter, tol, alpha, verbose, callback, state):
@@ -677,14 +660,8 @@ def _fit(observations, rank, init, random_state, max_iter, tol, alpha, verbose, 
         nonlocal factors
         iteration += len(done)
         for mode in range(len(shape)):
-            ridge = alpha
-            if kind == "random":
-                damping = _ANNEAL_START * _ANNEAL_DECAY**iteration
-                ridge = max(
-                    alpha,
-                    damping
-                    * _typical_gram_diagonal(factors, mode, observations.n_obs / shape[mode]),
-                )
+            rows_per_slice = observations.n_obs / shape[mode]
+            ridge = _sweep_ridge(kind, alpha, iteration, factors, mode, rows_per_slice)
             factors[mode] = observations.solve(mode, factors, rank, ridge)
         factors = _balance(factors)
         error = math.sqrt(observations.squared_residual(factors)) / norm
