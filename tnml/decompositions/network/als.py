@@ -223,9 +223,11 @@ def _plan(adjacency, permutation, itemsize):
             gram_cost = gram.flops + rhs.flops + _STEP_FLOPS * (len(gram.path) + len(rhs.path))
             gram_memory = max(gram.largest_intermediate, rhs.largest_intermediate)
             options.append((gram_cost, "gram", 0, gram_memory, 0))
-            if gram_memory > cap:
-                # Both contracted in slices added up (a ring's X E: X times a rank, 16x the
-                # data at rank 16, unsliced).
+            if gram_memory > cap and gram.largest_intermediate <= cap:
+                # X E contracted in slices added up (a ring's: X times a rank, 16x the data at
+                # rank 16, unsliced); not where the doubled network itself is too large (a
+                # densely connected one: slicing it is planned in seconds, and costs more
+                # than a streamed environment).
                 entries = max(cap // _EXECUTION_FACTOR, 1)
                 gram, rhs = (
                     sliced_contraction_info(
