@@ -85,6 +85,8 @@ _RIDGE_START, _RIDGE_DECAY = 1.0, 0.5
 # modes of size 2: an environment of 2^14 entries, an intermediate of 2^21).
 _SMALL_ENVIRONMENT = 2**15
 _SMALL_NETWORK = 6
+# Doubled networks sliced into their Gram matrices only up to this many times the cap.
+_SLICED_GRAM = 64
 # The least working memory of a full-data fit, in entries (see _fit_cap): below it slicing
 # would only add Python overhead.
 _FIT_FLOOR = 2**18
@@ -223,11 +225,11 @@ def _plan(adjacency, permutation, itemsize):
             gram_cost = gram.flops + rhs.flops + _STEP_FLOPS * (len(gram.path) + len(rhs.path))
             gram_memory = max(gram.largest_intermediate, rhs.largest_intermediate)
             options.append((gram_cost, "gram", 0, gram_memory, 0))
-            if gram_memory > cap and gram.largest_intermediate <= cap:
-                # X E contracted in slices added up (a ring's: X times a rank, 16x the data at
-                # rank 16, unsliced); not where the doubled network itself is too large (a
-                # densely connected one: slicing it is planned in seconds, and costs more
-                # than a streamed environment).
+            if gram_memory > cap and gram.largest_intermediate <= _SLICED_GRAM * cap:
+                # Both contracted in slices added up (on a rank-16 ring of a 4^8 tensor: 16
+                # and 4 slices, as fast as whole); not where the doubled network is far too
+                # large (a densely connected one: 2^32 entries, its slicing planned in
+                # seconds and dearer than a streamed environment).
                 entries = max(cap // _EXECUTION_FACTOR, 1)
                 gram, rhs = (
                     sliced_contraction_info(
