@@ -12,9 +12,12 @@ without core ``k``), or form ``E_k`` once and take two GEMMs. When every core fo
 environment, the environments are reused along the sweep (the blocks of cores after ``k`` are
 contracted once per sweep, the block before ``k`` grows by one core per update), so a sweep
 costs about ``3N`` pairwise contractions instead of ``N(N-2)``, as long as the blocks held fit
-the working-memory cap (a small multiple of the data plus the network, see :func:`_plan`); an
-environment larger than the cap is formed in slices over its leading data modes, each adding
-its share to ``E^T E`` and ``X E``. With a mask every slice of
+the working-memory cap (the data, the network and one core's Gram matrix, see
+:func:`_fit_cap`). An environment whose contraction holds more than the cap is never formed:
+it is contracted in slices (:func:`~tnml.contract.compile_sliced_einsum`, never cutting core
+``k``'s bonds) and each block of its rows is added to ``E^T E`` and ``X E`` and dropped; a
+doubled network a little over the cap is contracted into ``E^T E`` in slices added up. With
+a mask every slice of
 core ``k`` is a row-wise least-squares problem over its observed entries
 (:func:`~tnml.decompositions._masked.solve_rowwise`), whose design rows are rows of the dense
 environment on small tensors and gathered per observation otherwise. Every contraction goes
