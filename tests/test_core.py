@@ -57,6 +57,29 @@ def test_memory_budget_refuses_before_allocating(rng):
     assert tnml.get_config()["max_memory"] is None
 
 
+def test_sliced_blocks_keep_indices_come_in_order_and_budget_one_block(rng):
+    # A design matrix (rows i, j; columns a) streamed in blocks of rows: ``keep`` never cuts
+    # its columns, the blocks come with the leading index outermost, and with blocks_only
+    # the budget holds one block, not the 64 x 64 x 8 output.
+    from tnml.contract import compile_sliced_einsum
+
+    u, v = rng.random((64, 8)), rng.random((64, 8))
+    subscripts, shapes = "ia,ja->ija", ((64, 8), (64, 8))
+    f = compile_sliced_einsum(subscripts, *shapes, max_entries=256, keep="a", blocks_only=True)
+    assert f.info.labels and "a" not in f.info.labels
+    whole = np.einsum(subscripts, u, v)
+    heads = []
+    for index, block in f.blocks(u, v):
+        assert block.shape[-1] == 8
+        np.testing.assert_allclose(block, whole[index])
+        heads.append(index[0].start if index[0].start is not None else 0)
+    assert heads == sorted(heads)
+    with tnml.config_context(max_memory="200KB"):
+        compile_sliced_einsum(subscripts, *shapes, max_entries=256, keep="a", blocks_only=True)
+        with pytest.raises(tnml.MemoryBudgetError):
+            compile_sliced_einsum(subscripts, *shapes, max_entries=256, keep="a")
+
+
 @pytest.mark.parametrize("bad", ["lots", -1, 0, "5 parsecs"])
 def test_config_rejects_bad_memory(bad):
     with pytest.raises(ValueError, match="max_memory"):

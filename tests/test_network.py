@@ -226,12 +226,38 @@ def test_adam_reduces_the_error_and_als_is_faster():
 @pytest.mark.parametrize("order", [8, 10])
 def test_fully_connected_fits_plan_memory_near_the_data(order):
     # Rank 2 on every bond of a 4^order tensor: the environment blocks held for reuse along a
-    # sweep planned 978 MB at order 8 (2 TB at order 10); sliced environments keep the peak
-    # within a small factor of the data (0.5 MB, 8 MB) and the cap's 32 MB floor (times
-    # what a contraction step holds besides its largest intermediate, _EXECUTION_FACTOR).
+    # sweep planned 978 MB at order 8 (2 TB at order 10), sliced environments within a 32 MB
+    # floor 51 MB; streamed environments (blocks of rows added to the normal equations) keep
+    # the plan within 4x the data, the network and one core's Gram matrix (at least 2 MB).
     A = fully_connected_adjacency((4,) * order, 2)
-    data = 8 * 4**order
-    assert network_memory(A, None, (4,) * order) <= 3 * max(20 * data, 40 * 2**20)
+    n_params = order * 4 * 2 ** (order - 1)
+    gram = 4 ** (order - 1)
+    cap = max(4**order + n_params + gram, 2**18)
+    assert network_memory(A, None, (4,) * order) <= 4 * 8 * cap
+
+
+def test_full_graph_sweep_holds_a_small_multiple_of_the_data():
+    # Issue 18 item 3, measured at a size a test runs: one sweep of full-data ALS on a fully
+    # connected order-8 network (rank 2, modes of 2: data and network 18 KB) held XX MB
+    # before, forming each core's environment (2^18 entries) and intermediates of 2^21 whole;
+    # now at most 4x the fit's working cap (the data, the network and a Gram matrix, at least
+    # 2 MB), within its plan.
+    import tracemalloc
+
+    from tnml.decompositions.network import als
+
+    A = fully_connected_adjacency((2,) * 8, 2)
+    X = np.random.default_rng(0).standard_normal((2,) * 8)
+    network_als(X, A, max_iter=1, random_state=0)  # planned and compiled once
+    tracemalloc.start()
+    try:
+        network_als(X, A, max_iter=1, random_state=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    graph = als._graph(als.check_adjacency(A), tuple(range(8)))
+    assert peak <= 4 * 8 * als._fit_cap(graph)
+    assert peak <= network_memory(A, None, X.shape)
 
 
 @pytest.mark.parametrize("order", [8, 10])
@@ -291,6 +317,44 @@ def test_dense_tensor_norm_and_fit_of_a_fully_connected_network_hold_little(monk
         als._plan.cache_clear()
 
 
+@pytest.mark.parametrize(
+    "shape, kind",
+    [
+        ((3, 4, 3, 4), "ring"),
+        ((3, 4, 3, 4, 2), "chain"),
+        ((2, 3, 2, 3), "full"),
+        ((2,) * 6, "full"),
+    ],
+)
+def test_streamed_normal_equations_equal_whole_environments(monkeypatch, shape, kind):
+    # Environments streamed in blocks of rows (every core sliced, blocks cut along the
+    # core's own bonds too with a cap this small) give the normal equations of the whole
+    # ones: the same fit to round-off.
+    from tnml.decompositions.network import als
+
+    d = len(shape)
+    if kind == "full":
+        A = fully_connected_adjacency(shape, 2)
+    else:
+        A = np.diag(shape)
+        for k in range(d - (kind == "chain")):
+            A[k, (k + 1) % d] = A[(k + 1) % d, k] = 2
+    X = np.random.default_rng(0).standard_normal(shape)
+    whole_net, whole = network_als(X, A, max_iter=3, tol=0, random_state=1)
+    als._plan.cache_clear()
+    monkeypatch.setattr(als, "_fit_cap", lambda graph: 24)
+    monkeypatch.setattr(als, "_SMALL_ENVIRONMENT", 1)
+    try:
+        plan = als._plan(als.check_adjacency(A), tuple(range(d)), 8)
+        assert all(plan.sliced)  # environments streamed or doubled networks sliced
+        net, streamed = network_als(X, A, max_iter=3, tol=0, random_state=1)
+    finally:
+        als._plan.cache_clear()
+    np.testing.assert_allclose(streamed.errors, whole.errors, rtol=1e-12)
+    for core, expected in zip(net.cores, whole_net.cores):
+        np.testing.assert_allclose(core, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+
+
 def test_sliced_environments_and_expected_norm_start_fit_as_the_whole_ones(monkeypatch):
     # A fully connected network with an internal core, fitted once with whole environments
     # reused along the sweep, once with every environment sliced and the random start scaled
@@ -306,6 +370,7 @@ def test_sliced_environments_and_expected_norm_start_fit_as_the_whole_ones(monke
     als._plan.cache_clear()
     monkeypatch.setattr(structure, "_WORKING_FLOOR", 1)
     monkeypatch.setattr(structure, "_WORKING_FACTOR", 1)
+    monkeypatch.setattr(als, "_fit_cap", lambda graph: 64)
     monkeypatch.setattr(als, "_SMALL_ENVIRONMENT", 1)
     plan = als._plan(als.check_adjacency(A), (0, 1, 2, 3), 8)
     assert all(plan.sliced) and not plan.reuse

@@ -257,7 +257,7 @@ def _largest_labels(subscripts, shapes):
 
 
 @lru_cache(maxsize=1024)
-def _slicing(subscripts, shapes, optimize, max_entries):
+def _slicing(subscripts, shapes, optimize, max_entries, keep=""):
     sliced = ""
     current = shapes
     info = _compiled(subscripts, shapes, "numpy", optimize)[1]
@@ -268,7 +268,7 @@ def _slicing(subscripts, shapes, optimize, max_entries):
     # (then costs the fewest flops over all slices), among those of the largest intermediate.
     while info.largest_intermediate > max_entries:
         candidates = [c for c in _largest_labels(subscripts, current) if sizes[c] > 1]
-        candidates = [c for c in candidates if c not in sliced]
+        candidates = [c for c in candidates if c not in sliced and c not in keep]
         if not candidates:
             break
         best = None
@@ -288,7 +288,7 @@ def _slicing(subscripts, shapes, optimize, max_entries):
     return SlicedInfo(sliced, math.prod(sizes[c] for c in sliced), info, output_size)
 
 
-def sliced_contraction_info(subscripts, *shapes, max_entries, optimize="auto"):
+def sliced_contraction_info(subscripts, *shapes, max_entries, optimize="auto", keep=""):
     """How a contraction runs in slices whose largest intermediate has at most ``max_entries``.
 
     Contracting a densely connected network to its dense tensor (rank 2 on every bond of a
@@ -306,6 +306,9 @@ def sliced_contraction_info(subscripts, *shapes, max_entries, optimize="auto"):
         Largest intermediate wanted per slice.
     optimize : str, default="auto"
         The path optimiser of each slice.
+    keep : str, default=""
+        Indices never cut (e.g. the columns of a design matrix whose blocks of rows a caller
+        reduces, see :func:`compile_sliced_einsum`).
 
     Returns
     -------
@@ -321,20 +324,46 @@ def sliced_contraction_info(subscripts, *shapes, max_entries, optimize="auto"):
     """
     shapes = tuple(tuple(int(d) for d in shape) for shape in shapes)
     _check_subscripts(subscripts, shapes)
-    return _slicing(subscripts, shapes, optimize, int(max_entries))
+    return _slicing(subscripts, shapes, optimize, int(max_entries), keep)
 
 
-def compile_sliced_einsum(subscripts, *shapes, max_entries, xp=None, itemsize=8, optimize="auto"):
+def compile_sliced_einsum(
+    subscripts,
+    *shapes,
+    max_entries,
+    xp=None,
+    itemsize=8,
+    optimize="auto",
+    blocks_only=False,
+    keep="",
+):
     """:func:`compile_einsum` run in slices whose intermediates hold at most ``max_entries``
     (see :func:`sliced_contraction_info`); the memory budget is checked once, for the output
-    and one slice.
+    (one block of it with ``blocks_only``) and one slice.
+
+    Parameters
+    ----------
+    subscripts : str
+    *shapes : tuple of int
+    max_entries : int
+        Largest intermediate wanted per slice.
+    xp : array namespace or None
+    itemsize : int, default=8
+    optimize : str, default="auto"
+    blocks_only : bool, default=False
+        The caller only iterates ``f.blocks`` and never holds the output (a streamed reduction,
+        such as the normal equations of an ALS update accumulated over blocks of a design
+        matrix): the budget is checked for one block and one slice instead of the output.
+    keep : str, default=""
+        Indices never cut (see :func:`sliced_contraction_info`).
 
     Returns
     -------
     callable
         ``f(*operands)`` returns the contraction; ``f.blocks(*operands)`` yields ``(index,
         block)`` pairs instead, ``block`` being ``out[index]`` (for reductions such as a norm
-        that need not hold the output); ``f.info`` is the :class:`SlicedInfo`.
+        that need not hold the output), in the output's index order (the last sliced output
+        index fastest); ``f.info`` is the :class:`SlicedInfo`.
 
     Examples
     --------
@@ -347,10 +376,15 @@ def compile_sliced_einsum(subscripts, *shapes, max_entries, xp=None, itemsize=8,
     """
     shapes = tuple(tuple(int(d) for d in shape) for shape in shapes)
     _check_subscripts(subscripts, shapes)
-    sliced = _slicing(subscripts, shapes, optimize, int(max_entries))
+    sliced = _slicing(subscripts, shapes, optimize, int(max_entries), keep)
     backend = namespace_name(get_namespace() if xp is None else xp)
-    check_memory(sliced.nbytes(itemsize), f"contraction {subscripts!r}")
-    return _SlicedEinsum(subscripts, shapes, sliced, backend, optimize)
+    function = _SlicedEinsum(subscripts, shapes, sliced, backend, optimize)
+    if blocks_only and sliced.labels:
+        entries = function.block_size + 2 * sliced.info.largest_intermediate
+    else:
+        entries = sliced.largest_intermediate
+    check_memory(entries * itemsize, f"contraction {subscripts!r}")
+    return function
 
 
 class _SlicedEinsum:
@@ -362,12 +396,17 @@ class _SlicedEinsum:
         for term, shape in zip(self.inputs, shapes):
             sizes.update(zip(term, shape))
         self.out_shape = tuple(sizes[c] for c in output)
-        # Output indices outermost: the summed ones of one output slice are added up in turn.
-        self.labels = [c for c in info.labels if c in output] + [
+        # Output indices outermost, in the output's order (consecutive blocks share their
+        # leading indices: a caller can gather the blocks of one leading slice); the summed
+        # ones of one output slice are added up in turn.
+        self.labels = [c for c in output if c in info.labels] + [
             c for c in info.labels if c not in output
         ]
         self.n_out = sum(c in output for c in info.labels)
         self.ranges = [range(sizes[c]) for c in self.labels]
+        self.block_size = math.prod(
+            1 if c in info.labels else size for c, size in zip(output, self.out_shape)
+        )
         sliced_shapes = _sliced_shapes(subscripts, shapes, info.labels)
         self.expression = _compiled(subscripts, sliced_shapes, backend, optimize)[0]
 

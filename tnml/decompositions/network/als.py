@@ -12,9 +12,12 @@ without core ``k``), or form ``E_k`` once and take two GEMMs. When every core fo
 environment, the environments are reused along the sweep (the blocks of cores after ``k`` are
 contracted once per sweep, the block before ``k`` grows by one core per update), so a sweep
 costs about ``3N`` pairwise contractions instead of ``N(N-2)``, as long as the blocks held fit
-the working-memory cap (a small multiple of the data plus the network, see :func:`_plan`); an
-environment larger than the cap is formed in slices over its leading data modes, each adding
-its share to ``E^T E`` and ``X E``. With a mask every slice of
+the working-memory cap (the data, the network and one core's Gram matrix, see
+:func:`_fit_cap`). An environment whose contraction holds more than the cap is never formed:
+it is contracted in slices (:func:`~tnml.contract.compile_sliced_einsum`, never cutting core
+``k``'s bonds) and each block of its rows is added to ``E^T E`` and ``X E`` and dropped; a
+doubled network a little over the cap is contracted into ``E^T E`` in slices added up. With
+a mask every slice of
 core ``k`` is a row-wise least-squares problem over its observed entries
 (:func:`~tnml.decompositions._masked.solve_rowwise`), whose design rows are rows of the dense
 environment on small tensors and gathered per observation otherwise. Every contraction goes
@@ -26,11 +29,10 @@ regularisation path (a relative ridge of 1 halved every sweep) avoids most of th
 """
 
 import contextlib
-import itertools
 import math
 import numbers
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 import numpy as np
@@ -45,7 +47,13 @@ from ...backend import (
     to_device,
     to_numpy,
 )
-from ...contract import compile_einsum, contraction_info, einsum
+from ...contract import (
+    compile_einsum,
+    compile_sliced_einsum,
+    contraction_info,
+    einsum,
+    sliced_contraction_info,
+)
 from .._fitting import (
     best_of_starts,
     check_fit_params,
@@ -62,7 +70,6 @@ from .structure import (
     _check_structure,
     _full_contraction,
     _graph,
-    _working_cap,
     check_adjacency,
 )
 
@@ -81,6 +88,11 @@ _RIDGE_START, _RIDGE_DECAY = 1.0, 0.5
 # modes of size 2: an environment of 2^14 entries, an intermediate of 2^21).
 _SMALL_ENVIRONMENT = 2**15
 _SMALL_NETWORK = 6
+# Doubled networks sliced into their Gram matrices only up to this many times the cap.
+_SLICED_GRAM = 64
+# The least working memory of a full-data fit, in entries (see _fit_cap): below it slicing
+# would only add Python overhead.
+_FIT_FLOOR = 2**18
 # Bytes a pairwise contraction step holds per entry of its largest intermediate, as
 # tracemalloc measures it: its operands, their transposed copies for the GEMM, and its result
 # (an order-8 fully connected rank-2 fit: 41.6 MB measured for 16.6 MB of intermediates).
@@ -108,25 +120,43 @@ class _FitPlan(NamedTuple):
     """How a full-data fit gets each core's normal equations (see :func:`_plan`)."""
 
     strategies: tuple  # per core: "environment" or "gram"
-    sliced: tuple  # per core: how many leading other data modes its environment is sliced over
+    sliced: tuple  # per core: max entries of a slice of its environment, 0 if formed whole
     reuse: bool  # environments reused along a sweep (blocks held, see _FullData)
     peak: int  # bytes
-    small: bool  # every environment and X at most _ONE_THREAD_ENTRIES entries
+    small: bool  # every environment (block) and X at most _ONE_THREAD_ENTRIES entries
 
 
 def _sliced_path(graph):
     return "dp" if graph.n_cores <= _SLICED_DP_CORES else _PATH
 
 
-def _sliced_shapes(graph, k, n_sliced):
-    """The other cores' shapes with the data modes of the first ``n_sliced`` other data modes
-    (data order) set to 1: the environment of one slice of those modes."""
-    modes = [m for m in range(len(graph.shape)) if m != graph.mode_of_core[k]][:n_sliced]
-    cores = {graph.core_of_mode[m] for m in modes}
-    return [
-        (1,) + graph.core_shapes[q][1:] if q in cores else graph.core_shapes[q]
-        for q in graph.others(k)
-    ], modes
+def _fit_cap(graph):
+    """Entries a full-data fit's contractions may hold at once: the data, the network and
+    one core's normal equations (its Gram matrix), at least ``_FIT_FLOOR``. An environment
+    (or a contraction of its path) larger than that is formed in slices (see :func:`_plan`)."""
+    n_params = sum(math.prod(s) for s in graph.core_shapes)
+    gram = max(graph.bond_sizes) ** 2
+    return max(math.prod(graph.shape) + n_params + gram, _FIT_FLOOR)
+
+
+def _sliced_environment(graph, k, cap):
+    """The slicing of core ``k``'s environment whose slices hold at most ``cap /
+    _EXECUTION_FACTOR`` entries (:func:`~tnml.contract.sliced_contraction_info`), and the
+    entries of one block of rows of the environment (all its columns): the unit added to
+    ``E^T E`` and ``X E``."""
+    shapes = [graph.core_shapes[q] for q in graph.others(k)]
+    info = sliced_contraction_info(
+        graph.environment_subscripts(k),
+        *shapes,
+        max_entries=max(cap // _EXECUTION_FACTOR, 1),
+        optimize=_sliced_path(graph),
+        keep=graph.bond_labels[k],
+    )
+    data = set(graph.data_symbols)
+    cut = math.prod(graph.label_size[c] for c in info.labels if c in data)
+    mode = graph.mode_of_core[k]
+    rows = math.prod(graph.shape) // (graph.shape[mode] if mode is not None else 1)
+    return info, rows // cut * graph.bond_sizes[k]
 
 
 @lru_cache(maxsize=1024)
@@ -136,22 +166,22 @@ def _plan(adjacency, permutation, itemsize):
     A strategy is ``"environment"`` (form ``E_k``, then two GEMMs) or ``"gram"`` (contract the
     doubled network and X directly). The cost is the flop count plus a fixed price per pairwise
     contraction: on the small tensors of a structure search, the Python overhead of a step
-    outweighs its arithmetic. Memory is bounded as well as time: an environment larger than
-    the cap (``_WORKING_FACTOR`` times the data plus the network, at least
-    ``_WORKING_FLOOR`` entries) is formed in slices over its leading data modes, each slice
-    adding its share to ``E^T E`` and ``X E`` (rank 2 on all bonds of a 4^10 tensor: an
-    environment of 2^27 entries, formed in 64 slices); the cheapest way within the cap wins,
-    the smallest one when none fits. Environments are reused along a sweep (``_FullData``)
-    only when every core forms its environment whole and the held blocks fit the cap too: on a
-    fully connected order-8 network the blocks of cores after ``k`` hold 2^24 entries each
-    where an environment has 2^21. The peak counts X, its unfolded copies, and
-    ``_EXECUTION_FACTOR`` times the largest environment (slice) or contraction intermediate
-    and the held blocks.
+    outweighs its arithmetic. Memory is bounded as well as time: an environment whose
+    contraction holds more than the cap (:func:`_fit_cap`: the data, the network and one Gram
+    matrix) is formed in slices (:func:`~tnml.contract.compile_sliced_einsum`), its blocks of
+    rows added to ``E^T E`` and ``X E`` one at a time, so that no design matrix is ever held
+    (rank 2 on all bonds of a fully connected 4^10 network: an environment of 2^27 entries and
+    intermediates of 2^33 unsliced, blocks and slices of at most 2^20 sliced). The cheapest way
+    within the cap wins, the smallest one when none fits. Environments are reused along a
+    sweep (``_FullData``) only when every core forms its environment whole and the held blocks
+    fit the cap too. The peak counts X, its unfolded copies, and ``_EXECUTION_FACTOR`` times
+    the largest whole environment or contraction intermediate and the held blocks (a sliced
+    update: that factor times a slice, its block of rows and two Gram matrices).
     """
     graph = _graph(adjacency, permutation)
     shape = graph.shape
     total = math.prod(shape)
-    cap = _working_cap(graph)
+    cap = _fit_cap(graph)
     strategies, sliced, working, copies, largest = [], [], 0, 0, total
     for k in range(graph.n_cores):
         others = graph.others(k)
@@ -162,27 +192,33 @@ def _plan(adjacency, permutation, itemsize):
             # A small environment is the cheaper way whatever the doubled network costs: no
             # need to plan anything here (path searches dominate a new structure's first fit;
             # a contraction that is planned later still checks the budget before it runs).
-            options = [(0, "environment", 0, rows * bonds + bonds * bonds)]
+            options = [(0, "environment", 0, rows * bonds + bonds * bonds, rows * bonds)]
         else:
-            options = []
-            for n_sliced in range(len(shape) - (graph.mode_of_core[k] is not None) + 1):
-                shapes, modes = _sliced_shapes(graph, k, n_sliced)
-                n_slices = math.prod(shape[m] for m in modes)
-                env = contraction_info(
-                    graph.environment_subscripts(k),
-                    *shapes,
-                    optimize=_sliced_path(graph) if n_sliced else _PATH,
+            env = contraction_info(graph.environment_subscripts(k), *other_shapes, optimize=_PATH)
+            memory = max(env.largest_intermediate, rows * bonds) + bonds * bonds
+            products = 2 * rows * bonds * (bonds + size)  # E^T E and X E
+            cost = env.flops + products + _STEP_FLOPS * (len(env.path) + 2)
+            options = [(cost, "environment", 0, memory, rows * bonds)]
+            if memory > cap:
+                info, block = _sliced_environment(graph, k, cap)
+                n_blocks = rows * bonds // block
+                # Held at once: a slice's contraction (_EXECUTION_FACTOR times its largest
+                # intermediate) and the partial sum it is added to, a block of rows, E^T E
+                # with its update and X E; in units of the peak's factor, as for the others.
+                memory = (
+                    (_EXECUTION_FACTOR + 1) * info.info.largest_intermediate
+                    + block
+                    + 2 * bonds * bonds
+                    + size * bonds
+                ) // _EXECUTION_FACTOR + 1
+                cost = (
+                    info.flops
+                    + products
+                    + _STEP_FLOPS * (info.n_slices * (len(info.info.path) + 1) + 2 * n_blocks)
                 )
-                slice_rows = rows // n_slices
-                memory = max(env.largest_intermediate, slice_rows * bonds) + bonds * bonds
-                cost = n_slices * (
-                    env.flops
-                    + 2 * slice_rows * bonds * (bonds + size)
-                    + _STEP_FLOPS * (len(env.path) + 2 + 2 * (n_sliced > 0))
+                options.append(
+                    (cost, "environment", max(cap // _EXECUTION_FACTOR, 1), memory, block)
                 )
-                options.append((cost, "environment", n_sliced, memory))
-                if memory <= cap:
-                    break
             gram = contraction_info(
                 graph.gram_subscripts(k), *other_shapes, *other_shapes, optimize=_DOUBLED_PATH
             )
@@ -191,16 +227,40 @@ def _plan(adjacency, permutation, itemsize):
             )
             gram_cost = gram.flops + rhs.flops + _STEP_FLOPS * (len(gram.path) + len(rhs.path))
             gram_memory = max(gram.largest_intermediate, rhs.largest_intermediate)
-            options.append((gram_cost, "gram", 0, gram_memory))
+            options.append((gram_cost, "gram", 0, gram_memory, 0))
+            if gram_memory > cap and gram.largest_intermediate <= _SLICED_GRAM * cap:
+                # Both contracted in slices added up (on a rank-16 ring of a 4^8 tensor: 16
+                # and 4 slices, as fast as whole); not where the doubled network is far too
+                # large (a densely connected one: 2^32 entries, its slicing planned in
+                # seconds and dearer than a streamed environment).
+                entries = max(cap // _EXECUTION_FACTOR, 1)
+                gram, rhs = (
+                    sliced_contraction_info(
+                        subscripts, *shapes, max_entries=entries, optimize=_DOUBLED_PATH
+                    )
+                    for subscripts, shapes in [
+                        (graph.gram_subscripts(k), other_shapes + other_shapes),
+                        (graph.rhs_subscripts(k), [shape] + other_shapes),
+                    ]
+                )
+                steps = gram.n_slices * len(gram.info.path) + rhs.n_slices * len(rhs.info.path)
+                memory = (
+                    (_EXECUTION_FACTOR + 1)
+                    * max(gram.info.largest_intermediate, rhs.info.largest_intermediate)
+                    + bonds * bonds
+                    + bonds * size
+                ) // _EXECUTION_FACTOR + 1
+                options.append(
+                    (gram.flops + rhs.flops + _STEP_FLOPS * steps, "gram", entries, memory, 0)
+                )
         fitting = [option for option in options if option[3] <= cap]
-        _, choice, n_sliced, memory = (
+        _, choice, n_sliced, memory, held = (
             min(fitting) if fitting else min(options, key=lambda option: option[3])
         )
         strategies.append(choice)
         sliced.append(n_sliced)
         working = max(working, memory)
-        _, modes = _sliced_shapes(graph, k, n_sliced)
-        largest = max(largest, rows * bonds // math.prod(shape[m] for m in modes))
+        largest = max(largest, held)
         unfolded = choice == "environment" and not n_sliced  # X_(k) held (see _FullData)
         copies += unfolded and graph.mode_of_core[k] not in (None, 0)
     n = graph.n_cores
@@ -375,7 +435,7 @@ def _random_start(graph, X, norm_x, rng, std=None):
     shapes = graph.core_shapes
     if contraction_info(
         graph.norm_subscripts, *shapes, *shapes, optimize=_PATH
-    ).largest_intermediate <= _working_cap(graph):
+    ).largest_intermediate <= _fit_cap(graph):
         norm = float(xp.sqrt(xp.abs(einsum(graph.norm_subscripts, *cores, *cores, optimize=_PATH))))
     else:
         # The doubled network of a densely connected one (rank 2 on every bond of an order-8
@@ -411,21 +471,21 @@ class _FullData:
             mode = graph.mode_of_core[k]
             other_shapes = [graph.core_shapes[q] for q in graph.others(k)]
             if plan.strategies[k] == "environment" and plan.sliced[k]:
-                # Sliced over the leading other data modes: X with core k's mode first (a
-                # view), each slice's block taken when it is used; the sliced cores by index.
-                shapes, modes = _sliced_shapes(graph, k, plan.sliced[k])
+                # Streamed in blocks of rows (see _plan); X with core k's mode first (a view),
+                # each block's rows of it taken when they are used.
                 self.slices[k] = (
-                    xp.reshape(X, (1,) + X.shape) if mode is None else xp.moveaxis(X, mode, 0),
-                    [graph.core_of_mode[m] for m in modes],
-                    [X.shape[m] for m in modes],
+                    xp.reshape(X, (1,) + X.shape) if mode is None else xp.moveaxis(X, mode, 0)
                 )
                 self.expressions.append(
-                    compile_einsum(
+                    compile_sliced_einsum(
                         graph.environment_subscripts(k),
-                        *shapes,
+                        *other_shapes,
+                        max_entries=plan.sliced[k],
                         xp=xp,
                         itemsize=itemsize,
                         optimize=_sliced_path(graph),
+                        blocks_only=True,
+                        keep=graph.bond_labels[k],
                     )
                 )
             elif plan.strategies[k] == "environment":
@@ -449,9 +509,15 @@ class _FullData:
                     )
                 )
             else:
+                # Whole, or in slices added up when the plan says so (see _plan).
+                compile = (
+                    partial(compile_sliced_einsum, max_entries=plan.sliced[k])
+                    if plan.sliced[k]
+                    else compile_einsum
+                )
                 self.expressions.append(
                     (
-                        compile_einsum(
+                        compile(
                             graph.gram_subscripts(k),
                             *other_shapes,
                             *other_shapes,
@@ -459,7 +525,7 @@ class _FullData:
                             itemsize=itemsize,
                             optimize=_DOUBLED_PATH,
                         ),
-                        compile_einsum(
+                        compile(
                             graph.rhs_subscripts(k),
                             X.shape,
                             *other_shapes,
@@ -533,23 +599,47 @@ class _FullData:
         cores[k] = xp.reshape(solution, self.graph.core_shapes[k])
         return solution, rhs, gram
 
+    def _streamed(self, cores, k):
+        """``E^T E`` and ``X E`` of core k added up over blocks of rows of its environment.
+
+        The sliced contraction yields the environment's blocks with the output's leading
+        (data) indices outermost: the consecutive blocks of one data slice (cut along core
+        k's bonds when the slicing chose those) are gathered into its block of rows, which
+        is added to both products and dropped.
+        """
+        xp, graph = self.xp, self.graph
+        expression, moved = self.expressions[k], self.slices[k]
+        bonds, n_data = graph.bond_sizes[k], len(graph.shape) - (graph.mode_of_core[k] is not None)
+        out_shape = expression.out_shape
+        gram = rhs = 0
+        current = rows = None
+
+        def add(gram, rhs):
+            env = xp.reshape(rows, (-1, bonds))
+            block = xp.reshape(moved[(slice(None),) + current], (moved.shape[0], -1))
+            return gram + env.T @ env, rhs + block @ env
+
+        for index, block in expression.blocks(*[cores[q] for q in graph.others(k)]):
+            head = index[:n_data]
+            if head != current:
+                if current is not None:
+                    gram, rhs = add(gram, rhs)
+                current = head
+                if block.shape[n_data:] == out_shape[n_data:]:
+                    rows = block
+                    continue
+                rows = xp.empty(block.shape[:n_data] + out_shape[n_data:], dtype=block.dtype)
+            rows[(slice(None),) * n_data + index[n_data:]] = block
+        gram, rhs = add(gram, rhs)
+        return gram, rhs
+
     def update(self, cores, k, ridge):
         """Solve core k in place; return its matricised solution, rhs and Gram matrix."""
         xp, graph = self.xp, self.graph
         others = graph.others(k)
         bonds = graph.bond_sizes[k]
         if k in self.slices:
-            moved, sliced_cores, sizes = self.slices[k]
-            gram = rhs = 0
-            for index in itertools.product(*map(range, sizes)):
-                operands = {q: cores[q][i : i + 1] for q, i in zip(sliced_cores, index)}
-                env = xp.reshape(
-                    self.expressions[k](*[operands.get(q, cores[q]) for q in others]),
-                    (-1, bonds),
-                )
-                block = xp.reshape(moved[(slice(None),) + index], (moved.shape[0], -1))
-                gram = gram + env.T @ env
-                rhs = rhs + block @ env
+            gram, rhs = self._streamed(cores, k)
         elif self.plan.strategies[k] == "environment":
             return self._solve(cores, k, self.expressions[k](*[cores[q] for q in others]), ridge)
         else:
@@ -683,7 +773,9 @@ class _MaskedData:
 def _plain_sweep(problem, cores, ridge):
     """Update every core in turn from its own environment contraction."""
     n = problem.graph.n_cores
+    last = None
     for k in range(n):
+        del last  # the previous core's normal equations: not held while the next are formed
         last = problem.update(cores, k, ridge)
         if k < n - 1:
             _normalize(cores, k)
