@@ -52,12 +52,14 @@ References
    modeling perspective", CVPR 2024.
 """
 
+import itertools
 import math
 import numbers
 
 import numpy as np
 
 from ..backend import get_namespace, to_numpy
+from .cuts import cheapest_structures, cut_ranks, reaches
 from .encoding import canonical_key, n_params
 
 __all__ = ["BondPenalty", "svdins"]
@@ -193,6 +195,7 @@ def svdins(
     n_paths=1,
     inflate=True,
     polish=True,
+    n_candidates=4,
 ):
     """One-shot regularised structure search [svdins]_ (see the module doc).
 
@@ -221,10 +224,20 @@ def svdins(
         again: the start's rank bounds what the first stage can find.
     polish : bool, default=True
         Lower single bond ranks after the refit while the objective improves.
+    n_candidates : int, default=4
+        With the constrained objective on complete data, the structures that explain the
+        data's cut ranks fitted (cheapest first) before the regularised paths, which run
+        only when none of them reaches ``max_rse``; 0: the regularised paths alone.
     """
     del rng  # every fit is seeded by the runner from its candidate
     if not isinstance(n_paths, numbers.Integral) or n_paths < 1:
         raise ValueError(f"n_paths must be an int >= 1, got {n_paths!r}")
+    if (
+        isinstance(n_candidates, bool)
+        or not isinstance(n_candidates, numbers.Integral)
+        or n_candidates < 0
+    ):
+        raise ValueError(f"n_candidates must be an int >= 0, got {n_candidates!r}")
     settings = {
         "penalty": BondPenalty(alpha),
         "cutoff": cutoff,
@@ -236,6 +249,13 @@ def svdins(
     if space.max_rank < 2:  # no bond to prune: the one structure there is
         runner.evaluate([{"structure": space.structure([1] * len(space.edges))}])
         return
+    lower = _cut_bounds(runner, space)
+    if lower is not None:
+        found = _fit_cut_candidates(runner, space, lower, n_candidates)
+        if found is not None:
+            if polish:
+                _polish(runner, found, allowed=lambda structure: reaches(structure, lower))
+            return
     paths = [_path(space, f"-{p}" if p else "", **settings) for p in range(n_paths)]
     finished = [r for r in _run_side_by_side(runner, paths) if r is not None]
     if finished and polish:
@@ -340,15 +360,18 @@ def _refit_back(rounds):
     return best
 
 
-def _polish(runner, current):
+def _polish(runner, current, allowed=None):
     """Lower one bond rank at a time (warm start: the bond's smallest singular direction
-    dropped) while the best such move improves the objective."""
+    dropped) while the best such move improves the objective; ``allowed(structure)``, when
+    given, says which moves are worth a fit."""
     while True:
         structure = np.asarray(current["structure"])
         batch = []
         for k, q in zip(*np.nonzero(np.triu(structure >= 2, 1))):
             lower = structure.copy()
             lower[k, q] = lower[q, k] = structure[k, q] - 1 if structure[k, q] > 2 else 0
+            if allowed is not None and not allowed(lower):
+                continue
             batch.append(
                 {
                     "structure": lower,
@@ -367,3 +390,70 @@ def _polish(runner, current):
         if best["objective"] >= current["objective"]:
             return
         current = best
+
+
+# -- the cut-rank start --------------------------------------------------------------------------
+# Cut ranks at max_rse / _EXPLAIN_MARGIN bound the generic cut ranks of an explaining structure
+# from above: data fitted to max_rse by a structure have no larger ranks at a much smaller error.
+_EXPLAIN_MARGIN = 100
+# Structures the best-first search over bond ranks may visit: a few ms each hundred.
+_MAX_STATES = 20_000
+# Fits of the cut candidates: cold starts of (near-)exact structures converge in tens of sweeps
+# and stall far above max_rse otherwise.
+_CANDIDATE = {"max_iter": 300, "tol": 1e-6}
+
+
+def _cut_bounds(runner, space):
+    """The cut ranks (over data-mode bit sets) any fit within ``max_rse`` reaches, or None
+    where they do not apply: the penalized objective, missing data, internal cores."""
+    if (
+        runner.objective.kind != "constrained"
+        or runner.train is not None
+        or runner.held_out is not None
+        or space.n_internal
+    ):
+        return None
+    return cut_ranks(runner.X, runner.objective.max_rse)
+
+
+def _slot_ranks(space, ranks):
+    """``{mask: rank}`` over data-mode bit sets as the same over slot bit sets."""
+    ndim = len(space.shape)
+    full = (1 << ndim) - 1
+    slot_of = np.argsort(space.permutation)  # slot s carries mode permutation[s]
+    out = {}
+    for mask, rank in ranks.items():
+        slots = sum(1 << int(slot_of[k]) for k in range(ndim) if mask >> k & 1)
+        out[min(slots, full ^ slots)] = rank
+    return out
+
+
+def _fit_cut_candidates(runner, space, lower, n_candidates):
+    """Fit, cheapest first, up to ``n_candidates`` structures on the template that explain
+    the data's cut ranks; return the record of the first within ``max_rse`` (None if none).
+    """
+    if not n_candidates:
+        return None
+    upper = cut_ranks(runner.X, runner.objective.max_rse / _EXPLAIN_MARGIN)
+    structures = cheapest_structures(
+        space.sizes,
+        space.edges,
+        space.max_rank,
+        _slot_ranks(space, lower),
+        _slot_ranks(space, upper),
+        max_states=_MAX_STATES,
+    )
+    for _, ranks in itertools.islice(structures, n_candidates):
+        (record,) = runner.evaluate(
+            [
+                {
+                    "structure": space.structure(ranks),
+                    "stage": "svdins-cuts",
+                    "keep": True,
+                    "fit_params": _CANDIDATE,
+                }
+            ]
+        )
+        if record["status"] == "ok" and record["rse"] <= runner.objective.max_rse:
+            return record
+    return None
