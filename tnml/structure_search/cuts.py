@@ -109,7 +109,9 @@ def reaches(structure, lower):
     return bool(np.all(generic >= np.log([lower[m] for m in masks]) - _SLACK))
 
 
-def cheapest_structures(sizes, edges, max_rank, lower, upper=None, *, max_states=100_000):
+def cheapest_structures(
+    sizes, edges, max_rank, lower, upper=None, *, merged=False, max_states=100_000
+):
     """Bond ranks on ``edges`` whose cut ranks reach ``lower``, cheapest first.
 
     Parameters
@@ -159,6 +161,20 @@ def cheapest_structures(sizes, edges, max_rank, lower, upper=None, *, max_states
         elif members[row].sum() == n - 1:
             singles[int(np.flatnonzero(~members[row])[0])] = lower[mask]
 
+    if upper is not None:
+        # generic cut ranks (log) less those of the misplaced legs, plus those of the legs
+        # as the explained structures count them
+        legs = [misplaced]
+        if merged:
+            # One core's data leg may enter at its mode's rank: the core then holds a
+            # Tucker-like core merged into it (the data are generic for the structure with
+            # that leg compressed, not for the structure itself).
+            for k in range(n):
+                compressed = sizes.astype(float)
+                compressed[k] = min(sizes[k], singles[k])
+                legs.append(_vertex_cuts(compressed, ends, members)[1])
+        legs = np.array(legs) - misplaced
+
     def cost(vector):
         products = np.prod(np.where(incident, vector, 1), axis=1)
         # a lower bound of the cost of every structure above it that reaches ``lower``
@@ -174,7 +190,9 @@ def cheapest_structures(sizes, edges, max_rank, lower, upper=None, *, max_states
         bounds = vertex_crosses @ np.log(vector.astype(float)) + misplaced
         tightest = np.argmin(bounds, axis=1)
         generic = bounds[np.arange(len(masks)), tightest]
-        if most is not None and np.any(generic > most):
+        if most is not None and not np.any(
+            np.all(np.min(bounds + legs, axis=2) <= most, axis=1)
+        ):
             continue  # generic cut ranks only grow with the bond ranks
         short = generic < need
         if not short.any():

@@ -435,15 +435,29 @@ def _fit_cut_candidates(runner, space, lower, n_candidates):
     if not n_candidates:
         return None
     upper = cut_ranks(runner.X, runner.objective.max_rse / _EXPLAIN_MARGIN)
-    structures = cheapest_structures(
-        space.sizes,
-        space.edges,
-        space.max_rank,
-        _slot_ranks(space, lower),
-        _slot_ranks(space, upper),
-        max_states=_MAX_STATES,
+    # those that explain them as they are first, then those that do with one core holding
+    # a Tucker-like core (see cheapest_structures)
+    tiers = (
+        cheapest_structures(
+            space.sizes,
+            space.edges,
+            space.max_rank,
+            _slot_ranks(space, lower),
+            _slot_ranks(space, upper),
+            merged=merged,
+            max_states=_MAX_STATES,
+        )
+        for merged in (False, True)
     )
-    for _, ranks in itertools.islice(structures, n_candidates):
+    seen = set()
+    fitted = 0
+    for _, ranks in itertools.chain.from_iterable(tiers):
+        if fitted == n_candidates:
+            break
+        if ranks in seen:
+            continue
+        seen.add(ranks)
+        fitted += 1
         (record,) = runner.evaluate(
             [
                 {
