@@ -19,11 +19,10 @@ candidates to fit, not answers.
 
 import heapq
 import itertools
-import math
 
 import numpy as np
 
-from ..backend import get_namespace, to_numpy
+from .trees import CutRanks
 
 __all__ = ["cheapest_structures", "cut_ranks", "reaches"]
 
@@ -36,8 +35,9 @@ def cut_ranks(X, eps):
 
     Parameters
     ----------
-    X : array of order N >= 2
-        Complete data.
+    X : array of order N >= 2, or CutRanks
+        Complete data (a :class:`~tnml.structure_search.trees.CutRanks` of it keeps the
+        singular values for another ``eps``).
     eps : float
         Relative error allowed: the rank of a cut is the smallest one whose discarded
         singular values carry at most ``eps**2 * ||X||**2``.
@@ -56,20 +56,11 @@ def cut_ranks(X, eps):
     >>> cut_ranks(X, 1e-8)
     {1: 1, 2: 1, 3: 1}
     """
-    xp = get_namespace(X)
-    ndim = X.ndim
-    total = float(xp.sum(X * X))
-    ranks = {}
-    for mask in range(1, 2 ** (ndim - 1)):
-        rows = [k for k in range(ndim) if mask >> k & 1]
-        cols = [k for k in range(ndim) if not mask >> k & 1]
-        size = math.prod(X.shape[k] for k in rows)
-        matrix = xp.reshape(xp.transpose(X, rows + cols), (size, -1))
-        gram = matrix @ matrix.T if matrix.shape[0] <= matrix.shape[1] else matrix.T @ matrix
-        energies = np.clip(to_numpy(xp.linalg.eigvalsh(gram)), 0, None)  # ascending
-        dropped = int(np.searchsorted(np.cumsum(energies), eps**2 * total, side="right"))
-        ranks[mask] = max(len(energies) - dropped, 1)
-    return ranks
+    ranks = X if isinstance(X, CutRanks) else CutRanks(X)
+    return {
+        mask: ranks.rank({k for k in range(ranks.ndim) if mask >> k & 1}, eps)
+        for mask in range(1, 2 ** (ranks.ndim - 1))
+    }
 
 
 def _vertex_cuts(sizes, ends, members):
@@ -190,9 +181,7 @@ def cheapest_structures(
         bounds = vertex_crosses @ np.log(vector.astype(float)) + misplaced
         tightest = np.argmin(bounds, axis=1)
         generic = bounds[np.arange(len(masks)), tightest]
-        if most is not None and not np.any(
-            np.all(np.min(bounds + legs, axis=2) <= most, axis=1)
-        ):
+        if most is not None and not np.any(np.all(np.min(bounds + legs, axis=2) <= most, axis=1)):
             continue  # generic cut ranks only grow with the bond ranks
         short = generic < need
         if not short.any():

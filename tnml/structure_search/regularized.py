@@ -6,6 +6,16 @@ sparsity-inducing penalty on those diagonals, and the bond indices whose diagona
 vanish are pruned as the fit goes, a bond left with one index being removed. What this
 implementation does, and where it differs from the paper:
 
+- **Cut-rank start.** With the constrained objective on complete data and a template of
+  data cores, the data's cut ranks at ``max_rse`` (the numerical ranks of its unfoldings
+  over every bipartition of the modes, :mod:`.cuts`) bound what any structure within
+  ``max_rse`` must carry across each cut. The structures on the template that explain
+  them (their generic cut ranks equal the data's; then those that do with one core holding
+  a Tucker-like core) are fitted cheapest first, unpenalised, up to ``n_candidates``; the
+  first within ``max_rse`` is polished (only moves that keep every cut rank are fitted,
+  usually none) and is the answer. The regularised rounds below run when none is, and
+  always on noisy data (the penalized objective) or missing data: a start sized per bond
+  by cut ranks is then no better than the uniform one, as every cut is of full rank.
 - **Rounds.** The fit runs in rounds of a few ALS sweeps
   (:func:`~tnml.decompositions.network_als`, warm-started from the previous round). Between
   rounds every bond gets its diagonal factor by SVD of the two cores it joins
@@ -61,6 +71,7 @@ import numpy as np
 from ..backend import get_namespace, to_numpy
 from .cuts import cheapest_structures, cut_ranks, reaches
 from .encoding import canonical_key, n_params
+from .trees import CutRanks
 
 __all__ = ["BondPenalty", "svdins"]
 
@@ -249,9 +260,10 @@ def svdins(
     if space.max_rank < 2:  # no bond to prune: the one structure there is
         runner.evaluate([{"structure": space.structure([1] * len(space.edges))}])
         return
-    lower = _cut_bounds(runner, space)
-    if lower is not None:
-        found = _fit_cut_candidates(runner, space, lower, n_candidates)
+    spectra = _cut_spectra(runner, space)
+    if spectra is not None:
+        lower = cut_ranks(spectra, runner.objective.max_rse)
+        found = _fit_cut_candidates(runner, space, spectra, lower, n_candidates)
         if found is not None:
             if polish:
                 _polish(runner, found, allowed=lambda structure: reaches(structure, lower))
@@ -403,9 +415,9 @@ _MAX_STATES = 20_000
 _CANDIDATE = {"max_iter": 300, "tol": 1e-6}
 
 
-def _cut_bounds(runner, space):
-    """The cut ranks (over data-mode bit sets) any fit within ``max_rse`` reaches, or None
-    where they do not apply: the penalized objective, missing data, internal cores."""
+def _cut_spectra(runner, space):
+    """The singular values of the data's unfoldings (:class:`CutRanks`), or None where cut
+    ranks do not apply: the penalized objective, missing data, internal cores."""
     if (
         runner.objective.kind != "constrained"
         or runner.train is not None
@@ -413,7 +425,7 @@ def _cut_bounds(runner, space):
         or space.n_internal
     ):
         return None
-    return cut_ranks(runner.X, runner.objective.max_rse)
+    return CutRanks(runner.X)
 
 
 def _slot_ranks(space, ranks):
@@ -428,13 +440,13 @@ def _slot_ranks(space, ranks):
     return out
 
 
-def _fit_cut_candidates(runner, space, lower, n_candidates):
+def _fit_cut_candidates(runner, space, spectra, lower, n_candidates):
     """Fit, cheapest first, up to ``n_candidates`` structures on the template that explain
     the data's cut ranks; return the record of the first within ``max_rse`` (None if none).
     """
     if not n_candidates:
         return None
-    upper = cut_ranks(runner.X, runner.objective.max_rse / _EXPLAIN_MARGIN)
+    upper = cut_ranks(spectra, runner.objective.max_rse / _EXPLAIN_MARGIN)
     # those that explain them as they are first, then those that do with one core holding
     # a Tucker-like core (see cheapest_structures)
     tiers = (
