@@ -17,15 +17,20 @@ possible (its unfoldings could have the ranks, yet its manifold is too small), s
 candidates to fit, not answers.
 """
 
+import contextlib
 import heapq
 import itertools
+import math
 
 import numpy as np
 
+from ..backend import serial_blas
 from .trees import CutRanks
 
 __all__ = ["cheapest_structures", "cut_ranks", "reaches"]
 
+# Data up to this many entries have their unfoldings' SVDs on one BLAS thread.
+_SERIAL_ENTRIES = 2**22
 # Relative slack of the log-rank comparisons.
 _SLACK = 1e-9
 
@@ -57,10 +62,12 @@ def cut_ranks(X, eps):
     {1: 1, 2: 1, 3: 1}
     """
     ranks = X if isinstance(X, CutRanks) else CutRanks(X)
-    return {
-        mask: ranks.rank({k for k in range(ranks.ndim) if mask >> k & 1}, eps)
-        for mask in range(1, 2 ** (ranks.ndim - 1))
-    }
+    # small unfoldings: a multithreaded LAPACK whose cores are busy stalls on them
+    with serial_blas() if math.prod(ranks.X.shape) <= _SERIAL_ENTRIES else contextlib.nullcontext():
+        return {
+            mask: ranks.rank({k for k in range(ranks.ndim) if mask >> k & 1}, eps)
+            for mask in range(1, 2 ** (ranks.ndim - 1))
+        }
 
 
 def _vertex_cuts(sizes, ends, members):
