@@ -408,6 +408,9 @@ def _polish(runner, current, allowed=None):
 # Cut ranks at max_rse / _EXPLAIN_MARGIN bound the generic cut ranks of an explaining structure
 # from above: data fitted to max_rse by a structure have no larger ranks at a much smaller error.
 _EXPLAIN_MARGIN = 100
+# Beyond this order the 2^(N-1) unfoldings and the 2^N vertex cuts of every structure the
+# search visits cost seconds (order 8: about 3 s on 4^8 data whose cut ranks nothing explains).
+_MAX_CUT_ORDER = 8
 # Structures the best-first search over bond ranks may visit: a few ms each hundred.
 _MAX_STATES = 20_000
 # Fits of the cut candidates: cold starts of (near-)exact structures converge in tens of sweeps
@@ -417,12 +420,14 @@ _CANDIDATE = {"max_iter": 300, "tol": 1e-6}
 
 def _cut_spectra(runner, space):
     """The singular values of the data's unfoldings (:class:`CutRanks`), or None where cut
-    ranks do not apply: the penalized objective, missing data, internal cores."""
+    ranks do not apply (the penalized objective, missing data, internal cores) or cost too
+    much (orders above 8)."""
     if (
         runner.objective.kind != "constrained"
         or runner.train is not None
         or runner.held_out is not None
         or space.n_internal
+        or len(space.shape) > _MAX_CUT_ORDER
     ):
         return None
     return CutRanks(runner.X)
