@@ -15,8 +15,10 @@ issue.
     greedy's evaluation budget (and at most greedy's time) beside it. Greedy runs with its
     defaults: on this complete data it first fits the cheapest spanning tree priced by
     singular values, then grows, prunes and exchanges bonds.
-(svdins) ``method='svdins'``, the one-shot regularised search, from the fully connected graph
-    beside the others: in (a) over ``--svdins-seeds`` seeds with the constrained objective
+(svdins) ``method='svdins'``, the one-shot search, from the fully connected graph (with the
+    constrained objective on complete data it first fits the cheapest structures that explain
+    the data's cut ranks; the regularised fit only when none is within max_rse) beside the
+    others: in (a) over ``--svdins-seeds`` seeds with the constrained objective
     (RSE <= 1e-4), in (b) on every tensor of greedy's, in (d) with the same time. Target on
     (a) and (b): a structure as small as the best searcher's at RSE <= 1e-4 (resp. 1e-6), in
     at least 10x less time than tnale (and the defaults) on (a) and greedy on (b). One path

@@ -372,6 +372,16 @@ def test_svdins_finds_planted_structures_from_their_cut_ranks_on_every_seed():
             assert [h["stage"] for h in search.history_] == ["svdins-cuts"]
 
 
+def test_svdins_cut_start_is_checkpointed_and_resumed(tmp_path):
+    X = random_network(RING5, RING5_PERMUTATION, random_state=0).to_tensor()
+    checkpoint = str(tmp_path / "search.npz")
+    first = _search(random_state=0, checkpoint=checkpoint).fit(X)
+    resumed = _search(random_state=0, checkpoint=checkpoint, resume=True).fit(X)
+    assert [h["key"] for h in resumed.history_] == [h["key"] for h in first.history_]
+    assert [h["seconds"] for h in resumed.history_] == [h["seconds"] for h in first.history_]
+    assert resumed.best_network_.n_params == first.best_network_.n_params
+
+
 def test_svdins_merges_a_tucker_core_into_a_data_core():
     # Tucker: data cores around an internal core; the full graph over the data modes has
     # no internal core, so the answer holds it in the data core whose merge costs least
