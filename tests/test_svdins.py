@@ -372,6 +372,19 @@ def test_svdins_finds_planted_structures_from_their_cut_ranks_on_every_seed():
             assert [h["stage"] for h in search.history_] == ["svdins-cuts"]
 
 
+def test_svdins_cut_start_sees_through_noise_below_max_rse():
+    # noise a tenth of max_rse fills every unfolding's tail: the cut ranks at max_rse / 100
+    # would all be full, the drop where the signal ends is not
+    planted = to_data_order(RING6, RING6_PERMUTATION)
+    for seed in range(3):
+        X = random_network(RING6, RING6_PERMUTATION, random_state=seed).to_tensor()
+        noise = np.random.default_rng(seed).standard_normal(X.shape)
+        X = X + 1e-5 * np.linalg.norm(X) * noise / np.linalg.norm(noise)
+        search = _search(max_rse=1e-4, max_rank=4, random_state=seed).fit(X)
+        assert canonical_key(search.best_structure_) == canonical_key(planted), seed
+        assert search.history_[0]["stage"] == "svdins-cuts"
+
+
 def test_svdins_cut_start_is_checkpointed_and_resumed(tmp_path):
     X = random_network(RING5, RING5_PERMUTATION, random_state=0).to_tensor()
     checkpoint = str(tmp_path / "search.npz")

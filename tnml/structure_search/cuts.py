@@ -31,21 +31,29 @@ __all__ = ["cheapest_structures", "cut_ranks", "reaches"]
 
 # Data up to this many entries have their unfoldings' SVDs on one BLAS thread.
 _SERIAL_ENTRIES = 2**22
+# Singular values below this share of the largest are round-off.
+_ROUND_OFF = 1e-12
 # Relative slack of the log-rank comparisons.
 _SLACK = 1e-9
 
 
-def cut_ranks(X, eps):
+def cut_ranks(X, eps, gap=None):
     """Numerical ranks of the unfoldings of ``X`` over its bipartitions.
 
     Parameters
     ----------
     X : array of order N >= 2, or CutRanks
         Complete data (a :class:`~tnml.structure_search.trees.CutRanks` of it keeps the
-        singular values for another ``eps``).
+        singular values for another call).
     eps : float
         Relative error allowed: the rank of a cut is the smallest one whose discarded
         singular values carry at most ``eps**2 * ||X||**2``.
+    gap : float or None
+        When given, the rank of a cut is instead the ``r``, at least that one, where the
+        singular values drop the most, ``s_r / s_{r+1}`` (those below the round-off of
+        ``s_1`` count as zero), if that drop is at least ``gap``, else the full rank: where
+        the signal ends and the noise begins when the noise is below ``eps`` (the signal's
+        end when there is none).
 
     Returns
     -------
@@ -60,14 +68,27 @@ def cut_ranks(X, eps):
     >>> X = np.einsum("i,j,k->ijk", [1.0, 2], [3.0, 4], [5.0, 6])
     >>> cut_ranks(X, 1e-8)
     {1: 1, 2: 1, 3: 1}
+    >>> noisy = X + 1e-4 * np.random.default_rng(0).standard_normal(X.shape)
+    >>> cut_ranks(noisy, 1e-8), cut_ranks(noisy, 1e-4, gap=10)
+    ({1: 2, 2: 2, 3: 2}, {1: 1, 2: 1, 3: 1})
     """
     ranks = X if isinstance(X, CutRanks) else CutRanks(X)
+    out = {}
     # small unfoldings: a multithreaded LAPACK whose cores are busy stalls on them
     with serial_blas() if math.prod(ranks.X.shape) <= _SERIAL_ENTRIES else contextlib.nullcontext():
-        return {
-            mask: ranks.rank({k for k in range(ranks.ndim) if mask >> k & 1}, eps)
-            for mask in range(1, 2 ** (ranks.ndim - 1))
-        }
+        for mask in range(1, 2 ** (ranks.ndim - 1)):
+            modes = {k for k in range(ranks.ndim) if mask >> k & 1}
+            out[mask] = rank = ranks.rank(modes, eps)
+            if gap is not None:
+                values = np.asarray(ranks.singular_values(modes), dtype=float)
+                values = np.where(values > _ROUND_OFF * values[0], values, 0.0)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    drops = values[rank - 1 : -1] / values[rank:]
+                drops = np.nan_to_num(drops, nan=0.0, posinf=np.inf)
+                largest = int(np.argmax(drops)) if drops.size else 0
+                found = drops.size and drops[largest] >= gap
+                out[mask] = rank + largest if found else len(values)
+    return out
 
 
 def _vertex_cuts(sizes, ends, members):
@@ -108,7 +129,7 @@ def reaches(structure, lower):
 
 
 def cheapest_structures(
-    sizes, edges, max_rank, lower, upper=None, *, merged=False, max_states=100_000
+    sizes, edges, max_rank, lower, upper=None, *, merged=False, excess=0, max_states=100_000
 ):
     """Bond ranks on ``edges`` whose cut ranks reach ``lower``, cheapest first.
 
@@ -188,7 +209,8 @@ def cheapest_structures(
         bounds = vertex_crosses @ np.log(vector.astype(float)) + misplaced
         tightest = np.argmin(bounds, axis=1)
         generic = bounds[np.arange(len(masks)), tightest]
-        if most is not None and not np.any(np.all(np.min(bounds + legs, axis=2) <= most, axis=1)):
+        over = np.min(bounds + legs, axis=2) > most if most is not None else None
+        if most is not None and not np.any(np.sum(over, axis=1) <= excess):
             continue  # generic cut ranks only grow with the bond ranks
         short = generic < need
         if not short.any():

@@ -10,8 +10,11 @@ implementation does, and where it differs from the paper:
   data cores, the data's cut ranks at ``max_rse`` (the numerical ranks of its unfoldings
   over every bipartition of the modes, :mod:`.cuts`) bound what any structure within
   ``max_rse`` must carry across each cut. The structures on the template that explain
-  them (their generic cut ranks equal the data's; then those that do with one core holding
-  a Tucker-like core) are fitted cheapest first, unpenalised, up to ``n_candidates``; the
+  them (their generic cut ranks reach those and stay within where each unfolding's
+  singular values drop the most, the signal's end; then those that do with one core
+  holding a Tucker-like core; then those that do but on one or two cuts, as noise close to
+  the signal hides its smallest directions) are fitted cheapest first, unpenalised, up to
+  ``n_candidates``; the
   first within ``max_rse`` is polished (only moves that keep every cut rank are fitted,
   usually none) and is the answer. The regularised rounds below run when none is, and
   always on noisy data (the penalized objective) or missing data: a start sized per bond
@@ -405,9 +408,12 @@ def _polish(runner, current, allowed=None):
 
 
 # -- the cut-rank start --------------------------------------------------------------------------
-# Cut ranks at max_rse / _EXPLAIN_MARGIN bound the generic cut ranks of an explaining structure
-# from above: data fitted to max_rse by a structure have no larger ranks at a much smaller error.
-_EXPLAIN_MARGIN = 100
+# The generic cut ranks of an explaining structure are at most where each unfolding's singular
+# values drop by this factor (the signal's end; see cut_ranks): with noise below max_rse they
+# need not be at max_rse / 100, exact data have them at the round-off.
+_EXPLAIN_GAP = 10
+# Cuts on which an explaining structure's generic rank may exceed the data's (the last tiers).
+_MAX_EXCESS = 2
 # Beyond this order the 2^(N-1) unfoldings and the 2^N vertex cuts of every structure the
 # search visits cost seconds (order 8: about 3 s on 4^8 data whose cut ranks nothing explains).
 _MAX_CUT_ORDER = 8
@@ -451,9 +457,9 @@ def _fit_cut_candidates(runner, space, spectra, lower, n_candidates):
     """
     if not n_candidates:
         return None
-    upper = cut_ranks(spectra, runner.objective.max_rse / _EXPLAIN_MARGIN)
+    upper = cut_ranks(spectra, runner.objective.max_rse, gap=_EXPLAIN_GAP)
     # those that explain them as they are first, then those that do with one core holding
-    # a Tucker-like core (see cheapest_structures)
+    # a Tucker-like core, then those that do but on one cut, ... (see cheapest_structures)
     tiers = (
         cheapest_structures(
             space.sizes,
@@ -462,8 +468,10 @@ def _fit_cut_candidates(runner, space, spectra, lower, n_candidates):
             _slot_ranks(space, lower),
             _slot_ranks(space, upper),
             merged=merged,
+            excess=excess,
             max_states=_MAX_STATES,
         )
+        for excess in range(_MAX_EXCESS + 1)
         for merged in (False, True)
     )
     seen = set()
