@@ -9,11 +9,12 @@ singular values carry at most ``eps^2 ||X||^2``. With every core carrying a data
 structure can fit only if for every cut the product of the ranks of the bonds crossing it
 is at least that cut rank. :func:`cheapest_structures` lists the bond ranks on a template
 graph that satisfy every cut, cheapest (fewest parameters) first, by a best-first search
-over bond increments; among structures of one size it says which ones *explain* the cut
-ranks: whose generic cut ranks (the minimum over vertex cuts of the product of the crossing
-bond ranks and misplaced mode sizes) equal the observed ones, as those of a tensor drawn
-from that structure do. A cheaper structure that respects every cut but explains none is
-possible (its unfoldings could have the ranks, yet its manifold is too small), so these are
+over bond increments; given upper bounds too (the ranks where the singular values drop the
+most, see :func:`cut_ranks`'s ``gap``), only those that *explain* the cut ranks: whose
+generic cut ranks (the minimum over vertex cuts of the product of the crossing bond ranks
+and misplaced mode sizes) lie between the two, as those of a tensor drawn from that
+structure do. A cheaper structure that respects every cut but explains none is possible
+(its unfoldings could have the ranks, yet its manifold is too small), so all of these are
 candidates to fit, not answers.
 """
 
