@@ -385,6 +385,16 @@ def test_svdins_cut_start_sees_through_noise_below_max_rse():
         assert search.history_[0]["stage"] == "svdins-cuts"
 
 
+def test_svdins_cut_start_on_a_ring_template_with_its_permutation():
+    # the cut ranks are over data modes, the template's edges over slots
+    X = random_network(RING6, RING6_PERMUTATION, random_state=0).to_tensor()
+    search = _search(graph="ring", permutation=RING6_PERMUTATION, max_rank=4, random_state=0)
+    search.fit(X)
+    planted = to_data_order(RING6, RING6_PERMUTATION)
+    assert canonical_key(search.best_structure_) == canonical_key(planted)
+    assert [h["stage"] for h in search.history_] == ["svdins-cuts"]
+
+
 def test_svdins_cut_start_is_checkpointed_and_resumed(tmp_path):
     X = random_network(RING5, RING5_PERMUTATION, random_state=0).to_tensor()
     checkpoint = str(tmp_path / "search.npz")
