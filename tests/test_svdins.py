@@ -430,6 +430,10 @@ def test_svdins_on_noisy_or_missing_data_runs_the_regularised_paths():
     Y = np.where(np.random.default_rng(0).random(X.shape) < 0.9, X, np.nan)
     missing = _search(max_evaluations=3, random_state=1).fit(Y)
     assert missing.history_[0]["stage"] == "svdins-start"
+    # no low-rank network near the data at max_rse: no singular-value drop on most cuts
+    Z = np.random.default_rng(0).standard_normal((4, 4, 4, 4))
+    noise = _search(max_rse=0.3, max_evaluations=3, random_state=1).fit(Z)
+    assert noise.history_[0]["stage"] == "svdins-start"
 
 
 def test_svdins_without_an_explaining_structure_within_max_rank_falls_back():

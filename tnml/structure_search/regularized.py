@@ -12,8 +12,8 @@ implementation does, and where it differs from the paper:
   ``max_rse`` must carry across each cut. The structures on the template that explain
   them (their generic cut ranks reach those and stay within where each unfolding's
   singular values drop the most, the signal's end; then those that do with one core
-  holding a Tucker-like core; then those that do but on one or two cuts, as noise close to
-  the signal hides its smallest directions) are fitted cheapest first, unpenalised, up to
+  holding a Tucker-like core, or that do but on one or two cuts, as noise close to the
+  signal hides its smallest directions) are fitted cheapest first, unpenalised, up to
   ``n_candidates``; the
   first within ``max_rse`` is polished (only moves that keep every cut rank are fitted,
   usually none) and is the answer. The regularised rounds below run when none is, and
@@ -412,8 +412,11 @@ def _polish(runner, current, allowed=None):
 # values drop by this factor (the signal's end; see cut_ranks): with noise below max_rse they
 # need not be at max_rse / 100, exact data have them at the round-off.
 _EXPLAIN_GAP = 10
-# Cuts on which an explaining structure's generic rank may exceed the data's (the last tiers).
-_MAX_EXCESS = 2
+# Share of the cuts that may have no drop past max_rse (see _fit_cut_candidates).
+_MAX_UNEXPLAINED = 0.25
+# The tiers of cut candidates, in turn: (one core may hold a Tucker-like core, cuts on which the
+# generic rank may exceed the data's); a merged tier costs about 4 plain ones.
+_TIERS = ((False, 0), (False, 1), (True, 0), (False, 2), (True, 1), (True, 2))
 # Beyond this order the 2^(N-1) unfoldings and the 2^N vertex cuts of every structure the
 # search visits cost seconds (order 8: about 3 s on 4^8 data whose cut ranks nothing explains).
 _MAX_CUT_ORDER = 8
@@ -458,8 +461,20 @@ def _fit_cut_candidates(runner, space, spectra, lower, n_candidates):
     if not n_candidates:
         return None
     upper = cut_ranks(spectra, runner.objective.max_rse, gap=_EXPLAIN_GAP)
-    # those that explain them as they are first, then those that do with one core holding
-    # a Tucker-like core, then those that do but on one cut, ... (see cheapest_structures)
+    ndim = len(space.shape)
+    full = {
+        mask: min(size, math.prod(space.shape) // size)
+        for mask in lower
+        for size in [math.prod(space.shape[k] for k in range(ndim) if mask >> k & 1)]
+    }
+    # no drop in the singular values past max_rse on many cuts: data that are not close to a
+    # low-rank network at max_rse (photographs), whose cut ranks nothing explains
+    unexplained = sum(upper[m] == full[m] and lower[m] < full[m] for m in lower)
+    if unexplained > _MAX_UNEXPLAINED * len(lower):
+        return None
+    # those that explain them, then those that do but on one cut (the generic rank of a cut
+    # across a loop can exceed its actual one, and noise hides the signal's smallest
+    # directions), then with one core holding a Tucker-like core, ... (cheapest_structures)
     tiers = (
         cheapest_structures(
             space.sizes,
@@ -471,8 +486,7 @@ def _fit_cut_candidates(runner, space, spectra, lower, n_candidates):
             excess=excess,
             max_states=_MAX_STATES,
         )
-        for excess in range(_MAX_EXCESS + 1)
-        for merged in (False, True)
+        for merged, excess in _TIERS
     )
     seen = set()
     fitted = 0
