@@ -48,8 +48,9 @@ def _cases():
             tnml.TensorCompletionRegressor(model="tucker", rank=300, max_iter=2),
             (coords, values),
         ),
+        # Seeded: about 3% of random draws of two structures hold one small enough to fit.
         "StructureSearch": (
-            tnml.StructureSearch(method="random", max_rank=200, max_evaluations=2),
+            tnml.StructureSearch(method="random", max_rank=200, max_evaluations=2, random_state=0),
             (cube,),
         ),
         "MPSClassifier": (tnml.MPSClassifier(bond_dim=300, max_iter=1), (samples, labels)),
