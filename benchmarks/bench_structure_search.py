@@ -15,8 +15,10 @@ issue.
     greedy's evaluation budget (and at most greedy's time) beside it. Greedy runs with its
     defaults: on this complete data it first fits the cheapest spanning tree priced by
     singular values, then grows, prunes and exchanges bonds.
-(svdins) ``method='svdins'``, the one-shot regularised search, from the fully connected graph
-    beside the others: in (a) over ``--svdins-seeds`` seeds with the constrained objective
+(svdins) ``method='svdins'``, the one-shot search, from the fully connected graph (with the
+    constrained objective on complete data it first fits the cheapest structures that explain
+    the data's cut ranks; the regularised fit only when none is within max_rse) beside the
+    others: in (a) over ``--svdins-seeds`` seeds with the constrained objective
     (RSE <= 1e-4), in (b) on every tensor of greedy's, in (d) with the same time. Target on
     (a) and (b): a structure as small as the best searcher's at RSE <= 1e-4 (resp. 1e-6), in
     at least 10x less time than tnale (and the defaults) on (a) and greedy on (b). One path
@@ -181,8 +183,8 @@ def _part_a_svdins(X, truth, times, n_seeds):
         hits += _first_hit(search.history_, 1e-4, truth) is not None
         sizes.append(search.best_network_.n_params)
     print(
-        f"{'svdins':<8} {hits:>9}/{n_seeds:<2} {np.median(seconds):>9.1f} {'':>6} "
-        f"{max(seconds):>8.1f} {int(np.median(sizes)):>11} {'(median)':>9}   "
+        f"{'svdins':<8} {hits:>9}/{n_seeds:<2} {np.median(seconds):>9.2f} {'':>6} "
+        f"{max(seconds):>8.2f} {int(np.median(sizes)):>11} {'(median)':>9}   "
         f"best params per seed: {sizes}"
     )
     rivals = {m: t for m, t in times.items() if m in ("tnale", "defaults")}
@@ -197,7 +199,7 @@ def _part_a_svdins(X, truth, times, n_seeds):
         f"   target svdins <= {smallest} params (RSE <= 1e-4) on every seed, median time "
         f"<= 1/10 of "
         + ", ".join(f"{m}'s {s:.1f} s" for m, s in slowest.items())
-        + f": {hits}/{n_seeds} seeds, median {np.median(seconds):.1f} s, "
+        + f": {hits}/{n_seeds} seeds, median {np.median(seconds):.2f} s, "
         f"{'met' if met else 'MISSED'}"
     )
     return met
@@ -278,14 +280,14 @@ def part_b(n_seeds, n_jobs, verbose=False, baseline=True, targets=None, svdins=T
                     f"{greedy.n_evaluations_} evaluations"
                     + (
                         f"; svdins {one_shot.best_network_.n_params} params, RSE "
-                        f"{one_shot.reconstruction_error_:.1e}, {one_shot_seconds[-1]:.1f} s"
+                        f"{one_shot.reconstruction_error_:.1e}, {one_shot_seconds[-1]:.2f} s"
                         if svdins
                         else ""
                     ),
                     flush=True,
                 )
         one_shot = (
-            f"{one_shot_ok:>6}/{n_seeds:<2} {np.median(one_shot_seconds):>8.1f} "
+            f"{one_shot_ok:>6}/{n_seeds:<2} {np.median(one_shot_seconds):>8.2f} "
             f"{np.median(one_shot_params):>9.0f}"
             if svdins
             else ""

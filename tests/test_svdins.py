@@ -1,6 +1,8 @@
 """method='svdins': the one-shot regularised structure search, its bond-penalty hook in
 network_als, prune_network, and the runner features it relies on."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -11,9 +13,13 @@ from tnml.structure_search import (
     BondPenalty,
     Objective,
     Runner,
+    SearchSpace,
     canonical_key,
+    n_params,
+    svdins,
     to_data_order,
 )
+from tnml.structure_search.cuts import cheapest_structures, cut_ranks, reaches
 
 RING = [[3, 2, 0, 2], [2, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]
 RING_PERMUTATION = [0, 2, 1, 3]
@@ -28,12 +34,26 @@ def _search(**kwargs):
     return tnml.StructureSearch("svdins", **{**settings, **kwargs})
 
 
+@pytest.fixture
+def regularised(monkeypatch):
+    """The regularised paths alone (no cut-rank candidates), as on noisy data."""
+    from tnml.structure_search import searchers
+
+    params = searchers.svdins.params
+    monkeypatch.setattr(
+        searchers.svdins,
+        "params",
+        lambda settings, space: {**params(settings, space), "n_candidates": 0},
+    )
+
+
 # -- planted structures, from the full graph ---------------------------------------------------
 @pytest.mark.parametrize(
     "adjacency, permutation, seed",
     [(RING, RING_PERMUTATION, 1), (CHAIN, CHAIN_PERMUTATION, 1)],
     ids=["ring4", "chain5"],
 )
+@pytest.mark.usefixtures("regularised")
 def test_svdins_recovers_planted_structure_from_full_graph(adjacency, permutation, seed):
     X = random_network(adjacency, permutation, random_state=seed).to_tensor()
     search = _search(random_state=seed).fit(X)
@@ -60,6 +80,7 @@ def test_svdins_is_registered_for_the_estimator_and_the_cli():
 
 
 # -- runner features -----------------------------------------------------------------------------
+@pytest.mark.usefixtures("regularised")
 def test_svdins_keeps_max_rank():
     X = random_network(RING, random_state=1).to_tensor()
     search = _search(max_rank=1, random_state=1).fit(X)
@@ -68,6 +89,7 @@ def test_svdins_keeps_max_rank():
     assert all(np.max(np.asarray(h["structure"]) * (1 - np.eye(4))) <= 2 for h in search.history_)
 
 
+@pytest.mark.usefixtures("regularised")
 def test_svdins_budget_is_respected():
     X = random_network(RING, random_state=1).to_tensor()
     search = _search(max_evaluations=5, random_state=1).fit(X)
@@ -75,6 +97,7 @@ def test_svdins_budget_is_respected():
     assert np.isfinite(search.reconstruction_error_)
 
 
+@pytest.mark.usefixtures("regularised")
 def test_svdins_resumed_makes_the_uninterrupted_decisions(tmp_path):
     X = random_network(RING, RING_PERMUTATION, random_state=1).to_tensor()
     checkpoint = str(tmp_path / "search.npz")
@@ -96,6 +119,7 @@ def _history(checkpoint):
     return tnml.structure_search.read_checkpoint(checkpoint)["history"]
 
 
+@pytest.mark.usefixtures("regularised")
 def test_svdins_paths_in_parallel_give_the_serial_result():
     # n_init paths run side by side: one candidate per path in each batch
     X = random_network(RING, RING_PERMUTATION, random_state=1).to_tensor()
@@ -107,6 +131,7 @@ def test_svdins_paths_in_parallel_give_the_serial_result():
     )
 
 
+@pytest.mark.usefixtures("regularised")
 @pytest.mark.slow
 def test_svdins_on_a_dask_cluster_gives_the_serial_result():
     import warnings
@@ -130,6 +155,7 @@ def test_svdins_on_a_dask_cluster_gives_the_serial_result():
     assert remote.best_network_.n_params == serial.best_network_.n_params
 
 
+@pytest.mark.usefixtures("regularised")
 def test_checkpoint_with_a_forged_pruned_structure_is_refused(tmp_path):
     from tnml.structure_search.checkpoint import write_log
 
@@ -263,3 +289,164 @@ def test_prune_network_keeps_the_tensor_and_drops_small_directions():
     pruned, _ = prune_network(padded, 1e-10)
     np.testing.assert_array_equal(pruned.adjacency, RING)
     np.testing.assert_allclose(pruned.to_tensor(), net.to_tensor(), atol=1e-12)
+
+
+# -- the cut-rank start ------------------------------------------------------------------------
+def _generic_cut_ranks(adjacency, shape):
+    """Generic cut ranks of a structure (every core a data core), by brute force."""
+    adjacency = np.asarray(adjacency)
+    n = len(shape)
+    out = {}
+    for mask in range(1, 2 ** (n - 1)):
+        side = [mask >> k & 1 for k in range(n)]
+        best = np.inf
+        for vertices in itertools.product([0, 1], repeat=n):
+            bound = 1
+            for i, j in itertools.combinations(range(n), 2):
+                if vertices[i] != vertices[j] and adjacency[i, j] >= 2:
+                    bound *= adjacency[i, j]
+            for k in range(n):
+                if vertices[k] != side[k]:
+                    bound *= shape[k]
+            best = min(best, bound)
+        out[mask] = int(best)
+    return out
+
+
+def test_cut_ranks_of_a_random_network_are_its_generic_ones():
+    planted = to_data_order(RING5, RING5_PERMUTATION)
+    X = random_network(RING5, RING5_PERMUTATION, random_state=0).to_tensor()
+    assert cut_ranks(X, 1e-8) == _generic_cut_ranks(planted, X.shape)
+    # a coarse error allows lower ranks, never higher
+    coarse = cut_ranks(X + 1e-3 * np.random.default_rng(0).standard_normal(X.shape), 0.1)
+    assert all(coarse[m] <= r for m, r in cut_ranks(X, 1e-8).items())
+
+
+def test_cheapest_structures_are_in_order_and_reach_the_cut_ranks():
+    X = random_network(RING5, RING5_PERMUTATION, random_state=0).to_tensor()
+    lower = cut_ranks(X, 1e-6)
+    edges = list(itertools.combinations(range(5), 2))
+    found = list(itertools.islice(cheapest_structures(X.shape, edges, 3, lower), 20))
+    sizes = [size for size, _ in found]
+    assert sizes == sorted(sizes) and len(set(map(tuple, (r for _, r in found)))) == len(found)
+    for size, ranks in found:
+        structure = np.diag(X.shape)
+        for (i, j), rank in zip(edges, ranks):
+            structure[i, j] = structure[j, i] = rank
+        assert n_params(structure) == size and reaches(structure, lower)
+    # the planted ring is among the cheapest that reach the cut ranks, and the first that
+    # explains them
+    planted = to_data_order(RING5, RING5_PERMUTATION)
+    (size, ranks), *_ = cheapest_structures(X.shape, edges, 3, lower, cut_ranks(X, 1e-8))
+    assert size == n_params(planted) and size >= sizes[0]
+    assert all(
+        planted[i, j] == max(r, 1) or (planted[i, j] == 0 and r == 1)
+        for (i, j), r in zip(edges, ranks)
+    )
+
+
+# order 5, modes of 3, ranks 2 and 3, permuted modes: from the full graph
+RING5 = [[3, 2, 0, 0, 3], [2, 3, 3, 0, 0], [0, 3, 3, 2, 0], [0, 0, 2, 3, 2], [3, 0, 0, 2, 3]]
+RING5_PERMUTATION = [2, 0, 4, 1, 3]
+# order 6, modes of 3, a bond of rank 4: the full graph's regularised start (rank 3) cannot
+# hold it
+RING6 = np.diag([3] * 6)
+for _i, _r in enumerate([3, 4, 2, 2, 3, 2]):
+    RING6[_i, (_i + 1) % 6] = RING6[(_i + 1) % 6, _i] = _r
+RING6_PERMUTATION = [0, 3, 2, 1, 4, 5]
+
+
+def test_svdins_finds_planted_structures_from_their_cut_ranks_on_every_seed():
+    # the regularised paths alone end larger on 1 (RING5) and 3 (CHAIN) of these seeds and
+    # miss RING6 (126 parameters, 138-195 found) on all five
+    cases = [(RING5, RING5_PERMUTATION), (CHAIN, CHAIN_PERMUTATION), (RING6, RING6_PERMUTATION)]
+    for adjacency, permutation in cases:
+        planted = to_data_order(adjacency, permutation)
+        for seed in range(5):
+            X = random_network(adjacency, permutation, random_state=seed).to_tensor()
+            search = _search(max_rank=4, random_state=seed).fit(X)
+            assert canonical_key(search.best_structure_) == canonical_key(planted), seed
+            assert search.reconstruction_error_ <= 1e-6
+            # one fit: the cheapest structure that explains the cut ranks, no polish move
+            # (every lower bond misses a cut rank)
+            assert [h["stage"] for h in search.history_] == ["svdins-cuts"]
+
+
+def test_svdins_cut_start_sees_through_noise_below_max_rse():
+    # noise a tenth of max_rse fills every unfolding's tail: the cut ranks at max_rse / 100
+    # would all be full, the drop where the signal ends is not
+    planted = to_data_order(RING6, RING6_PERMUTATION)
+    for seed in range(3):
+        X = random_network(RING6, RING6_PERMUTATION, random_state=seed).to_tensor()
+        noise = np.random.default_rng(seed).standard_normal(X.shape)
+        X = X + 1e-5 * np.linalg.norm(X) * noise / np.linalg.norm(noise)
+        search = _search(max_rse=1e-4, max_rank=4, random_state=seed).fit(X)
+        assert canonical_key(search.best_structure_) == canonical_key(planted), seed
+        assert search.history_[0]["stage"] == "svdins-cuts"
+
+
+def test_svdins_cut_start_on_a_ring_template_with_its_permutation():
+    # the cut ranks are over data modes, the template's edges over slots
+    X = random_network(RING6, RING6_PERMUTATION, random_state=0).to_tensor()
+    search = _search(graph="ring", permutation=RING6_PERMUTATION, max_rank=4, random_state=0)
+    search.fit(X)
+    planted = to_data_order(RING6, RING6_PERMUTATION)
+    assert canonical_key(search.best_structure_) == canonical_key(planted)
+    assert [h["stage"] for h in search.history_] == ["svdins-cuts"]
+
+
+def test_svdins_cut_start_is_checkpointed_and_resumed(tmp_path):
+    X = random_network(RING5, RING5_PERMUTATION, random_state=0).to_tensor()
+    checkpoint = str(tmp_path / "search.npz")
+    first = _search(random_state=0, checkpoint=checkpoint).fit(X)
+    resumed = _search(random_state=0, checkpoint=checkpoint, resume=True).fit(X)
+    assert [h["key"] for h in resumed.history_] == [h["key"] for h in first.history_]
+    assert [h["seconds"] for h in resumed.history_] == [h["seconds"] for h in first.history_]
+    assert resumed.best_network_.n_params == first.best_network_.n_params
+
+
+def test_svdins_merges_a_tucker_core_into_a_data_core():
+    # Tucker: data cores around an internal core; the full graph over the data modes has
+    # no internal core, so the answer holds it in the data core whose merge costs least
+    tucker = np.zeros((5, 5), dtype=int)
+    tucker[np.arange(4), np.arange(4)] = 4
+    tucker[np.arange(4), 4] = tucker[4, np.arange(4)] = [2, 2, 3, 2]
+    X = random_network(tucker, random_state=0).to_tensor()
+    search = _search(max_rank=4, random_state=0).fit(X)
+    ranks = [2, 2, 3, 2]
+    stars = [
+        4 * np.prod(ranks) // ranks[hub] + sum(4 * r for k, r in enumerate(ranks) if k != hub)
+        for hub in range(4)
+    ]
+    assert search.reconstruction_error_ <= 1e-6
+    assert search.best_network_.n_params == min(stars)
+    assert search.history_[0]["stage"] == "svdins-cuts"
+
+
+def test_svdins_on_noisy_or_missing_data_runs_the_regularised_paths():
+    X = random_network(RING, RING_PERMUTATION, random_state=1).to_tensor()
+    penalized = _search(objective="penalized", max_evaluations=3, random_state=1).fit(X)
+    assert penalized.history_[0]["stage"] == "svdins-start"
+    Y = np.where(np.random.default_rng(0).random(X.shape) < 0.9, X, np.nan)
+    missing = _search(max_evaluations=3, random_state=1).fit(Y)
+    assert missing.history_[0]["stage"] == "svdins-start"
+    # no low-rank network near the data at max_rse: no singular-value drop on most cuts
+    Z = np.random.default_rng(0).standard_normal((4, 4, 4, 4))
+    noise = _search(max_rse=0.3, max_evaluations=3, random_state=1).fit(Z)
+    assert noise.history_[0]["stage"] == "svdins-start"
+
+
+def test_svdins_without_an_explaining_structure_within_max_rank_falls_back():
+    # the planted ring needs rank 3: with max_rank 2 no candidate reaches the cut ranks
+    X = random_network(RING5, RING5_PERMUTATION, random_state=0).to_tensor()
+    search = _search(max_rank=2, max_evaluations=4, random_state=0).fit(X)
+    assert "svdins-start" in [h["stage"] for h in search.history_]
+
+
+@pytest.mark.parametrize("n_candidates", [-1, 1.5, True])
+def test_svdins_bad_n_candidates_is_rejected(n_candidates):
+    X = random_network(RING, random_state=0).to_tensor()
+    runner = Runner(X, None, None, Objective("constrained"), method="svdins", seed=0, fit_params={})
+    space = SearchSpace(X.shape, "full", max_rank=3)
+    with pytest.raises(ValueError, match="n_candidates"):
+        svdins(runner, space, np.random.RandomState(0), n_candidates=n_candidates)

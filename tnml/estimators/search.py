@@ -68,7 +68,10 @@ class StructureSearch(BaseEstimator):
         the whole template, bond indices pruned as it goes, then an unpenalised refit and a
         polish of single ranks (in the spirit of SVDinsTN, Zheng et al., CVPR 2024; see
         :func:`~tnml.structure_search.svdins`); it runs ``n_init`` independent paths and
-        does not search the mode placement.
+        does not search the mode placement. With the constrained objective on complete
+        data it first fits the cheapest structures that explain the data's cut ranks (the
+        ranks of its unfoldings at ``max_rse``), and the regularised fit runs only when
+        none of them is within ``max_rse``.
     objective : {'penalized', 'constrained'}, default='penalized'
         'penalized': ``n_params / n_entries + rse_weight * RSE^2`` (the papers' score).
         'constrained': fewest parameters with ``RSE <= max_rse``.

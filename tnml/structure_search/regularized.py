@@ -6,6 +6,19 @@ sparsity-inducing penalty on those diagonals, and the bond indices whose diagona
 vanish are pruned as the fit goes, a bond left with one index being removed. What this
 implementation does, and where it differs from the paper:
 
+- **Cut-rank start.** With the constrained objective on complete data and a template of
+  data cores, the data's cut ranks at ``max_rse`` (the numerical ranks of its unfoldings
+  over every bipartition of the modes, :mod:`.cuts`) bound what any structure within
+  ``max_rse`` must carry across each cut. The structures on the template that explain
+  them (their generic cut ranks reach those and stay within where each unfolding's
+  singular values drop the most, the signal's end; then those that do with one core
+  holding a Tucker-like core, or that do but on one or two cuts, as noise close to the
+  signal hides its smallest directions) are fitted cheapest first, unpenalised, up to
+  ``n_candidates``; the
+  first within ``max_rse`` is polished (only moves that keep every cut rank are fitted,
+  usually none) and is the answer. The regularised rounds below run when none is, and
+  always on noisy data (the penalized objective) or missing data: a start sized per bond
+  by cut ranks is then no better than the uniform one, as every cut is of full rank.
 - **Rounds.** The fit runs in rounds of a few ALS sweeps
   (:func:`~tnml.decompositions.network_als`, warm-started from the previous round). Between
   rounds every bond gets its diagonal factor by SVD of the two cores it joins
@@ -52,13 +65,16 @@ References
    modeling perspective", CVPR 2024.
 """
 
+import itertools
 import math
 import numbers
 
 import numpy as np
 
 from ..backend import get_namespace, to_numpy
+from .cuts import cheapest_structures, cut_ranks, reaches
 from .encoding import canonical_key, n_params
+from .trees import CutRanks
 
 __all__ = ["BondPenalty", "svdins"]
 
@@ -193,6 +209,7 @@ def svdins(
     n_paths=1,
     inflate=True,
     polish=True,
+    n_candidates=4,
 ):
     """One-shot regularised structure search [svdins]_ (see the module doc).
 
@@ -221,10 +238,20 @@ def svdins(
         again: the start's rank bounds what the first stage can find.
     polish : bool, default=True
         Lower single bond ranks after the refit while the objective improves.
+    n_candidates : int, default=4
+        With the constrained objective on complete data, the structures that explain the
+        data's cut ranks fitted (cheapest first) before the regularised paths, which run
+        only when none of them reaches ``max_rse``; 0: the regularised paths alone.
     """
     del rng  # every fit is seeded by the runner from its candidate
     if not isinstance(n_paths, numbers.Integral) or n_paths < 1:
         raise ValueError(f"n_paths must be an int >= 1, got {n_paths!r}")
+    if (
+        isinstance(n_candidates, bool)
+        or not isinstance(n_candidates, numbers.Integral)
+        or n_candidates < 0
+    ):
+        raise ValueError(f"n_candidates must be an int >= 0, got {n_candidates!r}")
     settings = {
         "penalty": BondPenalty(alpha),
         "cutoff": cutoff,
@@ -236,6 +263,14 @@ def svdins(
     if space.max_rank < 2:  # no bond to prune: the one structure there is
         runner.evaluate([{"structure": space.structure([1] * len(space.edges))}])
         return
+    spectra = _cut_spectra(runner, space)
+    if spectra is not None:
+        lower = cut_ranks(spectra, runner.objective.max_rse)
+        found = _fit_cut_candidates(runner, space, spectra, lower, n_candidates)
+        if found is not None:
+            if polish:
+                _polish(runner, found, allowed=lambda structure: reaches(structure, lower))
+            return
     paths = [_path(space, f"-{p}" if p else "", **settings) for p in range(n_paths)]
     finished = [r for r in _run_side_by_side(runner, paths) if r is not None]
     if finished and polish:
@@ -340,15 +375,18 @@ def _refit_back(rounds):
     return best
 
 
-def _polish(runner, current):
+def _polish(runner, current, allowed=None):
     """Lower one bond rank at a time (warm start: the bond's smallest singular direction
-    dropped) while the best such move improves the objective."""
+    dropped) while the best such move improves the objective; ``allowed(structure)``, when
+    given, says which moves are worth a fit."""
     while True:
         structure = np.asarray(current["structure"])
         batch = []
         for k, q in zip(*np.nonzero(np.triu(structure >= 2, 1))):
             lower = structure.copy()
             lower[k, q] = lower[q, k] = structure[k, q] - 1 if structure[k, q] > 2 else 0
+            if allowed is not None and not allowed(lower):
+                continue
             batch.append(
                 {
                     "structure": lower,
@@ -367,3 +405,108 @@ def _polish(runner, current):
         if best["objective"] >= current["objective"]:
             return
         current = best
+
+
+# -- the cut-rank start --------------------------------------------------------------------------
+# The generic cut ranks of an explaining structure are at most where each unfolding's singular
+# values drop by this factor (the signal's end; see cut_ranks): with noise below max_rse they
+# need not be at max_rse / 100, exact data have them at the round-off.
+_EXPLAIN_GAP = 10
+# Share of the cuts that may have no drop past max_rse (see _fit_cut_candidates).
+_MAX_UNEXPLAINED = 0.25
+# The tiers of cut candidates, in turn: (one core may hold a Tucker-like core, cuts on which the
+# generic rank may exceed the data's); a merged tier costs about 4 plain ones.
+_TIERS = ((False, 0), (False, 1), (True, 0), (False, 2), (True, 1), (True, 2))
+# Beyond this order the 2^(N-1) unfoldings and the 2^N vertex cuts of every structure the
+# search visits cost seconds (order 8: about 3 s on 4^8 data whose cut ranks nothing explains).
+_MAX_CUT_ORDER = 8
+# Structures the best-first search over bond ranks may visit: a few ms each hundred.
+_MAX_STATES = 20_000
+# Fits of the cut candidates: cold starts of (near-)exact structures converge in tens of sweeps
+# and stall far above max_rse otherwise.
+_CANDIDATE = {"max_iter": 300, "tol": 1e-6}
+
+
+def _cut_spectra(runner, space):
+    """The singular values of the data's unfoldings (:class:`CutRanks`), or None where cut
+    ranks do not apply (the penalized objective, missing data, internal cores) or cost too
+    much (orders above 8)."""
+    if (
+        runner.objective.kind != "constrained"
+        or runner.train is not None
+        or runner.held_out is not None
+        or space.n_internal
+        or len(space.shape) > _MAX_CUT_ORDER
+    ):
+        return None
+    return CutRanks(runner.X)
+
+
+def _slot_ranks(space, ranks):
+    """``{mask: rank}`` over data-mode bit sets as the same over slot bit sets."""
+    ndim = len(space.shape)
+    full = (1 << ndim) - 1
+    slot_of = np.argsort(space.permutation)  # slot s carries mode permutation[s]
+    out = {}
+    for mask, rank in ranks.items():
+        slots = sum(1 << int(slot_of[k]) for k in range(ndim) if mask >> k & 1)
+        out[min(slots, full ^ slots)] = rank
+    return out
+
+
+def _fit_cut_candidates(runner, space, spectra, lower, n_candidates):
+    """Fit, cheapest first, up to ``n_candidates`` structures on the template that explain
+    the data's cut ranks; return the record of the first within ``max_rse`` (None if none).
+    """
+    if not n_candidates:
+        return None
+    upper = cut_ranks(spectra, runner.objective.max_rse, gap=_EXPLAIN_GAP)
+    ndim = len(space.shape)
+    full = {
+        mask: min(size, math.prod(space.shape) // size)
+        for mask in lower
+        for size in [math.prod(space.shape[k] for k in range(ndim) if mask >> k & 1)]
+    }
+    # no drop in the singular values past max_rse on many cuts: data that are not close to a
+    # low-rank network at max_rse (photographs), whose cut ranks nothing explains
+    unexplained = sum(upper[m] == full[m] and lower[m] < full[m] for m in lower)
+    if unexplained > _MAX_UNEXPLAINED * len(lower):
+        return None
+    # those that explain them, then those that do but on one cut (the generic rank of a cut
+    # across a loop can exceed its actual one, and noise hides the signal's smallest
+    # directions), then with one core holding a Tucker-like core, ... (cheapest_structures)
+    tiers = (
+        cheapest_structures(
+            space.sizes,
+            space.edges,
+            space.max_rank,
+            _slot_ranks(space, lower),
+            _slot_ranks(space, upper),
+            merged=merged,
+            excess=excess,
+            max_states=_MAX_STATES,
+        )
+        for merged, excess in _TIERS
+    )
+    seen = set()
+    fitted = 0
+    for _, ranks in itertools.chain.from_iterable(tiers):
+        if fitted == n_candidates:
+            break
+        if ranks in seen:
+            continue
+        seen.add(ranks)
+        fitted += 1
+        (record,) = runner.evaluate(
+            [
+                {
+                    "structure": space.structure(ranks),
+                    "stage": "svdins-cuts",
+                    "keep": True,
+                    "fit_params": _CANDIDATE,
+                }
+            ]
+        )
+        if record["status"] == "ok" and record["rse"] <= runner.objective.max_rse:
+            return record
+    return None

@@ -52,7 +52,8 @@ class CutRanks:
         self.norm = float(xp.linalg.norm(X))
         self._values = {}
 
-    def _singular_values(self, modes):
+    def singular_values(self, modes):
+        """Singular values (descending, NumPy) of the unfolding ``modes`` x rest."""
         key = frozenset(modes)
         if 0 not in key:  # one unfolding per split: key it by the side with mode 0
             key = frozenset(range(self.ndim)) - key
@@ -68,7 +69,7 @@ class CutRanks:
     def rank(self, modes, tolerance):
         """Smallest rank whose truncation of the unfolding ``modes`` x rest loses at most
         ``tolerance * ||X||`` (Frobenius)."""
-        return svd_rank_for_tolerance(self._singular_values(modes), tolerance * self.norm)
+        return svd_rank_for_tolerance(self.singular_values(modes), tolerance * self.norm)
 
 
 def spanning_trees(edges, n_nodes):
