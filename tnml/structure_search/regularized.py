@@ -19,6 +19,12 @@ implementation does, and where it differs from the paper:
   usually none) and is the answer. The regularised rounds below run when none is, and
   always on noisy data (the penalized objective) or missing data: a start sized per bond
   by cut ranks is then no better than the uniform one, as every cut is of full rank.
+- **A floor of plain formats.** Before the rounds, the best uniform chain and ring are
+  found by :func:`~tnml.structure_search.uniform_scan` (a handful of evaluations each,
+  stage ``'svdins-floor'``):
+  the answer is never worse than the plain tensor train or ring of the best single rank,
+  however far the rounds get within the budget (on real data they can end with the start
+  still dense).
 - **Rounds.** The fit runs in rounds of a few ALS sweeps
   (:func:`~tnml.decompositions.network_als`, warm-started from the previous round). Between
   rounds every bond gets its diagonal factor by SVD of the two cores it joins
@@ -73,7 +79,7 @@ import numpy as np
 
 from ..backend import get_namespace, to_numpy
 from .cuts import cheapest_structures, cut_ranks, reaches
-from .encoding import canonical_key, n_params
+from .encoding import SearchSpace, canonical_key, n_params
 from .trees import CutRanks
 
 __all__ = ["BondPenalty", "svdins"]
@@ -271,10 +277,24 @@ def svdins(
             if polish:
                 _polish(runner, found, allowed=lambda structure: reaches(structure, lower))
             return
+    _plain_floor(runner, space)
     paths = [_path(space, f"-{p}" if p else "", **settings) for p in range(n_paths)]
     finished = [r for r in _run_side_by_side(runner, paths) if r is not None]
     if finished and polish:
         _polish(runner, min(finished, key=lambda r: (r["objective"], r["n_params"])))
+
+
+def _plain_floor(runner, space):
+    """The best uniform chain and ring (:func:`~tnml.structure_search.uniform_scan`, a
+    handful of evaluations each), fitted before the regularised paths: both are subgraphs of
+    the full template, so the search's answer is never worse than the plain tensor train or
+    ring of the best single rank, whatever the penalised rounds reach within the budget (on
+    real data they can stop far above it, with the start still dense)."""
+    from .searchers import uniform_scan  # searchers imports this module
+
+    for graph in ("chain", "ring"):
+        plain = SearchSpace(space.shape, graph, space.permutation, max_rank=space.max_rank)
+        uniform_scan(runner, plain, stage="svdins-floor")
 
 
 def _run_side_by_side(runner, paths):

@@ -300,7 +300,7 @@ def _with(ranks, index, value):
     return changed
 
 
-def uniform_scan(runner, space, permutation=None):
+def uniform_scan(runner, space, permutation=None, stage=None):
     """The best structure with every bond rank equal, found in a handful of evaluations.
 
     The objective of the template with all bond ranks ``r`` is roughly unimodal in ``r``:
@@ -318,6 +318,8 @@ def uniform_scan(runner, space, permutation=None):
     space : SearchSpace
     permutation : sequence of int, optional
         Placement of the data modes (None: the space's starting one).
+    stage : str, optional
+        Stage of the scan's records (None: the runner's default).
 
     Returns
     -------
@@ -344,6 +346,7 @@ def uniform_scan(runner, space, permutation=None):
     """
     permutation = space.permutation if permutation is None else np.asarray(permutation)
     n_edges = len(space.edges)
+    tag = {} if stage is None else {"stage": stage}
     scores = {}
 
     def fit(values):
@@ -361,7 +364,7 @@ def uniform_scan(runner, space, permutation=None):
             values = [v for v in values if bound[v] < top]
         if values:
             records = runner.evaluate(
-                [_candidate(space, [v] * n_edges, permutation, keep=True) for v in values]
+                [_candidate(space, [v] * n_edges, permutation, keep=True, **tag) for v in values]
             )
             scores.update((v, r["objective"]) for v, r in zip(values, records))
 
