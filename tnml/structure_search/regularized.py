@@ -80,6 +80,7 @@ import numpy as np
 from ..backend import get_namespace, to_numpy
 from .cuts import cheapest_structures, cut_ranks, reaches
 from .encoding import SearchSpace, canonical_key, n_params
+from .scan import uniform_scan
 from .trees import CutRanks
 
 __all__ = ["BondPenalty", "svdins"]
@@ -290,8 +291,6 @@ def _plain_floor(runner, space):
     the full template, so the search's answer is never worse than the plain tensor train or
     ring of the best single rank, whatever the penalised rounds reach within the budget (on
     real data they can stop far above it, with the start still dense)."""
-    from .searchers import uniform_scan  # searchers imports this module
-
     for graph in ("chain", "ring"):
         plain = SearchSpace(space.shape, graph, space.permutation, max_rank=space.max_rank)
         uniform_scan(runner, plain, stage="svdins-floor")
