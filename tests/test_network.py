@@ -168,6 +168,36 @@ def test_restarts_keep_the_best_and_target_error_stops_early():
     assert early.error <= 1e-6 and early.converged and early.n_iter < 500
 
 
+def test_max_time_ends_the_fit_after_the_sweep_it_runs_out_in():
+    A = fully_connected_adjacency((4, 4, 4, 4), 2)
+    X = random_network(A, random_state=7).to_tensor()
+    starts = []
+
+    def counting_penalty(network):  # called before every sweep
+        starts.append(network)
+        return {}
+
+    for mask in (None, np.random.default_rng(0).random(X.shape) < 0.7):
+        starts.clear()
+        _, fit = network_als(
+            X,
+            A,
+            mask=mask,
+            max_iter=500,
+            tol=0,
+            n_init=3,
+            max_time=0,
+            bond_penalty=counting_penalty,
+        )
+        # one sweep of the first start; the other starts never begin
+        assert fit.n_iter == 1 and not fit.converged and len(starts) == 1
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="max_time"):
+            network_als(X, A, max_time=bad)
+    with pytest.raises(TypeError, match="max_time"):
+        network_als(X, A, max_time="1 s")
+
+
 @pytest.mark.parametrize("dense", [True, False])
 def test_masked_fit_recovers_from_half_the_entries(dense, monkeypatch):
     # dense=False: the design rows are gathered per observation (the path of large tensors).

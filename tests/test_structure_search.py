@@ -15,6 +15,7 @@ import tnml
 from tnml import testing
 from tnml.decompositions import random_network, ring_adjacency
 from tnml.structure_search import (
+    BudgetExhausted,
     Objective,
     Runner,
     SearchSpace,
@@ -412,6 +413,32 @@ def test_killed_search_resumes_without_losing_or_repeating_evaluations(tmp_path)
     ]
     # the first `done` evaluations were restored, not refitted
     assert resumed[:done] == before
+
+
+def test_a_fit_stops_at_the_search_deadline_and_a_resume_fits_it_again(tmp_path):
+    # max_time all but spent: the deadline falls inside the fit, which stops after its
+    # sweep and is marked truncated; a resumed search, given more time, fits it again
+    # rather than replaying the cut answer.
+    X = _planted()
+    checkpoint = str(tmp_path / "search.npz")
+    candidate = {"structure": _planted_structure(), "keep": True}
+    settings = dict(method="test", fit_params={"max_iter": 2000, "tol": 0.0}, seed=0)
+    runner = Runner(X, None, None, Objective(), max_time=3600, checkpoint=checkpoint, **settings)
+    runner._elapsed_before = 3600 - 0.05
+    with pytest.raises(BudgetExhausted):
+        runner.evaluate([candidate])
+    runner.close()
+    cut = runner.history[0]
+    assert cut["truncated"] is True and cut["status"] == "ok"
+    resumed = Runner(X, None, None, Objective(), checkpoint=checkpoint, resume=True, **settings)
+    [record] = resumed.evaluate([candidate])
+    resumed.close()
+    assert "truncated" not in record and record["key"] == cut["key"]
+    assert record["rse"] < cut["rse"]
+    # the log now holds the full fit, not the cut one
+    again = Runner(X, None, None, Objective(), checkpoint=checkpoint, resume=True, **settings)
+    assert again.evaluate([candidate])[0]["rse"] == record["rse"]
+    again.close()
 
 
 def test_resume_continues_in_process_and_reports_the_same_best(tmp_path):

@@ -18,6 +18,7 @@ import functools
 import inspect
 import math
 import numbers
+import time
 
 import numpy as np
 
@@ -109,8 +110,9 @@ def stalled(errors, tol, lag):
     return len(errors) > lag and abs(errors[-1 - lag] - errors[-1]) <= tol * errors[-1 - lag]
 
 
-def fit_sweeps(step, max_iter, tol, log, dtype, lag=1, stop=None):
-    """The sweep loop: run ``step`` until an exact fit, a stalled error, or ``max_iter``.
+def fit_sweeps(step, max_iter, tol, log, dtype, lag=1, stop=None, deadline=None):
+    """The sweep loop: run ``step`` until an exact fit, a stalled error, ``max_iter`` or
+    ``deadline``.
 
     Parameters
     ----------
@@ -129,6 +131,9 @@ def fit_sweeps(step, max_iter, tol, log, dtype, lag=1, stop=None):
         alternate with the direction).
     stop : callable, optional
         ``stop(errors)`` replaces the stalled-error test.
+    deadline : float, optional
+        A :func:`time.monotonic` time after which no further sweep starts (the fit is then
+        not converged); at least one sweep always runs.
 
     Returns
     -------
@@ -142,7 +147,14 @@ def fit_sweeps(step, max_iter, tol, log, dtype, lag=1, stop=None):
         if is_exact_fit(error, dtype) or stopped:
             converged = True
             break
+        if past(deadline):
+            break
     return log.result(converged)
+
+
+def past(deadline):
+    """Whether the :func:`time.monotonic` ``deadline`` (None: none) has passed."""
+    return deadline is not None and time.monotonic() >= deadline
 
 
 def em_sweeps(

@@ -19,6 +19,10 @@ A searcher hands the :class:`Runner` batches of candidate structures. The runner
   in: parallel and serial searches are identical;
 - records every evaluation (structure, parameters, RSE, objective, seconds, seed, status;
   candidates whose fit would exceed ``max_memory`` are recorded as skipped, not crashed);
+- keeps to ``max_time`` within a batch too: every fit gets the search's deadline and stops
+  after the sweep it falls in (one sweep of a large dense start can take minutes); its
+  record is marked ``truncated``, and a resumed search, which may have more time, fits it
+  again instead of replaying it;
 - appends each batch to a checkpoint log (:mod:`tnml.structure_search.checkpoint`: the
   batch's records and the networks it newly kept, hashed, so that writing a batch costs
   O(batch) and a write cut short by a crash is ignored on resume), compacted when it is
@@ -100,12 +104,14 @@ def cache_key(structure, *, stage="fit", fit_params=None, starts=("random",), pa
     return key
 
 
-def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
+def _evaluate(X, train, held_out, structure, seed, init, fit_params, config, deadline=None):
     """Fit one structure (in a worker); return its RSE, the network and the time taken.
 
     ``init`` is None (``n_init`` random starts), a network (a warm start), or a list of
     those. The starts run in turn until one reaches ``target_error``; the one with the lowest
-    training error is kept. Random starts are seeded ``seed, seed + 1, ...``.
+    training error is kept. Random starts are seeded ``seed, seed + 1, ...``. ``deadline``
+    (a :func:`time.time`, which workers on other processes share) ends the fit after the
+    sweep it falls in; a fit that ends past it is marked ``truncated``.
     """
     from ..decompositions import best_of_starts, network_als, target_reached
 
@@ -123,6 +129,7 @@ def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
             mask=train,
             init="random" if option is None else option,
             random_state=seed + index,
+            max_time=None if deadline is None else max(deadline - time.time(), 0.0),
             **fit_params,
         )
 
@@ -143,12 +150,15 @@ def _evaluate(X, train, held_out, structure, seed, init, fit_params, config):
         error = rse(X, network.to_tensor(), held_out if held_out is not None else train)
     if not math.isfinite(error):
         error = float("inf")
-    return {
+    result = {
         "status": "ok",
         "rse": error,
         "network": network,
         "seconds": time.perf_counter() - start,
     }
+    if deadline is not None and time.time() >= deadline:
+        result["truncated"] = True
+    return result
 
 
 def _pruned_structure(network, cutoff):
@@ -425,6 +435,10 @@ class Runner:
         if fresh:
             from joblib import Parallel, delayed
 
+            # Wall-clock time: the workers may be other processes (or a Dask cluster's).
+            deadline = None
+            if self.max_time is not None:
+                deadline = time.time() + max(self.max_time - self.elapsed, 0.0)
             jobs = []
             for position, _key, candidate in fresh:
                 _, seed_key, starts, parent = plans[position]
@@ -439,6 +453,7 @@ class Runner:
                         self._starts(candidate, starts, parent, seed),
                         {**self.fit_params, **candidate.get("fit_params", {})},
                         self._config,
+                        deadline,
                     )
                 )
             # Outside a `with runner:` block, a pool per batch and no memmapping: a folder
@@ -548,6 +563,8 @@ class Runner:
             record["parent"] = parent["evaluation"]
         if "message" in result:
             record["message"] = result["message"]
+        if result.get("truncated"):
+            record["truncated"] = True
         return record
 
     # -- checkpoint -----------------------------------------------------------------------------
@@ -702,6 +719,11 @@ class Runner:
                 if any(a.dtype.kind != "f" for a in arrays):
                     raise ValueError(f"record {index}: its network's cores are not real")
                 network = _network_from_arrays(structure, arrays)
+            truncated = record.get("truncated", False)
+            if truncated is not False and truncated is not True:
+                raise ValueError(f"record {index}: truncated must be true or false")
+            if truncated:  # cut short by the time budget: not the answer, fitted again
+                continue
             restored[key] = (record, network)
         if cores:
             raise ValueError(f"networks of evaluations {sorted(cores)} have no record")

@@ -31,6 +31,7 @@ regularisation path (a relative ridge of 1 halved every sweep) avoids most of th
 import contextlib
 import math
 import numbers
+import time
 from collections.abc import Mapping
 from functools import lru_cache, partial
 from typing import NamedTuple
@@ -59,6 +60,7 @@ from .._fitting import (
     check_fit_params,
     expanded_error,
     fit_sweeps,
+    past,
     stalled,
     target_reached,
 )
@@ -791,7 +793,9 @@ def _normalize(cores, k):
         cores[k] = cores[k] / norm
 
 
-def _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, dtype, penalty):
+def _als_run(
+    problem, graph, cores, max_iter, tol, target_error, log, ridges, dtype, penalty, deadline
+):
 
     def sweep(iteration):
         if callable(penalty):  # reweighted from the current cores before every sweep
@@ -809,7 +813,7 @@ def _als_run(problem, graph, cores, max_iter, tol, target_error, log, ridges, dt
         def stop(errors):
             return errors[-1] <= target_error or stalled(errors, tol, 1)
 
-    result = fit_sweeps(sweep, max_iter, tol, log, dtype, stop=stop)
+    result = fit_sweeps(sweep, max_iter, tol, log, dtype, stop=stop, deadline=deadline)
     return TensorNetwork._trusted(list(cores), graph), result
 
 
@@ -839,6 +843,7 @@ def network_als(
     alpha=None,
     bond_penalty=None,
     regularization_path=True,
+    max_time=None,
     random_state=None,
     verbose=0,
 ):
@@ -897,6 +902,10 @@ def network_als(
         local minima of such networks (see ``_ridge_path``). Trees (TT, Tucker) do not need it (on
         them a strong ridge can collapse bonds), nor do warm starts (``init`` a network): they use
         ``alpha`` throughout.
+    max_time : float or None, default=None
+        Seconds after which no further sweep nor start begins: the fit returns the best
+        start so far, not converged (at least one sweep runs). A structure search passes what
+        is left of its own ``max_time``, so that a slow candidate does not overrun it.
     random_state : None, int or numpy RandomState
     verbose : int, default=0
         Print the error after every sweep.
@@ -928,6 +937,9 @@ def network_als(
     tol, target_error, n_init, alpha = _check_network_fit_params(
         max_iter, tol, target_error, n_init, verbose, 0.0 if alpha is None else alpha
     )
+    deadline = None
+    if max_time is not None:
+        deadline = time.monotonic() + check_nonneg_float(max_time, "max_time")
     floor = _MASKED_RIDGE if alpha_given is None and mask is not None else 0.0
     X, mask, adjacency, permutation, graph = _prepare(X, adjacency, permutation, mask, init)
     plan = _plan(adjacency, permutation, X.dtype.itemsize)
@@ -957,8 +969,21 @@ def network_als(
             (relative, alpha) for relative in _ridge_path(floor, _RIDGE_START if path else floor)
         )
         return _als_run(
-            problem, graph, cores, max_iter, tol, target_error, log, ridges, X.dtype, bond_penalty
+            problem,
+            graph,
+            cores,
+            max_iter,
+            tol,
+            target_error,
+            log,
+            ridges,
+            X.dtype,
+            bond_penalty,
+            deadline,
         )
 
+    reached = target_reached(target_error) or (lambda result: False)
     with _blas_threads(plan.small):
-        return best_of_starts(fit, n_init, rng, stop=target_reached(target_error))
+        return best_of_starts(
+            fit, n_init, rng, stop=lambda result: reached(result) or past(deadline)
+        )
