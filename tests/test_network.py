@@ -1,5 +1,7 @@
 """General tensor networks: the format, conversions, fitting by ALS and Adam, bad input."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from tnml.decompositions import (
     load_network_instance,
     network_adam,
     network_als,
+    network_flops,
     network_memory,
     pad_network,
     random_network,
@@ -166,6 +169,22 @@ def test_restarts_keep_the_best_and_target_error_stops_early():
     assert single.n_iter == 5 and not single.converged
     _, early = network_als(X, A, max_iter=500, tol=0, target_error=1e-6, n_init=4, random_state=0)
     assert early.error <= 1e-6 and early.converged and early.n_iter < 500
+
+
+def test_network_flops_counts_at_least_every_cores_normal_equations():
+    shape = (4, 5, 3, 4)
+    for A in (ring_adjacency(shape, [3] * 4), fully_connected_adjacency(shape, 2)):
+        A = np.asarray(A)
+        floor = 0
+        for k, size in enumerate(shape):
+            bonds = math.prod(int(r) for q, r in enumerate(A[k]) if q != k and r > 1)
+            floor += 2 * (math.prod(shape) // size) * bonds * (bonds + size)
+        assert floor <= network_flops(A, None, shape) < 100 * floor
+    assert network_flops(ring_adjacency(shape, [2] * 4), None, shape) < network_flops(
+        fully_connected_adjacency(shape, 2), None, shape
+    )
+    with pytest.raises(ValueError):
+        network_flops(ring_adjacency(shape, [2] * 4), None, (4, 5, 3))
 
 
 def test_max_time_ends_the_fit_after_the_sweep_it_runs_out_in():

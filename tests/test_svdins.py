@@ -457,6 +457,28 @@ def test_svdins_is_never_worse_than_the_best_uniform_chain_or_ring():
     assert search.reconstruction_error_ <= 0.02
 
 
+def test_svdins_does_not_fit_a_start_it_cannot_afford(monkeypatch):
+    # a start whose sweep plans more flops than the cap (at order 10, the fully connected
+    # start plans 2.5e14: hours a sweep) is not fitted: the answer is the floor's
+    from tnml.structure_search import regularized
+
+    monkeypatch.setattr(regularized, "_MAX_START_FLOPS", 1e4)
+    adjacency = np.diag([4] * 5)
+    for k in range(5):
+        adjacency[k, (k + 1) % 5] = adjacency[(k + 1) % 5, k] = 2
+    X = random_network(adjacency, random_state=0).to_tensor()
+    noise = np.random.default_rng(0).standard_normal(X.shape)
+    X = X + 0.01 * np.linalg.norm(X) / np.sqrt(X.size) * noise
+    search = _search(objective="penalized", max_rank=4, max_evaluations=40, random_state=0)
+    search.fit(X)
+    stages = {h["stage"] for h in search.history_}
+    assert "svdins-floor" in stages
+    assert not stages & {"svdins-start", "svdins", "svdins-inflate", "refit"}
+    floor = [h for h in search.history_ if h["stage"] == "svdins-floor" and h["status"] == "ok"]
+    assert search.best_objective_ == min(h["objective"] for h in floor)
+    assert search.reconstruction_error_ <= 0.02
+
+
 def test_svdins_without_an_explaining_structure_within_max_rank_falls_back():
     # the planted ring needs rank 3: with max_rank 2 no candidate reaches the cut ranks
     X = random_network(RING5, RING5_PERMUTATION, random_state=0).to_tensor()

@@ -19,6 +19,10 @@ implementation does, and where it differs from the paper:
   usually none) and is the answer. The regularised rounds below run when none is, and
   always on noisy data (the penalized objective) or missing data: a start sized per bond
   by cut ranks is then no better than the uniform one, as every cut is of full rank.
+- **Affordable starts only.** A start (or an inflated stage) whose sweep plans more than
+  ``1e12`` flops (:func:`~tnml.decompositions.network_flops`; rank 2 on every bond of a
+  fully connected 4^10 network plans 2.5e14, hours a sweep) is not fitted: the answer is
+  then the floor's.
 - **A floor of plain formats.** Before the rounds, the best uniform chain and ring are
   found by :func:`~tnml.structure_search.uniform_scan` (a handful of evaluations each,
   stage ``'svdins-floor'``):
@@ -78,6 +82,7 @@ import numbers
 import numpy as np
 
 from ..backend import get_namespace, to_numpy
+from ..decompositions import network_flops
 from .cuts import cheapest_structures, cut_ranks, reaches
 from .encoding import SearchSpace, canonical_key, n_params
 from .scan import uniform_scan
@@ -95,6 +100,10 @@ _REFIT = {"max_iter": 300, "tol": 0.0}
 # dominate the search (order 5, modes of 7: rank 5, 625 unknowns, 0.7 s a sweep; rank 6,
 # 1296 unknowns, 3.6 s).
 _MAX_START_UNKNOWNS = 1024
+# Planned flops of one sweep (network_flops) above which a start, or an inflated stage, is
+# not fitted: rank 2 on a fully connected 4^8 network plans 3e10, on 4^10 2.5e14 (hours a
+# sweep); the search then answers from its floor of plain formats.
+_MAX_START_FLOPS = 1e12
 _POLISH = {"max_iter": 100}
 
 
@@ -302,7 +311,10 @@ def _run_side_by_side(runner, paths):
     results = [None] * len(paths)
     pending = {}
     for index, path in enumerate(paths):
-        pending[index] = next(path)
+        try:
+            pending[index] = next(path)
+        except StopIteration as stop:  # nothing to fit (a start it cannot afford)
+            results[index] = stop.value
     while pending:
         order = list(pending)
         records = runner.evaluate([pending[i] for i in order])
@@ -321,6 +333,8 @@ def _path(space, suffix, *, penalty, cutoff, round_iter, max_rounds, patience, i
     # tol 0: a round always runs its sweeps; no target: a penalised fit does not reach one.
     settings = {"max_iter": round_iter, "tol": 0.0, "target_error": None}
     template = space.structure([start_rank(space)] * len(space.edges), space.permutation)
+    if not _affordable(template, space):
+        return None
     start = {
         "stage": "svdins-start" + suffix,
         "keep": True,
@@ -337,7 +351,11 @@ def _path(space, suffix, *, penalty, cutoff, round_iter, max_rounds, patience, i
     rank = start_rank(space, graph, max_params=n_params(template))
     inflated = np.where(graph >= 2, rank, 0)
     np.fill_diagonal(inflated, np.diag(graph))
-    if inflate and np.any(np.maximum(inflated, 1) > np.maximum(graph, 1)):
+    if (
+        inflate
+        and np.any(np.maximum(inflated, 1) > np.maximum(graph, 1))
+        and _affordable(inflated, space)
+    ):
         record = yield {"structure": inflated, **start, "stage": "svdins-inflate" + suffix}
         if record["status"] == "ok":
             stages.append((yield from _rounds(record, suffix, penalty, cutoff, settings, *limits)))
@@ -347,6 +365,11 @@ def _path(space, suffix, *, penalty, cutoff, round_iter, max_rounds, patience, i
         if refit is not None and (best is None or refit["objective"] < best["objective"]):
             best = refit
     return best
+
+
+def _affordable(structure, space):
+    """Whether one sweep of ``structure`` plans at most ``_MAX_START_FLOPS``."""
+    return network_flops(structure, None, space.shape) <= _MAX_START_FLOPS
 
 
 def _rounds(record, suffix, penalty, cutoff, settings, max_rounds, patience):

@@ -28,7 +28,7 @@ reference instances), :mod:`.als` (fit plans and memory, :func:`network_als`) an
 """
 
 from .adam import adam_update, network_adam
-from .als import network_als, network_memory
+from .als import network_als, network_flops, network_memory
 from .format import (
     TensorNetwork,
     load_network_instance,
@@ -52,6 +52,7 @@ __all__ = [
     "load_network_instance",
     "network_adam",
     "network_als",
+    "network_flops",
     "network_memory",
     "pad_network",
     "prune_network",

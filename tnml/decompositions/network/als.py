@@ -126,6 +126,7 @@ class _FitPlan(NamedTuple):
     reuse: bool  # environments reused along a sweep (blocks held, see _FullData)
     peak: int  # bytes
     small: bool  # every environment (block) and X at most _ONE_THREAD_ENTRIES entries
+    flops: int  # one sweep, each core's chosen way (its contraction steps priced in)
 
 
 def _sliced_path(graph):
@@ -184,7 +185,7 @@ def _plan(adjacency, permutation, itemsize):
     shape = graph.shape
     total = math.prod(shape)
     cap = _fit_cap(graph)
-    strategies, sliced, working, copies, largest = [], [], 0, 0, total
+    strategies, sliced, working, copies, largest, flops = [], [], 0, 0, total, 0
     for k in range(graph.n_cores):
         others = graph.others(k)
         other_shapes = [graph.core_shapes[q] for q in others]
@@ -194,7 +195,9 @@ def _plan(adjacency, permutation, itemsize):
             # A small environment is the cheaper way whatever the doubled network costs: no
             # need to plan anything here (path searches dominate a new structure's first fit;
             # a contraction that is planned later still checks the budget before it runs).
-            options = [(0, "environment", 0, rows * bonds + bonds * bonds, rows * bonds)]
+            # Its cost, counted in the sweep's flops only: the products E^T E and X E.
+            products = 2 * rows * bonds * (bonds + size)
+            options = [(products, "environment", 0, rows * bonds + bonds * bonds, rows * bonds)]
         else:
             env = contraction_info(graph.environment_subscripts(k), *other_shapes, optimize=_PATH)
             memory = max(env.largest_intermediate, rows * bonds) + bonds * bonds
@@ -256,9 +259,10 @@ def _plan(adjacency, permutation, itemsize):
                     (gram.flops + rhs.flops + _STEP_FLOPS * steps, "gram", entries, memory, 0)
                 )
         fitting = [option for option in options if option[3] <= cap]
-        _, choice, n_sliced, memory, held = (
+        cost, choice, n_sliced, memory, held = (
             min(fitting) if fitting else min(options, key=lambda option: option[3])
         )
+        flops += cost
         strategies.append(choice)
         sliced.append(n_sliced)
         working = max(working, memory)
@@ -282,6 +286,7 @@ def _plan(adjacency, permutation, itemsize):
         reuse,
         ((1 + copies) * total + _EXECUTION_FACTOR * working) * itemsize,
         largest <= _ONE_THREAD_ENTRIES,
+        flops,
     )
 
 
@@ -399,6 +404,39 @@ def network_memory(adjacency, permutation, shape, itemsize=8):
     """
     _, permutation, _ = _check_structure(adjacency, permutation, tuple(shape))
     return _plan(check_adjacency(adjacency), permutation, int(itemsize)).peak
+
+
+def network_flops(adjacency, permutation, shape):
+    """Floating-point operations of one full-data :func:`network_als` sweep, as planned.
+
+    Known before anything is allocated, from the same plan as :func:`network_memory`: every
+    core's normal equations the cheaper exact way within the working-memory cap, a small
+    fixed price per contraction step included (for an environment small enough not to be
+    planned, the products ``E^T E`` and ``X E`` only). On densely connected networks it grows
+    fast with the order (rank 2 on every bond of a fully connected network: about 3e10 at
+    4^8, 1e14 at 4^10), so that a search can tell a start it cannot afford before fitting.
+
+    Parameters
+    ----------
+    adjacency : (N, N) int array
+    permutation : sequence of int or None
+    shape : tuple of int
+        The data's shape.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from tnml.decompositions import fully_connected_adjacency, network_flops
+    >>> ring = [[3, 2, 0, 2], [2, 3, 2, 0], [0, 2, 3, 2], [2, 0, 2, 3]]
+    >>> full = fully_connected_adjacency((3, 3, 3, 3), 2)
+    >>> network_flops(ring, None, (3, 3, 3, 3)) < network_flops(full, None, (3, 3, 3, 3))
+    True
+    """
+    _, permutation, _ = _check_structure(adjacency, permutation, tuple(shape))
+    return int(_plan(check_adjacency(adjacency), permutation, 8).flops)
 
 
 def _check_network_fit_params(max_iter, tol, target_error, n_init, verbose, alpha=0.0):
