@@ -187,9 +187,10 @@ def test_network_flops_counts_at_least_every_cores_normal_equations():
         network_flops(ring_adjacency(shape, [2] * 4), None, (4, 5, 3))
 
 
-def test_max_time_ends_the_fit_after_the_sweep_it_runs_out_in():
+def test_max_time_ends_the_fit_after_the_core_update_it_runs_out_in():
     A = fully_connected_adjacency((4, 4, 4, 4), 2)
     X = random_network(A, random_state=7).to_tensor()
+    start = random_network(A, random_state=1)
     starts = []
 
     def counting_penalty(network):  # called before every sweep
@@ -198,18 +199,20 @@ def test_max_time_ends_the_fit_after_the_sweep_it_runs_out_in():
 
     for mask in (None, np.random.default_rng(0).random(X.shape) < 0.7):
         starts.clear()
-        _, fit = network_als(
-            X,
-            A,
-            mask=mask,
-            max_iter=500,
-            tol=0,
-            n_init=3,
-            max_time=0,
-            bond_penalty=counting_penalty,
+        net, fit = network_als(X, A, mask=mask, max_iter=500, tol=0, n_init=3, max_time=0)
+        assert fit.n_iter == 1 and not fit.converged
+        # the random start's first core only; the other starts never begin
+        net, fit = network_als(
+            X, A, mask=mask, init=start, max_time=0, n_init=3, bond_penalty=counting_penalty
         )
-        # one sweep of the first start; the other starts never begin
-        assert fit.n_iter == 1 and not fit.converged and len(starts) == 1
+        assert len(starts) == 1 and fit.n_iter == 1
+        assert not np.allclose(net.cores[0], start.cores[0])
+        for core, before in zip(net.cores[1:], start.cores[1:]):
+            np.testing.assert_array_equal(core, before)
+        # the error reported is that of the network returned (its scale not moved on)
+        observed = np.ones(X.shape, bool) if mask is None else mask
+        residual = (X - net.to_tensor())[observed]
+        assert fit.error == pytest.approx(np.linalg.norm(residual) / np.linalg.norm(X[observed]))
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="max_time"):
             network_als(X, A, max_time=bad)

@@ -607,11 +607,12 @@ class _FullData:
                 for k in range(1, n - 1)
             }
 
-    def sweep(self, cores, ridge):
-        """One ALS sweep over the cores (in place); the last update's quantities."""
+    def sweep(self, cores, ridge, deadline=None):
+        """One ALS sweep over the cores (in place); the last update's quantities. Past
+        ``deadline`` (:func:`time.monotonic`) it ends after the core it is updating."""
         n = self.graph.n_cores
         if not self.reuse:
-            return _plain_sweep(self, cores, ridge)
+            return _plain_sweep(self, cores, ridge, deadline)
         right = {n - 1: cores[n - 1]}
         for j in range(n - 2, 0, -1):
             right[j] = self.right[j](cores[j], right[j + 1])
@@ -624,6 +625,8 @@ class _FullData:
             else:
                 env = self.between[k](left, right[k + 1])
             last = self._solve(cores, k, env, ridge)
+            if past(deadline):  # before the scale moves on: the network is the fitted one
+                break
             if k < n - 1:
                 _normalize(cores, k)
                 left = cores[0] if k == 0 else self.left[k](left, cores[k])
@@ -797,8 +800,8 @@ class _MaskedData:
         cores[k] = xp.reshape(solution, graph.core_shapes[k])
         return solution, None, None
 
-    def sweep(self, cores, ridge):
-        return _plain_sweep(self, cores, ridge)
+    def sweep(self, cores, ridge, deadline=None):
+        return _plain_sweep(self, cores, ridge, deadline)
 
     def error(self, cores, *_):
         """Relative error on the observed entries; None leaves it to the sweep log (entries
@@ -810,13 +813,17 @@ class _MaskedData:
         return math.sqrt(float(xp.sum(residual * residual))) / self.norm_observed
 
 
-def _plain_sweep(problem, cores, ridge):
-    """Update every core in turn from its own environment contraction."""
+def _plain_sweep(problem, cores, ridge, deadline=None):
+    """Update every core in turn from its own environment contraction; past ``deadline``
+    (:func:`time.monotonic`), stop after the core being updated (one update of a large
+    dense network can take minutes, a sweep many of them)."""
     n = problem.graph.n_cores
     last = None
     for k in range(n):
         del last  # the previous core's normal equations: not held while the next are formed
         last = problem.update(cores, k, ridge)
+        if past(deadline):  # before the scale moves on: the network is the fitted one
+            break
         if k < n - 1:
             _normalize(cores, k)
     return last
@@ -839,7 +846,7 @@ def _als_run(
         if callable(penalty):  # reweighted from the current cores before every sweep
             network = TensorNetwork._trusted(list(cores), graph)
             problem.diagonals = _bond_diagonals(graph, penalty(network), cores[0])
-        solution, rhs, gram = problem.sweep(cores, next(ridges))
+        solution, rhs, gram = problem.sweep(cores, next(ridges), deadline)
         return (
             TensorNetwork._trusted(list(cores), graph),
             problem.error(cores, solution, rhs, gram),
@@ -941,9 +948,10 @@ def network_als(
         them a strong ridge can collapse bonds), nor do warm starts (``init`` a network): they use
         ``alpha`` throughout.
     max_time : float or None, default=None
-        Seconds after which no further sweep nor start begins: the fit returns the best
-        start so far, not converged (at least one sweep runs). A structure search passes what
-        is left of its own ``max_time``, so that a slow candidate does not overrun it.
+        Seconds after which no further core update, sweep or start begins: the fit returns
+        the best start so far, not converged (at least one core is updated). A structure
+        search passes what is left of its own ``max_time``, so that a slow candidate does
+        not overrun it by more than one core update.
     random_state : None, int or numpy RandomState
     verbose : int, default=0
         Print the error after every sweep.
