@@ -439,15 +439,21 @@ def test_svdins_on_noisy_or_missing_data_runs_the_regularised_paths():
     assert noise.history_[0]["stage"] == "svdins-floor"
 
 
-def test_svdins_is_never_worse_than_the_best_uniform_chain_or_ring():
-    # a noisy plain tensor ring of order 5: the regularised rounds start from the dense full
-    # graph (rank 4 on 10 bonds) and, within a short budget, end far above the plain ring
+def _noisy_plain_ring():
+    """A plain tensor ring of order 5 (modes of 4, bonds of 2) with 1% noise: (structure,
+    data)."""
     adjacency = np.diag([4] * 5)
     for k in range(5):
         adjacency[k, (k + 1) % 5] = adjacency[(k + 1) % 5, k] = 2
     X = random_network(adjacency, random_state=0).to_tensor()
     noise = np.random.default_rng(0).standard_normal(X.shape)
-    X = X + 0.01 * np.linalg.norm(X) / np.sqrt(X.size) * noise
+    return adjacency, X + 0.01 * np.linalg.norm(X) / np.sqrt(X.size) * noise
+
+
+def test_svdins_is_never_worse_than_the_best_uniform_chain_or_ring():
+    # a noisy plain tensor ring of order 5: the regularised rounds start from the dense full
+    # graph (rank 4 on 10 bonds) and, within a short budget, end far above the plain ring
+    adjacency, X = _noisy_plain_ring()
     search = _search(objective="penalized", max_rank=4, max_evaluations=12, random_state=0)
     search.fit(X)
     floor = [h for h in search.history_ if h["stage"] == "svdins-floor" and h["status"] == "ok"]
@@ -463,12 +469,7 @@ def test_svdins_does_not_fit_a_start_it_cannot_afford(monkeypatch):
     from tnml.structure_search import regularized
 
     monkeypatch.setattr(regularized, "_MAX_START_FLOPS", 1e4)
-    adjacency = np.diag([4] * 5)
-    for k in range(5):
-        adjacency[k, (k + 1) % 5] = adjacency[(k + 1) % 5, k] = 2
-    X = random_network(adjacency, random_state=0).to_tensor()
-    noise = np.random.default_rng(0).standard_normal(X.shape)
-    X = X + 0.01 * np.linalg.norm(X) / np.sqrt(X.size) * noise
+    _, X = _noisy_plain_ring()
     search = _search(objective="penalized", max_rank=4, max_evaluations=40, random_state=0)
     search.fit(X)
     stages = {h["stage"] for h in search.history_}

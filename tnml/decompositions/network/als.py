@@ -414,14 +414,12 @@ def network_flops(adjacency, permutation, shape):
     fixed price per contraction step included (for an environment small enough not to be
     planned, the products ``E^T E`` and ``X E`` only). On densely connected networks it grows
     fast with the order (rank 2 on every bond of a fully connected network: about 3e10 at
-    4^8, 1e14 at 4^10), so that a search can tell a start it cannot afford before fitting.
+    4^8, 2.5e14 at 4^10), so that a search can tell a start it cannot afford before fitting.
 
     Parameters
     ----------
-    adjacency : (N, N) int array
-    permutation : sequence of int or None
-    shape : tuple of int
-        The data's shape.
+    adjacency, permutation, shape
+        As in :func:`network_memory`.
 
     Returns
     -------
