@@ -118,8 +118,8 @@ class StructureSearch(BaseEstimator):
     max_evaluations : int or None, default=300
         Budget of structure fits (cache hits are free).
     max_time : float or None, default=None
-        Budget in seconds. Each fit stops after the ALS sweep in which it runs out (its
-        record is marked ``truncated``), so the search overruns by at most about one sweep.
+        Budget in seconds. Each fit stops after the core update in which it runs out (its
+        record is marked ``truncated``), so the search overruns it by about one core update.
     max_iter : int, default=100
         ALS sweeps per candidate.
     tol : float, default=1e-7

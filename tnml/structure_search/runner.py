@@ -20,7 +20,7 @@ A searcher hands the :class:`Runner` batches of candidate structures. The runner
 - records every evaluation (structure, parameters, RSE, objective, seconds, seed, status;
   candidates whose fit would exceed ``max_memory`` are recorded as skipped, not crashed);
 - keeps to ``max_time`` within a batch too: every fit gets the search's deadline and stops
-  after the sweep it falls in (one sweep of a large dense start can take minutes); its
+  after the core update it falls in (one sweep of a large dense start can take minutes); its
   record is marked ``truncated``, and a resumed search, which may have more time, fits it
   again instead of replaying it;
 - appends each batch to a checkpoint log (:mod:`tnml.structure_search.checkpoint`: the
@@ -111,7 +111,7 @@ def _evaluate(X, train, held_out, structure, seed, init, fit_params, config, dea
     those. The starts run in turn until one reaches ``target_error``; the one with the lowest
     training error is kept. Random starts are seeded ``seed, seed + 1, ...``. ``deadline``
     (a :func:`time.time`, which workers on other processes share) ends the fit after the
-    sweep it falls in; a fit that ends past it is marked ``truncated``.
+    core update it falls in; a fit that ends past it is marked ``truncated``.
     """
     from ..decompositions import best_of_starts, network_als, target_reached
 
